@@ -1,0 +1,232 @@
+/*
+ * hv.c - driver registry and the checked wrappers around struct hv_ops.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hv_internal.h"
+
+static const struct hv_ops *const drivers[] = {
+    &hv_kvm_ops,
+    &hv_sim_ops,
+#ifdef HAVE_XEN
+    &hv_xen_ops,
+#endif
+};
+
+const char *hv_run_state_name(enum hv_run_state s)
+{
+    switch (s) {
+    case HV_STATE_RUNNING:   return "running";
+    case HV_STATE_PAUSED:    return "paused";
+    case HV_STATE_SUSPENDED: return "suspended";
+    case HV_STATE_SHUTDOWN:  return "shutdown";
+    case HV_STATE_CRASHED:   return "crashed";
+    case HV_STATE_DYING:     return "dying";
+    }
+    return "unknown";
+}
+
+const struct hv_ops *hv_driver_find(const char *name)
+{
+    size_t i;
+
+    if (!name)
+        return NULL;
+    for (i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+        if (!strcmp(drivers[i]->name, name))
+            return drivers[i];
+    return NULL;
+}
+
+const char *hv_driver_names(void)
+{
+#ifdef HAVE_XEN
+    return "kvm sim xen";
+#else
+    return "kvm sim";
+#endif
+}
+
+int hv_open(struct xt_ctx *ctx, const char *name, const char *args,
+            struct hv_handle **h_r)
+{
+    const struct hv_ops *ops = hv_driver_find(name);
+    struct hv_handle *h = NULL;
+    int rc;
+
+    *h_r = NULL;
+    if (!ops)
+        return xt_error(ctx, -ENOENT, "unknown hypervisor driver '%s' "
+                        "(built: %s)", name ? name : "(null)",
+                        hv_driver_names());
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        return xt_error(ctx, -ENOMEM, "allocating the %s driver", name);
+    h->ops = ops;
+    h->ctx = ctx;
+    rc = ops->open(h, args);
+    if (rc < 0)
+        goto out;
+    *h_r = h;
+    h = NULL;
+out:
+    free(h);
+    return rc;
+}
+
+void hv_close(struct hv_handle *h)
+{
+    if (!h)
+        return;
+    h->ops->close(h);
+    free(h);
+}
+
+/* A missing optional op. */
+static int notsup(struct hv_handle *h, const char *op)
+{
+    return xt_error(h->ctx, -ENOTSUP, "the %s driver does not support %s",
+                    h->ops->name, op);
+}
+
+int hv_list(struct hv_handle *h, struct hv_domain_info **infos_r, size_t *n_r)
+{
+    *infos_r = NULL;
+    *n_r = 0;
+    return h->ops->list(h, infos_r, n_r);
+}
+
+int hv_info(struct hv_handle *h, uint32_t domid, struct hv_domain_info *info_r)
+{
+    memset(info_r, 0, sizeof(*info_r));
+    return h->ops->info(h, domid, info_r);
+}
+
+int hv_create(struct hv_handle *h, const struct hv_create_spec *spec,
+              uint32_t *domid_r)
+{
+    if (!spec->nr_pages || !spec->nr_vcpus)
+        return xt_error(h->ctx, -EINVAL, "create: a domain needs pages "
+                        "and vCPUs (%llu pages, %u vCPUs)",
+                        (unsigned long long)spec->nr_pages, spec->nr_vcpus);
+    return h->ops->create(h, spec, domid_r);
+}
+
+int hv_boot(struct hv_handle *h, const struct hv_boot_spec *spec,
+            uint32_t *domid_r)
+{
+    if (!h->ops->boot)
+        return notsup(h, "boot");
+    if (!spec->nr_pages || !spec->nr_vcpus || !spec->kernel)
+        return xt_error(h->ctx, -EINVAL, "boot: a domain needs pages, "
+                        "vCPUs and a kernel");
+    return h->ops->boot(h, spec, domid_r);
+}
+
+int hv_map_batch(struct hv_handle *h, uint32_t domid, int prot,
+                 const uint64_t *pfns, size_t n, void **pages_r,
+                 struct hv_mapping **map_r)
+{
+    *map_r = NULL;
+    if (!n)
+        return 0;
+    if (!(prot & (HV_MAP_READ | HV_MAP_WRITE)) ||
+        (prot & ~(HV_MAP_READ | HV_MAP_WRITE)))
+        return xt_error(h->ctx, -EINVAL, "map: bad protection %#x", prot);
+    return h->ops->map_batch(h, domid, prot, pfns, n, pages_r, map_r);
+}
+
+void hv_unmap(struct hv_handle *h, struct hv_mapping *map)
+{
+    if (map)
+        h->ops->unmap(h, map);
+}
+
+int hv_logdirty(struct hv_handle *h, uint32_t domid, bool enable)
+{
+    return h->ops->logdirty(h, domid, enable);
+}
+
+int hv_dirty_harvest(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
+                     uint64_t nr_pages, uint64_t *dirty_r)
+{
+    *dirty_r = 0;
+    return h->ops->dirty_harvest(h, domid, bitmap, nr_pages, dirty_r);
+}
+
+int hv_dirty_peek(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
+                  uint64_t nr_pages, uint64_t *dirty_r)
+{
+    *dirty_r = 0;
+    if (!h->ops->dirty_peek)
+        return notsup(h, "dirty_peek");
+    return h->ops->dirty_peek(h, domid, bitmap, nr_pages, dirty_r);
+}
+
+int hv_pause(struct hv_handle *h, uint32_t domid)
+{
+    return h->ops->pause(h, domid);
+}
+
+int hv_unpause(struct hv_handle *h, uint32_t domid)
+{
+    return h->ops->unpause(h, domid);
+}
+
+int hv_throttle(struct hv_handle *h, uint32_t domid, unsigned pct)
+{
+    if (!h->ops->throttle)
+        return notsup(h, "throttle");
+    if (pct > 99)
+        return xt_error(h->ctx, -EINVAL, "throttle: %u%% is over 99%%", pct);
+    return h->ops->throttle(h, domid, pct);
+}
+
+int hv_suspend(struct hv_handle *h, uint32_t domid)
+{
+    if (!h->ops->suspend)
+        return h->ops->pause(h, domid);
+    return h->ops->suspend(h, domid);
+}
+
+int hv_resume_after_failure(struct hv_handle *h, uint32_t domid)
+{
+    if (!h->ops->resume_after_failure)
+        return h->ops->unpause(h, domid);
+    return h->ops->resume_after_failure(h, domid);
+}
+
+int hv_state_save(struct hv_handle *h, uint32_t domid, void **blob_r,
+                  size_t *len_r)
+{
+    *blob_r = NULL;
+    *len_r = 0;
+    return h->ops->state_save(h, domid, blob_r, len_r);
+}
+
+int hv_state_restore(struct hv_handle *h, uint32_t domid, const void *blob,
+                     size_t len)
+{
+    if (!blob || len < sizeof(struct hv_state_hdr))
+        return xt_error(h->ctx, -EINVAL, "state blob of %zu bytes is "
+                        "shorter than its header", len);
+    return h->ops->state_restore(h, domid, blob, len);
+}
+
+int hv_guest_stats(struct hv_handle *h, uint32_t domid,
+                   struct hv_guest_stats *stats_r)
+{
+    memset(stats_r, 0, sizeof(*stats_r));
+    if (!h->ops->guest_stats)
+        return notsup(h, "guest_stats");
+    return h->ops->guest_stats(h, domid, stats_r);
+}
+
+int hv_destroy(struct hv_handle *h, uint32_t domid)
+{
+    return h->ops->destroy(h, domid);
+}

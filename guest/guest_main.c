@@ -1,0 +1,132 @@
+/*
+ * guest_main.c - the test guest's C entry, in 64-bit ring 3: wraps the
+ * instructions the portable workload may not use (rdtsc, out, cpuid,
+ * pause) into a struct xmg_env and runs the workload over guest-physical
+ * memory, which the identity map makes our virtual memory.
+ */
+#include <stddef.h>
+
+#include "boot.h"
+#include "workload.h"
+
+/* boot.S spells these as numbers; they must match the ABI. */
+_Static_assert(BOOT_ABI_VERSION == XMG_ABI_VERSION, "abi version");
+_Static_assert(BOOT_HEADER_MAGIC == XMG_HEADER_MAGIC, "header magic");
+_Static_assert(BOOT_HEADER_SIZE == sizeof(struct xmg_header), "header size");
+_Static_assert(((uint64_t)BOOT_PARAMS_MAGIC_HI << 32 | BOOT_PARAMS_MAGIC_LO)
+               == XMG_PARAMS_MAGIC, "params magic");
+_Static_assert(BOOT_PARAMS_OFF_MAGIC == offsetof(struct xmg_params, magic),
+               "params.magic");
+_Static_assert(BOOT_PARAMS_OFF_MEM == offsetof(struct xmg_params, mem_bytes),
+               "params.mem_bytes");
+_Static_assert(BOOT_PARAMS_OFF_TSC_KHZ ==
+               offsetof(struct xmg_params, tsc_khz), "params.tsc_khz");
+_Static_assert(BOOT_PARAMS_OFF_CMDLINE ==
+               offsetof(struct xmg_params, cmdline), "params.cmdline");
+_Static_assert(BOOT_CMDLINE_MAX == XMG_CMDLINE_MAX, "cmdline size");
+_Static_assert(sizeof(struct xmg_params) <= BOOT_PAGE_SIZE, "params page");
+_Static_assert(sizeof(struct xmg_status) <= BOOT_PAGE_SIZE, "status page");
+_Static_assert(BOOT_PAGE_SIZE == XMG_PAGE_SIZE, "page size");
+_Static_assert(BOOT_PT_PDS == XMG_PT_PDS, "page directories");
+_Static_assert(BOOT_PT_PAGES == XMG_PT_PAGES, "page-table pages");
+_Static_assert(BOOT_SEL_CODE64_K == XMG_SEL_CODE64_K, "kernel code");
+_Static_assert(BOOT_SEL_DATA_K == XMG_SEL_DATA_K, "kernel data");
+_Static_assert(BOOT_SEL_CODE64_U == XMG_SEL_CODE64_U, "user code");
+_Static_assert(BOOT_SEL_DATA_U == XMG_SEL_DATA_U, "user data");
+_Static_assert(BOOT_PORT_CONSOLE == XMG_PORT_CONSOLE, "console port");
+_Static_assert(BOOT_PORT_EXIT == XMG_PORT_EXIT, "exit port");
+_Static_assert(BOOT_EXIT_BAD_PARAMS == XMG_EXIT_BAD_PARAMS, "exit code");
+_Static_assert(BOOT_STACK_SIZE % 16 == 0, "stack alignment");
+
+/* boot.S and guest.ld */
+extern struct xmg_params xmg_params;
+extern struct xmg_status xmg_status;
+extern char image_end[];
+
+static uint64_t guest_tsc(void *opaque)
+{
+    uint32_t lo, hi;
+
+    (void)opaque;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+
+static void guest_out(void *opaque, uint16_t port, uint32_t val)
+{
+    (void)opaque;
+    if (port == XMG_PORT_CONSOLE)
+        __asm__ volatile("outb %b0, %w1" : : "a"(val), "Nd"(port)
+                         : "memory");
+    else
+        __asm__ volatile("outl %0, %w1" : : "a"(val), "Nd"(port)
+                         : "memory");
+}
+
+static void guest_idle(void *opaque, uint64_t until_tsc)
+{
+    (void)opaque;
+    (void)until_tsc;
+    __asm__ volatile("pause");
+}
+
+static void cpuid(uint32_t leaf, uint32_t r[4])
+{
+    __asm__ volatile("cpuid"
+                     : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+                     : "a"(leaf), "c"(0));
+}
+
+/* The TSC frequency from CPUID, 0 if it does not say: leaf 0x15 (crystal
+ * ratio, exact), the hypervisor timing leaf 0x40000010 (VMware's, also
+ * offered by KVM/QEMU with vmware-cpuid-freq), leaf 0x16 (nominal base
+ * frequency, an approximation). */
+static uint64_t guest_tsc_khz(void *opaque)
+{
+    uint32_t r[4], max;
+
+    (void)opaque;
+    cpuid(0, r);
+    max = r[0];
+    if (max >= 0x15) {
+        cpuid(0x15, r);
+        if (r[0] && r[1] && r[2])
+            return (uint64_t)r[2] * r[1] / r[0] / 1000;
+    }
+    cpuid(1, r);
+    if (r[2] & (1u << 31)) {            /* a hypervisor is present */
+        cpuid(0x40000000, r);
+        if (r[0] >= 0x40000010 && r[0] < 0x40000100) {
+            cpuid(0x40000010, r);
+            if (r[0])
+                return r[0];
+        }
+    }
+    if (max >= 0x16) {
+        cpuid(0x16, r);
+        if (r[0] & 0xffff)
+            return (uint64_t)(r[0] & 0xffff) * 1000;
+    }
+    return 0;
+}
+
+void xmg_guest_main(void)
+{
+    const struct xmg_env env = {
+        .mem_base = 0,
+        .tsc = guest_tsc,
+        .out = guest_out,
+        .stop = NULL,
+        .idle = guest_idle,
+        .tsc_khz = guest_tsc_khz,
+        .opaque = NULL,
+        .mem_zeroed = false,
+    };
+
+    if (xmg_workload_init(&env, &xmg_params, &xmg_status,
+                          (uint64_t)(uintptr_t)image_end) == 0)
+        xmg_workload_run(&env, &xmg_status);
+    /* Stopped (init wrote the exit code): ring 3 cannot hlt. */
+    for (;;)
+        __asm__ volatile("pause");
+}

@@ -217,13 +217,21 @@ int hv_state_restore(struct hv_handle *h, uint32_t domid, const void *blob,
     return h->ops->state_restore(h, domid, blob, len);
 }
 
-int hv_guest_stats(struct hv_handle *h, uint32_t domid,
-                   struct hv_guest_stats *stats_r)
+int hv_guest_stats_ex(struct hv_handle *h, uint32_t domid, unsigned flags,
+                      struct hv_guest_stats *stats_r)
 {
     memset(stats_r, 0, sizeof(*stats_r));
     if (!h->ops->guest_stats)
         return notsup(h, "guest_stats");
-    return h->ops->guest_stats(h, domid, stats_r);
+    if (flags & ~HV_STATS_RESET_GAP)
+        return xt_error(h->ctx, -EINVAL, "guest_stats: flags %#x", flags);
+    return h->ops->guest_stats(h, domid, flags, stats_r);
+}
+
+int hv_guest_stats(struct hv_handle *h, uint32_t domid,
+                   struct hv_guest_stats *stats_r)
+{
+    return hv_guest_stats_ex(h, domid, 0, stats_r);
 }
 
 int hv_destroy(struct hv_handle *h, uint32_t domid)

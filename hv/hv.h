@@ -124,7 +124,9 @@ struct hv_ops {
                 struct hv_domain_info *info_r);
 
     /* An empty, paused domain with spec->nr_pages zeroed pages and no
-     * vCPU state yet: the target of a migration. */
+     * vCPU state yet: the target of a migration.  It belongs to this
+     * handle until it first runs: if the handle is closed (or its process
+     * dies) before hv_unpause succeeds, the domain goes away by itself. */
     int (*create)(struct hv_handle *h, const struct hv_create_spec *spec,
                   uint32_t *domid_r);
     int (*boot)(struct hv_handle *h, const struct hv_boot_spec *spec,
@@ -171,7 +173,8 @@ struct hv_ops {
     int (*state_restore)(struct hv_handle *h, uint32_t domid,
                          const void *blob, size_t len);
 
-    int (*guest_stats)(struct hv_handle *h, uint32_t domid,
+    /* flags: HV_STATS_RESET_GAP restarts hb_max_gap_ns after reading. */
+    int (*guest_stats)(struct hv_handle *h, uint32_t domid, unsigned flags,
                        struct hv_guest_stats *stats_r);
 
     /* Stops and removes the domain and all it holds. */
@@ -225,6 +228,9 @@ int hv_state_restore(struct hv_handle *h, uint32_t domid, const void *blob,
                      size_t len);
 int hv_guest_stats(struct hv_handle *h, uint32_t domid,
                    struct hv_guest_stats *stats_r);
+#define HV_STATS_RESET_GAP 0x1u
+int hv_guest_stats_ex(struct hv_handle *h, uint32_t domid, unsigned flags,
+                      struct hv_guest_stats *stats_r);
 int hv_destroy(struct hv_handle *h, uint32_t domid);
 
 /*

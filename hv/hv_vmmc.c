@@ -260,7 +260,7 @@ static void drop_dom(struct hv_handle *h, struct vmmc_dom *victim)
  */
 static int call_dom(struct hv_handle *h, struct vmmc_dom *d, uint16_t cmd,
                     const void *req, uint32_t len, void **reply_r,
-                    size_t *rlen_r, int *fd_r)
+                    size_t *rlen_r, int *fd_r, bool *remote_r)
 {
     struct vmm_reply_status rs;
     struct vmm_msg_hdr hdr;
@@ -294,6 +294,9 @@ static int call_dom(struct hv_handle *h, struct vmmc_dom *d, uint16_t cmd,
     }
     memcpy(&rs, payload, sizeof(rs));
     if (rs.status < 0) {
+        /* The VMM refused the request; the connection itself is fine. */
+        if (remote_r)
+            *remote_r = true;
         size_t ml = rs.msg_len;
 
         if (ml > hdr.len - sizeof(rs))
@@ -332,12 +335,13 @@ static int call(struct hv_handle *h, uint32_t domid, uint16_t cmd,
                 size_t *rlen_r)
 {
     struct vmmc_dom *d;
+    bool remote = false;
     int rc = get_dom(h, domid, &d);
 
     if (rc < 0)
         return rc;
-    rc = call_dom(h, d, cmd, req, len, reply_r, rlen_r, NULL);
-    if (rc == -EPIPE || rc == -ECONNRESET || rc == -EPROTO)
+    rc = call_dom(h, d, cmd, req, len, reply_r, rlen_r, NULL, &remote);
+    if (rc < 0 && !remote)
         drop_dom(h, d);     /* the connection is unusable now */
     return rc;
 }
@@ -599,8 +603,19 @@ out:
 int vmmc_create(struct hv_handle *h, const struct hv_create_spec *spec,
                 uint32_t *domid_r)
 {
-    return spawn(h, spec->name, &spec->uuid, spec->nr_pages, spec->nr_vcpus,
-                 NULL, NULL, domid_r);
+    struct vmmc_dom *d;
+    int rc;
+
+    rc = spawn(h, spec->name, &spec->uuid, spec->nr_pages, spec->nr_vcpus,
+               NULL, NULL, domid_r);
+    if (rc < 0)
+        return rc;
+    /* Connect now: this connection is the lease that keeps the incoming
+     * VMM alive until it runs (see vmm_main.c). */
+    rc = get_dom(h, *domid_r, &d);
+    if (rc < 0)
+        vmmc_destroy(h, *domid_r);
+    return rc;
 }
 
 int vmmc_boot(struct hv_handle *h, const struct hv_boot_spec *spec,
@@ -623,7 +638,7 @@ static int map_ram(struct hv_handle *h, struct vmmc_dom *d)
     rc = fetch_info(h, d->domid, &in);
     if (rc < 0)
         return rc;
-    rc = call_dom(h, d, VMM_CMD_GET_MEMFD, NULL, 0, NULL, NULL, &fd);
+    rc = call_dom(h, d, VMM_CMD_GET_MEMFD, NULL, 0, NULL, NULL, &fd, NULL);
     if (rc < 0)
         return rc;
     if (fd < 0)
@@ -779,15 +794,18 @@ int vmmc_state_restore(struct hv_handle *h, uint32_t domid, const void *blob,
     return call(h, domid, VMM_CMD_STATE_RESTORE, blob, len, NULL, NULL);
 }
 
-int vmmc_guest_stats(struct hv_handle *h, uint32_t domid,
+int vmmc_guest_stats(struct hv_handle *h, uint32_t domid, unsigned flags,
                      struct hv_guest_stats *s)
 {
+    struct vmm_req_u32 req = { .value = 0 };
     struct vmm_guest_stats gs;
     void *r = NULL;
     size_t rl;
     int rc;
 
-    rc = call(h, domid, VMM_CMD_GUEST_STATS, NULL, 0, &r, &rl);
+    if (flags & HV_STATS_RESET_GAP)
+        req.value |= VMM_STATS_RESET_GAP;
+    rc = call(h, domid, VMM_CMD_GUEST_STATS, &req, sizeof(req), &r, &rl);
     if (rc < 0)
         return rc;
     if (rl != sizeof(gs)) {
@@ -852,7 +870,7 @@ int vmmc_destroy(struct hv_handle *h, uint32_t domid)
         return rc;
     /* Ask nicely; a VMM that does not answer is killed. */
     h->ctx->quiet_errors = true;
-    rc = call_dom(h, d, VMM_CMD_SHUTDOWN, NULL, 0, NULL, NULL, NULL);
+    rc = call_dom(h, d, VMM_CMD_SHUTDOWN, NULL, 0, NULL, NULL, NULL, NULL);
     h->ctx->quiet_errors = quiet;
     xt_error_clear(h->ctx);
     drop_dom(h, d);

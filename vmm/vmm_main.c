@@ -53,7 +53,16 @@ struct server {
     int clients[MAX_CLIENTS];
     char sock_path[PATH_MAX];
     bool quit;
+    /* An incoming VM belongs to whoever builds it until it first runs:
+     * when its last client leaves before that (a receiver that crashed or
+     * gave up), nobody can finish it and the VMM exits.  So does one that
+     * nobody connects to within LEASE_TIMEOUT_MS. */
+    bool lease;
+    bool had_client;
+    uint64_t lease_deadline_ns;
 };
+
+#define LEASE_TIMEOUT_MS 60000
 
 /* Set by SIGTERM/SIGINT; the poll loop notices.  The only global: a
  * signal handler has no other way to talk to main(). */
@@ -287,6 +296,8 @@ static int dispatch(struct server *srv, int fd, const struct vmm_msg_hdr *h,
             rc = xt_error(vm->ctx, -EINVAL, "resume: no state restored yet");
         else
             rc = vm->eng->resume(vm);
+        if (rc == 0)
+            srv->lease = false;     /* the VM runs: it stands on its own */
         break;
     case VMM_CMD_LOGDIRTY:
         rc = expect_len(vm, h, sizeof(r32));
@@ -334,7 +345,18 @@ static int dispatch(struct server *srv, int fd, const struct vmm_msg_hdr *h,
             vmm_guest_stats_reset(vm);
         break;
     case VMM_CMD_GUEST_STATS:
+        /* Optional payload: VMM_STATS_RESET_GAP restarts the longest-gap
+         * measurement after this reading. */
+        if (h->len && (rc = expect_len(vm, h, sizeof(r32))) < 0)
+            break;
+        if (h->len)
+            memcpy(&r32, p, sizeof(r32));
         vmm_guest_stats_get(vm, &gs);
+        if (h->len && (r32.value & VMM_STATS_RESET_GAP)) {
+            pthread_mutex_lock(&vm->lock);
+            vm->gs.hb_max_gap_ns = 0;
+            pthread_mutex_unlock(&vm->lock);
+        }
         return reply(srv, fd, h, 0, &gs, sizeof(gs), -1);
     case VMM_CMD_SHUTDOWN:
         srv->quit = true;
@@ -398,6 +420,18 @@ static int listen_on(struct server *srv, const char *run_dir)
     return 0;
 }
 
+static bool lease_expired(struct server *srv)
+{
+    int i;
+
+    for (i = 0; i < MAX_CLIENTS; i++)
+        if (srv->clients[i] >= 0) {
+            srv->had_client = true;
+            return false;
+        }
+    return srv->had_client || xt_now_ns() > srv->lease_deadline_ns;
+}
+
 static void serve(struct server *srv)
 {
     struct pollfd pfd[MAX_CLIENTS + 1];
@@ -420,6 +454,7 @@ static void serve(struct server *srv)
             for (i = 0; c >= 0 && i < MAX_CLIENTS; i++)
                 if (srv->clients[i] < 0) {
                     srv->clients[i] = c;
+                    srv->had_client = true;
                     c = -1;
                 }
             if (c >= 0) {
@@ -435,6 +470,11 @@ static void serve(struct server *srv)
                 close(srv->clients[i]);
                 srv->clients[i] = -1;
             }
+        }
+        if (srv->lease && lease_expired(srv)) {
+            xt_warn(srv->vm->ctx, "incoming VM abandoned by its builder "
+                    "before it ran: discarding it");
+            srv->quit = true;
         }
     }
 }
@@ -516,6 +556,8 @@ int main(int argc, char **argv)
     rc = vm.eng->init(&vm);
     if (rc < 0)
         goto out;
+    srv.lease = o.incoming;
+    srv.lease_deadline_ns = xt_now_ns() + LEASE_TIMEOUT_MS * 1000000ull;
     rc = listen_on(&srv, o.run_dir);
     if (rc < 0)
         goto out;

@@ -36,7 +36,8 @@ enum vmm_cmd {
     VMM_CMD_THROTTLE,           /* struct vmm_req_u32 pct */
     VMM_CMD_STATE_SAVE,         /* -> blob (struct hv_state_hdr first) */
     VMM_CMD_STATE_RESTORE,      /* blob */
-    VMM_CMD_GUEST_STATS,        /* -> struct vmm_guest_stats */
+    VMM_CMD_GUEST_STATS,        /* [struct vmm_req_u32 flags] ->
+                                 * struct vmm_guest_stats */
     VMM_CMD_SHUTDOWN,           /* reply, then the process exits */
     VMM_CMD_MAX_
 };
@@ -90,6 +91,8 @@ struct vmm_bitmap_reply {
     uint64_t dirty;             /* set bits */
     /* then XT_BITMAP_WORDS(nr_pages) uint64_t words */
 };
+
+#define VMM_STATS_RESET_GAP 0x1u    /* GUEST_STATS flag */
 
 struct vmm_guest_stats {
     uint32_t is_test_guest;

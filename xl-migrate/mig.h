@@ -1,0 +1,201 @@
+/*
+ * mig.h - the live-migration engine (xl-migrate/): log-dirty pre-copy,
+ * stop-and-copy, the commit handshake.  Hypervisor-agnostic: it reaches
+ * the hypervisor only through hv.h.  The wire format is
+ * docs/specs/migration-stream.md.
+ *
+ * A migration is one mig_send() on the source host and one mig_receive()
+ * on the destination, connected by 1..MIG_MAX_STREAMS TCP connections.
+ * Until the sender sends COMMIT the source VM stays the one and only copy
+ * (any failure resumes it and the receiver destroys its partial domain);
+ * the receiver resumes its copy only on COMMIT, and the sender destroys
+ * the source only once the receiver says RESUMED.
+ */
+#ifndef MIG_H
+#define MIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hv.h"
+#include "xt.h"
+
+#define MIG_MAX_STREAMS         8u
+#define MIG_DEFAULT_DOWNTIME_MS 10u
+#define MIG_DEFAULT_MAX_ROUNDS  30u
+#define MIG_DEFAULT_MAX_TIME_MS 120000u
+#define MIG_DEFAULT_TIMEOUT_MS  15000u
+#define MIG_TOKEN_MAX           128u
+
+/* Compression of page batches (values of the stream's enum). */
+enum mig_compression {
+    MIG_COMP_NONE = 0,
+    MIG_COMP_ZLIB = 1,
+    MIG_COMP_ZSTD = 2,
+};
+
+/* Fault injection for tests: where to fail, and how. */
+enum mig_fault_point {
+    MIG_FAULT_NONE = 0,
+    MIG_FAULT_ROUND0,           /* receiver: on the first page batch */
+    MIG_FAULT_MIDROUND,         /* receiver: in round 1 or later */
+    MIG_FAULT_STOPCOPY,         /* receiver: during stop-and-copy */
+    MIG_FAULT_AFTER_READY,      /* receiver: right after sending READY */
+    MIG_FAULT_CORRUPT_BATCH,    /* sender: flip a byte in a batch */
+};
+enum mig_fault_action {
+    MIG_FAULT_KILL = 0,         /* the receiver process dies (SIGKILL) */
+    MIG_FAULT_DROP,             /* the connection is shut down */
+};
+
+/* Where a migration stands, for progress callbacks. */
+enum mig_phase {
+    MIG_PHASE_SETUP = 0,
+    MIG_PHASE_PRECOPY,
+    MIG_PHASE_STOPCOPY,
+    MIG_PHASE_COMMIT,
+    MIG_PHASE_DONE,
+};
+
+const char *mig_phase_name(enum mig_phase p);
+
+struct mig_progress {
+    enum mig_phase phase;
+    uint32_t round;
+    uint64_t nr_pages;          /* guest size */
+    uint64_t bytes_sent;        /* on the wire so far */
+    uint64_t pages_sent;
+    uint64_t remaining_pages;   /* dirty at the last harvest */
+    double dirty_pages_s;       /* measured in the last round */
+    double bandwidth_bytes_s;   /* measured in the last round */
+    uint64_t eta_ms;            /* estimate, 0 when unknown */
+    unsigned throttle_pct;
+    double percent;             /* rough, for progress bars */
+};
+
+typedef void (*mig_progress_fn)(const struct mig_progress *p, void *opaque);
+/* Polled between batches; true asks to cancel (honoured before COMMIT). */
+typedef bool (*mig_cancel_fn)(void *opaque);
+
+/*
+ * The convergence policy: one place, replaceable.  Called after each
+ * harvest with what was measured; returns the decision.  The default is
+ * mig_policy_default (mig_policy.c).
+ */
+struct mig_round_info {
+    uint32_t round;             /* the round about to be sent (>= 1) */
+    uint64_t dirty_pages;       /* harvested for it */
+    uint64_t prev_dirty_pages;  /* of the previous round */
+    double bandwidth_bytes_s;   /* measured sending the previous round */
+    double dirty_pages_s;       /* dirtying rate over the previous round */
+    uint64_t fixed_cost_ns;     /* estimated pause+state+resume cost */
+    uint64_t elapsed_ns;        /* since the migration started */
+    unsigned throttle_pct;      /* currently applied */
+};
+struct mig_decision {
+    bool stop_and_copy;         /* pause now and send the rest */
+    bool forced;                /* ... because a cap was hit */
+    unsigned throttle_pct;      /* to apply (auto-converge) */
+    uint64_t expected_downtime_ns;
+};
+struct mig_send_opts;
+typedef void (*mig_policy_fn)(const struct mig_send_opts *o,
+                              const struct mig_round_info *r,
+                              struct mig_decision *d);
+void mig_policy_default(const struct mig_send_opts *o,
+                        const struct mig_round_info *r,
+                        struct mig_decision *d);
+
+struct mig_send_opts {
+    unsigned nstreams;          /* TCP connections, 1..MIG_MAX_STREAMS */
+    enum mig_compression compression;
+    int level;                  /* 0: the library's fast default */
+    bool checksum;              /* XXH3 per batch */
+    uint64_t downtime_target_ns;
+    uint32_t max_rounds;        /* hard cap, then stop-and-copy */
+    uint64_t max_time_ns;       /* hard cap, then stop-and-copy */
+    bool auto_converge;         /* throttle when rounds stop shrinking */
+    bool verify_digest;         /* compare memory digests */
+    int timeout_ms;             /* any single network wait */
+    const char *token;          /* one-time token the receiver expects */
+    const char *devices;        /* VM devices, JSON, carried in VM_CONFIG */
+    mig_policy_fn policy;       /* NULL: mig_policy_default */
+    mig_progress_fn progress;
+    mig_cancel_fn cancel;
+    void *opaque;               /* for progress and cancel */
+    enum mig_fault_point fault; /* sender-side faults only */
+};
+
+/* Fills defaults: 1 stream, no compression, checksums on, 10 ms target,
+ * 30 rounds, 120 s, auto-converge on, digest on. */
+void mig_send_opts_init(struct mig_send_opts *o);
+
+/* What a migration measured (both ends fill what they know). */
+struct mig_stats {
+    int rc;                     /* 0 or the failure */
+    bool committed;
+    bool in_doubt;              /* commit sent, outcome unknown: source
+                                 * left paused (never two copies) */
+    uint64_t total_ns;          /* start to source destroyed */
+    uint64_t setup_ns;          /* start to first page sent */
+    uint64_t downtime_ns;       /* source paused -> destination resumed */
+    uint64_t guest_downtime_ns; /* longest heartbeat gap, both hosts */
+    bool guest_measured;        /* false: not a test guest */
+    uint64_t hb_last_seq_src, hb_first_seq_dst;
+    bool hb_continuous;         /* dst's first seq = src's last + 1 */
+    uint64_t bytes_sent;        /* wire bytes, all streams */
+    uint64_t pages_normal, pages_zero, pages_compressed;
+    uint64_t pages_sent;        /* sum of the three */
+    uint32_t rounds;            /* pre-copy rounds incl. round 0 */
+    bool forced_stop;           /* a cap ended pre-copy */
+    double final_dirty_pages_s;
+    double bandwidth_bytes_s;   /* whole-migration average */
+    unsigned throttle_pct;      /* highest applied */
+    double compression_ratio;   /* raw bytes / wire payload bytes */
+    uint64_t mismatches;        /* guest ledger mismatches after the move */
+    bool digest_checked;
+    bool digest_equal;
+    uint64_t digest_src, digest_dst;
+    unsigned nstreams;
+    uint32_t dst_domid;
+};
+
+/*
+ * Migrates domain domid of h to the receiver at host:port.  The source is
+ * destroyed on success.  On failure before commit it is running again on
+ * this host; in doubt it is left paused (stats_r->in_doubt).  Returns 0 or
+ * -errno (reported into ctx); *stats_r is filled either way.
+ */
+int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
+             const char *host, const char *port,
+             const struct mig_send_opts *opts, struct mig_stats *stats_r);
+
+struct mig_recv_opts {
+    int timeout_ms;             /* any single network wait */
+    const char *token;          /* NULL: no token required */
+    enum mig_fault_point fault;
+    enum mig_fault_action fault_action;
+    /* After a failure, keep answering QUERY on the listening socket for
+     * this long so an in-doubt sender learns the outcome. */
+    int linger_ms;
+};
+
+void mig_recv_opts_init(struct mig_recv_opts *o);
+
+/* Listens on host:port (host NULL: all addresses); *fd_r the socket. */
+int mig_listen(struct xt_ctx *ctx, const char *host, const char *port,
+               int *fd_r);
+
+/*
+ * Accepts one migration on listen_fd and receives it into a new domain of
+ * h, resumed after the commit.  0 with the new domain's id in
+ * stats_r->dst_domid, or -errno (the partial domain destroyed).
+ */
+int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
+                const struct mig_recv_opts *opts, struct mig_stats *stats_r);
+
+/* Writes stats as one JSON object line (no newline) into buf. */
+int mig_stats_json(const struct mig_stats *s, const char *role, char *buf,
+                   size_t size);
+
+#endif /* MIG_H */

@@ -1,0 +1,47 @@
+/*
+ * mig_policy.c - the default convergence policy: when to stop pre-copy,
+ * when to throttle.  Kept apart so it can be replaced (mig_send_opts.policy)
+ * and reasoned about on its own.
+ *
+ * Stop-and-copy as soon as the expected downtime -- the dirty bytes left
+ * over the bandwidth just measured, plus the fixed cost of pausing,
+ * moving the CPU state and resuming -- is within the target.  When a round
+ * does not shrink the dirty set by at least 10% the guest dirties about as
+ * fast as we send: auto-converge takes CPU time away from it, in steps,
+ * until it converges.  A hard cap on rounds or time ends pre-copy whatever
+ * the downtime; the caller reports that honestly (forced).
+ */
+#include "config.h"
+
+#include "mig.h"
+
+#define THROTTLE_FIRST  20u
+#define THROTTLE_STEP   20u
+#define THROTTLE_MAX    95u
+
+void mig_policy_default(const struct mig_send_opts *o,
+                        const struct mig_round_info *r,
+                        struct mig_decision *d)
+{
+    double bw = r->bandwidth_bytes_s > 1.0 ? r->bandwidth_bytes_s : 1.0;
+    double send_ns = (double)r->dirty_pages * 4096.0 / bw * 1e9;
+
+    d->expected_downtime_ns = (uint64_t)send_ns + r->fixed_cost_ns;
+    d->throttle_pct = r->throttle_pct;
+    d->forced = false;
+    d->stop_and_copy = d->expected_downtime_ns <= o->downtime_target_ns;
+    if (d->stop_and_copy)
+        return;
+    if (r->round >= o->max_rounds || r->elapsed_ns >= o->max_time_ns) {
+        d->stop_and_copy = true;
+        d->forced = true;
+        return;
+    }
+    if (o->auto_converge && r->round >= 2 &&
+        r->dirty_pages * 10 >= r->prev_dirty_pages * 9) {
+        unsigned t = r->throttle_pct ? r->throttle_pct + THROTTLE_STEP
+                                     : THROTTLE_FIRST;
+
+        d->throttle_pct = t > THROTTLE_MAX ? THROTTLE_MAX : t;
+    }
+}

@@ -1,0 +1,475 @@
+/*
+ * xm_migrate.c - xm-migrate, the low-level migration command for tests and
+ * benchmarks, and a few domain helpers around it:
+ *
+ *   xm-migrate send --to HOST:PORT --domid N [options]
+ *   xm-migrate receive --listen [HOST:]PORT [options]
+ *   xm-migrate boot --mem-mib N [--cmdline STR] [--guest ELF]
+ *   xm-migrate stats|destroy|pause|unpause --domid N
+ *   xm-migrate list
+ *
+ * send and receive print one JSON stats line on stdout at the end.
+ * Exit codes: 0 success; 1 failure (a failed send leaves the VM running
+ * on the source); 2 usage; 3 commit in doubt (source left paused).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "hv.h"
+#include "mig.h"
+
+#define EXIT_USAGE  2
+#define EXIT_DOUBT  3
+
+struct cli {
+    struct xt_ctx *ctx;
+    const char *driver;
+    const char *driver_args;
+    struct hv_handle *h;
+    uint32_t domid;
+    bool have_domid;
+    bool progress;
+    uint64_t last_progress_ns;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: xm-migrate COMMAND [options]\n"
+"  send --to HOST:PORT --domid N   migrate domain N to a receiver\n"
+"      [--streams N] [--compress none|zlib|zstd] [--level N]\n"
+"      [--downtime-ms N] [--max-rounds N] [--max-time-s N]\n"
+"      [--no-auto-converge] [--no-digest] [--no-checksum] [--token T]\n"
+"      [--fault corrupt-batch] [--progress]\n"
+"  receive --listen [HOST:]PORT    receive one migration\n"
+"      [--token T] [--fault round0|midround|stopcopy|after-ready]\n"
+"      [--fault-action kill|drop] [--linger-ms N]\n"
+"  boot --mem-mib N [--cmdline STR] [--guest ELF] [--name NAME]\n"
+"  stats|destroy|pause|unpause --domid N\n"
+"  list\n"
+"common: [--driver kvm|sim|xen] [--driver-args K=V,...] [--timeout-ms N]\n"
+"        [--log-level error|warn|info|debug]\n"
+"exit: 0 ok, 1 failed (source still running), 2 usage, 3 commit in doubt\n");
+}
+
+static int split_hostport(const char *s, char *host, size_t hsize,
+                          char *port, size_t psize)
+{
+    const char *colon = strrchr(s, ':');
+
+    if (!colon) {
+        snprintf(host, hsize, "%s", "");
+        snprintf(port, psize, "%s", s);
+        return 0;
+    }
+    if ((size_t)(colon - s) >= hsize || strlen(colon + 1) >= psize ||
+        !colon[1])
+        return -EINVAL;
+    memcpy(host, s, colon - s);
+    host[colon - s] = '\0';
+    snprintf(port, psize, "%s", colon + 1);
+    return 0;
+}
+
+static int parse_uint(const char *s, uint64_t max, uint64_t *v)
+{
+    char *end;
+
+    errno = 0;
+    *v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || *v > max)
+        return -EINVAL;
+    return 0;
+}
+
+static void on_progress(const struct mig_progress *p, void *opaque)
+{
+    struct cli *c = opaque;
+    uint64_t now = xt_now_ns();
+
+    if (!c->progress || (now - c->last_progress_ns < 200000000ull &&
+                         p->phase == MIG_PHASE_PRECOPY))
+        return;
+    c->last_progress_ns = now;
+    fprintf(stderr, "%-13s round %u  %5.1f%%  sent %llu MiB  remaining "
+            "%llu pages  dirty %.0f pages/s  %.0f MiB/s  throttle %u%%\n",
+            mig_phase_name(p->phase), p->round, p->percent,
+            (unsigned long long)(p->bytes_sent >> 20),
+            (unsigned long long)p->remaining_pages, p->dirty_pages_s,
+            p->bandwidth_bytes_s / 1048576.0, p->throttle_pct);
+}
+
+static int print_stats(const struct mig_stats *st, const char *role)
+{
+    char buf[2048];
+
+    if (mig_stats_json(st, role, buf, sizeof(buf)) < 0)
+        return -ENOSPC;
+    printf("%s\n", buf);
+    fflush(stdout);
+    return 0;
+}
+
+static int cmd_send(struct cli *c, const char *to, struct mig_send_opts *o)
+{
+    char host[256], port[32];
+    struct mig_stats st;
+    int rc;
+
+    if (!to || !c->have_domid) {
+        fprintf(stderr, "xm-migrate send: --to and --domid are needed\n");
+        return EXIT_USAGE;
+    }
+    if (split_hostport(to, host, sizeof(host), port, sizeof(port)) < 0 ||
+        !host[0]) {
+        fprintf(stderr, "xm-migrate send: --to '%s' is not HOST:PORT\n", to);
+        return EXIT_USAGE;
+    }
+    o->progress = on_progress;
+    o->opaque = c;
+    rc = mig_send(c->ctx, c->h, c->domid, host, port, o, &st);
+    print_stats(&st, "send");
+    if (st.in_doubt)
+        return EXIT_DOUBT;
+    return rc < 0 ? 1 : 0;
+}
+
+static int cmd_receive(struct cli *c, const char *listen_at,
+                       struct mig_recv_opts *o)
+{
+    char host[256], port[32];
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    struct mig_stats st;
+    int fd = -1, rc;
+    unsigned p = 0;
+
+    if (!listen_at || split_hostport(listen_at, host, sizeof(host), port,
+                                     sizeof(port)) < 0) {
+        fprintf(stderr, "xm-migrate receive: --listen [HOST:]PORT is "
+                "needed\n");
+        return EXIT_USAGE;
+    }
+    rc = mig_listen(c->ctx, host[0] ? host : NULL, port, &fd);
+    if (rc < 0)
+        return 1;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        p = ntohs(ss.ss_family == AF_INET6 ?
+                  ((struct sockaddr_in6 *)&ss)->sin6_port :
+                  ((struct sockaddr_in *)&ss)->sin_port);
+    /* Tests and scripts wait for this line to know where to connect. */
+    printf("{\"event\":\"listening\",\"port\":%u}\n", p);
+    fflush(stdout);
+    rc = mig_receive(c->ctx, c->h, fd, o, &st);
+    close(fd);
+    print_stats(&st, "receive");
+    return rc < 0 ? 1 : 0;
+}
+
+static int cmd_boot(struct cli *c, uint64_t mib, const char *cmdline,
+                    const char *guest, const char *name)
+{
+    struct hv_boot_spec spec = {
+        .name = name ? name : "guest",
+        .nr_pages = mib << 8,
+        .nr_vcpus = 1,
+        .cmdline = cmdline,
+    };
+    char path[4096];
+    const char *bdir = getenv("XM_BUILDDIR");
+    uint32_t domid;
+
+    if (!mib) {
+        fprintf(stderr, "xm-migrate boot: --mem-mib is needed\n");
+        return EXIT_USAGE;
+    }
+    if (!guest) {
+        if (bdir && *bdir)
+            snprintf(path, sizeof(path), "%s/guest/xm-guest.elf", bdir);
+        else
+            snprintf(path, sizeof(path), "%s/xm-guest.elf", XM_PKGDATADIR);
+        guest = path;
+    }
+    spec.kernel = guest;
+    xt_uuid_generate(&spec.uuid);
+    if (hv_boot(c->h, &spec, &domid) < 0)
+        return 1;
+    printf("%u\n", domid);
+    return 0;
+}
+
+static int cmd_stats(struct cli *c)
+{
+    struct hv_domain_info info;
+    struct hv_guest_stats gs;
+
+    if (hv_info(c->h, c->domid, &info) < 0 ||
+        hv_guest_stats(c->h, c->domid, &gs) < 0)
+        return 1;
+    printf("{\"domid\":%u,\"state\":\"%s\",\"nr_pages\":%llu,"
+           "\"test_guest\":%s,\"ready\":%s,\"hb_count\":%llu,"
+           "\"hb_first_seq\":%llu,\"hb_last_seq\":%llu,\"hb_last_ns\":%llu,"
+           "\"hb_max_gap_ms\":%.3f,\"hb_seq_breaks\":%llu,"
+           "\"mismatches\":%llu,\"pages_written\":%llu,\"exited\":%s}\n",
+           c->domid, hv_run_state_name(info.state),
+           (unsigned long long)info.nr_pages,
+           gs.is_test_guest ? "true" : "false", gs.ready ? "true" : "false",
+           (unsigned long long)gs.hb_count,
+           (unsigned long long)gs.hb_first_seq,
+           (unsigned long long)gs.hb_last_seq,
+           (unsigned long long)gs.hb_last_ns, gs.hb_max_gap_ns / 1e6,
+           (unsigned long long)gs.hb_seq_breaks,
+           (unsigned long long)gs.mismatches,
+           (unsigned long long)gs.pages_written,
+           gs.exited ? "true" : "false");
+    return 0;
+}
+
+static int cmd_list(struct cli *c)
+{
+    struct hv_domain_info *list = NULL;
+    size_t n = 0, i;
+
+    if (hv_list(c->h, &list, &n) < 0)
+        return 1;
+    for (i = 0; i < n; i++) {
+        char u[XT_UUID_STRLEN + 1];
+
+        xt_uuid_format(&list[i].uuid, u);
+        printf("%u %s %s %llu %s\n", list[i].domid, u,
+               list[i].name[0] ? list[i].name : "-",
+               (unsigned long long)list[i].nr_pages,
+               hv_run_state_name(list[i].state));
+    }
+    free(list);
+    return 0;
+}
+
+static int parse_fault(const char *s, enum mig_fault_point *p)
+{
+    static const struct {
+        const char *name;
+        enum mig_fault_point p;
+    } t[] = {
+        { "round0", MIG_FAULT_ROUND0 },
+        { "midround", MIG_FAULT_MIDROUND },
+        { "stopcopy", MIG_FAULT_STOPCOPY },
+        { "after-ready", MIG_FAULT_AFTER_READY },
+        { "corrupt-batch", MIG_FAULT_CORRUPT_BATCH },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (!strcmp(s, t[i].name)) {
+            *p = t[i].p;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "to", required_argument, NULL, 't' },
+        { "listen", required_argument, NULL, 'L' },
+        { "domid", required_argument, NULL, 'd' },
+        { "driver", required_argument, NULL, 'D' },
+        { "driver-args", required_argument, NULL, 'A' },
+        { "streams", required_argument, NULL, 's' },
+        { "compress", required_argument, NULL, 'c' },
+        { "level", required_argument, NULL, 'v' },
+        { "downtime-ms", required_argument, NULL, 'm' },
+        { "max-rounds", required_argument, NULL, 'r' },
+        { "max-time-s", required_argument, NULL, 'T' },
+        { "no-auto-converge", no_argument, NULL, 'n' },
+        { "no-digest", no_argument, NULL, 'g' },
+        { "no-checksum", no_argument, NULL, 'k' },
+        { "token", required_argument, NULL, 'o' },
+        { "fault", required_argument, NULL, 'f' },
+        { "fault-action", required_argument, NULL, 'a' },
+        { "linger-ms", required_argument, NULL, 'l' },
+        { "timeout-ms", required_argument, NULL, 'i' },
+        { "progress", no_argument, NULL, 'p' },
+        { "mem-mib", required_argument, NULL, 'M' },
+        { "cmdline", required_argument, NULL, 'C' },
+        { "guest", required_argument, NULL, 'G' },
+        { "name", required_argument, NULL, 'N' },
+        { "log-level", required_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct cli c;
+    struct mig_send_opts so;
+    struct mig_recv_opts ro;
+    const char *cmd, *to = NULL, *listen_at = NULL, *cmdline = NULL;
+    const char *guest = NULL, *name = NULL;
+    enum mig_fault_point fp;
+    enum xt_log_level level;
+    uint64_t v, mem_mib = 0;
+    int opt, rc = EXIT_USAGE;
+
+    memset(&c, 0, sizeof(c));
+    c.driver = "kvm";
+    c.ctx = xt_ctx_new("xm-migrate");
+    if (!c.ctx)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    mig_send_opts_init(&so);
+    mig_recv_opts_init(&ro);
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        rc = argc < 2 ? EXIT_USAGE : 0;
+        goto out;
+    }
+    cmd = argv[1];
+    optind = 2;
+    while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (opt) {
+        case 't': to = optarg; break;
+        case 'L': listen_at = optarg; break;
+        case 'D': c.driver = optarg; break;
+        case 'A': c.driver_args = optarg; break;
+        case 'o': so.token = ro.token = optarg; break;
+        case 'p': c.progress = true; break;
+        case 'n': so.auto_converge = false; break;
+        case 'g': so.verify_digest = false; break;
+        case 'k': so.checksum = false; break;
+        case 'C': cmdline = optarg; break;
+        case 'G': guest = optarg; break;
+        case 'N': name = optarg; break;
+        case 'd':
+            if (parse_uint(optarg, UINT32_MAX, &v) < 0)
+                goto bad;
+            c.domid = v;
+            c.have_domid = true;
+            break;
+        case 's':
+            if (parse_uint(optarg, MIG_MAX_STREAMS, &v) < 0 || !v)
+                goto bad;
+            so.nstreams = v;
+            break;
+        case 'c':
+            if (!strcmp(optarg, "none"))
+                so.compression = MIG_COMP_NONE;
+            else if (!strcmp(optarg, "zlib"))
+                so.compression = MIG_COMP_ZLIB;
+            else if (!strcmp(optarg, "zstd"))
+                so.compression = MIG_COMP_ZSTD;
+            else
+                goto bad;
+            break;
+        case 'v':
+            if (parse_uint(optarg, 19, &v) < 0)
+                goto bad;
+            so.level = v;
+            break;
+        case 'm':
+            if (parse_uint(optarg, 3600000, &v) < 0)
+                goto bad;
+            so.downtime_target_ns = v * 1000000ull;
+            break;
+        case 'r':
+            if (parse_uint(optarg, 100000, &v) < 0 || !v)
+                goto bad;
+            so.max_rounds = v;
+            break;
+        case 'T':
+            if (parse_uint(optarg, 86400, &v) < 0 || !v)
+                goto bad;
+            so.max_time_ns = v * 1000000000ull;
+            break;
+        case 'f':
+            if (parse_fault(optarg, &fp) < 0)
+                goto bad;
+            so.fault = fp == MIG_FAULT_CORRUPT_BATCH ? fp : MIG_FAULT_NONE;
+            ro.fault = fp == MIG_FAULT_CORRUPT_BATCH ? MIG_FAULT_NONE : fp;
+            break;
+        case 'a':
+            if (!strcmp(optarg, "kill"))
+                ro.fault_action = MIG_FAULT_KILL;
+            else if (!strcmp(optarg, "drop"))
+                ro.fault_action = MIG_FAULT_DROP;
+            else
+                goto bad;
+            break;
+        case 'l':
+            if (parse_uint(optarg, 3600000, &v) < 0)
+                goto bad;
+            ro.linger_ms = v;
+            break;
+        case 'i':
+            if (parse_uint(optarg, 3600000, &v) < 0 || !v)
+                goto bad;
+            so.timeout_ms = ro.timeout_ms = v;
+            break;
+        case 'M':
+            if (parse_uint(optarg, 1 << 20, &v) < 0 || !v)
+                goto bad;
+            mem_mib = v;
+            break;
+        case 'V':
+            if (xt_log_level_parse(optarg, &level) < 0)
+                goto bad;
+            c.ctx->level = level;
+            break;
+        case 'h':
+            usage(stdout);
+            rc = 0;
+            goto out;
+        default:
+            usage(stderr);
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "xm-migrate: unexpected argument '%s'\n",
+                argv[optind]);
+        goto out;
+    }
+    if (hv_open(c.ctx, c.driver, c.driver_args, &c.h) < 0) {
+        rc = 1;
+        goto out;
+    }
+    if (!strcmp(cmd, "send")) {
+        rc = cmd_send(&c, to, &so);
+    } else if (!strcmp(cmd, "receive")) {
+        rc = cmd_receive(&c, listen_at, &ro);
+    } else if (!strcmp(cmd, "boot")) {
+        rc = cmd_boot(&c, mem_mib, cmdline, guest, name);
+    } else if (!strcmp(cmd, "list")) {
+        rc = cmd_list(&c);
+    } else if (!c.have_domid && (!strcmp(cmd, "stats") ||
+                                 !strcmp(cmd, "destroy") ||
+                                 !strcmp(cmd, "pause") ||
+                                 !strcmp(cmd, "unpause"))) {
+        fprintf(stderr, "xm-migrate %s: --domid is needed\n", cmd);
+    } else if (!strcmp(cmd, "stats")) {
+        rc = cmd_stats(&c);
+    } else if (!strcmp(cmd, "destroy")) {
+        rc = hv_destroy(c.h, c.domid) < 0;
+    } else if (!strcmp(cmd, "pause")) {
+        rc = hv_pause(c.h, c.domid) < 0;
+    } else if (!strcmp(cmd, "unpause")) {
+        rc = hv_unpause(c.h, c.domid) < 0;
+    } else {
+        fprintf(stderr, "xm-migrate: unknown command '%s'\n", cmd);
+        usage(stderr);
+    }
+    goto out;
+bad:
+    fprintf(stderr, "xm-migrate: bad value '%s' for option %s\n", optarg,
+            argv[optind - 1]);
+out:
+    hv_close(c.h);
+    xt_ctx_free(c.ctx);
+    return rc;
+}

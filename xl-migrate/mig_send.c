@@ -23,7 +23,10 @@
 #include "mig_net.h"
 #include "mig_stream.h"
 
-#define QUEUE_MAX       64u
+#define QUEUE_MAX       256u
+/* Pages per batch we send: smaller than the stream's maximum so that the
+ * receiver works on one batch while the next is on the wire. */
+#define SEND_BATCH      256u
 #define QUERY_TRIES     20u
 #define QUERY_DELAY_MS  250u
 
@@ -334,14 +337,14 @@ static int send_round(struct sender *s, uint32_t round, const uint64_t *pfns,
     uint64_t off;
     unsigned k = 0, i;
     int rc;
+    const uint32_t bs = SEND_BATCH;
 
-    for (off = 0; off < n && !s->failed; off += MIG_BATCH_MAX) {
+    for (off = 0; off < n && !s->failed; off += bs) {
         struct job j = {
             .kind = JOB_PAGES,
             .round = round,
             .pfns = pfns + off,
-            .count = (uint32_t)(n - off < MIG_BATCH_MAX ? n - off
-                                                        : MIG_BATCH_MAX),
+            .count = (uint32_t)(n - off < bs ? n - off : bs),
         };
 
         push(s, &s->w[k], &j);
@@ -354,7 +357,7 @@ static int send_round(struct sender *s, uint32_t round, const uint64_t *pfns,
             pthread_mutex_unlock(&s->lock);
             break;
         }
-        if ((off / MIG_BATCH_MAX) % 64 == 63)
+        if ((off / bs) % 256 == 255)
             report(s);
     }
     for (i = 0; i < s->nstreams; i++) {

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -315,26 +316,72 @@ static void test_corruption_detected(struct suite *s, uint32_t src)
     hv_unpause(s->h, src);
 }
 
+/* CPU time the VMM process (domid = its pid) has used, in ns. */
+static uint64_t vmm_cpu_ns(uint32_t pid)
+{
+    char path[320], line[128];
+    uint64_t total = 0;
+    struct dirent *de;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%u/task", pid);
+    d = opendir(path);
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        unsigned long long run = 0;
+        FILE *f;
+
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%u/task/%s/schedstat", pid,
+                 de->d_name);
+        f = fopen(path, "r");
+        if (f && fgets(line, sizeof(line), f) &&
+            sscanf(line, "%llu", &run) == 1)
+            total += run;
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return total;
+}
+
+/*
+ * Throttling takes CPU time away.  Asserted as upper bounds that hold
+ * whatever else the machine runs (load only lowers them): the throttled
+ * VMM uses well under its share of one CPU, and its heartbeats show the
+ * periods it spends stopped.
+ */
 static void test_throttle(struct suite *s, uint32_t domid)
 {
-    struct hv_guest_stats a, b;
+    struct hv_guest_stats gs;
     struct hv_domain_info info;
-    uint64_t free_rate, slow_rate;
+    uint64_t cpu0, cpu1, t0, t1, hb0;
+    double share;
 
-    hv_guest_stats(s->h, domid, &a);
-    msleep(300);
-    hv_guest_stats(s->h, domid, &b);
-    free_rate = b.pages_written - a.pages_written;
     tap_is_int(hv_throttle(s->h, domid, 80), 0, "throttle 80%");
     hv_info(s->h, domid, &info);
     tap_is_int(info.throttle_pct, 80, "info shows the throttle");
-    hv_guest_stats(s->h, domid, &a);
-    msleep(300);
-    hv_guest_stats(s->h, domid, &b);
-    slow_rate = b.pages_written - a.pages_written;
-    tap_ok(slow_rate < free_rate * 6 / 10, "throttled guest writes less "
-           "(%llu vs %llu pages in 300 ms)", (unsigned long long)slow_rate,
-           (unsigned long long)free_rate);
+    msleep(50);
+    hv_guest_stats_ex(s->h, domid, HV_STATS_RESET_GAP, &gs);
+    hb0 = gs.hb_count;
+    cpu0 = vmm_cpu_ns(domid);
+    t0 = xt_now_ns();
+    /* At least half a second, and at least a few heartbeats (a loaded
+     * machine gives the throttled vCPU even less time). */
+    do {
+        msleep(100);
+        hv_guest_stats(s->h, domid, &gs);
+    } while ((xt_now_ns() - t0 < 500000000ull || gs.hb_count < hb0 + 3) &&
+             xt_now_ns() - t0 < 5000000000ull);
+    cpu1 = vmm_cpu_ns(domid);
+    t1 = xt_now_ns();
+    share = (double)(cpu1 - cpu0) / (double)(t1 - t0);
+    tap_ok(cpu1 > cpu0 && share < 0.40, "throttled VMM used %.0f%% of a "
+           "CPU (at most ~20%% + overhead allowed)", share * 100);
+    tap_ok(gs.hb_max_gap_ns >= 5000000, "heartbeats pause while throttled "
+           "(longest gap %.1f ms)", gs.hb_max_gap_ns / 1e6);
     tap_is_int(hv_throttle(s->h, domid, 0), 0, "unthrottle");
     s->ctx->quiet_errors = true;
     tap_is_int(hv_throttle(s->h, domid, 100), -EINVAL, "100% refused");

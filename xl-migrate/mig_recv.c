@@ -116,7 +116,7 @@ static int apply_batch(struct receiver *r, struct xt_ctx *ctx,
             const uint8_t *src = b->data + (size_t)k++ * MIG_PAGE_SIZE;
 
             memcpy(pages[i], src, MIG_PAGE_SIZE);
-            r->hashes[b->pfns[i]] = mig_page_hash(src);
+            r->hashes[b->pfns[i]] = b->page_hash[k - 1];
         }
     }
     hv_unmap(r->h, m);

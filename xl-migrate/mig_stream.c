@@ -281,7 +281,7 @@ int mig_batch_encode(struct xt_ctx *ctx, struct mig_buf *b,
     size_t types_off, payload_off, body_len, raw_len, clen, pad, start;
     uint8_t *rec, *body, *types, *payload, *dst;
     uint32_t i, nonzero = 0;
-    XXH3_state_t xs;
+    uint64_t hashes[MIG_BATCH_MAX];
     int rc;
 
     if (st)
@@ -324,11 +324,9 @@ int mig_batch_encode(struct xt_ctx *ctx, struct mig_buf *b,
     /* pfns, types and the non-zero pages go straight into b. */
     memcpy(body + sizeof(bh), pfns, (size_t)count * sizeof(uint64_t));
     memset(types + count, 0, align8(count) - count);
-    /* The checksum is fed each page just copied, while it is in L1. */
-    if (checksum) {
-        XXH3_INITSTATE(&xs);
-        XXH3_64bits_reset(&xs);
-    }
+    /* Each page is hashed just after it is copied, while it is in L1; the
+     * checksum is the hash of those page hashes, which the receiver
+     * computes anyway for the memory digest. */
     for (i = 0; i < count; i++) {
         if (page_is_zero(pages[i])) {
             types[i] = MIG_PAGE_ZERO;
@@ -337,7 +335,7 @@ int mig_batch_encode(struct xt_ctx *ctx, struct mig_buf *b,
         dst = payload + (size_t)nonzero * MIG_PAGE_SIZE;
         memcpy(dst, pages[i], MIG_PAGE_SIZE);
         if (checksum)
-            XXH3_64bits_update(&xs, dst, MIG_PAGE_SIZE);
+            hashes[nonzero] = mig_page_hash(dst);
         types[i] = MIG_PAGE_NORMAL;
         nonzero++;
     }
@@ -345,7 +343,7 @@ int mig_batch_encode(struct xt_ctx *ctx, struct mig_buf *b,
     bh.payload_len = (uint32_t)raw_len;
     if (checksum) {
         bh.flags |= MIG_BATCH_CHECKSUM;
-        bh.checksum = XXH3_64bits_digest(&xs);
+        bh.checksum = XXH3_64bits(hashes, (size_t)nonzero * sizeof(*hashes));
     }
 
     if (compression != MIG_COMPRESS_NONE && nonzero) {
@@ -619,8 +617,14 @@ int mig_batch_decode(struct xt_ctx *ctx, const void *body, size_t len,
         scratch->len = pfn_copy;
     }
 
+    /* Per-page hashes (the receiver's memory digest needs them), then the
+     * checksum over them. */
+    for (i = 0; i < normal + compressed; i++)
+        out->page_hash[i] = mig_page_hash(out->data +
+                                          (size_t)i * MIG_PAGE_SIZE);
     if (bh.flags & MIG_BATCH_CHECKSUM) {
-        hash = XXH3_64bits(out->data ? out->data : payload, raw_len);
+        hash = XXH3_64bits(out->page_hash, (size_t)(normal + compressed) *
+                           sizeof(out->page_hash[0]));
         if (hash != bh.checksum) {
             out->data = NULL;
             return xt_error(ctx, -EBADMSG, "page batch at offset %" PRIu64

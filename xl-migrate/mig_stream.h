@@ -118,8 +118,9 @@ struct mig_batch_hdr {
     uint8_t flags;              /* MIG_BATCH_CHECKSUM */
     uint16_t reserved;
     uint32_t payload_len;       /* bytes of payload */
-    uint64_t checksum;          /* XXH3-64 of the uncompressed page bytes
-                                 * (non-zero pages, in order) */
+    uint64_t checksum;          /* XXH3-64 over the array of XXH3-64
+                                 * hashes of the non-zero pages' bytes,
+                                 * in order (u64, little-endian) */
 };
 
 /* ROUND_END body. */
@@ -255,6 +256,8 @@ struct mig_batch {
      * NULL when every page is zero */
     const uint8_t *data;
     uint32_t nonzero;
+    /* XXH3-64 of non-zero page k (k-th in data), k < nonzero */
+    uint64_t page_hash[MIG_BATCH_MAX];
 };
 
 /*

@@ -448,7 +448,7 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
     struct mig_resumed resumed;
     enum mig_query_state qstate = MIG_Q_ABORTED;
     bool have_state = false, ended = false, resumed_ok = false;
-    uint64_t off, t0 = xt_now_ns();
+    uint64_t off, t0 = xt_now_ns(), t_stop = 0;
     unsigned i;
     int rc;
 
@@ -568,6 +568,7 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
             pthread_mutex_lock(&r.lock);
             r.stopcopy = true;
             pthread_mutex_unlock(&r.lock);
+            t_stop = xt_now_ns();
             break;
         case MIG_REC_STATE:
             rc = fault(&r, MIG_FAULT_STOPCOPY);
@@ -580,7 +581,11 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
                               "%llu", (unsigned long long)off);
                 goto fail;
             }
+            xt_debug(ctx, "stop-and-copy: state arrives at +%.3f ms",
+                     (xt_now_ns() - t_stop) / 1e6);
             rc = hv_state_restore(h, r.domid, m->rd.body.data, hdr.length);
+            xt_debug(ctx, "stop-and-copy: state restored at +%.3f ms",
+                     (xt_now_ns() - t_stop) / 1e6);
             if (rc < 0) {
                 xt_error(ctx, rc, "state record at offset %llu: %s",
                          (unsigned long long)off, ctx->err_msg);
@@ -614,6 +619,8 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
         xt_error(ctx, rc, "sending ready");
         goto fail;
     }
+    xt_debug(ctx, "commit: ready sent at +%.3f ms",
+             (xt_now_ns() - t_stop) / 1e6);
     rc = fault(&r, MIG_FAULT_AFTER_READY);
     if (rc < 0) {
         xt_error(ctx, rc, "fault injected after ready");
@@ -630,8 +637,12 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
 
     /* Committed: the VM is ours now. */
     memset(&resumed, 0, sizeof(resumed));
+    xt_debug(ctx, "commit: commit read at +%.3f ms",
+             (xt_now_ns() - t_stop) / 1e6);
     rc = hv_unpause(h, r.domid);
     resumed.resume_ns = xt_now_ns();
+    xt_debug(ctx, "commit: resumed at +%.3f ms",
+             (resumed.resume_ns - t_stop) / 1e6);
     if (rc < 0) {
         resumed.status = rc;
         send_rec(&r, m->rd.fd, MIG_REC_RESUMED, &resumed, sizeof(resumed));

@@ -814,6 +814,8 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
     if (rc < 0)
         goto fail;
     paused = true;
+    xt_debug(ctx, "stop-and-copy: paused at +%.3f ms",
+             (xt_now_ns() - t_pause) / 1e6);
     if (st->guest_measured)
         hv_guest_stats(h, domid, &gs_src);
     {

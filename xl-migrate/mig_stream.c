@@ -154,6 +154,8 @@ static const char *const rec_names[] = {
     [MIG_REC_QUERY] = "QUERY",
     [MIG_REC_QUERY_REPLY] = "QUERY_REPLY",
     [MIG_REC_STREAM_HELLO] = "STREAM_HELLO",
+    [MIG_REC_AUTH] = "AUTH",
+    [MIG_REC_STOPCOPY] = "STOPCOPY",
 };
 
 bool mig_rec_type_known(uint32_t type)

@@ -3,9 +3,11 @@
  * when to throttle.  Kept apart so it can be replaced (mig_send_opts.policy)
  * and reasoned about on its own.
  *
- * Stop-and-copy as soon as the expected downtime -- the dirty bytes left
- * over the bandwidth just measured, plus the fixed cost of pausing,
- * moving the CPU state and resuming -- is within the target.  When a round
+ * Stop-and-copy once the expected downtime -- the dirty bytes left over
+ * the bandwidth just measured, plus the fixed cost of pausing, moving the
+ * CPU state and resuming -- is within the target: at once when it is
+ * within half of it, otherwise when rounds stop shrinking the dirty set by
+ * 30% or more.  When a round
  * does not shrink the dirty set by at least 10% the guest dirties about as
  * fast as we send: auto-converge takes CPU time away from it, in steps,
  * until it converges.  A hard cap on rounds or time ends pre-copy whatever
@@ -29,9 +31,16 @@ void mig_policy_default(const struct mig_send_opts *o,
     d->expected_downtime_ns = (uint64_t)send_ns + r->fixed_cost_ns;
     d->throttle_pct = r->throttle_pct;
     d->forced = false;
-    d->stop_and_copy = d->expected_downtime_ns <= o->downtime_target_ns;
-    if (d->stop_and_copy)
+    /* Within the target: stop at once when well within it, else keep
+     * going while rounds still shrink the dirty set (each round then costs
+     * the guest nothing and the pause gets shorter). */
+    if (d->expected_downtime_ns * 2 <= o->downtime_target_ns ||
+        (d->expected_downtime_ns <= o->downtime_target_ns &&
+         r->dirty_pages * 10 >= r->prev_dirty_pages * 7)) {
+        d->stop_and_copy = true;
         return;
+    }
+    d->stop_and_copy = false;
     if (r->round >= o->max_rounds || r->elapsed_ns >= o->max_time_ns) {
         d->stop_and_copy = true;
         d->forced = true;

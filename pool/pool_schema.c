@@ -1,0 +1,203 @@
+/*
+ * pool_schema.c - the schema migrations of the pool database, in order.
+ *
+ * A released migration is frozen: to change the model, add the field to
+ * pool_model.c AND a migration here (ALTER TABLE ... ADD COLUMN with a
+ * default, or a table rebuild), then raise POOL_DB_SCHEMA_VERSION.
+ * pool_db_open() checks every stored model field against the columns
+ * and refuses a file where one is missing.
+ *
+ * Column conventions (pool_obj.c reads and writes them): every class
+ * table has ref (primary key) and uuid (unique); strings, enums and
+ * datetimes are TEXT; ints and bools INTEGER; floats REAL; a ref is TEXT
+ * that is NULL for OpaqueRef:NULL, with a foreign key whose ON DELETE is
+ * the field's pool_ondelete; string sets and maps are JSON text.
+ * Derived sets have no column; the referring columns are indexed.
+ *
+ * The event triggers are not part of the schema: pool_db.c installs them
+ * as TEMP triggers on every open, from the model.
+ */
+#include "config.h"
+
+#include "pool_internal.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define OPS \
+    "allowed_operations TEXT NOT NULL DEFAULT '[]', " \
+    "current_operations TEXT NOT NULL DEFAULT '{}', "
+#define NAMES \
+    "name_label TEXT NOT NULL DEFAULT '', " \
+    "name_description TEXT NOT NULL DEFAULT '', "
+#define OTHER "other_config TEXT NOT NULL DEFAULT '{}'"
+#define BOOL(n, d) n " INTEGER NOT NULL DEFAULT " #d \
+    " CHECK (" n " IN (0, 1)), "
+#define INT(n, d) n " INTEGER NOT NULL DEFAULT " #d ", "
+#define TEXTF(n) n " TEXT NOT NULL DEFAULT '', "
+#define REF(n, t, del) n " TEXT REFERENCES \"" t "\"(ref) ON DELETE " del ", "
+#define HEAD \
+    "ref TEXT PRIMARY KEY NOT NULL, " \
+    "uuid TEXT NOT NULL UNIQUE, "
+
+static const char v1_sql[] =
+    "PRAGMA application_id = 2020438124;\n"   /* POOL_DB_APPLICATION_ID */
+    "CREATE TABLE pool_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT);\n"
+    "INSERT INTO pool_meta VALUES ('events_trimmed_upto', '0');\n"
+    "CREATE TABLE event ("
+        "id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "class TEXT NOT NULL, "
+        "ref TEXT NOT NULL, "
+        "op TEXT NOT NULL CHECK (op IN ('add', 'mod', 'del')), "
+        "ts REAL NOT NULL);\n"
+
+    "CREATE TABLE \"pool\" (" HEAD NAMES
+        REF("master", "host", "SET NULL")
+        REF("default_SR", "SR", "SET NULL")
+        BOOL("migration_compression", 0)
+        REF("migration_network", "network", "SET NULL")
+        OTHER ");\n"
+
+    "CREATE TABLE \"host\" (" HEAD NAMES OPS
+        TEXTF("address")
+        TEXTF("hostname")
+        BOOL("enabled", 0)
+        BOOL("live", 0)
+        INT("memory_total", 0)
+        INT("memory_free", 0)
+        INT("API_version_major", 0)
+        INT("API_version_minor", 0)
+        "software_version TEXT NOT NULL DEFAULT '{}', "
+        TEXTF("migration_address")
+        OTHER ");\n"
+
+    "CREATE TABLE \"VM\" (" HEAD OPS NAMES
+        "power_state TEXT NOT NULL DEFAULT 'Halted', "
+        BOOL("is_a_template", 0)
+        BOOL("is_control_domain", 0)
+        INT("domid", -1)
+        INT("memory_static_max", 0)
+        INT("memory_dynamic_max", 0)
+        INT("memory_dynamic_min", 0)
+        INT("memory_static_min", 0)
+        INT("VCPUs_max", 1)
+        INT("VCPUs_at_startup", 1)
+        REF("resident_on", "host", "SET NULL")
+        REF("scheduled_to_be_resident_on", "host", "SET NULL")
+        REF("affinity", "host", "SET NULL")
+        OTHER ");\n"
+    "CREATE INDEX VM_resident_on ON \"VM\"(resident_on);\n"
+    "CREATE INDEX VM_scheduled ON \"VM\"(scheduled_to_be_resident_on);\n"
+    "CREATE INDEX VM_affinity ON \"VM\"(affinity);\n"
+
+    "CREATE TABLE \"VBD\" (" HEAD OPS
+        REF("VM", "VM", "CASCADE")
+        REF("VDI", "VDI", "SET NULL")
+        TEXTF("device")
+        TEXTF("userdevice")
+        BOOL("bootable", 0)
+        "mode TEXT NOT NULL DEFAULT 'RW', "
+        "type TEXT NOT NULL DEFAULT 'Disk', "
+        BOOL("unpluggable", 1)
+        BOOL("empty", 0)
+        BOOL("currently_attached", 0)
+        OTHER ");\n"
+    "CREATE INDEX VBD_VM ON \"VBD\"(VM);\n"
+    "CREATE INDEX VBD_VDI ON \"VBD\"(VDI);\n"
+
+    "CREATE TABLE \"VDI\" (" HEAD NAMES OPS
+        REF("SR", "SR", "CASCADE")
+        INT("virtual_size", 0)
+        INT("physical_utilisation", 0)
+        "type TEXT NOT NULL DEFAULT 'user', "
+        BOOL("sharable", 0)
+        BOOL("read_only", 0)
+        TEXTF("location")
+        BOOL("managed", 1)
+        BOOL("missing", 0)
+        "sm_config TEXT NOT NULL DEFAULT '{}', "
+        OTHER ");\n"
+    "CREATE INDEX VDI_SR ON \"VDI\"(SR);\n"
+
+    "CREATE TABLE \"SR\" (" HEAD NAMES OPS
+        INT("virtual_allocation", 0)
+        INT("physical_utilisation", 0)
+        INT("physical_size", 0)
+        TEXTF("type")
+        TEXTF("content_type")
+        BOOL("shared", 0)
+        "sm_config TEXT NOT NULL DEFAULT '{}', "
+        OTHER ");\n"
+
+    "CREATE TABLE \"PBD\" (" HEAD
+        REF("host", "host", "CASCADE")
+        REF("SR", "SR", "CASCADE")
+        "device_config TEXT NOT NULL DEFAULT '{}', "
+        BOOL("currently_attached", 0)
+        OTHER ");\n"
+    "CREATE INDEX PBD_host ON \"PBD\"(host);\n"
+    "CREATE INDEX PBD_SR ON \"PBD\"(SR);\n"
+
+    "CREATE TABLE \"network\" (" HEAD NAMES OPS
+        INT("MTU", 1500)
+        TEXTF("bridge")
+        BOOL("managed", 1)
+        OTHER ");\n"
+
+    "CREATE TABLE \"VIF\" (" HEAD OPS
+        TEXTF("device")
+        REF("network", "network", "RESTRICT")
+        REF("VM", "VM", "CASCADE")
+        TEXTF("MAC")
+        INT("MTU", 1500)
+        BOOL("currently_attached", 0)
+        BOOL("MAC_autogenerated", 0)
+        OTHER ");\n"
+    "CREATE INDEX VIF_network ON \"VIF\"(network);\n"
+    "CREATE INDEX VIF_VM ON \"VIF\"(VM);\n"
+
+    "CREATE TABLE \"task\" (" HEAD NAMES OPS
+        "created TEXT NOT NULL DEFAULT '" POOL_DATETIME_EPOCH "', "
+        "finished TEXT NOT NULL DEFAULT '" POOL_DATETIME_EPOCH "', "
+        "status TEXT NOT NULL DEFAULT 'pending', "
+        REF("resident_on", "host", "SET NULL")
+        "progress REAL NOT NULL DEFAULT 0, "
+        TEXTF("result")
+        "error_info TEXT NOT NULL DEFAULT '[]', "
+        OTHER ");\n"
+    "CREATE INDEX task_resident_on ON \"task\"(resident_on);\n"
+
+    "CREATE TABLE \"session\" (" HEAD
+        REF("this_host", "host", "SET NULL")
+        REF("this_user", "user", "SET NULL")
+        "last_active TEXT NOT NULL DEFAULT '" POOL_DATETIME_EPOCH "', "
+        BOOL("pool", 0)
+        BOOL("is_local_superuser", 0)
+        TEXTF("auth_user_name")
+        OTHER ");\n"
+    "CREATE INDEX session_this_host ON \"session\"(this_host);\n"
+    "CREATE INDEX session_this_user ON \"session\"(this_user);\n"
+
+    "CREATE TABLE \"user\" (" HEAD
+        "short_name TEXT NOT NULL UNIQUE, "
+        TEXTF("fullname")
+        TEXTF("password_hash")
+        OTHER ");\n"
+
+    /* get_by_name_label */
+    "CREATE INDEX pool_name ON \"pool\"(name_label);\n"
+    "CREATE INDEX host_name ON \"host\"(name_label);\n"
+    "CREATE INDEX VM_name ON \"VM\"(name_label);\n"
+    "CREATE INDEX VDI_name ON \"VDI\"(name_label);\n"
+    "CREATE INDEX SR_name ON \"SR\"(name_label);\n"
+    "CREATE INDEX network_name ON \"network\"(name_label);\n"
+    "CREATE INDEX task_name ON \"task\"(name_label);\n";
+
+const struct pool_migration pool_migrations[] = {
+    { .version = 1, .what = "create the pool database", .sql = v1_sql },
+};
+const size_t pool_nmigrations = ARRAY_SIZE(pool_migrations);
+
+_Static_assert(ARRAY_SIZE(pool_migrations) == POOL_DB_SCHEMA_VERSION,
+               "one migration per schema version");
+_Static_assert(POOL_DB_APPLICATION_ID == 2020438124,
+               "v1_sql spells the application id in decimal");

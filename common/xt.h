@@ -121,6 +121,16 @@ int xt_config_get_u64(struct xt_ctx *ctx, const struct xt_config *cfg,
                       const char *key, uint64_t def, uint64_t *val_r);
 int xt_config_get_bool(struct xt_ctx *ctx, const struct xt_config *cfg,
                        const char *key, bool def, bool *val_r);
+/* Reports -EINVAL as "PATH:LINE: key: message" naming where key was set
+ * (without the line when key is absent or an override).  Returns -EINVAL,
+ * for checks the typed getters cannot make (ranges, address forms). */
+int xt_config_error(struct xt_ctx *ctx, const struct xt_config *cfg,
+                    const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Fails with -EINVAL, reported as "PATH:LINE: unknown key 'k'", on the
+ * first key of cfg (in file order) not in known, a NULL-terminated list. */
+int xt_config_check_keys(struct xt_ctx *ctx, const struct xt_config *cfg,
+                         const char *const *known);
 /* Sets or replaces key (used for command-line overrides). 0 or -ENOMEM. */
 int xt_config_set(struct xt_config *cfg, const char *key, const char *value);
 

@@ -472,3 +472,45 @@ int xt_config_get_bool(struct xt_ctx *ctx, const struct xt_config *cfg,
     }
     return bad_value(ctx, cfg, e, "boolean");
 }
+
+int xt_config_error(struct xt_ctx *ctx, const struct xt_config *cfg,
+                    const char *key, const char *fmt, ...)
+{
+    const struct config_entry *e = find_entry(cfg, key);
+    const char *name = cfg && cfg->name ? cfg->name : "<config>";
+    char msg[XT_ERRMSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!e)
+        return xt_error(ctx, -EINVAL, "%s: %s: %s", name, key, msg);
+    if (e->line == 0)
+        return xt_error(ctx, -EINVAL, "%s: %s (set as an override): %s",
+                        name, key, msg);
+    return xt_error(ctx, -EINVAL, "%s:%u: %s: %s", name, e->line, key, msg);
+}
+
+int xt_config_check_keys(struct xt_ctx *ctx, const struct xt_config *cfg,
+                         const char *const *known)
+{
+    const struct config_entry *e;
+    size_t i, k;
+
+    for (i = 0; cfg && i < cfg->n; i++) {
+        e = &cfg->entries[i];
+        for (k = 0; known[k]; k++) {
+            if (strcmp(e->key, known[k]) == 0)
+                break;
+        }
+        if (known[k])
+            continue;
+        if (e->line == 0)
+            return xt_error(ctx, -EINVAL, "%s: unknown key '%s' (set as an "
+                            "override)", cfg->name, e->key);
+        return xt_error(ctx, -EINVAL, "%s:%u: unknown key '%s'", cfg->name,
+                        e->line, e->key);
+    }
+    return 0;
+}

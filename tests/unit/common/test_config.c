@@ -330,6 +330,34 @@ static void test_load(struct xt_ctx *ctx)
     free(missing);
 }
 
+static void test_check_keys(struct xt_ctx *ctx)
+{
+    static const char *const known[] = { "alpha", "beta", NULL };
+    struct xt_config *cfg = NULL;
+    int rc;
+
+    if (xt_config_parse(ctx, "keys.conf", "alpha = 1\n# c\nbeta = 2\n",
+                        &cfg) < 0)
+        tap_bail("parse failed");
+    tap_is_int(xt_config_check_keys(ctx, cfg, known), 0,
+               "known keys accepted");
+    rc = xt_config_error(ctx, cfg, "beta", "must be %s", "odd");
+    tap_is_int(rc, -EINVAL, "xt_config_error returns -EINVAL");
+    error_mentions(ctx, "xt_config_error", "keys.conf:3: beta: must be odd",
+                   NULL);
+    xt_config_error(ctx, cfg, "gamma", "absent");
+    error_mentions(ctx, "absent key", "keys.conf: gamma: absent", NULL);
+    xt_config_free(cfg);
+
+    if (xt_config_parse(ctx, "keys.conf", "alpha = 1\n\nbogus = 2\n",
+                        &cfg) < 0)
+        tap_bail("parse failed");
+    rc = xt_config_check_keys(ctx, cfg, known);
+    tap_is_int(rc, -EINVAL, "unknown key rejected");
+    error_mentions(ctx, "unknown key", "keys.conf:3:", "'bogus'");
+    xt_config_free(cfg);
+}
+
 int main(void)
 {
     struct xt_ctx *ctx = xt_ctx_new("test_config");
@@ -341,6 +369,7 @@ int main(void)
     test_getters(ctx);
     test_malformed(ctx);
     test_load(ctx);
+    test_check_keys(ctx);
     xt_ctx_free(ctx);
     return tap_done();
 }

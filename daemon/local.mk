@@ -1,0 +1,77 @@
+# daemon/: the core of xm-poold, the per-host daemon of a pool
+# (configuration, log, TLS certificate, HTTP(S) server, authentication
+# store, lifecycle) as libpoold.a, which the final daemon links with the
+# API layer; xm-poold itself until then; its systemd unit and man pages.
+
+noinst_LIBRARIES += daemon/libpoold.a
+daemon_libpoold_a_SOURCES = \
+	daemon/poold.h \
+	daemon/pd_internal.h \
+	daemon/pd_config.c \
+	daemon/pd_log.c \
+	daemon/pd_tls.c \
+	daemon/pd_http.c \
+	daemon/pd_auth.c \
+	daemon/pd_util.c \
+	daemon/pd_main.c
+daemon_libpoold_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+daemon_libpoold_a_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(GNUTLS_CFLAGS) \
+	$(LIBCRYPT_CFLAGS)
+# What a program using libpoold.a links (add -I$(top_srcdir)/daemon to its
+# CPPFLAGS for poold.h).
+POOLD_LIBS = daemon/libpoold.a common/libxt.a $(MHD_LIBS) $(GNUTLS_LIBS) \
+	$(LIBCRYPT_LIBS)
+
+sbin_PROGRAMS += daemon/xm-poold
+daemon_xm_poold_SOURCES = daemon/xm_poold.c
+daemon_xm_poold_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+daemon_xm_poold_LDADD = $(POOLD_LIBS)
+
+dist_man_MANS += man/xm-poold.8 man/xm-pool.conf.5
+
+# The systemd unit, naming the sbindir of this installation.
+EXTRA_DIST += daemon/xm-poold.service.in
+CLEANFILES += daemon/xm-poold.service
+if INSTALL_SYSTEMD_UNIT
+systemdsystemunit_DATA = daemon/xm-poold.service
+endif
+daemon/xm-poold.service: $(srcdir)/daemon/xm-poold.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) daemon && \
+	sed -e 's|@sbindir[@]|$(sbindir)|g' \
+	    $(srcdir)/daemon/xm-poold.service.in > $@.tmp && mv $@.tmp $@
+
+DAEMON_UNIT_TESTS = \
+	tests/unit/daemon/test_config \
+	tests/unit/daemon/test_auth \
+	tests/unit/daemon/test_http
+
+check_PROGRAMS += $(DAEMON_UNIT_TESTS)
+TESTS += $(DAEMON_UNIT_TESTS)
+UNIT_TESTS += $(DAEMON_UNIT_TESTS)
+
+tests_unit_daemon_test_config_SOURCES = \
+	tests/unit/daemon/test_config.c tests/tap.h
+tests_unit_daemon_test_config_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_unit_daemon_test_config_LDADD = $(POOLD_LIBS)
+tests_unit_daemon_test_auth_SOURCES = \
+	tests/unit/daemon/test_auth.c tests/tap.h
+tests_unit_daemon_test_auth_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_unit_daemon_test_auth_LDADD = $(POOLD_LIBS)
+tests_unit_daemon_test_http_SOURCES = \
+	tests/unit/daemon/test_http.c tests/tap.h
+tests_unit_daemon_test_http_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_unit_daemon_test_http_CFLAGS = $(AM_CFLAGS) $(GNUTLS_CFLAGS) \
+	$(CURL_CFLAGS)
+tests_unit_daemon_test_http_LDADD = $(POOLD_LIBS) $(CURL_LIBS)
+
+# The daemon's life as a process: one behaviour per script.
+DAEMON_SH_TESTS = \
+	tests/daemon/poold-start-stop.sh \
+	tests/daemon/poold-detach.sh \
+	tests/daemon/poold-fingerprint.sh \
+	tests/daemon/poold-sighup.sh \
+	tests/daemon/poold-bad-config.sh \
+	tests/daemon/poold-notify.sh
+dist_check_SCRIPTS += $(DAEMON_SH_TESTS)
+TESTS += $(DAEMON_SH_TESTS)
+EXTRA_DIST += tests/daemon/lib.sh

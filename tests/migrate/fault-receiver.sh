@@ -1,0 +1,72 @@
+# tests/migrate/fault-receiver.sh - sourced by migrate-fault-kill.sh and
+# migrate-fault-drop.sh: a receiver that fails at each point of a migration
+# (round 0, a later pre-copy round, stop-and-copy, right after READY), by
+# dying (kill) or by dropping its connections (drop).  Whatever the point,
+# the migration fails cleanly: see mt_check_failed in lib.sh.
+#
+# $action: kill or drop.
+
+# The guest: 512 MiB, dirtying 64 MiB/s of 256 MiB, so that pre-copy needs
+# rounds after round 0 (a fast link could otherwise stop after round 0:
+# the JSON's rounds is checked where it matters).  It never writes beyond
+# its image, ledger and working set: a VMM holding more than ram_limit MiB
+# of its RAM had pages allocated that the guest never touched.
+ram_limit=$((256 + 16))
+fault_boot()
+{
+    mt_boot 512 "ws_mib=256 rate_mib=64" || mt_bail "could not boot a guest"
+    mt_wait_for 60 mt_pages_at_least "$MT_DOMID" 16384 ||
+        mt_diag "guest wrote only $(mt_stat "$MT_DOMID" pages_written)" \
+            "pages in 60 s"
+}
+
+# fault_case POINT: one migration against a receiver failing at POINT.
+fault_case()
+{
+    local point=$1 tag="$1/$action" src uuid rounds leftover
+    fault_boot
+    src=$MT_DOMID
+    uuid=$(mt_uuid "$src")
+    # The receiver lingers after a failure to answer an in-doubt sender.
+    mt_recv_start --fault "$point" --fault-action "$action" \
+        --linger-ms 3000 || mt_bail "could not start a receiver"
+    mt_send "$src"
+    mt_check_failed "$tag" "$src" "$uuid" "$ram_limit"
+    rounds=$(mt_json "$MT_SEND_JSON" rounds)
+    case $point in
+    midround|stopcopy)
+        mt_cmp "$rounds" ">=" 2 "$tag: the fault hit after pre-copy round 1"
+        ;;
+    *)
+        mt_diag "$tag: failed in round $((rounds - 1))"
+        ;;
+    esac
+    mt_recv_wait 30
+    if [ "$action" = kill ]; then
+        mt_is "$MT_RECV_RC" 137 "$tag: the receiver died (SIGKILL)"
+    else
+        mt_is "$MT_RECV_RC" 1 "$tag: the receiver exits 1"
+        mt_diag "$tag: receiver: $(grep 'error:' "$MT_RECV_ERR" |
+                                   sed 's/^xm-migrate: //' | tr '\n' ' ')"
+    fi
+    # Self-discarded incoming VMMs keep their log: say so, but this is
+    # not the behaviour under test.
+    leftover=$(mt_run_files log | tr ' ' '\n' | grep -vx "$src.log" |
+               tr '\n' ' ')
+    [ -z "$leftover" ] || mt_diag "$tag: logs left in the run directory:" \
+        "$leftover"
+
+    if [ "$point" = midround ]; then
+        # The failure left nothing behind that stops a later migration.
+        mt_migrate "$src" || mt_bail "could not start a receiver"
+        mt_is "$MT_SEND_RC/$(mt_json "$MT_SEND_JSON" digest_equal)" 0/true \
+            "$tag: the source migrates afterwards" || mt_diag_migration
+        [ -n "$MT_DST" ] && src=$MT_DST
+    fi
+    mt_xm destroy --domid "$src" >/dev/null 2>&1
+    rm -f "$MT_RUN"/*.log
+}
+
+for point in round0 midround stopcopy after-ready; do
+    fault_case "$point"
+done

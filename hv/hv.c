@@ -234,6 +234,15 @@ int hv_guest_stats(struct hv_handle *h, uint32_t domid,
     return hv_guest_stats_ex(h, domid, 0, stats_r);
 }
 
+int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
+                 uint64_t nr_pages, uint64_t *count_r)
+{
+    *count_r = 0;
+    if (!h->ops->populated)
+        return notsup(h, "populated");
+    return h->ops->populated(h, domid, bitmap, nr_pages, count_r);
+}
+
 int hv_destroy(struct hv_handle *h, uint32_t domid)
 {
     return h->ops->destroy(h, domid);

@@ -107,7 +107,7 @@ struct hv_mapping;
  * The driver table.  Required: open, close, list, info, create, map_batch,
  * unmap, logdirty, dirty_harvest, pause, unpause, state_save,
  * state_restore, destroy.  Optional (NULL => -ENOTSUP): boot, dirty_peek,
- * throttle, suspend, guest_stats, resume_after_failure.
+ * throttle, suspend, guest_stats, resume_after_failure, populated.
  */
 struct hv_ops {
     const char *name;
@@ -177,6 +177,14 @@ struct hv_ops {
     int (*guest_stats)(struct hv_handle *h, uint32_t domid, unsigned flags,
                        struct hv_guest_stats *stats_r);
 
+    /* Sets in bitmap (nr_pages bits, written whole) the pages that may
+     * hold data; a clear bit means the page was never written and reads
+     * as zero, so a migration's first round can skip it without touching
+     * it (reading an unbacked page would allocate it).  *count_r: set
+     * bits. */
+    int (*populated)(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
+                     uint64_t nr_pages, uint64_t *count_r);
+
     /* Stops and removes the domain and all it holds. */
     int (*destroy)(struct hv_handle *h, uint32_t domid);
 };
@@ -231,6 +239,8 @@ int hv_guest_stats(struct hv_handle *h, uint32_t domid,
 #define HV_STATS_RESET_GAP 0x1u
 int hv_guest_stats_ex(struct hv_handle *h, uint32_t domid, unsigned flags,
                       struct hv_guest_stats *stats_r);
+int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
+                 uint64_t nr_pages, uint64_t *count_r);
 int hv_destroy(struct hv_handle *h, uint32_t domid);
 
 /*

@@ -40,5 +40,6 @@ const struct hv_ops hv_kvm_ops = {
     .state_save = vmmc_state_save,
     .state_restore = vmmc_state_restore,
     .guest_stats = vmmc_guest_stats,
+    .populated = vmmc_populated,
     .destroy = vmmc_destroy,
 };

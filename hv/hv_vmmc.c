@@ -39,6 +39,7 @@ struct vmmc_dom {
     pthread_mutex_t lock;       /* one request at a time on sock */
     uint8_t *mem;               /* guest RAM, mapped on first use */
     size_t mem_size;
+    int memfd;                  /* kept for SEEK_DATA/SEEK_HOLE */
     uint64_t nr_pages;
     struct vmmc_dom *next;
 };
@@ -149,6 +150,8 @@ static void dom_free(struct vmmc_dom *d)
         return;
     if (d->mem)
         munmap(d->mem, d->mem_size);
+    if (d->memfd >= 0)
+        close(d->memfd);
     if (d->sock >= 0)
         close(d->sock);
     pthread_mutex_destroy(&d->lock);
@@ -228,6 +231,7 @@ static int get_dom(struct hv_handle *h, uint32_t domid, struct vmmc_dom **d_r)
     }
     d->domid = domid;
     d->sock = fd;
+    d->memfd = -1;
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_lock(&v->lock);
     d->next = v->doms;
@@ -580,6 +584,8 @@ static int spawn(struct hv_handle *h, const char *name,
         }
         if (dup2(p[1], 3) < 0)
             _exit(127);
+        /* Nothing of ours leaks into the VMM (it outlives us). */
+        close_range(4, ~0u, 0);
         execv(v->vmm_path, (char *const *)argv);
         dprintf(3, "error %d exec %s: %s\n", -errno, v->vmm_path,
                 strerror(errno));
@@ -651,17 +657,20 @@ static int map_ram(struct hv_handle *h, struct vmmc_dom *d)
                         (unsigned long long)in.nr_pages);
     }
     mem = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (mem == MAP_FAILED)
+    if (mem == MAP_FAILED) {
+        close(fd);
         return xt_error(h->ctx, -errno, "domain %u: mapping guest RAM",
                         d->domid);
+    }
     pthread_mutex_lock(&d->lock);
     if (d->mem) {
         munmap(mem, st.st_size);        /* another thread was faster */
+        close(fd);
     } else {
         d->mem = mem;
         d->mem_size = st.st_size;
         d->nr_pages = in.nr_pages;
+        d->memfd = fd;
     }
     pthread_mutex_unlock(&d->lock);
     return 0;
@@ -829,6 +838,48 @@ int vmmc_guest_stats(struct hv_handle *h, uint32_t domid, unsigned flags,
     s->mismatches = gs.mismatches;
     s->last_mismatch_pfn = gs.last_mismatch_pfn;
     s->pages_written = gs.pages_written;
+    return 0;
+}
+
+int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
+                   uint64_t nr_pages, uint64_t *count_r)
+{
+    struct vmmc_dom *d;
+    off_t off = 0, end, size;
+    uint64_t p, count = 0;
+    int rc;
+
+    rc = get_dom(h, domid, &d);
+    if (rc == 0)
+        rc = map_ram(h, d);
+    if (rc < 0)
+        return rc;
+    if (nr_pages != d->nr_pages)
+        return xt_error(h->ctx, -EINVAL, "domain %u: populated map of %llu "
+                        "pages asked, it has %llu", domid,
+                        (unsigned long long)nr_pages,
+                        (unsigned long long)d->nr_pages);
+    xt_bitmap_zero(bitmap, nr_pages);
+    size = (off_t)d->mem_size;
+    /* The memfd's data extents are exactly the pages ever written. */
+    while (off < size) {
+        off = lseek(d->memfd, off, SEEK_DATA);
+        if (off < 0) {
+            if (errno == ENXIO)
+                break;      /* no data after off */
+            return xt_error(h->ctx, -errno, "domain %u: SEEK_DATA", domid);
+        }
+        end = lseek(d->memfd, off, SEEK_HOLE);
+        if (end < 0)
+            end = size;
+        for (p = (uint64_t)off >> 12;
+             p < ((uint64_t)end + 4095) >> 12 && p < nr_pages; p++) {
+            xt_bitmap_set(bitmap, p);
+            count++;
+        }
+        off = end;
+    }
+    *count_r = count;
     return 0;
 }
 

@@ -58,6 +58,7 @@ struct server {
      * gave up), nobody can finish it and the VMM exits.  So does one that
      * nobody connects to within LEASE_TIMEOUT_MS. */
     bool lease;
+    bool discard;               /* abandoned: leave no trace */
     bool had_client;
     uint64_t lease_deadline_ns;
 };
@@ -475,6 +476,7 @@ static void serve(struct server *srv)
             xt_warn(srv->vm->ctx, "incoming VM abandoned by its builder "
                     "before it ran: discarding it");
             srv->quit = true;
+            srv->discard = true;
         }
     }
 }
@@ -600,6 +602,14 @@ out:
     if (srv.listen_fd >= 0) {
         close(srv.listen_fd);
         unlink(srv.sock_path);
+    }
+    if (srv.discard && o.run_dir) {
+        /* Nobody will destroy an abandoned domain, so nobody would remove
+         * the log its spawner opened for it. */
+        char log[PATH_MAX];
+
+        snprintf(log, sizeof(log), "%s/%d.log", o.run_dir, (int)getpid());
+        unlink(log);
     }
     if (vm.mem)
         munmap(vm.mem, vm.mem_size);

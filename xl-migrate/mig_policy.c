@@ -20,6 +20,7 @@
 #define THROTTLE_FIRST  20u
 #define THROTTLE_STEP   20u
 #define THROTTLE_MAX    95u
+#define MIN_THROTTLE_PAGES 1024u
 
 void mig_policy_default(const struct mig_send_opts *o,
                         const struct mig_round_info *r,
@@ -46,7 +47,10 @@ void mig_policy_default(const struct mig_send_opts *o,
         d->forced = true;
         return;
     }
+    /* A few hundred pages are no sign of a guest out-running the link:
+     * their round is too short to measure bandwidth well. */
     if (o->auto_converge && r->round >= 2 &&
+        r->dirty_pages >= MIN_THROTTLE_PAGES &&
         r->dirty_pages * 10 >= r->prev_dirty_pages * 9) {
         unsigned t = r->throttle_pct ? r->throttle_pct + THROTTLE_STEP
                                      : THROTTLE_FIRST;

@@ -20,7 +20,9 @@
 #include "mig_net.h"
 #include "mig_stream.h"
 
-#define FIRST_HB_WAIT_MS    200
+/* How long to wait for the resumed guest's first heartbeat (a loaded host
+ * may take a while to schedule it); the pause is measured either way. */
+#define FIRST_HB_WAIT_MS    3000
 
 struct rstream {
     struct receiver *r;

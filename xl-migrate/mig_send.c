@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
  * receiver works on one batch while the next is on the wire. */
 #define SEND_BATCH      256u
 #define QUERY_TRIES     20u
+#define BW_MIN_BYTES    (4u << 20)
 #define QUERY_DELAY_MS  250u
 
 enum job_kind {
@@ -528,6 +530,19 @@ static void receiver_reason(struct sender *s, int fd)
     mig_buf_free(&r.body);
 }
 
+/* Has the peer closed or reset the connection (without waiting)? */
+static bool peer_gone(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
+    char c;
+
+    if (poll(&pfd, 1, 0) <= 0)
+        return false;
+    if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))
+        return true;
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* Commit in doubt: ask the receiver, on a new connection, what became of
  * the migration. */
 static enum mig_query_state query_outcome(struct sender *s, const char *host,
@@ -560,31 +575,49 @@ static enum mig_query_state query_outcome(struct sender *s, const char *host,
     return MIG_Q_UNKNOWN;
 }
 
-/* Memory digest of the (paused) source. */
+/* Memory digest of the (paused) source.  Never-written pages hash as
+ * zero pages without being touched. */
 static int source_digest(struct sender *s, uint64_t *digest_r)
 {
+    static const uint8_t zero[MIG_PAGE_SIZE];
     uint64_t *hashes = malloc(s->nr_pages * sizeof(*hashes));
+    uint64_t *pop = xt_bitmap_alloc(s->nr_pages);
     uint64_t pfns[MIG_BATCH_MAX];
     void *pages[MIG_BATCH_MAX];
-    uint64_t p, i;
+    uint64_t p, i, zero_hash = mig_page_hash(zero), count;
+    bool quiet = s->ctx->quiet_errors;
     int rc = 0;
 
-    if (!hashes)
-        return xt_error(s->ctx, -ENOMEM, "digest");
-    for (p = 0; p < s->nr_pages && rc == 0; p += MIG_BATCH_MAX) {
-        uint64_t n = s->nr_pages - p < MIG_BATCH_MAX ? s->nr_pages - p
-                                                     : MIG_BATCH_MAX;
+    if (!hashes || !pop) {
+        rc = xt_error(s->ctx, -ENOMEM, "digest");
+        goto out;
+    }
+    s->ctx->quiet_errors = true;
+    if (hv_populated(s->h, s->domid, pop, s->nr_pages, &count) < 0)
+        xt_bitmap_fill(pop, s->nr_pages);
+    s->ctx->quiet_errors = quiet;
+    xt_error_clear(s->ctx);
+    for (p = 0; p < s->nr_pages && rc == 0; ) {
         struct hv_mapping *m = NULL;
+        uint64_t n = 0;
 
-        for (i = 0; i < n; i++)
-            pfns[i] = p + i;
+        for (; p < s->nr_pages && n < MIG_BATCH_MAX; p++) {
+            if (xt_bitmap_test(pop, p))
+                pfns[n++] = p;
+            else
+                hashes[p] = zero_hash;
+        }
+        if (!n)
+            continue;
         rc = hv_map_batch(s->h, s->domid, HV_MAP_READ, pfns, n, pages, &m);
         for (i = 0; rc == 0 && i < n; i++)
-            hashes[p + i] = mig_page_hash(pages[i]);
+            hashes[pfns[i]] = mig_page_hash(pages[i]);
         hv_unmap(s->h, m);
     }
     if (rc == 0)
         *digest_r = mig_digest(hashes, s->nr_pages);
+out:
+    free(pop);
     free(hashes);
     return rc;
 }
@@ -626,6 +659,7 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
     uint64_t *bm = NULL, *pfns = NULL, n = 0, prev_n = 0;
     uint64_t t_round, t_pause = 0, fixed_cost_ns = 2000000ull;
     uint64_t prev_bytes, prev_sent;
+    double bulk_bw = 0;
     bool paused = false, logdirty = false, committed = false;
     uint32_t round;
     void *blob = NULL;
@@ -734,14 +768,35 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
     if (rc < 0)
         goto out;
 
-    /* Round 0: every page (zero pages are skipped by the workers). */
+    /* Round 0: every page that may hold data (the workers skip the zero
+     * ones).  Pages the hypervisor says were never written read as zero
+     * and are not even touched: reading them would allocate them.  A page
+     * written from now on is in a later harvest. */
     st->setup_ns = xt_now_ns() - s.t_start;
     s.prog.phase = MIG_PHASE_PRECOPY;
-    for (n = 0; n < s.nr_pages; n++)
-        pfns[n] = n;
+    n = 0;
+    {
+        uint64_t populated = 0, p;
+        bool quiet = ctx->quiet_errors;
+
+        ctx->quiet_errors = true;
+        rc = hv_populated(h, domid, bm, s.nr_pages, &populated);
+        ctx->quiet_errors = quiet;
+        xt_error_clear(ctx);
+        if (rc == 0) {
+            for (p = xt_bitmap_find_next(bm, s.nr_pages, 0); p < s.nr_pages;
+                 p = xt_bitmap_find_next(bm, s.nr_pages, p + 1))
+                pfns[n++] = p;
+            s.pages_zero += s.nr_pages - n;
+        } else {
+            for (n = 0; n < s.nr_pages; n++)
+                pfns[n] = n;
+        }
+        rc = 0;
+    }
     t_round = xt_now_ns();
-    prev_bytes = s.bytes;
-    rc = send_round(&s, 0, pfns, s.nr_pages);
+    prev_bytes = s.prog.pages_sent;
+    rc = send_round(&s, 0, pfns, n);
     if (rc < 0)
         goto fail;
     round = 1;
@@ -753,14 +808,22 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
         rc = harvest(&s, bm, pfns, &n);
         if (rc < 0)
             goto fail;
+        /* Bandwidth in guest bytes moved, not wire bytes: what the policy
+         * divides by is dirty guest memory, compressed or not. */
         pthread_mutex_lock(&s.lock);
-        prev_sent = s.bytes - prev_bytes;
+        prev_sent = (s.prog.pages_sent - prev_bytes) * MIG_PAGE_SIZE;
         pthread_mutex_unlock(&s.lock);
         memset(&ri, 0, sizeof(ri));
         ri.round = round;
         ri.dirty_pages = n;
         ri.prev_dirty_pages = prev_n;
+        /* A round of a few pages says little about the link: trust the
+         * last round that moved at least BW_MIN_BYTES instead. */
         ri.bandwidth_bytes_s = dt ? (double)prev_sent * 1e9 / dt : 0;
+        if (prev_sent >= BW_MIN_BYTES)
+            bulk_bw = ri.bandwidth_bytes_s;
+        else if (bulk_bw > ri.bandwidth_bytes_s)
+            ri.bandwidth_bytes_s = bulk_bw;
         ri.dirty_pages_s = dt ? (double)n * 1e9 / dt : 0;
         ri.fixed_cost_ns = fixed_cost_ns;
         ri.elapsed_ns = now - s.t_start;
@@ -792,7 +855,7 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
             }
         }
         t_round = xt_now_ns();
-        prev_bytes = s.bytes;
+        prev_bytes = s.prog.pages_sent;
         prev_n = n;
         rc = send_round(&s, round, pfns, n);
         if (rc < 0)
@@ -888,11 +951,27 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
         rc = xt_error(ctx, -ECANCELED, "migration cancelled before commit");
         goto fail;
     }
+    /* A receiver that hung up after READY cannot take the VM: check before
+     * committing, so that case stays a plain failure. */
+    if (peer_gone(main_fd)) {
+        rc = xt_error(ctx, -EPIPE, "the receiver hung up after saying "
+                      "ready: not committing");
+        goto fail;
+    }
     rc = send_rec(&s, main_fd, MIG_REC_COMMIT, 0, NULL, 0);
+    if (rc == -EPIPE || rc == -ECONNRESET)
+        goto fail;      /* COMMIT never left: nothing was committed */
     /* From here on the source is not ours to resume blindly. */
     committed = true;
     if (rc == 0)
         rc = expect(&s, &rd, MIG_REC_RESUMED, &resumed, sizeof(resumed));
+    if (rc == -ECONNRESET) {
+        /* A reset, not an orderly close: the receiver's socket was closed
+         * with COMMIT still unread in it, so it never acted on it (it
+         * resumes only after reading COMMIT). */
+        committed = false;
+        goto fail;
+    }
     if (rc == 0 && resumed.status < 0) {
         /* The receiver could not resume its copy and destroyed it. */
         rc = xt_error(ctx, resumed.status > -4096 ? resumed.status : -EIO,
@@ -1013,6 +1092,8 @@ out:
     if (main_fd >= 0)
         close(main_fd);
     st->rc = rc;
+    if (!st->committed)
+        st->guest_measured = false;     /* no destination to measure */
     st->total_ns = xt_now_ns() - s.t_start;
     if (!st->rounds)
         st->rounds = s.prog.round + 1;

@@ -7,3 +7,23 @@ noinst_PROGRAMS += bench/bench-hv
 BENCHES += bench/bench-hv
 bench_bench_hv_SOURCES = bench/bench_hv.c
 bench_bench_hv_LDADD = $(HV_LIBS)
+
+# Live migration against a raw-TCP baseline and against QEMU: stop-and-copy
+# throughput, an idle guest, guest-observed downtime, QEMU's migration of
+# the same guest image (bench/bench_migrate.py says how each figure is
+# measured).  bench_migrate.sh is copied into the build tree as
+# bench/bench-migrate with the source directory written in, so that
+# `make bench` can run it as ./bench/bench-migrate in a VPATH build.
+noinst_PROGRAMS += bench/tcp_copy bench/hb_reader bench/kvm_tsc_khz
+bench_tcp_copy_SOURCES = bench/tcp_copy.c
+bench_hb_reader_SOURCES = bench/hb_reader.c
+bench_kvm_tsc_khz_SOURCES = bench/kvm_tsc_khz.c
+noinst_SCRIPTS = bench/bench-migrate
+BENCHES += bench/bench-migrate
+EXTRA_DIST += bench/bench_migrate.sh bench/bench_migrate.py
+CLEANFILES += bench/bench-migrate
+bench/bench-migrate: $(srcdir)/bench/bench_migrate.sh
+	$(AM_V_GEN)$(MKDIR_P) bench && \
+	sed -e 's|%SRCDIR%|$(abs_top_srcdir)|g' \
+	    $(srcdir)/bench/bench_migrate.sh > $@.tmp && \
+	chmod +x $@.tmp && mv $@.tmp $@

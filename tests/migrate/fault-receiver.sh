@@ -23,7 +23,8 @@ fault_boot()
 # fault_case POINT: one migration against a receiver failing at POINT.
 fault_case()
 {
-    local point=$1 tag="$1/$action" src uuid rounds leftover
+    local point=$1 tag="$1/$action" src uuid rounds leftover f
+    local fails=$MT_FAILED
     fault_boot
     src=$MT_DOMID
     uuid=$(mt_uuid "$src")
@@ -64,7 +65,13 @@ fault_case()
         [ -n "$MT_DST" ] && src=$MT_DST
     fi
     mt_xm destroy --domid "$src" >/dev/null 2>&1
-    rm -f "$MT_RUN"/*.log
+    # The next case starts with an empty run directory; the VMM logs of a
+    # case that failed go to the TAP output first.
+    for f in "$MT_RUN"/*.log; do
+        [ -f "$f" ] && [ "$MT_FAILED" -gt "$fails" ] &&
+            mt_diag_file "$tag: VMM log ${f##*/}" "$f" 15
+        rm -f "$f"
+    done
 }
 
 for point in round0 midround stopcopy after-ready; do

@@ -1,0 +1,327 @@
+/*
+ * tcp_copy.c - the raw-TCP baseline of bench/bench_migrate.sh: copies N MiB
+ * of incompressible memory over one loopback TCP connection, between two
+ * processes, and prints how long it took as one JSON line on stdout:
+ *
+ *   {"mode":"memfd","mib":1024,"ms":...,"mib_s":...}
+ *
+ * The sender (the parent) fills a memfd of N MiB with xorshift64* output
+ * and faults it in before the clock starts, then writes it from that
+ * mapping in chunks of --chunk-kib (default 4 MiB, one batch of the
+ * migration stream).  The receiver (a forked child) reads each chunk
+ * into a buffer, then, in mode "memfd", copies it into a fresh memfd of
+ * N MiB mapped shared -- as our receiver copies each page of a batch into
+ * the destination VM's memfd, including the first-touch faults of that
+ * memfd -- or, in mode "discard", drops it.  The time runs from connect()
+ * to the receiver's one-byte acknowledgement, sent once the last byte is
+ * in place.  Both ends tune their socket as xl-migrate/mig_net.c does
+ * (TCP_NODELAY, 4 MiB buffers) unless --no-tune.  "cpu_ms" is the CPU
+ * time (user + system) both processes spent on the copy: the sender's
+ * from connect() to the acknowledgement, the receiver's whole life.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum mode {
+    MODE_MEMFD = 0,
+    MODE_DISCARD,
+};
+
+struct opts {
+    enum mode mode;
+    uint64_t bytes;
+    size_t chunk;
+    bool tune;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void tune(int fd, const struct opts *o)
+{
+    int one = 1, buf = 4 << 20;
+
+    if (!o->tune)
+        return;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+}
+
+/* A shared mapping of a fresh memfd of size bytes, or NULL. */
+static void *memfd_map(const char *name, uint64_t size)
+{
+    void *p;
+    int fd = memfd_create(name, MFD_CLOEXEC);
+
+    if (fd < 0) {
+        perror("tcp_copy: memfd_create");
+        return NULL;
+    }
+    if (ftruncate(fd, (off_t)size) < 0) {
+        perror("tcp_copy: ftruncate");
+        close(fd);
+        return NULL;
+    }
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        perror("tcp_copy: mmap");
+        return NULL;
+    }
+    return p;
+}
+
+static uint64_t cpu_ns(const struct rusage *ru)
+{
+    return (uint64_t)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) *
+           1000000000ull +
+           (uint64_t)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) * 1000ull;
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    ssize_t r;
+
+    while (len) {
+        r = read(fd, p, len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    ssize_t r;
+
+    while (len) {
+        r = write(fd, p, len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* The child: accept one connection, take o->bytes, acknowledge. */
+static int receiver(int lfd, const struct opts *o)
+{
+    char *mem = NULL, *buf;
+    uint64_t off;
+    int fd, rc = 1;
+
+    buf = malloc(o->chunk);
+    if (!buf)
+        return 1;
+    if (o->mode == MODE_MEMFD && !(mem = memfd_map("tcp-copy-dst", o->bytes)))
+        goto out_buf;
+    fd = accept(lfd, NULL, NULL);
+    if (fd < 0) {
+        perror("tcp_copy: accept");
+        goto out;
+    }
+    tune(fd, o);
+    for (off = 0; off < o->bytes; off += o->chunk) {
+        size_t n = o->bytes - off < o->chunk ? o->bytes - off : o->chunk;
+
+        if (read_full(fd, buf, n) < 0) {
+            fprintf(stderr, "tcp_copy: receiver: short read at %llu\n",
+                    (unsigned long long)off);
+            goto out_fd;
+        }
+        if (mem)
+            memcpy(mem + off, buf, n);
+    }
+    if (write_full(fd, "k", 1) == 0)
+        rc = 0;
+out_fd:
+    close(fd);
+out:
+    if (mem)
+        munmap(mem, o->bytes);
+out_buf:
+    free(buf);
+    return rc;
+}
+
+static void fill_random(uint64_t *w, uint64_t words)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ull, i;
+
+    for (i = 0; i < words; i++) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        w[i] = x * 0x2545f4914f6cdd1dull;
+    }
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tcp_copy [--mode memfd|discard] [--mib N] "
+            "[--chunk-kib N] [--no-tune]\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "mode", required_argument, NULL, 'm' },
+        { "mib", required_argument, NULL, 'n' },
+        { "chunk-kib", required_argument, NULL, 'c' },
+        { "no-tune", no_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct opts o = {
+        .mode = MODE_MEMFD,
+        .bytes = 1024ull << 20,
+        .chunk = 4u << 20,
+        .tune = true,
+    };
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t sl = sizeof(sa);
+    char *src = NULL, ack;
+    struct rusage ru0, ru1, ru_child;
+    uint64_t t0, t1 = 0, off;
+    int opt, lfd = -1, fd = -1, status, rc = 1;
+    pid_t pid = -1;
+
+    while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (opt) {
+        case 'm':
+            if (!strcmp(optarg, "memfd"))
+                o.mode = MODE_MEMFD;
+            else if (!strcmp(optarg, "discard"))
+                o.mode = MODE_DISCARD;
+            else
+                goto bad;
+            break;
+        case 'n':
+            o.bytes = strtoull(optarg, NULL, 10) << 20;
+            if (!o.bytes || o.bytes > (64ull << 30))
+                goto bad;
+            break;
+        case 'c':
+            o.chunk = (size_t)strtoul(optarg, NULL, 10) << 10;
+            if (!o.chunk || o.chunk > (256u << 20))
+                goto bad;
+            break;
+        case 't':
+            o.tune = false;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            goto bad;
+        }
+    }
+
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(lfd, 1) < 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
+        perror("tcp_copy: listen");
+        goto out;
+    }
+    pid = fork();
+    if (pid < 0) {
+        perror("tcp_copy: fork");
+        goto out;
+    }
+    if (pid == 0)
+        _exit(receiver(lfd, &o));
+    close(lfd);
+    lfd = -1;
+
+    src = memfd_map("tcp-copy-src", o.bytes);
+    if (!src)
+        goto out;
+    fill_random((uint64_t *)(void *)src, o.bytes / 8);
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto out;
+    tune(fd, &o);
+    getrusage(RUSAGE_SELF, &ru0);
+    t0 = now_ns();
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        perror("tcp_copy: connect");
+        goto out;
+    }
+    for (off = 0; off < o.bytes; off += o.chunk) {
+        size_t n = o.bytes - off < o.chunk ? o.bytes - off : o.chunk;
+
+        if (write_full(fd, src + off, n) < 0) {
+            perror("tcp_copy: write");
+            goto out;
+        }
+    }
+    if (read_full(fd, &ack, 1) < 0) {
+        fprintf(stderr, "tcp_copy: no acknowledgement\n");
+        goto out;
+    }
+    t1 = now_ns();
+    getrusage(RUSAGE_SELF, &ru1);
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (lfd >= 0)
+        close(lfd);
+    if (src)
+        munmap(src, o.bytes);
+    if (pid > 0) {
+        if (rc)
+            kill(pid, SIGKILL);
+        memset(&ru_child, 0, sizeof(ru_child));
+        if (wait4(pid, &status, 0, &ru_child) != pid ||
+            !WIFEXITED(status) || WEXITSTATUS(status))
+            rc = 1;
+    }
+    if (rc == 0)
+        printf("{\"mode\":\"%s\",\"mib\":%llu,\"chunk_kib\":%zu,"
+               "\"tuned\":%s,\"ms\":%.3f,\"mib_s\":%.1f,"
+               "\"cpu_ms\":%.1f}\n",
+               o.mode == MODE_MEMFD ? "memfd" : "discard",
+               (unsigned long long)(o.bytes >> 20), o.chunk >> 10,
+               o.tune ? "true" : "false", (t1 - t0) / 1e6,
+               (double)(o.bytes >> 20) * 1e9 / (double)(t1 - t0),
+               (cpu_ns(&ru1) - cpu_ns(&ru0) + cpu_ns(&ru_child)) / 1e6);
+    return rc;
+bad:
+    usage(stderr);
+    return 2;
+}

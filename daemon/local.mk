@@ -22,10 +22,21 @@ daemon_libpoold_a_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(GNUTLS_CFLAGS) \
 POOLD_LIBS = daemon/libpoold.a common/libxt.a $(MHD_LIBS) $(GNUTLS_LIBS) \
 	$(LIBCRYPT_LIBS)
 
+# xm-poold: the core with the XenAPI service (handler and method table,
+# VM and pool methods, the host agent and its host-to-host client).
 sbin_PROGRAMS += daemon/xm-poold
-daemon_xm_poold_SOURCES = daemon/xm_poold.c
-daemon_xm_poold_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
-daemon_xm_poold_LDADD = $(POOLD_LIBS)
+daemon_xm_poold_SOURCES = \
+	daemon/xm_poold.c \
+	daemon/pd_xenapi.h \
+	daemon/pd_xenapi.c \
+	daemon/pd_methods_vm.c \
+	daemon/pd_methods_pool.c \
+	daemon/pd_agent.c
+daemon_xm_poold_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon \
+	-I$(top_srcdir)/api -I$(top_srcdir)/pool -I$(top_srcdir)/xl-migrate
+daemon_xm_poold_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+daemon_xm_poold_LDADD = $(POOLD_LIBS) api/libapi.a pool/libpool.a \
+	$(MIG_LIBS) $(HV_LIBS) $(XML2_LIBS) $(SQLITE_LIBS) $(CURL_LIBS)
 
 dist_man_MANS += man/xm-poold.8 man/xm-pool.conf.5
 

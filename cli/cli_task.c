@@ -1,0 +1,161 @@
+/*
+ * cli_task.c - the task commands (task-list, task-cancel) and waiting for
+ * a task: event.from when the server has it, else task.get_record every
+ * 200 ms.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+
+#include "cli.h"
+
+static const char *const task_dflt[] = {
+    "uuid", "name_label", "status", "progress", NULL
+};
+
+int cli_task_list(struct cli_ctx *cli)
+{
+    return cli_list(cli, "task", task_dflt);
+}
+
+static int one_ref_call(struct cli_ctx *cli, const char *method,
+                        const char *arg, struct api_value **v_r)
+{
+    struct api_value *params = api_array();
+    int rc = api_array_append(params, api_string(arg));
+
+    if (rc) {
+        api_value_free(params);
+        return rc;
+    }
+    return cli_rpc_call(cli, method, params, v_r);
+}
+
+int cli_task_cancel(struct cli_ctx *cli)
+{
+    const char *uuid = cli_arg(cli, "uuid");
+    struct api_value *ref = NULL, *v = NULL;
+    int rc;
+
+    if (!uuid)
+        return cli_usage_error(cli, "task-cancel needs uuid=");
+    rc = one_ref_call(cli, "task.get_by_uuid", uuid, &ref);
+    if (!rc)
+        rc = one_ref_call(cli, "task.cancel", api_value_string(ref) ?: "",
+                          &v);
+    api_value_free(ref);
+    api_value_free(v);
+    return rc;
+}
+
+static unsigned term_width(void)
+{
+    struct winsize ws;
+
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
+        return ws.ws_col;
+    return 80;
+}
+
+/* Waits for a change of a task with event.from; -ENOTSUP when the server
+ * cannot (the caller polls then). */
+static int wait_event(struct cli_ctx *cli, char **token)
+{
+    struct api_value *params = api_array(), *classes = api_array();
+    struct api_value *env = NULL;
+    const struct api_value *v, *t;
+    int rc;
+
+    rc = api_array_append(classes, api_string("task"));
+    if (!rc) {
+        rc = api_array_append(params, classes);
+        classes = NULL;
+    }
+    if (!rc)
+        rc = api_array_append(params, api_string(*token ? *token : ""));
+    if (!rc)
+        rc = api_array_append(params, api_double(1.0));
+    api_value_free(classes);
+    if (rc) {
+        api_value_free(params);
+        return rc;
+    }
+    rc = cli_rpc_call_env(cli, "event.from", params, &env);
+    if (rc)
+        return rc;
+    if (!api_is_success(env)) {
+        api_value_free(env);
+        return -ENOTSUP;
+    }
+    v = api_struct_get(env, "Value");
+    t = v ? api_struct_get(v, "token") : NULL;
+    if (t && api_value_string(t)) {
+        free(*token);
+        *token = strdup(api_value_string(t));
+    }
+    api_value_free(env);
+    return 0;
+}
+
+int cli_task_wait(struct cli_ctx *cli, const char *ref, bool show,
+                  struct api_value **rec_r)
+{
+    struct api_value *rec = NULL;
+    char *token = NULL, line[256], last[256] = "";
+    bool events = true, drawn = false;
+    int rc;
+
+    *rec_r = NULL;
+    for (;;) {
+        const char *status;
+        struct cli_progress p;
+
+        rc = one_ref_call(cli, "task.get_record", ref, &rec);
+        if (rc)
+            break;
+        status = api_value_string(api_struct_get(rec, "status")) ?: "";
+        if (show) {
+            cli_progress_from_task(rec, &p);
+            cli_progress_format(&p, cli->tty, cli->tty ? term_width() : 0,
+                                line, sizeof(line));
+            if (cli->tty) {
+                fprintf(cli->out, "\r%s\033[K", line);
+                drawn = true;
+            } else if (strcmp(line, last)) {
+                fprintf(cli->out, "%s\n", line);
+            }
+            snprintf(last, sizeof(last), "%s", line);
+            fflush(cli->out);
+        }
+        if (strcmp(status, "pending") && strcmp(status, "cancelling"))
+            break;
+        api_value_free(rec);
+        rec = NULL;
+        if (events) {
+            rc = wait_event(cli, &token);
+            if (rc == -ENOTSUP)
+                events = false;
+            else if (rc)
+                break;
+        }
+        if (!events) {
+            struct timespec ts = { 0, 200 * 1000 * 1000 };
+
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (drawn)
+        fputc('\n', cli->out);
+    free(token);
+    if (rc) {
+        api_value_free(rec);
+        return rc;
+    }
+    *rec_r = rec;
+    return 0;
+}

@@ -1,0 +1,625 @@
+/*
+ * cli_vm.c - the VM commands: vm-list, vm-param-get, vm-param-set,
+ * vm-create, vm-start, vm-shutdown, vm-migrate.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+
+static const char *const vm_dflt[] = {
+    "uuid", "name_label", "power_state", NULL
+};
+
+int cli_vm_list(struct cli_ctx *cli)
+{
+    return cli_list(cli, "VM", vm_dflt);
+}
+
+/* params: an array of the strings that follow, ended by NULL. */
+static struct api_value *strings(const char *first, ...)
+    __attribute__((sentinel));
+static struct api_value *strings(const char *first, ...)
+{
+    struct api_value *a = api_array();
+    const char *s;
+    va_list ap;
+    int rc = 0;
+
+    va_start(ap, first);
+    for (s = first; s && !rc; s = va_arg(ap, const char *))
+        rc = api_array_append(a, api_string(s));
+    va_end(ap);
+    if (rc) {
+        api_value_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* A call that may fall back: *mismatch_r true when the server does not
+ * know the method or its parameter count (nothing reported then). */
+static int call_try(struct cli_ctx *cli, const char *method,
+                    struct api_value *params, struct api_value **v_r,
+                    bool *mismatch_r)
+{
+    struct api_value *env = NULL;
+    const char *code;
+    int rc;
+
+    *v_r = NULL;
+    *mismatch_r = false;
+    rc = cli_rpc_call_env(cli, method, params, &env);
+    if (rc)
+        return rc;
+    if (api_is_success(env)) {
+        *v_r = api_value_copy(api_struct_get(env, "Value"));
+        api_value_free(env);
+        return *v_r ? 0 : -ENOMEM;
+    }
+    code = api_failure_code(env);
+    if (code && (!strcmp(code, "MESSAGE_PARAMETER_COUNT_MISMATCH") ||
+                 !strcmp(code, "MESSAGE_METHOD_UNKNOWN"))) {
+        *mismatch_r = true;
+        api_value_free(env);
+        return -ENOTSUP;
+    }
+    rc = cli_server_error(cli, env);
+    api_value_free(env);
+    return rc;
+}
+
+/* The ref (free()) of the one object of cls whose uuid, name or (host)
+ * address is key;
+ * *name_r (free()) its name. */
+static int find_one(struct cli_ctx *cli, const char *cls_name,
+                    const char *key, char **ref_r, char **name_r)
+{
+    struct api_value *all = NULL;
+    const char *found = NULL, *fname = NULL;
+    char method[64];
+    size_t i, n, k = 0;
+    int rc;
+
+    *ref_r = NULL;
+    if (name_r)
+        *name_r = NULL;
+    snprintf(method, sizeof(method), "%s.get_all_records", cls_name);
+    rc = cli_rpc_call(cli, method, NULL, &all);
+    if (rc)
+        return rc;
+    n = api_value_count(all);
+    for (i = 0; i < n; i++) {
+        const struct api_value *r = api_struct_value(all, i);
+        const char *u = api_value_string(api_struct_get(r, "uuid"));
+        const char *l = api_value_string(api_struct_get(r, "name_label"));
+        const char *a = api_value_string(api_struct_get(r, "address"));
+
+        /* hosts also by address */
+        if ((u && !strcmp(u, key)) || (l && !strcmp(l, key)) ||
+            (a && !strcmp(a, key))) {
+            found = api_struct_key(all, i);
+            fname = l && *l ? l : u;
+            k++;
+        }
+    }
+    if (k == 1) {
+        *ref_r = strdup(found);
+        if (name_r)
+            *name_r = strdup(fname ? fname : key);
+        rc = *ref_r && (!name_r || *name_r) ? 0 : -ENOMEM;
+    } else if (k == 0) {
+        rc = cli_usage_error(cli, "no %s is called or has the uuid '%s'",
+                             cls_name, key);
+    } else {
+        rc = cli_usage_error(cli, "%zu %ss are called '%s'; give the uuid",
+                             k, cls_name, key);
+    }
+    api_value_free(all);
+    return rc;
+}
+
+/* The VMs the vm= (and other) selectors name; one unless --multiple. */
+static int select_vms(struct cli_ctx *cli, struct api_value **all_r,
+                      const char ***refs_r,
+                      const struct api_value ***recs_r, size_t *n_r)
+{
+    if (!cli_arg(cli, "vm") && !cli_arg(cli, "uuid") &&
+        !cli_arg(cli, "name-label"))
+        return cli_usage_error(cli, "%s needs vm=NAME|UUID", cli->cmd->name);
+    return cli_select(cli, pool_class_find("VM"), "vm", true, all_r, refs_r,
+                      recs_r, n_r);
+}
+
+static int vm_ref_by_uuid(struct cli_ctx *cli, const char *uuid,
+                          struct api_value **ref_r)
+{
+    if (!uuid)
+        return cli_usage_error(cli, "%s needs uuid=", cli->cmd->name);
+    return cli_rpc_call(cli, "VM.get_by_uuid", strings(uuid, NULL), ref_r);
+}
+
+int cli_vm_param_get(struct cli_ctx *cli)
+{
+    const char *uuid = cli_arg(cli, "uuid");
+    const char *name = cli_arg(cli, "param-name");
+    const char *key = cli_arg(cli, "param-key");
+    const struct pool_field *f;
+    struct api_value *ref = NULL, *rec = NULL;
+    const struct api_value *v;
+    char *t;
+    int rc;
+
+    if (!name)
+        return cli_usage_error(cli, "vm-param-get needs param-name=");
+    f = cli_field_find(pool_class_find("VM"), name);
+    if (!f)
+        return cli_usage_error(cli, "VM has no field '%s' (see vm-list "
+                               "params=all)", name);
+    rc = vm_ref_by_uuid(cli, uuid, &ref);
+    if (!rc)
+        rc = cli_rpc_call(cli, "VM.get_record",
+                          strings(api_value_string(ref) ?: "", NULL), &rec);
+    if (rc)
+        goto out;
+    v = api_struct_get(rec, f->name);
+    if (key) {
+        if (!v || api_value_type(v) != API_STRUCT) {
+            rc = cli_usage_error(cli, "param-key= needs a map field");
+            goto out;
+        }
+        v = api_struct_get(v, key);
+        if (!v) {
+            rc = cli_usage_error(cli, "%s has no key '%s'", name, key);
+            goto out;
+        }
+    }
+    t = cli_value_text(v);
+    fprintf(cli->out, "%s\n", t ? t : "");
+    free(t);
+out:
+    api_value_free(ref);
+    api_value_free(rec);
+    return rc;
+}
+
+/* The wire value of text for field f (ints, bools, floats typed). */
+static int typed_value(struct cli_ctx *cli, const struct pool_field *f,
+                       const char *text, struct api_value **v_r)
+{
+    char *end;
+
+    *v_r = NULL;
+    switch (f->type) {
+    case POOL_FT_INT: {
+        long long x;
+
+        errno = 0;
+        x = strtoll(text, &end, 10);
+        if (errno || end == text || *end)
+            return cli_usage_error(cli, "%s: '%s' is not an integer",
+                                   f->name, text);
+        *v_r = api_int(x);
+        break;
+    }
+    case POOL_FT_BOOL:
+        if (!strcasecmp(text, "true") || !strcmp(text, "1"))
+            *v_r = api_bool(true);
+        else if (!strcasecmp(text, "false") || !strcmp(text, "0"))
+            *v_r = api_bool(false);
+        else
+            return cli_usage_error(cli, "%s: expected true or false",
+                                   f->name);
+        break;
+    case POOL_FT_FLOAT: {
+        double d = strtod(text, &end);
+
+        if (end == text || *end)
+            return cli_usage_error(cli, "%s: '%s' is not a number",
+                                   f->name, text);
+        *v_r = api_double(d);
+        break;
+    }
+    case POOL_FT_STRING_SET:
+    case POOL_FT_REF_SET:
+    case POOL_FT_MAP:
+        return cli_usage_error(cli, "%s is a set or map: set one key with "
+                               "%s:KEY=VALUE", f->name, f->name);
+    default:
+        *v_r = api_string(text);
+        break;
+    }
+    return *v_r ? 0 : -ENOMEM;
+}
+
+int cli_vm_param_set(struct cli_ctx *cli)
+{
+    const struct pool_class *cls = pool_class_find("VM");
+    const char *uuid = cli_arg(cli, "uuid");
+    struct api_value *ref = NULL, *rec = NULL, *v = NULL, *params;
+    const char *r;
+    size_t i, nset = 0;
+    int rc;
+
+    rc = vm_ref_by_uuid(cli, uuid, &ref);
+    if (rc)
+        return rc;
+    r = api_value_string(ref) ?: "";
+    for (i = 0; i < cli->args.n && !rc; i++) {
+        struct cli_kv *kv = &cli->args.kv[i];
+        char field[128], method[192];
+        const char *colon = strchr(kv->key, ':');
+        const struct pool_field *f;
+
+        if (!strcmp(kv->key, "uuid"))
+            continue;
+        snprintf(field, sizeof(field), "%.*s", (int)strcspn(kv->key, ":"),
+                 kv->key);
+        f = cli_field_find(cls, field);
+        if (!f || f->access != POOL_FA_RW) {
+            rc = cli_usage_error(cli, "VM field '%s' is %s", field,
+                                 f ? "read-only" : "unknown");
+            break;
+        }
+        snprintf(method, sizeof(method), "VM.set_%s", f->name);
+        if (colon) {
+            /* one key of a map: read, change, write back */
+            struct api_value *map;
+            size_t j, n;
+
+            if (f->type != POOL_FT_MAP) {
+                rc = cli_usage_error(cli, "%s is not a map", f->name);
+                break;
+            }
+            if (!rec)
+                rc = cli_rpc_call(cli, "VM.get_record", strings(r, NULL),
+                                  &rec);
+            if (rc)
+                break;
+            map = api_struct();
+            n = api_value_count(api_struct_get(rec, f->name));
+            for (j = 0; j < n && !rc; j++) {
+                const struct api_value *m = api_struct_get(rec, f->name);
+
+                if (strcmp(api_struct_key(m, j), colon + 1))
+                    rc = api_struct_add(map, api_struct_key(m, j),
+                                        api_value_copy(
+                                            api_struct_value(m, j)));
+            }
+            if (!rc && *kv->value)
+                rc = api_struct_add(map, colon + 1, api_string(kv->value));
+            v = map;
+        } else {
+            rc = typed_value(cli, f, kv->value, &v);
+        }
+        if (rc) {
+            api_value_free(v);
+            break;
+        }
+        params = strings(r, NULL);
+        rc = params ? api_array_append(params, v) : -ENOMEM;
+        v = NULL;
+        if (!rc)
+            rc = cli_rpc_call(cli, method, params, &v);
+        else
+            api_value_free(params);
+        api_value_free(v);
+        v = NULL;
+        nset++;
+    }
+    if (!rc && nset == 0)
+        rc = cli_usage_error(cli, "vm-param-set: nothing to set (give "
+                             "FIELD=VALUE)");
+    api_value_free(ref);
+    api_value_free(rec);
+    return rc;
+}
+
+/* "512M", "2G", "1048576" -> bytes */
+static int parse_size(const char *s, int64_t *b_r)
+{
+    char *end;
+    double d;
+
+    errno = 0;
+    d = strtod(s, &end);
+    if (errno || end == s || d < 0)
+        return -EINVAL;
+    switch (toupper((unsigned char)*end)) {
+    case '\0': break;
+    case 'K': d *= 1024; end++; break;
+    case 'M': d *= 1024 * 1024; end++; break;
+    case 'G': d *= 1024.0 * 1024 * 1024; end++; break;
+    case 'T': d *= 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: return -EINVAL;
+    }
+    if (*end == 'i' || *end == 'B')
+        end += *end == 'i' ? 1 : 0;
+    if (*end == 'B')
+        end++;
+    if (*end || d > 9.0e18)
+        return -EINVAL;
+    *b_r = (int64_t)d;
+    return 0;
+}
+
+int cli_vm_create(struct cli_ctx *cli)
+{
+    const char *name = cli_arg(cli, "name-label");
+    const char *desc = cli_arg(cli, "name-description");
+    const char *mem = cli_arg(cli, "memory");
+    const char *vcpus = cli_arg(cli, "vcpus");
+    const char *kernel = cli_arg(cli, "kernel");
+    const char *cmdline = cli_arg(cli, "cmdline");
+    struct api_value *rec = NULL, *oc = NULL, *params, *ref = NULL, *u = NULL;
+    int64_t bytes = 0;
+    long n = 1;
+    int rc;
+
+    if (!name || !mem)
+        return cli_usage_error(cli, "vm-create needs name-label= and "
+                               "memory=");
+    if (parse_size(mem, &bytes) || bytes <= 0)
+        return cli_usage_error(cli, "memory=%s: expected bytes or a size "
+                               "like 256M, 1G", mem);
+    if (vcpus) {
+        char *end;
+
+        n = strtol(vcpus, &end, 10);
+        if (end == vcpus || *end || n < 1 || n > 4096)
+            return cli_usage_error(cli, "vcpus=%s: expected 1-4096", vcpus);
+    }
+    rec = api_struct();
+    oc = api_struct();
+    rc = api_struct_add(rec, "name_label", api_string(name));
+    if (!rc)
+        rc = api_struct_add(rec, "name_description",
+                            api_string(desc ? desc : ""));
+    if (!rc)
+        rc = api_struct_add(rec, "memory_static_max", api_int(bytes));
+    if (!rc)
+        rc = api_struct_add(rec, "memory_dynamic_max", api_int(bytes));
+    if (!rc)
+        rc = api_struct_add(rec, "memory_dynamic_min", api_int(bytes));
+    if (!rc)
+        rc = api_struct_add(rec, "memory_static_min", api_int(bytes));
+    if (!rc)
+        rc = api_struct_add(rec, "VCPUs_max", api_int(n));
+    if (!rc)
+        rc = api_struct_add(rec, "VCPUs_at_startup", api_int(n));
+    if (!rc && kernel)
+        rc = api_struct_add(oc, POOL_VM_OC_KERNEL, api_string(kernel));
+    if (!rc && cmdline)
+        rc = api_struct_add(oc, POOL_VM_OC_CMDLINE, api_string(cmdline));
+    if (!rc) {
+        rc = api_struct_add(rec, "other_config", oc);
+        oc = NULL;
+    }
+    params = api_array();
+    if (!rc) {
+        rc = api_array_append(params, rec);
+        rec = NULL;
+    }
+    if (rc) {
+        api_value_free(params);
+        goto out;
+    }
+    rc = cli_rpc_call(cli, "VM.create", params, &ref);
+    if (!rc)
+        rc = cli_rpc_call(cli, "VM.get_uuid",
+                          strings(api_value_string(ref) ?: "", NULL), &u);
+    if (!rc)
+        fprintf(cli->out, "%s\n", api_value_string(u) ?: "");
+out:
+    api_value_free(rec);
+    api_value_free(oc);
+    api_value_free(ref);
+    api_value_free(u);
+    return rc;
+}
+
+static struct api_value *start_params(const char *vm, const char *host)
+{
+    struct api_value *p = host ? strings(vm, host, NULL) :
+                                 strings(vm, NULL);
+
+    if (p && (api_array_append(p, api_bool(false)) ||
+              api_array_append(p, api_bool(false)))) {
+        api_value_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int cli_vm_start(struct cli_ctx *cli)
+{
+    const char *on = cli_arg(cli, "on");
+    struct api_value *all = NULL, *v = NULL;
+    const char **refs = NULL;
+    const struct api_value **recs = NULL;
+    char *host = NULL;
+    size_t i, n;
+    bool mismatch;
+    int rc;
+
+    rc = select_vms(cli, &all, &refs, &recs, &n);
+    if (!rc && on)
+        rc = find_one(cli, "host", on, &host, NULL);
+    for (i = 0; i < n && !rc; i++) {
+        if (host) {
+            rc = call_try(cli, "VM.start_on", start_params(refs[i], host),
+                          &v, &mismatch);
+            if (mismatch) {
+                /* a server without start_on: pin, then start */
+                struct api_value *p = strings(refs[i], host, NULL);
+
+                rc = cli_rpc_call(cli, "VM.set_affinity", p, &v);
+                api_value_free(v);
+                v = NULL;
+                if (rc)
+                    break;
+            }
+        }
+        if (!host || mismatch) {
+            rc = call_try(cli, "VM.start", start_params(refs[i], NULL), &v,
+                          &mismatch);
+            if (mismatch)
+                rc = cli_rpc_call(cli, "VM.start", strings(refs[i], NULL),
+                                  &v);
+        }
+        api_value_free(v);
+        v = NULL;
+    }
+    free(host);
+    free(refs);
+    free(recs);
+    api_value_free(all);
+    return rc;
+}
+
+int cli_vm_shutdown(struct cli_ctx *cli)
+{
+    struct api_value *all = NULL, *v = NULL;
+    const char **refs = NULL;
+    const struct api_value **recs = NULL;
+    bool force = false;
+    size_t i, n = 0;
+    int rc;
+
+    rc = cli_arg_bool(cli, "force", false, &force);
+    if (!rc)
+        rc = select_vms(cli, &all, &refs, &recs, &n);
+    for (i = 0; i < n && !rc; i++) {
+        rc = cli_rpc_call(cli, force ? "VM.hard_shutdown" :
+                          "VM.clean_shutdown", strings(refs[i], NULL), &v);
+        api_value_free(v);
+        v = NULL;
+    }
+    free(refs);
+    free(recs);
+    api_value_free(all);
+    return rc;
+}
+
+/* The task's error_info as a failure envelope, reported. */
+static int task_failed(struct cli_ctx *cli, const struct api_value *task)
+{
+    const struct api_value *info = api_struct_get(task, "error_info");
+    size_t i, n = info ? api_value_count(info) : 0;
+    const char **p;
+    struct api_value *env;
+    int rc;
+
+    if (n == 0) {
+        fprintf(cli->err, "xm-pool: the task failed without error_info\n");
+        cli->status = cli->status ? cli->status : CLI_EXIT_SERVER;
+        return -EREMOTEIO;
+    }
+    p = calloc(n, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    for (i = 1; i < n; i++)
+        p[i - 1] = api_value_string(api_array_get(info, i)) ?: "";
+    env = api_failure_array(api_value_string(api_array_get(info, 0)) ?: "?",
+                            p, n - 1);
+    free(p);
+    if (!env)
+        return -ENOMEM;
+    rc = cli_server_error(cli, env);
+    api_value_free(env);
+    return rc;
+}
+
+int cli_vm_migrate(struct cli_ctx *cli)
+{
+    const char *hostarg = cli_arg(cli, "host");
+    const char *hostuuid = cli_arg(cli, "host-uuid");
+    const char *compress = cli_arg(cli, "compress");
+    const char *netuuid = cli_arg(cli, "network-uuid");
+    struct api_value *all = NULL, *opts = NULL, *params = NULL;
+    struct api_value *task = NULL, *rec = NULL, *net = NULL;
+    const char **refs = NULL;
+    const struct api_value **recs = NULL;
+    char *host = NULL, *hname = NULL, line[256];
+    const char *vmname, *status;
+    bool live = true;
+    size_t n = 0;
+    int rc;
+
+    if (!hostarg && !hostuuid)
+        return cli_usage_error(cli, "vm-migrate needs host= or host-uuid=");
+    if (compress && strcmp(compress, "zlib") && strcmp(compress, "zstd") &&
+        strcmp(compress, "true") && strcmp(compress, "false"))
+        return cli_usage_error(cli, "compress=%s: expected zlib, zstd, true "
+                               "or false", compress);
+    rc = cli_arg_bool(cli, "live", true, &live);
+    if (!rc)
+        rc = select_vms(cli, &all, &refs, &recs, &n);
+    if (!rc && n != 1)
+        rc = cli_usage_error(cli, "vm-migrate moves one VM at a time");
+    if (!rc)
+        rc = find_one(cli, "host", hostuuid ? hostuuid : hostarg, &host,
+                      &hname);
+    if (!rc && netuuid)
+        rc = cli_rpc_call(cli, "network.get_by_uuid",
+                          strings(netuuid, NULL), &net);
+    if (rc)
+        goto out;
+    opts = api_struct();
+    rc = api_struct_add(opts, "live", api_string(live ? "true" : "false"));
+    if (!rc && compress)
+        rc = api_struct_add(opts, "compress", api_string(compress));
+    if (!rc && net)
+        rc = api_struct_add(opts, "network",
+                            api_string(api_value_string(net) ?: ""));
+    params = strings(refs[0], host, NULL);
+    if (!rc && params) {
+        rc = api_array_append(params, opts);
+        opts = NULL;
+    } else if (!rc) {
+        rc = -ENOMEM;
+    }
+    if (rc) {
+        api_value_free(params);
+        goto out;
+    }
+    rc = cli_rpc_call(cli, "Async.VM.pool_migrate", params, &task);
+    if (rc)
+        goto out;
+    rc = cli_task_wait(cli, api_value_string(task) ?: "", true, &rec);
+    if (rc)
+        goto out;
+    status = api_value_string(api_struct_get(rec, "status")) ?: "";
+    vmname = api_value_string(api_struct_get(recs[0], "name_label"));
+    if (!vmname || !*vmname)
+        vmname = api_value_string(api_struct_get(recs[0], "uuid")) ?: "?";
+    if (!strcmp(status, "success")) {
+        fprintf(cli->out, "%s\n", cli_migrate_summary(vmname, hname,
+                api_value_string(api_struct_get(rec, "result")), line,
+                sizeof(line)));
+    } else if (!strcmp(status, "cancelled")) {
+        fprintf(cli->err, "xm-pool: the migration of %s was cancelled; it "
+                "still runs where it was\n", vmname);
+        cli->status = cli->status ? cli->status : CLI_EXIT_SERVER;
+        rc = -ECANCELED;
+    } else {
+        rc = task_failed(cli, rec);
+    }
+out:
+    free(host);
+    free(hname);
+    free(refs);
+    free(recs);
+    api_value_free(all);
+    api_value_free(opts);
+    api_value_free(task);
+    api_value_free(rec);
+    api_value_free(net);
+    return rc;
+}

@@ -1,0 +1,819 @@
+/*
+ * pd_agent.c - host-local work of xm-poold: the host_local.* methods the
+ * master calls on a host (authenticated with the pool secret), the hv
+ * driver and migration engine calls behind them, and the host-to-host
+ * XML-RPC client (libcurl).
+ *
+ * Domains are found by VM uuid through hv_list(): the hypervisor is the
+ * record of what runs here, so nothing is kept that could disagree.
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "hv.h"
+#include "mig.h"
+#include "pd_internal.h"
+#include "pd_xenapi.h"
+
+#define MIG_TOKEN_TTL_MS   60000
+#define PROGRESS_PERIOD_NS 500000000ull
+
+/* A migration this host sends (cancel flag, progress) or receives. */
+struct xa_mig {
+    struct xa_mig *next;
+    char task[POOL_REF_STRLEN + 1];     /* "" on the receiving side */
+    char vm[XT_UUID_STRLEN + 1];
+    volatile bool cancel;
+    uint64_t last_progress_ns;
+    struct xa *xa;
+    char *master_url;
+};
+
+/* ---- the client -------------------------------------------------------- */
+
+struct growbuf {
+    char *p;
+    size_t n;
+};
+
+static size_t curl_write(char *data, size_t size, size_t nmemb, void *op)
+{
+    struct growbuf *b = op;
+    size_t n = size * nmemb;
+    char *np;
+
+    if (b->n + n > (64u << 20))
+        return 0;
+    np = realloc(b->p, b->n + n + 1);
+    if (!np)
+        return 0;
+    memcpy(np + b->n, data, n);
+    b->p = np;
+    b->n += n;
+    b->p[b->n] = '\0';
+    return n;
+}
+
+int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
+           struct api_value *params, long timeout_s,
+           struct api_value **value_r, struct api_value **failure_r)
+{
+    struct growbuf resp = { NULL, 0 };
+    struct curl_slist *hdr = NULL;
+    struct api_value *env = NULL;
+    char *body = NULL;
+    size_t len = 0;
+    CURL *c = NULL;
+    CURLcode cr;
+    long status = 0;
+    int rc;
+
+    *value_r = NULL;
+    if (failure_r)
+        *failure_r = NULL;
+    if (!params)
+        return xt_error(ctx, -ENOMEM, "%s", method);
+    if (strncmp(url, "http://", 7) != 0) {
+        rc = xt_error(ctx, -ENOTSUP, "%s: only plain HTTP peers are "
+                      "implemented (certificate pinning is missing)", url);
+        goto out;
+    }
+    rc = api_xmlrpc_format_call(ctx, method, params, &body, &len);
+    if (rc < 0)
+        goto out;
+    c = curl_easy_init();
+    if (!c) {
+        rc = xt_error(ctx, -ENOMEM, "curl_easy_init");
+        goto out;
+    }
+    hdr = curl_slist_append(NULL, "Content-Type: text/xml");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+    cr = curl_easy_perform(c);
+    if (cr != CURLE_OK) {
+        rc = xt_error(ctx, -EHOSTUNREACH, "%s %s: %s", url, method,
+                      curl_easy_strerror(cr));
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200 || !resp.p) {
+        rc = xt_error(ctx, -EPROTO, "%s %s: HTTP %ld", url, method, status);
+        goto out;
+    }
+    rc = api_xmlrpc_parse_response(ctx, resp.p, resp.n, NULL, &env);
+    if (rc < 0)
+        goto out;
+    if (api_is_success(env)) {
+        *value_r = api_value_copy(api_struct_get(env, "Value"));
+        rc = *value_r ? 0 : xt_error(ctx, -ENOMEM, "%s", method);
+    } else {
+        rc = xt_error(ctx, -EREMOTEIO, "%s %s: %s", url, method,
+                      api_failure_code(env) ? api_failure_code(env)
+                      : "malformed answer");
+        if (failure_r) {
+            *failure_r = env;
+            env = NULL;
+        }
+    }
+out:
+    api_value_free(params);
+    api_value_free(env);
+    curl_slist_free_all(hdr);
+    if (c)
+        curl_easy_cleanup(c);
+    free(resp.p);
+    free(body);
+    return rc;
+}
+
+int xa_url_of(struct xa *xa, struct xt_ctx *ctx, const char *addr,
+              char url[XA_URL_MAX])
+{
+    const struct pd_config *cfg = xa->cfg;
+    bool has_port = strchr(addr, ':') && !strchr(strchr(addr, ':') + 1, ':');
+    int n;
+
+    if (!cfg->http_enabled || !cfg->http_port)
+        return xt_error(ctx, -ENOTSUP, "host-to-host calls need a fixed "
+                        "http_port (HTTPS peers are not implemented)");
+    if (has_port)
+        n = snprintf(url, XA_URL_MAX, "http://%s/", addr);
+    else
+        n = snprintf(url, XA_URL_MAX, "http://%s:%u/", addr,
+                     (unsigned)cfg->http_port);
+    if (n < 0 || n >= XA_URL_MAX)
+        return xt_error(ctx, -ENAMETOOLONG, "address %s", addr);
+    return 0;
+}
+
+int xa_host_url(struct xa *xa, struct pool_db *db, const char *host,
+                char **url_r)
+{
+    struct pool_value oc = { 0 };
+    const char *u;
+    int rc;
+
+    *url_r = NULL;
+    rc = pool_db_get_field(db, POOL_CLASS_HOST, host, "other_config", &oc);
+    if (rc < 0)
+        return rc;
+    u = pool_value_map_get(&oc, "xm:url");
+    *url_r = strdup(u ? u : "");
+    pool_value_clear(&oc);
+    return *url_r ? 0 : -ENOMEM;
+}
+
+/* ---- hv helpers -------------------------------------------------------- */
+
+static int hv_handle(struct xa *xa, struct xt_ctx *ctx,
+                     struct hv_handle **h_r)
+{
+    return hv_open(ctx, xa->hv_driver, xa->hv_args, h_r);
+}
+
+/* The domain of VM vm_uuid here: 0 and *domid_r, or -ENOENT (silent). */
+static int find_domain(struct hv_handle *h, const char *vm_uuid,
+                       uint32_t *domid_r, enum hv_run_state *state_r)
+{
+    struct hv_domain_info *infos = NULL;
+    char u[XT_UUID_STRLEN + 1];
+    size_t i, n = 0;
+    int rc;
+
+    rc = hv_list(h, &infos, &n);
+    if (rc < 0)
+        return rc;
+    rc = -ENOENT;
+    for (i = 0; i < n; i++) {
+        xt_uuid_format(&infos[i].uuid, u);
+        if (!strcasecmp(u, vm_uuid) && infos[i].state != HV_STATE_DYING &&
+            infos[i].state != HV_STATE_SHUTDOWN) {
+            *domid_r = infos[i].domid;
+            if (state_r)
+                *state_r = infos[i].state;
+            rc = 0;
+            break;
+        }
+    }
+    free(infos);
+    return rc;
+}
+
+static int check_secret(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r)
+{
+    const char *s = xa_param_str(params, 0);
+
+    if (!s || !pd_pool_secret_check(xa_call_of(call)->xa->auth, s)) {
+        *result_r = api_failure("PERMISSION_DENIED", "pool secret", NULL);
+        return xt_error(call->xt, -EACCES, "wrong pool secret");
+    }
+    return 0;
+}
+
+static int int_member(const struct api_value *st, const char *key,
+                      int64_t *v_r)
+{
+    const struct api_value *v = api_struct_get(st, key);
+
+    return v ? api_value_get_int64(v, v_r) : -ENOENT;
+}
+
+static void mig_register(struct xa *xa, struct xa_mig *m)
+{
+    pthread_mutex_lock(&xa->lock);
+    m->next = xa->migs;
+    xa->migs = m;
+    pthread_mutex_unlock(&xa->lock);
+}
+
+static void mig_unregister(struct xa *xa, struct xa_mig *m)
+{
+    struct xa_mig **pp;
+
+    pthread_mutex_lock(&xa->lock);
+    for (pp = &xa->migs; *pp; pp = &(*pp)->next)
+        if (*pp == m) {
+            *pp = m->next;
+            break;
+        }
+    pthread_mutex_unlock(&xa->lock);
+}
+
+/* Whether this host sends or receives a migration of VM uuid. */
+static bool vm_migrating(struct xa *xa, const char *uuid)
+{
+    struct xa_mig *m;
+    bool r = false;
+
+    pthread_mutex_lock(&xa->lock);
+    for (m = xa->migs; m; m = m->next)
+        if (!strcasecmp(m->vm, uuid))
+            r = true;
+    pthread_mutex_unlock(&xa->lock);
+    return r;
+}
+
+/* ---- host_local.* ------------------------------------------------------ */
+
+static int a_hello(struct api_call_ctx *call, const struct api_value *params,
+                   struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    struct api_value *r;
+    uint64_t tot, fr;
+    int rc = check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    xa_memory(&tot, &fr);
+    r = api_struct();
+    rc = api_struct_add(r, "uuid", api_string(xa->host_uuid));
+    rc = rc ?: api_struct_add(r, "address", api_string(xa->role_address));
+    rc = rc ?: api_struct_add(r, "url", api_string(xa->self_url));
+    rc = rc ?: api_struct_add(r, "memory_total", api_int((int64_t)tot));
+    rc = rc ?: api_struct_add(r, "memory_free", api_int((int64_t)fr));
+    rc = rc ?: api_struct_add(r, "version", api_string(PACKAGE_VERSION));
+    if (rc < 0) {
+        api_value_free(r);
+        return xt_error(call->xt, rc, "hello");
+    }
+    *result_r = r;
+    return 0;
+}
+
+static int a_vm_start(struct api_call_ctx *call,
+                      const struct api_value *params,
+                      struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    const char *uuid = xa_param_str(params, 1);
+    const struct api_value *spec = api_array_get(params, 2);
+    const char *kernel = NULL, *cmdline = NULL, *name = NULL;
+    struct hv_boot_spec bs = { 0 };
+    struct hv_handle *h = NULL;
+    int64_t mem = 0, vcpus = 1;
+    uint32_t domid;
+    int rc = check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    if (!uuid || xt_uuid_parse(uuid, &bs.uuid) < 0 ||
+        api_value_type(spec) != API_STRUCT)
+        return xt_error(call->xt, -EINVAL, "vm_start(secret, uuid, spec)");
+    kernel = api_value_string(api_struct_get(spec, "kernel"));
+    cmdline = api_value_string(api_struct_get(spec, "cmdline"));
+    name = api_value_string(api_struct_get(spec, "name"));
+    int_member(spec, "memory", &mem);
+    int_member(spec, "vcpus", &vcpus);
+    if (mem < (int64_t)HV_PAGE_SIZE * 256 || vcpus < 1 || vcpus > 64)
+        return xt_error(call->xt, -EINVAL, "memory %lld, vcpus %lld",
+                        (long long)mem, (long long)vcpus);
+    bs.name = name;
+    bs.nr_pages = (uint64_t)mem / HV_PAGE_SIZE;
+    bs.nr_vcpus = (uint32_t)vcpus;
+    bs.kernel = kernel && *kernel ? kernel : xa->guest_image;
+    bs.cmdline = cmdline;
+    rc = hv_handle(xa, call->xt, &h);
+    if (rc < 0)
+        return rc;
+    if (find_domain(h, uuid, &domid, NULL) == 0) {
+        rc = xt_error(call->xt, -EEXIST, "VM %s already runs here as "
+                      "domain %u", uuid, domid);
+        goto out;
+    }
+    rc = hv_boot(h, &bs, &domid);
+    if (rc < 0)
+        goto out;
+    *result_r = api_int(domid);
+out:
+    hv_close(h);
+    return rc;
+}
+
+static int a_vm_shutdown(struct api_call_ctx *call,
+                         const struct api_value *params,
+                         struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    const char *uuid = xa_param_str(params, 1);
+    struct hv_handle *h = NULL;
+    uint32_t domid;
+    int rc = check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    if (!uuid)
+        return xt_error(call->xt, -EINVAL, "vm_shutdown(secret, uuid, hard)");
+    rc = hv_handle(xa, call->xt, &h);
+    if (rc < 0)
+        return rc;
+    /* No guest shutdown protocol exists yet: clean and hard both destroy
+     * the domain. */
+    if (find_domain(h, uuid, &domid, NULL) == 0)
+        rc = hv_destroy(h, domid);
+    hv_close(h);
+    if (rc == 0)
+        *result_r = api_void();
+    return rc;
+}
+
+static int a_vm_status(struct api_call_ctx *call,
+                       const struct api_value *params,
+                       struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    const char *uuid = xa_param_str(params, 1);
+    struct hv_guest_stats gs = { 0 };
+    enum hv_run_state st = HV_STATE_SHUTDOWN;
+    struct hv_handle *h = NULL;
+    struct api_value *r;
+    uint32_t domid = 0;
+    bool running;
+    int rc = check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    if (!uuid)
+        return xt_error(call->xt, -EINVAL, "vm_status(secret, uuid)");
+    rc = hv_handle(xa, call->xt, &h);
+    if (rc < 0)
+        return rc;
+    running = find_domain(h, uuid, &domid, &st) == 0;
+    if (running)
+        hv_guest_stats(h, domid, &gs);
+    hv_close(h);
+    r = api_struct();
+    rc = api_struct_add(r, "running", api_bool(running));
+    rc = rc ?: api_struct_add(r, "domid",
+                              api_int(running ? (int64_t)domid : -1));
+    rc = rc ?: api_struct_add(r, "state", api_string(running ?
+                              hv_run_state_name(st) : "none"));
+    rc = rc ?: api_struct_add(r, "heartbeats", api_int((int64_t)
+                                                       gs.hb_count));
+    rc = rc ?: api_struct_add(r, "hb_last_seq",
+                              api_int((int64_t)gs.hb_last_seq));
+    rc = rc ?: api_struct_add(r, "migrating",
+                              api_bool(vm_migrating(xa, uuid)));
+    if (rc < 0) {
+        api_value_free(r);
+        return xt_error(call->xt, rc, "vm_status");
+    }
+    *result_r = r;
+    return 0;
+}
+
+/* The receiver of one migration, on its own thread. */
+struct recv_job {
+    struct xa_mig mig;              /* registered while it runs */
+    struct xa *xa;
+    struct hv_handle *h;
+    int fd;
+    char token[2 * 16 + 1];
+};
+
+/* A worker thread's end: its db and ctx go while the service exists. */
+static void thread_done(struct xa *xa)
+{
+    struct xa_thread *t = pthread_getspecific(xa->thread_key);
+
+    if (t) {
+        pool_db_close(t->db);
+        xt_ctx_free(t->ctx);
+        free(t);
+        pthread_setspecific(xa->thread_key, NULL);
+    }
+    xa_thread_leave(xa);
+}
+
+static void *recv_main(void *p)
+{
+    struct recv_job *j = p;
+    struct xa *xa;
+    struct xt_ctx *ctx = xa_thread(j->xa) ? xa_thread(j->xa)->ctx : NULL;
+    struct mig_recv_opts o;
+    struct mig_stats st = { 0 };
+    int rc;
+
+    mig_recv_opts_init(&o);
+    o.token = j->token;
+    o.timeout_ms = MIG_TOKEN_TTL_MS;
+    if (ctx) {
+        j->h->ctx = ctx;
+        rc = mig_receive(ctx, j->h, j->fd, &o, &st);
+        xt_info(ctx, "migration received: rc %d, domain %u", rc,
+                st.dst_domid);
+    }
+    mig_unregister(j->xa, &j->mig);
+    close(j->fd);
+    hv_close(j->h);
+    xa = j->xa;
+    free(j);
+    thread_done(xa);
+    return NULL;
+}
+
+static int a_migrate_prepare(struct api_call_ctx *call,
+                             const struct api_value *params,
+                             struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    struct recv_job *j = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    unsigned char rnd[16];
+    struct api_value *r = NULL;
+    pthread_attr_t attr;
+    pthread_t th;
+    unsigned port = 0;
+    size_t i;
+    int rc = check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    j = calloc(1, sizeof(*j));
+    if (!j)
+        return xt_error(call->xt, -ENOMEM, "migrate_prepare");
+    j->xa = xa;
+    j->fd = -1;
+    if (!xa_param_str(params, 1) ||
+        strlen(xa_param_str(params, 1)) != XT_UUID_STRLEN) {
+        free(j);
+        return xt_error(call->xt, -EINVAL, "migrate_prepare(secret, "
+                        "vm_uuid, nr_pages, vcpus)");
+    }
+    snprintf(j->mig.vm, sizeof(j->mig.vm), "%s", xa_param_str(params, 1));
+    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+        rc = xt_error(call->xt, -EIO, "getrandom");
+        goto fail;
+    }
+    for (i = 0; i < sizeof(rnd); i++)
+        sprintf(j->token + 2 * i, "%02x", rnd[i]);
+    rc = hv_handle(xa, call->xt, &j->h);
+    rc = rc ?: mig_listen(call->xt, xa->role_address, "0", &j->fd);
+    if (rc < 0)
+        goto fail;
+    if (getsockname(j->fd, (struct sockaddr *)&ss, &sl) < 0) {
+        rc = xt_error(call->xt, -errno, "getsockname");
+        goto fail;
+    }
+    port = ntohs(ss.ss_family == AF_INET6 ?
+                 ((struct sockaddr_in6 *)&ss)->sin6_port :
+                 ((struct sockaddr_in *)&ss)->sin_port);
+    r = api_struct();
+    rc = api_struct_add(r, "address", api_string(xa->role_address));
+    rc = rc ?: api_struct_add(r, "port", api_int(port));
+    rc = rc ?: api_struct_add(r, "token", api_string(j->token));
+    if (rc < 0) {
+        xt_error(call->xt, rc, "migrate_prepare");
+        goto fail;
+    }
+    mig_register(xa, &j->mig);
+    xa_thread_enter(xa);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = -pthread_create(&th, &attr, recv_main, j);
+    pthread_attr_destroy(&attr);
+    if (rc < 0) {
+        xa_thread_leave(xa);
+        mig_unregister(xa, &j->mig);
+        xt_error(call->xt, rc, "receiver thread");
+        goto fail;
+    }
+    *result_r = r;
+    return 0;
+fail:
+    api_value_free(r);
+    if (j->fd >= 0)
+        close(j->fd);
+    hv_close(j->h);
+    free(j);
+    return rc;
+}
+
+static struct xa_mig *mig_find(struct xa *xa, const char *task)
+{
+    struct xa_mig *m;
+
+    for (m = xa->migs; m; m = m->next)
+        if (!strcmp(m->task, task))
+            return m;
+    return NULL;
+}
+
+static bool send_cancelled(void *opaque)
+{
+    return ((struct xa_mig *)opaque)->cancel;
+}
+
+static void send_progress(const struct mig_progress *p, void *opaque)
+{
+    struct xa_mig *m = opaque;
+    struct xa_thread *t = xa_thread(m->xa);
+    struct api_value *params, *v = NULL;
+    char secret[PD_POOL_SECRET_LEN + 1];
+    uint64_t now = xt_now_ns();
+
+    if (!t || !m->master_url || now - m->last_progress_ns <
+        PROGRESS_PERIOD_NS)
+        return;
+    m->last_progress_ns = now;
+    pd_pool_secret_get(m->xa->auth, secret);
+    params = api_array();
+    api_array_append(params, api_string(secret));
+    api_array_append(params, api_string(m->task));
+    api_array_append(params, api_double(p->percent / 100.0 * 0.95));
+    pd_wipe(secret, sizeof(secret));
+    if (xa_rpc(t->ctx, m->master_url, "host_local.task_progress", params,
+               2, &v, NULL) == 0)
+        api_value_free(v);
+}
+
+static int a_migrate_send(struct api_call_ctx *call,
+                          const struct api_value *params,
+                          struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    const char *task = xa_param_str(params, 1);
+    const char *uuid = xa_param_str(params, 2);
+    const char *addr = xa_param_str(params, 3);
+    const char *token = xa_param_str(params, 5);
+    const char *murl = NULL, *comp;
+    const struct api_value *opts = api_array_get(params, 6);
+    struct mig_send_opts o;
+    struct mig_stats st = { 0 };
+    struct hv_handle *h = NULL;
+    struct xa_mig *m = NULL;
+    struct api_value *r;
+    char portbuf[16], json[4096];
+    int64_t port;
+    uint32_t domid;
+    bool live = true;
+    int rc = check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    if (!task || !uuid || !addr || !token ||
+        api_value_get_int64(api_array_get(params, 4), &port) < 0 ||
+        port <= 0 || port > 65535 || api_value_type(opts) != API_STRUCT ||
+        strlen(task) > POOL_REF_STRLEN)
+        return xt_error(call->xt, -EINVAL, "migrate_send(secret, task, "
+                        "vm_uuid, address, port, token, options)");
+    mig_send_opts_init(&o);
+    comp = api_value_string(api_struct_get(opts, "compress"));
+    if (comp && !strcmp(comp, "zlib"))
+        o.compression = MIG_COMP_ZLIB;
+    else if (comp && (!strcmp(comp, "zstd") || !strcmp(comp, "true")))
+        o.compression = MIG_COMP_ZSTD;
+    if (api_struct_get(opts, "live"))
+        api_value_get_bool(api_struct_get(opts, "live"), &live);
+    if (!live)
+        o.max_rounds = 1;
+    murl = api_value_string(api_struct_get(opts, "master_url"));
+    o.token = token;
+    snprintf(portbuf, sizeof(portbuf), "%d", (int)port);
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return xt_error(call->xt, -ENOMEM, "migrate_send");
+    snprintf(m->task, sizeof(m->task), "%s", task);
+    snprintf(m->vm, sizeof(m->vm), "%s", uuid);
+    m->xa = xa;
+    m->master_url = murl ? strdup(murl) : NULL;
+    o.cancel = send_cancelled;
+    o.progress = send_progress;
+    o.opaque = m;
+    mig_register(xa, m);
+    rc = hv_handle(xa, call->xt, &h);
+    if (rc < 0)
+        goto out;
+    if (find_domain(h, uuid, &domid, NULL) < 0) {
+        rc = xt_error(call->xt, -ENOENT, "VM %s does not run here", uuid);
+        goto out;
+    }
+    if (m->cancel) {
+        rc = xt_error(call->xt, -ECANCELED, "migration cancelled");
+        goto out;
+    }
+    rc = mig_send(call->xt, h, domid, addr, portbuf, &o, &st);
+    if (rc < 0 && m->cancel && !st.committed)
+        rc = -ECANCELED;
+    mig_stats_json(&st, "source", json, sizeof(json));
+    if (rc < 0) {
+        char reason[XT_ERRMSG_MAX + 8];
+        snprintf(reason, sizeof(reason), "%s", call->xt->err_msg);
+        *result_r = api_failure(rc == -ECANCELED ? "TASK_CANCELLED"
+                                : "VM_MIGRATE_FAILED", reason, json, NULL);
+        goto out;
+    }
+    r = api_struct();
+    rc = api_struct_add(r, "stats", api_string(json));
+    rc = rc ?: api_struct_add(r, "dst_domid", api_int(st.dst_domid));
+    rc = rc ?: api_struct_add(r, "committed", api_bool(st.committed));
+    if (rc < 0) {
+        api_value_free(r);
+        xt_error(call->xt, rc, "migrate_send");
+        goto out;
+    }
+    *result_r = r;
+out:
+    hv_close(h);
+    if (m) {
+        mig_unregister(xa, m);
+        free(m->master_url);
+    }
+    free(m);
+    return rc;
+}
+
+static int a_migrate_cancel(struct api_call_ctx *call,
+                            const struct api_value *params,
+                            struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    const char *task = xa_param_str(params, 1);
+    struct xa_mig *m;
+    bool found;
+    int rc = check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    if (!task)
+        return xt_error(call->xt, -EINVAL, "migrate_cancel(secret, task)");
+    pthread_mutex_lock(&xa->lock);
+    m = mig_find(xa, task);
+    found = m != NULL;
+    if (m)
+        m->cancel = true;
+    pthread_mutex_unlock(&xa->lock);
+    *result_r = api_bool(found);
+    return 0;
+}
+
+/* On the master: a source reports a migration's progress. */
+static int a_task_progress(struct api_call_ctx *call,
+                           const struct api_value *params,
+                           struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    const char *task = xa_param_str(params, 1);
+    double p;
+    int rc = check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    if (!task || api_value_get_double(api_array_get(params, 2), &p) < 0 ||
+        !(p >= 0 && p <= 1))
+        return xt_error(call->xt, -EINVAL, "task_progress(secret, task, p)");
+    if (!xc->db)
+        return xt_error(call->xt, -EPERM, "not the master");
+    xa_task_progress(xc->xa, xc->db, task, p);
+    *result_r = api_void();
+    return 0;
+}
+
+const struct api_method xa_agent_methods[] = {
+    { "host_local.hello", 1, 0, API_METHOD_NO_ASYNC, a_hello },
+    { "host_local.vm_start", 3, 0, API_METHOD_NO_ASYNC, a_vm_start },
+    { "host_local.vm_shutdown", 3, 0, API_METHOD_NO_ASYNC, a_vm_shutdown },
+    { "host_local.vm_status", 2, 0, API_METHOD_NO_ASYNC, a_vm_status },
+    { "host_local.migrate_prepare", 4, 0, API_METHOD_NO_ASYNC,
+      a_migrate_prepare },
+    { "host_local.migrate_send", 7, 0, API_METHOD_NO_ASYNC, a_migrate_send },
+    { "host_local.migrate_cancel", 2, 0, API_METHOD_NO_ASYNC,
+      a_migrate_cancel },
+    { "host_local.task_progress", 3, 0, API_METHOD_NO_ASYNC,
+      a_task_progress },
+    { "host_local.join_request", 3, 0, API_METHOD_NO_ASYNC,
+      xa_pool_join_request },
+    { NULL },
+};
+
+int xa_host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,
+                 const char *method, struct api_value *params,
+                 long timeout_s, struct api_value **value_r,
+                 struct api_value **failure_r)
+{
+    char secret[PD_POOL_SECRET_LEN + 1];
+    struct api_value *full = api_array();
+    size_t i;
+    int rc;
+
+    pd_pool_secret_get(xa->auth, secret);
+    rc = api_array_append(full, api_string(secret));
+    pd_wipe(secret, sizeof(secret));
+    for (i = 0; rc == 0 && i < api_value_count(params); i++)
+        rc = api_array_append(full,
+                              api_value_copy(api_array_get(params, i)));
+    api_value_free(params);
+    if (rc < 0) {
+        api_value_free(full);
+        *value_r = NULL;
+        if (failure_r)
+            *failure_r = NULL;
+        return xt_error(ctx, -ENOMEM, "%s", method);
+    }
+    if (!strcmp(url, xa->self_url)) {
+        /* Ourselves: run the agent method without HTTP. */
+        const struct api_method *m;
+        struct xa_call xc = { .xa = xa };
+        struct api_value *env = NULL;
+
+        for (m = xa_agent_methods; m->name; m++)
+            if (!strcmp(m->name, method))
+                break;
+        xc.api.xt = ctx;
+        xc.api.daemon = &xc;
+        xc.api.method = method;
+        if (!m->name || api_value_count(full) != (size_t)m->nparams) {
+            api_value_free(full);
+            return xt_error(ctx, -EINVAL, "%s: bad local call", method);
+        }
+        if (xa_is_master(xa))
+            xa_db(xa, &xc.db);
+        rc = api_invoke(m, &xc.api, full, &env);
+        api_value_free(full);
+        *value_r = NULL;
+        if (failure_r)
+            *failure_r = NULL;
+        if (rc < 0)
+            return rc;
+        if (api_is_success(env)) {
+            *value_r = api_value_copy(api_struct_get(env, "Value"));
+            api_value_free(env);
+            return 0;
+        }
+        rc = ctx->err_rc ? ctx->err_rc : -EREMOTEIO;
+        if (failure_r)
+            *failure_r = env;
+        else
+            api_value_free(env);
+        return rc < 0 ? rc : -EREMOTEIO;
+    }
+    return xa_rpc(ctx, url, method, full, timeout_s, value_r, failure_r);
+}
+
+void xa_agent_cancel_all(struct xa *xa)
+{
+    struct xa_mig *m;
+
+    for (m = xa->migs; m; m = m->next)
+        m->cancel = true;
+}

@@ -1,0 +1,417 @@
+/*
+ * pd_methods_pool.c - pool membership: pool.join on the host that joins,
+ * host_local.join_request on the master it joins, pool.eject; and the
+ * master's reconciliation of VMs and tasks after a restart (pool.md,
+ * "Crash consistency").
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pd_internal.h"
+#include "pd_xenapi.h"
+
+#define JOIN_TIMEOUT_S      30
+#define RECONCILE_TIMEOUT_S 5
+
+/* pool.join(session, master_address, master_username, master_password) */
+static int pool_join(struct api_call_ctx *call, const struct api_value *params,
+                     struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct xa *xa = xc->xa;
+    const char *addr = xa_param_str(params, 1);
+    const char *user = xa_param_str(params, 2);
+    const char *pw = xa_param_str(params, 3);
+    struct api_value *p = NULL, *info = NULL, *v = NULL, *fail = NULL;
+    struct pool_value run = POOL_V_ENUM("Running");
+    struct pool_strv running = { 0 };
+    char url[XA_URL_MAX], hostname[256] = "", *role = NULL;
+    const char *secret;
+    uint64_t tot, fr;
+    int rc;
+
+    if (!addr || !user || !pw)
+        return xt_error(call->xt, -EINVAL, "pool.join(session, "
+                        "master_address, master_username, master_password)");
+    rc = pool_db_find(xc->db, POOL_CLASS_VM, "power_state", &run, &running);
+    if (rc < 0)
+        return rc;
+    if (running.n) {
+        pool_strv_free(&running);
+        *result_r = api_failure(
+            "POOL_JOINING_HOST_CANNOT_HAVE_RUNNING_VMS", NULL);
+        return xt_error(call->xt, -EPERM, "running VMs");
+    }
+    rc = xa_url_of(xa, call->xt, addr, url);
+    if (rc < 0)
+        return rc;
+    xa_memory(&tot, &fr);
+    gethostname(hostname, sizeof(hostname) - 1);
+    info = api_struct();
+    rc = api_struct_add(info, "uuid", api_string(xa->host_uuid));
+    rc = rc ?: api_struct_add(info, "address",
+                              api_string(xa->role_address));
+    rc = rc ?: api_struct_add(info, "url", api_string(xa->self_url));
+    rc = rc ?: api_struct_add(info, "hostname", api_string(hostname));
+    rc = rc ?: api_struct_add(info, "memory_total", api_int((int64_t)tot));
+    rc = rc ?: api_struct_add(info, "memory_free", api_int((int64_t)fr));
+    p = api_array();
+    rc = rc ?: api_array_append(p, api_string(user));
+    rc = rc ?: api_array_append(p, api_string(pw));
+    rc = rc ?: api_array_append(p, info);
+    info = NULL;
+    if (rc < 0) {
+        xt_error(call->xt, rc, "pool.join");
+        goto out;
+    }
+    rc = xa_rpc(call->xt, url, "host_local.join_request", p, JOIN_TIMEOUT_S,
+                &v, &fail);
+    p = NULL;
+    if (rc == -EREMOTEIO && fail) {
+        *result_r = fail;
+        fail = NULL;
+        goto out;
+    }
+    if (rc < 0) {
+        *result_r = api_failure("POOL_JOINING_HOST_CONNECTION_FAILED", NULL);
+        goto out;
+    }
+    secret = api_value_string(api_struct_get(v, "secret"));
+    if (!secret) {
+        rc = xt_error(call->xt, -EPROTO, "join_request: no secret");
+        goto out;
+    }
+    rc = pd_pool_secret_set(xa->auth, call->xt, secret);
+    if (rc < 0)
+        goto out;
+    if (asprintf(&role, "member %s\n", addr) < 0) {
+        rc = xt_error(call->xt, -ENOMEM, "pool.join");
+        goto out;
+    }
+    rc = pd_write_file_atomic(call->xt, xa->role_path, role, strlen(role),
+                              0600);
+    if (rc < 0)
+        goto out;
+    pthread_mutex_lock(&xa->lock);
+    free(xa->master_address);
+    xa->master_address = strdup(addr);
+    xa->master = false;
+    pthread_mutex_unlock(&xa->lock);
+    xt_info(xa->log, "joined the pool of %s", addr);
+    *result_r = api_void();
+out:
+    pool_strv_free(&running);
+    api_value_free(p);
+    api_value_free(info);
+    api_value_free(v);
+    api_value_free(fail);
+    free(role);
+    return rc;
+}
+
+static int int_of(const struct api_value *st, const char *key)
+{
+    int64_t i = 0;
+
+    api_value_get_int64(api_struct_get(st, key), &i);
+    return (int)(i > 0 ? 1 : 0);
+}
+
+/* host_local.join_request(user, password, info) on the master. */
+int xa_pool_join_request(struct api_call_ctx *call,
+                         const struct api_value *params,
+                         struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct xa *xa = xc->xa;
+    const char *user = xa_param_str(params, 0);
+    const char *pw = xa_param_str(params, 1);
+    const struct api_value *info = api_array_get(params, 2);
+    const char *uuid, *addr, *url, *hn;
+    char sref[PD_SESSION_REF_SIZE], secret[PD_POOL_SECRET_LEN + 1];
+    struct pool_value sw = { .type = POOL_FT_MAP };
+    struct pool_value oc = { .type = POOL_FT_MAP };
+    char *ref = NULL;
+    int64_t tot = 0, fr = 0;
+    struct api_value *r;
+    int rc;
+
+    (void)int_of;
+    if (!xc->db) {
+        *result_r = api_failure("POOL_JOINING_HOST_CANNOT_BE_MASTER_OF_"
+                                "OTHER_HOSTS", NULL);
+        return xt_error(call->xt, -EPERM, "not a master");
+    }
+    if (!user || !pw || api_value_type(info) != API_STRUCT)
+        return xt_error(call->xt, -EINVAL, "join_request(user, password, "
+                        "info)");
+    rc = pd_auth_login(xa->auth, call->xt, user, pw, sref);
+    if (rc == -EACCES) {
+        *result_r = api_failure("SESSION_AUTHENTICATION_FAILED", user,
+                                "Authentication failure", NULL);
+        return rc;
+    }
+    if (rc < 0)
+        return rc;
+    pd_auth_logout(xa->auth, call->xt, sref);
+    uuid = api_value_string(api_struct_get(info, "uuid"));
+    addr = api_value_string(api_struct_get(info, "address"));
+    url = api_value_string(api_struct_get(info, "url"));
+    hn = api_value_string(api_struct_get(info, "hostname"));
+    api_value_get_int64(api_struct_get(info, "memory_total"), &tot);
+    api_value_get_int64(api_struct_get(info, "memory_free"), &fr);
+    if (!uuid || !addr || !url || strncmp(url, "http", 4) != 0)
+        return xt_error(call->xt, -EINVAL, "join_request: bad host info");
+    pool_value_map_put(&sw, "product_brand", "xm-pool");
+    pool_value_map_put(&sw, "product_version", PACKAGE_VERSION);
+    pool_value_map_put(&oc, "xm:url", url);
+    if (pool_db_get_by_uuid(xc->db, POOL_CLASS_HOST, uuid, &ref) == 0) {
+        /* A host joining again (after a lost answer): refresh it. */
+        rc = pool_db_set_field(xc->db, POOL_CLASS_HOST, ref, "live",
+                               &POOL_V_BOOL(true), POOL_DB_INTERNAL);
+    } else {
+        struct pool_field_init h[] = {
+            { "uuid", POOL_V_STR(uuid) },
+            { "name_label", POOL_V_STR(hn ? hn : addr) },
+            { "hostname", POOL_V_STR(hn ? hn : "") },
+            { "address", POOL_V_STR(addr) },
+            { "migration_address", POOL_V_STR(addr) },
+            { "enabled", POOL_V_BOOL(true) },
+            { "live", POOL_V_BOOL(true) },
+            { "memory_total", POOL_V_INT(tot) },
+            { "memory_free", POOL_V_INT(fr) },
+            { "API_version_major", POOL_V_INT(XA_API_MAJOR) },
+            { "API_version_minor", POOL_V_INT(XA_API_MINOR) },
+            { "software_version", sw },
+            { "other_config", oc },
+        };
+        rc = pool_db_create(xc->db, POOL_CLASS_HOST, h,
+                            sizeof(h) / sizeof(*h), NULL);
+    }
+    pool_value_clear(&sw);
+    pool_value_clear(&oc);
+    free(ref);
+    if (rc < 0)
+        return rc;
+    pd_pool_secret_get(xa->auth, secret);
+    r = api_struct();
+    rc = api_struct_add(r, "secret", api_string(secret));
+    pd_wipe(secret, sizeof(secret));
+    rc = rc ?: api_struct_add(r, "master_url", api_string(xa->self_url));
+    if (rc < 0) {
+        api_value_free(r);
+        return xt_error(call->xt, rc, "join_request");
+    }
+    xt_info(xa->log, "host %s (%s) joined the pool", uuid, url);
+    *result_r = r;
+    return 0;
+}
+
+/* pool.eject(session, host) */
+static int pool_eject(struct api_call_ctx *call,
+                      const struct api_value *params,
+                      struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    const char *host = xa_param_str(params, 1);
+    struct pool_value res = { 0 };
+    char *self = NULL;
+    int rc;
+
+    if (!host)
+        return xt_error(call->xt, -EINVAL, "pool.eject(session, host)");
+    rc = pool_db_get_field(xc->db, POOL_CLASS_HOST, host, "resident_VMs",
+                           &res);
+    if (rc == -ENOENT)
+        *result_r = api_failure("HANDLE_INVALID", "host", host, NULL);
+    if (rc < 0)
+        return rc;
+    xa_self_host(xc->xa, xc->db, &self);
+    if (self && !strcmp(self, host)) {
+        *result_r = api_failure("HOST_CANNOT_DESTROY_SELF", host, NULL);
+        rc = xt_error(call->xt, -EPERM, "the master cannot eject itself");
+    } else if (res.set.n) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED",
+                                "the host has resident VMs", NULL);
+        rc = xt_error(call->xt, -EPERM, "host %s has resident VMs", host);
+    } else {
+        /* The ejected daemon is not told: it keeps its member role until
+         * its state directory is reset (not implemented). */
+        rc = pool_db_destroy(xc->db, POOL_CLASS_HOST, host);
+        if (rc == 0)
+            *result_r = api_void();
+    }
+    free(self);
+    pool_value_clear(&res);
+    return rc;
+}
+
+const struct api_method xa_pool_methods[] = {
+    { "pool.join", 4, 0, 0, pool_join },
+    { "pool.eject", 2, 0, 0, pool_eject },
+    { NULL },
+};
+
+/* ---- reconciliation ---------------------------------------------------- */
+
+static void fail_task(struct pool_db *db, const char *task, const char *why)
+{
+    struct pool_value st = { 0 };
+    struct pool_value ei = { .type = POOL_FT_STRING_SET };
+    char now[POOL_DATETIME_STRLEN + 1];
+
+    if (pool_db_get_field(db, POOL_CLASS_TASK, task, "status", &st) < 0)
+        return;
+    if (!strcmp(st.s, "pending") || !strcmp(st.s, "cancelling")) {
+        pool_value_set_add(&ei, "INTERNAL_ERROR");
+        pool_value_set_add(&ei, why);
+        pool_datetime_now(now);
+        pool_db_set_field(db, POOL_CLASS_TASK, task, "error_info", &ei,
+                          POOL_DB_INTERNAL);
+        pool_db_set_field(db, POOL_CLASS_TASK, task, "finished",
+                          &POOL_V_DATETIME(now), POOL_DB_INTERNAL);
+        pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
+                          &POOL_V_ENUM("failure"), POOL_DB_INTERNAL);
+    }
+    pool_value_clear(&st);
+    pool_value_clear(&ei);
+}
+
+int xa_reconcile(struct xa *xa, struct pool_db *db)
+{
+    struct xt_ctx *ctx = xa_thread(xa) ? xa_thread(xa)->ctx : xa->log;
+    struct pool_record **vms = NULL, **hosts = NULL, **tasks = NULL;
+    size_t nv = 0, nh = 0, nt = 0, i, k, j;
+    bool *reach = NULL;
+    int waiting = 0;
+
+    if (pool_db_get_all_records(db, POOL_CLASS_VM, &vms, &nv) < 0 ||
+        pool_db_get_all_records(db, POOL_CLASS_HOST, &hosts, &nh) < 0)
+        goto out;
+    reach = calloc(nh ? nh : 1, sizeof(*reach));
+    if (!reach)
+        goto out;
+    for (k = 0; k < nh; k++)
+        reach[k] = true;
+    for (i = 0; i < nv; i++) {
+        const struct pool_value *ops = pool_record_get(vms[i],
+                                                       "current_operations");
+        const char *ps = pool_record_get(vms[i], "power_state")->s;
+        const char *uuid = pool_record_get(vms[i], "uuid")->s;
+        const char *res = pool_record_get(vms[i], "resident_on")->s;
+        const char *found = NULL;
+        int64_t domid = -1;
+        bool found_running = false, unknown = false, moving = false;
+
+        if (strcmp(ps, "Running") != 0 && !ops->map.n)
+            continue;
+        for (k = 0; k < nh; k++) {
+            const struct pool_value *oc =
+                pool_record_get(hosts[k], "other_config");
+            const char *url = pool_value_map_get(oc, "xm:url");
+            struct api_value *p = api_array(), *v = NULL;
+            bool running = false, isrun;
+            const char *st;
+            int64_t d = -1;
+
+            if (!url || !reach[k]) {
+                api_value_free(p);
+                unknown = unknown || !strcmp(hosts[k]->ref, res);
+                continue;
+            }
+            api_array_append(p, api_string(uuid));
+            if (xa_host_call(xa, ctx, url, "host_local.vm_status", p,
+                             RECONCILE_TIMEOUT_S, &v, NULL) < 0) {
+                reach[k] = false;
+                unknown = unknown || !strcmp(hosts[k]->ref, res);
+                continue;
+            }
+            api_value_get_bool(api_struct_get(v, "running"), &running);
+            api_value_get_bool(api_struct_get(v, "migrating"), &isrun);
+            moving = moving || isrun;
+            api_value_get_int64(api_struct_get(v, "domid"), &d);
+            st = api_value_string(api_struct_get(v, "state"));
+            isrun = st && !strcmp(st, "running");
+            if (running && (!found || (isrun && !found_running) ||
+                            (!found_running && !isrun &&
+                             !strcmp(hosts[k]->ref, res)))) {
+                found = hosts[k]->ref;
+                found_running = isrun;
+                domid = d;
+            }
+            api_value_free(v);
+        }
+        if (moving) {
+            /* A migration between members goes on without us: decide
+             * once it is over. */
+            waiting++;
+            xt_info(xa->log, "VM %s is being migrated: reconciled later",
+                    uuid);
+            continue;
+        }
+        /* Apply what the hosts said, in one transaction. */
+        if (pool_db_begin(db) < 0)
+            continue;
+        for (j = 0; j < ops->map.n; j++) {
+            const char *task = ops->map.keys[j];
+            struct pool_value toc = { 0 };
+            const char *dst = NULL;
+
+            if (pool_db_get_field(db, POOL_CLASS_TASK, task, "other_config",
+                                  &toc) == 0)
+                dst = pool_value_map_get(&toc, "xm:destination");
+            if (found && dst && !strcmp(dst, found) && strcmp(dst, res)) {
+                /* The migration committed while the master was down. */
+                pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
+                                  &POOL_V_ENUM("success"), POOL_DB_INTERNAL);
+                pool_db_set_field(db, POOL_CLASS_TASK, task, "progress",
+                                  &POOL_V_FLOAT(1.0), POOL_DB_INTERNAL);
+            } else if (pool_db_check_ref(db, POOL_CLASS_TASK, task) == 0) {
+                fail_task(db, task, "master restarted");
+            }
+            pool_value_clear(&toc);
+            pool_db_map_remove(db, POOL_CLASS_VM, vms[i]->ref,
+                               "current_operations", task, POOL_DB_INTERNAL);
+        }
+        if (found) {
+            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "resident_on",
+                              &POOL_V_REF(found), POOL_DB_INTERNAL);
+            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "domid",
+                              &POOL_V_INT(domid), POOL_DB_INTERNAL);
+            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "power_state",
+                              &POOL_V_ENUM("Running"), POOL_DB_INTERNAL);
+        } else if (!unknown) {
+            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "resident_on",
+                              &POOL_V_REF(POOL_NULL_REF), POOL_DB_INTERNAL);
+            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "domid",
+                              &POOL_V_INT(-1), POOL_DB_INTERNAL);
+            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "power_state",
+                              &POOL_V_ENUM("Halted"), POOL_DB_INTERNAL);
+        }
+        if (pool_db_commit(db) < 0)
+            pool_db_rollback(db);
+        xt_info(xa->log, "reconciled VM %s: %s", uuid,
+                found ? found : unknown ? "host unreachable, unchanged"
+                : "not running anywhere");
+    }
+    /* Tasks left pending by the previous run are dead (the ones of
+     * migrations still running are decided on a later pass). */
+    if (!waiting &&
+        pool_db_get_all_records(db, POOL_CLASS_TASK, &tasks, &nt) == 0)
+        for (i = 0; i < nt; i++)
+            fail_task(db, tasks[i]->ref, "master restarted");
+    for (k = 0; k < nh; k++)
+        pool_db_set_field(db, POOL_CLASS_HOST, hosts[k]->ref, "live",
+                          &POOL_V_BOOL(reach[k]), POOL_DB_INTERNAL);
+out:
+    free(reach);
+    pool_records_free(vms, nv);
+    pool_records_free(hosts, nh);
+    pool_records_free(tasks, nt);
+    return waiting;
+}

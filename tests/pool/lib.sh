@@ -1,0 +1,171 @@
+# tests/pool/lib.sh - shared helpers of the pool integration tests.
+#
+# Sourced by tests/pool/*.sh (bash).  It gives:
+#   - TAP output: pt_ok/pt_fail/pt_is, pt_diag, pt_bail, pt_skip_all,
+#     pt_done;
+#   - pt_setup NAME: a private temporary directory PT_TMP, a free port
+#     PT_PORT, the root password in the environment, the hv driver PT_HV
+#     (kvm where /dev/kvm is usable, else sim); everything we start is
+#     stopped on exit, and so are the VMMs of our hosts;
+#   - pt_start N [KEY=VALUE...]: an xm-poold on 127.0.0.N with plain HTTP
+#     on PT_PORT, state in PT_TMP/hN; pt_kill N [SIG]; pt_url N;
+#   - pt_py SCRIPT: runs python3 with tests/pool/pool_client.py importable
+#     (the test's steps as a GUI would make them, with xmlrpc.client).
+#
+# One behaviour per script: pt_setup NAME first, pt_done last.  Set
+# XM_TEST_KEEP=1 to keep PT_TMP.
+
+PT_BUILDDIR=${XM_BUILDDIR:-.}
+PT_SRCDIR=${XM_SRCDIR:-$(dirname "$0")/../..}
+PT_POOLD=$PT_BUILDDIR/daemon/xm-poold
+PT_N=0
+PT_FAILED=0
+PT_TMP=
+PT_PORT=
+PT_HV=
+declare -A PT_PID
+
+pt_diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
+pt_ok() { PT_N=$((PT_N + 1)); printf 'ok %d - %s\n' "$PT_N" "$1"; }
+pt_fail()
+{
+    PT_N=$((PT_N + 1))
+    PT_FAILED=$((PT_FAILED + 1))
+    printf 'not ok %d - %s\n' "$PT_N" "$1"
+    shift
+    local l
+    for l in "$@"; do pt_diag "  $l"; done
+}
+pt_is()
+{
+    if [ "$1" = "$2" ]; then pt_ok "$3"
+    else pt_fail "$3" "got  '$1'" "want '$2'"; fi
+}
+pt_bail() { printf 'Bail out! %s\n' "$*"; exit 1; }
+pt_skip_all() { printf '1..0 # SKIP %s\n' "$*"; exit 0; }
+
+pt_logs()
+{
+    local f
+    for f in "$PT_TMP"/h*/log; do
+        [ -s "$f" ] || continue
+        pt_diag "$f:"
+        tail -n 25 "$f" | sed 's/^/#   /'
+    done
+}
+
+pt_done()
+{
+    [ "$PT_FAILED" -eq 0 ] || pt_logs
+    printf '1..%d\n' "$PT_N"
+    [ "$PT_FAILED" -eq 0 ]
+}
+
+pt_cleanup()
+{
+    local n pid
+    for n in "${!PT_PID[@]}"; do
+        pid=${PT_PID[$n]}
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for n in "${!PT_PID[@]}"; do
+        wait "${PT_PID[$n]}" 2>/dev/null
+    done
+    # The VMMs of our hosts (their sockets are under our run dirs).
+    for pid in $(pgrep -f "$PT_TMP/h" 2>/dev/null); do
+        kill -KILL "$pid" 2>/dev/null
+    done
+    if [ -n "$PT_TMP" ] && [ -z "$XM_TEST_KEEP" ]; then
+        rm -rf "$PT_TMP"
+    elif [ -n "$PT_TMP" ]; then
+        echo "# kept $PT_TMP" >&2
+    fi
+}
+
+pt_setup()
+{
+    [ -x "$PT_POOLD" ] || pt_bail "$PT_POOLD is not built (XM_BUILDDIR)"
+    command -v python3 >/dev/null || pt_skip_all "python3 is missing"
+    [ -f "$PT_BUILDDIR/guest/xm-guest.elf" ] ||
+        pt_skip_all "guest/xm-guest.elf is not built"
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.2",0))' \
+        2>/dev/null || pt_skip_all "cannot bind 127.0.0.2"
+    PT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/xm-pool-$1.XXXXXX") ||
+        pt_bail "mktemp failed"
+    trap pt_cleanup EXIT
+    trap 'exit 1' HUP INT TERM
+    PT_PORT=$(python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then PT_HV=kvm; else PT_HV=sim; fi
+    XM_POOL_ROOT_PASSWORD=test-root-pw
+    export XM_POOL_ROOT_PASSWORD XM_BUILDDIR=$PT_BUILDDIR
+    unset NOTIFY_SOCKET XM_POOL_CONF
+}
+
+pt_url() { printf 'http://127.0.0.%s:%s/' "$1" "$PT_PORT"; }
+
+# pt_start N [KEY=VALUE...]: starts host N and waits until it answers.
+pt_start()
+{
+    local n=$1 d=$PT_TMP/h$1 kv i
+    shift
+    mkdir -p "$d"
+    if [ ! -f "$d/conf" ]; then
+        cat > "$d/conf" <<EOC
+state_dir = $d/state
+run_dir = $d/run
+listen_address = 127.0.0.$n
+port = 0
+http_port = $PT_PORT
+log = $d/log
+log_level = debug
+password_cost = 1
+login_delay_ms = 0
+hv_driver = $PT_HV
+guest_image = $PT_BUILDDIR/guest/xm-guest.elf
+EOC
+        for kv in "$@"; do
+            printf '%s = %s\n' "${kv%%=*}" "${kv#*=}" >> "$d/conf"
+        done
+    fi
+    "$PT_POOLD" --config "$d/conf" --foreground >"$d/out" 2>"$d/err" &
+    PT_PID[$n]=$!
+    for i in $(seq 1 100); do
+        if python3 - "$(pt_url "$n")" <<'EOP' 2>/dev/null
+import sys, xmlrpc.client
+xmlrpc.client.ServerProxy(sys.argv[1]).host_local.hello("x")
+EOP
+        then return 0; fi
+        kill -0 "${PT_PID[$n]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    pt_diag "host $n did not start"
+    cat "$d/err" "$d/log" 2>/dev/null | tail -n 20 | sed 's/^/#   /'
+    return 1
+}
+
+# pt_kill N [SIG]
+pt_kill()
+{
+    kill "-${2:-TERM}" "${PT_PID[$1]}" 2>/dev/null
+    wait "${PT_PID[$1]}" 2>/dev/null
+    unset "PT_PID[$1]"
+}
+
+# pt_py: python3 reading its script on stdin, with pool_client importable
+# and PT_PORT, PT_TMP, PT_N in its environment; a pool_client.Tap
+# numbers its lines after ours and hands the count back (tap.state).
+pt_py()
+{
+    local st rc
+    PT_PORT=$PT_PORT PT_TMP=$PT_TMP PT_N=$PT_N \
+        PYTHONPATH=$PT_SRCDIR/tests/pool${PYTHONPATH:+:$PYTHONPATH} \
+        python3 - "$@"
+    rc=$?
+    if [ -f "$PT_TMP/tap.state" ]; then
+        read -r PT_N st < "$PT_TMP/tap.state"
+        PT_FAILED=$((PT_FAILED + st))
+        rm -f "$PT_TMP/tap.state"
+    fi
+    [ "$rc" -eq 0 ] || pt_fail "python steps ended with status $rc"
+}

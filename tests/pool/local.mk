@@ -1,0 +1,18 @@
+# tests/pool/: integration tests of a pool of xm-poold daemons on
+# 127.0.0.2-4 with plain HTTP, driven with python3's xmlrpc.client as a
+# XenAPI client would; one behaviour per script.
+POOL_SH_TESTS = \
+	tests/pool/pool-records.sh \
+	tests/pool/pool-events.sh \
+	tests/pool/pool-vm-start.sh \
+	tests/pool/pool-join.sh \
+	tests/pool/pool-migrate.sh \
+	tests/pool/pool-bad-input.sh \
+	tests/pool/pool-migrate-busy.sh \
+	tests/pool/pool-migrate-cancel.sh \
+	tests/pool/pool-migrate-checks.sh \
+	tests/pool/pool-eject.sh \
+	tests/pool/pool-master-kill.sh
+dist_check_SCRIPTS += $(POOL_SH_TESTS)
+TESTS += $(POOL_SH_TESTS)
+EXTRA_DIST += tests/pool/lib.sh tests/pool/pool_client.py

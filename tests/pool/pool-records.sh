@@ -1,0 +1,40 @@
+#!/bin/bash
+# A fresh master answers login and the generic methods from the pool model:
+# get_all_records of pool, host and network; getters; setter type checks;
+# a bad ref is HANDLE_INVALID; no session or a wrong one is SESSION_INVALID.
+. "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
+pt_setup records
+pt_start 2 || pt_bail "host 2 did not start"
+pt_py <<'P'
+from pool_client import *
+t = Tap()
+s = Session(2)
+t.ok(s.ref.startswith("OpaqueRef:"), "login answers a session ref")
+hosts = s.call("host.get_all_records")
+t.is_(len(hosts), 1, "one host")
+h = list(hosts.values())[0]
+t.is_((h["address"], h["live"], h["enabled"]), ("127.0.0.2", True, True),
+      "the host has its address and is live")
+t.ok(int(h["memory_total"]) > 0, "memory_total is known")
+pools = s.call("pool.get_all_records")
+t.is_(list(pools.values())[0]["master"], list(hosts)[0], "pool.master")
+t.is_(len(s.call("network.get_all")), 1, "a default network")
+ref = list(hosts)[0]
+t.is_(s.call("host.get_address", ref), "127.0.0.2", "host.get_address")
+t.is_(s.call("host.get_by_uuid", h["uuid"]), ref, "host.get_by_uuid")
+s.call("host.set_name_label", ref, "h2")
+t.is_(s.call("host.get_by_name_label", "h2"), [ref], "set/get_by_name_label")
+t.fails_with(lambda: s.call("host.set_name_label", ref, ["x"]),
+             "FIELD_TYPE_ERROR", "a wrong type is FIELD_TYPE_ERROR")
+t.fails_with(lambda: s.call("VM.get_record", "OpaqueRef:nope"),
+             "HANDLE_INVALID", "a bad ref is HANDLE_INVALID")
+t.fails_with(lambda: value(proxy(2).host.get_all("OpaqueRef:bogus")),
+             "SESSION_INVALID", "a wrong session is SESSION_INVALID")
+t.fails_with(lambda: value(proxy(2).session.login_with_password("root", "x")),
+             "SESSION_AUTHENTICATION_FAILED", "a wrong password is refused")
+s.call("session.logout")
+t.fails_with(lambda: s.call("host.get_all"), "SESSION_INVALID",
+             "a closed session is SESSION_INVALID")
+t.done()
+P
+pt_done

@@ -1,0 +1,33 @@
+#!/bin/bash
+# VM.create + VM.start boots the test guest on the master; its heartbeat
+# advances (host_local.vm_status); hard_shutdown stops it; a running VM
+# cannot be destroyed, a halted one can.
+. "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
+pt_setup vm-start
+pt_start 2 || pt_bail "host 2 did not start"
+pt_py <<'P'
+from pool_client import *
+t = Tap()
+s = Session(2)
+vm = create_vm(s)
+t.is_(s.call("VM.get_power_state", vm), "Halted", "a new VM is Halted")
+s.call("VM.start", vm, False, False)
+t.is_(s.call("VM.get_power_state", vm), "Running", "started: Running")
+host = s.call("host.get_all")[0]
+t.is_(s.call("VM.get_resident_on", vm), host, "resident_on the master")
+uuid = s.call("VM.get_uuid", vm)
+a = heartbeats(2, uuid, 1)
+b = heartbeats(2, uuid, 2)
+t.ok(b > a, "the guest's heartbeat advances", "%d then %d" % (a, b))
+t.fails_with(lambda: s.call("VM.start", vm, False, False),
+             "VM_BAD_POWER_STATE", "starting it again: VM_BAD_POWER_STATE")
+t.fails_with(lambda: s.call("VM.destroy", vm), "VM_BAD_POWER_STATE",
+             "a running VM cannot be destroyed")
+s.call("VM.hard_shutdown", vm)
+t.is_(s.call("VM.get_power_state", vm), "Halted", "hard_shutdown: Halted")
+t.is_(running_on(uuid, (2,)), [], "no domain is left")
+s.call("VM.destroy", vm)
+t.is_(s.call("VM.get_all"), [], "destroyed")
+t.done()
+P
+pt_done

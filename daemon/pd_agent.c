@@ -581,6 +581,24 @@ static void send_progress(const struct mig_progress *p, void *opaque)
     api_array_append(params, api_string(secret));
     api_array_append(params, api_string(m->task));
     api_array_append(params, api_double(p->percent / 100.0 * 0.95));
+    /* The figures the CLI's progress bar shows (task other_config). */
+    {
+        struct api_value *d = api_struct();
+
+        api_struct_add(d, "mig:bytes", api_stringf("%llu",
+                       (unsigned long long)p->bytes_sent));
+        api_struct_add(d, "mig:total_bytes", api_stringf("%llu",
+                       (unsigned long long)p->nr_pages * 4096));
+        api_struct_add(d, "mig:rate", api_stringf("%.0f",
+                       p->bandwidth_bytes_s));
+        api_struct_add(d, "mig:round", api_stringf("%u", p->round));
+        api_struct_add(d, "mig:eta", api_stringf("%.3f",
+                       p->bandwidth_bytes_s > 0 ?
+                       (double)p->remaining_pages * 4096 /
+                       p->bandwidth_bytes_s : 0.0));
+        api_struct_add(d, "mig:phase", api_string(mig_phase_name(p->phase)));
+        api_array_append(params, d);
+    }
     pd_wipe(secret, sizeof(secret));
     if (xa_rpc(t->ctx, m->master_url, "host_local.task_progress", params,
                2, &v, NULL) == 0)
@@ -725,6 +743,20 @@ static int a_task_progress(struct api_call_ctx *call,
     if (!xc->db)
         return xt_error(call->xt, -EPERM, "not the master");
     xa_task_progress(xc->xa, xc->db, task, p);
+    /* Optional figures (bytes, rate, round, ETA) into other_config. */
+    if (api_value_count(params) > 3) {
+        const struct api_value *d = api_array_get(params, 3);
+        size_t i;
+
+        for (i = 0; i < api_value_count(d); i++) {
+            const char *k = api_struct_key(d, i);
+            const char *v = api_value_string(api_struct_value(d, i));
+
+            if (k && v && !strncmp(k, "mig:", 4))
+                pool_db_map_put(xc->db, POOL_CLASS_TASK, task,
+                                "other_config", k, v, POOL_DB_INTERNAL);
+        }
+    }
     *result_r = api_void();
     return 0;
 }
@@ -739,7 +771,7 @@ const struct api_method xa_agent_methods[] = {
     { "host_local.migrate_send", 7, 0, API_METHOD_NO_ASYNC, a_migrate_send },
     { "host_local.migrate_cancel", 2, 0, API_METHOD_NO_ASYNC,
       a_migrate_cancel },
-    { "host_local.task_progress", 3, 0, API_METHOD_NO_ASYNC,
+    { "host_local.task_progress", 3, 4, API_METHOD_NO_ASYNC,
       a_task_progress },
     { "host_local.join_request", 3, 0, API_METHOD_NO_ASYNC,
       xa_pool_join_request },

@@ -1,7 +1,12 @@
 #!/bin/bash
-# scripts/demo.sh - set up (scripts/setup.sh) and run the live demo: boot
-# the test guest under the KVM driver (the sim driver where /dev/kvm is
-# missing) and show its heartbeat and dirty rate live for a few seconds.
+# scripts/demo.sh - set up (scripts/setup.sh) and run the live demo:
+#  1. boot the test guest under the KVM driver (sim where /dev/kvm is
+#     missing) and show its heartbeat and dirty rate live for a few
+#     seconds (build/demo/xm-hv-demo);
+#  2. the main job (scripts/pool-demo.sh): a three-host pool on this
+#     machine, a VM running the test guest live-migrated host1 -> host2 ->
+#     host3 -> host1 with xm-pool's progress bar, each move's total time
+#     and guest-observed downtime printed; the pool is left running.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,5 +18,10 @@ if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
     driver=sim
 fi
 export XM_BUILDDIR="$top/build"
-export XM_VMM_RUN_DIR="${XM_VMM_RUN_DIR:-$(mktemp -d /tmp/xm-demo.XXXXXX)}"
-exec build/demo/xm-hv-demo --driver "$driver" --seconds "${DEMO_SECONDS:-6}" "$@"
+run_dir=$(mktemp -d /tmp/xm-demo.XXXXXX)
+echo "== the test guest under the $driver driver, live"
+XM_VMM_RUN_DIR=$run_dir build/demo/xm-hv-demo --driver "$driver" \
+    --seconds "${DEMO_SECONDS:-4}"
+rmdir "$run_dir" 2>/dev/null || true
+echo
+exec scripts/pool-demo.sh

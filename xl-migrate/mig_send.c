@@ -1011,7 +1011,9 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
                           resumed.resume_ns <= now ?
                           resumed.resume_ns - t_pause : now - t_pause;
     }
-    if (st->guest_measured && resumed.hb_first_ns) {
+    /* Measurable only when both ends saw heartbeats (a guest paused
+     * before its first heartbeat has no "last one before the pause"). */
+    if (st->guest_measured && resumed.hb_first_ns && gs_src.hb_count) {
         uint64_t cross = resumed.hb_first_ns > gs_src.hb_last_ns ?
                          resumed.hb_first_ns - gs_src.hb_last_ns : 0;
         uint64_t g = gs_src.hb_max_gap_ns;

@@ -1,0 +1,143 @@
+#!/bin/bash
+# scripts/pool-demo.sh - the main job: a three-host pool on this machine
+# (xm-poold on 127.0.0.2, .3 and .4, plain HTTP on loopback only), a VM
+# running the test guest, live-migrated host1 -> host2 -> host3 -> host1
+# with xm-pool's progress bar; each move's total time and guest-observed
+# downtime are printed.  The pool is left running; `scripts/pool-demo.sh
+# stop` stops it.  Expects a built tree (scripts/demo.sh builds first).
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$top/build
+demo=${XM_DEMO_DIR:-/var/tmp/xm-pool-demo}
+port=${XM_DEMO_PORT:-8080}
+password=${XM_DEMO_PASSWORD:-xm-demo}
+cli=$build/cli/xm-pool
+poold=$build/daemon/xm-poold
+
+stop_pool() {
+    local f pid
+    for f in "$demo"/h*/pid; do
+        [ -f "$f" ] || continue
+        pid=$(cat "$f")
+        kill -TERM "$pid" 2>/dev/null
+    done
+    sleep 1
+    # The VMs' VMM processes live under the demo's run directories.
+    for pid in $(pgrep -f "$demo/h" 2>/dev/null); do
+        kill -KILL "$pid" 2>/dev/null
+    done
+    rm -f "$demo"/h*/pid
+}
+
+if [ "${1:-}" = stop ]; then
+    stop_pool
+    echo "pool-demo: stopped (state kept in $demo; rm -rf it to start anew)"
+    exit 0
+fi
+
+for b in "$cli" "$poold" "$build/guest/xm-guest.elf"; do
+    [ -e "$b" ] || { echo "pool-demo: $b is not built: run" \
+        "scripts/setup.sh" >&2; exit 1; }
+done
+
+stop_pool
+rm -rf "$demo"
+mkdir -p "$demo"
+hv=kvm
+if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
+    echo "pool-demo: /dev/kvm is not usable here: the hosts use the sim driver"
+    hv=sim
+fi
+printf '%s\n' "$password" > "$demo/password"
+chmod 600 "$demo/password"
+
+start_host() {
+    local n=$1 d=$demo/h$1 i
+    mkdir -p "$d"
+    cat > "$d/xm-pool.conf" <<EOF
+state_dir = $d/state
+run_dir = $d/run
+pid_file = $d/pid
+listen_address = 127.0.0.$((n + 1))
+port = 0
+http_port = $port
+log = $d/xm-poold.log
+root_password_file = $demo/password
+hv_driver = $hv
+guest_image = $build/guest/xm-guest.elf
+EOF
+    XM_BUILDDIR=$build setsid "$poold" --config "$d/xm-pool.conf" \
+        --foreground \
+        >"$d/out" 2>&1 </dev/null &
+    echo $! > "$d/pid"
+    for i in $(seq 1 100); do
+        if "$cli" --http -s "127.0.0.$((n + 1))" -p "$port" -u root \
+                -pwf "$demo/password" host-list --minimal >/dev/null 2>&1 ||
+           grep -q HOST_IS_SLAVE "$d/out" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "pool-demo: host$n did not start; its log:" >&2
+    tail -n 20 "$d/xm-poold.log" "$d/out" >&2
+    return 1
+}
+
+export XM_POOLRC=$demo/xm-poolrc
+printf 'server=127.0.0.2\nport=%s\nusername=root\npassword_file=%s\n' \
+    "$port" "$demo/password" > "$XM_POOLRC"
+x() { "$cli" --http "$@"; }
+
+echo "== starting three hosts (xm-poold) on 127.0.0.2, .3, .4, port $port"
+start_host 1 && start_host 2 && start_host 3 || { stop_pool; exit 1; }
+for n in 2 3; do
+    x -s "127.0.0.$((n + 1))" pool-join master-address=127.0.0.2 \
+        master-username=root master-password="$password" ||
+        { stop_pool; exit 1; }
+done
+h=()
+for n in 1 2 3; do
+    h[$n]=$(x host-list address="127.0.0.$((n + 1))" --minimal)
+done
+# Name the hosts after their place in the demo (XenAPI host.set_name_label,
+# as any client would).
+python3 - "$port" "$password" "${h[@]}" <<'EOP' || true
+import sys, xmlrpc.client
+port, pw, uuids = sys.argv[1], sys.argv[2], sys.argv[3:]
+s = xmlrpc.client.ServerProxy("http://127.0.0.2:%s/" % port)
+sess = s.session.login_with_password("root", pw)["Value"]
+for i, u in enumerate(uuids, 1):
+    ref = s.host.get_by_uuid(sess, u)["Value"]
+    s.host.set_name_label(sess, ref, "host%d" % i)
+s.session.logout(sess)
+EOP
+x host-list params=uuid,name-label,address
+echo "== a VM running the test guest (1 GiB, dirtying 64 MiB/s)"
+x vm-create name-label=demo-vm memory=1024M \
+    cmdline="ws_mib=256 rate_mib=64" >/dev/null &&
+    x vm-start vm=demo-vm on=127.0.0.2 || { stop_pool; exit 1; }
+x vm-list params=name-label,power-state,resident-on
+# Let the guest boot and its heartbeat start, so the first move's pause is
+# measured as the guest sees it.
+sleep 3
+
+for step in "2 host2" "3 host3" "1 host1"; do
+    set -- $step
+    echo "== live-migrating demo-vm to $2 (127.0.0.$(($1 + 1)))"
+    x vm-migrate vm=demo-vm host-uuid="${h[$1]}" live=true ||
+        { echo "pool-demo: migration failed (the VM still runs on its" \
+          "source)" >&2; exit 1; }
+done
+
+cat <<EOF
+
+The pool is running: three xm-poold hosts, demo-vm on host1.  Try:
+    export XM_POOLRC=$XM_POOLRC
+    $cli --http host-list
+    $cli --http vm-list params=all
+    $cli --http vm-migrate vm=demo-vm host-uuid=${h[2]} live=true
+    $cli --http help
+Logs are in $demo/h*/xm-poold.log.  Stop it all with:
+    $top/scripts/pool-demo.sh stop
+EOF

@@ -32,7 +32,7 @@ make -C build -j"$jobs" check || status=1
 count build
 
 scripts/setup.sh --asan || exit 1
-echo "== unit tests under ASan+UBSan (build-asan/)"
+echo "== unit tests and the migration engine under ASan+UBSan (build-asan/)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     make -C build-asan -j"$jobs" check-unit || status=1

@@ -21,6 +21,7 @@ EXTRA_DIST += tests/migrate/lib.sh tests/migrate/fault-receiver.sh
 # integration test (real guests), not one of UNIT_TESTS.
 check_PROGRAMS += tests/migrate/test_mig_leak
 TESTS += tests/migrate/test_mig_leak
+SANITIZE_TESTS += tests/migrate/test_mig_leak
 tests_migrate_test_mig_leak_SOURCES = tests/migrate/test_mig_leak.c \
 	tests/tap.h
 tests_migrate_test_mig_leak_CPPFLAGS = $(AM_CPPFLAGS) \

@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""bench_api.py - XenAPI request cost over HTTPS (run by bench/bench-api).
+
+Prints one JSON object per line on stdout and nothing else; diagnostics go
+to stderr.  Standard library only.
+
+Set-up: one xm-poold (--foreground, a child of ours) in a temporary
+directory, listening on 127.0.0.1 with `port = 0` (the kernel picks the
+HTTPS port, which we read from the log's "listening on https://..." line),
+hv_driver = sim, log_level = info, and the *default* password_cost (0,
+libxcrypt's yescrypt cost 5: what users get) - so api.login measures the
+real hash cost.  login_delay_ms only delays failed logins and none fail.
+The root password comes from XM_POOL_ROOT_PASSWORD.
+
+The client does not verify the certificate chain (it is self-signed) but
+checks that the SHA-256 fingerprint of the certificate the server presents
+equals `xm-poold --config CONF --print-fingerprint`, on every connection.
+
+Figures (both with THREADS client threads, each with its own
+xmlrpc.client.ServerProxy over one kept-alive TLS connection):
+  api.get_all_records: VMS VMs are created with VM.create (nothing is
+    started), then VM.get_all_records is called GAR_CALLS times in all;
+    each result must have VMS entries.  calls_s = calls / wall time;
+    p50/p99 = per-call latency (request sent to reply parsed, client side,
+    so XML decoding in Python is included: with 1000 VMs the reply is
+    about 1.6 MB and xmlrpc.client's decoding, serialised by the GIL
+    across the threads, is more than half of it).  last_byte_p50_ms is the
+    median time from sending to the reply's last byte (server, TLS,
+    transfer, waiting for the GIL), before decoding; reply_bytes its size.
+  api.login: LOGINS times session.login_with_password as root followed by
+    session.logout; one "call" is the login+logout pair (the logout is
+    cheap next to the password hash).
+
+The daemon is stopped with SIGTERM and the temporary directory removed
+at the end, whatever happens.
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xmlrpc.client
+
+PASSWORD = os.environ.get("XM_POOL_ROOT_PASSWORD") or "bench-root-pw"
+
+
+def log(msg):
+    print("bench-api: " + msg, file=sys.stderr, flush=True)
+
+
+def emit(obj):
+    print(json.dumps(obj), flush=True)
+
+
+def fingerprint(der):
+    h = hashlib.sha256(der).hexdigest().upper()
+    return ":".join(h[i:i + 2] for i in range(0, len(h), 2))
+
+
+class PinnedTransport(xmlrpc.client.SafeTransport):
+    """HTTPS without chain verification, but the peer certificate's
+    SHA-256 fingerprint must be the expected one."""
+
+    def __init__(self, fp):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        super().__init__(context=ctx)
+        self.fp = fp
+
+    def make_connection(self, host):
+        conn = super().make_connection(host)
+        if conn.sock is None:
+            conn.connect()
+            got = fingerprint(conn.sock.getpeercert(binary_form=True))
+            if got != self.fp:
+                conn.close()
+                raise RuntimeError("server certificate fingerprint %s, "
+                                   "expected %s" % (got, self.fp))
+        return conn
+
+    def parse_response(self, response):
+        # Read the whole body first, so that the time to its last byte
+        # (server work, TLS, transfer) is known apart from the client's
+        # XML decoding; run_threads picks it up from tls.
+        data = response.read()
+        _tls.ttlb = time.perf_counter()
+        _tls.nbytes = len(data)
+        p, u = self.getparser()
+        p.feed(data)
+        p.close()
+        return u.close()
+
+
+_tls = threading.local()
+
+
+def value(env):
+    if env.get("Status") == "Success":
+        return env["Value"]
+    raise RuntimeError("XenAPI failure: %r" % (env.get("ErrorDescription"),))
+
+
+def pct(sorted_s, p):
+    i = min(len(sorted_s) - 1, max(0, int(round(p / 100.0 *
+                                                  (len(sorted_s) - 1)))))
+    return sorted_s[i] * 1000.0
+
+
+def run_threads(nthreads, total, make_state, one_call):
+    """total calls split over nthreads threads; returns (wall, latencies)."""
+    lat = []
+    ttlb = []
+    nbytes = []
+    errors = []
+    lock = threading.Lock()
+    states = [make_state() for _ in range(nthreads)]
+    barrier = threading.Barrier(nthreads + 1)
+
+    def worker(k):
+        n = total // nthreads + (1 if k < total % nthreads else 0)
+        mine = []
+        mine_ttlb = []
+        barrier.wait()
+        try:
+            for _ in range(n):
+                t0 = time.perf_counter()
+                _tls.ttlb = None
+                one_call(states[k])
+                mine.append(time.perf_counter() - t0)
+                if _tls.ttlb is not None:
+                    mine_ttlb.append(_tls.ttlb - t0)
+                    nbytes.append(_tls.nbytes)
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+        with lock:
+            lat.extend(mine)
+            ttlb.extend(mine_ttlb)
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(nthreads)]
+    for t in ts:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    lat.sort()
+    ttlb.sort()
+    return wall, lat, ttlb, max(nbytes) if nbytes else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--builddir", default=os.environ.get("XM_BUILDDIR", "."))
+    ap.add_argument("--vms", type=int, default=1000)
+    ap.add_argument("--gar-calls", type=int, default=60)
+    ap.add_argument("--logins", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary directory")
+    a = ap.parse_args()
+
+    builddir = os.path.abspath(a.builddir)
+    poold = os.path.join(builddir, "daemon", "xm-poold")
+    guest = os.path.join(builddir, "guest", "xm-guest.elf")
+    if not os.access(poold, os.X_OK):
+        emit({"bench": "api", "skipped": "%s is not built" % poold})
+        return 0
+
+    tmp = tempfile.mkdtemp(prefix="xm-bench-api.")
+    conf = os.path.join(tmp, "xm-pool.conf")
+    logf = os.path.join(tmp, "xm-poold.log")
+    with open(conf, "w") as f:
+        f.write("# written by bench/bench_api.py\n"
+                "state_dir = %s/state\nrun_dir = %s/run\n"
+                "pid_file = %s/run/xm-poold.pid\n"
+                "listen_address = 127.0.0.1\nport = 0\n"
+                "log = %s\nlog_level = info\n"
+                "hv_driver = sim\nguest_image = %s\n"
+                % (tmp, tmp, tmp, logf, guest))
+    env = dict(os.environ, XM_BUILDDIR=builddir,
+               XM_POOL_ROOT_PASSWORD=PASSWORD)
+    env.pop("NOTIFY_SOCKET", None)
+    env.pop("XM_POOL_CONF", None)
+    proc = None
+    try:
+        proc = subprocess.Popen(
+            [poold, "--config", conf, "--foreground"], env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=open(os.path.join(tmp, "out"), "w"),
+            stderr=open(os.path.join(tmp, "err"), "w"))
+        port = None
+        deadline = time.time() + 15
+        while time.time() < deadline and port is None:
+            if proc.poll() is not None:
+                break
+            try:
+                text = open(logf).read()
+            except OSError:
+                text = ""
+            m = re.search(r"listening on https://127\.0\.0\.1:(\d+)/", text)
+            if m and re.search(r"info: ready$", text, re.M):
+                port = int(m.group(1))
+            else:
+                time.sleep(0.05)
+        if port is None:
+            for name in ("err", "xm-poold.log"):
+                try:
+                    sys.stderr.write(open(os.path.join(tmp, name)).read())
+                except OSError:
+                    pass
+            raise RuntimeError("xm-poold did not get ready")
+        fp = subprocess.run([poold, "--config", conf, "--print-fingerprint"],
+                            env=env, check=True, stdout=subprocess.PIPE,
+                            universal_newlines=True).stdout.strip()
+        url = "https://127.0.0.1:%d/" % port
+        log("xm-poold on %s, certificate %s" % (url, fp))
+
+        def proxy():
+            return xmlrpc.client.ServerProxy(
+                url, transport=PinnedTransport(fp), allow_none=True)
+
+        def login(x):
+            return value(x.session.login_with_password(
+                "root", PASSWORD, "2.21", "bench-api"))
+
+        # Create the VMs (untimed).
+        x = proxy()
+        s = login(x)
+        t0 = time.perf_counter()
+        for i in range(a.vms):
+            value(x.VM.create(s, {
+                "name_label": "bench-vm-%d" % i,
+                "memory_static_max": str(256 << 20),
+                "VCPUs_max": "1",
+                "other_config": {},
+            }))
+        log("%d VM.create in %.2f s" % (a.vms, time.perf_counter() - t0))
+
+        # VM.get_all_records.
+        def gar_state():
+            px = proxy()
+            return (px, login(px))
+
+        def gar(st):
+            px, sess = st
+            recs = value(px.VM.get_all_records(sess))
+            n = sum(1 for r in recs.values()
+                    if not r.get("is_control_domain"))
+            if n != a.vms:
+                raise RuntimeError("VM.get_all_records: %d VMs, expected %d"
+                                   % (n, a.vms))
+
+        gar(gar_state())  # warm-up, and the check once untimed
+        wall, lat, ttlb, nb = run_threads(a.threads, a.gar_calls,
+                                          gar_state, gar)
+        emit({"bench": "api.get_all_records", "vms": a.vms,
+              "calls_s": round(len(lat) / wall, 1),
+              "p50_ms": round(pct(lat, 50), 2),
+              "p99_ms": round(pct(lat, 99), 2),
+              "transport": "https", "calls": len(lat),
+              "threads": a.threads, "reply_bytes": nb,
+              "last_byte_p50_ms": round(pct(ttlb, 50), 2)})
+
+        # session.login_with_password + session.logout.
+        def lo(px):
+            sess = login(px)
+            value(px.session.logout(sess))
+
+        wall, lat, _, _ = run_threads(a.threads, a.logins, proxy, lo)
+        emit({"bench": "api.login",
+              "calls_s": round(len(lat) / wall, 1),
+              "p50_ms": round(pct(lat, 50), 2),
+              "p99_ms": round(pct(lat, 99), 2),
+              "transport": "https", "calls": len(lat),
+              "threads": a.threads, "password_cost": "default"})
+        value(x.session.logout(s))
+        return 0
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                log("xm-poold ignored SIGTERM; killing it")
+                proc.kill()
+                proc.wait()
+        if a.keep:
+            log("kept %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    # SIGTERM/SIGHUP as an exception, so that main's finally still stops
+    # the daemon and removes the temporary directory.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda n, f: sys.exit(128 + n))
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -63,6 +63,46 @@ static size_t curl_write(char *data, size_t size, size_t nmemb, void *op)
     return n;
 }
 
+/*
+ * Splits url into the address curl is given (*base_r, caller frees) and the
+ * pin after '#' (*pin_r, points into url; NULL when none).  HTTPS needs a
+ * pin unless tofu: the certificate's key is all that is trusted.
+ */
+static int split_url(struct xt_ctx *ctx, const char *url, bool tofu,
+                     char **base_r, const char **pin_r)
+{
+    const char *hash = strchr(url, '#');
+    bool tls = !strncmp(url, "https://", 8);
+
+    *base_r = NULL;
+    *pin_r = hash ? hash + 1 : NULL;
+    if (!tls && strncmp(url, "http://", 7) != 0)
+        return xt_error(ctx, -EINVAL, "%s: not an http(s) URL", url);
+    if (tls && !tofu && (!*pin_r || strncmp(*pin_r, "sha256//", 8) != 0))
+        return xt_error(ctx, -EPERM, "%s: no certificate pin for this "
+                        "host", url);
+    *base_r = strndup(url, hash ? (size_t)(hash - url) : strlen(url));
+    return *base_r ? 0 : xt_error(ctx, -ENOMEM, "%s", url);
+}
+
+/* The options common to every host-to-host request. */
+static void setup_curl(CURL *c, const char *base, const char *pin,
+                       long timeout_s)
+{
+    curl_easy_setopt(c, CURLOPT_URL, base);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (!strncmp(base, "https://", 8)) {
+        /* Self-signed certificates: the pinned key replaces the CA. */
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+        if (pin)
+            curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, pin);
+    }
+}
+
 int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
            struct api_value *params, long timeout_s,
            struct api_value **value_r, struct api_value **failure_r)
@@ -70,7 +110,8 @@ int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
     struct growbuf resp = { NULL, 0 };
     struct curl_slist *hdr = NULL;
     struct api_value *env = NULL;
-    char *body = NULL;
+    char *body = NULL, *base = NULL;
+    const char *pin;
     size_t len = 0;
     CURL *c = NULL;
     CURLcode cr;
@@ -82,11 +123,9 @@ int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
         *failure_r = NULL;
     if (!params)
         return xt_error(ctx, -ENOMEM, "%s", method);
-    if (strncmp(url, "http://", 7) != 0) {
-        rc = xt_error(ctx, -ENOTSUP, "%s: only plain HTTP peers are "
-                      "implemented (certificate pinning is missing)", url);
+    rc = split_url(ctx, url, false, &base, &pin);
+    if (rc < 0)
         goto out;
-    }
     rc = api_xmlrpc_format_call(ctx, method, params, &body, &len);
     if (rc < 0)
         goto out;
@@ -96,25 +135,27 @@ int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
         goto out;
     }
     hdr = curl_slist_append(NULL, "Content-Type: text/xml");
-    curl_easy_setopt(c, CURLOPT_URL, url);
+    setup_curl(c, base, pin, timeout_s);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
     cr = curl_easy_perform(c);
+    if (cr == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+        rc = xt_error(ctx, -EHOSTUNREACH, "%s %s: the host's certificate "
+                      "key is not the one recorded for it (%s)", base,
+                      method, pin);
+        goto out;
+    }
     if (cr != CURLE_OK) {
-        rc = xt_error(ctx, -EHOSTUNREACH, "%s %s: %s", url, method,
+        rc = xt_error(ctx, -EHOSTUNREACH, "%s %s: %s", base, method,
                       curl_easy_strerror(cr));
         goto out;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200 || !resp.p) {
-        rc = xt_error(ctx, -EPROTO, "%s %s: HTTP %ld", url, method, status);
+        rc = xt_error(ctx, -EPROTO, "%s %s: HTTP %ld", base, method, status);
         goto out;
     }
     rc = api_xmlrpc_parse_response(ctx, resp.p, resp.n, NULL, &env);
@@ -124,7 +165,7 @@ int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
         *value_r = api_value_copy(api_struct_get(env, "Value"));
         rc = *value_r ? 0 : xt_error(ctx, -ENOMEM, "%s", method);
     } else {
-        rc = xt_error(ctx, -EREMOTEIO, "%s %s: %s", url, method,
+        rc = xt_error(ctx, -EREMOTEIO, "%s %s: %s", base, method,
                       api_failure_code(env) ? api_failure_code(env)
                       : "malformed answer");
         if (failure_r) {
@@ -140,6 +181,56 @@ out:
         curl_easy_cleanup(c);
     free(resp.p);
     free(body);
+    free(base);
+    return rc;
+}
+
+int xa_peer_pin(struct xt_ctx *ctx, const char *url,
+                char pin[PD_TLS_PIN_STRLEN + 1])
+{
+    struct growbuf resp = { NULL, 0 };
+    struct curl_certinfo *ci = NULL;
+    struct curl_slist *sl;
+    const char *nopin, *pem = NULL;
+    char *base = NULL;
+    CURL *c = NULL;
+    CURLcode cr;
+    int rc;
+
+    rc = split_url(ctx, url, true, &base, &nopin);
+    if (rc < 0)
+        goto out;
+    c = curl_easy_init();
+    if (!c) {
+        rc = xt_error(ctx, -ENOMEM, "curl_easy_init");
+        goto out;
+    }
+    setup_curl(c, base, NULL, 10L);
+    curl_easy_setopt(c, CURLOPT_CERTINFO, 1L);
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    cr = curl_easy_perform(c);
+    if (cr != CURLE_OK) {
+        rc = xt_error(ctx, -EHOSTUNREACH, "%s: %s", base,
+                      curl_easy_strerror(cr));
+        goto out;
+    }
+    if (curl_easy_getinfo(c, CURLINFO_CERTINFO, &ci) == CURLE_OK && ci &&
+        ci->num_of_certs > 0)
+        for (sl = ci->certinfo[0]; sl && !pem; sl = sl->next)
+            if (!strncmp(sl->data, "Cert:", 5))
+                pem = sl->data + 5;
+    if (!pem) {
+        rc = xt_error(ctx, -EPROTO, "%s: no certificate", base);
+        goto out;
+    }
+    rc = pd_tls_pin_pem(ctx, base, pem, pin);
+out:
+    if (c)
+        curl_easy_cleanup(c);
+    free(resp.p);
+    free(base);
     return rc;
 }
 
@@ -148,16 +239,19 @@ int xa_url_of(struct xa *xa, struct xt_ctx *ctx, const char *addr,
 {
     const struct pd_config *cfg = xa->cfg;
     bool has_port = strchr(addr, ':') && !strchr(strchr(addr, ':') + 1, ':');
+    bool tls = !cfg->http_enabled;
+    unsigned port = tls ? cfg->port : cfg->http_port;
     int n;
 
-    if (!cfg->http_enabled || !cfg->http_port)
+    if (!port)
         return xt_error(ctx, -ENOTSUP, "host-to-host calls need a fixed "
-                        "http_port (HTTPS peers are not implemented)");
+                        "%s", tls ? "port" : "http_port");
     if (has_port)
-        n = snprintf(url, XA_URL_MAX, "http://%s/", addr);
+        n = snprintf(url, XA_URL_MAX, "%s://%s/", tls ? "https" : "http",
+                     addr);
     else
-        n = snprintf(url, XA_URL_MAX, "http://%s:%u/", addr,
-                     (unsigned)cfg->http_port);
+        n = snprintf(url, XA_URL_MAX, "%s://%s:%u/", tls ? "https" : "http",
+                     addr, port);
     if (n < 0 || n >= XA_URL_MAX)
         return xt_error(ctx, -ENAMETOOLONG, "address %s", addr);
     return 0;

@@ -50,6 +50,24 @@ static int pool_join(struct api_call_ctx *call, const struct api_value *params,
     rc = xa_url_of(xa, call->xt, addr, url);
     if (rc < 0)
         return rc;
+    if (!strncmp(url, "https://", 8)) {
+        /* Trust on first use: the master's key is pinned before the
+         * password goes out, and for every later call. */
+        char pin[PD_TLS_PIN_STRLEN + 1];
+        size_t n = strlen(url);
+
+        rc = xa_peer_pin(call->xt, url, pin);
+        if (rc < 0) {
+            *result_r = api_failure("POOL_JOINING_HOST_CONNECTION_FAILED",
+                                    NULL);
+            return rc;
+        }
+        if (n + 1 + strlen(pin) >= sizeof(url))
+            return xt_error(call->xt, -ENAMETOOLONG, "URL %s", url);
+        snprintf(url + n, sizeof(url) - n, "#%s", pin);
+        xt_info(xa->log, "master %s: certificate key %s (trusted on first "
+                "use)", addr, pin);
+    }
     xa_memory(&tot, &fr);
     gethostname(hostname, sizeof(hostname) - 1);
     info = api_struct();

@@ -7,12 +7,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -117,6 +119,84 @@ int pd_tls_fingerprint_file(struct xt_ctx *ctx, const char *path,
     if (rc < 0)
         return rc;
     rc = pem_fingerprint(ctx, path, pem, fp);
+    free(pem);
+    return rc;
+}
+
+int pd_tls_pin_pem(struct xt_ctx *ctx, const char *name, const char *pem,
+                   char pin[PD_TLS_PIN_STRLEN + 1])
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_pubkey_t pub = NULL;
+    gnutls_datum_t d = { (unsigned char *)pem, (unsigned int)strlen(pem) };
+    gnutls_datum_t spki = { NULL, 0 };
+    unsigned char md[32];
+    char *o;
+    size_t i;
+    int r, rc;
+
+    r = gnutls_x509_crt_init(&crt);
+    if (r < 0) {
+        crt = NULL;
+        rc = tls_error(ctx, r, "cannot allocate a certificate");
+        goto out;
+    }
+    r = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM);
+    if (r < 0) {
+        rc = xt_error(ctx, -EINVAL, "%s: not a PEM certificate: %s", name,
+                      gnutls_strerror(r));
+        goto out;
+    }
+    r = gnutls_pubkey_init(&pub);
+    if (r < 0) {
+        pub = NULL;
+        rc = tls_error(ctx, r, "cannot allocate a public key");
+        goto out;
+    }
+    r = gnutls_pubkey_import_x509(pub, crt, 0);
+    if (r >= 0)
+        r = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki);
+    if (r >= 0)
+        r = gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.size, md);
+    if (r < 0) {
+        rc = tls_error(ctx, r, name);
+        goto out;
+    }
+    /* 32 bytes: ten groups of three, then two bytes and one '='. */
+    o = pin + sprintf(pin, "sha256//");
+    for (i = 0; i + 3 <= sizeof(md); i += 3) {
+        *o++ = b64[md[i] >> 2];
+        *o++ = b64[((md[i] & 3) << 4) | (md[i + 1] >> 4)];
+        *o++ = b64[((md[i + 1] & 15) << 2) | (md[i + 2] >> 6)];
+        *o++ = b64[md[i + 2] & 63];
+    }
+    *o++ = b64[md[30] >> 2];
+    *o++ = b64[((md[30] & 3) << 4) | (md[31] >> 4)];
+    *o++ = b64[(md[31] & 15) << 2];
+    *o++ = '=';
+    *o = '\0';
+    rc = 0;
+out:
+    gnutls_free(spki.data);
+    if (pub)
+        gnutls_pubkey_deinit(pub);
+    if (crt)
+        gnutls_x509_crt_deinit(crt);
+    return rc;
+}
+
+int pd_tls_pin_file(struct xt_ctx *ctx, const char *path,
+                    char pin[PD_TLS_PIN_STRLEN + 1])
+{
+    char *pem = NULL;
+    int rc;
+
+    rc = pd_read_file(ctx, path, PEM_MAX, false, &pem, NULL);
+    if (rc < 0)
+        return rc;
+    rc = pd_tls_pin_pem(ctx, path, pem, pin);
     free(pem);
     return rc;
 }

@@ -1220,6 +1220,18 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         xt_warn(ctx, "no URL for other hosts: this host can neither join "
                 "a pool nor take members");
         xa->self_url[0] = '\0';
+    } else if (!strncmp(xa->self_url, "https://", 8)) {
+        char pin[PD_TLS_PIN_STRLEN + 1];
+        size_t n = strlen(xa->self_url);
+
+        rc = pd_tls_pin_file(ctx, cfg->tls_cert, pin);
+        if (rc < 0)
+            goto fail;
+        if (n + 1 + strlen(pin) >= XA_URL_MAX) {
+            rc = xt_error(ctx, -ENAMETOOLONG, "URL %s", xa->self_url);
+            goto fail;
+        }
+        snprintf(xa->self_url + n, XA_URL_MAX - n, "#%s", pin);
     }
     rc = load_host_uuid(xa, ctx);
     if (rc < 0)

@@ -35,7 +35,8 @@ struct xa {
     char *hv_driver;
     char *hv_args;                  /* "run_dir=RUN_DIR/vmm" */
     char *guest_image;
-    char self_url[XA_URL_MAX];      /* how other hosts reach this one */
+    char self_url[XA_URL_MAX];      /* how other hosts reach this one,
+                                     * with our pin when https */
     char host_uuid[XT_UUID_STRLEN + 1];
     struct api_limits limits;
     struct api_method *table;       /* ONE method table, NULL-terminated */
@@ -106,7 +107,11 @@ bool xa_is_master(struct xa *xa);
 /* ---- the host-to-host client (pd_agent.c) -------------------------- */
 
 /*
- * Calls method with params (consumed) at url with XML-RPC over HTTP.  0
+ * Calls method with params (consumed) at url with XML-RPC over HTTP(S).
+ * An https:// url carries the peer's public-key pin after '#'
+ * ("https://ADDR:PORT/#sha256//BASE64"): the peer's certificate is
+ * trusted when its key has that pin, and only then (a missing pin is
+ * -EPERM, another key -EHOSTUNREACH before anything is sent).  0
  * with *value_r the Value of a success; -EREMOTEIO when the peer answered
  * a failure (then *failure_r, if not NULL, the envelope); -EHOSTUNREACH
  * when it could not be reached.  timeout_s bounds the whole call.
@@ -117,9 +122,16 @@ int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
 /* The URL of a host object (other_config xm:url); caller frees. */
 int xa_host_url(struct xa *xa, struct pool_db *db, const char *host,
                 char **url_r);
-/* Builds "http://ADDR:PORT/" of an "ADDR[:PORT]" (default: our port). */
+/* Builds the URL of an "ADDR[:PORT]" without a pin: "https://ADDR:PORT/"
+ * (default: our port) when plain HTTP is off, else "http://ADDR:PORT/"
+ * (default: our http_port).  -ENOTSUP when that port is not fixed. */
 int xa_url_of(struct xa *xa, struct xt_ctx *ctx, const char *addr,
               char url[XA_URL_MAX]);
+
+/* Trust on first use: connects to url (https, any pin ignored) without
+ * sending anything and gives the pin of the key its certificate holds. */
+int xa_peer_pin(struct xt_ctx *ctx, const char *url,
+                char pin[PD_TLS_PIN_STRLEN + 1]);
 
 /* ---- the host agent (pd_agent.c) ----------------------------------- */
 

@@ -134,6 +134,19 @@ void pd_tls_free(struct pd_tls *tls);
 int pd_tls_fingerprint_file(struct xt_ctx *ctx, const char *path,
                             char fp[PD_FINGERPRINT_STRLEN + 1]);
 
+/*
+ * The public-key pin of a PEM certificate, as libcurl's
+ * CURLOPT_PINNEDPUBLICKEY takes it: "sha256//" and the base64 of the
+ * SHA-256 of the DER SubjectPublicKeyInfo (52 characters).  name is used
+ * in messages.
+ */
+#define PD_TLS_PIN_STRLEN 52
+int pd_tls_pin_pem(struct xt_ctx *ctx, const char *name, const char *pem,
+                   char pin[PD_TLS_PIN_STRLEN + 1]);
+/* The same of the certificate in path. */
+int pd_tls_pin_file(struct xt_ctx *ctx, const char *path,
+                    char pin[PD_TLS_PIN_STRLEN + 1]);
+
 /* ---- HTTP(S) server ---------------------------------------------------- */
 
 /* What a handler answers. */

@@ -8,7 +8,8 @@
 #     (kvm where /dev/kvm is usable, else sim); everything we start is
 #     stopped on exit, and so are the VMMs of our hosts;
 #   - pt_start N [KEY=VALUE...]: an xm-poold on 127.0.0.N with plain HTTP
-#     on PT_PORT, state in PT_TMP/hN; pt_kill N [SIG]; pt_url N;
+#     on PT_PORT (HTTPS only, on PT_PORT, when PT_HTTPS=1), state in
+#     PT_TMP/hN; pt_kill N [SIG]; pt_url N;
 #   - pt_py SCRIPT: runs python3 with tests/pool/pool_client.py importable
 #     (the test's steps as a GUI would make them, with xmlrpc.client).
 #
@@ -102,21 +103,27 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     unset NOTIFY_SOCKET XM_POOL_CONF
 }
 
-pt_url() { printf 'http://127.0.0.%s:%s/' "$1" "$PT_PORT"; }
+pt_url()
+{
+    local scheme=http
+    [ -z "$PT_HTTPS" ] || scheme=https
+    printf '%s://127.0.0.%s:%s/' "$scheme" "$1" "$PT_PORT"
+}
 
 # pt_start N [KEY=VALUE...]: starts host N and waits until it answers.
 pt_start()
 {
-    local n=$1 d=$PT_TMP/h$1 kv i
+    local n=$1 d=$PT_TMP/h$1 kv i port=0 http_port=$PT_PORT
     shift
+    [ -z "$PT_HTTPS" ] || { port=$PT_PORT; http_port=0; }
     mkdir -p "$d"
     if [ ! -f "$d/conf" ]; then
         cat > "$d/conf" <<EOC
 state_dir = $d/state
 run_dir = $d/run
 listen_address = 127.0.0.$n
-port = 0
-http_port = $PT_PORT
+port = $port
+http_port = $http_port
 log = $d/log
 log_level = debug
 password_cost = 1
@@ -132,8 +139,9 @@ EOC
     PT_PID[$n]=$!
     for i in $(seq 1 100); do
         if python3 - "$(pt_url "$n")" <<'EOP' 2>/dev/null
-import sys, xmlrpc.client
-xmlrpc.client.ServerProxy(sys.argv[1]).host_local.hello("x")
+import ssl, sys, xmlrpc.client
+xmlrpc.client.ServerProxy(sys.argv[1], context=
+    ssl._create_unverified_context()).host_local.hello("x")
 EOP
         then return 0; fi
         kill -0 "${PT_PID[$n]}" 2>/dev/null || break
@@ -158,7 +166,7 @@ pt_kill()
 pt_py()
 {
     local st rc
-    PT_PORT=$PT_PORT PT_TMP=$PT_TMP PT_N=$PT_N \
+    PT_PORT=$PT_PORT PT_TMP=$PT_TMP PT_N=$PT_N PT_HTTPS=$PT_HTTPS \
         PYTHONPATH=$PT_SRCDIR/tests/pool${PYTHONPATH:+:$PYTHONPATH} \
         python3 - "$@"
     rc=$?

@@ -12,7 +12,8 @@ POOL_SH_TESTS = \
 	tests/pool/pool-migrate-cancel.sh \
 	tests/pool/pool-migrate-checks.sh \
 	tests/pool/pool-eject.sh \
-	tests/pool/pool-master-kill.sh
+	tests/pool/pool-master-kill.sh \
+	tests/pool/pool-https.sh
 dist_check_SCRIPTS += $(POOL_SH_TESTS)
 TESTS += $(POOL_SH_TESTS)
 EXTRA_DIST += tests/pool/lib.sh tests/pool/pool_client.py

@@ -194,7 +194,24 @@ static int stream_record(struct rstream *s, const struct mig_rec_hdr *hdr,
                             "round %u after round %lld",
                             (unsigned long long)off, re.round,
                             (long long)r->done_round[s->index]);
-        return round_barrier(r, s->index, re.round);
+        rc = round_barrier(r, s->index, re.round);
+        if (rc == 0 && s->index == 0) {
+            /* Tell the sender this round is in: it waits for that before
+             * pausing, so the pause does not include our backlog. */
+            struct mig_buf ack = { 0 };
+
+            re.pages = r->pages;
+            rc = mig_rec_append(&ack, MIG_REC_ROUND_ACK, MIG_REC_OPTIONAL,
+                                &re, sizeof(re));
+            if (rc == 0)
+                rc = xt_write_full(s->rd.fd, ack.data, ack.len,
+                                   s->rd.timeout_ms);
+            mig_buf_free(&ack);
+            if (rc < 0)
+                return xt_error(s->ctx, rc, "sending round %u's ack",
+                                re.round);
+        }
+        return rc;
     case MIG_REC_END:
         return 2;
     default:

@@ -474,9 +474,12 @@ static int expect(struct sender *s, struct mig_reader *r, uint32_t type,
     uint64_t off;
     int rc;
 
-    rc = mig_read_record(s->ctx, r, &hdr, &off);
-    if (rc < 0)
-        return rc;
+    do {
+        rc = mig_read_record(s->ctx, r, &hdr, &off);
+        if (rc < 0)
+            return rc;
+        /* Round acknowledgements may precede what we wait for. */
+    } while (hdr.type == MIG_REC_ROUND_ACK && type != MIG_REC_ROUND_ACK);
     if (hdr.type == MIG_REC_ABORT && hdr.length >= sizeof(struct mig_abort)) {
         struct mig_abort ab;
         size_t ml;
@@ -496,6 +499,25 @@ static int expect(struct sender *s, struct mig_reader *r, uint32_t type,
                         (unsigned long long)hdr.length,
                         (unsigned long long)off);
     memcpy(body, r->body.data, len);
+    return 0;
+}
+
+/*
+ * Waits until the receiver has applied round `round` everywhere, so that
+ * the pause that follows is not spent waiting for it to work through what
+ * is still in the socket buffers.
+ */
+static int wait_round_ack(struct sender *s, struct mig_reader *r,
+                          uint32_t round)
+{
+    struct mig_round_end ack;
+    int rc;
+
+    do {
+        rc = expect(s, r, MIG_REC_ROUND_ACK, &ack, sizeof(ack));
+        if (rc < 0)
+            return rc;
+    } while (ack.round < round);
     return 0;
 }
 
@@ -867,6 +889,8 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
      * final ones: a page harvested but not yet sent is still in pfns. */
     s.prog.phase = MIG_PHASE_STOPCOPY;
     rc = wait_idle(&s);
+    if (rc == 0)
+        rc = wait_round_ack(&s, &rd, round - 1);
     if (rc == 0)
         rc = send_rec(&s, main_fd, MIG_REC_STOPCOPY, MIG_REC_OPTIONAL, NULL,
                       0);

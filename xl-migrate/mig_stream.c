@@ -156,6 +156,7 @@ static const char *const rec_names[] = {
     [MIG_REC_STREAM_HELLO] = "STREAM_HELLO",
     [MIG_REC_AUTH] = "AUTH",
     [MIG_REC_STOPCOPY] = "STOPCOPY",
+    [MIG_REC_ROUND_ACK] = "ROUND_ACK",
 };
 
 bool mig_rec_type_known(uint32_t type)

@@ -65,6 +65,9 @@ enum mig_rec_type {
     MIG_REC_AUTH = 23,          /* sender -> receiver: one-time token */
     MIG_REC_STOPCOPY = 24,      /* optional marker: source paused, the
                                  * final round follows */
+    MIG_REC_ROUND_ACK = 25,     /* optional, receiver -> sender: every
+                                 * stream's pages of a round are applied
+                                 * (body: struct mig_round_end) */
 };
 
 #define MIG_REC_OPTIONAL    0x1u    /* flags: may be skipped if unknown */

@@ -31,6 +31,7 @@ daemon_xm_poold_SOURCES = \
 	daemon/pd_xenapi.c \
 	daemon/pd_methods_vm.c \
 	daemon/pd_methods_pool.c \
+	daemon/pd_liveness.c \
 	daemon/pd_agent.c
 daemon_xm_poold_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon \
 	-I$(top_srcdir)/api -I$(top_srcdir)/pool -I$(top_srcdir)/xl-migrate

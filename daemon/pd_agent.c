@@ -310,9 +310,9 @@ static int find_domain(struct hv_handle *h, const char *vm_uuid,
     return rc;
 }
 
-static int check_secret(struct api_call_ctx *call,
-                        const struct api_value *params,
-                        struct api_value **result_r)
+int xa_check_secret(struct api_call_ctx *call,
+                    const struct api_value *params,
+                    struct api_value **result_r)
 {
     const char *s = xa_param_str(params, 0);
 
@@ -374,7 +374,7 @@ static int a_hello(struct api_call_ctx *call, const struct api_value *params,
     struct xa *xa = xa_call_of(call)->xa;
     struct api_value *r;
     uint64_t tot, fr;
-    int rc = check_secret(call, params, result_r);
+    int rc = xa_check_secret(call, params, result_r);
 
     if (rc < 0)
         return rc;
@@ -406,7 +406,7 @@ static int a_vm_start(struct api_call_ctx *call,
     struct hv_handle *h = NULL;
     int64_t mem = 0, vcpus = 1;
     uint32_t domid;
-    int rc = check_secret(call, params, result_r);
+    int rc = xa_check_secret(call, params, result_r);
 
     if (rc < 0)
         return rc;
@@ -451,7 +451,7 @@ static int a_vm_shutdown(struct api_call_ctx *call,
     const char *uuid = xa_param_str(params, 1);
     struct hv_handle *h = NULL;
     uint32_t domid;
-    int rc = check_secret(call, params, result_r);
+    int rc = xa_check_secret(call, params, result_r);
 
     if (rc < 0)
         return rc;
@@ -482,7 +482,7 @@ static int a_vm_status(struct api_call_ctx *call,
     struct api_value *r;
     uint32_t domid = 0;
     bool running;
-    int rc = check_secret(call, params, result_r);
+    int rc = xa_check_secret(call, params, result_r);
 
     if (rc < 0)
         return rc;
@@ -571,6 +571,7 @@ static int a_migrate_prepare(struct api_call_ctx *call,
 {
     struct xa *xa = xa_call_of(call)->xa;
     struct recv_job *j = NULL;
+    const char *laddr = xa->role_address;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     unsigned char rnd[16];
@@ -579,7 +580,7 @@ static int a_migrate_prepare(struct api_call_ctx *call,
     pthread_t th;
     unsigned port = 0;
     size_t i;
-    int rc = check_secret(call, params, result_r);
+    int rc = xa_check_secret(call, params, result_r);
 
     if (rc < 0)
         return rc;
@@ -601,8 +602,15 @@ static int a_migrate_prepare(struct api_call_ctx *call,
     }
     for (i = 0; i < sizeof(rnd); i++)
         sprintf(j->token + 2 * i, "%02x", rnd[i]);
+    if (api_value_count(params) > 4) {
+        laddr = xa_param_str(params, 4);
+        if (!laddr || !*laddr || strlen(laddr) > 255) {
+            rc = xt_error(call->xt, -EINVAL, "migrate_prepare: address");
+            goto fail;
+        }
+    }
     rc = hv_handle(xa, call->xt, &j->h);
-    rc = rc ?: mig_listen(call->xt, xa->role_address, "0", &j->fd);
+    rc = rc ?: mig_listen(call->xt, laddr, "0", &j->fd);
     if (rc < 0)
         goto fail;
     if (getsockname(j->fd, (struct sockaddr *)&ss, &sl) < 0) {
@@ -612,8 +620,10 @@ static int a_migrate_prepare(struct api_call_ctx *call,
     port = ntohs(ss.ss_family == AF_INET6 ?
                  ((struct sockaddr_in6 *)&ss)->sin6_port :
                  ((struct sockaddr_in *)&ss)->sin_port);
+    xt_info(call->xt, "migration receiver for VM %s listening on %s "
+            "port %u", j->mig.vm, laddr, port);
     r = api_struct();
-    rc = api_struct_add(r, "address", api_string(xa->role_address));
+    rc = api_struct_add(r, "address", api_string(laddr));
     rc = rc ?: api_struct_add(r, "port", api_int(port));
     rc = rc ?: api_struct_add(r, "token", api_string(j->token));
     if (rc < 0) {
@@ -719,7 +729,7 @@ static int a_migrate_send(struct api_call_ctx *call,
     int64_t port;
     uint32_t domid;
     bool live = true;
-    int rc = check_secret(call, params, result_r);
+    int rc = xa_check_secret(call, params, result_r);
 
     if (rc < 0)
         return rc;
@@ -803,7 +813,7 @@ static int a_migrate_cancel(struct api_call_ctx *call,
     const char *task = xa_param_str(params, 1);
     struct xa_mig *m;
     bool found;
-    int rc = check_secret(call, params, result_r);
+    int rc = xa_check_secret(call, params, result_r);
 
     if (rc < 0)
         return rc;
@@ -827,7 +837,7 @@ static int a_task_progress(struct api_call_ctx *call,
     struct xa_call *xc = xa_call_of(call);
     const char *task = xa_param_str(params, 1);
     double p;
-    int rc = check_secret(call, params, result_r);
+    int rc = xa_check_secret(call, params, result_r);
 
     if (rc < 0)
         return rc;
@@ -860,7 +870,7 @@ const struct api_method xa_agent_methods[] = {
     { "host_local.vm_start", 3, 0, API_METHOD_NO_ASYNC, a_vm_start },
     { "host_local.vm_shutdown", 3, 0, API_METHOD_NO_ASYNC, a_vm_shutdown },
     { "host_local.vm_status", 2, 0, API_METHOD_NO_ASYNC, a_vm_status },
-    { "host_local.migrate_prepare", 4, 0, API_METHOD_NO_ASYNC,
+    { "host_local.migrate_prepare", 4, 5, API_METHOD_NO_ASYNC,
       a_migrate_prepare },
     { "host_local.migrate_send", 7, 0, API_METHOD_NO_ASYNC, a_migrate_send },
     { "host_local.migrate_cancel", 2, 0, API_METHOD_NO_ASYNC,
@@ -869,6 +879,7 @@ const struct api_method xa_agent_methods[] = {
       a_task_progress },
     { "host_local.join_request", 3, 0, API_METHOD_NO_ASYNC,
       xa_pool_join_request },
+    { "host_local.ejected", 1, 0, API_METHOD_NO_ASYNC, xa_pool_ejected },
     { NULL },
 };
 
@@ -908,7 +919,9 @@ int xa_host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,
         xc.api.xt = ctx;
         xc.api.daemon = &xc;
         xc.api.method = method;
-        if (!m->name || api_value_count(full) != (size_t)m->nparams) {
+        if (!m->name || api_value_count(full) < (size_t)m->nparams ||
+            api_value_count(full) > (size_t)(m->nparams_max ?
+                                             m->nparams_max : m->nparams)) {
             api_value_free(full);
             return xt_error(ctx, -EINVAL, "%s: bad local call", method);
         }

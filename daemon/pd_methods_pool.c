@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "pd_internal.h"
@@ -17,6 +18,7 @@
 
 #define JOIN_TIMEOUT_S      30
 #define RECONCILE_TIMEOUT_S 5
+#define EJECT_TIMEOUT_S     10
 
 /* pool.join(session, master_address, master_username, master_password) */
 static int pool_join(struct api_call_ctx *call, const struct api_value *params,
@@ -230,6 +232,101 @@ int xa_pool_join_request(struct api_call_ctx *call,
     return 0;
 }
 
+/* Tells an ejected host so that it becomes a pool of one; a host that
+ * cannot be reached is ejected all the same (with a warning). */
+static void tell_ejected(struct api_call_ctx *call, const char *host)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct api_value *v = NULL;
+    char *url = NULL;
+
+    if (xa_host_url(xc->xa, xc->db, host, &url) < 0 ||
+        xa_host_call(xc->xa, call->xt, url, "host_local.ejected",
+                     api_array(), EJECT_TIMEOUT_S, &v, NULL) < 0)
+        xt_warn(xc->xa->log, "ejecting host %s: it was not told (%s); it "
+                "still believes it is a member", host, call->xt->err_msg);
+    api_value_free(v);
+    free(url);
+}
+
+/* Classes emptied when an ejected host starts a pool of its own, in an
+ * order that no RESTRICT reference refuses (users and sessions stay). */
+static const enum pool_class_id eject_wipe[] = {
+    POOL_CLASS_VM, POOL_CLASS_SR, POOL_CLASS_NETWORK, POOL_CLASS_TASK,
+    POOL_CLASS_POOL, POOL_CLASS_HOST,
+};
+
+static int wipe_pool(struct pool_db *db)
+{
+    struct pool_strv refs = { 0 };
+    size_t c, i;
+    int rc = pool_db_begin(db);
+
+    for (c = 0; rc == 0 && c < sizeof(eject_wipe) / sizeof(*eject_wipe);
+         c++) {
+        rc = pool_db_get_all(db, eject_wipe[c], &refs);
+        for (i = 0; rc == 0 && i < refs.n; i++) {
+            rc = pool_db_destroy(db, eject_wipe[c], refs.v[i]);
+            if (rc == -ENOENT)      /* gone with a cascade */
+                rc = 0;
+        }
+        pool_strv_free(&refs);
+    }
+    rc = rc ?: pool_db_commit(db);
+    if (rc < 0)
+        pool_db_rollback(db);
+    return rc;
+}
+
+int xa_pool_ejected(struct api_call_ctx *call,
+                    const struct api_value *params,
+                    struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    struct pool_db *db = NULL;
+    unsigned char rnd[PD_POOL_SECRET_LEN / 2];
+    char secret[PD_POOL_SECRET_LEN + 1];
+    size_t i;
+    int rc = xa_check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    if (xa_is_master(xa)) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED",
+                                "this host is a pool master", NULL);
+        return xt_error(call->xt, -EPERM, "ejected: this host is a master");
+    }
+    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+        return xt_error(call->xt, -EIO, "getrandom");
+    for (i = 0; i < sizeof(rnd); i++)
+        sprintf(secret + 2 * i, "%02x", rnd[i]);
+    pd_wipe(rnd, sizeof(rnd));
+    /* A fresh pool first: until the role changes, nothing reads it. */
+    rc = xa_db(xa, &db);
+    rc = rc ?: wipe_pool(db);
+    rc = rc ?: xa_first_start(xa, db);
+    if (rc < 0)
+        goto out;
+    if (unlink(xa->role_path) < 0 && errno != ENOENT) {
+        rc = xt_error(call->xt, -errno, "%s", xa->role_path);
+        goto out;
+    }
+    rc = pd_pool_secret_set(xa->auth, call->xt, secret);
+    if (rc < 0)
+        goto out;
+    pthread_mutex_lock(&xa->lock);
+    xa->master = true;
+    free(xa->master_address);
+    xa->master_address = NULL;
+    pthread_mutex_unlock(&xa->lock);
+    xt_info(xa->log, "ejected from the pool: master of a new pool of one, "
+            "host %s at %s", xa->host_uuid, xa->self_url);
+    *result_r = api_void();
+out:
+    pd_wipe(secret, sizeof(secret));
+    return rc;
+}
+
 /* pool.eject(session, host) */
 static int pool_eject(struct api_call_ctx *call,
                       const struct api_value *params,
@@ -258,8 +355,7 @@ static int pool_eject(struct api_call_ctx *call,
                                 "the host has resident VMs", NULL);
         rc = xt_error(call->xt, -EPERM, "host %s has resident VMs", host);
     } else {
-        /* The ejected daemon is not told: it keeps its member role until
-         * its state directory is reset (not implemented). */
+        tell_ejected(call, host);
         rc = pool_db_destroy(xc->db, POOL_CLASS_HOST, host);
         if (rc == 0)
             *result_r = api_void();

@@ -533,6 +533,54 @@ static struct api_value *migrate_failure(struct api_call_ctx *call,
     return r;
 }
 
+/*
+ * The option `network`: the target's address on that network, from the
+ * network's other_config "xm:address:<host uuid>".  *addr_r: NULL when no
+ * network is given, else the address (caller frees).
+ */
+static int network_address(struct api_call_ctx *call, const char *vm,
+                           const char *src, const char *host,
+                           const char *net, char **addr_r,
+                           struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct pool_value oc = { 0 };
+    char *huuid = NULL, key[XT_UUID_STRLEN + 16], why[512];
+    const char *a;
+    int rc;
+
+    *addr_r = NULL;
+    if (!net)
+        return 0;
+    rc = pool_db_check_ref(db, POOL_CLASS_NETWORK, net);
+    if (rc == -ENOENT)
+        *result_r = api_failure("HANDLE_INVALID", "network", net, NULL);
+    if (rc < 0)
+        return rc;
+    rc = get_str(db, POOL_CLASS_HOST, host, "uuid", &huuid);
+    rc = rc ?: pool_db_get_field(db, POOL_CLASS_NETWORK, net,
+                                 "other_config", &oc);
+    if (rc < 0)
+        goto out;
+    snprintf(key, sizeof(key), "%s%s", POOL_NET_OC_ADDRESS, huuid);
+    a = pool_value_map_get(&oc, key);
+    if (!a || !*a) {
+        snprintf(why, sizeof(why), "network %s has no address for host "
+                 "%s (other_config %s)", net, huuid, key);
+        *result_r = api_failure("VM_MIGRATE_FAILED", vm, src, host, why,
+                                NULL);
+        rc = xt_error(call->xt, -EADDRNOTAVAIL, "%s", why);
+        goto out;
+    }
+    *addr_r = strdup(a);
+    if (!*addr_r)
+        rc = xt_error(call->xt, -ENOMEM, "network address");
+out:
+    pool_value_clear(&oc);
+    free(huuid);
+    return rc;
+}
+
 static int vm_pool_migrate(struct api_call_ctx *call,
                            const struct api_value *params,
                            struct api_value **result_r)
@@ -545,7 +593,7 @@ static int vm_pool_migrate(struct api_call_ctx *call,
     struct api_value *p = NULL, *prep = NULL, *res = NULL, *fail = NULL;
     struct api_value *sopts = NULL;
     char key[POOL_REF_STRLEN + 1], *src = NULL, *surl = NULL, *durl = NULL;
-    char *uuid = NULL, *murl = NULL;
+    char *uuid = NULL, *murl = NULL, *naddr = NULL;
     int64_t pages = 0, vcpus = 1, domid = -1, port = 0;
     const struct api_value *ov;
     size_t i;
@@ -556,8 +604,12 @@ static int vm_pool_migrate(struct api_call_ctx *call,
                         "host, options)");
     op_key(call, key);
     rc = migrate_check(call, vm, host, &src, result_r);
+    rc = rc ?: network_address(call, vm, src, host,
+                               api_value_string(api_struct_get(opts,
+                                                               "network")),
+                               &naddr, result_r);
     if (rc < 0)
-        return rc;
+        goto out_noclaim;
     rc = claim(call, vm, "Running", "pool_migrate", key, result_r);
     if (rc < 0)
         goto out_noclaim;
@@ -581,6 +633,8 @@ static int vm_pool_migrate(struct api_call_ctx *call,
     api_array_append(p, api_string(uuid));
     api_array_append(p, api_int(pages / HV_PAGE_SIZE));
     api_array_append(p, api_int(vcpus));
+    if (naddr)
+        api_array_append(p, api_string(naddr));
     rc = xa_host_call(xc->xa, call->xt, durl, "host_local.migrate_prepare",
                       p, HOST_CALL_TIMEOUT_S, &prep, &fail);
     p = NULL;
@@ -640,6 +694,7 @@ out_noclaim:
     free(durl);
     free(uuid);
     free(murl);
+    free(naddr);
     return rc;
 }
 

@@ -421,6 +421,38 @@ static int m_set_field(struct api_call_ctx *call,
     return 0;
 }
 
+/* <class>.add_to_<map>(session, ref, key, value) and
+ * <class>.remove_from_<map>(session, ref, key) of a writable map field. */
+static int m_map_edit(struct api_call_ctx *call,
+                      const struct api_value *params,
+                      struct api_value **result_r)
+{
+    const char *verb, *ref = xa_param_str(params, 1), *fname;
+    const char *key = xa_param_str(params, 2);
+    const char *val = xa_param_str(params, 3);
+    const struct pool_class *cls = method_class(call, &verb);
+    bool add = !strncmp(verb, "add_to_", strlen("add_to_"));
+    int rc;
+
+    fname = verb + (add ? strlen("add_to_") : strlen("remove_from_"));
+    if (!ref || !key || (add && !val))
+        return xt_error(call->xt, -EINVAL, "%s: ref, key%s must be strings",
+                        verb, add ? " and value" : "");
+    rc = pool_db_check_ref(xa_call_of(call)->db, cls->id, ref);
+    if (rc < 0)
+        return db_fail(call, rc, cls->name, ref, result_r);
+    if (add)
+        rc = pool_db_map_put(xa_call_of(call)->db, cls->id, ref, fname, key,
+                             val, 0);
+    else
+        rc = pool_db_map_remove(xa_call_of(call)->db, cls->id, ref, fname,
+                                key, 0);
+    if (rc < 0)
+        return db_fail(call, rc, cls->name, ref, result_r);
+    *result_r = api_void();
+    return 0;
+}
+
 /* ---- session ----------------------------------------------------------- */
 
 static int m_login(struct api_call_ctx *call, const struct api_value *params,
@@ -894,6 +926,17 @@ static int table_build(struct api_method **t_r, size_t *nstatic_r)
                 f->type != POOL_FT_REF_SET && !table_static_name(fams, buf))
                 rc = table_add_gen(&t, &n, &cap, c->name, buf +
                                    strlen(c->name) + 1, 3, m_set_field);
+            snprintf(buf, sizeof(buf), "%s.add_to_%s", c->name, f->name);
+            if (!rc && f->access == POOL_FA_RW && f->type == POOL_FT_MAP &&
+                !table_static_name(fams, buf))
+                rc = table_add_gen(&t, &n, &cap, c->name, buf +
+                                   strlen(c->name) + 1, 4, m_map_edit);
+            snprintf(buf, sizeof(buf), "%s.remove_from_%s", c->name,
+                     f->name);
+            if (!rc && f->access == POOL_FA_RW && f->type == POOL_FT_MAP &&
+                !table_static_name(fams, buf))
+                rc = table_add_gen(&t, &n, &cap, c->name, buf +
+                                   strlen(c->name) + 1, 3, m_map_edit);
         }
         if (rc < 0)
             goto fail;
@@ -1045,7 +1088,7 @@ static int load_host_uuid(struct xa *xa, struct xt_ctx *ctx)
 }
 
 /* Creates pool, host and network on a fresh master database. */
-static int first_start(struct xa *xa, struct pool_db *db)
+int xa_first_start(struct xa *xa, struct pool_db *db)
 {
     struct pool_strv refs = { 0 };
     struct pool_value sw = { .type = POOL_FT_MAP };
@@ -1146,6 +1189,7 @@ static void svc_fini(void *opaque)
     if (!xa)
         return;
     xa->stopping = true;
+    xa_liveness_stop(xa);
     if (xa->reconciler_started)
         pthread_join(xa->reconciler, NULL);
     /* Ask running migrations to stop (before their commit), then wait for
@@ -1195,6 +1239,14 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         return xt_error(ctx, rc, "pthread_key_create");
     }
     xa->limits.max_body = cfg->max_body;
+    rc = xt_config_get_u64(ctx, cfg->raw, "host_check_interval", 5,
+                           &xa->check_interval_s);
+    if (rc == 0 && (xa->check_interval_s < 1 ||
+                    xa->check_interval_s > 3600))
+        rc = xt_error(ctx, -EINVAL, "host_check_interval: %llu s is not in "
+                      "1..3600", (unsigned long long)xa->check_interval_s);
+    if (rc < 0)
+        goto fail;
     addr = raw_get(cfg, "role_address", cfg->listen_address);
     if (!strcmp(addr, "0.0.0.0") || !strcmp(addr, "::"))
         addr = "127.0.0.1";
@@ -1252,7 +1304,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
     } else {
         xa->master = true;
         rc = xa_db(xa, &db);
-        rc = rc ?: first_start(xa, db);
+        rc = rc ?: xa_first_start(xa, db);
         if (rc < 0)
             goto fail;
         if (xa_reconcile(xa, db) > 0)
@@ -1263,6 +1315,9 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
     }
     free(role);
     role = NULL;
+    rc = xa_liveness_start(xa);
+    if (rc < 0)
+        goto fail;
     rc = table_build(&xa->table, &xa->table_nstatic);
     if (rc < 0) {
         xt_error(ctx, rc, "method table");
@@ -1277,7 +1332,8 @@ fail:
 }
 
 static const char *const config_keys[] = {
-    "role_address", "hv_driver", "guest_image", "master_address", NULL
+    "role_address", "hv_driver", "guest_image", "master_address",
+    "host_check_interval", NULL
 };
 
 const struct pd_service xa_service = {

@@ -54,6 +54,10 @@ struct xa {
     pthread_t reconciler;           /* runs after a master start */
     bool reconciler_started;
     volatile bool stopping;         /* fini: the reconciler stops */
+
+    pthread_t checker;              /* host liveness (pd_liveness.c) */
+    bool checker_started;
+    uint64_t check_interval_s;      /* host_check_interval */
 };
 
 /* What each thread keeps: its error slot and database connection. */
@@ -153,6 +157,24 @@ extern const struct api_method xa_pool_methods[];   /* pd_methods_pool.c */
 /* Master start: fixes VMs and tasks after a restart (pool.md).  Returns
  * how many VMs are still being migrated between hosts (to try again). */
 int xa_reconcile(struct xa *xa, struct pool_db *db);
+/* The master's liveness check of its hosts (pd_liveness.c): a thread
+ * that pings every other host each check_interval_s and keeps host.live.
+ * Stop sets xa->stopping and joins it (no-op when not started). */
+int xa_liveness_start(struct xa *xa);
+void xa_liveness_stop(struct xa *xa);
+/* Creates the pool, this host and the network in a database without a
+ * pool (a master's first start, an ejected member's new pool). */
+int xa_first_start(struct xa *xa, struct pool_db *db);
+/* Fails the call with PERMISSION_DENIED unless params[0] is the pool
+ * secret (host_local.* methods). */
+int xa_check_secret(struct api_call_ctx *call,
+                    const struct api_value *params,
+                    struct api_value **result_r);
+/* host_local.ejected(secret) on a member that pool.eject removes: it
+ * becomes the master of a new pool of one. */
+int xa_pool_ejected(struct api_call_ctx *call,
+                    const struct api_value *params,
+                    struct api_value **result_r);
 /* Called by pool.join on the master to register a member. */
 int xa_pool_join_request(struct api_call_ctx *call,
                          const struct api_value *params,

@@ -126,6 +126,9 @@ struct pool_class {
 /* Keys of VM.other_config read by the host agent for the test guest. */
 #define POOL_VM_OC_KERNEL   "xm:kernel"
 #define POOL_VM_OC_CMDLINE  "xm:cmdline"
+/* network.other_config key prefix: "xm:address:<host uuid>" = the host's
+ * address on that network (VM.pool_migrate option `network`). */
+#define POOL_NET_OC_ADDRESS "xm:address:"
 
 /* The class of an id (never NULL for id < POOL_CLASS_COUNT). */
 const struct pool_class *pool_class_get(enum pool_class_id id);

@@ -16,6 +16,13 @@
 # One behaviour per script: pt_setup NAME first, pt_done last.  Set
 # XM_TEST_KEEP=1 to keep PT_TMP.
 
+# Run on its own (a glob of tests/pool/*.sh given to make check), it is
+# not a test.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    printf '1..0 # SKIP lib.sh is sourced by the tests, not one itself\n'
+    exit 0
+fi
+
 PT_BUILDDIR=${XM_BUILDDIR:-.}
 PT_SRCDIR=${XM_SRCDIR:-$(dirname "$0")/../..}
 PT_POOLD=$PT_BUILDDIR/daemon/xm-poold

@@ -7,6 +7,8 @@ POOL_SH_TESTS = \
 	tests/pool/pool-vm-start.sh \
 	tests/pool/pool-join.sh \
 	tests/pool/pool-migrate.sh \
+	tests/pool/pool-migrate-network.sh \
+	tests/pool/pool-host-live.sh \
 	tests/pool/pool-bad-input.sh \
 	tests/pool/pool-migrate-busy.sh \
 	tests/pool/pool-migrate-cancel.sh \

@@ -165,6 +165,8 @@ static const struct api_error_info errors[] = {
       "The host has no interface on a network the VM needs"),
     E("VM_REQUIRES_SR", 2, "vm, sr",
       "The host cannot reach a storage repository the VM needs"),
+    E("VM_SHUTDOWN_TIMEOUT", 2, "vm, timeout",
+      "The VM did not shut down within the timeout"),
     E("XMLRPC_UNMARSHAL_FAILURE", 2, "expected, received",
       "The XML-RPC request could not be read"),
 };

@@ -30,6 +30,8 @@ daemon_xm_poold_SOURCES = \
 	daemon/pd_xenapi.h \
 	daemon/pd_xenapi.c \
 	daemon/pd_methods_vm.c \
+	daemon/pd_shutdown.c \
+	daemon/pd_shutdown.h \
 	daemon/pd_methods_pool.c \
 	daemon/pd_liveness.c \
 	daemon/pd_agent.c

@@ -109,7 +109,9 @@ static int pool_join(struct api_call_ctx *call, const struct api_value *params,
     rc = pd_pool_secret_set(xa->auth, call->xt, secret);
     if (rc < 0)
         goto out;
-    if (asprintf(&role, "member %s\n", addr) < 0) {
+    /* The role: the master's address, then the URL (with the pin) the
+     * member forwards calls to. */
+    if (asprintf(&role, "member %s\nurl %s\n", addr, url) < 0) {
         rc = xt_error(call->xt, -ENOMEM, "pool.join");
         goto out;
     }
@@ -120,6 +122,8 @@ static int pool_join(struct api_call_ctx *call, const struct api_value *params,
     pthread_mutex_lock(&xa->lock);
     free(xa->master_address);
     xa->master_address = strdup(addr);
+    free(xa->master_url);
+    xa->master_url = strdup(url);
     xa->master = false;
     pthread_mutex_unlock(&xa->lock);
     xt_info(xa->log, "joined the pool of %s", addr);
@@ -318,6 +322,8 @@ int xa_pool_ejected(struct api_call_ctx *call,
     xa->master = true;
     free(xa->master_address);
     xa->master_address = NULL;
+    free(xa->master_url);
+    xa->master_url = NULL;
     pthread_mutex_unlock(&xa->lock);
     xt_info(xa->log, "ejected from the pool: master of a new pool of one, "
             "host %s at %s", xa->host_uuid, xa->self_url);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "hv.h"
+#include "pd_shutdown.h"
 #include "pd_xenapi.h"
 
 #define HOST_CALL_TIMEOUT_S   60
@@ -380,11 +381,28 @@ static int do_shutdown(struct api_call_ctx *call,
         rc = xa_host_url(xc->xa, db, host, &url);
         if (rc < 0)
             goto out;
-        p = api_array();
-        api_array_append(p, api_string(uuid));
-        api_array_append(p, api_bool(hard));
-        rc = xa_host_call(xc->xa, call->xt, url, "host_local.vm_shutdown", p,
-                          HOST_CALL_TIMEOUT_S, &v, result_r);
+        /* clean: the guest is asked and must stop by itself within
+         * PD_CLEAN_SHUTDOWN_TIMEOUT_S (else the call fails and the VM
+         * stays Running); hard: the domain is destroyed. */
+        if (!hard && !strcmp(url, xc->xa->self_url)) {
+            rc = xa_vm_clean_shutdown_here(xc->xa, call->xt, uuid,
+                                           PD_CLEAN_SHUTDOWN_TIMEOUT_S, &v);
+            if (v) {
+                *result_r = v;      /* the failure to answer */
+                v = NULL;
+            }
+        } else {
+            p = api_array();
+            api_array_append(p, api_string(uuid));
+            if (hard)
+                api_array_append(p, api_bool(true));
+            else
+                api_array_append(p, api_int(PD_CLEAN_SHUTDOWN_TIMEOUT_S));
+            rc = xa_host_call(xc->xa, call->xt, url,
+                              hard ? "host_local.vm_shutdown"
+                                   : "host_local.vm_clean_shutdown", p,
+                              HOST_CALL_TIMEOUT_S, &v, result_r);
+        }
         if (rc < 0)
             goto out;
     }
@@ -757,6 +775,9 @@ const struct api_method xa_vm_methods[] = {
     { "VM.start_on", 5, 0, 0, vm_start_on },
     { "VM.clean_shutdown", 2, 0, 0, vm_clean_shutdown },
     { "VM.hard_shutdown", 2, 0, 0, vm_hard_shutdown },
+    /* the resident host's side of VM.clean_shutdown (pd_shutdown.c) */
+    { "host_local.vm_clean_shutdown", 3, 0, API_METHOD_NO_ASYNC,
+      xa_host_vm_clean_shutdown },
     { "VM.assert_can_migrate", 4, 0, 0, vm_assert_can_migrate },
     { "VM.pool_migrate", 4, 0, 0, vm_pool_migrate },
     { "task.cancel", 2, 0, API_METHOD_NO_ASYNC, task_cancel },

@@ -956,6 +956,86 @@ static bool needs_session(const char *name)
            strncmp(name, "host_local.", strlen("host_local.")) != 0;
 }
 
+/* ---- forwarding (members) ---------------------------------------------- */
+
+/*
+ * A member forwards every call but session.login_with_password and
+ * host_local.* to its master, as xapi's slaves do: the same method (Async.
+ * ones too: the master makes the task) and parameters, with XML-RPC over
+ * the pinned host-to-host client, whatever the client's format was.  The
+ * master's answer goes back as it is, and so does its SESSION_INVALID.
+ */
+#define FORWARD_TIMEOUT_S        60 /* forward_timeout default */
+#define FORWARD_EVENT_SLACK_S    10 /* event.from: its timeout + this */
+
+static long forward_timeout(struct xa *xa, const struct api_method *m,
+                            const struct api_value *params)
+{
+    long t = (long)xa->forward_timeout_s;
+    double ev = 0;
+    int64_t ti;
+
+    if (strcmp(m->name, "event.from") != 0)
+        return t;
+    /* The master waits up to the call's timeout (at most 3600 s) before
+     * it answers: the HTTP timeout must be longer. */
+    if (api_value_get_double(api_array_get(params, 3), &ev) < 0) {
+        if (api_value_get_int64(api_array_get(params, 3), &ti) < 0)
+            return t;
+        ev = (double)ti;
+    }
+    if (ev < 0)
+        ev = 0;
+    if (ev > 3600)
+        ev = 3600;
+    return (long)ev + 1 + FORWARD_EVENT_SLACK_S > t ?
+           (long)ev + 1 + FORWARD_EVENT_SLACK_S : t;
+}
+
+static struct api_value *forward(struct xa *xa, struct xt_ctx *ctx,
+                                 const char *method,
+                                 const struct api_method *m,
+                                 const struct api_value *params)
+{
+    struct api_value *v = NULL, *fail = NULL, *env;
+    char *url, *addr;
+    int rc;
+
+    pthread_mutex_lock(&xa->lock);
+    url = xa->master_url ? strdup(xa->master_url) : NULL;
+    addr = strdup(xa->master_address ? xa->master_address : "");
+    pthread_mutex_unlock(&xa->lock);
+    if (!url || !addr) {
+        env = api_failure("INTERNAL_ERROR", url ? "out of memory" :
+                          "no URL of the master", NULL);
+        goto out;
+    }
+    rc = xa_rpc(ctx, url, method, api_value_copy(params),
+                forward_timeout(xa, m, params), &v, &fail);
+    if (rc == 0) {
+        env = api_success(v);
+        v = NULL;
+    } else if (rc == -EREMOTEIO && fail) {
+        env = fail;
+        fail = NULL;
+    } else {
+        /* The master cannot be reached (refused, timed out, not the
+         * pinned key, not an XML-RPC answer): CANNOT_CONTACT_HOST with
+         * the master's address, xapi's error when a slave cannot forward
+         * a call to its master ("The host cannot be contacted to forward
+         * the request to"). */
+        xt_warn(xa->log, "forwarding %s to the master: %s", method,
+                ctx->err_msg);
+        env = api_failure("CANNOT_CONTACT_HOST", addr, NULL);
+    }
+out:
+    api_value_free(v);
+    api_value_free(fail);
+    free(url);
+    free(addr);
+    return env;
+}
+
 static int handler(void *opaque, const char *path, const char *content_type,
                    const char *body, size_t len, const char *peer_addr,
                    struct pd_response *resp)
@@ -991,6 +1071,10 @@ static int handler(void *opaque, const char *path, const char *content_type,
     rc = api_resolve(xa->table, method, params, &xc.api.m, &async, &env);
     if (rc < 0)
         goto answer;
+    if (needs_session(xc.api.m->name) && !xa_is_master(xa)) {
+        env = forward(xa, t->ctx, method, xc.api.m, params);
+        goto answer;
+    }
     if (needs_session(xc.api.m->name)) {
         xc.session = xa_param_str(params, 0);
         if (!xc.session ||
@@ -1210,6 +1294,7 @@ static void svc_fini(void *opaque)
     free(xa->hv_args);
     free(xa->guest_image);
     free(xa->master_address);
+    free(xa->master_url);
     pthread_cond_destroy(&xa->threads_done);
     pthread_mutex_destroy(&xa->lock);
     free(xa);
@@ -1221,7 +1306,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
 {
     struct xa *xa = calloc(1, sizeof(*xa));
     struct pool_db *db = NULL;
-    char *role = NULL;
+    char *role = NULL, *murl = NULL;
     const char *addr, *maddr;
     int rc;
 
@@ -1245,6 +1330,12 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
                     xa->check_interval_s > 3600))
         rc = xt_error(ctx, -EINVAL, "host_check_interval: %llu s is not in "
                       "1..3600", (unsigned long long)xa->check_interval_s);
+    rc = rc ?: xt_config_get_u64(ctx, cfg->raw, "forward_timeout",
+                                 FORWARD_TIMEOUT_S, &xa->forward_timeout_s);
+    if (rc == 0 && (xa->forward_timeout_s < 1 ||
+                    xa->forward_timeout_s > 3600))
+        rc = xt_error(ctx, -EINVAL, "forward_timeout: %llu s is not in "
+                      "1..3600", (unsigned long long)xa->forward_timeout_s);
     if (rc < 0)
         goto fail;
     addr = raw_get(cfg, "role_address", cfg->listen_address);
@@ -1291,16 +1382,32 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
     /* The role: a config master_address, else a joined member's record,
      * else this host is the master of its own pool. */
     maddr = raw_get(cfg, "master_address", NULL);
-    if (!maddr && pd_read_file(ctx, xa->role_path, 1024, true, &role,
+    if (!maddr && pd_read_file(ctx, xa->role_path, 4096, true, &role,
                                NULL) == 0 &&
         !strncmp(role, "member ", 7)) {
-        role[strcspn(role, "\n")] = '\0';
+        /* "member ADDR\n" then "url URL\n" (the pinned URL; older
+         * records have none: the URL is built from ADDR). */
+        char *nl = strchr(role, '\n');
+
         maddr = role + 7;
+        if (nl) {
+            *nl = '\0';
+            if (!strncmp(nl + 1, "url ", 4)) {
+                murl = nl + 5;
+                murl[strcspn(murl, "\n")] = '\0';
+            }
+        }
     }
     if (maddr) {
+        char url[XA_URL_MAX];
+
         xa->master = false;
         xa->master_address = strdup(maddr);
-        xt_info(ctx, "pool member of master %s", maddr);
+        if (!murl && xa_url_of(xa, ctx, maddr, url) == 0)
+            murl = url;
+        xa->master_url = murl ? strdup(murl) : NULL;
+        xt_info(ctx, "pool member of master %s (%s)", maddr,
+                murl ? murl : "no URL");
     } else {
         xa->master = true;
         rc = xa_db(xa, &db);
@@ -1333,7 +1440,7 @@ fail:
 
 static const char *const config_keys[] = {
     "role_address", "hv_driver", "guest_image", "master_address",
-    "host_check_interval", NULL
+    "host_check_interval", "forward_timeout", NULL
 };
 
 const struct pd_service xa_service = {

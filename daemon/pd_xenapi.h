@@ -46,6 +46,9 @@ struct xa {
     pthread_mutex_t lock;           /* guards what follows */
     bool master;
     char *master_address;           /* "ADDR:PORT" when member */
+    char *master_url;               /* the master's URL (with its pin when
+                                     * https) when member: calls are
+                                     * forwarded there */
     struct xa_mig *migs;            /* list */
 
     unsigned int nthreads;          /* task and receiver threads */
@@ -58,6 +61,7 @@ struct xa {
     pthread_t checker;              /* host liveness (pd_liveness.c) */
     bool checker_started;
     uint64_t check_interval_s;      /* host_check_interval */
+    uint64_t forward_timeout_s;     /* forward_timeout */
 };
 
 /* What each thread keeps: its error slot and database connection. */

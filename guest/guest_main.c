@@ -120,6 +120,7 @@ void xmg_guest_main(void)
         .idle = guest_idle,
         .tsc_khz = guest_tsc_khz,
         .opaque = NULL,
+        .params = &xmg_params,
         .mem_zeroed = false,
     };
 

@@ -608,6 +608,15 @@ static void heartbeat(const struct xmg_env *env, struct xmg_status *st,
         st->next_hb_tsc = now + st->hb_ticks;
 }
 
+/* Did the host ask for a clean shutdown?  (The word is written by the
+ * host while we run: read it once, atomically.) */
+static bool shutdown_requested(const struct xmg_env *env)
+{
+    return env->params &&
+           __atomic_load_n(&env->params->shutdown_req, __ATOMIC_ACQUIRE) ==
+               XMG_SHUTDOWN_MAGIC;
+}
+
 static void idle(const struct xmg_env *env, uint64_t until)
 {
     if (env->idle)
@@ -640,8 +649,14 @@ void xmg_workload_run(const struct xmg_env *env, struct xmg_status *st)
         /* A TSC that went back (another host) must not stall us. */
         if ((int64_t)(st->next_hb_tsc - now) > (int64_t)st->hb_ticks)
             st->next_hb_tsc = now;
-        if ((int64_t)(now - st->next_hb_tsc) >= 0)
+        if ((int64_t)(now - st->next_hb_tsc) >= 0) {
             heartbeat(env, st, now);
+            if (shutdown_requested(env)) {
+                con_puts(env, "xm-guest: shutdown requested\n");
+                env->out(env->opaque, XMG_PORT_EXIT, XMG_EXIT_OK);
+                return;
+            }
+        }
 
         if (st->rate == 0) {
             idle(env, st->next_hb_tsc);

@@ -42,6 +42,9 @@ struct xmg_env {
      * nor the command line gives one. */
     uint64_t (*tsc_khz)(void *opaque);
     void *opaque;
+    /* Optional: the params page (a pointer the caller can use), for the
+     * shutdown request word; NULL: no shutdown requests. */
+    const struct xmg_params *params;
     /* Guest RAM from image_end up is known to be zero (a fresh memfd):
      * xmg_workload_init() skips scrubbing the ledger and working set. */
     bool mem_zeroed;
@@ -91,8 +94,10 @@ int xmg_workload_init(const struct xmg_env *env, struct xmg_params *p,
 
 /*
  * The workload loop: heartbeats and page operations, all state in *st.
- * Returns only when env->stop says so (never in the guest); calling it
- * again continues where it stopped.
+ * Returns when env->stop says so (calling it again continues where it
+ * stopped), or once env->params->shutdown_req holds XMG_SHUTDOWN_MAGIC
+ * (seen at a heartbeat): then it has printed "shutdown requested" and
+ * written XMG_EXIT_OK to XMG_PORT_EXIT.
  */
 void xmg_workload_run(const struct xmg_env *env, struct xmg_status *st);
 

@@ -36,6 +36,10 @@
 #define XMG_EXIT_BAD_PARAMS 1u      /* params/cmdline unusable */
 #define XMG_EXIT_NO_MEMORY  2u      /* working set does not fit */
 
+/* "XMSHUTDN": struct xmg_params.shutdown_req once the host asks the guest
+ * to shut down (any other value: no request). */
+#define XMG_SHUTDOWN_MAGIC  0x4e44545548534d58ull
+
 /* Page tables the loader (our VMM) or the ring-0 prologue (under QEMU)
  * builds: identity map with 2 MiB pages, U/W/P at every level.  One PML4,
  * one PDPT, XMG_PT_PDS page directories: maps XMG_PT_PDS GiB. */
@@ -70,7 +74,11 @@ struct xmg_params {
     uint64_t magic;         /* XMG_PARAMS_MAGIC */
     uint64_t mem_bytes;     /* guest RAM size in bytes */
     uint64_t tsc_khz;       /* TSC frequency, 0 = unknown */
-    uint64_t reserved[5];
+    /* Written by the host at any time while the guest runs (0 at load):
+     * XMG_SHUTDOWN_MAGIC asks the guest to shut down cleanly.  The
+     * workload looks at it once per heartbeat. */
+    uint64_t shutdown_req;
+    uint64_t reserved[4];
     char cmdline[XMG_CMDLINE_MAX]; /* NUL-terminated, see guest-abi.md */
 };
 

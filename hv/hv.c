@@ -234,6 +234,13 @@ int hv_guest_stats(struct hv_handle *h, uint32_t domid,
     return hv_guest_stats_ex(h, domid, 0, stats_r);
 }
 
+int hv_shutdown_request(struct hv_handle *h, uint32_t domid)
+{
+    if (!h->ops->shutdown_request)
+        return notsup(h, "shutdown_request");
+    return h->ops->shutdown_request(h, domid);
+}
+
 int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
                  uint64_t nr_pages, uint64_t *count_r)
 {

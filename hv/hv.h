@@ -107,7 +107,8 @@ struct hv_mapping;
  * The driver table.  Required: open, close, list, info, create, map_batch,
  * unmap, logdirty, dirty_harvest, pause, unpause, state_save,
  * state_restore, destroy.  Optional (NULL => -ENOTSUP): boot, dirty_peek,
- * throttle, suspend, guest_stats, resume_after_failure, populated.
+ * throttle, suspend, guest_stats, resume_after_failure, populated,
+ * shutdown_request.
  */
 struct hv_ops {
     const char *name;
@@ -185,6 +186,12 @@ struct hv_ops {
     int (*populated)(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
                      uint64_t nr_pages, uint64_t *count_r);
 
+    /* Asks the guest to shut down cleanly (Xen: control/shutdown =
+     * "poweroff"; a test guest: its params page's shutdown request word).
+     * Returns once asked; the guest stops by itself later (info state
+     * HV_STATE_SHUTDOWN), or never if it does not cooperate. */
+    int (*shutdown_request)(struct hv_handle *h, uint32_t domid);
+
     /* Stops and removes the domain and all it holds. */
     int (*destroy)(struct hv_handle *h, uint32_t domid);
 };
@@ -241,6 +248,7 @@ int hv_guest_stats_ex(struct hv_handle *h, uint32_t domid, unsigned flags,
                       struct hv_guest_stats *stats_r);
 int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
                  uint64_t nr_pages, uint64_t *count_r);
+int hv_shutdown_request(struct hv_handle *h, uint32_t domid);
 int hv_destroy(struct hv_handle *h, uint32_t domid);
 
 /*

@@ -35,6 +35,7 @@ const struct hv_ops hv_sim_ops = {
     .state_save = vmmc_state_save,
     .state_restore = vmmc_state_restore,
     .guest_stats = vmmc_guest_stats,
+    .shutdown_request = vmmc_shutdown_request,
     .populated = vmmc_populated,
     .destroy = vmmc_destroy,
 };

@@ -773,6 +773,11 @@ int vmmc_unpause(struct hv_handle *h, uint32_t domid)
     return call(h, domid, VMM_CMD_RESUME, NULL, 0, NULL, NULL);
 }
 
+int vmmc_shutdown_request(struct hv_handle *h, uint32_t domid)
+{
+    return call(h, domid, VMM_CMD_SHUTDOWN_REQUEST, NULL, 0, NULL, NULL);
+}
+
 int vmmc_throttle(struct hv_handle *h, uint32_t domid, unsigned pct)
 {
     struct vmm_req_u32 req = { .value = pct };

@@ -37,6 +37,7 @@ int vmmc_state_save(struct hv_handle *h, uint32_t domid, void **blob_r,
                     size_t *len_r);
 int vmmc_state_restore(struct hv_handle *h, uint32_t domid, const void *blob,
                        size_t len);
+int vmmc_shutdown_request(struct hv_handle *h, uint32_t domid);
 int vmmc_guest_stats(struct hv_handle *h, uint32_t domid, unsigned flags,
                      struct hv_guest_stats *stats_r);
 int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,

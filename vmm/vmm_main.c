@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include "vmm_internal.h"
+#include "xmg_abi.h"
 
 #define MAX_CLIENTS     16
 #define IO_TIMEOUT_MS   10000
@@ -262,6 +264,35 @@ out:
     return reply(srv, fd, h, rc, NULL, 0, -1);
 }
 
+/* Asks the test guest to shut down: the shutdown request word of its
+ * params page (guest/xmg_abi.h), which the workload reads at its next
+ * heartbeat (in the guest, or in the sim engine's writer thread). */
+static int shutdown_request(struct vmm *vm)
+{
+    uint64_t *req;
+    enum vmm_state state;
+
+    if (!vm->test_guest)
+        return xt_error(vm->ctx, -ENOTSUP, "shutdown request: the guest "
+                        "is not a test guest (no shutdown protocol)");
+    pthread_mutex_lock(&vm->lock);
+    state = vm->state;
+    pthread_mutex_unlock(&vm->lock);
+    if (state != VMM_STATE_RUNNING && state != VMM_STATE_PAUSED)
+        return xt_error(vm->ctx, -EINVAL, "shutdown request: the VM is %s",
+                        vmm_state_name(state));
+    if (vm->params_gpa > vm->mem_size ||
+        vm->mem_size - vm->params_gpa < sizeof(struct xmg_params))
+        return xt_error(vm->ctx, -EINVAL, "shutdown request: params page "
+                        "%#llx is outside guest RAM",
+                        (unsigned long long)vm->params_gpa);
+    req = (uint64_t *)(vm->mem + vm->params_gpa +
+                       offsetof(struct xmg_params, shutdown_req));
+    __atomic_store_n(req, XMG_SHUTDOWN_MAGIC, __ATOMIC_RELEASE);
+    xt_log(vm->ctx, XT_LOG_INFO, "shutdown requested from the guest");
+    return 0;
+}
+
 /* Handles one request; returns < 0 when the connection must close. */
 static int dispatch(struct server *srv, int fd, const struct vmm_msg_hdr *h,
                     const void *p)
@@ -361,6 +392,11 @@ static int dispatch(struct server *srv, int fd, const struct vmm_msg_hdr *h,
         return reply(srv, fd, h, 0, &gs, sizeof(gs), -1);
     case VMM_CMD_SHUTDOWN:
         srv->quit = true;
+        break;
+    case VMM_CMD_SHUTDOWN_REQUEST:
+        rc = expect_len(vm, h, 0);
+        if (rc == 0)
+            rc = shutdown_request(vm);
         break;
     default:
         rc = xt_error(vm->ctx, -EOPNOTSUPP, "unknown command %u", h->type);

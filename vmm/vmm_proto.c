@@ -26,6 +26,7 @@ static const char *const cmd_names[VMM_CMD_MAX_] = {
     [VMM_CMD_STATE_RESTORE] = "state-restore",
     [VMM_CMD_GUEST_STATS] = "guest-stats",
     [VMM_CMD_SHUTDOWN] = "shutdown",
+    [VMM_CMD_SHUTDOWN_REQUEST] = "shutdown_request",
 };
 
 const char *vmm_cmd_name(uint16_t type)

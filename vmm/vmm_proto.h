@@ -39,6 +39,7 @@ enum vmm_cmd {
     VMM_CMD_GUEST_STATS,        /* [struct vmm_req_u32 flags] ->
                                  * struct vmm_guest_stats */
     VMM_CMD_SHUTDOWN,           /* reply, then the process exits */
+    VMM_CMD_SHUTDOWN_REQUEST,   /* asks a test guest to shut down */
     VMM_CMD_MAX_
 };
 

@@ -255,7 +255,10 @@ static void *writer_thread(void *arg)
                    (unsigned long long)vm->status_gpa, vm->mem_size);
             crashed = true;
         } else {
-            xmg_workload_run(&sp->env, st);
+            struct xmg_env env = sp->env;
+
+            env.params = params;    /* the shutdown request word */
+            xmg_workload_run(&env, st);
         }
 
         pthread_mutex_lock(&vm->lock);

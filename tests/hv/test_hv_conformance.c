@@ -486,6 +486,38 @@ static void test_big_guest(struct suite *s)
     free(bm);
 }
 
+/* A shutdown request makes the test guest stop itself with exit code 0,
+ * and the domain reads as shut down (then destroy removes it). */
+static void test_shutdown_request(struct suite *s)
+{
+    struct hv_domain_info info;
+    struct hv_guest_stats gs;
+    uint32_t domid = 0;
+    bool stopped = false;
+    int i, rc;
+
+    rc = boot(s, GUEST_MIB, "ws_mib=4 rate=1000", &domid);
+    tap_is_int(rc, 0, "boot a guest to shut down");
+    if (rc < 0) {
+        tap_skip(5, "no guest");
+        return;
+    }
+    tap_ok(wait_hb(s, domid, 5, 5000), "the guest runs");
+    tap_is_int(hv_shutdown_request(s->h, domid), 0, "shutdown request sent");
+    for (i = 0; i < 500 && !stopped; i++) {
+        if (hv_info(s->h, domid, &info) == 0 &&
+            info.state == HV_STATE_SHUTDOWN &&
+            hv_guest_stats(s->h, domid, &gs) == 0 && gs.exited)
+            stopped = true;
+        else
+            msleep(10);
+    }
+    tap_ok(stopped, "the guest shut itself down");
+    tap_is_int(stopped ? (int)gs.exit_code : -1, XMG_EXIT_OK,
+               "with exit code 0");
+    tap_is_int(hv_destroy(s->h, domid), 0, "destroy the shut-down domain");
+}
+
 int main(int argc, char **argv)
 {
     struct suite s;
@@ -533,6 +565,7 @@ int main(int argc, char **argv)
                    "is gone");
         s.ctx->quiet_errors = false;
     }
+    test_shutdown_request(&s);
     test_big_guest(&s);
 
     hv_close(s.h);

@@ -5,6 +5,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-records.sh \
 	tests/pool/pool-events.sh \
 	tests/pool/pool-vm-start.sh \
+	tests/pool/pool-vm-clean-shutdown.sh \
 	tests/pool/pool-join.sh \
 	tests/pool/pool-migrate.sh \
 	tests/pool/pool-migrate-network.sh \
@@ -15,7 +16,8 @@ POOL_SH_TESTS = \
 	tests/pool/pool-migrate-checks.sh \
 	tests/pool/pool-eject.sh \
 	tests/pool/pool-master-kill.sh \
-	tests/pool/pool-https.sh
+	tests/pool/pool-https.sh \
+	tests/pool/pool-forward.sh
 dist_check_SCRIPTS += $(POOL_SH_TESTS)
 TESTS += $(POOL_SH_TESTS)
 EXTRA_DIST += tests/pool/lib.sh tests/pool/pool_client.py

@@ -109,6 +109,7 @@ static struct xmg_env fake_env(struct fake *f)
         .idle = fake_idle,
         .tsc_khz = fake_tsc_khz,
         .opaque = f,
+        .params = &f->params,
         .mem_zeroed = false,
     };
 
@@ -525,6 +526,33 @@ static void test_idle(void)
     fake_free(f);
 }
 
+static void test_shutdown_request(void)
+{
+    struct fake *f = fake_new("ws_pages=16 rate=1000 hb_us=1000", TSC_KHZ);
+    uint64_t hb;
+
+    fake_init(f);
+    /* Not the magic: no request. */
+    f->params.shutdown_req = 1;
+    f->stop_at_tsc = f->tsc + 10 * 1000;        /* 10 ms */
+    fake_run(f);
+    tap_ok(f->exit_count == 0 && f->hb_count >= 9,
+           "shutdown_req without the magic is ignored");
+
+    /* Asked: stops at the next heartbeat with exit code 0. */
+    f->params.shutdown_req = XMG_SHUTDOWN_MAGIC;
+    f->stop_at_tsc = f->tsc + 1000 * 1000;      /* safety: 1 s */
+    hb = f->hb_count;
+    fake_run(f);
+    tap_is_int((int)f->exit_count, 1, "shutdown request: exit port written");
+    tap_is_u64(f->exit_val, XMG_EXIT_OK, "shutdown request: exit code 0");
+    tap_ok(f->hb_count <= hb + 1 && f->tsc < f->stop_at_tsc,
+           "shutdown request: seen at the next heartbeat");
+    tap_ok(strstr(f->con, "xm-guest: shutdown requested\n") != NULL,
+           "shutdown request: printed on the console");
+    fake_free(f);
+}
+
 static void test_rate(void)
 {
     struct fake *f = fake_new("ws_pages=64 rate=1000 hb_us=1000", TSC_KHZ);
@@ -601,6 +629,7 @@ int main(void)
     test_seq_run();
     test_random_run();
     test_idle();
+    test_shutdown_request();
     test_rate();
     test_status_valid();
     return tap_done();

@@ -149,39 +149,6 @@ static const char *kvm_unusable(char *buf, size_t size)
     return NULL;
 }
 
-/* Finds the xmg_header in the image file (its addresses are absolute). */
-static int read_header(const char *path, struct xmg_header *hdr)
-{
-    uint64_t magic;
-    char *buf;
-    ssize_t n;
-    size_t off;
-    int fd, rc = -ENOENT;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    buf = malloc(1 << 20);
-    if (!buf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    n = read(fd, buf, 1 << 20);
-    if (n < 0)
-        rc = -errno;
-    for (off = 0; n > 0 && off + sizeof(*hdr) <= (size_t)n; off += 8) {
-        memcpy(&magic, buf + off, sizeof(magic));
-        if (magic == XMG_HEADER_MAGIC) {
-            memcpy(hdr, buf + off, sizeof(*hdr));
-            rc = 0;
-            break;
-        }
-    }
-    free(buf);
-    close(fd);
-    return rc;
-}
-
 static void guest_destroy(struct bench *b, struct guest *g)
 {
     if (g->map)
@@ -557,7 +524,7 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    if (read_header(b.guest, &b.hdr) < 0) {
+    if (hv_guest_image_header(b.guest, &b.hdr) < 0) {
         fprintf(stderr, "bench-hv: %s is not a test guest (not built?)\n",
                 b.guest);
         rc = 1;

@@ -4,10 +4,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hv_internal.h"
+#include "xmg_abi.h"
 
 static const struct hv_ops *const drivers[] = {
     &hv_kvm_ops,
@@ -253,4 +256,41 @@ int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
 int hv_destroy(struct hv_handle *h, uint32_t domid)
 {
     return h->ops->destroy(h, domid);
+}
+
+int hv_guest_image_header(const char *path, struct xmg_header *hdr_r)
+{
+    const size_t max = 1u << 20;
+    char *buf = NULL;
+    ssize_t n = 0;
+    size_t off;
+    int fd = -1, rc = -ENOENT;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    buf = malloc(max);
+    if (!buf) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    n = read(fd, buf, max);
+    if (n < 0) {
+        rc = -errno;
+        goto out;
+    }
+    for (off = 0; off + sizeof(*hdr_r) <= (size_t)n; off += 8) {
+        uint64_t magic;
+
+        memcpy(&magic, buf + off, sizeof(magic));
+        if (magic == XMG_HEADER_MAGIC) {
+            memcpy(hdr_r, buf + off, sizeof(*hdr_r));
+            rc = 0;
+            break;
+        }
+    }
+out:
+    free(buf);
+    close(fd);
+    return rc;
 }

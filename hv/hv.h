@@ -252,6 +252,15 @@ int hv_shutdown_request(struct hv_handle *h, uint32_t domid);
 int hv_destroy(struct hv_handle *h, uint32_t domid);
 
 /*
+ * Reads the xmg_header of a test-guest image file (guest/xmg_abi.h): the
+ * addresses in it are absolute, so a host can find the guest's status and
+ * params pages without loading the image.  0, -ENOENT when the file holds
+ * no header in its first MiB, or -errno.  Does not report.
+ */
+struct xmg_header;
+int hv_guest_image_header(const char *path, struct xmg_header *hdr_r);
+
+/*
  * Blob framing helpers for drivers: hv_state_seal fills the header of a
  * blob of len bytes (magic, version, driver, length, checksum);
  * hv_state_check validates one received (magic, driver, version, length ==

@@ -49,30 +49,6 @@ static void msleep(unsigned ms)
     usleep(ms * 1000);
 }
 
-/* Finds the xmg_header in the image file (its addresses are absolute). */
-static int read_header(const char *path, struct xmg_header *hdr)
-{
-    static char buf[1 << 20];
-    ssize_t n;
-    size_t off;
-    int fd = open(path, O_RDONLY);
-
-    if (fd < 0)
-        return -errno;
-    n = read(fd, buf, sizeof(buf));
-    close(fd);
-    for (off = 0; n > 0 && off + sizeof(*hdr) <= (size_t)n; off += 8) {
-        uint64_t magic;
-
-        memcpy(&magic, buf + off, 8);
-        if (magic == XMG_HEADER_MAGIC) {
-            memcpy(hdr, buf + off, sizeof(*hdr));
-            return 0;
-        }
-    }
-    return -ENOENT;
-}
-
 static int boot(struct suite *s, uint64_t mib, const char *cmdline,
                 uint32_t *domid)
 {
@@ -542,7 +518,7 @@ int main(int argc, char **argv)
         tap_skip_all("no usable /dev/kvm on this machine");
     snprintf(s.guest, sizeof(s.guest), "%s/guest/xm-guest.elf",
              bdir ? bdir : ".");
-    if (read_header(s.guest, &s.hdr) < 0)
+    if (hv_guest_image_header(s.guest, &s.hdr) < 0)
         bail("test guest %s not built", s.guest);
     snprintf(s.run_dir, sizeof(s.run_dir), "/tmp/xm-conf-%s-%d", s.driver,
              (int)getpid());

@@ -258,6 +258,34 @@ int hv_destroy(struct hv_handle *h, uint32_t domid)
     return h->ops->destroy(h, domid);
 }
 
+int hv_stream_save(struct hv_handle *h, uint32_t domid, int fd,
+                   const struct hv_stream_policy *policy)
+{
+    if (!h->ops->stream_save)
+        return notsup(h, "stream_save");
+    if (fd < 0 || !policy || !policy->precopy)
+        return xt_error(h->ctx, -EINVAL, "stream_save of domain %u: %s",
+                        domid, fd < 0 ? "no fd" : "no precopy policy");
+    return h->ops->stream_save(h, domid, fd, policy);
+}
+
+int hv_stream_restore(struct hv_handle *h, const struct hv_create_spec *spec,
+                      int fd, uint32_t *domid_r)
+{
+    *domid_r = 0;
+    if (!h->ops->stream_restore)
+        return notsup(h, "stream_restore");
+    if (fd < 0 || !spec)
+        return xt_error(h->ctx, -EINVAL, "stream_restore: %s",
+                        fd < 0 ? "no fd" : "no spec");
+    return h->ops->stream_restore(h, spec, fd, domid_r);
+}
+
+unsigned hv_flags(const struct hv_handle *h)
+{
+    return h->ops->flags;
+}
+
 int hv_guest_image_header(const char *path, struct xmg_header *hdr_r)
 {
     const size_t max = 1u << 20;

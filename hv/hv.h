@@ -45,6 +45,8 @@ struct hv_domain_info {
     enum hv_run_state state;
     bool logdirty;              /* log-dirty mode enabled */
     uint32_t throttle_pct;      /* share of CPU taken away, 0 = none */
+    bool opaque_stream;         /* moved only by stream_save/stream_restore
+                                 * (Xen PV guests) */
 };
 
 /* What a fresh, empty destination domain looks like (hv_create). */
@@ -96,6 +98,30 @@ struct hv_state_hdr {
     uint64_t checksum;          /* XXH3-64 of the bytes after the header */
 };
 
+/*
+ * Opaque streams (optional ops stream_save / stream_restore): for guests
+ * whose state only the hypervisor's own library can carry (Xen PV: its
+ * page tables must be canonicalised, which libxenguest does).  The engine
+ * carries the bytes over its own connection and keeps its handshake.
+ *
+ * precopy is called between pre-copy rounds with the round number (0 =
+ * the first), the pages dirty now and the pages sent so far; it returns
+ * HV_STREAM_CONTINUE, HV_STREAM_STOP (suspend and send the rest) or
+ * HV_STREAM_ABORT (the save fails, the domain keeps running).
+ */
+enum { HV_STREAM_CONTINUE = 0, HV_STREAM_STOP = 1, HV_STREAM_ABORT = -1 };
+struct hv_stream_policy {
+    int (*precopy)(void *arg, unsigned round, uint64_t dirty_pages,
+                   uint64_t sent_pages);
+    void *arg;
+};
+
+/* Flags of struct hv_ops. */
+/* create makes an empty pfn space, not zeroed pages: every page the source
+ * has must be sent, zero ones as zero records, or the destination has a
+ * hole there (Xen). */
+#define HV_OPS_SPARSE   0x1u
+
 /* Protections for map_batch. */
 #define HV_MAP_READ     1
 #define HV_MAP_WRITE    2
@@ -108,10 +134,11 @@ struct hv_mapping;
  * unmap, logdirty, dirty_harvest, pause, unpause, state_save,
  * state_restore, destroy.  Optional (NULL => -ENOTSUP): boot, dirty_peek,
  * throttle, suspend, guest_stats, resume_after_failure, populated,
- * shutdown_request.
+ * shutdown_request, stream_save, stream_restore.
  */
 struct hv_ops {
     const char *name;
+    unsigned flags;             /* HV_OPS_* */
 
     /* Connects to the hypervisor; sets h->priv.  args: driver options
      * (a "key=value,key=value" string or NULL). */
@@ -192,6 +219,23 @@ struct hv_ops {
      * HV_STATE_SHUTDOWN), or never if it does not cooperate. */
     int (*shutdown_request)(struct hv_handle *h, uint32_t domid);
 
+    /*
+     * Opaque streams (see struct hv_stream_policy).  stream_save writes
+     * the live stream of a running domain to fd, quiescing it for the end
+     * as suspend does; on success the domain is left suspended (the engine
+     * destroys it after its commit, or calls resume_after_failure); on
+     * failure it may be suspended too, and the engine resumes it.
+     * stream_restore makes a new domain from spec, reads the stream from
+     * fd to its end and finishes the domain (Xen: xenstore, console); it
+     * is left paused and belongs to the handle until it first runs, as
+     * create's.  On failure nothing is left.  Neither closes fd.
+     */
+    int (*stream_save)(struct hv_handle *h, uint32_t domid, int fd,
+                       const struct hv_stream_policy *policy);
+    int (*stream_restore)(struct hv_handle *h,
+                          const struct hv_create_spec *spec, int fd,
+                          uint32_t *domid_r);
+
     /* Stops and removes the domain and all it holds. */
     int (*destroy)(struct hv_handle *h, uint32_t domid);
 };
@@ -250,6 +294,12 @@ int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
                  uint64_t nr_pages, uint64_t *count_r);
 int hv_shutdown_request(struct hv_handle *h, uint32_t domid);
 int hv_destroy(struct hv_handle *h, uint32_t domid);
+int hv_stream_save(struct hv_handle *h, uint32_t domid, int fd,
+                   const struct hv_stream_policy *policy);
+int hv_stream_restore(struct hv_handle *h, const struct hv_create_spec *spec,
+                      int fd, uint32_t *domid_r);
+/* The driver's HV_OPS_* flags. */
+unsigned hv_flags(const struct hv_handle *h);
 
 /*
  * Reads the xmg_header of a test-guest image file (guest/xmg_abi.h): the

@@ -26,6 +26,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <xenctrl.h>
@@ -38,6 +41,7 @@
 
 #include "hv_internal.h"
 #include "hv_xen_internal.h"
+#include "hv_xen_priv.h"
 
 #define XEN_ULONG_BITS  ((unsigned)(sizeof(unsigned long) * CHAR_BIT))
 
@@ -50,51 +54,12 @@
 /* Slack on top of the guest's pages in its memory limit, as libxl. */
 #define MAXMEM_SLACK_KB 1024u
 
-/* ---- private state ------------------------------------------------------ */
-
-/* Routes the Xen libraries' messages into our log at debug level: what
- * went wrong is reported once, by us, through xt_error. */
-struct xen_logger {
-    xentoollog_logger ops;      /* first: the libraries hold &ops */
-    struct xt_ctx *ctx;
-};
-
-/* A domain this handle created: its pfn space, and in lazy mode which
- * pfns have been populated. */
-struct created_dom {
-    struct created_dom *next;
-    uint32_t domid;
-    uint64_t nr_pages;
-    uint64_t *populated;        /* NULL: all populated (eager) */
-};
-
-struct xen_priv {
-    struct xen_logger logger;
-    struct hv_xen_opts opts;
-    xc_interface *xch;
-    xenforeignmemory_handle *fmem;
-    struct xs_handle *xsh;
-    xenevtchn_handle *xce;      /* for the suspend event channel (later) */
-    pthread_mutex_t lock;       /* guards created */
-    struct created_dom *created;
-    /* Domains whose log-dirty mode this handle turned on (there is no Xen
-     * call to ask); bits updated atomically. */
-    uint64_t logdirty[XT_BITMAP_WORDS(DOMID_FIRST_RESERVED)];
-};
-
-struct hv_mapping {
-    void *base;
-    size_t count;
-};
-
-/* The rc for a failed Xen library call: -errno, -EIO if errno says
- * nothing.  Call it first, before anything can clobber errno. */
-static int lib_rc(void)
+int hv_xen_lib_rc(void)
 {
     return errno > 0 ? -errno : -EIO;
 }
 
-static struct xen_priv *priv_of(struct hv_handle *h)
+struct xen_priv *hv_xen_priv(struct hv_handle *h)
 {
     return h->priv;
 }
@@ -519,17 +484,17 @@ static void logger_destroy(struct xentoollog_logger *logger)
 
 /* One domain's getdomaininfo record; -ESRCH when there is no such domain.
  * op names the operation for the error message. */
-static int get_dominfo(struct hv_handle *h, const char *op, uint32_t domid,
+int hv_xen_dominfo(struct hv_handle *h, const char *op, uint32_t domid,
                        xc_domaininfo_t *di)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     int r;
 
     /* 4.17 has no xc_domain_getinfo_single: ask for one entry starting
      * at domid and check that it is domid (the list skips gaps). */
     r = xc_domain_getinfolist(p->xch, domid, 1, di);
     if (r < 0)
-        return xt_error(h->ctx, lib_rc(), "xen %s of domain %u: "
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen %s of domain %u: "
                         "xc_domain_getinfolist failed", op, domid);
     if (r == 0 || di->domain != domid)
         return xt_error(h->ctx, -ESRCH, "xen %s: no domain %u", op, domid);
@@ -590,7 +555,7 @@ static bool logdirty_test(struct xen_priv *p, uint32_t domid)
 static int fill_one(struct hv_handle *h, const xc_domaininfo_t *di,
                     struct hv_domain_info *info, bool strict)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     xen_pfn_t gpfns = 0;
     uint64_t nr;
     char path[64];
@@ -598,7 +563,7 @@ static int fill_one(struct hv_handle *h, const xc_domaininfo_t *di,
     unsigned len = 0;
 
     if (xc_domain_nr_gpfns(p->xch, di->domain, &gpfns) < 0) {
-        int rc = lib_rc();
+        int rc = hv_xen_lib_rc();
 
         if (strict && !(di->flags & XEN_DOMINF_dying))
             return xt_error(h->ctx, rc, "xen info of domain %u: "
@@ -612,6 +577,7 @@ static int fill_one(struct hv_handle *h, const xc_domaininfo_t *di,
     hv_xen_fill_info(di, nr, info);
     info->logdirty = logdirty_test(p, di->domain);
     info->throttle_pct = 0;
+    info->opaque_stream = hv_xen_guest_type(di) == HV_XEN_GUEST_PV;
     info->name[0] = '\0';
     snprintf(path, sizeof(path), "/local/domain/%u/name", di->domain);
     name = xs_read(p->xsh, XBT_NULL, path, &len);
@@ -663,10 +629,10 @@ static void created_forget(struct xen_priv *p, uint32_t domid)
 static int populate_pfns(struct hv_handle *h, uint32_t domid,
                          xen_pfn_t *pfns, unsigned long n)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
 
     if (xc_domain_populate_physmap_exact(p->xch, domid, n, 0, 0, pfns) < 0)
-        return xt_error(h->ctx, lib_rc(), "xen create/map of domain %u: "
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen create/map of domain %u: "
                         "xc_domain_populate_physmap_exact of %lu pages "
                         "(first pfn %#lx) failed", domid, n,
                         (unsigned long)pfns[0]);
@@ -682,7 +648,7 @@ static int populate_pfns(struct hv_handle *h, uint32_t domid,
 static int prepare_map(struct hv_handle *h, uint32_t domid,
                        const uint64_t *pfns, size_t n)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     struct created_dom *c;
     xen_pfn_t *todo = NULL;
     size_t i, nt = 0;
@@ -735,11 +701,16 @@ out:
 
 static void xen_close(struct hv_handle *h)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     struct created_dom *c;
 
     if (!p)
         return;
+    /* The reaper destroys what this handle created and never ran. */
+    if (p->reaper_fd >= 0) {
+        close(p->reaper_fd);
+        waitpid(p->reaper_pid, NULL, 0);
+    }
     while ((c = p->created)) {
         p->created = c->next;
         free(c->populated);
@@ -772,6 +743,7 @@ static int xen_open(struct hv_handle *h, const char *args)
     if (!p)
         return xt_error(h->ctx, -ENOMEM, "xen: allocating the driver");
     pthread_mutex_init(&p->lock, NULL);
+    p->reaper_fd = -1;
     h->priv = p;
     rc = hv_xen_opts_parse(h->ctx, args, &p->opts);
     if (rc < 0)
@@ -783,25 +755,25 @@ static int xen_open(struct hv_handle *h, const char *args)
 
     p->xch = xc_interface_open(&p->logger.ops, &p->logger.ops, 0);
     if (!p->xch) {
-        rc = xt_error(h->ctx, lib_rc(), "xen: libxenctrl: "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen: libxenctrl: "
                       "xc_interface_open failed");
         goto out;
     }
     p->fmem = xenforeignmemory_open(&p->logger.ops, 0);
     if (!p->fmem) {
-        rc = xt_error(h->ctx, lib_rc(), "xen: libxenforeignmemory: "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen: libxenforeignmemory: "
                       "xenforeignmemory_open failed");
         goto out;
     }
     p->xsh = xs_open(0);
     if (!p->xsh) {
-        rc = xt_error(h->ctx, lib_rc(), "xen: libxenstore: xs_open failed "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen: libxenstore: xs_open failed "
                       "(is xenstored running?)");
         goto out;
     }
     p->xce = xenevtchn_open(&p->logger.ops, 0);
     if (!p->xce) {
-        rc = xt_error(h->ctx, lib_rc(), "xen: libxenevtchn: "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen: libxenevtchn: "
                       "xenevtchn_open failed (is xen-evtchn loaded?)");
         goto out;
     }
@@ -815,7 +787,7 @@ out:
 static int xen_list(struct hv_handle *h, struct hv_domain_info **infos_r,
                     size_t *n_r)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     xc_domaininfo_t di[LIST_CHUNK];
     struct hv_domain_info *infos = NULL, *grown;
     size_t n = 0, i;
@@ -825,7 +797,7 @@ static int xen_list(struct hv_handle *h, struct hv_domain_info **infos_r,
     while (next < DOMID_FIRST_RESERVED) {
         r = xc_domain_getinfolist(p->xch, next, LIST_CHUNK, di);
         if (r < 0) {
-            rc = xt_error(h->ctx, lib_rc(), "xen list: "
+            rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen list: "
                           "xc_domain_getinfolist from domain %u failed",
                           next);
             goto out;
@@ -867,10 +839,101 @@ static int xen_info(struct hv_handle *h, uint32_t domid,
     rc = hv_xen_check_domid(h->ctx, "info", domid, true);
     if (rc < 0)
         return rc;
-    rc = get_dominfo(h, "info", domid, &di);
+    rc = hv_xen_dominfo(h, "info", domid, &di);
     if (rc < 0)
         return rc;
     return fill_one(h, &di, info_r, true);
+}
+
+
+/* ---- the reaper ------------------------------------------------------- */
+
+static void reaper_path(char *buf, size_t size)
+{
+    const char *env = getenv("XM_XEN_REAPER");
+    const char *bdir = getenv("XM_BUILDDIR");
+
+    if (env && *env)
+        snprintf(buf, size, "%s", env);
+    else if (bdir && *bdir)
+        snprintf(buf, size, "%s/hv/xm-xen-reaper", bdir);
+    else
+        snprintf(buf, size, "%s/xm-xen-reaper", XM_LIBEXECDIR);
+}
+
+/* Starts this handle's reaper if it is not running; p->lock held. */
+static int reaper_start(struct hv_handle *h)
+{
+    struct xen_priv *p = hv_xen_priv(h);
+    char path[PATH_MAX];
+    int fds[2];
+    pid_t pid;
+
+    if (p->reaper_fd >= 0)
+        return 0;
+    reaper_path(path, sizeof(path));
+    if (access(path, X_OK) < 0)
+        return xt_error(h->ctx, -errno, "xen create: the reaper %s is not "
+                        "executable (set XM_XEN_REAPER): %s", path,
+                        strerror(errno));
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return xt_error(h->ctx, -errno, "xen create: pipe for the reaper");
+    pid = fork();
+    if (pid < 0) {
+        int e = -errno;
+
+        close(fds[0]);
+        close(fds[1]);
+        return xt_error(h->ctx, e, "xen create: fork of the reaper");
+    }
+    if (pid == 0) {
+        char *const argv[] = { path, NULL };
+
+        if (dup2(fds[0], 0) < 0)
+            _exit(127);
+        execv(path, argv);
+        _exit(127);
+    }
+    close(fds[0]);
+    p->reaper_fd = fds[1];
+    p->reaper_pid = pid;
+    return 0;
+}
+
+/* Tells the reaper a domain was created ('+') or ran/went ('-'); p->lock
+ * held.  A reaper that died cannot be told: created domains would then
+ * be left if we die, so a '+' that cannot be written fails. */
+static int reaper_tell(struct hv_handle *h, char op, uint32_t domid)
+{
+    struct xen_priv *p = hv_xen_priv(h);
+    char line[24];
+    int len;
+
+    if (p->reaper_fd < 0)
+        return op == '+' ? xt_error(h->ctx, -EPIPE, "xen: no reaper") : 0;
+    len = snprintf(line, sizeof(line), "%c%u\n", op, domid);
+    if (xt_write_full(p->reaper_fd, line, (size_t)len, 1000) < 0 && op == '+')
+        return xt_error(h->ctx, -EPIPE, "xen create of domain %u: the "
+                        "reaper (pid %d) is gone", domid, (int)p->reaper_pid);
+    return 0;
+}
+
+/* Forgets created domain domid: it ran or was destroyed. */
+static void created_release(struct hv_handle *h, uint32_t domid, bool ran)
+{
+    struct xen_priv *p = hv_xen_priv(h);
+    struct created_dom *c;
+
+    pthread_mutex_lock(&p->lock);
+    c = created_find(p, domid);
+    if (c) {
+        reaper_tell(h, '-', domid);
+        if (!ran)
+            c->domid = DOMID_INVALID;   /* gone: created_forget below */
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (c && !ran)
+        created_forget(p, DOMID_INVALID);
 }
 
 /* Paging pool for a new domain, as libxl sizes it: 1 MiB per vCPU plus
@@ -880,32 +943,17 @@ static uint64_t paging_pool_bytes(uint64_t maxmem_kb, uint32_t nr_vcpus)
     return 4ull * (256ull * nr_vcpus + 2ull * (maxmem_kb / 1024)) * 1024;
 }
 
-/*
- * An empty PVH domain, paused (Xen creates domains paused), with a memory
- * limit of nr_pages pages (+ slack) and, with populate=eager, pfns
- * 0..nr_pages-1 populated now; with populate=lazy (the default) each pfn is
- * populated when first mapped (prepare_map), so the holes in the source's
- * pfn space (a PVH guest's special pages sit just below 4 GiB) do not cost
- * memory here.  The vCPUs get their state from state_restore.
- *
- * UNPROVEN until the Xen test lane: the createdomain fields mirror what
- * libxl sets for a PVH guest in 4.17, but nothing here has run on Xen.
- * Not done here (the toolstack's part, Xen lane): CPU policy from the
- * source, xenstore entries and xs_introduce_domain, the store and console
- * event channels, grant table seeding.
- */
-static int xen_create(struct hv_handle *h, const struct hv_create_spec *spec,
-                      uint32_t *domid_r)
+int hv_xen_make_domain(struct hv_handle *h, const struct hv_create_spec *spec,
+                       enum hv_xen_guest_type type, uint32_t *domid_r)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     struct xen_domctl_createdomain cfg;
     xc_physinfo_t phys;
     struct created_dom *c = NULL;
     xen_pfn_t *chunk = NULL;
     uint64_t maxmem_kb, pfn;
     uint32_t domid = 0;
-    bool hap, made = false;
-    char path[64];
+    bool hap = false, made = false, pvh = type == HV_XEN_GUEST_PVH;
     unsigned long k, cnt;
     int rc;
 
@@ -919,23 +967,30 @@ static int xen_create(struct hv_handle *h, const struct hv_create_spec *spec,
     if (!spec->nr_vcpus || spec->nr_vcpus > XEN_MAX_VCPUS)
         return xt_error(h->ctx, -EINVAL, "xen create: %u vCPUs (want "
                         "1..%u)", spec->nr_vcpus, XEN_MAX_VCPUS);
+    if (type != HV_XEN_GUEST_PVH && type != HV_XEN_GUEST_PV)
+        return xt_error(h->ctx, -ENOTSUP, "xen create: %s domains are not "
+                        "supported", hv_xen_guest_type_name(type));
 
     memset(&phys, 0, sizeof(phys));
     if (xc_physinfo(p->xch, &phys) < 0)
-        return xt_error(h->ctx, lib_rc(), "xen create: xc_physinfo failed");
-    if (!(phys.capabilities & XEN_SYSCTL_PHYSCAP_hvm))
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen create: xc_physinfo failed");
+    if (pvh && !(phys.capabilities & XEN_SYSCTL_PHYSCAP_hvm))
         return xt_error(h->ctx, -ENOTSUP, "xen create: this Xen cannot run "
                         "PVH guests (no hardware virtualisation reported)");
-    if (p->opts.hap == HV_XEN_HAP_AUTO)
+    if (pvh && p->opts.hap == HV_XEN_HAP_AUTO)
         hap = phys.capabilities & XEN_SYSCTL_PHYSCAP_hap;
-    else
+    else if (pvh)
         hap = p->opts.hap == HV_XEN_HAP_YES;
 
     c = calloc(1, sizeof(*c));
     if (!c)
         return xt_error(h->ctx, -ENOMEM, "xen create: bookkeeping");
     c->nr_pages = spec->nr_pages;
-    if (p->opts.populate == HV_XEN_POPULATE_LAZY) {
+    c->type = type;
+    c->uuid = spec->uuid;
+    if (spec->name)
+        snprintf(c->name, sizeof(c->name), "%s", spec->name);
+    if (pvh && p->opts.populate == HV_XEN_POPULATE_LAZY) {
         c->populated = xt_bitmap_alloc(spec->nr_pages);
         if (!c->populated) {
             rc = xt_error(h->ctx, -ENOMEM, "xen create: bitmap of %llu "
@@ -947,47 +1002,62 @@ static int xen_create(struct hv_handle *h, const struct hv_create_spec *spec,
     memset(&cfg, 0, sizeof(cfg));
     cfg.ssidref = 0;
     memcpy(cfg.handle, spec->uuid.b, sizeof(cfg.handle));
-    cfg.flags = XEN_DOMCTL_CDF_hvm | (hap ? XEN_DOMCTL_CDF_hap : 0);
+    cfg.flags = pvh ? XEN_DOMCTL_CDF_hvm | (hap ? XEN_DOMCTL_CDF_hap : 0) : 0;
     cfg.max_vcpus = spec->nr_vcpus;
     cfg.max_evtchn_port = 1023;         /* libxl's default */
-    cfg.max_grant_frames = -1;          /* Xen's defaults */
-    cfg.max_maptrack_frames = -1;
+    cfg.max_grant_frames = 64;          /* libxl's defaults */
+    cfg.max_maptrack_frames = 1024;
     cfg.grant_opts = XEN_DOMCTL_GRANT_version(1);
-    cfg.arch.emulation_flags = XEN_X86_EMU_LAPIC;     /* PVH */
-    if (xc_domain_create(p->xch, &domid, &cfg) < 0) {
-        rc = xt_error(h->ctx, lib_rc(), "xen create: xc_domain_create of a "
-                      "PVH domain (%u vCPUs, %s) failed", spec->nr_vcpus,
-                      hap ? "HAP" : "shadow paging");
-        goto out;
+    cfg.arch.emulation_flags = pvh ? XEN_X86_EMU_LAPIC : 0;
+    pthread_mutex_lock(&p->lock);
+    rc = reaper_start(h);
+    if (rc == 0 && xc_domain_create(p->xch, &domid, &cfg) < 0)
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen create: xc_domain_create of "
+                      "a %s domain (%u vCPUs%s) failed",
+                      hv_xen_guest_type_name(type), spec->nr_vcpus,
+                      !pvh ? "" : hap ? ", HAP" : ", shadow paging");
+    else if (rc == 0 && (made = true) && (rc = reaper_tell(h, '+', domid)) == 0) {
+        c->domid = domid;
+        c->next = p->created;
+        p->created = c;
     }
-    made = true;
+    pthread_mutex_unlock(&p->lock);
+    if (rc < 0)
+        goto out;
     if (xc_domain_max_vcpus(p->xch, domid, spec->nr_vcpus) < 0) {
-        rc = xt_error(h->ctx, lib_rc(), "xen create of domain %u: "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen create of domain %u: "
                       "xc_domain_max_vcpus(%u) failed", domid,
                       spec->nr_vcpus);
         goto out;
     }
     maxmem_kb = spec->nr_pages * (HV_PAGE_SIZE / 1024) + MAXMEM_SLACK_KB;
     if (xc_domain_setmaxmem(p->xch, domid, maxmem_kb) < 0) {
-        rc = xt_error(h->ctx, lib_rc(), "xen create of domain %u: "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen create of domain %u: "
                       "xc_domain_setmaxmem(%llu KiB) failed", domid,
                       (unsigned long long)maxmem_kb);
         goto out;
     }
-    if (xc_set_paging_mempool_size(p->xch, domid,
+    /* PV domains have no paging pool until log-dirty or shadow mode
+     * makes one (Xen answers EOPNOTSUPP). */
+    if (pvh && xc_set_paging_mempool_size(p->xch, domid,
             paging_pool_bytes(maxmem_kb, spec->nr_vcpus)) < 0) {
-        rc = xt_error(h->ctx, lib_rc(), "xen create of domain %u: "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen create of domain %u: "
                       "xc_set_paging_mempool_size failed", domid);
+        goto out;
+    }
+    if (!pvh && xc_domain_set_memmap_limit(p->xch, domid, maxmem_kb) < 0) {
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen create of domain %u: "
+                      "xc_domain_set_memmap_limit failed", domid);
         goto out;
     }
     if (p->opts.tsc_mode_set &&
         xc_domain_set_tsc_info(p->xch, domid, p->opts.tsc_mode, 0, 0, 0) < 0) {
-        rc = xt_error(h->ctx, lib_rc(), "xen create of domain %u: "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen create of domain %u: "
                       "xc_domain_set_tsc_info(mode %u) failed", domid,
                       p->opts.tsc_mode);
         goto out;
     }
-    if (p->opts.populate == HV_XEN_POPULATE_EAGER) {
+    if (pvh && p->opts.populate == HV_XEN_POPULATE_EAGER) {
         chunk = malloc(POPULATE_CHUNK * sizeof(*chunk));
         if (!chunk) {
             rc = xt_error(h->ctx, -ENOMEM, "xen create: populate chunk");
@@ -1003,29 +1073,20 @@ static int xen_create(struct hv_handle *h, const struct hv_create_spec *spec,
                 goto out;
         }
     }
-    /* The name, for xl list; the rest of the xenstore tree is the Xen
-     * lane's (see above).  Best effort. */
-    if (spec->name) {
-        snprintf(path, sizeof(path), "/local/domain/%u/name", domid);
-        if (!xs_write(p->xsh, XBT_NULL, path, spec->name,
-                      (unsigned)strlen(spec->name)))
-            xt_warn(h->ctx, "xen create of domain %u: writing its name to "
-                    "xenstore failed: %s", domid, strerror(errno));
-    }
-
-    c->domid = domid;
-    pthread_mutex_lock(&p->lock);
-    c->next = p->created;
-    p->created = c;
-    pthread_mutex_unlock(&p->lock);
     c = NULL;
     *domid_r = domid;
     made = false;
     rc = 0;
 out:
-    if (made && xc_domain_destroy(p->xch, domid) < 0)
-        xt_warn(h->ctx, "xen create: destroying half-made domain %u "
-                "failed: %s", domid, strerror(errno));
+    if (made) {
+        if (xc_domain_destroy(p->xch, domid) < 0)
+            xt_warn(h->ctx, "xen create: destroying half-made domain %u "
+                    "failed: %s", domid, strerror(errno));
+        if (c && c->domid == domid) {
+            created_release(h, domid, false);
+            c = NULL;       /* freed by created_release */
+        }
+    }
     if (c)
         free(c->populated);
     free(c);
@@ -1033,11 +1094,200 @@ out:
     return rc;
 }
 
+/*
+ * An empty PVH domain, paused (Xen creates domains paused): see
+ * hv_xen_make_domain.  With populate=lazy (the default) each pfn is
+ * populated when first mapped (prepare_map), so the holes in the source's
+ * pfn space (a PVH guest's special pages sit just below 4 GiB) stay holes
+ * here; the engine sends every page the source has (HV_OPS_SPARSE).  The
+ * vCPUs get their state, and the domain its xenstore presence, from
+ * state_restore.
+ */
+static int xen_create(struct hv_handle *h, const struct hv_create_spec *spec,
+                      uint32_t *domid_r)
+{
+    return hv_xen_make_domain(h, spec, HV_XEN_GUEST_PVH, domid_r);
+}
+
+int hv_xen_alloc_channels(struct hv_handle *h, uint32_t domid,
+                          uint32_t *store_port_r, uint32_t *console_port_r)
+{
+    struct xen_priv *p = hv_xen_priv(h);
+    int port;
+
+    port = xc_evtchn_alloc_unbound(p->xch, domid, 0);
+    if (port < 0)
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen restore of domain %u: "
+                        "xc_evtchn_alloc_unbound for xenstore failed",
+                        domid);
+    *store_port_r = (uint32_t)port;
+    port = xc_evtchn_alloc_unbound(p->xch, domid, 0);
+    if (port < 0)
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen restore of domain %u: "
+                        "xc_evtchn_alloc_unbound for the console failed",
+                        domid);
+    *console_port_r = (uint32_t)port;
+    return 0;
+}
+
+/* One xenstore node with permissions: perms[0] is the owner and the
+ * default for everybody else. */
+static bool xs_node(struct xen_priv *p, xs_transaction_t t, const char *path,
+                    const char *val, struct xs_permissions *perms,
+                    unsigned nperms)
+{
+    if (val ? !xs_write(p->xsh, t, path, val, (unsigned)strlen(val))
+            : !xs_mkdir(p->xsh, t, path))
+        return false;
+    return xs_set_permissions(p->xsh, t, path, perms, nperms);
+}
+
+/*
+ * The xenstore tree of a restored domain, as libxl writes it for a PV or
+ * PVH guest without devices: /local/domain/N readable by the guest, with
+ * name, domid, vm, memory, the console ring for xenconsoled, and the
+ * directories the guest writes (control/, data/, drivers/, feature/,
+ * attr/, error/, device/ read-only).  One transaction, retried on EAGAIN.
+ */
+static int write_tree(struct hv_handle *h, uint32_t domid,
+                      const struct created_dom *c, uint64_t console_gfn,
+                      uint32_t console_port, uint64_t mem_kb)
+{
+    static const char *const guest_rw[] = {
+        "control", "control/shutdown", "control/feature-poweroff",
+        "control/feature-reboot", "control/feature-suspend",
+        "control/sysrq", "data", "drivers", "feature", "attr", "error",
+    };
+    struct xen_priv *p = hv_xen_priv(h);
+    struct xs_permissions ro[2] = {
+        { .id = 0, .perms = XS_PERM_NONE },
+        { .id = domid, .perms = XS_PERM_READ },
+    };
+    struct xs_permissions rw[1] = { { .id = domid, .perms = XS_PERM_NONE } };
+    struct xs_permissions dom0[1] = { { .id = 0, .perms = XS_PERM_NONE } };
+    char dom[40], path[160], val[64], uuid[XT_UUID_STRLEN + 1], vm[80];
+    xs_transaction_t t;
+    unsigned tries, i;
+    bool ok;
+
+    xt_uuid_format(&c->uuid, uuid);
+    snprintf(dom, sizeof(dom), "/local/domain/%u", domid);
+    snprintf(vm, sizeof(vm), "/vm/%s", uuid);
+    for (tries = 0; tries < 16; tries++) {
+        t = xs_transaction_start(p->xsh);
+        if (t == XBT_NULL)
+            return xt_error(h->ctx, hv_xen_lib_rc(), "xen restore of domain "
+                            "%u: xenstore transaction failed", domid);
+        xs_rm(p->xsh, t, dom);
+        ok = xs_node(p, t, dom, NULL, ro, 2);
+#define NODE(perms, np, sub, v) do { \
+        snprintf(path, sizeof(path), "%s/%s", dom, sub); \
+        ok = ok && xs_node(p, t, path, v, perms, np); } while (0)
+        snprintf(val, sizeof(val), "%u", domid);
+        NODE(ro, 2, "domid", val);
+        NODE(ro, 2, "name", c->name[0] ? c->name : uuid);
+        NODE(ro, 2, "vm", vm);
+        NODE(ro, 2, "memory", NULL);
+        snprintf(val, sizeof(val), "%llu", (unsigned long long)mem_kb);
+        NODE(ro, 2, "memory/static-max", val);
+        NODE(ro, 2, "memory/target", val);
+        NODE(ro, 2, "device", NULL);
+        for (i = 0; i < sizeof(guest_rw) / sizeof(guest_rw[0]); i++)
+            NODE(rw, 1, guest_rw[i], NULL);
+        NODE(ro, 2, "console", NULL);
+        snprintf(val, sizeof(val), "%llu", (unsigned long long)console_gfn);
+        NODE(ro, 2, "console/ring-ref", val);
+        snprintf(val, sizeof(val), "%u", console_port);
+        NODE(ro, 2, "console/port", val);
+        NODE(ro, 2, "console/limit", "1048576");
+        NODE(ro, 2, "console/type", "xenconsoled");
+        NODE(ro, 2, "console/output", "pty");
+        NODE(rw, 1, "console/tty", NULL);
+#undef NODE
+        if (ok) {
+            snprintf(path, sizeof(path), "%s/name", vm);
+            ok = xs_node(p, t, vm, NULL, dom0, 1) &&
+                 xs_node(p, t, path, c->name[0] ? c->name : uuid, dom0, 1);
+            snprintf(path, sizeof(path), "%s/uuid", vm);
+            ok = ok && xs_node(p, t, path, uuid, dom0, 1);
+        }
+        if (!ok) {
+            int e = hv_xen_lib_rc();
+
+            xs_transaction_end(p->xsh, t, true);
+            return xt_error(h->ctx, e, "xen restore of domain %u: writing "
+                            "%s failed", domid, path);
+        }
+        if (xs_transaction_end(p->xsh, t, false))
+            return 0;
+        if (errno != EAGAIN)
+            return xt_error(h->ctx, hv_xen_lib_rc(), "xen restore of domain "
+                            "%u: committing its xenstore tree failed", domid);
+    }
+    return xt_error(h->ctx, -EAGAIN, "xen restore of domain %u: xenstore "
+                    "kept conflicting", domid);
+}
+
+int hv_xen_introduce(struct hv_handle *h, uint32_t domid,
+                     uint64_t store_gfn, uint32_t store_port,
+                     uint64_t console_gfn, uint32_t console_port)
+{
+    struct xen_priv *p = hv_xen_priv(h);
+    struct created_dom c;
+    xc_domaininfo_t di;
+    int rc;
+
+    pthread_mutex_lock(&p->lock);
+    {
+        struct created_dom *cd = created_find(p, domid);
+
+        if (cd)
+            c = *cd;
+        pthread_mutex_unlock(&p->lock);
+        if (!cd)
+            return xt_error(h->ctx, -EINVAL, "xen restore of domain %u: not "
+                            "a domain this handle created", domid);
+    }
+    rc = hv_xen_dominfo(h, "restore", domid, &di);
+    if (rc < 0)
+        return rc;
+    if (c.type == HV_XEN_GUEST_PVH &&
+        (xc_hvm_param_set(p->xch, domid, HVM_PARAM_STORE_EVTCHN,
+                          store_port) < 0 ||
+         xc_hvm_param_set(p->xch, domid, HVM_PARAM_CONSOLE_EVTCHN,
+                          console_port) < 0))
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen restore of domain %u: "
+                        "setting the event channel params failed", domid);
+    if (xc_dom_gnttab_seed(p->xch, domid, c.type == HV_XEN_GUEST_PVH,
+                           console_gfn, store_gfn, 0, 0) < 0)
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen restore of domain %u: "
+                        "xc_dom_gnttab_seed (console %#llx, store %#llx) "
+                        "failed", domid, (unsigned long long)console_gfn,
+                        (unsigned long long)store_gfn);
+    rc = write_tree(h, domid, &c, console_gfn, console_port,
+                    (uint64_t)di.tot_pages * (HV_PAGE_SIZE / 1024));
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    {
+        struct created_dom *cd = created_find(p, domid);
+
+        if (cd)
+            cd->introduced = true;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!xs_introduce_domain(p->xsh, domid, store_gfn, store_port))
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen restore of domain %u: "
+                        "xs_introduce_domain (store %#llx, port %u) failed",
+                        domid, (unsigned long long)store_gfn, store_port);
+    return 0;
+}
+
 static int xen_map_batch(struct hv_handle *h, uint32_t domid, int prot,
                          const uint64_t *pfns, size_t n, void **pages_r,
                          struct hv_mapping **map_r)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     struct hv_mapping *m = NULL;
     xen_pfn_t *arr = NULL;
     int *err = NULL;
@@ -1068,7 +1318,7 @@ static int xen_map_batch(struct hv_handle *h, uint32_t domid, int prot,
     base = xenforeignmemory_map(p->fmem, domid, hv_xen_prot(prot), n, arr,
                                 err);
     if (!base) {
-        rc = xt_error(h->ctx, lib_rc(), "xen map of domain %u: "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen map of domain %u: "
                       "xenforeignmemory_map of %zu pages failed", domid, n);
         goto out;
     }
@@ -1103,7 +1353,7 @@ out:
 
 static void xen_unmap(struct hv_handle *h, struct hv_mapping *map)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
 
     if (!map)
         return;
@@ -1128,7 +1378,7 @@ static void xen_unmap(struct hv_handle *h, struct hv_mapping *map)
  */
 static int xen_logdirty(struct hv_handle *h, uint32_t domid, bool enable)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     const char *op = enable ? "logdirty on" : "logdirty off";
     xc_domaininfo_t di;
     int rc, first;
@@ -1139,12 +1389,12 @@ static int xen_logdirty(struct hv_handle *h, uint32_t domid, bool enable)
     if (!enable) {
         if (xc_shadow_control(p->xch, domid, XEN_DOMCTL_SHADOW_OP_OFF,
                               NULL, 0) < 0)
-            return xt_error(h->ctx, lib_rc(), "xen %s of domain %u: "
+            return xt_error(h->ctx, hv_xen_lib_rc(), "xen %s of domain %u: "
                             "XEN_DOMCTL_SHADOW_OP_OFF failed", op, domid);
         logdirty_mark(p, domid, false);
         return 0;
     }
-    rc = get_dominfo(h, op, domid, &di);
+    rc = hv_xen_dominfo(h, op, domid, &di);
     if (rc < 0)
         return rc;
     rc = check_guest_type(h, op, domid, &di, true);
@@ -1160,7 +1410,7 @@ static int xen_logdirty(struct hv_handle *h, uint32_t domid, bool enable)
             xc_shadow_control(p->xch, domid,
                               XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY,
                               NULL, 0) < 0)
-            return xt_error(h->ctx, lib_rc(), "xen %s of domain %u: "
+            return xt_error(h->ctx, hv_xen_lib_rc(), "xen %s of domain %u: "
                             "XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY failed "
                             "(first try: %s)", op, domid, strerror(first));
     }
@@ -1178,7 +1428,7 @@ static int xen_dirty(struct hv_handle *h, const char *op, unsigned sop,
                      uint32_t domid, uint64_t *bitmap, uint64_t nr_pages,
                      uint64_t *dirty_r)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     DECLARE_HYPERCALL_BUFFER(unsigned long, xbm);
     xc_shadow_op_stats_t stats;
     xc_domaininfo_t di;
@@ -1191,11 +1441,11 @@ static int xen_dirty(struct hv_handle *h, const char *op, unsigned sop,
     rc = hv_xen_check_dirty(h->ctx, op, domid, bitmap, nr_pages, dirty_r);
     if (rc < 0)
         return rc;
-    rc = get_dominfo(h, op, domid, &di);
+    rc = hv_xen_dominfo(h, op, domid, &di);
     if (rc < 0)
         return rc;
     if (xc_domain_nr_gpfns(p->xch, domid, &gpfns) < 0)
-        return xt_error(h->ctx, lib_rc(), "xen %s of domain %u: "
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen %s of domain %u: "
                         "xc_domain_nr_gpfns failed", op, domid);
     if (gpfns > nr_pages)
         return xt_error(h->ctx, -ERANGE, "xen %s of domain %u: a bitmap of "
@@ -1220,7 +1470,7 @@ static int xen_dirty(struct hv_handle *h, const char *op, unsigned sop,
     r = xc_logdirty_control(p->xch, domid, sop, HYPERCALL_BUFFER(xbm),
                             (unsigned long)nr_pages, mode, &stats);
     if (r < 0) {
-        rc = xt_error(h->ctx, lib_rc(), "xen %s of domain %u: "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen %s of domain %u: "
                       "xc_logdirty_control(%s) failed", op, domid,
                       sop == XEN_DOMCTL_SHADOW_OP_CLEAN ? "CLEAN" : "PEEK");
         goto out;
@@ -1257,29 +1507,31 @@ static int xen_dirty_peek(struct hv_handle *h, uint32_t domid,
 /* Xen counts controller pauses: each pause needs its unpause. */
 static int xen_pause(struct hv_handle *h, uint32_t domid)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     int rc;
 
     rc = hv_xen_check_domid(h->ctx, "pause", domid, false);
     if (rc < 0)
         return rc;
     if (xc_domain_pause(p->xch, domid) < 0)
-        return xt_error(h->ctx, lib_rc(), "xen pause of domain %u: "
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen pause of domain %u: "
                         "xc_domain_pause failed", domid);
     return 0;
 }
 
 static int xen_unpause(struct hv_handle *h, uint32_t domid)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     int rc;
 
     rc = hv_xen_check_domid(h->ctx, "unpause", domid, false);
     if (rc < 0)
         return rc;
     if (xc_domain_unpause(p->xch, domid) < 0)
-        return xt_error(h->ctx, lib_rc(), "xen unpause of domain %u: "
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen unpause of domain %u: "
                         "xc_domain_unpause failed", domid);
+    /* A created domain that runs is no longer the reaper's. */
+    created_release(h, domid, true);
     return 0;
 }
 
@@ -1291,7 +1543,7 @@ static int xen_unpause(struct hv_handle *h, uint32_t domid)
 static int cancel_suspend(struct hv_handle *h, uint32_t domid,
                           const char *path, bool *acked_r)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     xs_transaction_t t;
     unsigned len, tries;
     char *val;
@@ -1301,12 +1553,12 @@ static int cancel_suspend(struct hv_handle *h, uint32_t domid,
     for (tries = 0; tries < 16; tries++) {
         t = xs_transaction_start(p->xsh);
         if (t == XBT_NULL)
-            return xt_error(h->ctx, lib_rc(), "xen suspend of domain %u: "
+            return xt_error(h->ctx, hv_xen_lib_rc(), "xen suspend of domain %u: "
                             "xenstore transaction to cancel the request "
                             "failed", domid);
         val = xs_read(p->xsh, t, path, &len);
         if (!val && errno != ENOENT) {
-            e = lib_rc();
+            e = hv_xen_lib_rc();
             xs_transaction_end(p->xsh, t, true);
             return xt_error(h->ctx, e, "xen suspend of domain %u: reading "
                             "%s to cancel the request failed", domid, path);
@@ -1319,7 +1571,7 @@ static int cancel_suspend(struct hv_handle *h, uint32_t domid,
         }
         free(val);
         if (!xs_write(p->xsh, t, path, "", 0)) {
-            e = lib_rc();
+            e = hv_xen_lib_rc();
             xs_transaction_end(p->xsh, t, true);
             return xt_error(h->ctx, e, "xen suspend of domain %u: clearing "
                             "%s failed", domid, path);
@@ -1327,7 +1579,7 @@ static int cancel_suspend(struct hv_handle *h, uint32_t domid,
         if (xs_transaction_end(p->xsh, t, false))
             return 0;
         if (errno != EAGAIN)
-            return xt_error(h->ctx, lib_rc(), "xen suspend of domain %u: "
+            return xt_error(h->ctx, hv_xen_lib_rc(), "xen suspend of domain %u: "
                             "committing the cancel failed", domid);
     }
     return xt_error(h->ctx, -EAGAIN, "xen suspend of domain %u: xenstore "
@@ -1343,9 +1595,9 @@ static int cancel_suspend(struct hv_handle *h, uint32_t domid,
  * (A guest advertising device/suspend/event-channel could be notified
  * faster through that event channel: later work.)
  */
-static int xen_suspend(struct hv_handle *h, uint32_t domid)
+int hv_xen_suspend(struct hv_handle *h, uint32_t domid)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     uint64_t limit_ns, start;
     xc_domaininfo_t di;
     char path[64];
@@ -1358,7 +1610,7 @@ static int xen_suspend(struct hv_handle *h, uint32_t domid)
     if (rc < 0)
         return rc;
     limit_ns = (uint64_t)p->opts.suspend_timeout_ms * 1000000ull;
-    rc = get_dominfo(h, "suspend", domid, &di);
+    rc = hv_xen_dominfo(h, "suspend", domid, &di);
     if (rc < 0)
         return rc;
     rc = check_guest_type(h, "suspend", domid, &di, true);
@@ -1377,13 +1629,13 @@ static int xen_suspend(struct hv_handle *h, uint32_t domid)
 
     snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown", domid);
     if (!xs_write(p->xsh, XBT_NULL, path, "suspend", 7))
-        return xt_error(h->ctx, lib_rc(), "xen suspend of domain %u: "
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen suspend of domain %u: "
                         "writing 'suspend' to %s failed", domid, path);
 
     for (start = xt_now_ns(); !acked; poll_nap(start)) {
         val = xs_read(p->xsh, XBT_NULL, path, &len);
         if (!val && errno != ENOENT)
-            return xt_error(h->ctx, lib_rc(), "xen suspend of domain %u: "
+            return xt_error(h->ctx, hv_xen_lib_rc(), "xen suspend of domain %u: "
                             "reading %s failed", domid, path);
         acked = hv_xen_suspend_acked(val);
         free(val);
@@ -1400,7 +1652,7 @@ static int xen_suspend(struct hv_handle *h, uint32_t domid)
     }
 
     for (start = xt_now_ns();; poll_nap(start)) {
-        rc = get_dominfo(h, "suspend", domid, &di);
+        rc = hv_xen_dominfo(h, "suspend", domid, &di);
         if (rc < 0)
             return rc;
         if (hv_xen_is_suspended(di.flags))
@@ -1423,26 +1675,26 @@ static int xen_suspend(struct hv_handle *h, uint32_t domid)
  * shutdown flag for it.  A controller pause left by the engine is undone
  * too, so the guest runs again.  Not suspended: only that unpause.
  */
-static int xen_resume_after_failure(struct hv_handle *h, uint32_t domid)
+int hv_xen_resume(struct hv_handle *h, uint32_t domid)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     xc_domaininfo_t di;
     int rc;
 
     rc = hv_xen_check_domid(h->ctx, "resume", domid, false);
     if (rc < 0)
         return rc;
-    rc = get_dominfo(h, "resume", domid, &di);
+    rc = hv_xen_dominfo(h, "resume", domid, &di);
     if (rc < 0)
         return rc;
     if (hv_xen_is_suspended(di.flags)) {
         if (xc_domain_resume(p->xch, domid, 1) < 0)
-            return xt_error(h->ctx, lib_rc(), "xen resume of domain %u: "
+            return xt_error(h->ctx, hv_xen_lib_rc(), "xen resume of domain %u: "
                             "xc_domain_resume(fast) failed", domid);
         if (!xs_resume_domain(p->xsh, domid))
-            return xt_error(h->ctx, lib_rc(), "xen resume of domain %u: "
+            return xt_error(h->ctx, hv_xen_lib_rc(), "xen resume of domain %u: "
                             "xs_resume_domain failed", domid);
-        rc = get_dominfo(h, "resume", domid, &di);
+        rc = hv_xen_dominfo(h, "resume", domid, &di);
         if (rc < 0)
             return rc;
     } else if (di.flags & (XEN_DOMINF_dying | XEN_DOMINF_shutdown)) {
@@ -1451,7 +1703,7 @@ static int xen_resume_after_failure(struct hv_handle *h, uint32_t domid)
                         hv_run_state_name(hv_xen_run_state(di.flags)));
     }
     if ((di.flags & XEN_DOMINF_paused) && xc_domain_unpause(p->xch, domid) < 0)
-        return xt_error(h->ctx, lib_rc(), "xen resume of domain %u: "
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen resume of domain %u: "
                         "xc_domain_unpause failed", domid);
     return 0;
 }
@@ -1464,7 +1716,7 @@ static int xen_resume_after_failure(struct hv_handle *h, uint32_t domid)
 static int xen_state_save(struct hv_handle *h, uint32_t domid, void **blob_r,
                           size_t *len_r)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     struct hv_xen_param params[HV_XEN_STATE_MAX_PARAMS];
     struct hv_xen_state st;
     xc_domaininfo_t di;
@@ -1480,7 +1732,7 @@ static int xen_state_save(struct hv_handle *h, uint32_t domid, void **blob_r,
     rc = hv_xen_check_domid(h->ctx, "state save", domid, false);
     if (rc < 0)
         return rc;
-    rc = get_dominfo(h, "state save", domid, &di);
+    rc = hv_xen_dominfo(h, "state save", domid, &di);
     if (rc < 0)
         return rc;
     rc = check_guest_type(h, "state save", domid, &di, false);
@@ -1497,13 +1749,13 @@ static int xen_state_save(struct hv_handle *h, uint32_t domid, void **blob_r,
     if (xc_domain_get_tsc_info(p->xch, domid, &st.tsc_mode,
                                &st.tsc_elapsed_nsec, &st.tsc_gtsc_khz,
                                &st.tsc_incarnation) < 0)
-        return xt_error(h->ctx, lib_rc(), "xen state save of domain %u: "
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen state save of domain %u: "
                         "xc_domain_get_tsc_info failed", domid);
     for (i = 0; i < hv_xen_state_nr_params; i++) {
         uint64_t v = 0;
 
         if (xc_hvm_param_get(p->xch, domid, hv_xen_state_params[i], &v) < 0)
-            return xt_error(h->ctx, lib_rc(), "xen state save of domain "
+            return xt_error(h->ctx, hv_xen_lib_rc(), "xen state save of domain "
                             "%u: xc_hvm_param_get(%u) failed", domid,
                             hv_xen_state_params[i]);
         if (!v)
@@ -1515,7 +1767,7 @@ static int xen_state_save(struct hv_handle *h, uint32_t domid, void **blob_r,
 
     size = xc_domain_hvm_getcontext(p->xch, domid, NULL, 0);
     if (size < 0)
-        return xt_error(h->ctx, lib_rc(), "xen state save of domain %u: "
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen state save of domain %u: "
                         "xc_domain_hvm_getcontext (size) failed", domid);
     if (size == 0 || (unsigned)size > HV_XEN_STATE_MAX_HVMCTX)
         return xt_error(h->ctx, -EIO, "xen state save of domain %u: HVM "
@@ -1528,7 +1780,7 @@ static int xen_state_save(struct hv_handle *h, uint32_t domid, void **blob_r,
     off = hv_xen_state_size(st.nr_params, 0);
     r = xc_domain_hvm_getcontext(p->xch, domid, blob + off, (uint32_t)size);
     if (r < 0) {
-        rc = xt_error(h->ctx, lib_rc(), "xen state save of domain %u: "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen state save of domain %u: "
                       "xc_domain_hvm_getcontext failed", domid);
         goto out;
     }
@@ -1561,11 +1813,13 @@ out:
 static int xen_state_restore(struct hv_handle *h, uint32_t domid,
                              const void *blob, size_t len)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
     const unsigned char *b = blob;
     struct hv_xen_state st;
     xc_domaininfo_t di;
     size_t params_off = 0, ctx_off = 0, i;
+    uint64_t store_gfn = 0, console_gfn = 0;
+    uint32_t store_port = 0, console_port = 0;
     uint8_t *hvmctx = NULL;
     int rc;
 
@@ -1578,7 +1832,7 @@ static int xen_state_restore(struct hv_handle *h, uint32_t domid,
     rc = hv_xen_state_parse(h->ctx, blob, len, &st, &params_off, &ctx_off);
     if (rc < 0)
         return rc;
-    rc = get_dominfo(h, "state restore", domid, &di);
+    rc = hv_xen_dominfo(h, "state restore", domid, &di);
     if (rc < 0)
         return rc;
     rc = check_guest_type(h, "state restore", domid, &di, false);
@@ -1591,7 +1845,7 @@ static int xen_state_restore(struct hv_handle *h, uint32_t domid,
     if (xc_domain_set_tsc_info(p->xch, domid, st.tsc_mode,
                                st.tsc_elapsed_nsec, st.tsc_gtsc_khz,
                                st.tsc_incarnation) < 0)
-        return xt_error(h->ctx, lib_rc(), "xen state restore of domain %u: "
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen state restore of domain %u: "
                         "xc_domain_set_tsc_info(mode %u) failed", domid,
                         st.tsc_mode);
     for (i = 0; i < st.nr_params; i++) {
@@ -1599,7 +1853,7 @@ static int xen_state_restore(struct hv_handle *h, uint32_t domid,
 
         memcpy(&prm, b + params_off + i * sizeof(prm), sizeof(prm));
         if (xc_hvm_param_set(p->xch, domid, prm.index, prm.value) < 0)
-            return xt_error(h->ctx, lib_rc(), "xen state restore of domain "
+            return xt_error(h->ctx, hv_xen_lib_rc(), "xen state restore of domain "
                             "%u: xc_hvm_param_set(%u, %#llx) failed", domid,
                             prm.index, (unsigned long long)prm.value);
     }
@@ -1610,14 +1864,110 @@ static int xen_state_restore(struct hv_handle *h, uint32_t domid,
                         "%u bytes of HVM context", domid, st.hvm_ctx_len);
     memcpy(hvmctx, b + ctx_off, st.hvm_ctx_len);
     if (xc_domain_hvm_setcontext(p->xch, domid, hvmctx, st.hvm_ctx_len) < 0) {
-        rc = xt_error(h->ctx, lib_rc(), "xen state restore of domain %u: "
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen state restore of domain %u: "
                       "xc_domain_hvm_setcontext of %u bytes failed", domid,
                       st.hvm_ctx_len);
         goto out;
     }
+    /* What a toolstack adds to Xen's restore: fresh event channels for
+     * xenstored and xenconsoled (the guest rereads their HVM params when
+     * it resumes), the grant entries for both rings, the xenstore tree and
+     * the introduction.  The rings' pages came with the memory. */
+    for (i = 0; i < st.nr_params; i++) {
+        struct hv_xen_param prm;
+
+        memcpy(&prm, b + params_off + i * sizeof(prm), sizeof(prm));
+        if (prm.index == HVM_PARAM_STORE_PFN)
+            store_gfn = prm.value;
+        else if (prm.index == HVM_PARAM_CONSOLE_PFN)
+            console_gfn = prm.value;
+    }
+    if (!store_gfn || !console_gfn) {
+        rc = xt_error(h->ctx, -EINVAL, "xen state restore of domain %u: the "
+                      "blob names no %s page", domid,
+                      !store_gfn ? "xenstore" : "console");
+        goto out;
+    }
+    rc = hv_xen_alloc_channels(h, domid, &store_port, &console_port);
+    if (rc < 0)
+        goto out;
+    rc = hv_xen_introduce(h, domid, store_gfn, store_port, console_gfn,
+                          console_port);
+    if (rc < 0)
+        goto out;
     rc = 0;
 out:
     free(hvmctx);
+    return rc;
+}
+
+/* pfns probed per foreign map by populated. */
+#define PROBE_CHUNK     4096u
+
+/*
+ * Which pfns of a PVH guest are populated: a foreign mapping of a hole
+ * fails for that page (and never allocates one), so the pfn space is
+ * probed read-only, PROBE_CHUNK pages per map.  A PVH guest's pfn space
+ * is mostly holes (its special pages sit just below 4 GiB), which the
+ * engine's first round then skips.  PV guests (mapped by machine frame)
+ * are not probed: -ENOTSUP.
+ */
+static int xen_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
+                         uint64_t nr_pages, uint64_t *count_r)
+{
+    struct xen_priv *p = hv_xen_priv(h);
+    xen_pfn_t *pfns = NULL;
+    xc_domaininfo_t di;
+    int *err = NULL;
+    uint64_t base, count = 0;
+    int rc;
+
+    rc = hv_xen_check_dirty(h->ctx, "populated", domid, bitmap, nr_pages,
+                            count_r);
+    if (rc < 0)
+        return rc;
+    rc = hv_xen_dominfo(h, "populated", domid, &di);
+    if (rc < 0)
+        return rc;
+    if (hv_xen_guest_type(&di) != HV_XEN_GUEST_PVH)
+        return xt_error(h->ctx, -ENOTSUP, "xen populated of domain %u: "
+                        "only PVH guests are probed", domid);
+    pfns = malloc(PROBE_CHUNK * sizeof(*pfns));
+    err = malloc(PROBE_CHUNK * sizeof(*err));
+    if (!pfns || !err) {
+        rc = xt_error(h->ctx, -ENOMEM, "xen populated of domain %u", domid);
+        goto out;
+    }
+    memset(bitmap, 0, XT_BITMAP_WORDS(nr_pages) * sizeof(uint64_t));
+    for (base = 0; base < nr_pages; base += PROBE_CHUNK) {
+        size_t n = nr_pages - base < PROBE_CHUNK ?
+                   (size_t)(nr_pages - base) : PROBE_CHUNK, i;
+        void *m;
+
+        for (i = 0; i < n; i++) {
+            pfns[i] = base + i;
+            err[i] = 0;
+        }
+        m = xenforeignmemory_map(p->fmem, domid, PROT_READ, n, pfns, err);
+        if (!m) {
+            rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen populated of domain "
+                          "%u: xenforeignmemory_map of pfns %#llx+%zu "
+                          "failed", domid, (unsigned long long)base, n);
+            goto out;
+        }
+        for (i = 0; i < n; i++) {
+            if (!err[i]) {
+                xt_bitmap_set(bitmap, base + i);
+                count++;
+            }
+        }
+        xenforeignmemory_unmap(p->fmem, m, n);
+    }
+    *count_r = count;
+    rc = 0;
+out:
+    free(pfns);
+    free(err);
     return rc;
 }
 
@@ -1628,27 +1978,28 @@ out:
  */
 static int xen_destroy(struct hv_handle *h, uint32_t domid)
 {
-    struct xen_priv *p = priv_of(h);
+    struct xen_priv *p = hv_xen_priv(h);
+    static const char *const dirs[] = { "/local/domain/%u", "/libxl/%u" };
     char path[64];
-    bool ours;
+    unsigned i;
     int rc;
 
     rc = hv_xen_check_domid(h->ctx, "destroy", domid, false);
     if (rc < 0)
         return rc;
     if (xc_domain_destroy(p->xch, domid) < 0)
-        return xt_error(h->ctx, lib_rc(), "xen destroy of domain %u: "
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen destroy of domain %u: "
                         "xc_domain_destroy failed", domid);
-    pthread_mutex_lock(&p->lock);
-    ours = created_find(p, domid) != NULL;
-    pthread_mutex_unlock(&p->lock);
-    if (ours) {
-        snprintf(path, sizeof(path), "/local/domain/%u", domid);
+    /* Its xenstore directories are of no use to anyone now (libxl removes
+     * them too).  /vm/<uuid> stays: after a migration to this host the
+     * domain that replaced it has the same UUID. */
+    for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        snprintf(path, sizeof(path), dirs[i], domid);
         if (!xs_rm(p->xsh, XBT_NULL, path) && errno != ENOENT)
             xt_warn(h->ctx, "xen destroy of domain %u: removing %s from "
                     "xenstore failed: %s", domid, path, strerror(errno));
-        created_forget(p, domid);
     }
+    created_release(h, domid, false);
     logdirty_mark(p, domid, false);
     return 0;
 }
@@ -1661,6 +2012,7 @@ static int xen_destroy(struct hv_handle *h, uint32_t domid)
  */
 const struct hv_ops hv_xen_ops = {
     .name = "xen",
+    .flags = HV_OPS_SPARSE,
     .open = xen_open,
     .close = xen_close,
     .list = xen_list,
@@ -1675,10 +2027,13 @@ const struct hv_ops hv_xen_ops = {
     .pause = xen_pause,
     .unpause = xen_unpause,
     .throttle = NULL,
-    .suspend = xen_suspend,
-    .resume_after_failure = xen_resume_after_failure,
+    .suspend = hv_xen_suspend,
+    .resume_after_failure = hv_xen_resume,
     .state_save = xen_state_save,
     .state_restore = xen_state_restore,
     .guest_stats = NULL,
+    .populated = xen_populated,
+    .stream_save = hv_xen_stream_save,
+    .stream_restore = hv_xen_stream_restore,
     .destroy = xen_destroy,
 };

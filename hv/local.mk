@@ -4,10 +4,17 @@ hv_libhv_a_SOURCES = hv/hv.h hv/hv_internal.h hv/hv.c hv/hv_state.c \
 	hv/hv_vmmc.c hv/hv_vmmc.h hv/hv_kvm.c hv/hv_sim.c
 hv_libhv_a_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)
 if HAVE_XEN
-hv_libhv_a_SOURCES += hv/hv_xen.c hv/hv_xen_internal.h
+hv_libhv_a_SOURCES += hv/hv_xen.c hv/hv_xen_internal.h hv/hv_xen_priv.h
+hv_libhv_a_SOURCES += hv/hv_xen_stream.c hv/hv_xen_stream.h
 hv_libhv_a_CFLAGS += $(XEN_CFLAGS)
 endif
 HV_LIBS = hv/libhv.a vmm/libvmmproto.a common/libxt.a $(XXHASH_LIBS)
 if HAVE_XEN
 HV_LIBS += $(XEN_LIBS)
+endif
+if HAVE_XEN
+libexec_PROGRAMS += hv/xm-xen-reaper
+hv_xm_xen_reaper_SOURCES = hv/xm_xen_reaper.c
+hv_xm_xen_reaper_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
+hv_xm_xen_reaper_LDADD = $(XEN_LIBS)
 endif

@@ -13,6 +13,8 @@ xl_migrate_libmig_a_SOURCES = \
 	xl-migrate/mig_policy.c \
 	xl-migrate/mig_send.c \
 	xl-migrate/mig_recv.c \
+	xl-migrate/mig_opaque.h \
+	xl-migrate/mig_opaque.c \
 	xl-migrate/mig_stats.c
 xl_migrate_libmig_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/xl-migrate
 xl_migrate_libmig_a_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS) $(ZSTD_CFLAGS) \
@@ -25,7 +27,8 @@ xl_migrate_xm_migrate_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/xl-migrate
 xl_migrate_xm_migrate_LDADD = $(MIG_LIBS) $(HV_LIBS)
 
 MIGRATE_UNIT_TESTS = \
-	tests/unit/migrate/test_stream
+	tests/unit/migrate/test_stream \
+	tests/unit/migrate/test_opaque
 
 check_PROGRAMS += $(MIGRATE_UNIT_TESTS)
 TESTS += $(MIGRATE_UNIT_TESTS)
@@ -38,3 +41,9 @@ tests_unit_migrate_test_stream_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_unit_migrate_test_stream_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS) \
 	$(ZSTD_CFLAGS) $(XXHASH_CFLAGS)
 tests_unit_migrate_test_stream_LDADD = $(MIG_LIBS) common/libxt.a
+
+tests_unit_migrate_test_opaque_SOURCES = \
+	tests/unit/migrate/test_opaque.c tests/tap.h
+tests_unit_migrate_test_opaque_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/xl-migrate
+tests_unit_migrate_test_opaque_LDADD = $(MIG_LIBS) $(HV_LIBS)

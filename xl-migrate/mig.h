@@ -158,6 +158,10 @@ struct mig_stats {
     uint64_t digest_src, digest_dst;
     unsigned nstreams;
     uint32_t dst_domid;
+    bool opaque;                /* moved as the hypervisor's own stream
+                                 * (mig_opaque.h): pages_* are its library's
+                                 * count before the suspend, the digests
+                                 * those of that stream */
 };
 
 /*

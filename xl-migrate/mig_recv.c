@@ -18,6 +18,7 @@
 #include "mig.h"
 #include "mig_internal.h"
 #include "mig_net.h"
+#include "mig_opaque.h"
 #include "mig_stream.h"
 
 /* How long to wait for the resumed guest's first heartbeat (a loaded host
@@ -56,6 +57,9 @@ struct receiver {
     uint64_t pages;             /* applied */
     bool stopcopy;              /* the sender paused the source */
     bool fault_fired;
+    bool opaque;                /* the hypervisor's own stream (image
+                                 * header MIG_IMG_OPAQUE, mig_opaque.h) */
+    uint64_t opaque_digest;     /* its XXH3-64, READY's digest then */
 };
 
 void mig_recv_opts_init(struct mig_recv_opts *o)
@@ -374,6 +378,48 @@ static void stop_streams(struct receiver *r)
     }
 }
 
+/* mig_opaque_recv.fault: fault() behind a void pointer. */
+static int opaque_fault(void *arg, enum mig_fault_point p)
+{
+    return fault(arg, p);
+}
+
+/*
+ * The opaque mode: the domain is built by the hypervisor's library from
+ * the OPAQUE_DATA that follow VM_CONFIG, up to OPAQUE_END (mig_opaque.c).
+ */
+static int receive_opaque(struct receiver *r, const struct hv_create_spec *spec)
+{
+    struct mig_opaque_recv orx = {
+        .ctx = r->ctx,
+        .h = r->h,
+        .spec = spec,
+        .rd = &r->s[0].rd,
+        .timeout_ms = r->o->timeout_ms,
+        .fault = opaque_fault,
+        .fault_arg = r,
+    };
+    int rc;
+
+    xt_info(r->ctx, "receiving VM '%s' (%llu MiB, %u vCPUs) as its "
+            "hypervisor's own stream", spec->name ? spec->name : "",
+            (unsigned long long)(spec->nr_pages >> 8), spec->nr_vcpus);
+    rc = mig_opaque_receive(&orx);
+    if (rc < 0)
+        return rc;
+    r->domid = orx.domid;
+    r->have_domain = true;
+    r->nr_pages = spec->nr_pages;
+    r->opaque_digest = orx.digest;
+    r->st->dst_domid = r->domid;
+    r->st->opaque = true;
+    r->st->rounds = orx.rounds;
+    r->st->bytes_sent = orx.bytes;
+    xt_info(r->ctx, "restored domain %u from %llu bytes", r->domid,
+            (unsigned long long)orx.bytes);
+    return 0;
+}
+
 static int create_domain(struct receiver *r, uint64_t off)
 {
     struct hv_create_spec spec;
@@ -392,6 +438,10 @@ static int create_domain(struct receiver *r, uint64_t off)
     memcpy(spec.uuid.b, cfg.uuid, sizeof(spec.uuid.b));
     spec.nr_pages = cfg.nr_pages;
     spec.nr_vcpus = cfg.nr_vcpus;
+    if (r->opaque) {
+        rc = receive_opaque(r, &spec);
+        goto out;
+    }
     r->hashes = malloc(cfg.nr_pages * sizeof(*r->hashes));
     if (!r->hashes) {
         rc = xt_error(r->ctx, -ENOMEM, "digest of %llu pages",
@@ -502,6 +552,15 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
     if (rc < 0)
         goto fail;
     r.migration_id = ih.migration_id;
+    r.opaque = ih.flags & MIG_IMG_OPAQUE;
+    if (r.opaque && (ih.hv_type != mig_hv_type_of(h) ||
+                     !h->ops->stream_restore)) {
+        rc = xt_error(ctx, -EPROTO, "the sender's domain moves only as its "
+                      "hypervisor's own stream (hypervisor type %u), which "
+                      "the %s driver cannot restore", ih.hv_type,
+                      h->ops->name);
+        goto fail;
+    }
     rc = mig_read_record(ctx, &m->rd, &hdr, &off);
     if (rc < 0)
         goto fail;
@@ -531,6 +590,7 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
     memcpy(&hello, m->rd.body.data, sizeof(hello));
     if (hello.index != 0 || hello.nstreams == 0 ||
         hello.nstreams > MIG_MAX_STREAMS ||
+        (r.opaque && hello.nstreams != 1) ||
         hello.migration_id != r.migration_id) {
         rc = xt_error(ctx, -EPROTO, "stream hello at offset %llu: stream "
                       "%u of %u (1..%u streams)", (unsigned long long)off,
@@ -551,6 +611,8 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
     rc = create_domain(&r, off);
     if (rc < 0)
         goto fail;
+    /* The opaque stream carried the state: END is all that is left. */
+    have_state = r.opaque;
     rc = accept_streams(&r, listen_fd);
     if (rc == 0)
         rc = start_streams(&r);
@@ -561,6 +623,11 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
      * state and the end. */
     while (!ended) {
         rc = mig_read_record(m->ctx, &m->rd, &hdr, &off);
+        if (rc == 0 && r.opaque && hdr.type != MIG_REC_END &&
+            hdr.type != MIG_REC_ABORT)
+            rc = xt_error(m->ctx, -EPROTO, "%s at offset %llu after the "
+                          "opaque stream, where END belongs",
+                          mig_rec_name(hdr.type), (unsigned long long)off);
         if (rc == 0)
             rc = stream_record(m, &hdr, off);
         if (rc < 0) {
@@ -630,7 +697,8 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
 
     /* Everything is here and applied: say so, and wait for the commit. */
     memset(&ready, 0, sizeof(ready));
-    ready.digest = mig_digest(r.hashes, r.nr_pages);
+    ready.digest = r.opaque ? r.opaque_digest
+                            : mig_digest(r.hashes, r.nr_pages);
     ready.pages_received = r.pages;
     st->digest_dst = ready.digest;
     rc = send_rec(&r, m->rd.fd, MIG_REC_READY, &ready, sizeof(ready));

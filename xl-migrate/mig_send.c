@@ -22,6 +22,7 @@
 #include "mig.h"
 #include "mig_internal.h"
 #include "mig_net.h"
+#include "mig_opaque.h"
 #include "mig_stream.h"
 
 #define QUEUE_MAX       256u
@@ -162,14 +163,43 @@ static int send_pages(struct worker *w, const struct job *j)
     uint32_t i, n = 0, skipped = 0;
     int rc;
 
-    rc = hv_map_batch(s->h, s->domid, HV_MAP_READ, j->pfns, j->count,
-                      mapped, &m);
-    if (rc < 0)
+    if (hv_flags(s->h) & HV_OPS_SPARSE) {
+        /* A sparse pfn space (Xen): a page that cannot be mapped is a hole
+         * -- never populated, or ballooned out since it was dirtied --
+         * and has nothing to send.  Only other failures are errors. */
+        bool quiet = w->ctx->quiet_errors;
+
+        w->ctx->quiet_errors = true;
+        rc = hv_map_batch(s->h, s->domid, HV_MAP_READ, j->pfns, j->count,
+                          mapped, &m);
+        w->ctx->quiet_errors = quiet;
+        if (rc == -EFAULT) {
+            xt_error_clear(w->ctx);
+            rc = 0;
+        } else if (rc < 0) {
+            char msg[XT_ERRMSG_MAX];
+
+            snprintf(msg, sizeof(msg), "%s", w->ctx->err_msg);
+            rc = xt_error(w->ctx, rc, "%s", msg);
+        }
+    } else {
+        rc = hv_map_batch(s->h, s->domid, HV_MAP_READ, j->pfns, j->count,
+                          mapped, &m);
+    }
+    if (rc < 0) {
+        hv_unmap(s->h, m);
         return rc;
+    }
     for (i = 0; i < j->count; i++) {
+        if (!mapped[i]) {
+            skipped++;
+            continue;
+        }
         /* Round 0: the destination starts zeroed, a zero page needs no
-         * record at all. */
-        if (j->round == 0 && all_zero(mapped[i])) {
+         * record at all -- unless the destination starts empty (sparse),
+         * where the zero record is what populates the page. */
+        if (j->round == 0 && !(hv_flags(s->h) & HV_OPS_SPARSE) &&
+            all_zero(mapped[i])) {
             skipped++;
             continue;
         }
@@ -631,9 +661,22 @@ static int source_digest(struct sender *s, uint64_t *digest_r)
         }
         if (!n)
             continue;
+        s->ctx->quiet_errors = true;
         rc = hv_map_batch(s->h, s->domid, HV_MAP_READ, pfns, n, pages, &m);
+        s->ctx->quiet_errors = quiet;
+        /* A hole in a sparse pfn space was not sent either: it hashes as
+         * the destination has it, never written. */
+        if (rc == -EFAULT && (hv_flags(s->h) & HV_OPS_SPARSE)) {
+            xt_error_clear(s->ctx);
+            rc = 0;
+        } else if (rc < 0) {
+            char msg[XT_ERRMSG_MAX];
+
+            snprintf(msg, sizeof(msg), "%s", s->ctx->err_msg);
+            rc = xt_error(s->ctx, rc, "digest: %s", msg);
+        }
         for (i = 0; rc == 0 && i < n; i++)
-            hashes[pfns[i]] = mig_page_hash(pages[i]);
+            hashes[pfns[i]] = pages[i] ? mig_page_hash(pages[i]) : zero_hash;
         hv_unmap(s->h, m);
     }
     if (rc == 0)
@@ -663,6 +706,47 @@ static void finish_stats(struct sender *s)
                                 (double)st->total_ns;
 }
 
+/*
+ * A domain only its hypervisor's library can carry (mig_opaque.c): that
+ * library's stream in place of our rounds and STATE, then END; the commit
+ * handshake follows as for any migration.  *t_pause_r: when the domain was
+ * suspended; *paused_r: whether it is suspended now.
+ */
+static int send_opaque(struct sender *s, int fd, struct mig_opaque_send *os,
+                       uint64_t *t_pause_r, bool *paused_r)
+{
+    struct mig_stats *st = s->st;
+    int rc;
+
+    memset(os, 0, sizeof(*os));
+    os->ctx = s->ctx;
+    os->h = s->h;
+    os->domid = s->domid;
+    os->nr_pages = s->nr_pages;
+    os->fd = fd;
+    os->o = s->o;
+    os->t_start = s->t_start;
+    st->opaque = true;
+    st->setup_ns = xt_now_ns() - s->t_start;
+    s->prog.phase = MIG_PHASE_PRECOPY;
+    rc = mig_opaque_send(os);
+    pthread_mutex_lock(&s->lock);
+    s->bytes += os->bytes;
+    /* Sent raw by the library: its count before the suspend. */
+    s->pages_normal = os->pages_live;
+    pthread_mutex_unlock(&s->lock);
+    *t_pause_r = os->t_pause;
+    *paused_r = os->suspended;
+    st->rounds = os->rounds;
+    st->forced_stop = os->forced;
+    st->final_dirty_pages_s = os->final_dirty_pages_s;
+    st->throttle_pct = os->throttle_pct;
+    s->prog.throttle_pct = os->throttle_pct;
+    if (rc == 0)
+        rc = send_rec(s, fd, MIG_REC_END, 0, NULL, 0);
+    return rc;
+}
+
 int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
              const char *host, const char *port,
              const struct mig_send_opts *opts, struct mig_stats *st)
@@ -678,11 +762,12 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
     struct mig_reader rd = { .fd = -1 };
     struct mig_buf b = { 0 };
     struct mig_decision dec;
+    struct mig_opaque_send os;
     uint64_t *bm = NULL, *pfns = NULL, n = 0, prev_n = 0;
     uint64_t t_round, t_pause = 0, fixed_cost_ns = 2000000ull;
     uint64_t prev_bytes, prev_sent;
     double bulk_bw = 0;
-    bool paused = false, logdirty = false, committed = false;
+    bool paused = false, logdirty = false, committed = false, opaque = false;
     uint32_t round;
     void *blob = NULL;
     size_t blob_len = 0;
@@ -716,6 +801,10 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
                       hv_run_state_name(info.state));
         goto out;
     }
+    /* Its hypervisor's stream on the main connection alone. */
+    opaque = info.opaque_stream;
+    if (opaque)
+        s.nstreams = 1;
     s.nr_pages = info.nr_pages;
     s.prog.nr_pages = s.nr_pages;
     bm = xt_bitmap_alloc(s.nr_pages);
@@ -742,6 +831,10 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
     rd.fd = main_fd;
     rd.timeout_ms = opts->timeout_ms;
     mig_image_hdr_init(&ih, mig_hv_type_of(h), s.migration_id);
+    if (opaque) {
+        ih.version = MIG_VERSION_OPAQUE;
+        ih.flags = MIG_IMG_OPAQUE;
+    }
     rc = xt_write_full(main_fd, &ih, sizeof(ih), opts->timeout_ms);
     if (rc < 0) {
         xt_error(ctx, rc, "sending the image header");
@@ -773,14 +866,26 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
         xt_error(ctx, rc, "sending the VM configuration");
         goto out;
     }
+    if (opaque) {
+        rc = send_opaque(&s, main_fd, &os, &t_pause, &paused);
+        if (rc < 0)
+            goto fail;
+        goto handshake;
+    }
     rc = start_workers(&s, host, port, main_fd);
     if (rc < 0)
         goto out;
 
     /* The longest heartbeat gap is measured from here on. */
-    if (hv_guest_stats_ex(h, domid, HV_STATS_RESET_GAP, &gs_src) == 0)
-        st->guest_measured = gs_src.is_test_guest;
-    xt_error_clear(ctx);
+    {
+        bool quiet = ctx->quiet_errors;     /* optional: no error */
+
+        ctx->quiet_errors = true;
+        if (hv_guest_stats_ex(h, domid, HV_STATS_RESET_GAP, &gs_src) == 0)
+            st->guest_measured = gs_src.is_test_guest;
+        ctx->quiet_errors = quiet;
+        xt_error_clear(ctx);
+    }
 
     rc = hv_logdirty(h, domid, true);
     if (rc < 0)
@@ -804,6 +909,9 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
         ctx->quiet_errors = true;
         rc = hv_populated(h, domid, bm, s.nr_pages, &populated);
         ctx->quiet_errors = quiet;
+        if (rc < 0)
+            xt_debug(ctx, "round 0 over every pfn: populated: %s",
+                     ctx->err_msg);
         xt_error_clear(ctx);
         if (rc == 0) {
             for (p = xt_bitmap_find_next(bm, s.nr_pages, 0); p < s.nr_pages;
@@ -957,6 +1065,7 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
             goto fail;
     }
 
+handshake:
     /* Commit handshake. */
     s.prog.phase = MIG_PHASE_COMMIT;
     report(&s);
@@ -1054,7 +1163,13 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
     } else {
         st->guest_measured = false;
     }
-    if (opts->verify_digest) {
+    if (opaque) {
+        /* What the receiver restored from against what we sent. */
+        st->digest_src = os.digest;
+        st->digest_dst = ready.digest;
+        st->digest_checked = true;
+        st->digest_equal = st->digest_src == st->digest_dst;
+    } else if (opts->verify_digest) {
         st->digest_dst = ready.digest;
         if (source_digest(&s, &st->digest_src) == 0) {
             st->digest_checked = true;

@@ -50,7 +50,7 @@ int mig_stats_json(const struct mig_stats *s, const char *role, char *buf,
                  "\"rounds\":%u,\"forced_stop\":%s,"
                  "\"final_dirty_pages_s\":%.0f,\"bandwidth_mib_s\":%.1f,"
                  "\"throttle_pct\":%u,\"compression_ratio\":%.3f,"
-                 "\"streams\":%u,%s,\"dst_domid\":%u}",
+                 "\"streams\":%u,%s,\"dst_domid\":%u,\"mode\":\"%s\"}",
                  role, s->rc, s->committed ? "true" : "false",
                  s->in_doubt ? "true" : "false", ms(s->total_ns),
                  ms(s->setup_ns), ms(s->downtime_ns), guest,
@@ -61,6 +61,7 @@ int mig_stats_json(const struct mig_stats *s, const char *role, char *buf,
                  (unsigned long long)s->pages_compressed, s->rounds,
                  s->forced_stop ? "true" : "false", s->final_dirty_pages_s,
                  s->bandwidth_bytes_s / (1024.0 * 1024.0), s->throttle_pct,
-                 s->compression_ratio, s->nstreams, digest, s->dst_domid);
+                 s->compression_ratio, s->nstreams, digest, s->dst_domid,
+                 s->opaque ? "opaque" : "pages");
     return (n < 0 || (size_t)n >= size) ? -ENOSPC : 0;
 }

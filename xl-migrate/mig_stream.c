@@ -1,5 +1,5 @@
 /*
- * mig_stream.c - the migration stream, version 1
+ * mig_stream.c - the migration stream, versions 1 and 2
  * (docs/specs/migration-stream.md): image header, record framing, page
  * batches (zero detection, zlib/zstd per batch, XXH3 checksums), VM_CONFIG,
  * and a reader that checks every length before it allocates or copies.
@@ -105,11 +105,12 @@ int mig_image_hdr_check(struct xt_ctx *ctx, const struct mig_image_hdr *h)
         return xt_error(ctx, -EINVAL, "image header at offset 0: bad magic "
                         "%#" PRIx64 " at offset %zu, not a migration stream",
                         h->magic, offsetof(struct mig_image_hdr, magic));
-    if (h->version != MIG_VERSION)
+    if (h->version != MIG_VERSION && h->version != MIG_VERSION_OPAQUE)
         return xt_error(ctx, -EPROTO, "image header at offset 0: stream "
                         "version %" PRIu32 " at offset %zu, this host speaks "
-                        "version %u", h->version,
-                        offsetof(struct mig_image_hdr, version), MIG_VERSION);
+                        "versions %u and %u", h->version,
+                        offsetof(struct mig_image_hdr, version), MIG_VERSION,
+                        MIG_VERSION_OPAQUE);
     if (h->endianness != MIG_ENDIAN_LITTLE)
         return xt_error(ctx, -EINVAL, "image header at offset 0: "
                         "endianness %u at offset %zu, only %u (little) is "
@@ -125,10 +126,11 @@ int mig_image_hdr_check(struct xt_ctx *ctx, const struct mig_image_hdr *h)
         return xt_error(ctx, -EINVAL, "image header at offset 0: unknown "
                         "hypervisor type %u at offset %zu", h->hv_type,
                         offsetof(struct mig_image_hdr, hv_type));
-    if (h->flags)
+    if (h->flags & ~(h->version == MIG_VERSION_OPAQUE ? MIG_IMG_OPAQUE : 0))
         return xt_error(ctx, -EINVAL, "image header at offset 0: unknown "
-                        "flags %#" PRIx32 " at offset %zu", h->flags,
-                        offsetof(struct mig_image_hdr, flags));
+                        "flags %#" PRIx32 " at offset %zu for version %"
+                        PRIu32, h->flags,
+                        offsetof(struct mig_image_hdr, flags), h->version);
     if (h->reserved)
         return xt_error(ctx, -EINVAL, "image header at offset 0: reserved "
                         "field at offset %zu is %#" PRIx32 ", not 0",
@@ -157,6 +159,8 @@ static const char *const rec_names[] = {
     [MIG_REC_AUTH] = "AUTH",
     [MIG_REC_STOPCOPY] = "STOPCOPY",
     [MIG_REC_ROUND_ACK] = "ROUND_ACK",
+    [MIG_REC_OPAQUE_DATA] = "OPAQUE_DATA",
+    [MIG_REC_OPAQUE_END] = "OPAQUE_END",
 };
 
 bool mig_rec_type_known(uint32_t type)

@@ -1,5 +1,5 @@
 /*
- * mig_stream.h - the xm-pool migration stream, version 1
+ * mig_stream.h - the xm-pool migration stream, versions 1 and 2
  * (docs/specs/migration-stream.md): record framing, validation, page
  * batches with zero detection, per-batch compression and checksums.
  * Internal to xl-migrate/ (the public header is mig.h).
@@ -20,6 +20,11 @@
 
 #define MIG_MAGIC           0x314749524d4d5Full  /* "_MMRIG1" */
 #define MIG_VERSION         1u
+/* Version 2 adds the opaque mode (image header flag MIG_IMG_OPAQUE, the
+ * OPAQUE_DATA and OPAQUE_END records); a sender writes version 1 whenever
+ * it does not use that mode, so version 1 receivers keep working. */
+#define MIG_VERSION_OPAQUE  2u
+#define MIG_IMG_OPAQUE      0x1u    /* image header flag, version 2 only */
 #define MIG_ENDIAN_LITTLE   1u
 #define MIG_PAGE_SHIFT      12u
 #define MIG_PAGE_SIZE       4096u
@@ -40,7 +45,8 @@ struct mig_image_hdr {
     uint8_t endianness;         /* MIG_ENDIAN_LITTLE */
     uint8_t page_shift;         /* MIG_PAGE_SHIFT */
     uint16_t hv_type;           /* enum mig_hv_type of the source */
-    uint32_t flags;             /* none defined: must be 0 */
+    uint32_t flags;             /* version 1: 0; version 2: MIG_IMG_OPAQUE
+                                 * or 0 */
     uint32_t reserved;          /* 0 */
     uint64_t migration_id;      /* random, non-zero, names this migration */
 };
@@ -68,6 +74,9 @@ enum mig_rec_type {
     MIG_REC_ROUND_ACK = 25,     /* optional, receiver -> sender: every
                                  * stream's pages of a round are applied
                                  * (body: struct mig_round_end) */
+    /* Version 2, opaque mode only (mig_opaque.h). */
+    MIG_REC_OPAQUE_DATA = 26,   /* a chunk of the hypervisor's own stream */
+    MIG_REC_OPAQUE_END = 27,    /* that stream is complete */
 };
 
 #define MIG_REC_OPTIONAL    0x1u    /* flags: may be skipped if unknown */
@@ -207,7 +216,8 @@ int mig_buf_reserve(struct mig_buf *b, size_t extra);
 void mig_image_hdr_init(struct mig_image_hdr *h, enum mig_hv_type hv,
                         uint64_t migration_id);
 /* Checks a received image header; reports what is wrong (offset 0):
- * -EPROTO for another stream version, -EINVAL for anything else. */
+ * -EPROTO for a stream version other than 1 and 2, -EINVAL for anything
+ * else (flags other than MIG_IMG_OPAQUE in version 2, any in version 1). */
 int mig_image_hdr_check(struct xt_ctx *ctx, const struct mig_image_hdr *h);
 
 /* Appends a whole record (header, body, padding) to b.  0, -EINVAL (flags

@@ -709,8 +709,16 @@ static void test_image_hdr(struct xt_ctx *ctx)
 
     IH_CASE((void)0, 0, NULL, "image header: valid");
     IH_CASE(h.magic ^= 1, -EINVAL, "bad magic", "image header: bad magic");
-    IH_CASE(h.version = 2, -EPROTO, "version 2 at offset 8",
-            "image header: version 2");
+    IH_CASE(h.version = 3, -EPROTO, "version 3 at offset 8",
+            "image header: version 3");
+    IH_CASE(h.version = 2, 0, NULL, "image header: version 2 (opaque "
+            "mode's), no flag");
+    IH_CASE((h.version = 2, h.flags = MIG_IMG_OPAQUE), 0, NULL,
+            "image header: version 2 opaque");
+    IH_CASE(h.flags = MIG_IMG_OPAQUE, -EINVAL, "flags 0x1 at offset 16 for "
+            "version 1", "image header: opaque flag in version 1");
+    IH_CASE((h.version = 2, h.flags = 2), -EINVAL, "flags 0x2 at offset 16",
+            "image header: unknown flag in version 2");
     IH_CASE(h.endianness = 2, -EINVAL, "endianness 2 at offset 12",
             "image header: big endian");
     IH_CASE(h.page_shift = 16, -EINVAL, "page shift 16 at offset 13",

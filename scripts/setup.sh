@@ -8,6 +8,8 @@
 #                               UndefinedBehaviorSanitizer
 #   scripts/setup.sh --bench    also install what the benchmarks compare
 #                               against (QEMU)
+#   scripts/setup.sh --xen      also install what the Xen test lane needs
+#                               (QEMU, debootstrap, cpio)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,11 +17,13 @@ cd "$top"
 
 asan=no
 bench=no
+xen=no
 for arg in "$@"; do
     case "$arg" in
     --asan) asan=yes ;;
     --bench) bench=yes ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --xen) xen=yes ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -35,6 +39,7 @@ packages=(
     linux-libc-dev
 )
 [ "$bench" = yes ] && packages+=(qemu-system-x86)
+[ "$xen" = yes ] && packages+=(qemu-system-x86 debootstrap cpio e2fsprogs gzip)
 
 missing=()
 for p in "${packages[@]}"; do

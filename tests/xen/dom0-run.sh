@@ -1,0 +1,59 @@
+#!/bin/sh
+# tests/xen/dom0-run.sh - runs inside the lane's dom0 (started by the
+# image's /xm-lane-init from the 9p share): brings up the Xen daemons,
+# runs every case under cases/ and writes TAP lines to results/tap.  The
+# init powers the machine off when this returns.
+SHARE=/mnt/share
+R=$SHARE/results
+export SHARE R
+export PATH=/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
+exec >"$R/dom0.log" 2>&1
+echo "dom0: $(uname -r), $(nproc) vCPUs"
+
+ip link set lo up
+for m in xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs; do
+    modprobe "$m" 2>/dev/null
+done
+mkdir -p /proc/xen /var/run/xen /var/lib/xen /var/lib/xenstored \
+    /var/log/xen/console /run/xen /var/lib/xen/dump
+mount -t xenfs xenfs /proc/xen
+xenstored --pid-file=/run/xen/xenstored.pid
+i=0
+until xenstore-read / >/dev/null 2>&1 || [ $i -ge 100 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+xen-init-dom0
+xenconsoled --pid-file=/run/xen/xenconsoled.pid --log=guest \
+    --log-dir=/var/log/xen/console --timestamp=none
+xl info | sed -n '/^xen_version/p;/^virt_caps/p;/^free_memory/p'
+
+# A heartbeat on the console: whether dom0 is alive, and its domUs' states,
+# every 15 s -- to follow a stuck run from outside.
+(
+    while sleep 15; do
+        echo "lane-hb: $(cut -d' ' -f1 /proc/uptime) s: $(xl list 2>&1 | awk 'NR > 2 {printf "%s/%s/%s ", $1, $2, $5}') $(tail -qn1 /var/log/xen/console/*.log 2>/dev/null | tr '\n' ' ' | cut -c1-200)" >/dev/console
+    done
+) &
+hb=$!
+
+echo "TAP version 13" >"$R/tap"
+for c in "$SHARE"/cases/*.sh; do
+    echo "# case $(basename "$c")" >>"$R/tap"
+    echo "==== case $(basename "$c") ===="
+    echo "lane: case $(basename "$c")" >/dev/console
+    start=$(date +%s)
+    timeout -k 5 600 sh "$c" >>"$R/tap" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] || echo "not ok - case $(basename "$c") exited with $rc" >>"$R/tap"
+    echo "==== case $(basename "$c") done: rc $rc, $(( $(date +%s) - start )) s (emulated) ===="
+    xl list
+    for l in /var/log/xen/console/guest-*.log; do
+        [ -f "$l" ] && { echo "-- last lines of $l"; tail -n 3 "$l"; }
+    done
+    # Leave no domU behind for the next case.
+    for d in $(xl list | awk 'NR > 2 {print $2}'); do xl destroy "$d"; done
+done
+kill "$hb" 2>/dev/null
+cp /var/log/xen/console/*.log "$R/" 2>/dev/null
+echo "# lane complete" >>"$R/tap"
+sync

@@ -1,0 +1,159 @@
+# tests/xen/lib.sh - helpers for the Xen lane's cases (sourced; runs in
+# dom0).  A case prints TAP lines ("ok - ...", "not ok - ...") on stdout
+# and its diagnostics on stderr; dom0-run.sh collects both.
+BIN=$SHARE/bin
+KERNEL=$(ls /boot/vmlinuz-* | head -n1)
+INITRD=$SHARE/domu/initrd.gz
+CONSOLE_DIR=/var/log/xen/console
+export XM_XEN_REAPER=$BIN/xm-xen-reaper
+
+# Results also go to the console, to follow a run live in console.log.
+ok() { echo "ok - $*"; echo "lane: ok - $*" >/dev/console; }
+not_ok() { echo "not ok - $*"; echo "lane: not ok - $*" >/dev/console; }
+# check DESCRIPTION COMMAND...: ok if the command succeeds.
+check() {
+    d=$1; shift
+    if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+note() { echo "# $*"; echo "lane: $*" >/dev/console; }
+
+# domu_start NAME pv|pvh MEM_MIB: an xl-created domU running xm-domu-init.
+domu_start() {
+    cfg=/tmp/$1.cfg
+    {
+        echo "name = \"$1\""
+        echo "type = \"$2\""
+        echo "kernel = \"$KERNEL\""
+        echo "ramdisk = \"$INITRD\""
+        echo "extra = \"console=hvc0 quiet xm_ws_mib=16\""
+        echo "memory = $3"
+        echo "vcpus = 1"
+        echo "on_crash = \"preserve\""
+        [ "$2" = pvh ] && echo 'tsc_mode = "native"'
+        [ "$2" = pvh ] && [ -n "${LANE_HAP:-}" ] && echo "hap = $LANE_HAP"
+    } >"$cfg"
+    rm -f "$CONSOLE_DIR/guest-$1.log"
+    xl create -q "$cfg"
+}
+
+domid_of() { xl domid "$1" 2>/dev/null; }
+
+# The last tick line of NAME's console log ("" if none yet).
+# Only whole lines count: xenconsoled may have written half of the last.
+last_tick_line() {
+    grep -E 'xm-domu tick=[0-9]+ pass=[0-9]+ bad=[0-9]+ gap_ms=' \
+        "$CONSOLE_DIR/guest-$1.log" 2>/dev/null | tail -n1
+}
+# The last tick number (0 if none).
+last_tick() {
+    t=$(last_tick_line "$1" | sed -n 's/.*tick=\([0-9]*\).*/\1/p')
+    echo "${t:-0}"
+}
+# Mismatches in the last line (empty if none).
+last_bad() { last_tick_line "$1" | sed -n 's/.*bad=\([0-9]*\).*/\1/p'; }
+
+# wait_tick NAME N SECONDS: until NAME's tick reaches N (timed by the
+# clock: every poll forks a few processes, slow under emulation).
+wait_tick() {
+    end=$(( $(date +%s) + $3 ))
+    while [ "$(last_tick "$1")" -lt "$2" ]; do
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 1
+    done
+    return 0
+}
+
+# Ticks must be consecutive in NAME's whole log: no line lost, none
+# repeated (a guest resumed from a stale state would repeat ticks).
+ticks_consecutive() {
+    grep -o 'xm-domu tick=[0-9]*' "$CONSOLE_DIR/guest-$1.log" |
+        sed 's/.*=//' | awk 'NR > 1 && $1 != prev + 1 { bad = 1; print "tick " prev " then " $1 > "/dev/stderr" } { prev = $1 } END { exit bad }'
+}
+
+# Domains in state running/blocked (not paused/shutdown) named NAME.
+domain_running() {
+    xl list "$1" 2>/dev/null | awk 'NR == 2 { s = $5 } END { exit !(s ~ /^[rb-]+$/ && s !~ /[psc]/) }'
+}
+
+# Number of domains besides dom0.
+nr_domus() { xl list | awk 'NR > 2' | wc -l; }
+
+# our_migrate DOMID PORT [receiver options...]: our engine, both ends in
+# this dom0 (like `xl migrate` to localhost).  Sets MIG_SEND_RC,
+# MIG_RECV_RC; the JSON lines are in /tmp/send.json and /tmp/recv.json.
+our_migrate() {
+    dom=$1 port=$2; shift 2
+    "$BIN/xm-migrate" receive --driver xen --log-level "${XM_LANE_LOG:-debug}" --listen "127.0.0.1:$port" \
+        --token lane-token "$@" >/tmp/recv.json 2>/tmp/recv.err &
+    rpid=$!
+    end=$(( $(date +%s) + 60 ))
+    while ! grep -q ":$(printf %04X "$port") " /proc/net/tcp 2>/dev/null; do
+        [ "$(date +%s)" -ge "$end" ] && break
+        sleep 0.2
+    done
+    t0=$(date +%s%N)
+    "$BIN/xm-migrate" send --driver xen --log-level "${XM_LANE_LOG:-debug}" --domid "$dom" \
+        --to "127.0.0.1:$port" --token lane-token >/tmp/send.json 2>/tmp/send.err
+    MIG_SEND_RC=$?
+    wait "$rpid"
+    MIG_RECV_RC=$?
+    MIG_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+    note "xm-migrate send rc=$MIG_SEND_RC receive rc=$MIG_RECV_RC in $MIG_MS ms (emulated time)"
+    note "send: $(cat /tmp/send.json)"
+    sed 's/^/# send stderr: /' /tmp/send.err
+    sed 's/^/# recv stderr: /' /tmp/recv.err
+}
+
+# xl_reference NAME pv|pvh: `xl migrate` of a fresh domU to localhost,
+# checked like ours (continuity, integrity); times are emulated, printed
+# only.  xl's destination runs as NAME--incoming until it commits, so its
+# console log has that name: both logs are read in order.
+xl_reference() {
+    domu_start "$1" "$2" 256
+    check "$1 ($2) ticks" wait_tick "$1" 4 240
+    d0=$(domid_of "$1")
+    t0=$(last_tick "$1")
+    s=$(date +%s%N)
+    xl migrate -s '' "$d0" 'xl migrate-receive' >/tmp/xl.out 2>&1
+    rc=$?
+    note "xl migrate of $1 ($2): rc=$rc in $(( ($(date +%s%N) - s) / 1000000 )) ms (emulated time)"
+    tail -n 5 /tmp/xl.out | sed 's/^/# xl: /'
+    check "xl migrate of $2 domU $1 (exit 0)" [ "$rc" -eq 0 ]
+    d1=$(domid_of "$1")
+    check "$1 is a new domain after xl migrate" [ -n "$d1" ] && [ "$d1" != "$d0" ]
+    end=$(( $(date +%s) + 180 ))
+    while :; do
+        cat "$CONSOLE_DIR/guest-$1.log" "$CONSOLE_DIR/guest-$1--incoming.log" \
+            >"/tmp/$1.all.log" 2>/dev/null
+        t=$(grep -o 'xm-domu tick=[0-9]*' "/tmp/$1.all.log" | tail -n1 | sed 's/.*=//')
+        [ "${t:-0}" -ge $((t0 + 4)) ] && break
+        [ "$(date +%s)" -ge "$end" ] && break
+        sleep 1
+    done
+    check "$1 ticks on after xl's move" [ "${t:-0}" -ge $((t0 + 4)) ]
+    bad=$(grep 'xm-domu tick=' "/tmp/$1.all.log" | tail -n1 | sed -n 's/.*bad=\([0-9]*\).*/\1/p')
+    check "$1's memory self-check is clean after xl's move (bad=0)" [ "$bad" = 0 ]
+}
+
+# ours_case NAME pv|pvh PORT: a fresh domU live-migrated to localhost by
+# our engine (xm-migrate --driver xen), checked for success, a new domain,
+# the source gone, continuity (ticks go on, consecutive) and integrity.
+ours_case() {
+    domu_start "$1" "$2" 256
+    check "xl created $2 domU $1" [ -n "$(domid_of "$1")" ]
+    check "$1 ticks (booted, self-check running)" wait_tick "$1" 4 240
+    d0=$(domid_of "$1")
+    t0=$(last_tick "$1")
+    note "$1 is domain $d0 at tick $t0"
+    our_migrate "$d0" "$3"
+    check "our engine migrated $2 domU $1 (sender exit 0)" [ "$MIG_SEND_RC" -eq 0 ]
+    check "our receiver exit 0" [ "$MIG_RECV_RC" -eq 0 ]
+    d1=$(domid_of "$1")
+    note "$1 is now domain ${d1:-none}"
+    check "$1 is a new domain" [ -n "$d1" ] && [ "$d1" != "$d0" ]
+    check "the source domain $d0 is gone" sh -c "! xl list $d0 >/dev/null 2>&1"
+    check "$1 ticks on after the move" wait_tick "$1" $((t0 + 4)) 120
+    check "$1's ticks are consecutive across the move" ticks_consecutive "$1"
+    check "$1's memory self-check is clean (bad=0)" [ "$(last_bad "$1")" = 0 ]
+    note "last line: $(last_tick_line "$1")"
+}

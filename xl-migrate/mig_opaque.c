@@ -83,15 +83,17 @@ int mig_opaque_data_append(struct mig_buf *b, struct mig_opaque_tally *t,
     if (rc < 0)
         return rc;
     d.len = (uint32_t)len;
-    d.checksum = XXH3_64bits(data, len);
     rh.length = body;
     p = b->data + b->len;
     memcpy(p, &rh, sizeof(rh));
-    memcpy(p + sizeof(rh), &d, sizeof(d));
+    /* The checksum covers the copy that goes out, not the source, which
+     * another thread could still be changing. */
     memcpy(p + sizeof(rh) + sizeof(d), data, len);
+    d.checksum = XXH3_64bits(p + sizeof(rh) + sizeof(d), len);
+    memcpy(p + sizeof(rh), &d, sizeof(d));
     memset(p + sizeof(rh) + body, 0, pad);
     b->len += sizeof(rh) + body + pad;
-    XXH3_64bits_update(t->xxh, data, len);
+    XXH3_64bits_update(t->xxh, p + sizeof(rh) + sizeof(d), len);
     t->bytes += len;
     return 0;
 }

@@ -3,11 +3,19 @@
 # image's /xm-lane-init from the 9p share): brings up the Xen daemons,
 # runs every case under cases/ and writes TAP lines to results/tap.  The
 # init powers the machine off when this returns.
-SHARE=/mnt/share
+# The 9p share is used only to copy things in at the start and results
+# out after each case: binaries, scripts and the domU's initramfs run from
+# dom0's own tmpfs.  (Under heavy 9p traffic, dom0 saw corrupted memory.)
+OUT=/mnt/share/results
+SHARE=/tmp/lane
+mkdir -p "$SHARE"
+cp -a /mnt/share/bin /mnt/share/domu /mnt/share/cases /mnt/share/lib.sh "$SHARE/"
 R=$SHARE/results
+mkdir -p "$R"
 export SHARE R
 export PATH=/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
 exec >"$R/dom0.log" 2>&1
+publish() { cp "$R"/* "$OUT/" 2>/dev/null; sync; }
 echo "dom0: $(uname -r), $(nproc) vCPUs"
 
 ip link set lo up
@@ -52,8 +60,9 @@ for c in "$SHARE"/cases/*.sh; do
     done
     # Leave no domU behind for the next case.
     for d in $(xl list | awk 'NR > 2 {print $2}'); do xl destroy "$d"; done
+    publish
 done
 kill "$hb" 2>/dev/null
 cp /var/log/xen/console/*.log "$R/" 2>/dev/null
 echo "# lane complete" >>"$R/tap"
-sync
+publish

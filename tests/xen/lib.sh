@@ -102,6 +102,10 @@ our_migrate() {
     note "send: $(cat /tmp/send.json)"
     sed 's/^/# send stderr: /' /tmp/send.err
     sed 's/^/# recv stderr: /' /tmp/recv.err
+    # What went wrong, on the console at once (a wedged dom0 never
+    # publishes its results).
+    grep -a -v 'debug:' /tmp/send.err | sed 's/^/lane: send: /' | cut -c1-300 >/dev/console
+    grep -a -v 'debug:' /tmp/recv.err | sed 's/^/lane: recv: /' | cut -c1-300 >/dev/console
 }
 
 # xl_reference NAME pv|pvh: `xl migrate` of a fresh domU to localhost,
@@ -156,4 +160,31 @@ ours_case() {
     check "$1's ticks are consecutive across the move" ticks_consecutive "$1"
     check "$1's memory self-check is clean (bad=0)" [ "$(last_bad "$1")" = 0 ]
     note "last line: $(last_tick_line "$1")"
+}
+
+# kill_case NAME pv|pvh PORT FAULT...: our receiver kills itself (SIGKILL)
+# at each FAULT point (xm-migrate receive --fault): the sender must fail
+# cleanly, the source domU keep running as the same domain (resumed with
+# xc_domain_resume if it had been suspended) with its memory intact, and
+# no half-built domain may be left (the receiver's xm-xen-reaper destroys
+# it).
+kill_case() {
+    name=$1 type=$2 port=$3; shift 3
+    domu_start "$name" "$type" 256
+    check "$name ($type) ticks" wait_tick "$name" 4 240
+    d0=$(domid_of "$name")
+    for fault in "$@"; do
+        t0=$(last_tick "$name")
+        our_migrate "$d0" "$port" --fault "$fault" --fault-action kill
+        check "receiver killed at $fault: the sender fails (exit 1)" [ "$MIG_SEND_RC" -eq 1 ]
+        check "receiver killed at $fault: it died of SIGKILL" [ "$MIG_RECV_RC" -eq 137 ]
+        check "after $fault: $name is still domain $d0" [ "$(domid_of "$name")" = "$d0" ]
+        check "after $fault: $name ticks on" wait_tick "$name" $((t0 + 3)) 120
+        end=$(( $(date +%s) + 30 ))
+        while [ "$(nr_domus)" -ne 1 ] && [ "$(date +%s)" -lt "$end" ]; do sleep 1; done
+        check "after $fault: no half-built domain left (xl list shows $name only)" [ "$(nr_domus)" -eq 1 ]
+        xl list >&2
+    done
+    check "$name's ticks are consecutive" ticks_consecutive "$name"
+    check "$name's memory self-check is clean (bad=0)" [ "$(last_bad "$name")" = 0 ]
 }

@@ -71,6 +71,8 @@ rm -rf "$work/initramfs"
 mkdir -p "$work/initramfs/dev"
 cp "$work/xm-domu-init" "$work/initramfs/init"
 cp "$work/xm-domu-init" "$share/domu/"
+gcc -static -O2 -Wall -Wextra -o "$share/domu/xm-lane-tcpcheck" \
+    "$here/domu/xm_lane_tcpcheck.c" || exit 1
 (cd "$work/initramfs" && find . | cpio -o -H newc --quiet | gzip -1) \
     >"$share/domu/initrd.gz" || exit 1
 
@@ -80,10 +82,10 @@ echo "xen lane: booting Xen + dom0 under QEMU TCG (console: $log)"
 start=$(date +%s)
 timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
     -accel "tcg,thread=${XEN_LANE_TCG_THREAD:-multi}" \
-    -cpu max,avx=off,avx2=off,fma=off,f16c=off,vaes=off,vpclmulqdq=off -m 3072 -smp 2 -machine q35 \
+    -cpu "${XEN_LANE_CPU:-max,avx=off,avx2=off,fma=off,f16c=off,vaes=off,vpclmulqdq=off}" -m 3072 -smp "${XEN_LANE_SMP:-2}" -machine q35 \
     -nographic -no-reboot -serial "file:$log" -monitor none \
     -kernel "$img/xen" \
-    -append "dom0_mem=1024M,max:1024M dom0_max_vcpus=2 console=com1 com1=115200,8n1 smap=0 asid=0 loglvl=warning guest_loglvl=warning" \
+    -append "dom0_mem=1024M,max:1024M dom0_max_vcpus=${XEN_LANE_SMP:-2} console=com1 com1=115200,8n1 smap=0 asid=0 loglvl=warning guest_loglvl=warning" \
     -initrd "$img/vmlinuz root=/dev/vda rw console=hvc0 init=/xm-lane-init quiet,$img/initrd.img" \
     -drive "file=$img/rootfs.ext4,if=virtio,format=raw,snapshot=on" \
     -virtfs "local,path=$share,mount_tag=share,security_model=none" \

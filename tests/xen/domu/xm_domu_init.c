@@ -95,7 +95,8 @@ int main(void)
     uint32_t *gen;
     uint8_t *mem;
 
-    console();
+    if (!getenv("XM_DOMU_NO_CONSOLE"))
+        console();
     if (!nr)
         nr = 1;
     mem = mmap(NULL, nr * PAGE, PROT_READ | PROT_WRITE,

@@ -9,8 +9,9 @@
  * lane (tests/xen, a real Xen 4.17 under QEMU TCG): open, info, populated,
  * map, log-dirty, create and lazy population, and libxenguest's save and
  * restore through hv_xen_stream.c -- but no migration has completed there
- * yet: the emulated host corrupts dom0's memory and our stream's checksums
- * stopped every attempt (docs/design/hv.md, "The Xen lane").
+ * yet: our stream's checksums stopped every attempt (docs/design/hv.md,
+ * "The Xen lane": the emulated host corrupts dom0's memory, but that does
+ * not explain every mismatch).
  *
  * Guest types: PVH through our engine (pages + this driver's state blob),
  * PV through libxenguest's own stream (hv_xen_stream.c).  HVM domains with

@@ -40,6 +40,8 @@ xl info | sed -n '/^xen_version/p;/^virt_caps/p;/^free_memory/p'
 (
     while sleep 15; do
         echo "lane-hb: $(cut -d' ' -f1 /proc/uptime) s: $(xl list 2>&1 | awk 'NR > 2 {printf "%s/%s/%s ", $1, $2, $5}') $(tail -qn1 /var/log/xen/console/*.log 2>/dev/null | tr '\n' ' ' | cut -c1-200)" >/dev/console
+        ps -eo pid,stat,etime,args | grep -E 'cases/|grep|sed|sleep|xm-migrate|xl ' |
+            grep -v -E 'grep -E|ps -eo' | sed 's/^/lane-ps: /' | cut -c1-160 >/dev/console
     done
 ) &
 hb=$!

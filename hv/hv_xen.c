@@ -10,8 +10,8 @@
  * map, log-dirty, create and lazy population, and libxenguest's save and
  * restore through hv_xen_stream.c -- but no migration has completed there
  * yet: our stream's checksums stopped every attempt (docs/design/hv.md,
- * "The Xen lane": the emulated host corrupts dom0's memory, but that does
- * not explain every mismatch).
+ * "The Xen lane": the emulated host corrupts dom0's memory; whether that
+ * explains every mismatch is open).
  *
  * Guest types: PVH through our engine (pages + this driver's state blob),
  * PV through libxenguest's own stream (hv_xen_stream.c).  HVM domains with

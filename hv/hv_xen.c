@@ -1011,14 +1011,23 @@ int hv_xen_make_domain(struct hv_handle *h, const struct hv_create_spec *spec,
     cfg.max_maptrack_frames = 1024;
     cfg.grant_opts = XEN_DOMCTL_GRANT_version(1);
     cfg.arch.emulation_flags = pvh ? XEN_X86_EMU_LAPIC : 0;
+    /* The reaper hears of the domain before anything can go wrong with
+     * it; under the lock, so a concurrent unpause cannot overtake. */
     pthread_mutex_lock(&p->lock);
     rc = reaper_start(h);
-    if (rc == 0 && xc_domain_create(p->xch, &domid, &cfg) < 0)
-        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen create: xc_domain_create of "
-                      "a %s domain (%u vCPUs%s) failed",
-                      hv_xen_guest_type_name(type), spec->nr_vcpus,
-                      !pvh ? "" : hap ? ", HAP" : ", shadow paging");
-    else if (rc == 0 && (made = true) && (rc = reaper_tell(h, '+', domid)) == 0) {
+    if (rc == 0) {
+        if (xc_domain_create(p->xch, &domid, &cfg) < 0) {
+            rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen create: "
+                          "xc_domain_create of a %s domain (%u vCPUs%s) "
+                          "failed", hv_xen_guest_type_name(type),
+                          spec->nr_vcpus,
+                          !pvh ? "" : hap ? ", HAP" : ", shadow paging");
+        } else {
+            made = true;
+            rc = reaper_tell(h, '+', domid);
+        }
+    }
+    if (rc == 0) {
         c->domid = domid;
         c->next = p->created;
         p->created = c;

@@ -163,9 +163,13 @@ struct hv_ops {
     /*
      * Maps n guest pages; pages_r[i] receives the address of pfns[i] (each
      * HV_PAGE_SIZE bytes) or NULL where that page could not be mapped (the
-     * call then fails with -EFAULT after filling what it could).  *map_r
-     * is the handle to give to unmap (may be NULL for drivers whose memory
-     * is mapped for good).  prot: HV_MAP_READ, HV_MAP_WRITE or both.
+     * call then fails with -EFAULT after filling what it could).  That
+     * -EFAULT is the one failure a driver does not report: whether a page
+     * that cannot be mapped is an error is the caller's to say (a hole in
+     * an HV_OPS_SPARSE driver's pfn space is not).  *map_r is the handle
+     * to give to unmap, also after -EFAULT (may be NULL for drivers whose
+     * memory is mapped for good).  prot: HV_MAP_READ, HV_MAP_WRITE or
+     * both.
      */
     int (*map_batch)(struct hv_handle *h, uint32_t domid, int prot,
                      const uint64_t *pfns, size_t n, void **pages_r,

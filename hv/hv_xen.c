@@ -1348,10 +1348,12 @@ static int xen_map_batch(struct hv_handle *h, uint32_t domid, int prot,
     if (bad) {
         int e = err[first_bad] < 0 ? -err[first_bad] : err[first_bad];
 
-        /* The mapping stays: the caller unmaps *map_r as usual. */
-        rc = xt_error(h->ctx, -EFAULT, "xen map of domain %u: %zu of %zu "
-                      "pages not mapped (first: pfn %#llx, %s)", domid, bad,
-                      n, (unsigned long long)pfns[first_bad], strerror(e));
+        /* The mapping stays: the caller unmaps *map_r as usual.  Not an
+         * error report: a hole is no error to the engine (hv.h). */
+        xt_debug(h->ctx, "xen map of domain %u: %zu of %zu pages not "
+                 "mapped (first: pfn %#llx, %s)", domid, bad, n,
+                 (unsigned long long)pfns[first_bad], strerror(e));
+        rc = -EFAULT;
         goto out;
     }
     rc = 0;

@@ -28,7 +28,8 @@ xl_migrate_xm_migrate_LDADD = $(MIG_LIBS) $(HV_LIBS)
 
 MIGRATE_UNIT_TESTS = \
 	tests/unit/migrate/test_stream \
-	tests/unit/migrate/test_opaque
+	tests/unit/migrate/test_opaque \
+	tests/unit/migrate/test_sparse
 
 check_PROGRAMS += $(MIGRATE_UNIT_TESTS)
 TESTS += $(MIGRATE_UNIT_TESTS)
@@ -47,3 +48,9 @@ tests_unit_migrate_test_opaque_SOURCES = \
 tests_unit_migrate_test_opaque_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/xl-migrate
 tests_unit_migrate_test_opaque_LDADD = $(MIG_LIBS) $(HV_LIBS)
+
+tests_unit_migrate_test_sparse_SOURCES = \
+	tests/unit/migrate/test_sparse.c tests/tap.h
+tests_unit_migrate_test_sparse_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/xl-migrate
+tests_unit_migrate_test_sparse_LDADD = $(MIG_LIBS) $(HV_LIBS)

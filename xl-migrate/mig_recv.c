@@ -112,8 +112,13 @@ static int apply_batch(struct receiver *r, struct xt_ctx *ctx,
 
     rc = hv_map_batch(r->h, r->domid, HV_MAP_WRITE, b->pfns, b->count,
                       pages, &m);
-    if (rc < 0)
+    if (rc == -EFAULT)      /* the driver leaves that one to us (hv.h) */
+        rc = xt_error(ctx, rc, "page batch: %u pages of domain %u, some "
+                      "could not be mapped for writing", b->count, r->domid);
+    if (rc < 0) {
+        hv_unmap(r->h, m);
         return rc;
+    }
     for (i = 0; i < b->count; i++) {
         if (b->types[i] == MIG_PAGE_ZERO) {
             memset(pages[i], 0, MIG_PAGE_SIZE);

@@ -151,6 +151,27 @@ static bool all_zero(const void *page)
     return true;
 }
 
+/*
+ * Maps n pages of the source for reading.  A page that cannot be mapped
+ * (NULL in pages, hv_map_batch's -EFAULT) is a hole for a sparse driver
+ * -- never populated, or ballooned out since it was dirtied -- with
+ * nothing to send; for other drivers it is an error, reported into ctx.
+ * *m_r goes to hv_unmap whatever the result.
+ */
+static int map_source(struct sender *s, struct xt_ctx *ctx,
+                      const uint64_t *pfns, size_t n, void **pages,
+                      struct hv_mapping **m_r)
+{
+    int rc = hv_map_batch(s->h, s->domid, HV_MAP_READ, pfns, n, pages, m_r);
+
+    if (rc != -EFAULT)
+        return rc;
+    if (hv_flags(s->h) & HV_OPS_SPARSE)
+        return 0;
+    return xt_error(ctx, rc, "mapping %zu pages of domain %u: some could "
+                    "not be mapped", n, s->domid);
+}
+
 /* One batch of pages: map, (round 0: drop zero pages), encode, send. */
 static int send_pages(struct worker *w, const struct job *j)
 {
@@ -163,29 +184,7 @@ static int send_pages(struct worker *w, const struct job *j)
     uint32_t i, n = 0, skipped = 0;
     int rc;
 
-    if (hv_flags(s->h) & HV_OPS_SPARSE) {
-        /* A sparse pfn space (Xen): a page that cannot be mapped is a hole
-         * -- never populated, or ballooned out since it was dirtied --
-         * and has nothing to send.  Only other failures are errors. */
-        bool quiet = w->ctx->quiet_errors;
-
-        w->ctx->quiet_errors = true;
-        rc = hv_map_batch(s->h, s->domid, HV_MAP_READ, j->pfns, j->count,
-                          mapped, &m);
-        w->ctx->quiet_errors = quiet;
-        if (rc == -EFAULT) {
-            xt_error_clear(w->ctx);
-            rc = 0;
-        } else if (rc < 0) {
-            char msg[XT_ERRMSG_MAX];
-
-            snprintf(msg, sizeof(msg), "%s", w->ctx->err_msg);
-            rc = xt_error(w->ctx, rc, "%s", msg);
-        }
-    } else {
-        rc = hv_map_batch(s->h, s->domid, HV_MAP_READ, j->pfns, j->count,
-                          mapped, &m);
-    }
+    rc = map_source(s, w->ctx, j->pfns, j->count, mapped, &m);
     if (rc < 0) {
         hv_unmap(s->h, m);
         return rc;
@@ -661,20 +660,9 @@ static int source_digest(struct sender *s, uint64_t *digest_r)
         }
         if (!n)
             continue;
-        s->ctx->quiet_errors = true;
-        rc = hv_map_batch(s->h, s->domid, HV_MAP_READ, pfns, n, pages, &m);
-        s->ctx->quiet_errors = quiet;
-        /* A hole in a sparse pfn space was not sent either: it hashes as
-         * the destination has it, never written. */
-        if (rc == -EFAULT && (hv_flags(s->h) & HV_OPS_SPARSE)) {
-            xt_error_clear(s->ctx);
-            rc = 0;
-        } else if (rc < 0) {
-            char msg[XT_ERRMSG_MAX];
-
-            snprintf(msg, sizeof(msg), "%s", s->ctx->err_msg);
-            rc = xt_error(s->ctx, rc, "digest: %s", msg);
-        }
+        /* A hole was not sent either: it hashes as the destination has
+         * it, never written. */
+        rc = map_source(s, s->ctx, pfns, n, pages, &m);
         for (i = 0; rc == 0 && i < n; i++)
             hashes[pfns[i]] = pages[i] ? mig_page_hash(pages[i]) : zero_hash;
         hv_unmap(s->h, m);

@@ -1,0 +1,287 @@
+/*
+ * test_sparse.c - the engine over a sparse driver (HV_OPS_SPARSE, as Xen):
+ * a whole page-mode migration between two fake in-memory domains whose
+ * pfn spaces have holes.
+ *
+ * The fake source has holes (map_batch gives NULL there and -EFAULT, which
+ * the driver does not report, as hv.h says), zero pages and data pages,
+ * and no populated op, so round 0 maps every pfn.  The fake destination
+ * starts empty: a pfn exists once it is first mapped for writing, as Xen's
+ * lazily populated domains.  The migration must skip the holes, send the
+ * zero pages (as zero records: they must exist on arrival), copy the rest,
+ * and agree on the digest.  The same source behind a driver without
+ * HV_OPS_SPARSE must fail with a clear error and keep running.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "hv.h"
+#include "mig.h"
+#include "../../tap.h"
+
+#define NPAGES  64u
+#define SRC_DOM 3u
+#define DST_DOM 7u
+
+/* pfn % 8: 5 is a hole, 3 a zero page, the rest hold data. */
+static bool is_hole(unsigned p) { return p % 8 == 5; }
+static bool is_zero(unsigned p) { return p % 8 == 3; }
+
+struct dom {
+    uint8_t mem[NPAGES][HV_PAGE_SIZE];
+    bool present[NPAGES];
+    enum hv_run_state state;
+    bool destroyed;
+};
+
+static struct dom *D(struct hv_handle *h) { return h->priv; }
+
+static int f_info(struct hv_handle *h, uint32_t domid,
+                  struct hv_domain_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->domid = domid;
+    snprintf(info->name, sizeof(info->name), "sparse");
+    info->nr_pages = NPAGES;
+    info->nr_vcpus = 1;
+    info->state = D(h)->state;
+    return 0;
+}
+
+static int f_create(struct hv_handle *h, const struct hv_create_spec *spec,
+                    uint32_t *domid_r)
+{
+    struct dom *d = D(h);
+
+    if (spec->nr_pages != NPAGES)
+        return xt_error(h->ctx, -EINVAL, "fake create: %llu pages",
+                        (unsigned long long)spec->nr_pages);
+    memset(d->present, 0, sizeof(d->present));
+    d->state = HV_STATE_PAUSED;
+    *domid_r = DST_DOM;
+    return 0;
+}
+
+/* Source: holes are NULL (-EFAULT, unreported).  Destination: a write
+ * mapping populates the pfn. */
+static int f_map(struct hv_handle *h, uint32_t domid, int prot,
+                 const uint64_t *pfns, size_t n, void **pages_r,
+                 struct hv_mapping **map_r)
+{
+    struct dom *d = D(h);
+    size_t i;
+    int rc = 0;
+
+    (void)domid;
+    *map_r = NULL;
+    for (i = 0; i < n; i++) {
+        if (pfns[i] >= NPAGES)
+            return xt_error(h->ctx, -EINVAL, "fake map: pfn %llu",
+                            (unsigned long long)pfns[i]);
+        if (prot & HV_MAP_WRITE)
+            d->present[pfns[i]] = true;
+        pages_r[i] = d->present[pfns[i]] ? d->mem[pfns[i]] : NULL;
+        if (!pages_r[i])
+            rc = -EFAULT;
+    }
+    return rc;
+}
+
+static void f_unmap(struct hv_handle *h, struct hv_mapping *m)
+{
+    (void)h;
+    (void)m;
+}
+
+static int f_logdirty(struct hv_handle *h, uint32_t domid, bool on)
+{
+    (void)h, (void)domid, (void)on;
+    return 0;
+}
+
+/* The guest writes nothing: every harvest is empty. */
+static int f_harvest(struct hv_handle *h, uint32_t domid, uint64_t *bm,
+                     uint64_t nr, uint64_t *dirty_r)
+{
+    (void)h, (void)domid;
+    memset(bm, 0, XT_BITMAP_WORDS(nr) * sizeof(uint64_t));
+    *dirty_r = 0;
+    return 0;
+}
+
+static int f_pause(struct hv_handle *h, uint32_t domid)
+{
+    (void)domid;
+    D(h)->state = HV_STATE_PAUSED;
+    return 0;
+}
+
+static int f_unpause(struct hv_handle *h, uint32_t domid)
+{
+    (void)domid;
+    D(h)->state = HV_STATE_RUNNING;
+    return 0;
+}
+
+static int f_save(struct hv_handle *h, uint32_t domid, void **blob_r,
+                  size_t *len_r)
+{
+    void *b = calloc(1, sizeof(struct hv_state_hdr));
+
+    (void)domid;
+    if (!b)
+        return xt_error(h->ctx, -ENOMEM, "fake state");
+    hv_state_seal(b, sizeof(struct hv_state_hdr), "fake", 1);
+    *blob_r = b;
+    *len_r = sizeof(struct hv_state_hdr);
+    return 0;
+}
+
+static int f_restore(struct hv_handle *h, uint32_t domid, const void *blob,
+                     size_t len)
+{
+    (void)domid;
+    return hv_state_check(h->ctx, blob, len, "fake", 1);
+}
+
+static int f_destroy(struct hv_handle *h, uint32_t domid)
+{
+    (void)domid;
+    D(h)->destroyed = true;
+    return 0;
+}
+
+#define FAKE_OPS(flag) { \
+    .name = "fake", .flags = (flag), .info = f_info, .create = f_create, \
+    .map_batch = f_map, .unmap = f_unmap, .logdirty = f_logdirty, \
+    .dirty_harvest = f_harvest, .pause = f_pause, .unpause = f_unpause, \
+    .state_save = f_save, .state_restore = f_restore, \
+    .destroy = f_destroy }
+static const struct hv_ops sparse_ops = FAKE_OPS(HV_OPS_SPARSE);
+static const struct hv_ops dense_ops = FAKE_OPS(0);
+
+struct rx {
+    struct hv_handle h;
+    int lfd, rc;
+    struct mig_recv_opts o;
+    struct mig_stats st;
+};
+
+static void *rx_main(void *arg)
+{
+    struct rx *r = arg;
+
+    r->rc = mig_receive(r->h.ctx, &r->h, r->lfd, &r->o, &r->st);
+    return NULL;
+}
+
+static void source_init(struct dom *d)
+{
+    unsigned p;
+
+    memset(d, 0, sizeof(*d));
+    d->state = HV_STATE_RUNNING;
+    for (p = 0; p < NPAGES; p++) {
+        d->present[p] = !is_hole(p);
+        if (d->present[p] && !is_zero(p))
+            memset(d->mem[p], 0x40 + (int)p, HV_PAGE_SIZE);
+    }
+}
+
+/* One migration; returns the sender's rc, *dst_rc the receiver's, msg the
+ * sender's error message. */
+static int migrate(const struct hv_ops *ops, struct dom *src,
+                   struct dom *dst, int *dst_rc, struct mig_stats *st,
+                   char *msg, size_t msg_len)
+{
+    struct xt_ctx *sctx = xt_ctx_new("src"), *dctx = xt_ctx_new("dst");
+    struct hv_handle sh = { .ops = ops, .ctx = sctx, .priv = src };
+    struct mig_send_opts so;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    struct rx r;
+    pthread_t t;
+    char port[16];
+    int rc;
+
+    if (!sctx || !dctx)
+        tap_bail("no memory");
+    sctx->quiet_errors = dctx->quiet_errors = true;
+    memset(&r, 0, sizeof(r));
+    r.h.ops = ops;
+    r.h.ctx = dctx;
+    r.h.priv = dst;
+    mig_recv_opts_init(&r.o);
+    r.o.timeout_ms = 5000;
+    r.o.linger_ms = 0;
+    if (mig_listen(dctx, "127.0.0.1", "0", &r.lfd) < 0 ||
+        getsockname(r.lfd, (struct sockaddr *)&sa, &sl) < 0)
+        tap_bail("listen");
+    snprintf(port, sizeof(port), "%u", ntohs(sa.sin_port));
+    if (pthread_create(&t, NULL, rx_main, &r))
+        tap_bail("thread");
+    mig_send_opts_init(&so);
+    so.timeout_ms = 5000;
+    rc = mig_send(sctx, &sh, SRC_DOM, "127.0.0.1", port, &so, st);
+    pthread_join(t, NULL);
+    *dst_rc = r.rc;
+    snprintf(msg, msg_len, "%s", sctx->err_msg);
+    close(r.lfd);
+    xt_ctx_free(sctx);
+    xt_ctx_free(dctx);
+    return rc;
+}
+
+int main(void)
+{
+    static struct dom src, dst;
+    struct mig_stats st;
+    char msg[XT_ERRMSG_MAX];
+    unsigned p, holes_ok = 0, data_ok = 0;
+    int rc, dst_rc;
+
+    tap_plan(9);
+
+    source_init(&src);
+    memset(&dst, 0, sizeof(dst));
+    memset(&st, 0, sizeof(st));
+    rc = migrate(&sparse_ops, &src, &dst, &dst_rc, &st, msg, sizeof(msg));
+    tap_ok(rc == 0 && dst_rc == 0, "sparse: the migration succeeds "
+           "(sender %d, receiver %d%s%s)", rc, dst_rc, rc ? ": " : "",
+           rc ? msg : "");
+    tap_ok(st.digest_equal, "sparse: source and destination digests agree");
+    for (p = 0; p < NPAGES; p++) {
+        holes_ok += dst.present[p] == src.present[p];
+        data_ok += !src.present[p] ||
+                   !memcmp(dst.mem[p], src.mem[p], HV_PAGE_SIZE);
+    }
+    tap_is_int(holes_ok, NPAGES, "sparse: the destination has a page "
+               "exactly where the source has one (holes stay holes, zero "
+               "pages exist)");
+    tap_is_int(data_ok, NPAGES, "sparse: every page arrived with its "
+               "contents");
+    tap_ok(src.destroyed && dst.state == HV_STATE_RUNNING,
+           "sparse: the source is gone, the destination runs");
+
+    /* A driver without HV_OPS_SPARSE: a page that cannot be mapped is an
+     * error, reported by the engine since the driver does not report it. */
+    source_init(&src);
+    memset(&dst, 0, sizeof(dst));
+    memset(&st, 0, sizeof(st));
+    rc = migrate(&dense_ops, &src, &dst, &dst_rc, &st, msg, sizeof(msg));
+    tap_is_int(rc, -EFAULT, "dense: an unmappable page fails the "
+               "migration with -EFAULT");
+    tap_ok(strstr(msg, "could not be mapped") != NULL, "dense: the error "
+           "says so (\"%s\")", msg);
+    tap_ok(dst_rc < 0, "dense: the receiver fails too (%d)", dst_rc);
+    tap_ok(!src.destroyed && src.state == HV_STATE_RUNNING,
+           "dense: the source keeps running");
+    return tap_done();
+}

@@ -38,6 +38,15 @@ domu_start() {
 
 domid_of() { xl domid "$1" 2>/dev/null; }
 
+# domu_ready NAME pv|pvh: domu_start (256 MiB), then checks that xl made
+# it and that it ticks (booted, self-check running); sets d0 to its domid.
+domu_ready() {
+    domu_start "$1" "$2" 256
+    check "xl created $2 domU $1" [ -n "$(domid_of "$1")" ]
+    check "$1 ($2) ticks (booted, self-check running)" wait_tick "$1" 4 240
+    d0=$(domid_of "$1")
+}
+
 # The last tick line of NAME's console log ("" if none yet).
 # Only whole lines count: xenconsoled may have written half of the last.
 last_tick_line() {
@@ -113,9 +122,7 @@ our_migrate() {
 # only.  xl's destination runs as NAME--incoming until it commits, so its
 # console log has that name: both logs are read in order.
 xl_reference() {
-    domu_start "$1" "$2" 256
-    check "$1 ($2) ticks" wait_tick "$1" 4 240
-    d0=$(domid_of "$1")
+    domu_ready "$1" "$2"
     t0=$(last_tick "$1")
     s=$(date +%s%N)
     xl migrate -s '' "$d0" 'xl migrate-receive' >/tmp/xl.out 2>&1
@@ -143,10 +150,7 @@ xl_reference() {
 # our engine (xm-migrate --driver xen), checked for success, a new domain,
 # the source gone, continuity (ticks go on, consecutive) and integrity.
 ours_case() {
-    domu_start "$1" "$2" 256
-    check "xl created $2 domU $1" [ -n "$(domid_of "$1")" ]
-    check "$1 ticks (booted, self-check running)" wait_tick "$1" 4 240
-    d0=$(domid_of "$1")
+    domu_ready "$1" "$2"
     t0=$(last_tick "$1")
     note "$1 is domain $d0 at tick $t0"
     our_migrate "$d0" "$3"
@@ -170,9 +174,7 @@ ours_case() {
 # it).
 kill_case() {
     name=$1 type=$2 port=$3; shift 3
-    domu_start "$name" "$type" 256
-    check "$name ($type) ticks" wait_tick "$name" 4 240
-    d0=$(domid_of "$name")
+    domu_ready "$name" "$type"
     for fault in "$@"; do
         t0=$(last_tick "$name")
         our_migrate "$d0" "$port" --fault "$fault" --fault-action kill

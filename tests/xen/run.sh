@@ -71,6 +71,8 @@ rm -rf "$work/initramfs"
 mkdir -p "$work/initramfs/dev"
 cp "$work/xm-domu-init" "$work/initramfs/init"
 cp "$work/xm-domu-init" "$share/domu/"
+gcc -static -O1 -fno-tree-vectorize -Wall -Wextra -Werror \
+    -o "$share/domu/xm-lane-regcheck" "$here/domu/xm_lane_regcheck.c" || exit 1
 gcc -static -O2 -Wall -Wextra -o "$share/domu/xm-lane-tcpcheck" \
     "$here/domu/xm_lane_tcpcheck.c" || exit 1
 (cd "$work/initramfs" && find . | cpio -o -H newc --quiet | gzip -1) \
@@ -85,7 +87,7 @@ timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
     -cpu "${XEN_LANE_CPU:-max,avx=off,avx2=off,fma=off,f16c=off,vaes=off,vpclmulqdq=off}" -m 3072 -smp "${XEN_LANE_SMP:-2}" -machine q35 \
     -nographic -no-reboot -serial "file:$log" -monitor none \
     -kernel "$img/xen" \
-    -append "dom0_mem=1024M,max:1024M dom0_max_vcpus=${XEN_LANE_SMP:-2} console=com1 com1=115200,8n1 smap=0 asid=0 loglvl=warning guest_loglvl=warning" \
+    -append "dom0_mem=1024M,max:1024M dom0_max_vcpus=${XEN_LANE_SMP:-2} console=com1 com1=115200,8n1 smap=0 asid=0 spec-ctrl=eager-fpu loglvl=warning guest_loglvl=warning" \
     -initrd "$img/vmlinuz root=/dev/vda rw console=hvc0 init=/xm-lane-init quiet,$img/initrd.img" \
     -drive "file=$img/rootfs.ext4,if=virtio,format=raw,snapshot=on" \
     -virtfs "local,path=$share,mount_tag=share,security_model=none" \

@@ -100,13 +100,13 @@ our_migrate() {
         [ "$(date +%s)" -ge "$end" ] && break
         sleep 0.2
     done
-    t0=$(date +%s%N)
+    mig_start=$(date +%s%N)
     "$BIN/xm-migrate" send --driver xen --log-level "${XM_LANE_LOG:-debug}" --domid "$dom" \
         --to "127.0.0.1:$port" --token lane-token >/tmp/send.json 2>/tmp/send.err
     MIG_SEND_RC=$?
     wait "$rpid"
     MIG_RECV_RC=$?
-    MIG_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+    MIG_MS=$(( ($(date +%s%N) - mig_start) / 1000000 ))
     note "xm-migrate send rc=$MIG_SEND_RC receive rc=$MIG_RECV_RC in $MIG_MS ms (emulated time)"
     note "send: $(cat /tmp/send.json)"
     sed 's/^/# send stderr: /' /tmp/send.err
@@ -132,16 +132,21 @@ xl_reference() {
     check "xl migrate of $2 domU $1 (exit 0)" [ "$rc" -eq 0 ]
     d1=$(domid_of "$1")
     check "$1 is a new domain after xl migrate" [ -n "$d1" ] && [ "$d1" != "$d0" ]
+    cat "$CONSOLE_DIR/guest-$1.log" "$CONSOLE_DIR/guest-$1--incoming.log" \
+        >"/tmp/$1.all.log" 2>/dev/null
+    t1=$(grep -o 'xm-domu tick=[0-9]*' "/tmp/$1.all.log" | tail -n1 | sed 's/.*=//')
+    t1=${t1:-0}
+    note "$1 was at tick $t0 before the move, $t1 after it"
     end=$(( $(date +%s) + 180 ))
     while :; do
         cat "$CONSOLE_DIR/guest-$1.log" "$CONSOLE_DIR/guest-$1--incoming.log" \
             >"/tmp/$1.all.log" 2>/dev/null
         t=$(grep -o 'xm-domu tick=[0-9]*' "/tmp/$1.all.log" | tail -n1 | sed 's/.*=//')
-        [ "${t:-0}" -ge $((t0 + 4)) ] && break
+        [ "${t:-0}" -ge $((t1 + 4)) ] && break
         [ "$(date +%s)" -ge "$end" ] && break
         sleep 1
     done
-    check "$1 ticks on after xl's move" [ "${t:-0}" -ge $((t0 + 4)) ]
+    check "$1 ticks on after xl's move (from $t1)" [ "${t:-0}" -ge $((t1 + 4)) ]
     bad=$(grep 'xm-domu tick=' "/tmp/$1.all.log" | tail -n1 | sed -n 's/.*bad=\([0-9]*\).*/\1/p')
     check "$1's memory self-check is clean after xl's move (bad=0)" [ "$bad" = 0 ]
 }
@@ -160,7 +165,10 @@ ours_case() {
     note "$1 is now domain ${d1:-none}"
     check "$1 is a new domain" [ -n "$d1" ] && [ "$d1" != "$d0" ]
     check "the source domain $d0 is gone" sh -c "! xl list $d0 >/dev/null 2>&1"
-    check "$1 ticks on after the move" wait_tick "$1" $((t0 + 4)) 120
+    # Ticks after the move's end, from the only domain left.
+    t1=$(last_tick "$1")
+    note "$1 was at tick $t0 before the move, $t1 after it"
+    check "$1 ticks on after the move (from $t1)" wait_tick "$1" $((t1 + 4)) 120
     check "$1's ticks are consecutive across the move" ticks_consecutive "$1"
     check "$1's memory self-check is clean (bad=0)" [ "$(last_bad "$1")" = 0 ]
     note "last line: $(last_tick_line "$1")"
@@ -176,12 +184,12 @@ kill_case() {
     name=$1 type=$2 port=$3; shift 3
     domu_ready "$name" "$type"
     for fault in "$@"; do
-        t0=$(last_tick "$name")
         our_migrate "$d0" "$port" --fault "$fault" --fault-action kill
         check "receiver killed at $fault: the sender fails (exit 1)" [ "$MIG_SEND_RC" -eq 1 ]
         check "receiver killed at $fault: it died of SIGKILL" [ "$MIG_RECV_RC" -eq 137 ]
         check "after $fault: $name is still domain $d0" [ "$(domid_of "$name")" = "$d0" ]
-        check "after $fault: $name ticks on" wait_tick "$name" $((t0 + 3)) 120
+        t1=$(last_tick "$name")
+        check "after $fault: $name ticks on (from $t1)" wait_tick "$name" $((t1 + 3)) 120
         end=$(( $(date +%s) + 30 ))
         while [ "$(nr_domus)" -ne 1 ] && [ "$(date +%s)" -lt "$end" ]; do sleep 1; done
         check "after $fault: no half-built domain left (xl list shows $name only)" [ "$(nr_domus)" -eq 1 ]

@@ -370,6 +370,28 @@ bool hv_xen_suspend_acked(const char *val)
     return !val || strcmp(val, "suspend") != 0;
 }
 
+unsigned hv_xen_unmovable_devices(const char *const *kinds, unsigned n,
+                                  char *buf, size_t size)
+{
+    unsigned i, count = 0;
+    size_t used = 0;
+    int w;
+
+    if (size)
+        buf[0] = '\0';
+    for (i = 0; i < n; i++) {
+        if (!strcmp(kinds[i], "suspend"))
+            continue;
+        if (used < size) {
+            w = snprintf(buf + used, size - used, "%s%s", count ? ", " : "",
+                         kinds[i]);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        count++;
+    }
+    return count;
+}
+
 /* ---- state blob layout -------------------------------------------------- */
 
 /*
@@ -403,18 +425,27 @@ bool hv_xen_state_param_allowed(uint32_t index)
     return false;
 }
 
-size_t hv_xen_state_size(uint32_t nr_params, uint32_t hvm_ctx_len)
+size_t hv_xen_state_size(uint32_t nr_params, uint32_t nr_cpuid,
+                         uint32_t nr_msrs, uint32_t hvm_ctx_len,
+                         struct hv_xen_state_layout *lay)
 {
-    return sizeof(struct hv_state_hdr) + sizeof(struct hv_xen_state) +
-           (size_t)nr_params * sizeof(struct hv_xen_param) + hvm_ctx_len;
+    struct hv_xen_state_layout l;
+
+    l.params = sizeof(struct hv_state_hdr) + sizeof(struct hv_xen_state);
+    l.cpuid = l.params + (size_t)nr_params * sizeof(struct hv_xen_param);
+    l.msrs = l.cpuid + (size_t)nr_cpuid * sizeof(xen_cpuid_leaf_t);
+    l.hvmctx = l.msrs + (size_t)nr_msrs * sizeof(xen_msr_entry_t);
+    if (lay)
+        *lay = l;
+    return l.hvmctx + hvm_ctx_len;
 }
 
 int hv_xen_state_parse(struct xt_ctx *ctx, const void *blob, size_t len,
-                       struct hv_xen_state *st, size_t *params_off,
-                       size_t *hvmctx_off)
+                       struct hv_xen_state *st,
+                       struct hv_xen_state_layout *lay)
 {
     const unsigned char *b = blob;
-    size_t off, i;
+    size_t off, i, want;
     int rc;
 
     rc = hv_state_check(ctx, blob, len, "xen", HV_XEN_STATE_VERSION);
@@ -426,7 +457,6 @@ int hv_xen_state_parse(struct xt_ctx *ctx, const void *blob, size_t len,
                         "short for its %zu-byte Xen header", len,
                         off + sizeof(*st));
     memcpy(st, b + off, sizeof(*st));
-    off += sizeof(*st);
     if (st->guest_type != HV_XEN_GUEST_PVH)
         return xt_error(ctx, -EINVAL, "xen state blob: guest type %u, "
                         "only PVH (%u) blobs exist", st->guest_type,
@@ -434,27 +464,44 @@ int hv_xen_state_parse(struct xt_ctx *ctx, const void *blob, size_t len,
     if (st->nr_params > HV_XEN_STATE_MAX_PARAMS)
         return xt_error(ctx, -EINVAL, "xen state blob: %u HVM params, at "
                         "most %u", st->nr_params, HV_XEN_STATE_MAX_PARAMS);
+    if (st->nr_cpuid == 0 || st->nr_cpuid > HV_XEN_STATE_MAX_CPUID)
+        return xt_error(ctx, -EINVAL, "xen state blob: a CPU policy of %u "
+                        "CPUID leaves (want 1..%u)", st->nr_cpuid,
+                        HV_XEN_STATE_MAX_CPUID);
+    if (st->nr_msrs > HV_XEN_STATE_MAX_MSRS)
+        return xt_error(ctx, -EINVAL, "xen state blob: a CPU policy of %u "
+                        "MSRs, at most %u", st->nr_msrs,
+                        HV_XEN_STATE_MAX_MSRS);
     if (st->hvm_ctx_len == 0 || st->hvm_ctx_len > HV_XEN_STATE_MAX_HVMCTX)
         return xt_error(ctx, -EINVAL, "xen state blob: HVM context of %u "
                         "bytes (want 1..%u)", st->hvm_ctx_len,
                         HV_XEN_STATE_MAX_HVMCTX);
-    if (len != hv_xen_state_size(st->nr_params, st->hvm_ctx_len))
+    want = hv_xen_state_size(st->nr_params, st->nr_cpuid, st->nr_msrs,
+                             st->hvm_ctx_len, lay);
+    if (len != want)
         return xt_error(ctx, -EINVAL, "xen state blob: %zu bytes, but %u "
-                        "params and %u bytes of HVM context make %zu", len,
-                        st->nr_params, st->hvm_ctx_len,
-                        hv_xen_state_size(st->nr_params, st->hvm_ctx_len));
-    *params_off = off;
+                        "params, %u CPUID leaves, %u MSRs and %u bytes of "
+                        "HVM context make %zu", len, st->nr_params,
+                        st->nr_cpuid, st->nr_msrs, st->hvm_ctx_len, want);
     for (i = 0; i < st->nr_params; i++) {
         struct hv_xen_param p;
 
-        memcpy(&p, b + off + i * sizeof(p), sizeof(p));
+        memcpy(&p, b + lay->params + i * sizeof(p), sizeof(p));
         if (!hv_xen_state_param_allowed(p.index) || p.pad)
             return xt_error(ctx, -EINVAL, "xen state blob: param %zu has "
                             "index %u%s, which this driver does not "
                             "restore", i, p.index,
                             p.pad ? " and a non-zero pad" : "");
     }
-    *hvmctx_off = off + (size_t)st->nr_params * sizeof(struct hv_xen_param);
+    for (i = 0; i < st->nr_msrs; i++) {
+        xen_msr_entry_t m;
+
+        memcpy(&m, b + lay->msrs + i * sizeof(m), sizeof(m));
+        if (m.flags)
+            return xt_error(ctx, -EINVAL, "xen state blob: MSR entry %zu "
+                            "(%#x) has flags %#x, not 0", i, m.idx,
+                            m.flags);
+    }
     return 0;
 }
 
@@ -520,6 +567,40 @@ static int check_guest_type(struct hv_handle *h, const char *op,
                         "domains' vCPU context goes through libxenguest, "
                         "which this driver does not use yet (a later "
                         "issue); PVH domains are supported", op, domid);
+    return 0;
+}
+
+/*
+ * Refuses a domain with devices this driver would drop: the destination
+ * gets the console and xenstore, not disk or network backends, so a guest
+ * with a vbd or vif would resume without them.  Read from the guest's
+ * device/ directory in xenstore (what its frontends use); no directory
+ * means no devices.
+ */
+int hv_xen_check_devices(struct hv_handle *h, const char *op, uint32_t domid)
+{
+    struct xen_priv *p = hv_xen_priv(h);
+    char path[64], list[256];
+    unsigned n = 0, bad;
+    char **kinds;
+
+    snprintf(path, sizeof(path), "/local/domain/%u/device", domid);
+    kinds = xs_directory(p->xsh, XBT_NULL, path, &n);
+    if (!kinds) {
+        if (errno == ENOENT)
+            return 0;
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen %s of domain %u: "
+                        "reading %s from xenstore failed", op, domid, path);
+    }
+    bad = hv_xen_unmovable_devices((const char *const *)kinds, n, list,
+                                   sizeof(list));
+    free(kinds);
+    if (bad)
+        return xt_error(h->ctx, -ENOTSUP, "xen %s of domain %u: it has "
+                        "devices this driver cannot move yet (%s under %s): "
+                        "their backends would not exist on the "
+                        "destination; only the console and xenstore are "
+                        "recreated", op, domid, list, path);
     return 0;
 }
 
@@ -1413,6 +1494,9 @@ static int xen_logdirty(struct hv_handle *h, uint32_t domid, bool enable)
     rc = check_guest_type(h, op, domid, &di, true);
     if (rc < 0)
         return rc;
+    rc = hv_xen_check_devices(h, op, domid);
+    if (rc < 0)
+        return rc;
     if (xc_shadow_control(p->xch, domid,
                           XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY, NULL, 0) < 0) {
         first = errno;
@@ -1726,15 +1810,85 @@ int hv_xen_resume(struct hv_handle *h, uint32_t domid)
  * that are set, and the HVM context (vCPU registers, LAPICs, MTRRs, ...
  * everything xc_domain_hvm_getcontext returns) in one sealed blob.
  */
+/*
+ * The domain's CPU policy (CPUID leaves and MSRs) as Xen's own save code
+ * sends it for HVM and PVH guests, so the destination offers the guest
+ * the same CPU.  *leaves_r and *msrs_r are malloc'd; the caller frees
+ * them.
+ */
+static int cpu_policy_get(struct hv_handle *h, uint32_t domid,
+                          xen_cpuid_leaf_t **leaves_r, uint32_t *nr_cpuid_r,
+                          xen_msr_entry_t **msrs_r, uint32_t *nr_msrs_r)
+{
+    struct xen_priv *p = hv_xen_priv(h);
+    xc_cpu_policy_t *pol = NULL;
+    xen_cpuid_leaf_t *leaves = NULL;
+    xen_msr_entry_t *msrs = NULL;
+    uint32_t nr_cpuid = 0, nr_msrs = 0;
+    int rc;
+
+    *leaves_r = NULL;
+    *msrs_r = NULL;
+    if (xc_cpu_policy_get_size(p->xch, &nr_cpuid, &nr_msrs) < 0)
+        return xt_error(h->ctx, hv_xen_lib_rc(), "xen state save of domain %u: "
+                        "xc_cpu_policy_get_size failed", domid);
+    if (nr_cpuid == 0 || nr_cpuid > HV_XEN_STATE_MAX_CPUID ||
+        nr_msrs > HV_XEN_STATE_MAX_MSRS)
+        return xt_error(h->ctx, -EIO, "xen state save of domain %u: Xen "
+                        "sizes CPU policies at %u CPUID leaves and %u MSRs, "
+                        "beyond this driver's %u and %u", domid, nr_cpuid,
+                        nr_msrs, HV_XEN_STATE_MAX_CPUID,
+                        HV_XEN_STATE_MAX_MSRS);
+    pol = xc_cpu_policy_init();
+    leaves = calloc(nr_cpuid, sizeof(*leaves));
+    msrs = calloc(nr_msrs ? nr_msrs : 1, sizeof(*msrs));
+    if (!pol || !leaves || !msrs) {
+        rc = xt_error(h->ctx, -ENOMEM, "xen state save of domain %u: CPU "
+                      "policy buffers", domid);
+        goto out;
+    }
+    if (xc_cpu_policy_get_domain(p->xch, domid, pol) < 0) {
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen state save of domain %u: "
+                      "xc_cpu_policy_get_domain failed", domid);
+        goto out;
+    }
+    if (xc_cpu_policy_serialise(p->xch, pol, leaves, &nr_cpuid, msrs,
+                                &nr_msrs) < 0) {
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen state save of domain %u: "
+                      "xc_cpu_policy_serialise failed", domid);
+        goto out;
+    }
+    if (nr_cpuid == 0) {
+        rc = xt_error(h->ctx, -EIO, "xen state save of domain %u: the "
+                      "domain's CPU policy has no CPUID leaves", domid);
+        goto out;
+    }
+    *leaves_r = leaves;
+    *nr_cpuid_r = nr_cpuid;
+    *msrs_r = msrs;
+    *nr_msrs_r = nr_msrs;
+    leaves = NULL;
+    msrs = NULL;
+    rc = 0;
+out:
+    xc_cpu_policy_destroy(pol);
+    free(leaves);
+    free(msrs);
+    return rc;
+}
+
 static int xen_state_save(struct hv_handle *h, uint32_t domid, void **blob_r,
                           size_t *len_r)
 {
     struct xen_priv *p = hv_xen_priv(h);
     struct hv_xen_param params[HV_XEN_STATE_MAX_PARAMS];
+    struct hv_xen_state_layout lay;
     struct hv_xen_state st;
     xc_domaininfo_t di;
+    xen_cpuid_leaf_t *leaves = NULL;
+    xen_msr_entry_t *msrs = NULL;
     unsigned char *blob = NULL;
-    size_t len, i, off;
+    size_t len, i;
     int size, r, rc;
 
     if (!blob_r || !len_r)
@@ -1777,21 +1931,31 @@ static int xen_state_save(struct hv_handle *h, uint32_t domid, void **blob_r,
         params[st.nr_params].value = v;
         st.nr_params++;
     }
+    rc = cpu_policy_get(h, domid, &leaves, &st.nr_cpuid, &msrs, &st.nr_msrs);
+    if (rc < 0)
+        return rc;
 
     size = xc_domain_hvm_getcontext(p->xch, domid, NULL, 0);
-    if (size < 0)
-        return xt_error(h->ctx, hv_xen_lib_rc(), "xen state save of domain %u: "
-                        "xc_domain_hvm_getcontext (size) failed", domid);
-    if (size == 0 || (unsigned)size > HV_XEN_STATE_MAX_HVMCTX)
-        return xt_error(h->ctx, -EIO, "xen state save of domain %u: HVM "
-                        "context of %d bytes", domid, size);
-    len = hv_xen_state_size(st.nr_params, (uint32_t)size);
+    if (size < 0) {
+        rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen state save of domain %u: "
+                      "xc_domain_hvm_getcontext (size) failed", domid);
+        goto out;
+    }
+    if (size == 0 || (unsigned)size > HV_XEN_STATE_MAX_HVMCTX) {
+        rc = xt_error(h->ctx, -EIO, "xen state save of domain %u: HVM "
+                      "context of %d bytes", domid, size);
+        goto out;
+    }
+    len = hv_xen_state_size(st.nr_params, st.nr_cpuid, st.nr_msrs,
+                            (uint32_t)size, &lay);
     blob = calloc(1, len);
-    if (!blob)
-        return xt_error(h->ctx, -ENOMEM, "xen state save of domain %u: "
-                        "blob of %zu bytes", domid, len);
-    off = hv_xen_state_size(st.nr_params, 0);
-    r = xc_domain_hvm_getcontext(p->xch, domid, blob + off, (uint32_t)size);
+    if (!blob) {
+        rc = xt_error(h->ctx, -ENOMEM, "xen state save of domain %u: "
+                      "blob of %zu bytes", domid, len);
+        goto out;
+    }
+    r = xc_domain_hvm_getcontext(p->xch, domid, blob + lay.hvmctx,
+                                 (uint32_t)size);
     if (r < 0) {
         rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen state save of domain %u: "
                       "xc_domain_hvm_getcontext failed", domid);
@@ -1803,10 +1967,12 @@ static int xen_state_save(struct hv_handle *h, uint32_t domid, void **blob_r,
         goto out;
     }
     st.hvm_ctx_len = (uint32_t)r;
-    len = hv_xen_state_size(st.nr_params, st.hvm_ctx_len);
+    len = hv_xen_state_size(st.nr_params, st.nr_cpuid, st.nr_msrs,
+                            st.hvm_ctx_len, NULL);
     memcpy(blob + sizeof(struct hv_state_hdr), &st, sizeof(st));
-    memcpy(blob + sizeof(struct hv_state_hdr) + sizeof(st), params,
-           st.nr_params * sizeof(params[0]));
+    memcpy(blob + lay.params, params, st.nr_params * sizeof(params[0]));
+    memcpy(blob + lay.cpuid, leaves, st.nr_cpuid * sizeof(*leaves));
+    memcpy(blob + lay.msrs, msrs, st.nr_msrs * sizeof(*msrs));
     hv_state_seal(blob, len, "xen", HV_XEN_STATE_VERSION);
     *blob_r = blob;
     *len_r = len;
@@ -1814,23 +1980,79 @@ static int xen_state_save(struct hv_handle *h, uint32_t domid, void **blob_r,
     rc = 0;
 out:
     free(blob);
+    free(leaves);
+    free(msrs);
+    return rc;
+}
+
+/*
+ * Applies the source's CPU policy to the destination, as Xen's restore
+ * does with the stream's CPUID and MSR policy records, before the HVM
+ * context (whose MSR and xsave records Xen checks against the policy).
+ * Xen refuses a policy this host cannot offer; it names the first leaf or
+ * MSR it refused.
+ */
+static int cpu_policy_set(struct hv_handle *h, uint32_t domid,
+                          const unsigned char *b,
+                          const struct hv_xen_state *st,
+                          const struct hv_xen_state_layout *lay)
+{
+    struct xen_priv *p = hv_xen_priv(h);
+    uint32_t err_leaf = ~0u, err_subleaf = ~0u, err_msr = ~0u;
+    xen_cpuid_leaf_t *leaves;
+    xen_msr_entry_t *msrs;
+    int rc = 0;
+
+    /* The library takes non-const arrays, and the blob has no alignment. */
+    leaves = malloc((size_t)st->nr_cpuid * sizeof(*leaves));
+    msrs = malloc(((size_t)st->nr_msrs + 1) * sizeof(*msrs));
+    if (!leaves || !msrs) {
+        rc = xt_error(h->ctx, -ENOMEM, "xen state restore of domain %u: CPU "
+                      "policy buffers", domid);
+        goto out;
+    }
+    memcpy(leaves, b + lay->cpuid, (size_t)st->nr_cpuid * sizeof(*leaves));
+    memcpy(msrs, b + lay->msrs, (size_t)st->nr_msrs * sizeof(*msrs));
+    if (xc_set_domain_cpu_policy(p->xch, domid, st->nr_cpuid, leaves,
+                                 st->nr_msrs, msrs, &err_leaf, &err_subleaf,
+                                 &err_msr) < 0) {
+        rc = hv_xen_lib_rc();
+        if (err_leaf != ~0u)
+            xt_error(h->ctx, rc, "xen state restore of domain %u: this host "
+                     "refuses the guest's CPU policy at CPUID leaf %#x "
+                     "subleaf %#x (the guest was given a CPU feature this "
+                     "host cannot offer)", domid, err_leaf, err_subleaf);
+        else if (err_msr != ~0u)
+            xt_error(h->ctx, rc, "xen state restore of domain %u: this host "
+                     "refuses the guest's CPU policy at MSR %#x", domid,
+                     err_msr);
+        else
+            xt_error(h->ctx, rc, "xen state restore of domain %u: "
+                     "xc_set_domain_cpu_policy of %u CPUID leaves and %u "
+                     "MSRs failed", domid, st->nr_cpuid, st->nr_msrs);
+        goto out;
+    }
+out:
+    free(leaves);
+    free(msrs);
     return rc;
 }
 
 /*
  * Into a paused PVH domain (hv_create's): TSC parameters first, then the
- * HVM params, then the HVM context -- the order of Xen's own restore.
- * The store/console event channels, grant table seeding and xenstore
- * introduction that complete a Xen restore are the Xen lane's work.
+ * HVM params, the CPU policy, then the HVM context -- the order of Xen's
+ * own restore.  Then what a toolstack adds: event channels, grant
+ * seeding, the xenstore tree and the introduction.
  */
 static int xen_state_restore(struct hv_handle *h, uint32_t domid,
                              const void *blob, size_t len)
 {
     struct xen_priv *p = hv_xen_priv(h);
     const unsigned char *b = blob;
+    struct hv_xen_state_layout lay;
     struct hv_xen_state st;
     xc_domaininfo_t di;
-    size_t params_off = 0, ctx_off = 0, i;
+    size_t i;
     uint64_t store_gfn = 0, console_gfn = 0;
     uint32_t store_port = 0, console_port = 0;
     uint8_t *hvmctx = NULL;
@@ -1842,7 +2064,7 @@ static int xen_state_restore(struct hv_handle *h, uint32_t domid,
     if (!blob)
         return xt_error(h->ctx, -EINVAL, "xen state restore of domain %u: "
                         "NULL blob", domid);
-    rc = hv_xen_state_parse(h->ctx, blob, len, &st, &params_off, &ctx_off);
+    rc = hv_xen_state_parse(h->ctx, blob, len, &st, &lay);
     if (rc < 0)
         return rc;
     rc = hv_xen_dominfo(h, "state restore", domid, &di);
@@ -1864,43 +2086,39 @@ static int xen_state_restore(struct hv_handle *h, uint32_t domid,
     for (i = 0; i < st.nr_params; i++) {
         struct hv_xen_param prm;
 
-        memcpy(&prm, b + params_off + i * sizeof(prm), sizeof(prm));
+        memcpy(&prm, b + lay.params + i * sizeof(prm), sizeof(prm));
         if (xc_hvm_param_set(p->xch, domid, prm.index, prm.value) < 0)
             return xt_error(h->ctx, hv_xen_lib_rc(), "xen state restore of domain "
                             "%u: xc_hvm_param_set(%u, %#llx) failed", domid,
                             prm.index, (unsigned long long)prm.value);
+        if (prm.index == HVM_PARAM_STORE_PFN)
+            store_gfn = prm.value;
+        else if (prm.index == HVM_PARAM_CONSOLE_PFN)
+            console_gfn = prm.value;
     }
+    if (!store_gfn || !console_gfn)
+        return xt_error(h->ctx, -EINVAL, "xen state restore of domain %u: "
+                        "the blob names no %s page", domid,
+                        !store_gfn ? "xenstore" : "console");
+    rc = cpu_policy_set(h, domid, b, &st, &lay);
+    if (rc < 0)
+        return rc;
     /* xc_domain_hvm_setcontext takes a non-const buffer. */
     hvmctx = malloc(st.hvm_ctx_len);
     if (!hvmctx)
         return xt_error(h->ctx, -ENOMEM, "xen state restore of domain %u: "
                         "%u bytes of HVM context", domid, st.hvm_ctx_len);
-    memcpy(hvmctx, b + ctx_off, st.hvm_ctx_len);
+    memcpy(hvmctx, b + lay.hvmctx, st.hvm_ctx_len);
     if (xc_domain_hvm_setcontext(p->xch, domid, hvmctx, st.hvm_ctx_len) < 0) {
         rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen state restore of domain %u: "
                       "xc_domain_hvm_setcontext of %u bytes failed", domid,
                       st.hvm_ctx_len);
         goto out;
     }
-    /* What a toolstack adds to Xen's restore: fresh event channels for
-     * xenstored and xenconsoled (the guest rereads their HVM params when
-     * it resumes), the grant entries for both rings, the xenstore tree and
-     * the introduction.  The rings' pages came with the memory. */
-    for (i = 0; i < st.nr_params; i++) {
-        struct hv_xen_param prm;
-
-        memcpy(&prm, b + params_off + i * sizeof(prm), sizeof(prm));
-        if (prm.index == HVM_PARAM_STORE_PFN)
-            store_gfn = prm.value;
-        else if (prm.index == HVM_PARAM_CONSOLE_PFN)
-            console_gfn = prm.value;
-    }
-    if (!store_gfn || !console_gfn) {
-        rc = xt_error(h->ctx, -EINVAL, "xen state restore of domain %u: the "
-                      "blob names no %s page", domid,
-                      !store_gfn ? "xenstore" : "console");
-        goto out;
-    }
+    /* Fresh event channels for xenstored and xenconsoled (the guest
+     * rereads their HVM params when it resumes), the grant entries for
+     * both rings, the xenstore tree and the introduction.  The rings'
+     * pages came with the memory. */
     rc = hv_xen_alloc_channels(h, domid, &store_port, &console_port);
     if (rc < 0)
         goto out;

@@ -31,10 +31,14 @@
 #define HV_XEN_MAX_PFNS         (1ull << 32)
 
 /* The Xen state blob: version of the layout after struct hv_state_hdr. */
-#define HV_XEN_STATE_VERSION    1u
+#define HV_XEN_STATE_VERSION    2u
 /* Bounds a received blob is held to (it is untrusted input). */
 #define HV_XEN_STATE_MAX_PARAMS 32u
 #define HV_XEN_STATE_MAX_HVMCTX (16u << 20)
+/* CPUID leaves and MSRs of a domain's CPU policy a blob may carry (Xen
+ * 4.17 serialises about 120 leaves and a handful of MSRs). */
+#define HV_XEN_STATE_MAX_CPUID  4096u
+#define HV_XEN_STATE_MAX_MSRS   1024u
 
 /* Xen's TSC modes (xc_domain_set_tsc_info); the public headers of 4.17
  * do not name them. */
@@ -174,6 +178,17 @@ void hv_xen_fill_info(const xc_domaininfo_t *di, uint64_t nr_gpfns,
  * has removed or changed the "suspend" we wrote (val NULL = node gone). */
 bool hv_xen_suspend_acked(const char *val);
 
+/*
+ * The device kinds under a domain's xenstore device/ directory that this
+ * driver cannot move (their backends are not recreated on the
+ * destination, so the guest would lose the disk or network it had):
+ * everything but "suspend" (the guest's own suspend event channel node).
+ * Writes them, comma-separated, into buf (always terminated, truncated to
+ * size) and returns how many there are.
+ */
+unsigned hv_xen_unmovable_devices(const char *const *kinds, unsigned n,
+                                  char *buf, size_t size);
+
 /* ---- state blob --------------------------------------------------------- */
 
 /*
@@ -182,6 +197,8 @@ bool hv_xen_suspend_acked(const char *val);
  *   struct hv_state_hdr        magic, version, "xen", length, checksum
  *   struct hv_xen_state        this header
  *   struct hv_xen_param        nr_params of them
+ *   xen_cpuid_leaf_t           nr_cpuid of them  } the domain's CPU policy,
+ *   xen_msr_entry_t            nr_msrs of them   } xc_cpu_policy_serialise()
  *   uint8_t[hvm_ctx_len]       xc_domain_hvm_getcontext() output
  *
  * All integers little-endian (the host's: x86-64 only).  The blob is read
@@ -195,6 +212,16 @@ struct hv_xen_state {
     uint64_t tsc_elapsed_nsec;
     uint32_t tsc_gtsc_khz;
     uint32_t tsc_incarnation;
+    uint32_t nr_cpuid;          /* CPUID leaves of the CPU policy */
+    uint32_t nr_msrs;           /* MSRs of the CPU policy */
+};
+
+/* Byte offsets of a parsed blob's parts. */
+struct hv_xen_state_layout {
+    size_t params;              /* struct hv_xen_param[nr_params] */
+    size_t cpuid;               /* xen_cpuid_leaf_t[nr_cpuid] */
+    size_t msrs;                /* xen_msr_entry_t[nr_msrs] */
+    size_t hvmctx;              /* hvm_ctx_len bytes */
 };
 
 struct hv_xen_param {
@@ -209,22 +236,26 @@ extern const uint32_t hv_xen_state_params[];
 extern const size_t hv_xen_state_nr_params;
 bool hv_xen_state_param_allowed(uint32_t index);
 
-/* Size of a blob with nr_params params and hvm_ctx_len bytes of context
- * (no overflow for sizes within the HV_XEN_STATE_MAX_* bounds). */
-size_t hv_xen_state_size(uint32_t nr_params, uint32_t hvm_ctx_len);
+/* Size of a blob with these counts and hvm_ctx_len bytes of context (no
+ * overflow for sizes within the HV_XEN_STATE_MAX_* bounds); *lay, if not
+ * NULL, receives where each part starts. */
+size_t hv_xen_state_size(uint32_t nr_params, uint32_t nr_cpuid,
+                         uint32_t nr_msrs, uint32_t hvm_ctx_len,
+                         struct hv_xen_state_layout *lay);
 
 /*
  * Checks a received blob whole: the framing (hv_state_check with driver
  * "xen" and HV_XEN_STATE_VERSION), then the layout: guest type PVH,
- * nr_params <= HV_XEN_STATE_MAX_PARAMS, 0 < hvm_ctx_len <=
- * HV_XEN_STATE_MAX_HVMCTX, the length exactly what those add up to, every
- * param index allowed and its pad 0.  On success *st receives the header,
- * *params_off and *hvmctx_off the byte offsets of the params and the
- * context in blob.  Errors: as hv_state_check, and -EINVAL naming what is
+ * nr_params <= HV_XEN_STATE_MAX_PARAMS, 0 < nr_cpuid <=
+ * HV_XEN_STATE_MAX_CPUID, nr_msrs <= HV_XEN_STATE_MAX_MSRS, 0 <
+ * hvm_ctx_len <= HV_XEN_STATE_MAX_HVMCTX, the length exactly what those
+ * add up to, every param index allowed and its pad 0, every MSR entry's
+ * flags 0.  On success *st receives the header and *lay the byte offsets
+ * of the parts in blob.  Errors: as hv_state_check, and -EINVAL naming what is
  * wrong, reported into ctx.
  */
 int hv_xen_state_parse(struct xt_ctx *ctx, const void *blob, size_t len,
-                       struct hv_xen_state *st, size_t *params_off,
-                       size_t *hvmctx_off);
+                       struct hv_xen_state *st,
+                       struct hv_xen_state_layout *lay);
 
 #endif /* HV_XEN_INTERNAL_H */

@@ -75,6 +75,10 @@ struct xen_priv *hv_xen_priv(struct hv_handle *h);
 int hv_xen_dominfo(struct hv_handle *h, const char *op, uint32_t domid,
                    xc_domaininfo_t *di);
 
+/* -ENOTSUP (reported) when the domain has devices other than its console
+ * in xenstore (vbd, vif, ...), whose backends a migration would drop. */
+int hv_xen_check_devices(struct hv_handle *h, const char *op, uint32_t domid);
+
 /*
  * A new, paused, empty domain of the given type (PV or PVH): createdomain
  * with libxl's defaults for that type, vCPUs, memory limit, paging pool,

@@ -122,6 +122,9 @@ int hv_xen_stream_save(struct hv_handle *h, uint32_t domid, int fd,
         return xt_error(h->ctx, -EBUSY, "xen stream save of domain %u: the "
                         "domain is paused and could not acknowledge the "
                         "final suspend; migrate it running", domid);
+    rc = hv_xen_check_devices(h, "stream save", domid);
+    if (rc < 0)
+        return rc;
 
     memset(&cb, 0, sizeof(cb));
     cb.suspend = save_suspend;

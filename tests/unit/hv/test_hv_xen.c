@@ -511,13 +511,31 @@ static void test_info(void)
            !hv_xen_suspend_acked("suspend") &&
            hv_xen_suspend_acked("poweroff"),
            "suspend ack: node gone, emptied or changed");
+
+    {
+        const char *none[] = { "suspend" };
+        const char *some[] = { "vbd", "suspend", "vif" };
+        char buf[64], tiny[4];
+
+        tap_is_int(hv_xen_unmovable_devices(none, 0, buf, sizeof(buf)), 0,
+                   "devices: an empty device/ is movable");
+        tap_ok(hv_xen_unmovable_devices(none, 1, buf, sizeof(buf)) == 0 &&
+               buf[0] == '\0', "devices: suspend alone is movable");
+        tap_ok(hv_xen_unmovable_devices(some, 3, buf, sizeof(buf)) == 2 &&
+               !strcmp(buf, "vbd, vif"),
+               "devices: vbd and vif are refused and named");
+        tap_ok(hv_xen_unmovable_devices(some, 3, tiny, sizeof(tiny)) == 2 &&
+               !strcmp(tiny, "vbd"),
+               "devices: a short buffer is truncated, the count is whole");
+    }
 }
 
 /* ---- state blobs --------------------------------------------------------- */
 
 #define CTX_LEN 100u
 
-/* A good Xen blob: 2 params, CTX_LEN bytes of context; caller frees. */
+/* A good Xen blob: 2 params, a CPU policy of 3 leaves and 2 MSRs, CTX_LEN
+ * bytes of context; caller frees. */
 static unsigned char *make_blob(size_t *len_r, const char *driver,
                                 uint32_t version)
 {
@@ -525,23 +543,30 @@ static unsigned char *make_blob(size_t *len_r, const char *driver,
         .guest_type = HV_XEN_GUEST_PVH, .nr_params = 2,
         .hvm_ctx_len = CTX_LEN, .tsc_mode = 2, .tsc_elapsed_nsec = 12345,
         .tsc_gtsc_khz = 2000000, .tsc_incarnation = 3,
+        .nr_cpuid = 3, .nr_msrs = 2,
     };
     struct hv_xen_param prm[2] = {
         { HVM_PARAM_STORE_PFN, 0, 0xfeffc },
         { HVM_PARAM_CONSOLE_PFN, 0, 0xfeffd },
     };
-    size_t len = hv_xen_state_size(2, CTX_LEN), off, i;
+    xen_cpuid_leaf_t leaves[3] = {
+        { 0, XEN_CPUID_NO_SUBLEAF, 0xd, 0x68747541, 0x444d4163, 0x69746e65 },
+        { 1, XEN_CPUID_NO_SUBLEAF, 0x663, 0x800, 0x80002001, 0x78bfbff },
+        { 7, 0, 0, 0x209, 0, 0 },
+    };
+    xen_msr_entry_t msrs[2] = { { 0xce, 0, 0 }, { 0x10a, 0, 0x1 } };
+    struct hv_xen_state_layout lay;
+    size_t len = hv_xen_state_size(2, 3, 2, CTX_LEN, &lay), i;
     unsigned char *b = calloc(1, len);
 
     if (!b)
         tap_bail("out of memory");
-    off = sizeof(struct hv_state_hdr);
-    memcpy(b + off, &st, sizeof(st));
-    off += sizeof(st);
-    memcpy(b + off, prm, sizeof(prm));
-    off += sizeof(prm);
+    memcpy(b + sizeof(struct hv_state_hdr), &st, sizeof(st));
+    memcpy(b + lay.params, prm, sizeof(prm));
+    memcpy(b + lay.cpuid, leaves, sizeof(leaves));
+    memcpy(b + lay.msrs, msrs, sizeof(msrs));
     for (i = 0; i < CTX_LEN; i++)
-        b[off + i] = (unsigned char)(i * 3 + 1);
+        b[lay.hvmctx + i] = (unsigned char)(i * 3 + 1);
     hv_state_seal(b, len, driver, version);
     *len_r = len;
     return b;
@@ -579,25 +604,47 @@ static void set_ctx_zero(struct hv_xen_state *st)
     st->hvm_ctx_len = 0;
 }
 
+static void set_no_cpuid(struct hv_xen_state *st)
+{
+    st->nr_cpuid = 0;
+}
+
+static void set_many_msrs(struct hv_xen_state *st)
+{
+    st->nr_msrs = HV_XEN_STATE_MAX_MSRS + 1;
+}
+
 static void test_blob(void)
 {
+    struct hv_xen_state_layout lay;
     struct hv_xen_state st;
     struct hv_state_hdr hdr;
-    size_t len, poff = 0, coff = 0;
+    size_t len;
     unsigned char *b;
     int rc;
 
     b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
     tap_is_int(hv_state_check(ctx, b, len, "xen", HV_XEN_STATE_VERSION), 0,
                "good blob accepted by hv_state_check");
-    rc = hv_xen_state_parse(ctx, b, len, &st, &poff, &coff);
+    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
     tap_ok(rc == 0 && st.nr_params == 2 && st.hvm_ctx_len == CTX_LEN &&
            st.tsc_mode == 2 && st.tsc_elapsed_nsec == 12345 &&
-           st.tsc_incarnation == 3 &&
-           poff == sizeof(struct hv_state_hdr) + sizeof(st) &&
-           coff == poff + 2 * sizeof(struct hv_xen_param) &&
-           coff + CTX_LEN == len && b[coff] == 1,
+           st.tsc_incarnation == 3 && st.nr_cpuid == 3 && st.nr_msrs == 2 &&
+           lay.params == sizeof(struct hv_state_hdr) + sizeof(st) &&
+           lay.cpuid == lay.params + 2 * sizeof(struct hv_xen_param) &&
+           lay.msrs == lay.cpuid + 3 * sizeof(xen_cpuid_leaf_t) &&
+           lay.hvmctx == lay.msrs + 2 * sizeof(xen_msr_entry_t) &&
+           lay.hvmctx + CTX_LEN == len && b[lay.hvmctx] == 1,
            "good blob parsed: header, offsets (rc %d)", rc);
+    {
+        xen_cpuid_leaf_t l;
+        xen_msr_entry_t m;
+
+        memcpy(&l, b + lay.cpuid + sizeof(l), sizeof(l));
+        memcpy(&m, b + lay.msrs + sizeof(m), sizeof(m));
+        tap_ok(l.leaf == 1 && l.b == 0x800 && m.idx == 0x10a && m.val == 1,
+               "the CPU policy's leaves and MSRs are where the layout says");
+    }
 
     /* Unaligned: the blob is read with memcpy. */
     {
@@ -606,7 +653,7 @@ static void test_blob(void)
         if (!u)
             tap_bail("out of memory");
         memcpy(u + 1, b, len);
-        tap_is_int(hv_xen_state_parse(ctx, u + 1, len, &st, &poff, &coff),
+        tap_is_int(hv_xen_state_parse(ctx, u + 1, len, &st, &lay),
                    0, "good blob at an odd address parsed");
         free(u);
     }
@@ -621,13 +668,13 @@ static void test_blob(void)
     b = make_blob(&len, "kvm", HV_XEN_STATE_VERSION);
     rc = hv_state_check(ctx, b, len, "xen", HV_XEN_STATE_VERSION);
     is_err(rc, -EINVAL, "a kvm blob refused by xen", "'kvm'", "'xen'");
-    rc = hv_xen_state_parse(ctx, b, len, &st, &poff, &coff);
+    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
     is_err(rc, -EINVAL, "... and by the xen parser", "'kvm'", NULL);
     free(b);
 
     b = make_blob(&len, "xen", HV_XEN_STATE_VERSION + 1);
     rc = hv_state_check(ctx, b, len, "xen", HV_XEN_STATE_VERSION);
-    is_err(rc, -EPROTO, "wrong version: -EPROTO", "version 2", NULL);
+    is_err(rc, -EPROTO, "wrong version: -EPROTO", "version 3", NULL);
     free(b);
 
     b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
@@ -647,40 +694,66 @@ static void test_blob(void)
     /* The layout behind a good framing. */
     b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
     patch_state(b, len, set_hvm_type);
-    rc = hv_xen_state_parse(ctx, b, len, &st, &poff, &coff);
+    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
     is_err(rc, -EINVAL, "layout: non-PVH guest type refused", "guest type",
            NULL);
     free(b);
 
     b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
     patch_state(b, len, set_many_params);
-    rc = hv_xen_state_parse(ctx, b, len, &st, &poff, &coff);
+    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
     is_err(rc, -EINVAL, "layout: too many params refused", "33 HVM params",
            NULL);
     free(b);
 
     b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
     patch_state(b, len, set_ctx_short);
-    rc = hv_xen_state_parse(ctx, b, len, &st, &poff, &coff);
+    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
     is_err(rc, -EINVAL, "layout: lengths that do not add up refused",
            "make", NULL);
     free(b);
 
     b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
     patch_state(b, len, set_ctx_zero);
-    rc = hv_xen_state_parse(ctx, b, len, &st, &poff, &coff);
+    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
     is_err(rc, -EINVAL, "layout: empty HVM context refused", "HVM context",
            NULL);
+    free(b);
+
+    b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
+    patch_state(b, len, set_no_cpuid);
+    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
+    is_err(rc, -EINVAL, "layout: a CPU policy without CPUID leaves refused",
+           "0 CPUID leaves", NULL);
+    free(b);
+
+    b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
+    patch_state(b, len, set_many_msrs);
+    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
+    is_err(rc, -EINVAL, "layout: too many MSRs refused", "1025 MSRs", NULL);
+    free(b);
+
+    b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
+    hv_xen_state_size(2, 3, 2, CTX_LEN, &lay);
+    {
+        xen_msr_entry_t m = { 0x10a, 1, 0 };
+
+        memcpy(b + lay.msrs + sizeof(m), &m, sizeof(m));
+        hv_state_seal(b, len, "xen", HV_XEN_STATE_VERSION);
+    }
+    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
+    is_err(rc, -EINVAL, "layout: an MSR entry with flags refused",
+           "flags 0x1", NULL);
     free(b);
 
     b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
     {
         struct hv_xen_param prm = { HVM_PARAM_IOREQ_PFN, 0, 1 };
 
-        memcpy(b + poff + sizeof(prm), &prm, sizeof(prm));
+        memcpy(b + lay.params + sizeof(prm), &prm, sizeof(prm));
         hv_state_seal(b, len, "xen", HV_XEN_STATE_VERSION);
     }
-    rc = hv_xen_state_parse(ctx, b, len, &st, &poff, &coff);
+    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
     is_err(rc, -EINVAL, "layout: a param we do not restore refused",
            "index 5", NULL);
     free(b);
@@ -689,10 +762,10 @@ static void test_blob(void)
     {
         struct hv_xen_param prm = { HVM_PARAM_STORE_PFN, 1, 1 };
 
-        memcpy(b + poff, &prm, sizeof(prm));
+        memcpy(b + lay.params, &prm, sizeof(prm));
         hv_state_seal(b, len, "xen", HV_XEN_STATE_VERSION);
     }
-    rc = hv_xen_state_parse(ctx, b, len, &st, &poff, &coff);
+    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
     is_err(rc, -EINVAL, "layout: a non-zero pad refused", "pad", NULL);
     free(b);
 
@@ -701,8 +774,7 @@ static void test_blob(void)
 
         memset(h_only, 0, sizeof(h_only));
         hv_state_seal(h_only, sizeof(h_only), "xen", HV_XEN_STATE_VERSION);
-        rc = hv_xen_state_parse(ctx, h_only, sizeof(h_only), &st, &poff,
-                                &coff);
+        rc = hv_xen_state_parse(ctx, h_only, sizeof(h_only), &st, &lay);
         is_err(rc, -EINVAL, "layout: too short for the Xen header refused",
                "too short", NULL);
     }

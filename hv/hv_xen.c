@@ -401,6 +401,13 @@ unsigned hv_xen_unmovable_devices(const char *const *kinds, unsigned n,
  * not support; the event channel params are allocated afresh on the
  * destination.)
  */
+/* The layout docs/specs/xen-state-blob.md gives. */
+_Static_assert(sizeof(struct hv_state_hdr) == 32, "state framing");
+_Static_assert(sizeof(struct hv_xen_state) == 40, "xen state header");
+_Static_assert(sizeof(struct hv_xen_param) == 16, "xen state param");
+_Static_assert(sizeof(xen_cpuid_leaf_t) == 24, "xen_cpuid_leaf_t");
+_Static_assert(sizeof(xen_msr_entry_t) == 16, "xen_msr_entry_t");
+
 const uint32_t hv_xen_state_params[] = {
     HVM_PARAM_STORE_PFN,
     HVM_PARAM_CONSOLE_PFN,
@@ -563,10 +570,10 @@ static int check_guest_type(struct hv_handle *h, const char *op,
                         "(QEMU's own state and memory writes would be "
                         "missed); PVH and PV are", op, domid);
     if (t == HV_XEN_GUEST_PV && !pv_ok)
-        return xt_error(h->ctx, -ENOTSUP, "xen %s of domain %u: PV "
-                        "domains' vCPU context goes through libxenguest, "
-                        "which this driver does not use yet (a later "
-                        "issue); PVH domains are supported", op, domid);
+        return xt_error(h->ctx, -ENOTSUP, "xen %s of domain %u: a PV "
+                        "domain's state is libxenguest's to carry: PV "
+                        "domains move as its stream (stream_save), not "
+                        "through this op", op, domid);
     return 0;
 }
 

@@ -192,7 +192,7 @@ unsigned hv_xen_unmovable_devices(const char *const *kinds, unsigned n,
 /* ---- state blob --------------------------------------------------------- */
 
 /*
- * A Xen state blob (version HV_XEN_STATE_VERSION):
+ * A Xen state blob (version HV_XEN_STATE_VERSION; docs/specs/xen-state-blob.md):
  *
  *   struct hv_state_hdr        magic, version, "xen", length, checksum
  *   struct hv_xen_state        this header

@@ -6,9 +6,12 @@
 #
 # $action: kill or drop.
 
-# The guest: 512 MiB, dirtying 64 MiB/s of 256 MiB, so that pre-copy needs
-# rounds after round 0 (a fast link could otherwise stop after round 0:
-# the JSON's rounds is checked where it matters).  It never writes beyond
+# The guest: 512 MiB, dirtying 64 MiB/s of 256 MiB.  Where the fault must
+# hit after pre-copy round 1 (midround, stopcopy), the sender's policy is
+# made to iterate: a 1 ms downtime target is below the 2 ms the policy
+# counts for pause and resume alone, so it never converges and stops after
+# --max-rounds (a fast link would otherwise stop after round 0, and the
+# midround fault would never fire).  The JSON's rounds is checked there.  It never writes beyond
 # its image, ledger and working set: a VMM holding more than ram_limit MiB
 # of its RAM had pages allocated that the guest never touched.
 ram_limit=$((256 + 16))
@@ -23,7 +26,7 @@ fault_boot()
 # fault_case POINT: one migration against a receiver failing at POINT.
 fault_case()
 {
-    local point=$1 tag="$1/$action" src uuid rounds leftover f
+    local point=$1 tag="$1/$action" src uuid rounds leftover f iterate=
     local fails=$MT_FAILED
     fault_boot
     src=$MT_DOMID
@@ -31,7 +34,11 @@ fault_case()
     # The receiver lingers after a failure to answer an in-doubt sender.
     mt_recv_start --fault "$point" --fault-action "$action" \
         --linger-ms 3000 || mt_bail "could not start a receiver"
-    mt_send "$src"
+    case $point in
+    midround|stopcopy) iterate="--downtime-ms 1 --max-rounds 4" ;;
+    esac
+    # shellcheck disable=SC2086  # two options or none
+    mt_send "$src" $iterate
     mt_check_failed "$tag" "$src" "$uuid" "$ram_limit"
     rounds=$(mt_json "$MT_SEND_JSON" rounds)
     case $point in

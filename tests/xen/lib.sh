@@ -29,8 +29,11 @@ domu_start() {
         echo "memory = $3"
         echo "vcpus = 1"
         echo "on_crash = \"preserve\""
+        echo "on_reboot = \"preserve\""   # a triple fault is a reboot: keep it visible
         [ "$2" = pvh ] && echo 'tsc_mode = "native"'
-        [ "$2" = pvh ] && [ -n "${LANE_HAP:-}" ] && echo "hap = $LANE_HAP"
+        # Shadow paging unless LANE_HAP=1: QEMU TCG's emulation of nested
+        # paging makes PVH guests crash now and then (docs/design/hv.md).
+        [ "$2" = pvh ] && echo "hap = ${LANE_HAP:-0}"
     } >"$cfg"
     rm -f "$CONSOLE_DIR/guest-$1.log"
     xl create -q "$cfg"
@@ -92,7 +95,10 @@ nr_domus() { xl list | awk 'NR > 2' | wc -l; }
 # MIG_RECV_RC; the JSON lines are in /tmp/send.json and /tmp/recv.json.
 our_migrate() {
     dom=$1 port=$2; shift 2
-    "$BIN/xm-migrate" receive --driver xen --log-level "${XM_LANE_LOG:-debug}" --listen "127.0.0.1:$port" \
+    # The destination's paging mode as the source's (domu_start).
+    hap=no; [ "${LANE_HAP:-0}" = 1 ] && hap=yes
+    "$BIN/xm-migrate" receive --driver xen --driver-args "hap=$hap" \
+        --log-level "${XM_LANE_LOG:-debug}" --listen "127.0.0.1:$port" \
         --token lane-token "$@" >/tmp/recv.json 2>/tmp/recv.err &
     rpid=$!
     end=$(( $(date +%s) + 60 ))

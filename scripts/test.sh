@@ -40,10 +40,11 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     make -C build-asan -j"$jobs" check-unit || status=1
 count build-asan
 
-# The Xen test lane (make check-xen: a real Xen under QEMU TCG, about 25
-# minutes) where the machine can: it needs root (to install its packages
-# and build its dom0 image) and 6 GiB free; tests/xen/run.sh says why it
-# cannot run (exit 77).  Counted as one skip, with the reason, otherwise.
+# The Xen test lane (make check-xen: a real Xen under QEMU TCG, about 15
+# minutes, 2 more to build its image the first time) where the machine
+# can: it needs root (to install its packages and build its dom0 image)
+# and 6 GiB free; tests/xen/run.sh says why it cannot run (exit 77).
+# Counted as one skip, with the reason, otherwise.
 xen_skip() {
     echo "== the Xen test lane: SKIP: $*"
     total[skip]=$(( ${total[skip]} + 1 ))

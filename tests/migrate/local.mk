@@ -11,7 +11,8 @@ MIGRATE_INTEGRATION_TESTS = \
 	tests/migrate/migrate-fault-corrupt.sh \
 	tests/migrate/migrate-streams-compress.sh \
 	tests/migrate/migrate-64mib.sh \
-	tests/migrate/migrate-idle.sh
+	tests/migrate/migrate-idle.sh \
+	tests/migrate/migrate-dirty-cli.sh
 
 dist_check_SCRIPTS += $(MIGRATE_INTEGRATION_TESTS)
 TESTS += $(MIGRATE_INTEGRATION_TESTS)

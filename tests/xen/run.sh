@@ -21,8 +21,8 @@
 #  - spec-ctrl=eager-fpu on Xen's command line.  QEMU's CPU model is an
 #    AMD one, on which Xen switches vCPUs' FPU/SSE state lazily (CR0.TS
 #    and #NM); under QEMU 7.2 TCG that leaks SSE registers from one domain
-#    into another (case 03 measures it: thousands of clobbered XMM words a
-#    minute in dom0 while any domU runs), which looked like memory
+#    into another (case 03 measures it: hundreds to thousands of clobbered
+#    XMM words a minute in dom0 while any domU runs), which looked like memory
 #    corruption (garbage copies, malloc and ld.so failures, our stream's
 #    checksum mismatches).  Eager switching saves and restores them on
 #    every context switch.

@@ -614,6 +614,22 @@ static void set_many_msrs(struct hv_xen_state *st)
     st->nr_msrs = HV_XEN_STATE_MAX_MSRS + 1;
 }
 
+/* A good blob whose Xen header patch rewrites must be refused by the
+ * parser: -EINVAL, the message containing want. */
+static void layout_refused(void (*patch)(struct hv_xen_state *),
+                           const char *what, const char *want)
+{
+    struct hv_xen_state_layout lay;
+    struct hv_xen_state st;
+    size_t len;
+    unsigned char *b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
+
+    patch_state(b, len, patch);
+    is_err(hv_xen_state_parse(ctx, b, len, &st, &lay), -EINVAL, what, want,
+           NULL);
+    free(b);
+}
+
 static void test_blob(void)
 {
     struct hv_xen_state_layout lay;
@@ -692,46 +708,18 @@ static void test_blob(void)
     free(b);
 
     /* The layout behind a good framing. */
-    b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
-    patch_state(b, len, set_hvm_type);
-    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
-    is_err(rc, -EINVAL, "layout: non-PVH guest type refused", "guest type",
-           NULL);
-    free(b);
-
-    b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
-    patch_state(b, len, set_many_params);
-    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
-    is_err(rc, -EINVAL, "layout: too many params refused", "33 HVM params",
-           NULL);
-    free(b);
-
-    b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
-    patch_state(b, len, set_ctx_short);
-    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
-    is_err(rc, -EINVAL, "layout: lengths that do not add up refused",
-           "make", NULL);
-    free(b);
-
-    b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
-    patch_state(b, len, set_ctx_zero);
-    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
-    is_err(rc, -EINVAL, "layout: empty HVM context refused", "HVM context",
-           NULL);
-    free(b);
-
-    b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
-    patch_state(b, len, set_no_cpuid);
-    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
-    is_err(rc, -EINVAL, "layout: a CPU policy without CPUID leaves refused",
-           "0 CPUID leaves", NULL);
-    free(b);
-
-    b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
-    patch_state(b, len, set_many_msrs);
-    rc = hv_xen_state_parse(ctx, b, len, &st, &lay);
-    is_err(rc, -EINVAL, "layout: too many MSRs refused", "1025 MSRs", NULL);
-    free(b);
+    layout_refused(set_hvm_type, "layout: non-PVH guest type refused",
+                   "guest type");
+    layout_refused(set_many_params, "layout: too many params refused",
+                   "33 HVM params");
+    layout_refused(set_ctx_short, "layout: lengths that do not add up "
+                   "refused", "make");
+    layout_refused(set_ctx_zero, "layout: empty HVM context refused",
+                   "HVM context");
+    layout_refused(set_no_cpuid, "layout: a CPU policy without CPUID "
+                   "leaves refused", "0 CPUID leaves");
+    layout_refused(set_many_msrs, "layout: too many MSRs refused",
+                   "1025 MSRs");
 
     b = make_blob(&len, "xen", HV_XEN_STATE_VERSION);
     hv_xen_state_size(2, 3, 2, CTX_LEN, &lay);

@@ -180,6 +180,18 @@ ours_case() {
     note "last line: $(last_tick_line "$1")"
 }
 
+# source_kept TAG NAME: after a migration of NAME (domain $d0) failed,
+# NAME is still domain $d0, ticks on, and no half-built domain is left
+# (within 30 s: the reaper works asynchronously).
+source_kept() {
+    check "$1: $2 is still domain $d0" [ "$(domid_of "$2")" = "$d0" ]
+    t1=$(last_tick "$2")
+    check "$1: $2 ticks on (from $t1)" wait_tick "$2" $((t1 + 3)) 120
+    end=$(( $(date +%s) + 30 ))
+    while [ "$(nr_domus)" -ne 1 ] && [ "$(date +%s)" -lt "$end" ]; do sleep 1; done
+    check "$1: no half-built domain left (xl list shows $2 only)" [ "$(nr_domus)" -eq 1 ]
+}
+
 # kill_case NAME pv|pvh PORT FAULT...: our receiver kills itself (SIGKILL)
 # at each FAULT point (xm-migrate receive --fault): the sender must fail
 # cleanly, the source domU keep running as the same domain (resumed with
@@ -193,12 +205,7 @@ kill_case() {
         our_migrate "$d0" "$port" --fault "$fault" --fault-action kill
         check "receiver killed at $fault: the sender fails (exit 1)" [ "$MIG_SEND_RC" -eq 1 ]
         check "receiver killed at $fault: it died of SIGKILL" [ "$MIG_RECV_RC" -eq 137 ]
-        check "after $fault: $name is still domain $d0" [ "$(domid_of "$name")" = "$d0" ]
-        t1=$(last_tick "$name")
-        check "after $fault: $name ticks on (from $t1)" wait_tick "$name" $((t1 + 3)) 120
-        end=$(( $(date +%s) + 30 ))
-        while [ "$(nr_domus)" -ne 1 ] && [ "$(date +%s)" -lt "$end" ]; do sleep 1; done
-        check "after $fault: no half-built domain left (xl list shows $name only)" [ "$(nr_domus)" -eq 1 ]
+        source_kept "after $fault" "$name"
         xl list >&2
     done
     check "$name's ticks are consecutive" ticks_consecutive "$name"

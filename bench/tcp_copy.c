@@ -12,12 +12,24 @@
  * into a buffer, then, in mode "memfd", copies it into a fresh memfd of
  * N MiB mapped shared -- as our receiver copies each page of a batch into
  * the destination VM's memfd, including the first-touch faults of that
- * memfd -- or, in mode "discard", drops it.  The time runs from connect()
- * to the receiver's one-byte acknowledgement, sent once the last byte is
- * in place.  Both ends tune their socket as xl-migrate/mig_net.c does
- * (TCP_NODELAY, 4 MiB buffers) unless --no-tune.  "cpu_ms" is the CPU
- * time (user + system) both processes spent on the copy: the sender's
- * from connect() to the acknowledgement, the receiver's whole life.
+ * memfd -- or, in mode "discard", drops it.
+ *
+ * Mode "prefault" is the physical limit of the path: the receiver maps a
+ * memfd of N MiB, writes every page of it once (so no page fault is
+ * left to take), takes one untimed warm-up pass of the whole copy (see
+ * warm_up()), then recv()s the timed copy straight into that mapping,
+ * with no intermediate buffer.
+ *
+ * The time runs from connect() to the receiver's one-byte
+ * acknowledgement, sent once the last byte is in place.  Both ends tune
+ * their socket as xl-migrate/mig_net.c does (TCP_NODELAY, 4 MiB buffers)
+ * unless --no-tune.  "cpu_ms" is the CPU time (user + system) both
+ * processes spent on the copy: the sender's from connect() to the
+ * acknowledgement; the receiver's whole life in modes memfd and discard,
+ * and in mode prefault that from the accept() of the timed connection to
+ * its acknowledgement (the pre-faulting and the warm-up pass are not the
+ * copy), which the receiver measures itself and sends after the
+ * acknowledgement.
  */
 #include "config.h"
 
@@ -41,6 +53,13 @@
 enum mode {
     MODE_MEMFD = 0,
     MODE_DISCARD,
+    MODE_PREFAULT,
+};
+
+static const char *const mode_names[] = {
+    [MODE_MEMFD] = "memfd",
+    [MODE_DISCARD] = "discard",
+    [MODE_PREFAULT] = "prefault",
 };
 
 struct opts {
@@ -175,6 +194,87 @@ out_buf:
     return rc;
 }
 
+/*
+ * Receives len bytes straight into dst; 0, or -1 on error or EOF.
+ * MSG_WAITALL: one call takes it all, the kernel copying as data comes,
+ * the fewest system calls; the loop is for a signal or a short return.
+ */
+static int recv_full(int fd, char *dst, uint64_t len)
+{
+    ssize_t r;
+
+    while (len) {
+        r = recv(fd, dst, len, MSG_WAITALL);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        dst += r;
+        len -= (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Writes one byte of every page of mem, so that each is faulted in. */
+static void prefault(char *mem, uint64_t size)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), off;
+
+    for (off = 0; off < size; off += page)
+        ((volatile char *)mem)[off] = 0;
+}
+
+/*
+ * The child in mode prefault: pre-fault the destination, then take two
+ * passes, the sender's warm-up and the timed one, each received whole
+ * into the destination and acknowledged.  After the timed pass's
+ * acknowledgement it sends, on the same connection, the CPU time (ns, in
+ * host order: same host) it spent from that pass's accept() to the
+ * acknowledgement.  The pre-faulting is done before the warm-up pass is
+ * acknowledged, hence before the sender's clock starts.
+ */
+static int receiver_prefault(int lfd, const struct opts *o)
+{
+    struct rusage ru0, ru1;
+    uint64_t cpu;
+    char *mem;
+    int pass, fd = -1, rc = 1;
+
+    mem = memfd_map("tcp-copy-dst", o->bytes);
+    if (!mem)
+        return 1;
+    prefault(mem, o->bytes);
+    for (pass = 0; pass < 2; pass++) {
+        getrusage(RUSAGE_SELF, &ru0);
+        fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            perror("tcp_copy: accept");
+            goto out;
+        }
+        tune(fd, o);
+        if (recv_full(fd, mem, o->bytes) < 0) {
+            fprintf(stderr, "tcp_copy: receiver: short read in pass %d\n",
+                    pass);
+            goto out;
+        }
+        getrusage(RUSAGE_SELF, &ru1);
+        if (write_full(fd, "k", 1) < 0)
+            goto out;
+        if (pass == 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    cpu = cpu_ns(&ru1) - cpu_ns(&ru0);
+    if (write_full(fd, &cpu, sizeof(cpu)) == 0)
+        rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    munmap(mem, o->bytes);
+    return rc;
+}
+
 static void fill_random(uint64_t *w, uint64_t words)
 {
     uint64_t x = 0x9e3779b97f4a7c15ull, i;
@@ -187,9 +287,63 @@ static void fill_random(uint64_t *w, uint64_t words)
     }
 }
 
+/* Writes the whole source to fd, o->chunk bytes per write(). */
+static int send_src(int fd, const char *src, const struct opts *o)
+{
+    uint64_t off;
+
+    for (off = 0; off < o->bytes; off += o->chunk) {
+        size_t n = o->bytes - off < o->chunk ? o->bytes - off : o->chunk;
+
+        if (write_full(fd, src + off, n) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * Mode prefault's untimed warm-up: the whole copy once, on a connection
+ * of its own, acknowledged like the timed one.  A full pass over the
+ * connection rather than an untimed memcpy, because what it warms is the
+ * path itself -- the kernel's socket buffer and skb allocations, the
+ * page tables and TLB of both mappings, the CPUs' clocks -- so that the
+ * timed pass measures the path in its steady state, not its first use.
+ * Its acknowledgement also tells the sender that the receiver has
+ * finished pre-faulting, which would otherwise run under the clock.
+ */
+static int warm_up(const struct sockaddr_in *sa, const char *src,
+                   const struct opts *o)
+{
+    char ack;
+    int fd, rc = -1;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        perror("tcp_copy: socket");
+        return -1;
+    }
+    tune(fd, o);
+    if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+        perror("tcp_copy: warm-up connect");
+        goto out;
+    }
+    if (send_src(fd, src, o) < 0) {
+        perror("tcp_copy: warm-up write");
+        goto out;
+    }
+    if (read_full(fd, &ack, 1) < 0) {
+        fprintf(stderr, "tcp_copy: no acknowledgement of the warm-up\n");
+        goto out;
+    }
+    rc = 0;
+out:
+    close(fd);
+    return rc;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tcp_copy [--mode memfd|discard] [--mib N] "
+    fprintf(f, "usage: tcp_copy [--mode memfd|discard|prefault] [--mib N] "
             "[--chunk-kib N] [--no-tune]\n");
 }
 
@@ -213,19 +367,20 @@ int main(int argc, char **argv)
     socklen_t sl = sizeof(sa);
     char *src = NULL, ack;
     struct rusage ru0, ru1, ru_child;
-    uint64_t t0, t1 = 0, off;
+    uint64_t t0, t1 = 0, recv_cpu = 0, child_cpu;
     int opt, lfd = -1, fd = -1, status, rc = 1;
+    size_t i;
     pid_t pid = -1;
 
     while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (opt) {
         case 'm':
-            if (!strcmp(optarg, "memfd"))
-                o.mode = MODE_MEMFD;
-            else if (!strcmp(optarg, "discard"))
-                o.mode = MODE_DISCARD;
-            else
+            for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++)
+                if (!strcmp(optarg, mode_names[i]))
+                    break;
+            if (i == sizeof(mode_names) / sizeof(mode_names[0]))
                 goto bad;
+            o.mode = (enum mode)i;
             break;
         case 'n':
             o.bytes = strtoull(optarg, NULL, 10) << 20;
@@ -262,7 +417,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (pid == 0)
-        _exit(receiver(lfd, &o));
+        _exit(o.mode == MODE_PREFAULT ? receiver_prefault(lfd, &o)
+                                      : receiver(lfd, &o));
     close(lfd);
     lfd = -1;
 
@@ -270,6 +426,8 @@ int main(int argc, char **argv)
     if (!src)
         goto out;
     fill_random((uint64_t *)(void *)src, o.bytes / 8);
+    if (o.mode == MODE_PREFAULT && warm_up(&sa, src, &o) < 0)
+        goto out;
 
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -281,13 +439,9 @@ int main(int argc, char **argv)
         perror("tcp_copy: connect");
         goto out;
     }
-    for (off = 0; off < o.bytes; off += o.chunk) {
-        size_t n = o.bytes - off < o.chunk ? o.bytes - off : o.chunk;
-
-        if (write_full(fd, src + off, n) < 0) {
-            perror("tcp_copy: write");
-            goto out;
-        }
+    if (send_src(fd, src, &o) < 0) {
+        perror("tcp_copy: write");
+        goto out;
     }
     if (read_full(fd, &ack, 1) < 0) {
         fprintf(stderr, "tcp_copy: no acknowledgement\n");
@@ -295,6 +449,11 @@ int main(int argc, char **argv)
     }
     t1 = now_ns();
     getrusage(RUSAGE_SELF, &ru1);
+    if (o.mode == MODE_PREFAULT &&
+        read_full(fd, &recv_cpu, sizeof(recv_cpu)) < 0) {
+        fprintf(stderr, "tcp_copy: no CPU time from the receiver\n");
+        goto out;
+    }
     rc = 0;
 out:
     if (fd >= 0)
@@ -311,15 +470,16 @@ out:
             !WIFEXITED(status) || WEXITSTATUS(status))
             rc = 1;
     }
+    child_cpu = o.mode == MODE_PREFAULT ? recv_cpu : cpu_ns(&ru_child);
     if (rc == 0)
         printf("{\"mode\":\"%s\",\"mib\":%llu,\"chunk_kib\":%zu,"
                "\"tuned\":%s,\"ms\":%.3f,\"mib_s\":%.1f,"
                "\"cpu_ms\":%.1f}\n",
-               o.mode == MODE_MEMFD ? "memfd" : "discard",
+               mode_names[o.mode],
                (unsigned long long)(o.bytes >> 20), o.chunk >> 10,
                o.tune ? "true" : "false", (t1 - t0) / 1e6,
                (double)(o.bytes >> 20) * 1e9 / (double)(t1 - t0),
-               (cpu_ns(&ru1) - cpu_ns(&ru0) + cpu_ns(&ru_child)) / 1e6);
+               (cpu_ns(&ru1) - cpu_ns(&ru0) + child_cpu) / 1e6);
     return rc;
 bad:
     usage(stderr);

@@ -8,14 +8,17 @@ common_libxt_a_SOURCES = \
 	common/xt_uuid.c \
 	common/xt_config.c \
 	common/xt_io.c \
-	common/xt_bitmap.c
+	common/xt_bitmap.c \
+	common/xt_err.c \
+	common/xt_fault.c
 
 COMMON_UNIT_TESTS = \
 	tests/unit/common/test_log \
 	tests/unit/common/test_uuid \
 	tests/unit/common/test_config \
 	tests/unit/common/test_io \
-	tests/unit/common/test_bitmap
+	tests/unit/common/test_bitmap \
+	tests/unit/common/test_fault
 
 check_PROGRAMS += $(COMMON_UNIT_TESTS)
 TESTS += $(COMMON_UNIT_TESTS)
@@ -36,3 +39,6 @@ tests_unit_common_test_io_LDADD = common/libxt.a
 tests_unit_common_test_bitmap_SOURCES = \
 	tests/unit/common/test_bitmap.c tests/tap.h
 tests_unit_common_test_bitmap_LDADD = common/libxt.a
+tests_unit_common_test_fault_SOURCES = \
+	tests/unit/common/test_fault.c tests/tap.h
+tests_unit_common_test_fault_LDADD = common/libxt.a

@@ -66,9 +66,69 @@ int xt_error(struct xt_ctx *ctx, int rc, const char *fmt, ...)
 /* Clears the recorded error. */
 void xt_error_clear(struct xt_ctx *ctx);
 
+/*
+ * An operation's error: the first one reported while it ran, kept apart
+ * from the contexts its steps report into, so that what a cleanup reports
+ * later (into the same context) cannot replace it.  Start it zeroed.
+ * xt_err_take records rc, with ctx's last message when that message is
+ * about rc (else strerror's), unless e holds an error already; xt_err_set
+ * does the
+ * same with a message of its own; both return e->rc (the first error).
+ * xt_err_put makes e the last error of ctx again, without logging it a
+ * second time (it was logged where it happened), and returns e->rc.
+ * Not thread-safe: an operation shared by threads guards its xt_err.
+ */
+struct xt_err {
+    int rc;                     /* 0: no error yet */
+    char msg[XT_ERRMSG_MAX];
+};
+int xt_err_take(struct xt_err *e, const struct xt_ctx *ctx, int rc);
+int xt_err_set(struct xt_err *e, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int xt_err_put(const struct xt_err *e, struct xt_ctx *ctx);
+
 /* Monotonic clock in nanoseconds (CLOCK_MONOTONIC, comparable across
  * processes on one machine). */
 uint64_t xt_now_ns(void);
+
+/* ---- fault points (tests) -------------------------------------------- */
+
+/*
+ * A named fault point: a place in a long operation where a test makes a
+ * failure happen at one state, every time, rather than after a delay.
+ * Points are named "module.side.state" (e.g. "mig.send.commit-sent") and
+ * listed with the operation's states in docs/specs and docs/design.  They
+ * are armed by $XM_FAULT and by the file named by $XM_FAULT_FILE (read at
+ * every hit, so that a test can arm a running daemon), both
+ * "point=action[,point=action...]" (blanks and newlines separate too):
+ *
+ *   kill     the process dies at once (SIGKILL); xt_fault does not return
+ *   wait     the point creates $XM_FAULT_DIR/POINT.hit and waits until the
+ *            test creates $XM_FAULT_DIR/POINT.go, then goes on (NONE)
+ *   fail     returns XT_FAULT_FAIL: the caller fails there (-EIO)
+ *   drop     returns XT_FAULT_DROP: the caller shuts its connections down
+ *   corrupt  returns XT_FAULT_CORRUPT: the caller corrupts what it sends
+ *
+ * Each hit that fires is logged as a warning into ctx.  A build configured
+ * with --disable-fault-points has none: xt_fault is then always NONE.
+ */
+enum xt_fault_action {
+    XT_FAULT_NONE = 0,
+    XT_FAULT_FAIL,
+    XT_FAULT_DROP,
+    XT_FAULT_CORRUPT,
+};
+#ifdef XM_FAULT_POINTS
+enum xt_fault_action xt_fault(struct xt_ctx *ctx, const char *point);
+#else
+static inline enum xt_fault_action xt_fault(struct xt_ctx *ctx,
+                                            const char *point)
+{
+    (void)ctx;
+    (void)point;
+    return XT_FAULT_NONE;
+}
+#endif
 
 /* ---- UUIDs ------------------------------------------------------------- */
 

@@ -545,19 +545,22 @@ static void *recv_main(void *p)
     struct xt_ctx *ctx = xa_thread(j->xa) ? xa_thread(j->xa)->ctx : NULL;
     struct mig_recv_opts o;
     struct mig_stats st = { 0 };
+    struct hv_handle *view = NULL;
     int rc;
 
     mig_recv_opts_init(&o);
     o.token = j->token;
     o.timeout_ms = MIG_TOKEN_TTL_MS;
-    if (ctx) {
-        j->h->ctx = ctx;
-        rc = mig_receive(ctx, j->h, j->fd, &o, &st);
+    /* The handle was opened by the request's thread: this thread works
+     * on a view of it that reports into its own context. */
+    if (ctx && hv_view(j->h, ctx, &view) == 0) {
+        rc = mig_receive(ctx, view, j->fd, &o, &st);
         xt_info(ctx, "migration received: rc %d, domain %u", rc,
                 st.dst_domid);
     }
     mig_unregister(j->xa, &j->mig);
     close(j->fd);
+    hv_close(view);
     hv_close(j->h);
     xa = j->xa;
     free(j);

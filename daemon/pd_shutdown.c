@@ -49,9 +49,10 @@ static int find_dom(struct hv_handle *h, const char *vm_uuid,
     return rc;
 }
 
-/* Waits up to timeout_s for domid to stop by itself: 0, or -ETIMEDOUT
- * (silent), or an hv error. */
-static int wait_stopped(struct hv_handle *h, uint32_t domid, long timeout_s)
+/* Waits up to timeout_s for domid of h (which reports into ctx) to stop
+ * by itself: 0, or -ETIMEDOUT (silent), or an hv error. */
+static int wait_stopped(struct xt_ctx *ctx, struct hv_handle *h,
+                        uint32_t domid, long timeout_s)
 {
     uint64_t end = xt_now_ns() + (uint64_t)timeout_s * 1000000000ull;
     struct hv_domain_info info;
@@ -64,7 +65,7 @@ static int wait_stopped(struct hv_handle *h, uint32_t domid, long timeout_s)
         if (info.state == HV_STATE_SHUTDOWN)
             return 0;
         if (info.state == HV_STATE_CRASHED)
-            return xt_error(h->ctx, -EIO, "domain %u crashed while shutting "
+            return xt_error(ctx, -EIO, "domain %u crashed while shutting "
                             "down", domid);
         if (xt_now_ns() >= end)
             return -ETIMEDOUT;
@@ -96,7 +97,7 @@ int xa_vm_clean_shutdown_here(struct xa *xa, struct xt_ctx *ctx,
             *failure_r = api_failure("VM_LACKS_FEATURE", uuid, NULL);
         if (rc < 0)
             goto out;
-        rc = wait_stopped(h, domid, timeout_s);
+        rc = wait_stopped(ctx, h, domid, timeout_s);
         if (rc == -ETIMEDOUT) {
             snprintf(tbuf, sizeof(tbuf), "%ld", timeout_s);
             *failure_r = api_failure("VM_SHUTDOWN_TIMEOUT", uuid, tbuf, NULL);

@@ -1352,7 +1352,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         rc = xt_error(ctx, -ENOMEM, "service");
         goto fail;
     }
-    if (!hv_driver_find(xa->hv_driver)) {
+    if (!hv_driver_exists(xa->hv_driver)) {
         rc = xt_error(ctx, -EINVAL, "hv_driver %s: not one of %s",
                       xa->hv_driver, hv_driver_names());
         goto fail;

@@ -574,7 +574,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": out of memory\n");
         goto out;
     }
-    if (!hv_driver_find(d->o.driver)) {
+    if (!hv_driver_exists(d->o.driver)) {
         fprintf(stderr, PROG ": unknown driver '%s' (built in: %s)\n",
                 d->o.driver, hv_driver_names());
         status = 2;

@@ -33,7 +33,7 @@ const char *hv_run_state_name(enum hv_run_state s)
     return "unknown";
 }
 
-const struct hv_ops *hv_driver_find(const char *name)
+static const struct hv_ops *driver_find(const char *name)
 {
     size_t i;
 
@@ -45,6 +45,11 @@ const struct hv_ops *hv_driver_find(const char *name)
     return NULL;
 }
 
+bool hv_driver_exists(const char *name)
+{
+    return driver_find(name) != NULL;
+}
+
 const char *hv_driver_names(void)
 {
 #ifdef HAVE_XEN
@@ -54,39 +59,101 @@ const char *hv_driver_names(void)
 #endif
 }
 
+int hv_open_ops(struct xt_ctx *ctx, const struct hv_ops *ops,
+                const char *args, void *priv, struct hv_handle **h_r)
+{
+    struct hv_handle *h = NULL;
+    int rc;
+
+    *h_r = NULL;
+    h = calloc(1, sizeof(*h));
+    if (h)
+        h->conn = calloc(1, sizeof(*h->conn));
+    if (!h || !h->conn) {
+        rc = xt_error(ctx, -ENOMEM, "allocating the %s driver", ops->name);
+        goto out;
+    }
+    atomic_init(&h->conn->refs, 1);
+    h->ops = ops;
+    h->ctx = ctx;
+    h->priv = priv;
+    rc = ops->open ? ops->open(h, args) : 0;
+    if (rc < 0)
+        goto out;
+    *h_r = h;
+    h = NULL;
+out:
+    if (h)
+        free(h->conn);
+    free(h);
+    return rc;
+}
+
 int hv_open(struct xt_ctx *ctx, const char *name, const char *args,
             struct hv_handle **h_r)
 {
-    const struct hv_ops *ops = hv_driver_find(name);
-    struct hv_handle *h = NULL;
-    int rc;
+    const struct hv_ops *ops = driver_find(name);
 
     *h_r = NULL;
     if (!ops)
         return xt_error(ctx, -ENOENT, "unknown hypervisor driver '%s' "
                         "(built: %s)", name ? name : "(null)",
                         hv_driver_names());
-    h = calloc(1, sizeof(*h));
-    if (!h)
-        return xt_error(ctx, -ENOMEM, "allocating the %s driver", name);
-    h->ops = ops;
-    h->ctx = ctx;
-    rc = ops->open(h, args);
-    if (rc < 0)
-        goto out;
-    *h_r = h;
-    h = NULL;
-out:
-    free(h);
-    return rc;
+    return hv_open_ops(ctx, ops, args, NULL, h_r);
+}
+
+int hv_view(struct hv_handle *h, struct xt_ctx *ctx,
+            struct hv_handle **view_r)
+{
+    struct hv_handle *v = calloc(1, sizeof(*v));
+
+    *view_r = NULL;
+    if (!v)
+        return xt_error(ctx, -ENOMEM, "a view of the %s driver",
+                        h->ops->name);
+    *v = *h;
+    v->ctx = ctx;
+    atomic_fetch_add(&h->conn->refs, 1);
+    *view_r = v;
+    return 0;
 }
 
 void hv_close(struct hv_handle *h)
 {
     if (!h)
         return;
-    h->ops->close(h);
+    if (atomic_fetch_sub(&h->conn->refs, 1) == 1) {
+        if (h->ops->close)
+            h->ops->close(h);
+        free(h->conn);
+    }
     free(h);
+}
+
+const char *hv_name(const struct hv_handle *h)
+{
+    return h->ops->name;
+}
+
+bool hv_is_sparse(const struct hv_handle *h)
+{
+    return h->ops->flags & HV_OPS_SPARSE;
+}
+
+bool hv_has(const struct hv_handle *h, enum hv_cap cap)
+{
+    const struct hv_ops *o = h->ops;
+
+    switch (cap) {
+    case HV_CAP_BOOT:               return o->boot;
+    case HV_CAP_DIRTY_PEEK:         return o->dirty_peek;
+    case HV_CAP_THROTTLE:           return o->throttle;
+    case HV_CAP_GUEST_STATS:        return o->guest_stats;
+    case HV_CAP_POPULATED:          return o->populated;
+    case HV_CAP_SHUTDOWN_REQUEST:   return o->shutdown_request;
+    case HV_CAP_OPAQUE_STREAM:      return o->stream_save && o->stream_restore;
+    }
+    return false;
 }
 
 /* A missing optional op. */
@@ -279,11 +346,6 @@ int hv_stream_restore(struct hv_handle *h, const struct hv_create_spec *spec,
         return xt_error(h->ctx, -EINVAL, "stream_restore: %s",
                         fd < 0 ? "no fd" : "no spec");
     return h->ops->stream_restore(h, spec, fd, domid_r);
-}
-
-unsigned hv_flags(const struct hv_handle *h)
-{
-    return h->ops->flags;
 }
 
 int hv_guest_image_header(const char *path, struct xmg_header *hdr_r)

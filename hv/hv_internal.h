@@ -4,7 +4,7 @@
 #ifndef HV_INTERNAL_H
 #define HV_INTERNAL_H
 
-#include "hv.h"
+#include "hv_driver.h"
 
 extern const struct hv_ops hv_kvm_ops;
 extern const struct hv_ops hv_sim_ops;

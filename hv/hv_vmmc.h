@@ -6,7 +6,7 @@
 #ifndef HV_VMMC_H
 #define HV_VMMC_H
 
-#include "hv.h"
+#include "hv_driver.h"
 
 /* Opens h->priv for VMMs running `engine` ("kvm" or "sim"); args as in
  * hv_open(): run_dir=PATH, vmm=PATH. */

@@ -813,6 +813,7 @@ static void xen_close(struct hv_handle *h)
         xenforeignmemory_close(p->fmem);
     if (p->xch)
         xc_interface_close(p->xch);
+    xt_ctx_free(p->logger.ctx);
     pthread_mutex_destroy(&p->lock);
     free(p);
     h->priv = NULL;
@@ -841,7 +842,16 @@ static int xen_open(struct hv_handle *h, const char *args)
     p->logger.ops.vmessage = logger_vmessage;
     p->logger.ops.progress = NULL;
     p->logger.ops.destroy = logger_destroy;
-    p->logger.ctx = h->ctx;
+    /* The libraries log through the connection's own context, with the
+     * opener's sink and level: the opener's context belongs to its thread
+     * and may be gone while views of this connection live on. */
+    p->logger.ctx = xt_ctx_new(h->ctx->prog);
+    if (!p->logger.ctx) {
+        rc = xt_error(h->ctx, -ENOMEM, "xen: the libraries' log");
+        goto out;
+    }
+    p->logger.ctx->log = h->ctx->log;
+    p->logger.ctx->level = h->ctx->level;
 
     p->xch = xc_interface_open(&p->logger.ops, &p->logger.ops, 0);
     if (!p->xch) {

@@ -17,14 +17,15 @@
 #include <xenstore.h>
 #include <xentoollog.h>
 
-#include "hv.h"
+#include "hv_driver.h"
 #include "hv_xen_internal.h"
 
 /* Routes the Xen libraries' messages into our log at debug level: what
  * went wrong is reported once, by us, through xt_error. */
 struct xen_logger {
     xentoollog_logger ops;      /* first: the libraries hold &ops */
-    struct xt_ctx *ctx;
+    struct xt_ctx *ctx;         /* owned: logging only, never reported
+                                 * into */
 };
 
 /* A domain this handle created: its pfn space, in lazy mode which pfns

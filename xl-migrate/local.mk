@@ -43,14 +43,17 @@ tests_unit_migrate_test_stream_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS) \
 	$(ZSTD_CFLAGS) $(XXHASH_CFLAGS)
 tests_unit_migrate_test_stream_LDADD = $(MIG_LIBS) common/libxt.a
 
+MIGRATE_LOOPBACK = tests/unit/migrate/loopback.c \
+	tests/unit/migrate/loopback.h
+
 tests_unit_migrate_test_opaque_SOURCES = \
-	tests/unit/migrate/test_opaque.c tests/tap.h
+	tests/unit/migrate/test_opaque.c tests/tap.h $(MIGRATE_LOOPBACK)
 tests_unit_migrate_test_opaque_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/xl-migrate
+	-I$(top_srcdir)/xl-migrate -I$(top_srcdir)/hv
 tests_unit_migrate_test_opaque_LDADD = $(MIG_LIBS) $(HV_LIBS)
 
 tests_unit_migrate_test_sparse_SOURCES = \
-	tests/unit/migrate/test_sparse.c tests/tap.h
+	tests/unit/migrate/test_sparse.c tests/tap.h $(MIGRATE_LOOPBACK)
 tests_unit_migrate_test_sparse_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/xl-migrate
+	-I$(top_srcdir)/xl-migrate -I$(top_srcdir)/hv
 tests_unit_migrate_test_sparse_LDADD = $(MIG_LIBS) $(HV_LIBS)

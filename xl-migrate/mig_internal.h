@@ -12,9 +12,9 @@
 /* The stream's hypervisor type for a driver. */
 static inline enum mig_hv_type mig_hv_type_of(const struct hv_handle *h)
 {
-    if (!strcmp(h->ops->name, "xen"))
+    if (!strcmp(hv_name(h), "xen"))
         return MIG_HV_XEN;
-    if (!strcmp(h->ops->name, "sim"))
+    if (!strcmp(hv_name(h), "sim"))
         return MIG_HV_SIM;
     return MIG_HV_KVM;
 }

@@ -283,28 +283,24 @@ static struct xt_ctx *child_ctx(struct xt_ctx *parent, const char *prog)
     return c;
 }
 
-/* Whether the domain is suspended now (false if that cannot be told). */
-static bool is_suspended(struct hv_handle *h, uint32_t domid)
+/* Whether the domain is suspended now (false if that cannot be told):
+ * asked through probe, a view of the handle that reports into a context
+ * of its own, so the question leaves the caller's error alone. */
+static bool is_suspended(struct hv_handle *probe, uint32_t domid)
 {
     struct hv_domain_info info;
-    bool quiet = h->ctx->quiet_errors, r;
-    int keep = h->ctx->err_rc;
-    char msg[XT_ERRMSG_MAX];
 
-    snprintf(msg, sizeof(msg), "%s", h->ctx->err_msg);
-    h->ctx->quiet_errors = true;
-    r = hv_info(h, domid, &info) == 0 && info.state == HV_STATE_SUSPENDED;
-    h->ctx->quiet_errors = quiet;
-    h->ctx->err_rc = keep;
-    snprintf(h->ctx->err_msg, sizeof(h->ctx->err_msg), "%s", msg);
-    return r;
+    return hv_info(probe, domid, &info) == 0 &&
+           info.state == HV_STATE_SUSPENDED;
 }
 
 /* ---- sender ------------------------------------------------------------- */
 
 struct osend {
     struct mig_opaque_send *os;
-    struct hv_handle hs;        /* h with the save thread's context */
+    struct hv_handle *hs;       /* a view of h for the save thread */
+    struct hv_handle *probe;    /* a quiet one, for is_suspended */
+    struct xt_ctx *hs_ctx;      /* the context it reports into */
     int sv[2];                  /* [0] ours, [1] the library's */
     pthread_t thread;
     int save_rc;
@@ -330,13 +326,13 @@ static int send_precopy(void *arg, unsigned round, uint64_t dirty_pages,
 
     d = mig_opaque_policy_decide(&x->pol, round, dirty_pages, sent_pages,
                                  xt_now_ns(), cancel);
-    if (d == HV_STREAM_CONTINUE && x->hs.ops->throttle &&
+    if (d == HV_STREAM_CONTINUE && hv_has(x->hs, HV_CAP_THROTTLE) &&
         x->pol.dec.throttle_pct != x->pol.throttle_pct) {
         /* Auto-converge, where the driver can; a failure only means the
          * guest keeps its CPU. */
-        if (hv_throttle(&x->hs, x->os->domid, x->pol.dec.throttle_pct) == 0)
+        if (hv_throttle(x->hs, x->os->domid, x->pol.dec.throttle_pct) == 0)
             x->pol.throttle_pct = x->pol.dec.throttle_pct;
-        xt_error_clear(x->hs.ctx);
+        xt_error_clear(x->hs_ctx);
     }
     pthread_mutex_lock(&x->lock);
     if (x->pol.throttle_pct > x->max_throttle)
@@ -378,7 +374,7 @@ static void *save_main(void *arg)
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    x->save_rc = hv_stream_save(&x->hs, x->os->domid, x->sv[1], &policy);
+    x->save_rc = hv_stream_save(x->hs, x->os->domid, x->sv[1], &policy);
     /* The pump reads what is buffered, then end of file. */
     shutdown(x->sv[1], SHUT_RDWR);
     return NULL;
@@ -414,7 +410,7 @@ static int watch_suspend(struct osend *x, struct mig_buf *b,
     if (now - *checked < SUSPEND_POLL_MS * 1000000ull)
         return 0;
     *checked = now;
-    if (!is_suspended(os->h, os->domid))
+    if (!is_suspended(x->probe, os->domid))
         return 0;
     os->t_pause = now;
     *marked = true;
@@ -504,7 +500,7 @@ int mig_opaque_send(struct mig_opaque_send *os)
     struct osend x;
     struct mig_opaque_tally t = { 0 };
     struct mig_buf b = { 0 };
-    struct xt_ctx *sctx = NULL;
+    struct xt_ctx *sctx = NULL, *pctx = NULL;
     int rc, e;
 
     memset(&x, 0, sizeof(x));
@@ -526,8 +522,17 @@ int mig_opaque_send(struct mig_opaque_send *os)
         rc = xt_error(os->ctx, -ENOMEM, "opaque stream context");
         goto out;
     }
-    x.hs = *os->h;
-    x.hs.ctx = sctx;
+    pctx = child_ctx(os->ctx, "mig-send");
+    if (!pctx) {
+        rc = xt_error(os->ctx, -ENOMEM, "opaque stream context");
+        goto out;
+    }
+    x.hs_ctx = sctx;
+    rc = hv_view(os->h, sctx, &x.hs);
+    if (rc == 0)
+        rc = hv_view(os->h, pctx, &x.probe);
+    if (rc < 0)
+        goto out;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x.sv) < 0) {
         rc = xt_error(os->ctx, -errno, "opaque stream: socketpair");
         goto out;
@@ -575,14 +580,18 @@ out:
         os->t_pause = x.t_stop;     /* never seen suspended: the upper bound */
     /* On success the domain is suspended (hv.h); after a failure it may
      * be, or not. */
-    os->suspended = rc == 0 || (x.stop && is_suspended(os->h, os->domid));
+    os->suspended = rc == 0 ||
+                    (x.stop && x.probe && is_suspended(x.probe, os->domid));
     if (x.sv[0] >= 0)
         close(x.sv[0]);
     if (x.sv[1] >= 0)
         close(x.sv[1]);
     mig_buf_free(&b);
     mig_opaque_tally_free(&t);
+    hv_close(x.hs);
+    hv_close(x.probe);
     xt_ctx_free(sctx);
+    xt_ctx_free(pctx);
     pthread_mutex_destroy(&x.lock);
     return rc;
 }
@@ -591,7 +600,7 @@ out:
 
 struct orecv {
     struct mig_opaque_recv *orx;
-    struct hv_handle hr;        /* h with the restore thread's context */
+    struct hv_handle *hr;       /* a view of h for the restore thread */
     int sv[2];                  /* [0] ours, [1] the library's */
     pthread_t thread;
     int restore_rc;
@@ -602,7 +611,7 @@ static void *restore_main(void *arg)
 {
     struct orecv *x = arg;
 
-    x->restore_rc = hv_stream_restore(&x->hr, x->orx->spec, x->sv[1],
+    x->restore_rc = hv_stream_restore(x->hr, x->orx->spec, x->sv[1],
                                       &x->domid);
     /* Whatever we still write fails now (EPIPE): data after the end of
      * the library's stream, or a restore that gave up. */
@@ -717,8 +726,9 @@ int mig_opaque_receive(struct mig_opaque_recv *orx)
         rc = xt_error(orx->ctx, -ENOMEM, "opaque stream context");
         goto out;
     }
-    x.hr = *orx->h;
-    x.hr.ctx = rctx;
+    rc = hv_view(orx->h, rctx, &x.hr);
+    if (rc < 0)
+        goto out;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x.sv) < 0) {
         rc = xt_error(orx->ctx, -errno, "opaque stream: socketpair");
         goto out;
@@ -773,6 +783,7 @@ out:
     if (x.sv[1] >= 0)
         close(x.sv[1]);
     mig_opaque_tally_free(&t);
+    hv_close(x.hr);
     xt_ctx_free(rctx);
     return rc;
 }

@@ -559,11 +559,11 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
     r.migration_id = ih.migration_id;
     r.opaque = ih.flags & MIG_IMG_OPAQUE;
     if (r.opaque && (ih.hv_type != mig_hv_type_of(h) ||
-                     !h->ops->stream_restore)) {
+                     !hv_has(h, HV_CAP_OPAQUE_STREAM))) {
         rc = xt_error(ctx, -EPROTO, "the sender's domain moves only as its "
                       "hypervisor's own stream (hypervisor type %u), which "
                       "the %s driver cannot restore", ih.hv_type,
-                      h->ops->name);
+                      hv_name(h));
         goto fail;
     }
     rc = mig_read_record(ctx, &m->rd, &hdr, &off);

@@ -166,7 +166,7 @@ static int map_source(struct sender *s, struct xt_ctx *ctx,
 
     if (rc != -EFAULT)
         return rc;
-    if (hv_flags(s->h) & HV_OPS_SPARSE)
+    if (hv_is_sparse(s->h))
         return 0;
     return xt_error(ctx, rc, "mapping %zu pages of domain %u: some could "
                     "not be mapped", n, s->domid);
@@ -197,7 +197,7 @@ static int send_pages(struct worker *w, const struct job *j)
         /* Round 0: the destination starts zeroed, a zero page needs no
          * record at all -- unless the destination starts empty (sparse),
          * where the zero record is what populates the page. */
-        if (j->round == 0 && !(hv_flags(s->h) & HV_OPS_SPARSE) &&
+        if (j->round == 0 && !(hv_is_sparse(s->h)) &&
             all_zero(mapped[i])) {
             skipped++;
             continue;

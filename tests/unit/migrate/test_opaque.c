@@ -19,10 +19,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "hv.h"
+#include "hv_driver.h"
 #include "mig.h"
 #include "mig_opaque.h"
 #include "mig_stream.h"
+#include "loopback.h"
 #include "../../tap.h"
 
 #define BODY_OFF 4096u      /* stream offset given to the decoders */
@@ -410,7 +411,7 @@ static void test_wrappers(struct xt_ctx *ctx)
     struct hv_create_spec spec = { .nr_pages = 1, .nr_vcpus = 1 };
     struct hv_ops ops = { .name = "count", .stream_save = count_save,
                           .stream_restore = count_restore };
-    struct hv_handle fh = { .ops = &ops, .ctx = ctx };
+    struct hv_handle *fh = NULL;
     struct hv_handle *h = NULL;
     char dir[] = "/tmp/test_opaque.XXXXXX", args[64];
     uint32_t domid = 5;
@@ -436,22 +437,25 @@ static void test_wrappers(struct xt_ctx *ctx)
     rmdir(dir);
 
     /* A driver with both: the arguments are checked first. */
-    expect(ctx, hv_stream_save(&fh, 1, -1, &pol), -EINVAL, "no fd",
+    if (hv_open_ops(ctx, &ops, NULL, NULL, &fh) < 0)
+        tap_bail("opening the counting driver");
+    expect(ctx, hv_stream_save(fh, 1, -1, &pol), -EINVAL, "no fd",
            "stream_save: fd -1 is -EINVAL");
-    expect(ctx, hv_stream_save(&fh, 1, 0, NULL), -EINVAL,
+    expect(ctx, hv_stream_save(fh, 1, 0, NULL), -EINVAL,
            "no precopy policy", "stream_save: no policy is -EINVAL");
-    expect(ctx, hv_stream_save(&fh, 1, 0, &nopol), -EINVAL,
+    expect(ctx, hv_stream_save(fh, 1, 0, &nopol), -EINVAL,
            "no precopy policy", "stream_save: no precopy is -EINVAL");
-    expect(ctx, hv_stream_restore(&fh, NULL, 0, &domid), -EINVAL, "no spec",
+    expect(ctx, hv_stream_restore(fh, NULL, 0, &domid), -EINVAL, "no spec",
            "stream_restore: no spec is -EINVAL");
-    expect(ctx, hv_stream_restore(&fh, &spec, -1, &domid), -EINVAL, "no fd",
+    expect(ctx, hv_stream_restore(fh, &spec, -1, &domid), -EINVAL, "no fd",
            "stream_restore: fd -1 is -EINVAL");
     tap_is_int(calls, 0, "the driver was never called with bad arguments");
-    expect(ctx, hv_stream_save(&fh, 1, 0, &pol), 0, NULL,
+    expect(ctx, hv_stream_save(fh, 1, 0, &pol), 0, NULL,
            "stream_save: good arguments reach the driver");
-    expect(ctx, hv_stream_restore(&fh, &spec, 0, &domid), 0, NULL,
+    expect(ctx, hv_stream_restore(fh, &spec, 0, &domid), 0, NULL,
            "stream_restore: good arguments reach the driver");
     tap_ok(calls == 2 && domid == 9, "both ops called once, domid passed");
+    hv_close(fh);
 }
 
 /* ---- whole migrations with a fake driver -------------------------------- */
@@ -678,22 +682,6 @@ static const struct hv_ops fake_ops_norestore = {
     .destroy = fake_destroy,
 };
 
-struct rx_job {
-    struct hv_handle h;
-    int lfd;
-    struct mig_recv_opts o;
-    struct mig_stats st;
-    int rc;
-};
-
-static void *rx_main(void *arg)
-{
-    struct rx_job *j = arg;
-
-    j->rc = mig_receive(j->h.ctx, &j->h, j->lfd, &j->o, &j->st);
-    return NULL;
-}
-
 struct run {
     int src_rc, dst_rc;
     struct mig_stats src, dst;
@@ -705,44 +693,21 @@ static void migrate(struct fake *src, struct fake *dst,
                     const struct hv_ops *dst_ops,
                     enum mig_fault_point fault, struct run *out)
 {
-    struct xt_ctx *sctx = xt_ctx_new("src"), *dctx = xt_ctx_new("dst");
-    struct hv_handle sh = { .ops = &fake_ops, .ctx = sctx, .priv = src };
+    struct loop_side s = { .ops = &fake_ops, .priv = src };
+    struct loop_side d = { .ops = dst_ops, .priv = dst };
     struct mig_send_opts so;
-    struct rx_job j;
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
-    pthread_t t;
-    char port[16];
+    struct loop_result lr;
 
-    if (!sctx || !dctx)
-        tap_bail("no memory");
-    sctx->quiet_errors = dctx->quiet_errors = true;
-    sctx->level = dctx->level = XT_LOG_WARN;
-    memset(&j, 0, sizeof(j));
-    j.h.ops = dst_ops;
-    j.h.ctx = dctx;
-    j.h.priv = dst;
-    mig_recv_opts_init(&j.o);
-    j.o.timeout_ms = 5000;
-    j.o.linger_ms = 0;
-    if (mig_listen(dctx, "127.0.0.1", "0", &j.lfd) < 0 ||
-        getsockname(j.lfd, (struct sockaddr *)&sa, &sl) < 0)
-        tap_bail("listen");
-    snprintf(port, sizeof(port), "%u", ntohs(sa.sin_port));
-    if (pthread_create(&t, NULL, rx_main, &j))
-        tap_bail("thread");
     mig_send_opts_init(&so);
     so.timeout_ms = 5000;
     so.fault = fault;
-    out->src_rc = mig_send(sctx, &sh, 3, "127.0.0.1", port, &so, &out->src);
-    pthread_join(t, NULL);
-    out->dst_rc = j.rc;
-    out->dst = j.st;
-    snprintf(out->src_msg, sizeof(out->src_msg), "%s", sctx->err_msg);
-    snprintf(out->dst_msg, sizeof(out->dst_msg), "%s", dctx->err_msg);
-    close(j.lfd);
-    xt_ctx_free(sctx);
-    xt_ctx_free(dctx);
+    loop_migrate(&s, 3, &d, &so, NULL, &lr);
+    out->src_rc = lr.src_rc;
+    out->dst_rc = lr.dst_rc;
+    out->src = lr.src;
+    out->dst = lr.dst;
+    snprintf(out->src_msg, sizeof(out->src_msg), "%s", lr.src_msg);
+    snprintf(out->dst_msg, sizeof(out->dst_msg), "%s", lr.dst_msg);
 }
 
 static void fake_init(struct fake *f, uint64_t payload)

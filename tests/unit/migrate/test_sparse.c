@@ -22,8 +22,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "hv.h"
+#include "hv_driver.h"
 #include "mig.h"
+#include "loopback.h"
 #include "../../tap.h"
 
 #define NPAGES  64u
@@ -167,21 +168,6 @@ static int f_destroy(struct hv_handle *h, uint32_t domid)
 static const struct hv_ops sparse_ops = FAKE_OPS(HV_OPS_SPARSE);
 static const struct hv_ops dense_ops = FAKE_OPS(0);
 
-struct rx {
-    struct hv_handle h;
-    int lfd, rc;
-    struct mig_recv_opts o;
-    struct mig_stats st;
-};
-
-static void *rx_main(void *arg)
-{
-    struct rx *r = arg;
-
-    r->rc = mig_receive(r->h.ctx, &r->h, r->lfd, &r->o, &r->st);
-    return NULL;
-}
-
 static void source_init(struct dom *d)
 {
     unsigned p;
@@ -201,42 +187,15 @@ static int migrate(const struct hv_ops *ops, struct dom *src,
                    struct dom *dst, int *dst_rc, struct mig_stats *st,
                    char *msg, size_t msg_len)
 {
-    struct xt_ctx *sctx = xt_ctx_new("src"), *dctx = xt_ctx_new("dst");
-    struct hv_handle sh = { .ops = ops, .ctx = sctx, .priv = src };
-    struct mig_send_opts so;
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
-    struct rx r;
-    pthread_t t;
-    char port[16];
-    int rc;
+    struct loop_side s = { .ops = ops, .priv = src };
+    struct loop_side d = { .ops = ops, .priv = dst };
+    struct loop_result lr;
 
-    if (!sctx || !dctx)
-        tap_bail("no memory");
-    sctx->quiet_errors = dctx->quiet_errors = true;
-    memset(&r, 0, sizeof(r));
-    r.h.ops = ops;
-    r.h.ctx = dctx;
-    r.h.priv = dst;
-    mig_recv_opts_init(&r.o);
-    r.o.timeout_ms = 5000;
-    r.o.linger_ms = 0;
-    if (mig_listen(dctx, "127.0.0.1", "0", &r.lfd) < 0 ||
-        getsockname(r.lfd, (struct sockaddr *)&sa, &sl) < 0)
-        tap_bail("listen");
-    snprintf(port, sizeof(port), "%u", ntohs(sa.sin_port));
-    if (pthread_create(&t, NULL, rx_main, &r))
-        tap_bail("thread");
-    mig_send_opts_init(&so);
-    so.timeout_ms = 5000;
-    rc = mig_send(sctx, &sh, SRC_DOM, "127.0.0.1", port, &so, st);
-    pthread_join(t, NULL);
-    *dst_rc = r.rc;
-    snprintf(msg, msg_len, "%s", sctx->err_msg);
-    close(r.lfd);
-    xt_ctx_free(sctx);
-    xt_ctx_free(dctx);
-    return rc;
+    loop_migrate(&s, SRC_DOM, &d, NULL, NULL, &lr);
+    *dst_rc = lr.dst_rc;
+    *st = lr.src;
+    snprintf(msg, msg_len, "%s", lr.src_msg);
+    return lr.src_rc;
 }
 
 int main(void)

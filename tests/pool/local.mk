@@ -17,7 +17,8 @@ POOL_SH_TESTS = \
 	tests/pool/pool-eject.sh \
 	tests/pool/pool-master-kill.sh \
 	tests/pool/pool-https.sh \
-	tests/pool/pool-forward.sh
+	tests/pool/pool-forward.sh \
+	tests/pool/cli-tls-pin.sh
 dist_check_SCRIPTS += $(POOL_SH_TESTS)
 TESTS += $(POOL_SH_TESTS)
 EXTRA_DIST += tests/pool/lib.sh tests/pool/pool_client.py

@@ -367,7 +367,7 @@ int main(int argc, char **argv)
     socklen_t sl = sizeof(sa);
     char *src = NULL, ack;
     struct rusage ru0, ru1, ru_child;
-    uint64_t t0, t1 = 0, recv_cpu = 0, child_cpu;
+    uint64_t t0 = 0, t1 = 0, recv_cpu = 0, child_cpu;
     int opt, lfd = -1, fd = -1, status, rc = 1;
     size_t i;
     pid_t pid = -1;

@@ -522,7 +522,24 @@ struct recv_job {
     struct hv_handle *h;
     int fd;
     char token[2 * 16 + 1];
+    struct xt_uuid vm_uuid;         /* what the token is good for */
+    uint64_t nr_pages;
+    char *cert_pem, *key_pem;       /* this host's TLS identity */
 };
+
+static void recv_job_free(struct recv_job *j)
+{
+    if (!j)
+        return;
+    if (j->fd >= 0)
+        close(j->fd);
+    hv_close(j->h);
+    free(j->cert_pem);
+    if (j->key_pem)
+        pd_wipe(j->key_pem, strlen(j->key_pem));
+    free(j->key_pem);
+    free(j);
+}
 
 /* A worker thread's end: its db and ctx go while the service exists. */
 static void thread_done(struct xa *xa)
@@ -550,7 +567,11 @@ static void *recv_main(void *p)
 
     mig_recv_opts_init(&o);
     o.token = j->token;
-    o.timeout_ms = MIG_TOKEN_TTL_MS;
+    o.accept_ms = MIG_TOKEN_TTL_MS;
+    o.vm_uuid = j->vm_uuid;
+    o.nr_pages = j->nr_pages;
+    o.chan.cert_pem = j->cert_pem;
+    o.chan.key_pem = j->key_pem;
     /* The handle was opened by the request's thread: this thread works
      * on a view of it that reports into its own context. */
     if (ctx && hv_view(j->h, ctx, &view) == 0) {
@@ -559,11 +580,9 @@ static void *recv_main(void *p)
                 st.dst_domid);
     }
     mig_unregister(j->xa, &j->mig);
-    close(j->fd);
     hv_close(view);
-    hv_close(j->h);
     xa = j->xa;
-    free(j);
+    recv_job_free(j);
     thread_done(xa);
     return NULL;
 }
@@ -579,9 +598,11 @@ static int a_migrate_prepare(struct api_call_ctx *call,
     socklen_t sl = sizeof(ss);
     unsigned char rnd[16];
     struct api_value *r = NULL;
+    char pin[MIG_PIN_STRLEN + 1];
     pthread_attr_t attr;
     pthread_t th;
     unsigned port = 0;
+    int64_t pages = 0;
     size_t i;
     int rc = xa_check_secret(call, params, result_r);
 
@@ -593,11 +614,15 @@ static int a_migrate_prepare(struct api_call_ctx *call,
     j->xa = xa;
     j->fd = -1;
     if (!xa_param_str(params, 1) ||
-        strlen(xa_param_str(params, 1)) != XT_UUID_STRLEN) {
+        xt_uuid_parse(xa_param_str(params, 1), &j->vm_uuid) < 0 ||
+        api_value_get_int64(api_array_get(params, 2), &pages) < 0 ||
+        pages <= 0) {
         free(j);
         return xt_error(call->xt, -EINVAL, "migrate_prepare(secret, "
                         "vm_uuid, nr_pages, vcpus)");
     }
+    /* The token is good for this VM, of this size, only. */
+    j->nr_pages = (uint64_t)pages;
     snprintf(j->mig.vm, sizeof(j->mig.vm), "%s", xa_param_str(params, 1));
     if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
         rc = xt_error(call->xt, -EIO, "getrandom");
@@ -612,7 +637,14 @@ static int a_migrate_prepare(struct api_call_ctx *call,
             goto fail;
         }
     }
-    rc = hv_handle(xa, call->xt, &j->h);
+    /* The channel is TLS with this host's identity, whose key the sender
+     * pins (the master hands it the pin we answer). */
+    rc = pd_read_file(call->xt, xa->cfg->tls_cert, 64 << 10, false,
+                      &j->cert_pem, NULL);
+    rc = rc ?: pd_read_file(call->xt, xa->cfg->tls_key, 64 << 10, false,
+                            &j->key_pem, NULL);
+    rc = rc ?: mig_tls_pin(call->xt, j->cert_pem, pin);
+    rc = rc ?: hv_handle(xa, call->xt, &j->h);
     rc = rc ?: mig_listen(call->xt, laddr, "0", &j->fd);
     if (rc < 0)
         goto fail;
@@ -629,6 +661,7 @@ static int a_migrate_prepare(struct api_call_ctx *call,
     rc = api_struct_add(r, "address", api_string(laddr));
     rc = rc ?: api_struct_add(r, "port", api_int(port));
     rc = rc ?: api_struct_add(r, "token", api_string(j->token));
+    rc = rc ?: api_struct_add(r, "pin", api_string(pin));
     if (rc < 0) {
         xt_error(call->xt, rc, "migrate_prepare");
         goto fail;
@@ -649,10 +682,7 @@ static int a_migrate_prepare(struct api_call_ctx *call,
     return 0;
 fail:
     api_value_free(r);
-    if (j->fd >= 0)
-        close(j->fd);
-    hv_close(j->h);
-    free(j);
+    recv_job_free(j);
     return rc;
 }
 
@@ -754,6 +784,8 @@ static int a_migrate_send(struct api_call_ctx *call,
         o.max_rounds = 1;
     murl = api_value_string(api_struct_get(opts, "master_url"));
     o.token = token;
+    /* The receiver's key, as its host answered migrate_prepare. */
+    o.chan.pin = api_value_string(api_struct_get(opts, "pin"));
     snprintf(portbuf, sizeof(portbuf), "%d", (int)port);
     m = calloc(1, sizeof(*m));
     if (!m)

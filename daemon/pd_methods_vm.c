@@ -663,18 +663,23 @@ static int vm_pool_migrate(struct api_call_ctx *call,
     }
     xa_task_progress(xc->xa, db, xc->task, 0.05);
     api_value_get_int64(api_struct_get(prep, "port"), &port);
+    /* The client's options the source acts on; the rest are ours. */
     sopts = api_struct();
     for (i = 0; i < api_value_count(opts); i++) {
+        const char *k = api_struct_key(opts, i);
+
         ov = api_struct_value(opts, i);
-        if (api_value_type(ov) == API_STRING)
-            api_struct_add(sopts, api_struct_key(opts, i),
-                           api_value_copy(ov));
-        else if (api_value_type(ov) == API_BOOL)
-            api_struct_add(sopts, api_struct_key(opts, i),
-                           api_value_copy(ov));
+        if ((!strcmp(k, "live") || !strcmp(k, "compress")) &&
+            (api_value_type(ov) == API_STRING ||
+             api_value_type(ov) == API_BOOL))
+            api_struct_add(sopts, k, api_value_copy(ov));
     }
-    if (xc->task && !api_struct_get(sopts, "master_url"))
+    if (xc->task)
         api_struct_add(sopts, "master_url", api_string(xc->xa->self_url));
+    /* The destination's key: the source pins it on the channel.  The
+     * answer came over the master's pinned channel to that host. */
+    api_struct_add(sopts, "pin",
+                   api_value_copy(api_struct_get(prep, "pin")));
     p = api_array();
     api_array_append(p, api_string(xc->task ? xc->task : key));
     api_array_append(p, api_string(uuid));

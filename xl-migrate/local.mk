@@ -8,18 +8,24 @@ xl_migrate_libmig_a_SOURCES = \
 	xl-migrate/mig_internal.h \
 	xl-migrate/mig_stream.h \
 	xl-migrate/mig_stream.c \
-	xl-migrate/mig_net.h \
+	xl-migrate/mig_chan.h \
+	xl-migrate/mig_chan.c \
 	xl-migrate/mig_net.c \
+	xl-migrate/mig_proto.c \
+	xl-migrate/mig_report.c \
 	xl-migrate/mig_policy.c \
 	xl-migrate/mig_send.c \
+	xl-migrate/mig_send_pages.c \
 	xl-migrate/mig_recv.c \
+	xl-migrate/mig_recv_pages.c \
 	xl-migrate/mig_opaque.h \
 	xl-migrate/mig_opaque.c \
 	xl-migrate/mig_stats.c
 xl_migrate_libmig_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/xl-migrate
 xl_migrate_libmig_a_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS) $(ZSTD_CFLAGS) \
-	$(XXHASH_CFLAGS)
-MIG_LIBS = xl-migrate/libmig.a $(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS)
+	$(XXHASH_CFLAGS) $(GNUTLS_CFLAGS)
+MIG_LIBS = xl-migrate/libmig.a $(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
+	$(GNUTLS_LIBS)
 
 bin_PROGRAMS += xl-migrate/xm-migrate
 xl_migrate_xm_migrate_SOURCES = xl-migrate/xm_migrate.c

@@ -2,14 +2,17 @@
  * mig.h - the live-migration engine (xl-migrate/): log-dirty pre-copy,
  * stop-and-copy, the commit handshake.  Hypervisor-agnostic: it reaches
  * the hypervisor only through hv.h.  The wire format is
- * docs/specs/migration-stream.md.
+ * docs/specs/migration-stream.md; the design, its states and why they are
+ * what they are, docs/design/migration.md.
  *
  * A migration is one mig_send() on the source host and one mig_receive()
- * on the destination, connected by 1..MIG_MAX_STREAMS TCP connections.
- * Until the sender sends COMMIT the source VM stays the one and only copy
- * (any failure resumes it and the receiver destroys its partial domain);
- * the receiver resumes its copy only on COMMIT, and the sender destroys
- * the source only once the receiver says RESUMED.
+ * on the destination, connected by 1..MIG_MAX_STREAMS connections over TLS
+ * (the receiver's key pinned by the sender; plain TCP only between
+ * loopback addresses, for tests).  Each side is a state machine with named
+ * states (enum mig_src_state, enum mig_dst_state): until the sender's
+ * COMMIT is read the source VM is the one and only copy, the receiver
+ * resumes its copy only on COMMIT, and the sender resumes the source after
+ * COMMIT only on a positive answer that the receiver did not take it.
  */
 #ifndef MIG_H
 #define MIG_H
@@ -25,7 +28,10 @@
 #define MIG_DEFAULT_MAX_ROUNDS  30u
 #define MIG_DEFAULT_MAX_TIME_MS 120000u
 #define MIG_DEFAULT_TIMEOUT_MS  15000u
+#define MIG_DEFAULT_ACCEPT_MS   60000u
 #define MIG_TOKEN_MAX           128u
+/* "sha256//" and the base64 of a SHA-256: a public key's pin. */
+#define MIG_PIN_STRLEN          52u
 
 /* Compression of page batches (values of the stream's enum). */
 enum mig_compression {
@@ -34,19 +40,56 @@ enum mig_compression {
     MIG_COMP_ZSTD = 2,
 };
 
-/* Fault injection for tests: where to fail, and how. */
-enum mig_fault_point {
-    MIG_FAULT_NONE = 0,
-    MIG_FAULT_ROUND0,           /* receiver: on the first page batch */
-    MIG_FAULT_MIDROUND,         /* receiver: in round 1 or later */
-    MIG_FAULT_STOPCOPY,         /* receiver: during stop-and-copy */
-    MIG_FAULT_AFTER_READY,      /* receiver: right after sending READY */
-    MIG_FAULT_CORRUPT_BATCH,    /* sender: flip a byte in a batch */
+/*
+ * The source's state (docs/specs/migration-stream.md section 11).  One
+ * function of the sender decides what a failure means from it.
+ */
+enum mig_src_state {
+    MIG_SRC_SOLE_RUNNING = 0,   /* the only copy, running (set-up,
+                                 * pre-copy); a failure: stop log-dirty
+                                 * and throttling, it runs on */
+    MIG_SRC_SOLE_PAUSED,        /* the only copy, paused (stop-and-copy,
+                                 * waiting for READY); a failure: resume it */
+    MIG_SRC_COMMIT_SENT,        /* COMMIT written: the receiver may own the
+                                 * VM; only its positive answer decides */
+    MIG_SRC_IN_DOUBT,           /* no answer after COMMIT: the source stays
+                                 * paused, never two copies, until the pool
+                                 * asks both hosts (final) */
+    MIG_SRC_HANDED_OVER,        /* the receiver runs the VM: the source is
+                                 * destroyed (final, success) */
 };
-enum mig_fault_action {
-    MIG_FAULT_KILL = 0,         /* the receiver process dies (SIGKILL) */
-    MIG_FAULT_DROP,             /* the connection is shut down */
+const char *mig_src_state_name(enum mig_src_state s);
+
+/* The destination's state. */
+enum mig_dst_state {
+    MIG_DST_LISTENING = 0,      /* waiting for the sender (stray
+                                 * connections are dropped) */
+    MIG_DST_RECEIVING,          /* domain built, pages and state coming */
+    MIG_DST_READY,              /* READY sent, domain paused, COMMIT awaited */
+    MIG_DST_COMMITTED,          /* COMMIT read: the VM is ours, unpausing */
+    MIG_DST_RUNNING,            /* resumed and said so (final, success) */
+    MIG_DST_DISCARDED,          /* failed before running: nothing left
+                                 * (final) */
 };
+const char *mig_dst_state_name(enum mig_dst_state s);
+
+/*
+ * The channel.  TLS 1.3 unless plain: the sender checks in the handshake
+ * that the receiver's certificate carries the key pin names, and sends
+ * nothing otherwise; the receiver presents cert_pem/key_pem.  Plain TCP is
+ * for tests between loopback addresses only (anything else is refused).
+ */
+struct mig_chan_opts {
+    bool plain;
+    const char *pin;            /* sender: "sha256//BASE64" */
+    const char *cert_pem;       /* receiver: its certificate, PEM */
+    const char *key_pem;        /* receiver: its key, PEM */
+};
+
+/* The pin of a PEM certificate's public key (what mig_chan_opts.pin
+ * takes). */
+int mig_tls_pin(struct xt_ctx *ctx, const char *cert_pem,
+                char pin[MIG_PIN_STRLEN + 1]);
 
 /* Where a migration stands, for progress callbacks. */
 enum mig_phase {
@@ -73,8 +116,12 @@ struct mig_progress {
     double percent;             /* rough, for progress bars */
 };
 
+/* Called on the engine's reporter thread, never while the source is
+ * paused; it may take its time (the engine does not wait for it: a newer
+ * report replaces one not yet delivered). */
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *opaque);
-/* Polled between batches; true asks to cancel (honoured before COMMIT). */
+/* Polled between batches, must return at once; true asks to cancel
+ * (honoured before COMMIT). */
 typedef bool (*mig_cancel_fn)(void *opaque);
 
 /*
@@ -117,13 +164,13 @@ struct mig_send_opts {
     bool auto_converge;         /* throttle when rounds stop shrinking */
     bool verify_digest;         /* compare memory digests */
     int timeout_ms;             /* any single network wait */
+    struct mig_chan_opts chan;  /* TLS and the pin, or plain */
     const char *token;          /* one-time token the receiver expects */
     const char *devices;        /* VM devices, JSON, carried in VM_CONFIG */
     mig_policy_fn policy;       /* NULL: mig_policy_default */
     mig_progress_fn progress;
     mig_cancel_fn cancel;
     void *opaque;               /* for progress and cancel */
-    enum mig_fault_point fault; /* sender-side faults only */
 };
 
 /* Fills defaults: 1 stream, no compression, checksums on, 10 ms target,
@@ -133,9 +180,12 @@ void mig_send_opts_init(struct mig_send_opts *o);
 /* What a migration measured (both ends fill what they know). */
 struct mig_stats {
     int rc;                     /* 0 or the failure */
-    bool committed;
-    bool in_doubt;              /* commit sent, outcome unknown: source
-                                 * left paused (never two copies) */
+    bool sender;                /* filled by mig_send (else mig_receive) */
+    enum mig_src_state src_state;   /* sender: where the source ended */
+    enum mig_dst_state dst_state;   /* receiver: where its copy ended */
+    bool committed;             /* handed over / running here */
+    bool in_doubt;              /* src_state == MIG_SRC_IN_DOUBT */
+    bool tls;                   /* the channel was TLS */
     uint64_t total_ns;          /* start to source destroyed */
     uint64_t setup_ns;          /* start to first page sent */
     uint64_t downtime_ns;       /* source paused -> destination resumed */
@@ -146,6 +196,10 @@ struct mig_stats {
     uint64_t bytes_sent;        /* wire bytes, all streams */
     uint64_t pages_normal, pages_zero, pages_compressed;
     uint64_t pages_sent;        /* sum of the three */
+    uint64_t pages_deferred;    /* sender: could not be mapped when their
+                                 * round came, sent with the paused source */
+    uint64_t pages_torn;        /* receiver: changed while they were sent
+                                 * (their hash differed), all sent again */
     uint32_t rounds;            /* pre-copy rounds incl. round 0 */
     bool forced_stop;           /* a cap ended pre-copy */
     double final_dirty_pages_s;
@@ -166,9 +220,12 @@ struct mig_stats {
 
 /*
  * Migrates domain domid of h to the receiver at host:port.  The source is
- * destroyed on success.  On failure before commit it is running again on
- * this host; in doubt it is left paused (stats_r->in_doubt).  Returns 0 or
- * -errno (reported into ctx); *stats_r is filled either way.
+ * destroyed on success (MIG_SRC_HANDED_OVER).  On a failure it is running
+ * again on this host (MIG_SRC_SOLE_RUNNING), or, in doubt after COMMIT,
+ * left paused (MIG_SRC_IN_DOUBT, -ENOTRECOVERABLE).  Returns 0 or -errno;
+ * ctx then holds the migration's first error (what cleanup reported
+ * afterwards is logged, never put in its place).  *stats_r is filled
+ * either way.  h must be the calling thread's (hv_view).
  */
 int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
              const char *host, const char *port,
@@ -176,9 +233,15 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
 
 struct mig_recv_opts {
     int timeout_ms;             /* any single network wait */
+    int accept_ms;              /* how long to wait for the sender: stray
+                                 * or wrong connections are dropped and
+                                 * accepting goes on until then */
+    struct mig_chan_opts chan;  /* TLS credentials, or plain */
     const char *token;          /* NULL: no token required */
-    enum mig_fault_point fault;
-    enum mig_fault_action fault_action;
+    /* What the token is good for: the VM of this uuid (nil: any) and of
+     * exactly this many pages (0: any). */
+    struct xt_uuid vm_uuid;
+    uint64_t nr_pages;
     /* After a failure, keep answering QUERY on the listening socket for
      * this long so an in-doubt sender learns the outcome. */
     int linger_ms;
@@ -193,7 +256,9 @@ int mig_listen(struct xt_ctx *ctx, const char *host, const char *port,
 /*
  * Accepts one migration on listen_fd and receives it into a new domain of
  * h, resumed after the commit.  0 with the new domain's id in
- * stats_r->dst_domid, or -errno (the partial domain destroyed).
+ * stats_r->dst_domid (MIG_DST_RUNNING), or -errno reported into ctx (the
+ * partial domain destroyed: MIG_DST_DISCARDED).  h must be the calling
+ * thread's (hv_view).
  */
 int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
                 const struct mig_recv_opts *opts, struct mig_stats *stats_r);

@@ -2,15 +2,15 @@
  * mig_opaque.c - the opaque mode (mig_opaque.h; docs/specs/
  * migration-stream.md section 14): the OPAQUE_DATA / OPAQUE_END codec, the
  * convergence policy asked through struct hv_stream_policy, and the two
- * pumps between the hypervisor's library and our connection.
+ * transfer modes (struct mig_xfer_ops, struct mig_rxfer_ops) that pump
+ * the hypervisor's library's stream through our connection.
  *
- * Each side runs the library in a thread of its own, on a copy of the hv
- * handle whose only difference is its error context, so that the library
- * thread and the network thread never report into the same context; the
- * error that caused a failure is then carried into the caller's context
- * once, after the join.  The library thread talks through one end of a
- * socketpair; the network thread owns the other end and shuts it down on
- * any failure, which is what stops the library thread.
+ * Each side runs the library in a thread of its own, on a view of the hv
+ * handle with a context of its own; the control thread pumps.  The
+ * library thread talks through one end of a socketpair; the control
+ * thread owns the other end and shuts it down on any failure, which is
+ * what stops the library thread.  The first error of either goes to the
+ * side's xt_err.
  */
 #include "config.h"
 
@@ -26,6 +26,7 @@
 
 #include <xxhash.h>
 
+#include "mig_internal.h"
 #include "mig_opaque.h"
 
 _Static_assert(sizeof(struct mig_opaque_data) == 24, "OPAQUE_DATA layout");
@@ -33,11 +34,6 @@ _Static_assert(sizeof(struct mig_opaque_end) == 24, "OPAQUE_END layout");
 _Static_assert(sizeof(struct mig_opaque_data) + MIG_OPAQUE_CHUNK_MAX <=
                MIG_REC_MAX, "a whole chunk fits in a record");
 
-/* The policy's estimate of what pausing, moving the CPU state and
- * resuming cost on top of the pages (as mig_send.c's). */
-#define FIXED_COST_NS       2000000ull
-/* A round must move this much for its bandwidth to be trusted. */
-#define BW_MIN_BYTES        (4u << 20)
 /* How often the sender looks whether the domain is suspended yet, once
  * the policy has stopped pre-copy, and otherwise. */
 #define SUSPEND_POLL_MS     1
@@ -210,16 +206,13 @@ void mig_opaque_policy_init(struct mig_opaque_policy *p,
     memset(p, 0, sizeof(*p));
     p->o = o;
     p->t_start = now_ns;
-    p->t_round = now_ns;
+    mig_meter_init(&p->meter, now_ns, now_ns, 0);
 }
 
 int mig_opaque_policy_decide(struct mig_opaque_policy *p, unsigned round,
                              uint64_t dirty_pages, uint64_t sent_pages,
                              uint64_t now_ns, bool cancel)
 {
-    struct mig_round_info *ri = &p->last;
-    uint64_t dt, moved;
-
     if (cancel) {
         p->cancelled = true;
         return HV_STREAM_ABORT;
@@ -228,36 +221,16 @@ int mig_opaque_policy_decide(struct mig_opaque_policy *p, unsigned round,
         p->rounds = round + 1;
     if (round == 0) {
         /* The full pass: nothing measured yet, nothing to decide. */
-        p->t_round = now_ns;
-        p->sent_before = sent_pages;
-        p->prev_dirty = dirty_pages;
+        mig_meter_init(&p->meter, p->t_start, now_ns, dirty_pages);
+        p->meter.sent_before = sent_pages;
         return HV_STREAM_CONTINUE;
     }
-
-    /* The round just sent: its bandwidth in guest bytes moved, trusting
-     * the last round that moved enough to measure (as mig_send.c). */
-    dt = now_ns > p->t_round ? now_ns - p->t_round : 0;
-    moved = (sent_pages > p->sent_before ? sent_pages - p->sent_before : 0) *
-            MIG_PAGE_SIZE;
-    memset(ri, 0, sizeof(*ri));
-    ri->round = round;
-    ri->dirty_pages = dirty_pages;
-    ri->prev_dirty_pages = p->prev_dirty;
-    ri->bandwidth_bytes_s = dt ? (double)moved * 1e9 / (double)dt : 0;
-    if (moved >= BW_MIN_BYTES)
-        p->bulk_bw = ri->bandwidth_bytes_s;
-    else if (p->bulk_bw > ri->bandwidth_bytes_s)
-        ri->bandwidth_bytes_s = p->bulk_bw;
-    ri->dirty_pages_s = dt ? (double)dirty_pages * 1e9 / (double)dt : 0;
-    ri->fixed_cost_ns = FIXED_COST_NS;
-    ri->elapsed_ns = now_ns > p->t_start ? now_ns - p->t_start : 0;
-    ri->throttle_pct = p->throttle_pct;
+    /* The round just sent, measured as the page mode measures it. */
+    mig_meter_round(&p->meter, round, dirty_pages, sent_pages, now_ns,
+                    p->throttle_pct, &p->last);
     memset(&p->dec, 0, sizeof(p->dec));
-    (p->o->policy ? p->o->policy : mig_policy_default)(p->o, ri, &p->dec);
-
-    p->t_round = now_ns;
-    p->sent_before = sent_pages;
-    p->prev_dirty = dirty_pages;
+    (p->o->policy ? p->o->policy : mig_policy_default)(p->o, &p->last,
+                                                       &p->dec);
     if (p->dec.stop_and_copy) {
         /* This round is still sent live, then the suspended one. */
         p->stopped = true;
@@ -267,25 +240,8 @@ int mig_opaque_policy_decide(struct mig_opaque_policy *p, unsigned round,
     return HV_STREAM_CONTINUE;
 }
 
-/* ---- common to both sides ----------------------------------------------- */
-
-/* A context for a helper thread: the parent's log settings, errors kept
- * quiet until the parent reports the one that matters. */
-static struct xt_ctx *child_ctx(struct xt_ctx *parent, const char *prog)
-{
-    struct xt_ctx *c = xt_ctx_new(prog);
-
-    if (!c)
-        return NULL;
-    c->level = parent->level;
-    c->log = parent->log;
-    c->quiet_errors = true;
-    return c;
-}
-
 /* Whether the domain is suspended now (false if that cannot be told):
- * asked through probe, a view of the handle that reports into a context
- * of its own, so the question leaves the caller's error alone. */
+ * asked through probe, a view with a context of its own. */
 static bool is_suspended(struct hv_handle *probe, uint32_t domid)
 {
     struct hv_domain_info info;
@@ -296,44 +252,69 @@ static bool is_suspended(struct hv_handle *probe, uint32_t domid)
 
 /* ---- sender ------------------------------------------------------------- */
 
+/* How often the pump looks whether the domain is suspended yet, once the
+ * policy has stopped pre-copy, and otherwise. */
+#define SUSPEND_POLL_MS     1
+#define IDLE_POLL_MS        100
+/* Fault injection corrupts a chunk beyond this many bytes. */
+#define CORRUPT_AFTER       (1u << 20)
+
 struct osend {
-    struct mig_opaque_send *os;
-    struct hv_handle *hs;       /* a view of h for the save thread */
-    struct hv_handle *probe;    /* a quiet one, for is_suspended */
-    struct xt_ctx *hs_ctx;      /* the context it reports into */
+    struct mig_sender *s;
+    struct hv_handle *hs;       /* the save thread's view */
+    struct hv_handle *probe;    /* the pump's, for is_suspended */
+    struct xt_ctx *hs_ctx, *probe_ctx;
     int sv[2];                  /* [0] ours, [1] the library's */
     pthread_t thread;
+    bool started;
     int save_rc;
+    struct mig_opaque_tally t;
+    uint8_t *chunk;
+    bool marked;                /* seen suspended, STOPCOPY sent */
+    bool eof;
+    uint64_t checked;           /* when we last looked */
 
     /* Shared between the save thread and the pump. */
     pthread_mutex_t lock;
     struct mig_opaque_policy pol;   /* the save thread's */
     bool stop;                  /* the policy stopped pre-copy */
     uint64_t t_stop;
-    uint64_t bytes;             /* on the wire so far */
     unsigned max_throttle;
 };
 
+static struct osend *X(struct mig_sender *s)
+{
+    return s->xfer_priv;
+}
+
+/* Auto-converge, where the driver can; a failure only means the guest
+ * keeps its CPU (reported into the save thread's context, not ours). */
+static void save_throttle(struct osend *x)
+{
+    unsigned want = x->pol.dec.throttle_pct;
+
+    if (want == x->pol.throttle_pct || !hv_has(x->hs, HV_CAP_THROTTLE))
+        return;
+    if (hv_throttle(x->hs, x->s->domid, want) == 0)
+        x->pol.throttle_pct = want;
+    else
+        xt_warn(x->hs_ctx, "throttling to %u%% failed: %s", want,
+                x->hs_ctx->err_msg);
+}
+
 /* hv_stream_policy.precopy, in the save thread. */
-static int send_precopy(void *arg, unsigned round, uint64_t dirty_pages,
+static int save_precopy(void *arg, unsigned round, uint64_t dirty_pages,
                         uint64_t sent_pages)
 {
     struct osend *x = arg;
-    const struct mig_send_opts *o = x->os->o;
-    bool cancel = o->cancel && o->cancel(o->opaque);
-    struct mig_progress prog;
+    struct mig_sender *s = x->s;
+    struct mig_progress prog = { 0 };
     int d;
 
     d = mig_opaque_policy_decide(&x->pol, round, dirty_pages, sent_pages,
-                                 xt_now_ns(), cancel);
-    if (d == HV_STREAM_CONTINUE && hv_has(x->hs, HV_CAP_THROTTLE) &&
-        x->pol.dec.throttle_pct != x->pol.throttle_pct) {
-        /* Auto-converge, where the driver can; a failure only means the
-         * guest keeps its CPU. */
-        if (hv_throttle(x->hs, x->os->domid, x->pol.dec.throttle_pct) == 0)
-            x->pol.throttle_pct = x->pol.dec.throttle_pct;
-        xt_error_clear(x->hs_ctx);
-    }
+                                 xt_now_ns(), mig_send_cancelled(s));
+    if (d == HV_STREAM_CONTINUE)
+        save_throttle(x);
     pthread_mutex_lock(&x->lock);
     if (x->pol.throttle_pct > x->max_throttle)
         x->max_throttle = x->pol.throttle_pct;
@@ -341,31 +322,29 @@ static int send_precopy(void *arg, unsigned round, uint64_t dirty_pages,
         x->stop = true;
         x->t_stop = xt_now_ns();
     }
-    memset(&prog, 0, sizeof(prog));
-    prog.bytes_sent = x->bytes;
     pthread_mutex_unlock(&x->lock);
-    if (o->progress) {
-        prog.phase = d == HV_STREAM_STOP ? MIG_PHASE_STOPCOPY
-                                         : MIG_PHASE_PRECOPY;
-        prog.round = round;
-        prog.nr_pages = x->os->nr_pages;
-        prog.pages_sent = sent_pages;
-        prog.remaining_pages = dirty_pages;
-        prog.dirty_pages_s = x->pol.last.dirty_pages_s;
-        prog.bandwidth_bytes_s = x->pol.last.bandwidth_bytes_s;
-        prog.eta_ms = x->pol.dec.expected_downtime_ns / 1000000;
-        prog.throttle_pct = x->pol.throttle_pct;
-        prog.percent = x->os->nr_pages && dirty_pages <= x->os->nr_pages ?
-            100.0 * (1.0 - (double)dirty_pages / (double)x->os->nr_pages) : 0;
-        o->progress(&prog, o->opaque);
-    }
+    pthread_mutex_lock(&s->lock);
+    prog.bytes_sent = s->bytes;
+    pthread_mutex_unlock(&s->lock);
+    prog.phase = d == HV_STREAM_STOP ? MIG_PHASE_STOPCOPY : MIG_PHASE_PRECOPY;
+    prog.round = round;
+    prog.nr_pages = s->nr_pages;
+    prog.pages_sent = sent_pages;
+    prog.remaining_pages = dirty_pages;
+    prog.dirty_pages_s = x->pol.last.dirty_pages_s;
+    prog.bandwidth_bytes_s = x->pol.last.bandwidth_bytes_s;
+    prog.eta_ms = x->pol.dec.expected_downtime_ns / 1000000;
+    prog.throttle_pct = x->pol.throttle_pct;
+    prog.percent = s->nr_pages && dirty_pages <= s->nr_pages ?
+        100.0 * (1.0 - (double)dirty_pages / (double)s->nr_pages) : 0;
+    mig_reporter_post(&s->rep, &prog);
     return d;
 }
 
 static void *save_main(void *arg)
 {
     struct osend *x = arg;
-    struct hv_stream_policy policy = { .precopy = send_precopy, .arg = x };
+    struct hv_stream_policy policy = { .precopy = save_precopy, .arg = x };
     sigset_t set;
 
     /* The library writes with write(): a gone reader must be EPIPE, not a
@@ -374,71 +353,74 @@ static void *save_main(void *arg)
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    x->save_rc = hv_stream_save(x->hs, x->os->domid, x->sv[1], &policy);
+    x->save_rc = hv_stream_save(x->hs, x->s->domid, x->sv[1], &policy);
     /* The pump reads what is buffered, then end of file. */
     shutdown(x->sv[1], SHUT_RDWR);
     return NULL;
 }
 
-/* Sends one record whole, counting its bytes. */
-static int send_buf(struct osend *x, struct mig_buf *b)
-{
-    int rc = xt_write_full(x->os->fd, b->data, b->len, x->os->o->timeout_ms);
-
-    if (rc == 0) {
-        pthread_mutex_lock(&x->lock);
-        x->bytes += b->len;
-        pthread_mutex_unlock(&x->lock);
-    }
-    b->len = 0;
-    return rc;
-}
-
 /*
  * Once the policy has stopped pre-copy: is the domain suspended yet?  That
  * moment starts the downtime, and a STOPCOPY marker tells the receiver.
- * Looks at most every SUSPEND_POLL_MS (*checked: when it last did); sets
- * *marked once it has seen the suspend.
+ * Looks at most every SUSPEND_POLL_MS.
  */
-static int watch_suspend(struct osend *x, struct mig_buf *b,
-                         uint64_t *checked, bool *marked, uint64_t bytes)
+static int watch_suspend(struct osend *x)
 {
-    struct mig_opaque_send *os = x->os;
+    struct mig_sender *s = x->s;
     uint64_t now = xt_now_ns();
     int rc;
 
-    if (now - *checked < SUSPEND_POLL_MS * 1000000ull)
+    if (now - x->checked < SUSPEND_POLL_MS * 1000000ull)
         return 0;
-    *checked = now;
-    if (!is_suspended(x->probe, os->domid))
+    x->checked = now;
+    if (!is_suspended(x->probe, s->domid))
         return 0;
-    os->t_pause = now;
-    *marked = true;
-    rc = mig_rec_append(b, MIG_REC_STOPCOPY, MIG_REC_OPTIONAL, NULL, 0);
+    x->marked = true;
+    mig_send_paused(s, now);
+    rc = mig_send_rec(s, s->ctx, s->main, MIG_REC_STOPCOPY, MIG_REC_OPTIONAL,
+                      NULL, 0);
     if (rc == 0)
-        rc = send_buf(x, b);
-    if (rc < 0)
-        return xt_error(os->ctx, rc, "sending STOPCOPY");
-    xt_debug(os->ctx, "opaque stream: domain %u suspended after %" PRIu64
-             " bytes", os->domid, bytes);
-    return 0;
+        xt_debug(s->ctx, "opaque stream: domain %u suspended after %llu "
+                 "bytes", s->domid, (unsigned long long)x->t.bytes);
+    return rc;
 }
 
-/* The pump: the library's bytes into OPAQUE_DATA records until it closes
- * its end. */
-static int pump(struct osend *x, struct mig_opaque_tally *t)
+/* One chunk of the library's stream as an OPAQUE_DATA record. */
+static int send_chunk(struct osend *x, size_t n)
 {
-    struct mig_opaque_send *os = x->os;
+    struct mig_sender *s = x->s;
     struct mig_buf b = { 0 };
-    uint8_t *chunk = NULL;
-    bool corrupt = os->o->fault == MIG_FAULT_CORRUPT_BATCH, marked = false;
-    uint64_t checked = 0;
+    int rc;
+
+    rc = mig_opaque_data_append(&b, &x->t, x->chunk, n);
+    if (rc < 0) {
+        mig_buf_free(&b);
+        return xt_error(s->ctx, rc, "opaque stream: a %zu-byte chunk", n);
+    }
+    if (x->t.bytes > CORRUPT_AFTER &&
+        xt_fault(s->ctx, "mig.send.batch") == XT_FAULT_CORRUPT)
+        /* a payload byte flipped after its checksum */
+        b.data[sizeof(struct mig_rec_hdr) +
+               sizeof(struct mig_opaque_data) + n / 2] ^= 0x5a;
+    rc = mig_chan_write(s->main, b.data, b.len);
+    if (rc == 0)
+        mig_send_count(s, b.len);
+    else
+        xt_error(s->ctx, rc, "sending OPAQUE_DATA at byte %llu of the "
+                 "hypervisor's stream",
+                 (unsigned long long)(x->t.bytes - n));
+    mig_buf_free(&b);
+    return rc;
+}
+
+/* The library's bytes into OPAQUE_DATA records: until the policy stops
+ * pre-copy (until_stop), or until the library closes its end. */
+static int pump(struct osend *x, bool until_stop)
+{
+    struct mig_sender *s = x->s;
     int rc = 0;
 
-    chunk = malloc(MIG_OPAQUE_CHUNK_MAX);
-    if (!chunk)
-        return xt_error(os->ctx, -ENOMEM, "opaque stream buffer");
-    for (;;) {
+    while (!x->eof) {
         struct pollfd pfd = { .fd = x->sv[0], .events = POLLIN };
         bool stop;
         ssize_t n;
@@ -447,171 +429,198 @@ static int pump(struct osend *x, struct mig_opaque_tally *t)
         pthread_mutex_lock(&x->lock);
         stop = x->stop;
         pthread_mutex_unlock(&x->lock);
-        if (stop && !marked) {
-            rc = watch_suspend(x, &b, &checked, &marked, t->bytes);
-            if (rc < 0)
-                break;
-        }
-        r = poll(&pfd, 1, stop && !marked ? SUSPEND_POLL_MS : IDLE_POLL_MS);
-        if (r < 0 && errno == EINTR)
+        if (stop && until_stop)
+            return 0;
+        if (stop && !x->marked && (rc = watch_suspend(x)) < 0)
+            return rc;
+        r = poll(&pfd, 1, stop && !x->marked ? SUSPEND_POLL_MS
+                                             : IDLE_POLL_MS);
+        if (r < 0 && errno != EINTR)
+            return xt_error(s->ctx, -errno, "opaque stream: poll");
+        if (r <= 0)
             continue;
-        if (r < 0) {
-            rc = xt_error(os->ctx, -errno, "opaque stream: poll");
-            break;
-        }
-        if (r == 0)
-            continue;
-        n = read(x->sv[0], chunk, MIG_OPAQUE_CHUNK_MAX);
+        n = read(x->sv[0], x->chunk, MIG_OPAQUE_CHUNK_MAX);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
-        if (n < 0) {
-            rc = xt_error(os->ctx, -errno, "opaque stream: reading the "
-                          "hypervisor's stream");
-            break;
-        }
+        if (n < 0)
+            return xt_error(s->ctx, -errno, "opaque stream: reading the "
+                            "hypervisor's stream");
         if (n == 0)
-            break;      /* the save is over, for better or worse */
-        rc = mig_opaque_data_append(&b, t, chunk, (size_t)n);
-        if (rc < 0) {
-            xt_error(os->ctx, rc, "opaque stream: a %zd-byte chunk", n);
-            break;
-        }
-        if (corrupt && t->bytes > (1u << 20)) {
-            /* Fault injection: flip a payload byte after the checksum
-             * (b holds this one record). */
-            b.data[sizeof(struct mig_rec_hdr) +
-                   sizeof(struct mig_opaque_data) + (size_t)n / 2] ^= 0x5a;
-            corrupt = false;
-        }
-        rc = send_buf(x, &b);
-        if (rc < 0) {
-            xt_error(os->ctx, rc, "sending OPAQUE_DATA at byte %" PRIu64
-                     " of the hypervisor's stream", t->bytes - (uint64_t)n);
-            break;
-        }
+            x->eof = true;      /* the save is over, for better or worse */
+        else if ((rc = send_chunk(x, (size_t)n)) < 0)
+            return rc;
     }
-    mig_buf_free(&b);
-    free(chunk);
-    return rc;
+    return 0;
 }
 
-int mig_opaque_send(struct mig_opaque_send *os)
+static int osend_setup(struct mig_sender *s)
 {
-    struct osend x;
-    struct mig_opaque_tally t = { 0 };
-    struct mig_buf b = { 0 };
-    struct xt_ctx *sctx = NULL, *pctx = NULL;
+    struct osend *x = calloc(1, sizeof(*x));
     int rc, e;
 
-    memset(&x, 0, sizeof(x));
-    x.os = os;
-    x.sv[0] = x.sv[1] = -1;
-    pthread_mutex_init(&x.lock, NULL);
-    mig_opaque_policy_init(&x.pol, os->o, os->t_start);
-    os->bytes = 0;
-    os->t_pause = 0;
-    os->suspended = false;
-
-    rc = mig_opaque_tally_init(&t);
-    if (rc < 0) {
-        xt_error(os->ctx, rc, "opaque stream digest");
-        goto out;
-    }
-    sctx = child_ctx(os->ctx, "mig-send");
-    if (!sctx) {
-        rc = xt_error(os->ctx, -ENOMEM, "opaque stream context");
-        goto out;
-    }
-    pctx = child_ctx(os->ctx, "mig-send");
-    if (!pctx) {
-        rc = xt_error(os->ctx, -ENOMEM, "opaque stream context");
-        goto out;
-    }
-    x.hs_ctx = sctx;
-    rc = hv_view(os->h, sctx, &x.hs);
+    if (!x)
+        return xt_error(s->ctx, -ENOMEM, "opaque mode");
+    s->xfer_priv = x;
+    x->s = s;
+    x->sv[0] = x->sv[1] = -1;
+    pthread_mutex_init(&x->lock, NULL);
+    mig_opaque_policy_init(&x->pol, s->o, s->t_start);
+    x->chunk = malloc(MIG_OPAQUE_CHUNK_MAX);
+    x->hs_ctx = mig_thread_ctx(s->ctx, "mig-send");
+    x->probe_ctx = mig_thread_ctx(s->ctx, "mig-send");
+    if (!x->chunk || !x->hs_ctx || !x->probe_ctx ||
+        mig_opaque_tally_init(&x->t) < 0)
+        return xt_error(s->ctx, -ENOMEM, "opaque stream buffers");
+    x->probe_ctx->quiet_errors = true;  /* a question, not an error */
+    rc = hv_view(s->h, x->hs_ctx, &x->hs);
     if (rc == 0)
-        rc = hv_view(os->h, pctx, &x.probe);
+        rc = hv_view(s->h, x->probe_ctx, &x->probe);
     if (rc < 0)
-        goto out;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x.sv) < 0) {
-        rc = xt_error(os->ctx, -errno, "opaque stream: socketpair");
-        goto out;
-    }
-    e = pthread_create(&x.thread, NULL, save_main, &x);
-    if (e) {
-        rc = xt_error(os->ctx, -e, "starting the opaque stream save");
-        goto out;
-    }
-
-    rc = pump(&x, &t);
-    /* A failed pump stops the save: its writes fail from now on. */
-    if (rc < 0)
-        shutdown(x.sv[0], SHUT_RDWR);
-    pthread_join(x.thread, NULL);
-    if (rc < 0) {
-        if (x.save_rc < 0)
-            xt_debug(os->ctx, "opaque stream: the save stopped too: %s",
-                     sctx->err_msg);
-    } else if (x.save_rc < 0 && x.pol.cancelled) {
-        rc = xt_error(os->ctx, -ECANCELED, "migration cancelled");
-    } else if (x.save_rc < 0) {
-        rc = xt_error(os->ctx, x.save_rc, "%s", sctx->err_msg);
-    } else {
-        /* The library's stream is complete: seal it. */
-        rc = mig_opaque_end_append(&b, &t, x.pol.rounds);
-        if (rc == 0)
-            rc = send_buf(&x, &b);
-        if (rc < 0)
-            xt_error(os->ctx, rc, "sending OPAQUE_END");
-    }
-
-out:
-    os->bytes = x.bytes;
-    os->digest = t.xxh ? mig_opaque_tally_digest(&t) : 0;
-    os->rounds = x.pol.rounds;
-    os->forced = x.pol.stopped && x.pol.dec.forced;
-    os->final_dirty_pages_s = x.pol.last.dirty_pages_s;
-    os->throttle_pct = x.max_throttle;
-    /* The library's count up to the last round it was asked about, and
-     * that round, which it sends live after a stop. */
-    os->pages_live = x.pol.sent_before +
-                     (x.pol.stopped ? x.pol.prev_dirty : 0);
-    if (x.stop && !os->t_pause)
-        os->t_pause = x.t_stop;     /* never seen suspended: the upper bound */
-    /* On success the domain is suspended (hv.h); after a failure it may
-     * be, or not. */
-    os->suspended = rc == 0 ||
-                    (x.stop && x.probe && is_suspended(x.probe, os->domid));
-    if (x.sv[0] >= 0)
-        close(x.sv[0]);
-    if (x.sv[1] >= 0)
-        close(x.sv[1]);
-    mig_buf_free(&b);
-    mig_opaque_tally_free(&t);
-    hv_close(x.hs);
-    hv_close(x.probe);
-    xt_ctx_free(sctx);
-    xt_ctx_free(pctx);
-    pthread_mutex_destroy(&x.lock);
-    return rc;
+        return rc;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x->sv) < 0)
+        return xt_error(s->ctx, -errno, "opaque stream: socketpair");
+    e = pthread_create(&x->thread, NULL, save_main, x);
+    if (e)
+        return xt_error(s->ctx, -e, "starting the opaque stream save");
+    x->started = true;
+    s->st->opaque = true;
+    s->prog.phase = MIG_PHASE_PRECOPY;
+    return 0;
 }
+
+static int osend_precopy(struct mig_sender *s)
+{
+    int rc = osend_setup(s);
+
+    return rc < 0 ? rc : pump(X(s), true);
+}
+
+/* The library's end: its result, and the source as it left it. */
+static int osend_join(struct osend *x)
+{
+    struct mig_sender *s = x->s;
+
+    pthread_join(x->thread, NULL);
+    x->started = false;
+    if (x->save_rc < 0 && x->pol.cancelled)
+        return xt_error(s->ctx, -ECANCELED, "migration cancelled");
+    if (x->save_rc < 0)
+        return mig_send_fail(s, x->hs_ctx, x->save_rc);
+    /* On success the domain is suspended (hv.h): if the pump did not see
+     * it happen, the policy's stop is the upper bound of the pause. */
+    if (!x->marked) {
+        x->marked = true;
+        mig_send_paused(s, x->t_stop ? x->t_stop : xt_now_ns());
+    }
+    return 0;
+}
+
+static int osend_stopcopy(struct mig_sender *s)
+{
+    struct osend *x = X(s);
+    struct mig_buf b = { 0 };
+    int rc;
+
+    rc = pump(x, false);
+    if (rc < 0)
+        return rc;
+    rc = osend_join(x);
+    if (rc == 0)
+        rc = mig_fault(s->ctx, "mig.send.paused", &s->main, 1);
+    if (rc < 0)
+        return rc;
+    s->stream_digest = mig_opaque_tally_digest(&x->t);
+    rc = mig_opaque_end_append(&b, &x->t, x->pol.rounds);
+    if (rc == 0)
+        rc = mig_chan_write(s->main, b.data, b.len);
+    if (rc == 0)
+        mig_send_count(s, b.len);
+    mig_buf_free(&b);
+    if (rc < 0)
+        return xt_error(s->ctx, rc, "sending OPAQUE_END");
+    return mig_send_rec(s, s->ctx, s->main, MIG_REC_END, 0, NULL, 0);
+}
+
+static void osend_abort(struct mig_sender *s)
+{
+    struct osend *x = X(s);
+
+    if (!x)
+        return;
+    if (x->started) {
+        /* Its writes fail from now on: the save stops. */
+        shutdown(x->sv[0], SHUT_RDWR);
+        pthread_join(x->thread, NULL);
+        x->started = false;
+    }
+    /* The library may have suspended it without us seeing it. */
+    if (s->state == MIG_SRC_SOLE_RUNNING && x->probe && x->stop &&
+        is_suspended(x->probe, s->domid))
+        mig_send_paused(s, x->t_stop);
+}
+
+static void osend_fini(struct mig_sender *s)
+{
+    struct osend *x = X(s);
+    struct mig_stats *st = s->st;
+
+    if (!x)
+        return;
+    osend_abort(s);
+    st->rounds = x->pol.rounds;
+    st->forced_stop = x->pol.stopped && x->pol.dec.forced;
+    st->final_dirty_pages_s = x->pol.last.dirty_pages_s;
+    st->throttle_pct = x->max_throttle;
+    /* Sent raw by the library: its count up to the last round it was asked
+     * about, and that round, which it sends live after a stop. */
+    pthread_mutex_lock(&s->lock);
+    s->pages_normal = x->pol.meter.sent_before +
+                      (x->pol.stopped ? x->pol.meter.prev_dirty : 0);
+    pthread_mutex_unlock(&s->lock);
+    if (x->sv[0] >= 0)
+        close(x->sv[0]);
+    if (x->sv[1] >= 0)
+        close(x->sv[1]);
+    hv_close(x->hs);
+    hv_close(x->probe);
+    xt_ctx_free(x->hs_ctx);
+    xt_ctx_free(x->probe_ctx);
+    mig_opaque_tally_free(&x->t);
+    free(x->chunk);
+    pthread_mutex_destroy(&x->lock);
+    free(x);
+    s->xfer_priv = NULL;
+}
+
+const struct mig_xfer_ops mig_opaque_send_ops = {
+    .name = "opaque",
+    .precopy = osend_precopy,
+    .stopcopy = osend_stopcopy,
+    .abort = osend_abort,
+    .fini = osend_fini,
+};
 
 /* ---- receiver ----------------------------------------------------------- */
 
 struct orecv {
-    struct mig_opaque_recv *orx;
-    struct hv_handle *hr;       /* a view of h for the restore thread */
+    struct mig_receiver *r;
+    struct hv_handle *hr;       /* the restore thread's view */
+    struct xt_ctx *rctx;
     int sv[2];                  /* [0] ours, [1] the library's */
     pthread_t thread;
+    bool started;
     int restore_rc;
     uint32_t domid;
+    struct mig_opaque_tally t;
+    bool f_round0, f_mid;       /* fault points passed */
+    bool gone;                  /* the restore stopped reading */
 };
 
 static void *restore_main(void *arg)
 {
     struct orecv *x = arg;
 
-    x->restore_rc = hv_stream_restore(x->hr, x->orx->spec, x->sv[1],
+    x->restore_rc = hv_stream_restore(x->hr, &x->r->spec, x->sv[1],
                                       &x->domid);
     /* Whatever we still write fails now (EPIPE): data after the end of
      * the library's stream, or a restore that gave up. */
@@ -619,171 +628,202 @@ static void *restore_main(void *arg)
     return NULL;
 }
 
-/* Fault injection at point p, once per point. */
-static int fault_at(struct mig_opaque_recv *orx, enum mig_fault_point p,
-                    bool *fired)
+/* The fault points of the opaque stream, each once. */
+static int chunk_fault(struct orecv *x)
 {
-    int rc;
+    struct mig_receiver *r = x->r;
+    uint64_t pass = r->spec.nr_pages * MIG_PAGE_SIZE;
 
-    if (*fired || !orx->fault)
-        return 0;
-    *fired = true;
-    rc = orx->fault(orx->fault_arg, p);
-    if (rc < 0)
-        return xt_error(orx->ctx, rc, "fault injected in the opaque stream");
+    if (!x->f_round0) {
+        x->f_round0 = true;
+        return mig_fault(r->ctx, "mig.recv.round0", &r->main, 1);
+    }
+    if (!x->f_mid && !r->t_stop && x->t.bytes > pass) {
+        x->f_mid = true;
+        return mig_fault(r->ctx, "mig.recv.precopy", &r->main, 1);
+    }
     return 0;
 }
 
-/*
- * Reads records up to OPAQUE_END and feeds the payloads to the restore.
- * -EPIPE from the feeding means the restore has stopped reading: *gone_r.
- */
-static int feed(struct orecv *x, struct mig_opaque_tally *t, bool *gone_r)
+/* One OPAQUE_DATA record's payload to the restore. */
+static int feed_chunk(struct orecv *x, const struct mig_rec_hdr *hdr,
+                      uint64_t off)
 {
-    struct mig_opaque_recv *orx = x->orx;
-    struct mig_reader *rd = orx->rd;
-    uint64_t limit = orx->spec->nr_pages * MIG_PAGE_SIZE;
-    bool f_round0 = false, f_mid = false, f_stop = false, stopcopy = false;
-    struct mig_rec_hdr hdr;
+    struct mig_receiver *r = x->r;
     const uint8_t *data;
     size_t len;
+    int rc;
+
+    rc = chunk_fault(x);
+    if (rc == 0)
+        rc = mig_opaque_data_decode(r->ctx, r->rd.body.data, hdr->length,
+                                    off, &x->t, &data, &len);
+    if (rc < 0)
+        return rc;
+    rc = xt_write_full(x->sv[0], data, len, r->o->timeout_ms);
+    if (rc == -EPIPE) {
+        x->gone = true;
+        return rc;      /* reported once the restore has said why */
+    }
+    if (rc < 0)
+        return xt_error(r->ctx, rc, "OPAQUE_DATA at offset %llu: handing "
+                        "%zu bytes to the restore", (unsigned long long)off,
+                        len);
+    return 0;
+}
+
+/* Records up to OPAQUE_END, the payloads fed to the restore. */
+static int feed(struct orecv *x)
+{
+    struct mig_receiver *r = x->r;
+    struct mig_rec_hdr hdr;
+    uint32_t rounds = 0;
     uint64_t off;
     int rc;
 
-    *gone_r = false;
     for (;;) {
-        rc = mig_read_record(orx->ctx, rd, &hdr, &off);
+        rc = mig_read_record(r->ctx, &r->rd, &hdr, &off);
         if (rc < 0)
             return rc;
         switch (hdr.type) {
         case MIG_REC_OPAQUE_DATA:
-            rc = fault_at(orx, MIG_FAULT_ROUND0, &f_round0);
-            if (rc == 0 && !stopcopy && t->bytes > limit)
-                rc = fault_at(orx, MIG_FAULT_MIDROUND, &f_mid);
-            if (rc == 0 && stopcopy)
-                rc = fault_at(orx, MIG_FAULT_STOPCOPY, &f_stop);
-            if (rc == 0)
-                rc = mig_opaque_data_decode(orx->ctx, rd->body.data,
-                                            hdr.length, off, t, &data, &len);
-            if (rc < 0)
-                return rc;
-            rc = xt_write_full(x->sv[0], data, len, orx->timeout_ms);
-            if (rc == -EPIPE) {
-                *gone_r = true;
-                return rc;      /* reported by the caller */
-            }
-            if (rc < 0)
-                return xt_error(orx->ctx, rc, "OPAQUE_DATA at offset %"
-                                PRIu64 ": handing %zu bytes to the restore",
-                                off, len);
+            rc = feed_chunk(x, &hdr, off);
             break;
         case MIG_REC_OPAQUE_END:
-            rc = mig_opaque_end_check(orx->ctx, rd->body.data, hdr.length,
-                                      off, t, &orx->rounds);
-            if (rc < 0)
-                return rc;
-            xt_debug(orx->ctx, "opaque stream: %" PRIu64 " bytes, %" PRIu32
-                     " rounds", t->bytes, orx->rounds);
-            return 0;
+            rc = mig_opaque_end_check(r->ctx, r->rd.body.data, hdr.length,
+                                      off, &x->t, &rounds);
+            r->st->rounds = rounds;
+            return rc;
         case MIG_REC_STOPCOPY:
-            stopcopy = true;
-            orx->t_stop = xt_now_ns();
+            r->t_stop = xt_now_ns();
+            rc = mig_fault(r->ctx, "mig.recv.stopcopy", &r->main, 1);
             break;
         case MIG_REC_ABORT:
-            return xt_error(orx->ctx, -ECONNABORTED, "the sender aborted the "
-                            "migration");
+            return mig_abort_error(r->ctx, r->rd.body.data, hdr.length,
+                                   "the sender");
         default:
-            if (!mig_rec_type_known(hdr.type))
-                break;          /* optional, and unknown: skipped */
-            return xt_error(orx->ctx, -EPROTO, "%s at offset %" PRIu64
-                            " inside the opaque stream",
-                            mig_rec_name(hdr.type), off);
+            return xt_error(r->ctx, -EPROTO, "%s at offset %llu inside the "
+                            "opaque stream", mig_rec_name(hdr.type),
+                            (unsigned long long)off);
         }
+        if (rc < 0)
+            return rc;
     }
 }
 
-int mig_opaque_receive(struct mig_opaque_recv *orx)
+/* The end of the restore; its domain is ours (have_domain) if it made one,
+ * whatever came after, so that a failure destroys it. */
+static int orecv_join(struct orecv *x, int rc)
 {
-    struct orecv x;
-    struct mig_opaque_tally t = { 0 };
-    struct xt_ctx *rctx = NULL;
-    bool gone = false;
-    int rc, e;
+    struct mig_receiver *r = x->r;
 
-    memset(&x, 0, sizeof(x));
-    x.orx = orx;
-    x.sv[0] = x.sv[1] = -1;
-    orx->domid = 0;
-    orx->t_stop = 0;
-
-    rc = mig_opaque_tally_init(&t);
-    if (rc < 0) {
-        xt_error(orx->ctx, rc, "opaque stream digest");
-        goto out;
-    }
-    rctx = child_ctx(orx->ctx, "mig-recv");
-    if (!rctx) {
-        rc = xt_error(orx->ctx, -ENOMEM, "opaque stream context");
-        goto out;
-    }
-    rc = hv_view(orx->h, rctx, &x.hr);
-    if (rc < 0)
-        goto out;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x.sv) < 0) {
-        rc = xt_error(orx->ctx, -errno, "opaque stream: socketpair");
-        goto out;
-    }
-    e = pthread_create(&x.thread, NULL, restore_main, &x);
-    if (e) {
-        rc = xt_error(orx->ctx, -e, "starting the opaque stream restore");
-        goto out;
-    }
-
-    rc = feed(&x, &t, &gone);
     /* The end of the stream, or a failure: either way the restore reads
      * end of file from here on. */
-    shutdown(x.sv[0], rc < 0 ? SHUT_RDWR : SHUT_WR);
-    pthread_join(x.thread, NULL);
-    if (x.restore_rc < 0) {
-        if (rc < 0 && !gone)
-            xt_debug(orx->ctx, "opaque stream: the restore stopped too: %s",
-                     rctx->err_msg);
-        else
-            rc = xt_error(orx->ctx, x.restore_rc, "%s", rctx->err_msg);
-    } else if (gone) {
-        rc = xt_error(orx->ctx, -EPROTO, "opaque stream: data after the "
-                      "end of the hypervisor's stream (at byte %" PRIu64 ")",
-                      t.bytes);
+    shutdown(x->sv[0], rc < 0 ? SHUT_RDWR : SHUT_WR);
+    pthread_join(x->thread, NULL);
+    x->started = false;
+    if (x->restore_rc == 0) {
+        r->domid = x->domid;
+        r->have_domain = true;
     }
-    if (rc < 0 && x.restore_rc == 0) {
-        /* Restored, but what came after says the stream was bad: the
-         * domain must not stay. */
-        bool quiet = orx->ctx->quiet_errors;
-        int keep = orx->ctx->err_rc;
-        char msg[XT_ERRMSG_MAX];
-
-        snprintf(msg, sizeof(msg), "%s", orx->ctx->err_msg);
-        orx->ctx->quiet_errors = true;
-        if (hv_destroy(orx->h, x.domid) < 0)
-            xt_warn(orx->ctx, "destroying the restored domain %u failed: "
-                    "%s", x.domid, orx->ctx->err_msg);
-        orx->ctx->quiet_errors = quiet;
-        orx->ctx->err_rc = keep;
-        snprintf(orx->ctx->err_msg, sizeof(orx->ctx->err_msg), "%s", msg);
-    }
-    if (rc == 0) {
-        orx->domid = x.domid;
-        orx->bytes = t.bytes;
-        orx->digest = mig_opaque_tally_digest(&t);
-    }
-
-out:
-    if (x.sv[0] >= 0)
-        close(x.sv[0]);
-    if (x.sv[1] >= 0)
-        close(x.sv[1]);
-    mig_opaque_tally_free(&t);
-    hv_close(x.hr);
-    xt_ctx_free(rctx);
+    if (x->restore_rc < 0 && (rc == 0 || x->gone))
+        return mig_recv_fail(r, x->rctx, x->restore_rc);
+    if (rc == 0 && x->gone)
+        return xt_error(r->ctx, -EPROTO, "opaque stream: data after the end "
+                        "of the hypervisor's stream (at byte %llu)",
+                        (unsigned long long)x->t.bytes);
     return rc;
 }
+
+static int orecv_start(struct mig_receiver *r)
+{
+    struct orecv *x = calloc(1, sizeof(*x));
+    int rc, e;
+
+    if (!x)
+        return xt_error(r->ctx, -ENOMEM, "opaque mode");
+    r->xfer_priv = x;
+    x->r = r;
+    x->sv[0] = x->sv[1] = -1;
+    x->rctx = mig_thread_ctx(r->ctx, "mig-recv");
+    if (!x->rctx || mig_opaque_tally_init(&x->t) < 0)
+        return xt_error(r->ctx, -ENOMEM, "opaque stream");
+    rc = hv_view(r->h, x->rctx, &x->hr);
+    if (rc < 0)
+        return rc;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x->sv) < 0)
+        return xt_error(r->ctx, -errno, "opaque stream: socketpair");
+    e = pthread_create(&x->thread, NULL, restore_main, x);
+    if (e)
+        return xt_error(r->ctx, -e, "starting the opaque stream restore");
+    x->started = true;
+    mig_recv_set_state(r, MIG_DST_RECEIVING);
+    r->st->opaque = true;
+    xt_info(r->ctx, "receiving VM '%s' (%llu MiB, %u vCPUs) as its "
+            "hypervisor's own stream", r->spec.name ? r->spec.name : "",
+            (unsigned long long)(r->spec.nr_pages >> 8), r->spec.nr_vcpus);
+    return 0;
+}
+
+static int orecv_receive(struct mig_receiver *r)
+{
+    struct mig_rec_hdr hdr;
+    struct orecv *x;
+    uint64_t off;
+    int rc;
+
+    rc = orecv_start(r);
+    if (rc < 0)
+        return rc;
+    x = r->xfer_priv;
+    rc = orecv_join(x, feed(x));
+    if (rc < 0)
+        return rc;
+    /* The opaque stream carried the state: END is all that is left. */
+    rc = mig_read_record(r->ctx, &r->rd, &hdr, &off);
+    if (rc == 0 && hdr.type != MIG_REC_END)
+        rc = xt_error(r->ctx, -EPROTO, "%s at offset %llu after the opaque "
+                      "stream, where END belongs", mig_rec_name(hdr.type),
+                      (unsigned long long)off);
+    if (rc < 0)
+        return rc;
+    r->digest = mig_opaque_tally_digest(&x->t);
+    r->st->bytes_sent = x->t.bytes;
+    r->st->nstreams = 1;
+    xt_info(r->ctx, "restored domain %u from %llu bytes", r->domid,
+            (unsigned long long)x->t.bytes);
+    return 0;
+}
+
+static void orecv_abort(struct mig_receiver *r)
+{
+    struct orecv *x = r->xfer_priv;
+
+    if (x && x->started)
+        orecv_join(x, -ECANCELED);
+}
+
+static void orecv_fini(struct mig_receiver *r)
+{
+    struct orecv *x = r->xfer_priv;
+
+    if (!x)
+        return;
+    orecv_abort(r);
+    if (x->sv[0] >= 0)
+        close(x->sv[0]);
+    if (x->sv[1] >= 0)
+        close(x->sv[1]);
+    hv_close(x->hr);
+    xt_ctx_free(x->rctx);
+    mig_opaque_tally_free(&x->t);
+    free(x);
+    r->xfer_priv = NULL;
+}
+
+const struct mig_rxfer_ops mig_opaque_recv_ops = {
+    .name = "opaque",
+    .receive = orecv_receive,
+    .abort = orecv_abort,
+    .fini = orecv_fini,
+};

@@ -8,7 +8,9 @@
  * connection and closes it with OPAQUE_END; the receiver feeds the
  * payloads to hv_stream_restore through a socketpair of its own.  The
  * image header, AUTH, STREAM_HELLO, VM_CONFIG, END and the commit
- * handshake are those of every migration.  Internal to xl-migrate/.
+ * handshake are those of every migration.  The two sides are transfer
+ * modes of the engine (mig_opaque_send_ops, mig_opaque_recv_ops in
+ * mig_internal.h).  Internal to xl-migrate/.
  */
 #ifndef MIG_OPAQUE_H
 #define MIG_OPAQUE_H
@@ -18,7 +20,7 @@
 #include <stdint.h>
 
 #include "hv.h"
-#include "mig.h"
+#include "mig_internal.h"
 #include "mig_stream.h"
 #include "xt.h"
 
@@ -97,16 +99,13 @@ int mig_opaque_end_check(struct xt_ctx *ctx, const void *body, size_t len,
  * hypervisor's library calls before each round with the round number, the
  * pages dirty now and the pages sent so far; the first call (round 0, the
  * full pass) always continues; every later one measures the round just
- * sent and asks the policy.  Pure: time comes in as now_ns, so the tests
- * drive it.
+ * sent (struct mig_meter, as the page mode does) and asks the policy.
+ * Pure: time comes in as now_ns, so the tests drive it.
  */
 struct mig_opaque_policy {
     const struct mig_send_opts *o;
     uint64_t t_start;           /* the migration's start */
-    uint64_t t_round;           /* when the round being sent was asked */
-    uint64_t sent_before;       /* pages sent when it was asked */
-    uint64_t prev_dirty;        /* its dirty pages */
-    double bulk_bw;             /* last round that moved >= 4 MiB */
+    struct mig_meter meter;
     unsigned throttle_pct;      /* what the caller applied */
     /* Results */
     struct mig_decision dec;    /* the last decision */
@@ -131,65 +130,5 @@ void mig_opaque_policy_init(struct mig_opaque_policy *p,
 int mig_opaque_policy_decide(struct mig_opaque_policy *p, unsigned round,
                              uint64_t dirty_pages, uint64_t sent_pages,
                              uint64_t now_ns, bool cancel);
-
-/*
- * The sender's part, run by mig_send once VM_CONFIG is on the wire (the
- * image header said MIG_IMG_OPAQUE): hv_stream_save in a thread, its bytes
- * pumped into OPAQUE_DATA records on fd, then OPAQUE_END.  END and the
- * commit handshake are the caller's.  On failure the error is reported
- * into ctx and *suspended says whether the domain was left suspended (the
- * caller resumes it).
- */
-struct mig_opaque_send {
-    struct xt_ctx *ctx;
-    struct hv_handle *h;
-    uint32_t domid;
-    uint64_t nr_pages;          /* for progress */
-    int fd;                     /* the main connection */
-    const struct mig_send_opts *o;
-    uint64_t t_start;           /* the migration's start */
-    /* Results, filled on success and failure alike */
-    uint64_t bytes;             /* written to fd */
-    uint64_t t_pause;           /* when the domain was seen suspended (or,
-                                 * if never seen, when the policy stopped);
-                                 * 0 if it never stopped */
-    bool suspended;             /* the domain is suspended now */
-    uint64_t digest;            /* of the hypervisor's stream */
-    uint32_t rounds;
-    bool forced;
-    double final_dirty_pages_s;
-    unsigned throttle_pct;      /* highest applied */
-    uint64_t pages_live;        /* pages the library sent before the
-                                 * suspend (its own count) */
-};
-int mig_opaque_send(struct mig_opaque_send *os);
-
-/*
- * The receiver's part, once VM_CONFIG has been read from rd (the main
- * connection): hv_stream_restore of spec in a thread, fed with the
- * OPAQUE_DATA payloads read from rd up to OPAQUE_END.  STOPCOPY markers
- * are noted, an ABORT is -ECONNABORTED, anything else -EPROTO.  fault
- * (may be NULL) is asked at MIG_FAULT_ROUND0 (the first chunk),
- * MIG_FAULT_MIDROUND (the first chunk beyond nr_pages pages of data: a
- * later round) and MIG_FAULT_STOPCOPY (the first chunk after STOPCOPY);
- * it returns < 0 to fail there.  On success the new domain is paused and
- * *domid_r / results are set; on failure nothing is left.
- */
-struct mig_opaque_recv {
-    struct xt_ctx *ctx;
-    struct hv_handle *h;
-    const struct hv_create_spec *spec;
-    struct mig_reader *rd;
-    int timeout_ms;
-    int (*fault)(void *arg, enum mig_fault_point p);
-    void *fault_arg;
-    /* Results */
-    uint32_t domid;
-    uint64_t bytes;             /* of the hypervisor's stream */
-    uint64_t digest;            /* its XXH3-64, as READY carries it */
-    uint32_t rounds;            /* as OPAQUE_END says */
-    uint64_t t_stop;            /* when STOPCOPY arrived, 0 if not */
-};
-int mig_opaque_receive(struct mig_opaque_recv *orx);
 
 #endif /* MIG_OPAQUE_H */

@@ -15,7 +15,9 @@
  */
 #include "config.h"
 
-#include "mig.h"
+#include <string.h>
+
+#include "mig_internal.h"
 
 #define THROTTLE_FIRST  20u
 #define THROTTLE_STEP   20u
@@ -57,4 +59,47 @@ void mig_policy_default(const struct mig_send_opts *o,
 
         d->throttle_pct = t > THROTTLE_MAX ? THROTTLE_MAX : t;
     }
+}
+
+/* ---- the round meter (mig_internal.h) ---------------------------------- */
+
+/* The policy's estimate of pausing, moving the CPU state and resuming, on
+ * top of the pages. */
+#define FIXED_COST_NS   2000000ull
+/* A round must move this much for its bandwidth to be trusted. */
+#define BW_MIN_BYTES    (4u << 20)
+
+void mig_meter_init(struct mig_meter *m, uint64_t t_start, uint64_t now_ns,
+                    uint64_t round0_pages)
+{
+    memset(m, 0, sizeof(*m));
+    m->t_start = t_start;
+    m->t_round = now_ns;
+    m->prev_dirty = round0_pages;
+}
+
+void mig_meter_round(struct mig_meter *m, uint32_t round, uint64_t dirty,
+                     uint64_t sent_pages, uint64_t now_ns,
+                     unsigned throttle_pct, struct mig_round_info *ri)
+{
+    uint64_t dt = now_ns > m->t_round ? now_ns - m->t_round : 0;
+    uint64_t moved = (sent_pages > m->sent_before ?
+                      sent_pages - m->sent_before : 0) * 4096ull;
+
+    memset(ri, 0, sizeof(*ri));
+    ri->round = round;
+    ri->dirty_pages = dirty;
+    ri->prev_dirty_pages = m->prev_dirty;
+    ri->bandwidth_bytes_s = dt ? (double)moved * 1e9 / (double)dt : 0;
+    if (moved >= BW_MIN_BYTES)
+        m->bulk_bw = ri->bandwidth_bytes_s;
+    else if (m->bulk_bw > ri->bandwidth_bytes_s)
+        ri->bandwidth_bytes_s = m->bulk_bw;
+    ri->dirty_pages_s = dt ? (double)dirty * 1e9 / (double)dt : 0;
+    ri->fixed_cost_ns = FIXED_COST_NS;
+    ri->elapsed_ns = now_ns > m->t_start ? now_ns - m->t_start : 0;
+    ri->throttle_pct = throttle_pct;
+    m->t_round = now_ns;
+    m->sent_before = sent_pages;
+    m->prev_dirty = dirty;
 }

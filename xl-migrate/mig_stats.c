@@ -17,6 +17,8 @@ int mig_stats_json(const struct mig_stats *s, const char *role, char *buf,
                    size_t size)
 {
     char guest[256], digest[160];
+    const char *state = s->sender ? mig_src_state_name(s->src_state)
+                                  : mig_dst_state_name(s->dst_state);
     int n;
 
     if (s->guest_measured)
@@ -42,23 +44,28 @@ int mig_stats_json(const struct mig_stats *s, const char *role, char *buf,
     else
         snprintf(digest, sizeof(digest), "\"digest_equal\":null");
     n = snprintf(buf, size,
-                 "{\"role\":\"%s\",\"rc\":%d,\"committed\":%s,"
-                 "\"in_doubt\":%s,\"total_ms\":%.3f,\"setup_ms\":%.3f,"
+                 "{\"role\":\"%s\",\"rc\":%d,\"state\":\"%s\","
+                 "\"committed\":%s,\"in_doubt\":%s,\"tls\":%s,"
+                 "\"total_ms\":%.3f,\"setup_ms\":%.3f,"
                  "\"downtime_ms\":%.3f,%s,\"bytes_sent\":%llu,"
                  "\"pages_sent\":%llu,\"pages_normal\":%llu,"
                  "\"pages_zero\":%llu,\"pages_compressed\":%llu,"
+                 "\"pages_deferred\":%llu,\"pages_torn\":%llu,"
                  "\"rounds\":%u,\"forced_stop\":%s,"
                  "\"final_dirty_pages_s\":%.0f,\"bandwidth_mib_s\":%.1f,"
                  "\"throttle_pct\":%u,\"compression_ratio\":%.3f,"
                  "\"streams\":%u,%s,\"dst_domid\":%u,\"mode\":\"%s\"}",
-                 role, s->rc, s->committed ? "true" : "false",
-                 s->in_doubt ? "true" : "false", ms(s->total_ns),
+                 role, s->rc, state, s->committed ? "true" : "false",
+                 s->in_doubt ? "true" : "false", s->tls ? "true" : "false",
+                 ms(s->total_ns),
                  ms(s->setup_ns), ms(s->downtime_ns), guest,
                  (unsigned long long)s->bytes_sent,
                  (unsigned long long)s->pages_sent,
                  (unsigned long long)s->pages_normal,
                  (unsigned long long)s->pages_zero,
-                 (unsigned long long)s->pages_compressed, s->rounds,
+                 (unsigned long long)s->pages_compressed,
+                 (unsigned long long)s->pages_deferred,
+                 (unsigned long long)s->pages_torn, s->rounds,
                  s->forced_stop ? "true" : "false", s->final_dirty_pages_s,
                  s->bandwidth_bytes_s / (1024.0 * 1024.0), s->throttle_pct,
                  s->compression_ratio, s->nstreams, digest, s->dst_domid,

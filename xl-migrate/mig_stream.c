@@ -1,8 +1,10 @@
 /*
- * mig_stream.c - the migration stream, versions 1 and 2
+ * mig_stream.c - the migration stream, versions 1 to 3
  * (docs/specs/migration-stream.md): image header, record framing, page
- * batches (zero detection, zlib/zstd per batch, XXH3 checksums), VM_CONFIG,
- * and a reader that checks every length before it allocates or copies.
+ * batches (zero detection, zlib/zstd per batch, XXH3 checksums or, in
+ * version 3, per-page hashes, and the parts of a batch that is sent and
+ * received without copying its pages), VM_CONFIG, and a reader that
+ * checks every length before it allocates or copies.
  *
  * Everything a peer sends is untrusted: sizes are checked against the
  * limits and against each other before any buffer is touched, and
@@ -14,6 +16,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #define XXH_STATIC_LINKING_ONLY     /* XXH3_state_t on the stack */
 #include <xxhash.h>
@@ -21,6 +24,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "mig_chan.h"
 #include "mig_stream.h"
 
 /* The wire is little-endian and the structs are its exact layout. */
@@ -92,7 +96,7 @@ void mig_image_hdr_init(struct mig_image_hdr *h, enum mig_hv_type hv,
 {
     memset(h, 0, sizeof(*h));
     h->magic = MIG_MAGIC;
-    h->version = MIG_VERSION;
+    h->version = MIG_VERSION_CURRENT;
     h->endianness = MIG_ENDIAN_LITTLE;
     h->page_shift = MIG_PAGE_SHIFT;
     h->hv_type = (uint16_t)hv;
@@ -105,12 +109,12 @@ int mig_image_hdr_check(struct xt_ctx *ctx, const struct mig_image_hdr *h)
         return xt_error(ctx, -EINVAL, "image header at offset 0: bad magic "
                         "%#" PRIx64 " at offset %zu, not a migration stream",
                         h->magic, offsetof(struct mig_image_hdr, magic));
-    if (h->version != MIG_VERSION && h->version != MIG_VERSION_OPAQUE)
+    if (h->version < MIG_VERSION || h->version > MIG_VERSION_CURRENT)
         return xt_error(ctx, -EPROTO, "image header at offset 0: stream "
                         "version %" PRIu32 " at offset %zu, this host speaks "
-                        "versions %u and %u", h->version,
+                        "versions %u to %u", h->version,
                         offsetof(struct mig_image_hdr, version), MIG_VERSION,
-                        MIG_VERSION_OPAQUE);
+                        MIG_VERSION_CURRENT);
     if (h->endianness != MIG_ENDIAN_LITTLE)
         return xt_error(ctx, -EINVAL, "image header at offset 0: "
                         "endianness %u at offset %zu, only %u (little) is "
@@ -126,7 +130,7 @@ int mig_image_hdr_check(struct xt_ctx *ctx, const struct mig_image_hdr *h)
         return xt_error(ctx, -EINVAL, "image header at offset 0: unknown "
                         "hypervisor type %u at offset %zu", h->hv_type,
                         offsetof(struct mig_image_hdr, hv_type));
-    if (h->flags & ~(h->version == MIG_VERSION_OPAQUE ? MIG_IMG_OPAQUE : 0))
+    if (h->flags & ~(h->version >= MIG_VERSION_OPAQUE ? MIG_IMG_OPAQUE : 0))
         return xt_error(ctx, -EINVAL, "image header at offset 0: unknown "
                         "flags %#" PRIx32 " at offset %zu for version %"
                         PRIu32, h->flags,
@@ -275,6 +279,19 @@ static int compress_block(struct xt_ctx *ctx, enum mig_compress c, int level,
     }
     *clen_r = r;
     return 0;
+}
+
+int mig_batch_deflate(struct xt_ctx *ctx, enum mig_compress c, int level,
+                      const void *src, size_t raw_len,
+                      struct mig_buf *scratch, size_t *clen_r)
+{
+    *clen_r = 0;
+    if (c != MIG_COMPRESS_ZLIB && c != MIG_COMPRESS_ZSTD)
+        return xt_error(ctx, -EINVAL, "page batch: unknown compression %d",
+                        (int)c);
+    if (!raw_len)
+        return 0;
+    return compress_block(ctx, c, level, src, raw_len, scratch, clen_r);
 }
 
 int mig_batch_encode(struct xt_ctx *ctx, struct mig_buf *b,
@@ -471,81 +488,67 @@ static int unzstd_exact(struct xt_ctx *ctx, uint64_t off, const uint8_t *src,
     return 0;
 }
 
-int mig_batch_decode(struct xt_ctx *ctx, const void *body, size_t len,
-                     uint64_t offset, uint64_t nr_pages,
-                     struct mig_buf *scratch, struct mig_batch *out)
+/* The 24-byte batch header's own rules; flags may hold only `allowed`. */
+static int check_batch_hdr(struct xt_ctx *ctx, const struct mig_batch_hdr *bh,
+                           uint64_t offset, unsigned allowed)
 {
-    const uint8_t *p = body;
-    const uint8_t *types, *payload;
-    struct mig_batch_hdr bh;
-    size_t types_off, payload_off, raw_len, pfn_copy = 0;
-    uint32_t i, normal = 0, compressed = 0;
-    uint64_t pfn, hash;
-    uint8_t *dst;
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    if (len < sizeof(bh))
-        return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
-                        ": body of %zu bytes is shorter than its %zu-byte "
-                        "header", offset, len, sizeof(bh));
-    memcpy(&bh, p, sizeof(bh));
-    if (bh.count == 0 || bh.count > MIG_BATCH_MAX)
+    if (bh->count == 0 || bh->count > MIG_BATCH_MAX)
         return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
                         ": count %" PRIu32 " at offset %" PRIu64 " not in "
-                        "1..%u", offset, bh.count,
+                        "1..%u", offset, bh->count,
                         offset + offsetof(struct mig_batch_hdr, count),
                         MIG_BATCH_MAX);
-    if (bh.compression > MIG_COMPRESS_ZSTD)
+    if (bh->compression > MIG_COMPRESS_ZSTD)
         return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
                         ": unknown compression %u at offset %" PRIu64,
-                        offset, bh.compression,
+                        offset, bh->compression,
                         offset + offsetof(struct mig_batch_hdr, compression));
-    if (bh.flags & ~MIG_BATCH_CHECKSUM)
+    if (bh->flags & ~allowed)
         return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
                         ": unknown flags %#x at offset %" PRIu64, offset,
-                        bh.flags,
+                        bh->flags,
                         offset + offsetof(struct mig_batch_hdr, flags));
-    if (bh.reserved)
+    if (bh->reserved)
         return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
                         ": reserved field at offset %" PRIu64 " is %#x, "
                         "not 0", offset,
                         offset + offsetof(struct mig_batch_hdr, reserved),
-                        bh.reserved);
-    if (!(bh.flags & MIG_BATCH_CHECKSUM) && bh.checksum)
+                        bh->reserved);
+    if (!(bh->flags & MIG_BATCH_CHECKSUM) && bh->checksum)
         return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
                         ": checksum at offset %" PRIu64 " is set but the "
                         "checksum flag is not", offset,
                         offset + offsetof(struct mig_batch_hdr, checksum));
+    return 0;
+}
 
-    types_off = sizeof(bh) + (size_t)bh.count * sizeof(uint64_t);
-    payload_off = types_off + align8(bh.count);
-    if (len < payload_off)
-        return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
-                        ": body of %zu bytes is too short for %" PRIu32
-                        " pages (%zu bytes before the payload)", offset, len,
-                        bh.count, payload_off);
-    if (len - payload_off != bh.payload_len)
-        return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
-                        ": payload_len %" PRIu32 " at offset %" PRIu64
-                        " but the body holds %zu payload bytes", offset,
-                        bh.payload_len,
-                        offset + offsetof(struct mig_batch_hdr, payload_len),
-                        len - payload_off);
-    types = p + types_off;
-    payload = p + payload_off;
+/*
+ * The pfn and type arrays at p (the body's start) for a checked header:
+ * pfns in range, types known, the padding zero, NORMAL and COMPRESSED not
+ * mixed, COMPRESSED if and only if compressed; *nonzero_r the non-zero
+ * pages, *raw_len_r their bytes.
+ */
+static int check_pages(struct xt_ctx *ctx, const uint8_t *p,
+                       const struct mig_batch_hdr *bh, uint64_t offset,
+                       uint64_t nr_pages, uint32_t *nonzero_r,
+                       size_t *raw_len_r)
+{
+    size_t types_off = sizeof(*bh) + (size_t)bh->count * sizeof(uint64_t);
+    const uint8_t *types = p + types_off;
+    uint32_t i, normal = 0, compressed = 0;
+    uint64_t pfn;
 
-    for (i = 0; i < bh.count; i++) {
-        memcpy(&pfn, p + sizeof(bh) + (size_t)i * sizeof(pfn), sizeof(pfn));
+    for (i = 0; i < bh->count; i++) {
+        memcpy(&pfn, p + sizeof(*bh) + (size_t)i * sizeof(pfn), sizeof(pfn));
         if (pfn >= nr_pages)
             return xt_error(ctx, -ERANGE, "page batch at offset %" PRIu64
                             ": pfn[%" PRIu32 "] %#" PRIx64 " at offset %"
                             PRIu64 " is beyond the domain (%" PRIu64
                             " pages)", offset, i, pfn,
-                            offset + sizeof(bh) + (uint64_t)i * sizeof(pfn),
+                            offset + sizeof(*bh) + (uint64_t)i * sizeof(pfn),
                             nr_pages);
     }
-    for (i = 0; i < bh.count; i++) {
+    for (i = 0; i < bh->count; i++) {
         switch (types[i]) {
         case MIG_PAGE_ZERO:
             break;
@@ -562,7 +565,7 @@ int mig_batch_decode(struct xt_ctx *ctx, const void *body, size_t len,
                             offset + types_off + i);
         }
     }
-    for (i = bh.count; i < align8(bh.count); i++) {
+    for (i = bh->count; i < align8(bh->count); i++) {
         if (types[i])
             return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
                             ": non-zero padding after the page types at "
@@ -573,65 +576,125 @@ int mig_batch_decode(struct xt_ctx *ctx, const void *body, size_t len,
         return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
                         ": mixes NORMAL and COMPRESSED pages (types at "
                         "offset %" PRIu64 ")", offset, offset + types_off);
-    if (compressed && bh.compression == MIG_COMPRESS_NONE)
+    if (compressed && bh->compression == MIG_COMPRESS_NONE)
         return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
                         ": COMPRESSED pages but compression none at offset "
                         "%" PRIu64, offset,
                         offset + offsetof(struct mig_batch_hdr, compression));
-    if (!compressed && bh.compression != MIG_COMPRESS_NONE)
+    if (!compressed && bh->compression != MIG_COMPRESS_NONE)
         return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
                         ": compression %s at offset %" PRIu64 " but no "
                         "COMPRESSED page", offset,
-                        compress_name(bh.compression),
+                        compress_name(bh->compression),
                         offset + offsetof(struct mig_batch_hdr, compression));
-
-    raw_len = (size_t)(normal + compressed) * MIG_PAGE_SIZE;
-    if (!compressed && bh.payload_len != raw_len)
+    *raw_len_r = (size_t)(normal + compressed) * MIG_PAGE_SIZE;
+    if (!compressed && bh->payload_len != *raw_len_r)
         return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
                         ": payload_len %" PRIu32 " at offset %" PRIu64
                         " but %" PRIu32 " NORMAL pages take %zu bytes",
-                        offset, bh.payload_len,
+                        offset, bh->payload_len,
                         offset + offsetof(struct mig_batch_hdr, payload_len),
-                        normal, raw_len);
+                        normal, *raw_len_r);
+    *nonzero_r = normal + compressed;
+    return 0;
+}
+
+/* The payload_len the header states against what the body holds after
+ * its first prefix bytes. */
+static int check_payload_len(struct xt_ctx *ctx,
+                             const struct mig_batch_hdr *bh, size_t len,
+                             size_t prefix, uint64_t offset)
+{
+    if (len < prefix)
+        return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
+                        ": body of %zu bytes is too short for %" PRIu32
+                        " pages (%zu bytes before the payload)", offset, len,
+                        bh->count, prefix);
+    if (len - prefix != bh->payload_len)
+        return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
+                        ": payload_len %" PRIu32 " at offset %" PRIu64
+                        " but the body holds %zu payload bytes", offset,
+                        bh->payload_len,
+                        offset + offsetof(struct mig_batch_hdr, payload_len),
+                        len - prefix);
+    return 0;
+}
+
+static int inflate_any(struct xt_ctx *ctx, unsigned c, uint64_t off,
+                       const uint8_t *src, size_t src_len, uint8_t *dst,
+                       size_t raw_len)
+{
+    if (c == MIG_COMPRESS_ZLIB)
+        return inflate_exact(ctx, off, src, src_len, dst, raw_len);
+    return unzstd_exact(ctx, off, src, src_len, dst, raw_len);
+}
+
+int mig_batch_decode(struct xt_ctx *ctx, const void *body, size_t len,
+                     uint64_t offset, uint64_t nr_pages,
+                     struct mig_buf *scratch, struct mig_batch *out)
+{
+    const uint8_t *p = body;
+    const uint8_t *payload;
+    struct mig_batch_hdr bh;
+    size_t payload_off, raw_len, pfn_copy = 0;
+    uint32_t i, nonzero;
+    uint64_t hash;
+    uint8_t *dst;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (len < sizeof(bh))
+        return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
+                        ": body of %zu bytes is shorter than its %zu-byte "
+                        "header", offset, len, sizeof(bh));
+    memcpy(&bh, p, sizeof(bh));
+    rc = check_batch_hdr(ctx, &bh, offset, MIG_BATCH_CHECKSUM);
+    if (rc < 0)
+        return rc;
+    payload_off = sizeof(bh) + (size_t)bh.count * sizeof(uint64_t) +
+                  align8(bh.count);
+    rc = check_payload_len(ctx, &bh, len, payload_off, offset);
+    if (rc == 0)
+        rc = check_pages(ctx, p, &bh, offset, nr_pages, &nonzero, &raw_len);
+    if (rc < 0)
+        return rc;
+    payload = p + payload_off;
 
     /* The pfn array is used in place when aligned (always, for a body
      * read by mig_read_record); otherwise it is copied to scratch. */
     if ((uintptr_t)(p + sizeof(bh)) % _Alignof(uint64_t))
         pfn_copy = (size_t)bh.count * sizeof(uint64_t);
     scratch->len = 0;
-    if (pfn_copy || compressed) {
-        rc = mig_buf_reserve(scratch, pfn_copy + (compressed ? raw_len : 0));
+    if (pfn_copy || bh.compression) {
+        rc = mig_buf_reserve(scratch, pfn_copy +
+                             (bh.compression ? raw_len : 0));
         if (rc < 0)
             return xt_error(ctx, rc, "page batch at offset %" PRIu64
                             ": no memory for %" PRIu32 " pages", offset,
                             bh.count);
     }
 
-    if (compressed) {
+    if (bh.compression) {
         dst = scratch->data + pfn_copy;
-        if (bh.compression == MIG_COMPRESS_ZLIB)
-            rc = inflate_exact(ctx, offset, payload, bh.payload_len, dst,
-                               raw_len);
-        else
-            rc = unzstd_exact(ctx, offset, payload, bh.payload_len, dst,
-                              raw_len);
+        rc = inflate_any(ctx, bh.compression, offset, payload,
+                         bh.payload_len, dst, raw_len);
         if (rc < 0)
             return rc;
         out->data = dst;
         scratch->len = pfn_copy + raw_len;
     } else {
-        out->data = normal ? payload : NULL;
+        out->data = nonzero ? payload : NULL;
         scratch->len = pfn_copy;
     }
 
     /* Per-page hashes (the receiver's memory digest needs them), then the
      * checksum over them. */
-    for (i = 0; i < normal + compressed; i++)
+    for (i = 0; i < nonzero; i++)
         out->page_hash[i] = mig_page_hash(out->data +
                                           (size_t)i * MIG_PAGE_SIZE);
     if (bh.flags & MIG_BATCH_CHECKSUM) {
-        hash = XXH3_64bits(out->page_hash, (size_t)(normal + compressed) *
-                           sizeof(out->page_hash[0]));
+        hash = XXH3_64bits(out->page_hash,
+                           (size_t)nonzero * sizeof(out->page_hash[0]));
         if (hash != bh.checksum) {
             out->data = NULL;
             return xt_error(ctx, -EBADMSG, "page batch at offset %" PRIu64
@@ -651,9 +714,121 @@ int mig_batch_decode(struct xt_ctx *ctx, const void *body, size_t len,
     }
     out->count = bh.count;
     out->round = bh.round;
-    out->types = types;
-    out->nonzero = normal + compressed;
+    out->types = p + sizeof(bh) + (size_t)bh.count * sizeof(uint64_t);
+    out->nonzero = nonzero;
     return 0;
+}
+
+/* ---- version 3 page batches, in parts ----------------------------------- */
+
+size_t mig_rec_pad(size_t len)
+{
+    return align8(len) - len;
+}
+
+/* Bytes of the header, the pfns and the types with their padding. */
+static size_t arrays_size(uint32_t count)
+{
+    return sizeof(struct mig_batch_hdr) + (size_t)count * sizeof(uint64_t) +
+           align8(count);
+}
+
+int mig_batch_meta_size(struct xt_ctx *ctx, const struct mig_batch_hdr *bh,
+                        uint64_t offset, size_t *size_r)
+{
+    int rc = check_batch_hdr(ctx, bh, offset, MIG_BATCH_PAGE_HASHES);
+
+    *size_r = rc == 0 ? arrays_size(bh->count) : sizeof(*bh);
+    return rc;
+}
+
+int mig_batch_meta_decode(struct xt_ctx *ctx, const void *meta,
+                          size_t meta_len, size_t body_len, uint64_t offset,
+                          uint64_t nr_pages, struct mig_batch_meta *out)
+{
+    const uint8_t *p = meta;
+    struct mig_batch_hdr bh;
+    size_t raw_len;
+    uint32_t nonzero;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (meta_len < sizeof(bh))
+        return xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
+                        ": %zu bytes of its %zu-byte header", offset,
+                        meta_len, sizeof(bh));
+    memcpy(&bh, p, sizeof(bh));
+    rc = check_batch_hdr(ctx, &bh, offset, MIG_BATCH_PAGE_HASHES);
+    if (rc == 0 && meta_len != arrays_size(bh.count))
+        rc = xt_error(ctx, -EINVAL, "page batch at offset %" PRIu64
+                      ": %zu bytes of header and page arrays, %zu expected",
+                      offset, meta_len, arrays_size(bh.count));
+    if (rc == 0)
+        rc = check_pages(ctx, p, &bh, offset, nr_pages, &nonzero, &raw_len);
+    if (rc < 0)
+        return rc;
+    if (bh.flags & MIG_BATCH_PAGE_HASHES)
+        out->hashes_len = (size_t)nonzero * sizeof(uint64_t);
+    rc = check_payload_len(ctx, &bh, body_len, meta_len + out->hashes_len,
+                           offset);
+    if (rc < 0)
+        return rc;
+    out->count = bh.count;
+    out->round = bh.round;
+    out->nonzero = nonzero;
+    out->compression = bh.compression;
+    out->payload_len = bh.payload_len;
+    out->pfns = (const uint64_t *)(const void *)(p + sizeof(bh));
+    out->types = p + sizeof(bh) + (size_t)bh.count * sizeof(uint64_t);
+    return 0;
+}
+
+int mig_batch_meta_append(struct mig_buf *b, uint32_t round,
+                          const uint64_t *pfns, const uint8_t *types,
+                          uint32_t count, const uint64_t *hashes,
+                          uint32_t nonzero, enum mig_compress compression,
+                          uint32_t payload_len)
+{
+    struct mig_batch_hdr bh = {
+        .count = count,
+        .round = round,
+        .compression = (uint8_t)compression,
+        .flags = hashes ? MIG_BATCH_PAGE_HASHES : 0,
+        .payload_len = payload_len,
+    };
+    struct mig_rec_hdr rh = { .type = MIG_REC_PAGE_BATCH };
+    size_t meta;
+    uint8_t *p;
+    int rc;
+
+    if (!count || count > MIG_BATCH_MAX || nonzero > count)
+        return -EINVAL;
+    meta = arrays_size(count) + (hashes ? (size_t)nonzero * 8 : 0);
+    rh.length = meta + payload_len;
+    if (rh.length > MIG_REC_MAX)
+        return -EMSGSIZE;
+    rc = mig_buf_reserve(b, sizeof(rh) + meta);
+    if (rc < 0)
+        return rc;
+    p = b->data + b->len;
+    memcpy(p, &rh, sizeof(rh));
+    p += sizeof(rh);
+    memcpy(p, &bh, sizeof(bh));
+    memcpy(p + sizeof(bh), pfns, (size_t)count * sizeof(uint64_t));
+    memcpy(p + sizeof(bh) + (size_t)count * sizeof(uint64_t), types, count);
+    memset(p + sizeof(bh) + (size_t)count * 9, 0, align8(count) - count);
+    if (hashes)
+        memcpy(p + arrays_size(count), hashes,
+               (size_t)nonzero * sizeof(uint64_t));
+    b->len += sizeof(rh) + meta;
+    return 0;
+}
+
+int mig_batch_inflate(struct xt_ctx *ctx, enum mig_compress c,
+                      uint64_t offset, const void *src, size_t src_len,
+                      void *dst, size_t raw_len)
+{
+    return inflate_any(ctx, c, offset, src, src_len, dst, raw_len);
 }
 
 /* ---- VM_CONFIG ---------------------------------------------------------- */
@@ -815,7 +990,7 @@ out:
 
 /* ---- reading a stream --------------------------------------------------- */
 
-/* Reports a failed read of `what` (xt_read_full's rc); r->offset already
+/* Reports a failed read of `what` (the channel's rc); r->offset already
  * counts the bytes that did arrive. */
 static int read_error(struct xt_ctx *ctx, const struct mig_reader *r, int rc,
                       const char *what)
@@ -824,91 +999,145 @@ static int read_error(struct xt_ctx *ctx, const struct mig_reader *r, int rc,
         return xt_error(ctx, rc, "migration stream truncated at offset %"
                         PRIu64 " (in %s)", r->offset, what);
     if (rc == -ETIMEDOUT)
-        return xt_error(ctx, rc, "migration stream: timed out after %d ms "
-                        "at offset %" PRIu64 " (in %s)", r->timeout_ms,
-                        r->offset, what);
+        return xt_error(ctx, rc, "migration stream: timed out at offset %"
+                        PRIu64 " (in %s)", r->offset, what);
     return xt_error(ctx, rc, "migration stream: read failed at offset %"
                     PRIu64 " (in %s)", r->offset, what);
+}
+
+static int read_exact(struct xt_ctx *ctx, struct mig_reader *r,
+                      const struct iovec *iov, int n, const char *what)
+{
+    size_t done = 0;
+    int rc = mig_chan_readv(r->chan, iov, n, &done);
+
+    r->offset += done;
+    return rc < 0 ? read_error(ctx, r, rc, what) : 0;
 }
 
 int mig_read_image_hdr(struct xt_ctx *ctx, struct mig_reader *r,
                        struct mig_image_hdr *h)
 {
-    size_t done = 0;
+    struct iovec iov = { h, sizeof(*h) };
+    int rc = read_exact(ctx, r, &iov, 1, "the image header");
+
+    return rc < 0 ? rc : mig_image_hdr_check(ctx, h);
+}
+
+int mig_read_rec_hdr(struct xt_ctx *ctx, struct mig_reader *r,
+                     struct mig_rec_hdr *hdr, uint64_t *rec_offset_r)
+{
+    struct iovec iov = { hdr, sizeof(*hdr) };
+    uint64_t rec_off = r->offset;
+    char what[64];
     int rc;
 
-    rc = xt_read_full(r->fd, h, sizeof(*h), r->timeout_ms, &done);
-    r->offset += done;
+    snprintf(what, sizeof(what), "the record header at offset %" PRIu64,
+             rec_off);
+    rc = read_exact(ctx, r, &iov, 1, what);
     if (rc < 0)
-        return read_error(ctx, r, rc, "the image header");
-    return mig_image_hdr_check(ctx, h);
+        return rc;
+    if (rec_offset_r)
+        *rec_offset_r = rec_off;
+    if (hdr->flags & ~MIG_REC_OPTIONAL)
+        return xt_error(ctx, -EINVAL, "record %s (type %" PRIu32 ") at "
+                        "offset %" PRIu64 ": unknown flags %#" PRIx32,
+                        mig_rec_name(hdr->type), hdr->type, rec_off,
+                        hdr->flags);
+    if (hdr->length > MIG_REC_MAX)
+        return xt_error(ctx, -EINVAL, "record %s (type %" PRIu32 ") at "
+                        "offset %" PRIu64 ": length %" PRIu64 " exceeds "
+                        "the limit of %u bytes", mig_rec_name(hdr->type),
+                        hdr->type, rec_off, hdr->length, MIG_REC_MAX);
+    if (!mig_rec_type_known(hdr->type) && !(hdr->flags & MIG_REC_OPTIONAL))
+        return xt_error(ctx, -EPROTO, "record at offset %" PRIu64 ": "
+                        "unknown type %" PRIu32 " is not optional", rec_off,
+                        hdr->type);
+    return 0;
+}
+
+int mig_read_into(struct xt_ctx *ctx, struct mig_reader *r,
+                  const struct iovec *iov, int n, const char *what,
+                  uint64_t rec_off)
+{
+    char w[96];
+
+    snprintf(w, sizeof(w), "%s of the record at offset %" PRIu64, what,
+             rec_off);
+    return read_exact(ctx, r, iov, n, w);
+}
+
+int mig_read_rec_pad(struct xt_ctx *ctx, struct mig_reader *r,
+                     const struct mig_rec_hdr *hdr, uint64_t rec_off)
+{
+    uint8_t pad[8] = { 0 };
+    struct iovec iov = { pad, mig_rec_pad(hdr->length) };
+    size_t i;
+    int rc;
+
+    if (!iov.iov_len)
+        return 0;
+    rc = mig_read_into(ctx, r, &iov, 1, "the padding", rec_off);
+    for (i = 0; rc == 0 && i < iov.iov_len; i++)
+        if (pad[i])
+            rc = xt_error(ctx, -EINVAL, "record %s at offset %" PRIu64
+                          ": non-zero padding at offset %" PRIu64,
+                          mig_rec_name(hdr->type), rec_off,
+                          rec_off + sizeof(*hdr) + hdr->length + i);
+    return rc;
+}
+
+int mig_read_rec_body(struct xt_ctx *ctx, struct mig_reader *r,
+                      const struct mig_rec_hdr *hdr, uint64_t rec_off)
+{
+    size_t pad = mig_rec_pad(hdr->length), i;
+    struct iovec iov;
+    char what[64];
+    int rc;
+
+    /* Body and padding in one read. */
+    r->body.len = 0;
+    rc = mig_buf_reserve(&r->body, hdr->length + pad);
+    if (rc < 0)
+        return xt_error(ctx, rc, "record %s at offset %" PRIu64 ": no "
+                        "memory for %" PRIu64 " bytes",
+                        mig_rec_name(hdr->type), rec_off, hdr->length);
+    iov.iov_base = r->body.data;
+    iov.iov_len = hdr->length + pad;
+    snprintf(what, sizeof(what), "record %s at offset %" PRIu64,
+             mig_rec_name(hdr->type), rec_off);
+    rc = read_exact(ctx, r, &iov, 1, what);
+    if (rc < 0)
+        return rc;
+    for (i = hdr->length; i < hdr->length + pad; i++)
+        if (r->body.data[i])
+            return xt_error(ctx, -EINVAL, "record %s at offset %" PRIu64
+                            ": non-zero padding at offset %" PRIu64,
+                            mig_rec_name(hdr->type), rec_off,
+                            rec_off + sizeof(*hdr) + i);
+    r->body.len = hdr->length;
+    return 0;
 }
 
 int mig_read_record(struct xt_ctx *ctx, struct mig_reader *r,
                     struct mig_rec_hdr *hdr, uint64_t *rec_offset_r)
 {
     struct mig_rec_hdr h;
-    char what[96];
     uint64_t rec_off;
-    size_t done, pad, i;
     int rc;
 
     for (;;) {
-        rec_off = r->offset;
-        done = 0;
-        rc = xt_read_full(r->fd, &h, sizeof(h), r->timeout_ms, &done);
-        r->offset += done;
-        if (rc < 0) {
-            snprintf(what, sizeof(what), "the record header at offset %"
-                     PRIu64, rec_off);
-            return read_error(ctx, r, rc, what);
-        }
-        if (h.flags & ~MIG_REC_OPTIONAL)
-            return xt_error(ctx, -EINVAL, "record %s (type %" PRIu32 ") at "
-                            "offset %" PRIu64 ": unknown flags %#" PRIx32,
-                            mig_rec_name(h.type), h.type, rec_off, h.flags);
-        if (h.length > MIG_REC_MAX)
-            return xt_error(ctx, -EINVAL, "record %s (type %" PRIu32 ") at "
-                            "offset %" PRIu64 ": length %" PRIu64 " exceeds "
-                            "the limit of %u bytes", mig_rec_name(h.type),
-                            h.type, rec_off, h.length, MIG_REC_MAX);
-        if (!mig_rec_type_known(h.type) && !(h.flags & MIG_REC_OPTIONAL))
-            return xt_error(ctx, -EPROTO, "record at offset %" PRIu64 ": "
-                            "unknown type %" PRIu32 " is not optional",
-                            rec_off, h.type);
-
-        /* Body and padding in one read. */
-        pad = align8(h.length) - h.length;
-        r->body.len = 0;
-        rc = mig_buf_reserve(&r->body, h.length + pad);
+        rc = mig_read_rec_hdr(ctx, r, &h, &rec_off);
+        if (rc == 0)
+            rc = mig_read_rec_body(ctx, r, &h, rec_off);
         if (rc < 0)
-            return xt_error(ctx, rc, "record %s at offset %" PRIu64 ": no "
-                            "memory for %" PRIu64 " bytes",
-                            mig_rec_name(h.type), rec_off, h.length);
-        done = 0;
-        rc = xt_read_full(r->fd, r->body.data, h.length + pad, r->timeout_ms,
-                          &done);
-        r->offset += done;
-        if (rc < 0) {
-            snprintf(what, sizeof(what), "record %s at offset %" PRIu64,
-                     mig_rec_name(h.type), rec_off);
-            return read_error(ctx, r, rc, what);
-        }
-        for (i = h.length; i < h.length + pad; i++) {
-            if (r->body.data[i])
-                return xt_error(ctx, -EINVAL, "record %s at offset %" PRIu64
-                                ": non-zero padding at offset %" PRIu64,
-                                mig_rec_name(h.type), rec_off,
-                                rec_off + sizeof(h) + i);
-        }
-        r->body.len = h.length;
+            return rc;
         if (mig_rec_type_known(h.type))
             break;
         xt_debug(ctx, "skipping unknown optional record type %" PRIu32
                  " (%" PRIu64 " bytes) at offset %" PRIu64, h.type, h.length,
                  rec_off);
     }
-
     *hdr = h;
     if (rec_offset_r)
         *rec_offset_r = rec_off;

@@ -1,7 +1,8 @@
 /*
- * mig_stream.h - the xm-pool migration stream, versions 1 and 2
+ * mig_stream.h - the xm-pool migration stream, versions 1 to 3
  * (docs/specs/migration-stream.md): record framing, validation, page
- * batches with zero detection, per-batch compression and checksums.
+ * batches with zero detection, per-batch compression, checksums and (3)
+ * per-page hashes.
  * Internal to xl-migrate/ (the public header is mig.h).
  *
  * All integers little-endian; records are 8-byte aligned.
@@ -15,16 +16,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "xt.h"
 
 #define MIG_MAGIC           0x314749524d4d5Full  /* "_MMRIG1" */
 #define MIG_VERSION         1u
 /* Version 2 adds the opaque mode (image header flag MIG_IMG_OPAQUE, the
- * OPAQUE_DATA and OPAQUE_END records); a sender writes version 1 whenever
- * it does not use that mode, so version 1 receivers keep working. */
+ * OPAQUE_DATA and OPAQUE_END records). */
 #define MIG_VERSION_OPAQUE  2u
-#define MIG_IMG_OPAQUE      0x1u    /* image header flag, version 2 only */
+/* Version 3 adds page batches with per-page hashes (MIG_BATCH_PAGE_HASHES)
+ * in place of one checksum per batch, so that pages can be sent from the
+ * guest's memory while it runs; what senders of this engine write.
+ * Receivers take versions 1 to 3, so that a host upgraded first receives
+ * from hosts not upgraded yet. */
+#define MIG_VERSION_HASHES  3u
+#define MIG_VERSION_CURRENT MIG_VERSION_HASHES
+#define MIG_IMG_OPAQUE      0x1u    /* image header flag, versions 2, 3 */
 #define MIG_ENDIAN_LITTLE   1u
 #define MIG_PAGE_SHIFT      12u
 #define MIG_PAGE_SIZE       4096u
@@ -110,13 +118,17 @@ enum mig_compress {
     MIG_COMPRESS_ZSTD = 2,
 };
 
-#define MIG_BATCH_CHECKSUM  0x1u    /* batch flags: checksum is set */
+#define MIG_BATCH_CHECKSUM  0x1u    /* batch flags: checksum is set
+                                     * (versions 1, 2) */
+#define MIG_BATCH_PAGE_HASHES 0x2u  /* version 3: hash[] follows type[] */
 
 /*
  * PAGE_BATCH body:
  *   struct mig_batch_hdr
  *   uint64_t pfn[count]
  *   uint8_t type[count], padded to 8
+ *   uint64_t hash[nonzero]: version 3 with MIG_BATCH_PAGE_HASHES only, the
+ *     XXH3-64 of each non-zero page as the sender read it, in order
  *   payload (payload_len bytes): the NORMAL pages' bytes in order, or, if
  *     any page is COMPRESSED, one compressed block holding all non-zero
  *     pages' bytes in order (then every non-zero page is COMPRESSED and
@@ -298,13 +310,13 @@ int mig_vm_config_decode(struct xt_ctx *ctx, const void *body, size_t len,
 int mig_vm_config_append(struct mig_buf *b, const struct mig_vm_config *cfg,
                          const char *name, const char *devices);
 
-/* Readers of a stream from a file descriptor, with the byte offset kept
- * for error messages.  Start it as { .fd = fd, .timeout_ms = ms }; free
- * the body with mig_buf_free(&r->body). */
+/* Readers of a stream from a channel (mig_chan.h; its timeout bounds each
+ * wait), with the byte offset kept for error messages.  Start it as
+ * { .chan = c }; free the body with mig_buf_free(&r->body). */
+struct mig_chan;
 struct mig_reader {
-    int fd;
+    struct mig_chan *chan;
     uint64_t offset;            /* bytes consumed so far */
-    int timeout_ms;             /* per read; < 0 forever */
     struct mig_buf body;        /* the last record's body */
 };
 
@@ -322,6 +334,73 @@ int mig_read_image_hdr(struct xt_ctx *ctx, struct mig_reader *r,
  */
 int mig_read_record(struct xt_ctx *ctx, struct mig_reader *r,
                     struct mig_rec_hdr *hdr, uint64_t *rec_offset_r);
+
+/*
+ * The same in parts, for a body read where it belongs (a page batch's
+ * payload straight into guest pages): mig_read_rec_hdr reads and checks
+ * the next record header (an unknown optional record is left to the
+ * caller: it is returned, see mig_rec_type_known); mig_read_rec_body the
+ * whole body and padding into r->body; mig_read_into the next bytes of
+ * the body into iov (what names the part for messages); mig_read_rec_pad
+ * the padding after a body read in parts.
+ */
+int mig_read_rec_hdr(struct xt_ctx *ctx, struct mig_reader *r,
+                     struct mig_rec_hdr *hdr, uint64_t *rec_offset_r);
+int mig_read_rec_body(struct xt_ctx *ctx, struct mig_reader *r,
+                      const struct mig_rec_hdr *hdr, uint64_t rec_off);
+int mig_read_into(struct xt_ctx *ctx, struct mig_reader *r,
+                  const struct iovec *iov, int n, const char *what,
+                  uint64_t rec_off);
+int mig_read_rec_pad(struct xt_ctx *ctx, struct mig_reader *r,
+                     const struct mig_rec_hdr *hdr, uint64_t rec_off);
+
+/* ---- version 3 page batches, in parts ----------------------------------- */
+
+/*
+ * A PAGE_BATCH body in parts.  The sender writes the record header and
+ * the part before the payload with mig_batch_meta_append and sends the
+ * payload from where the pages are, then mig_rec_pad(length) zero bytes.
+ * The receiver reads the 24-byte batch header, then the mig_batch_meta_size
+ * bytes that start with it (header, pfns, types), which
+ * mig_batch_meta_decode checks (the rules of section 8: count, flags,
+ * pfns, types, lengths against body_len) before any guest page is
+ * touched; then hashes_len bytes of page hashes, then the payload.
+ */
+struct mig_batch_meta {
+    uint32_t count;
+    uint32_t round;
+    uint32_t nonzero;           /* NORMAL or COMPRESSED pages */
+    uint8_t compression;        /* enum mig_compress */
+    uint32_t payload_len;
+    size_t hashes_len;          /* page hashes after the types: 8 per
+                                 * non-zero page, 0 without the flag */
+    const uint64_t *pfns;       /* into the caller's buffer */
+    const uint8_t *types;
+};
+size_t mig_rec_pad(size_t len);
+int mig_batch_meta_size(struct xt_ctx *ctx, const struct mig_batch_hdr *bh,
+                        uint64_t offset, size_t *size_r);
+int mig_batch_meta_decode(struct xt_ctx *ctx, const void *meta,
+                          size_t meta_len, size_t body_len, uint64_t offset,
+                          uint64_t nr_pages, struct mig_batch_meta *out);
+/* pfns[i] typed types[i]; hashes (NULL: none) of the nonzero non-ZERO
+ * pages; payload_len bytes follow (raw: 4096 per NORMAL page).  0,
+ * -EINVAL, -ENOMEM; not reported. */
+int mig_batch_meta_append(struct mig_buf *b, uint32_t round,
+                          const uint64_t *pfns, const uint8_t *types,
+                          uint32_t count, const uint64_t *hashes,
+                          uint32_t nonzero, enum mig_compress compression,
+                          uint32_t payload_len);
+/* Decompresses a version 3 compressed payload into exactly raw_len bytes
+ * at dst (the rules of section 7); -EBADMSG, -ENOMEM, reported. */
+int mig_batch_inflate(struct xt_ctx *ctx, enum mig_compress c,
+                      uint64_t offset, const void *src, size_t src_len,
+                      void *dst, size_t raw_len);
+/* Compresses raw_len bytes into scratch (reused between calls);
+ * *clen_r is 0 when that does not make them smaller (send them raw). */
+int mig_batch_deflate(struct xt_ctx *ctx, enum mig_compress c, int level,
+                      const void *src, size_t raw_len,
+                      struct mig_buf *scratch, size_t *clen_r);
 
 /* "PAGE_BATCH" ..., "unknown" for a type this version does not define. */
 const char *mig_rec_name(uint32_t type);

@@ -2,8 +2,10 @@
  * xm_migrate.c - xm-migrate, the low-level migration command for tests and
  * benchmarks, and a few domain helpers around it:
  *
- *   xm-migrate send --to HOST:PORT --domid N [options]
- *   xm-migrate receive --listen [HOST:]PORT [options]
+ *   xm-migrate send --to HOST:PORT --domid N (--tls-pin PIN | --plain) ...
+ *   xm-migrate receive --listen [HOST:]PORT (--tls-cert F --tls-key F |
+ *                      --plain) [options]
+ *   xm-migrate tls-pin --tls-cert F
  *   xm-migrate boot --mem-mib N [--cmdline STR] [--guest ELF]
  *   xm-migrate stats|destroy|pause|unpause --domid N
  *   xm-migrate list
@@ -49,15 +51,18 @@ static void usage(FILE *f)
 "      [--streams N] [--compress none|zlib|zstd] [--level N]\n"
 "      [--downtime-ms N] [--max-rounds N] [--max-time-s N]\n"
 "      [--no-auto-converge] [--no-digest] [--no-checksum] [--token T]\n"
-"      [--fault corrupt-batch] [--progress]\n"
+"      (--tls-pin sha256//... | --plain) [--progress]\n"
 "  receive --listen [HOST:]PORT    receive one migration\n"
-"      [--token T] [--fault round0|midround|stopcopy|after-ready]\n"
-"      [--fault-action kill|drop] [--linger-ms N]\n"
+"      (--tls-cert PEM --tls-key PEM | --plain) [--token T]\n"
+"      [--vm-uuid UUID] [--nr-pages N] [--accept-ms N] [--linger-ms N]\n"
+"  tls-pin --tls-cert PEM          the pin of a certificate's key\n"
 "  boot --mem-mib N [--cmdline STR] [--guest ELF] [--name NAME]\n"
 "  stats|destroy|pause|unpause|dirty --domid N\n"
 "  list\n"
 "common: [--driver kvm|sim|xen] [--driver-args K=V,...] [--timeout-ms N]\n"
 "        [--log-level error|warn|info|debug]\n"
+"--plain: plain TCP, between loopback addresses only (tests)\n"
+"faults (tests): XM_FAULT=POINT=kill|wait|fail|drop|corrupt (xt.h)\n"
 "exit: 0 ok, 1 failed (source still running), 2 usage, 3 commit in doubt\n");
 }
 
@@ -302,26 +307,65 @@ static int cmd_list(struct cli *c)
     return 0;
 }
 
-static int parse_fault(const char *s, enum mig_fault_point *p)
+/* A whole small file (a PEM certificate or key) into *text_r. */
+static int read_text(const char *path, char **text_r)
 {
-    static const struct {
-        const char *name;
-        enum mig_fault_point p;
-    } t[] = {
-        { "round0", MIG_FAULT_ROUND0 },
-        { "midround", MIG_FAULT_MIDROUND },
-        { "stopcopy", MIG_FAULT_STOPCOPY },
-        { "after-ready", MIG_FAULT_AFTER_READY },
-        { "corrupt-batch", MIG_FAULT_CORRUPT_BATCH },
-    };
-    size_t i;
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t n;
 
-    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-        if (!strcmp(s, t[i].name)) {
-            *p = t[i].p;
-            return 0;
-        }
-    return -EINVAL;
+    *text_r = NULL;
+    if (!f) {
+        fprintf(stderr, "xm-migrate: %s: %s\n", path, strerror(errno));
+        return -errno;
+    }
+    buf = calloc(1, 1 << 16);
+    n = buf ? fread(buf, 1, (1 << 16) - 1, f) : 0;
+    fclose(f);
+    if (!buf || !n) {
+        fprintf(stderr, "xm-migrate: %s: empty or unreadable\n", path);
+        free(buf);
+        return -EINVAL;
+    }
+    *text_r = buf;
+    return 0;
+}
+
+/* The TLS side of a command: the receiver's credentials from files, or
+ * plain TCP; the sender's pin comes as it is. */
+static int load_tls(struct mig_chan_opts *o, const char *cert,
+                    const char *key, char **cert_r, char **key_r)
+{
+    if (o->plain)
+        return 0;
+    if (!cert || !key) {
+        fprintf(stderr, "xm-migrate receive: --tls-cert and --tls-key are "
+                "needed (or --plain, between loopback addresses)\n");
+        return -EINVAL;
+    }
+    if (read_text(cert, cert_r) < 0 || read_text(key, key_r) < 0)
+        return -EINVAL;
+    o->cert_pem = *cert_r;
+    o->key_pem = *key_r;
+    return 0;
+}
+
+static int cmd_tls_pin(struct cli *c, const char *cert)
+{
+    char *pem = NULL, pin[MIG_PIN_STRLEN + 1];
+    int rc;
+
+    if (!cert) {
+        fprintf(stderr, "xm-migrate tls-pin: --tls-cert is needed\n");
+        return EXIT_USAGE;
+    }
+    rc = read_text(cert, &pem);
+    if (rc == 0)
+        rc = mig_tls_pin(c->ctx, pem, pin);
+    if (rc == 0)
+        printf("%s\n", pin);
+    free(pem);
+    return rc < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -342,8 +386,13 @@ int main(int argc, char **argv)
         { "no-digest", no_argument, NULL, 'g' },
         { "no-checksum", no_argument, NULL, 'k' },
         { "token", required_argument, NULL, 'o' },
-        { "fault", required_argument, NULL, 'f' },
-        { "fault-action", required_argument, NULL, 'a' },
+        { "plain", no_argument, NULL, 'P' },
+        { "tls-pin", required_argument, NULL, 'y' },
+        { "tls-cert", required_argument, NULL, 'e' },
+        { "tls-key", required_argument, NULL, 'K' },
+        { "vm-uuid", required_argument, NULL, 'u' },
+        { "nr-pages", required_argument, NULL, 'R' },
+        { "accept-ms", required_argument, NULL, 'W' },
         { "linger-ms", required_argument, NULL, 'l' },
         { "timeout-ms", required_argument, NULL, 'i' },
         { "progress", no_argument, NULL, 'p' },
@@ -360,7 +409,8 @@ int main(int argc, char **argv)
     struct mig_recv_opts ro;
     const char *cmd, *to = NULL, *listen_at = NULL, *cmdline = NULL;
     const char *guest = NULL, *name = NULL;
-    enum mig_fault_point fp;
+    const char *cert = NULL, *key = NULL;
+    char *cert_pem = NULL, *key_pem = NULL;
     enum xt_log_level level;
     uint64_t v, mem_mib = 0;
     int opt, rc = EXIT_USAGE;
@@ -435,19 +485,23 @@ int main(int argc, char **argv)
                 goto bad;
             so.max_time_ns = v * 1000000000ull;
             break;
-        case 'f':
-            if (parse_fault(optarg, &fp) < 0)
+        case 'P': so.chan.plain = ro.chan.plain = true; break;
+        case 'y': so.chan.pin = optarg; break;
+        case 'e': cert = optarg; break;
+        case 'K': key = optarg; break;
+        case 'u':
+            if (xt_uuid_parse(optarg, &ro.vm_uuid) < 0)
                 goto bad;
-            so.fault = fp == MIG_FAULT_CORRUPT_BATCH ? fp : MIG_FAULT_NONE;
-            ro.fault = fp == MIG_FAULT_CORRUPT_BATCH ? MIG_FAULT_NONE : fp;
             break;
-        case 'a':
-            if (!strcmp(optarg, "kill"))
-                ro.fault_action = MIG_FAULT_KILL;
-            else if (!strcmp(optarg, "drop"))
-                ro.fault_action = MIG_FAULT_DROP;
-            else
+        case 'R':
+            if (parse_uint(optarg, UINT64_MAX >> 12, &v) < 0 || !v)
                 goto bad;
+            ro.nr_pages = v;
+            break;
+        case 'W':
+            if (parse_uint(optarg, 3600000, &v) < 0 || !v)
+                goto bad;
+            ro.accept_ms = v;
             break;
         case 'l':
             if (parse_uint(optarg, 3600000, &v) < 0)
@@ -483,6 +537,13 @@ int main(int argc, char **argv)
                 argv[optind]);
         goto out;
     }
+    if (!strcmp(cmd, "tls-pin")) {
+        rc = cmd_tls_pin(&c, cert);
+        goto out;
+    }
+    if (!strcmp(cmd, "receive") &&
+        load_tls(&ro.chan, cert, key, &cert_pem, &key_pem) < 0)
+        goto out;
     if (hv_open(c.ctx, c.driver, c.driver_args, &c.h) < 0) {
         rc = 1;
         goto out;
@@ -522,5 +583,7 @@ bad:
 out:
     hv_close(c.h);
     xt_ctx_free(c.ctx);
+    free(cert_pem);
+    free(key_pem);
     return rc;
 }

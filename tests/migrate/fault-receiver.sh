@@ -23,6 +23,29 @@ fault_boot()
             "pages in 60 s"
 }
 
+# The receiver's fault point (xt.h) for each case.
+fault_point()
+{
+    case $1 in
+    round0) echo round0 ;;
+    midround) echo precopy ;;
+    stopcopy) echo stopcopy ;;
+    after-ready) echo ready-sent ;;
+    esac
+}
+
+# Lets the held sender go once the receiver's fault has done its work: it
+# has died (kill), or said that its connections are dropped (drop).
+release_after_fault()
+{
+    if [ "$action" = kill ]; then
+        mt_wait_for 60 mt_pid_gone "$MT_RECV_PID"
+    else
+        mt_wait_for 60 grep -q "connections are dropped" "$MT_RECV_ERR"
+    fi
+    touch "$XM_FAULT_DIR/mig.send.ready-read.go"
+}
+
 # fault_case POINT: one migration against a receiver failing at POINT.
 fault_case()
 {
@@ -32,13 +55,21 @@ fault_case()
     src=$MT_DOMID
     uuid=$(mt_uuid "$src")
     # The receiver lingers after a failure to answer an in-doubt sender.
-    mt_recv_start --fault "$point" --fault-action "$action" \
-        --linger-ms 3000 || mt_bail "could not start a receiver"
+    MT_RECV_FAULT="mig.recv.$(fault_point "$point")=$action" \
+        mt_recv_start --linger-ms 3000 || mt_bail "could not start a receiver"
     case $point in
     midround|stopcopy) iterate="--downtime-ms 1 --max-rounds 4" ;;
     esac
+    sfault=
+    if [ "$point" = after-ready ]; then
+        # The sender holds after reading READY until the receiver has died
+        # or dropped its connections: then, before COMMIT, it must see the
+        # receiver gone, every time.
+        sfault=mig.send.ready-read=wait
+        release_after_fault &
+    fi
     # shellcheck disable=SC2086  # two options or none
-    mt_send "$src" $iterate
+    MT_SEND_FAULT=$sfault mt_send "$src" $iterate
     mt_check_failed "$tag" "$src" "$uuid" "$ram_limit"
     rounds=$(mt_json "$MT_SEND_JSON" rounds)
     case $point in
@@ -81,6 +112,9 @@ fault_case()
     done
 }
 
+XM_FAULT_DIR=$MT_WORK/faults
+export XM_FAULT_DIR
+mkdir -p "$XM_FAULT_DIR"
 for point in round0 midround stopcopy after-ready; do
     fault_case "$point"
 done

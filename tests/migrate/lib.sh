@@ -17,6 +17,7 @@
 # mt_done last.  Set XM_TEST_KEEP=1 to keep MT_TMP after the run.
 
 MT_BUILDDIR=${XM_BUILDDIR:-.}
+MT_SRCDIR=${XM_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 MT_XM=$MT_BUILDDIR/xl-migrate/xm-migrate
 MT_VMM=$MT_BUILDDIR/vmm/xm-vmm
 MT_GUEST=$MT_BUILDDIR/guest/xm-guest.elf
@@ -221,6 +222,30 @@ mt_setup()
         mt_probe_sim
     fi
     mt_diag "run directory: $MT_RUN"
+    # The channel: TLS with the test receiver identity, its key pinned by
+    # the sender (MT_PLAIN=1: plain TCP on loopback instead).
+    MT_TLS_CERT=$MT_SRCDIR/tests/data/tls/a.crt
+    MT_TLS_KEY=$MT_SRCDIR/tests/data/tls/a.key
+    MT_TLS_PIN=$("$MT_XM" tls-pin --tls-cert "$MT_TLS_CERT") ||
+        mt_bail "no pin for $MT_TLS_CERT"
+}
+
+# The channel options of a receiver and of a sender.
+mt_recv_chan()
+{
+    if [ "${MT_PLAIN:-0}" = 1 ]; then
+        echo --plain
+    else
+        echo --tls-cert "$MT_TLS_CERT" --tls-key "$MT_TLS_KEY"
+    fi
+}
+mt_send_chan()
+{
+    if [ "${MT_PLAIN:-0}" = 1 ]; then
+        echo --plain
+    else
+        echo --tls-pin "$MT_TLS_PIN"
+    fi
 }
 
 # Without /dev/kvm the sim driver is all there is; it needs a kernel with
@@ -453,7 +478,9 @@ mt_ram_mib()
 # ---------------------------------------------------------------- migrate
 
 # mt_recv_start [RECEIVE OPTIONS...]: a receiver in the background on
-# 127.0.0.1:0; MT_PORT, MT_RECV_PID, MT_RECV_OUT, MT_RECV_ERR.
+# 127.0.0.1:0; MT_PORT, MT_RECV_PID, MT_RECV_OUT, MT_RECV_ERR.  Its fault
+# points are armed by MT_RECV_FAULT ("point=action", xt.h), the sender's
+# by MT_SEND_FAULT: each process gets its own.
 mt_recv_start()
 {
     MT_RECV_RC=
@@ -462,8 +489,10 @@ mt_recv_start()
     MT_RECV_OUT=$MT_WORK/recv.$MT_SEQ.out
     MT_RECV_ERR=$MT_WORK/recv.$MT_SEQ.err
     MT_PORT=
-    "$MT_XM" receive --driver "$MT_DRIVER" --listen 127.0.0.1:0 "$@" \
-        >"$MT_RECV_OUT" 2>"$MT_RECV_ERR" </dev/null &
+    # shellcheck disable=SC2046  # the channel options are words
+    env XM_FAULT="${MT_RECV_FAULT:-}" \
+        "$MT_XM" receive --driver "$MT_DRIVER" --listen 127.0.0.1:0 \
+        $(mt_recv_chan) "$@" >"$MT_RECV_OUT" 2>"$MT_RECV_ERR" </dev/null &
     MT_RECV_PID=$!
     MT_BG_PIDS="$MT_BG_PIDS $MT_RECV_PID"
     if ! mt_wait_for 30 mt_recv_listening || [ -z "$MT_PORT" ]; then
@@ -508,8 +537,10 @@ mt_send()
     MT_SEND_OUT=$MT_WORK/send.$MT_SEQ.out
     MT_SEND_ERR=$MT_WORK/send.$MT_SEQ.err
     _t0=$(date +%s)
-    timeout -k 10 "$MT_SEND_TIMEOUT" "$MT_XM" send --driver "$MT_DRIVER" \
-        --to "127.0.0.1:$MT_PORT" --domid "$_dom" "$@" \
+    # shellcheck disable=SC2046  # the channel options are words
+    timeout -k 10 "$MT_SEND_TIMEOUT" env XM_FAULT="${MT_SEND_FAULT:-}" \
+        "$MT_XM" send --driver "$MT_DRIVER" --to "127.0.0.1:$MT_PORT" \
+        --domid "$_dom" $(mt_send_chan) "$@" \
         >"$MT_SEND_OUT" 2>"$MT_SEND_ERR" </dev/null
     MT_SEND_RC=$?
     MT_SEND_SECS=$(($(date +%s) - _t0))

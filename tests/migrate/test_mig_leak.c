@@ -4,7 +4,8 @@
  * One process plays both hosts, A and B, each with its own hv handle and
  * context, like a daemon that serves migrations for as long as it lives:
  * ten times, a receiver thread (mig_receive on a fresh 127.0.0.1:0
- * listener) and mig_send of the current domain, A -> B, then B -> A.  Each
+ * listener) and mig_send of the current domain over TLS (the test
+ * identity of tests/data/tls, pinned), A -> B, then B -> A.  Each
  * migration must succeed; afterwards this process holds as many file
  * descriptors and threads as before the first one, and neither its heap
  * (mallinfo2, one arena) nor its address space grew by more than a small
@@ -56,6 +57,22 @@ struct recv_job {
     struct mig_stats st;
     int rc;
 };
+
+/* The receivers' TLS identity and its pin (tests/data/tls/a.*). */
+static char *tls_cert, *tls_key, tls_pin[MIG_PIN_STRLEN + 1];
+
+static char *slurp(const char *dir, const char *name)
+{
+    char path[4096], *buf = calloc(1, 1 << 16);
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/tests/data/tls/%s", dir, name);
+    f = fopen(path, "re");
+    if (!f || !buf || !fread(buf, 1, (1 << 16) - 1, f))
+        tap_bail("cannot read the test TLS identity");
+    fclose(f);
+    return buf;
+}
 
 struct usage {
     unsigned fds;
@@ -221,6 +238,8 @@ static void *recv_main(void *arg)
     struct mig_recv_opts o;
 
     mig_recv_opts_init(&o);
+    o.chan.cert_pem = tls_cert;
+    o.chan.key_pem = tls_key;
     j->rc = mig_receive(j->host->ctx, j->host->h, j->listen_fd, &o, &j->st);
     return NULL;
 }
@@ -258,11 +277,13 @@ static bool migrate(struct host *src, struct host *dst, uint32_t *domid,
         return false;
     }
     mig_send_opts_init(&so);
+    so.chan.pin = tls_pin;
     rc = mig_send(src->ctx, src->h, *domid, "127.0.0.1", port, &so, &st);
     pthread_join(t, NULL);
     close(job.listen_fd);
 
-    ok = rc == 0 && job.rc == 0 && st.committed && st.hb_continuous &&
+    ok = rc == 0 && job.rc == 0 && st.committed && st.tls &&
+         st.hb_continuous &&
          st.mismatches == 0 && st.digest_checked && st.digest_equal &&
          job.st.dst_domid != 0 && job.st.dst_domid != *domid;
     tap_ok(ok, "migration %d, %s -> %s: domain %u -> %u (%llu rounds, "
@@ -296,6 +317,7 @@ static int open_host(struct host *host, const char *name, const char *driver,
 int main(void)
 {
     const char *bdir = getenv("XM_BUILDDIR");
+    const char *sdir = getenv("XM_SRCDIR");
     const char *driver = getenv("XM_TEST_DRIVER");
     bool fallback = false;
     char run_dir[] = "/tmp/xm-mig-leak.XXXXXX";
@@ -329,6 +351,10 @@ int main(void)
              bdir && *bdir ? bdir : XM_BUILDDIR);
     if (access(guest, R_OK) < 0)
         tap_bail("the test guest is not built (XM_BUILDDIR?)");
+    tls_cert = slurp(sdir && *sdir ? sdir : XM_SRCDIR, "a.crt");
+    tls_key = slurp(sdir && *sdir ? sdir : XM_SRCDIR, "a.key");
+    if (mig_tls_pin(NULL, tls_cert, tls_pin) < 0)
+        tap_bail("the test certificate has no pin");
     if (!mkdtemp(run_dir))
         tap_bail("mkdtemp failed");
     guard_fd = start_guard(run_dir, &guard);

@@ -22,6 +22,7 @@
 #include "hv_driver.h"
 #include "mig.h"
 #include "mig_opaque.h"
+#include "mig_chan.h"
 #include "mig_stream.h"
 #include "loopback.h"
 #include "../../tap.h"
@@ -279,7 +280,7 @@ static void test_truncated(struct xt_ctx *ctx)
 {
     struct mig_opaque_tally t;
     struct mig_buf b = { 0 };
-    struct mig_reader r = { .fd = -1, .timeout_ms = 2000 };
+    struct mig_reader r = { 0 };
     struct mig_rec_hdr h;
     uint8_t data[5000];
     uint64_t off;
@@ -293,12 +294,13 @@ static void test_truncated(struct xt_ctx *ctx)
     /* Header and half the body, then end of file. */
     xt_write_full(sv[1], b.data, 16 + 2500, 1000);
     close(sv[1]);
-    r.fd = sv[0];
+    if (mig_chan_wrap(ctx, sv[0], 2000, &r.chan) < 0)
+        tap_bail("mig_chan_wrap");
     rc = mig_read_record(ctx, &r, &h, &off);
     expect(ctx, rc, -EPIPE, "truncated at offset 2516 (in record "
            "OPAQUE_DATA at offset 0)", "a cut OPAQUE_DATA is -EPIPE with "
            "its offset");
-    close(sv[0]);
+    mig_chan_close(r.chan);
     mig_buf_free(&r.body);
     mig_buf_free(&b);
     mig_opaque_tally_free(&t);
@@ -690,8 +692,8 @@ struct run {
 
 /* One migration from src (fake source) to dst (fake destination). */
 static void migrate(struct fake *src, struct fake *dst,
-                    const struct hv_ops *dst_ops,
-                    enum mig_fault_point fault, struct run *out)
+                    const struct hv_ops *dst_ops, const char *fault,
+                    struct run *out)
 {
     struct loop_side s = { .ops = &fake_ops, .priv = src };
     struct loop_side d = { .ops = dst_ops, .priv = dst };
@@ -700,8 +702,10 @@ static void migrate(struct fake *src, struct fake *dst,
 
     mig_send_opts_init(&so);
     so.timeout_ms = 5000;
-    so.fault = fault;
+    if (fault)
+        setenv("XM_FAULT", fault, 1);
     loop_migrate(&s, 3, &d, &so, NULL, &lr);
+    unsetenv("XM_FAULT");
     out->src_rc = lr.src_rc;
     out->dst_rc = lr.dst_rc;
     out->src = lr.src;
@@ -726,7 +730,7 @@ static void test_migrations(void)
 
     fake_init(&src, 3u << 20);
     fake_init(&dst, 0);
-    migrate(&src, &dst, &fake_ops, MIG_FAULT_NONE, &r);
+    migrate(&src, &dst, &fake_ops, NULL, &r);
     if (!tap_ok(r.src_rc == 0 && r.dst_rc == 0, "a 3 MiB opaque stream "
                 "migrates (sender %d, receiver %d)", r.src_rc, r.dst_rc))
         tap_diag("  sender: %s / receiver: %s", r.src_msg, r.dst_msg);
@@ -756,7 +760,7 @@ static void test_migrations(void)
     fake_init(&src, 3u << 20);
     src.fail_after = 1u << 20;
     fake_init(&dst, 0);
-    migrate(&src, &dst, &fake_ops, MIG_FAULT_NONE, &r);
+    migrate(&src, &dst, &fake_ops, NULL, &r);
     tap_ok(r.src_rc == -EIO && strstr(r.src_msg, "fake save failed"),
            "a failed save is the sender's error (%d: %s)", r.src_rc,
            r.src_msg);
@@ -770,7 +774,7 @@ static void test_migrations(void)
     fake_init(&src, 3u << 20);
     src.fail_after = (3u << 20) - 1000;
     fake_init(&dst, 0);
-    migrate(&src, &dst, &fake_ops, MIG_FAULT_NONE, &r);
+    migrate(&src, &dst, &fake_ops, NULL, &r);
     tap_ok(r.src_rc == -EIO && r.dst_rc < 0 && !dst.restored,
            "a save failing after the suspend fails both sides (%d, %d)",
            r.src_rc, r.dst_rc);
@@ -780,7 +784,7 @@ static void test_migrations(void)
     /* A chunk corrupted on the way. */
     fake_init(&src, 3u << 20);
     fake_init(&dst, 0);
-    migrate(&src, &dst, &fake_ops, MIG_FAULT_CORRUPT_BATCH, &r);
+    migrate(&src, &dst, &fake_ops, "mig.send.batch=corrupt", &r);
     tap_ok(r.dst_rc == -EBADMSG && strstr(r.dst_msg, "checksum mismatch"),
            "the receiver catches a corrupt chunk (%d: %s)", r.dst_rc,
            r.dst_msg);
@@ -792,7 +796,7 @@ static void test_migrations(void)
     fake_init(&src, 3u << 20);
     fake_init(&dst, 0);
     dst.restore_fail = true;
-    migrate(&src, &dst, &fake_ops, MIG_FAULT_NONE, &r);
+    migrate(&src, &dst, &fake_ops, NULL, &r);
     tap_ok(r.dst_rc == -ENOMEM && strstr(r.dst_msg, "out of memory"),
            "a failed restore is the receiver's error (%d: %s)", r.dst_rc,
            r.dst_msg);
@@ -802,7 +806,7 @@ static void test_migrations(void)
     /* A receiver whose driver has no stream_restore. */
     fake_init(&src, 1u << 20);
     fake_init(&dst, 0);
-    migrate(&src, &dst, &fake_ops_norestore, MIG_FAULT_NONE, &r);
+    migrate(&src, &dst, &fake_ops_norestore, NULL, &r);
     tap_ok(r.dst_rc == -EPROTO && strstr(r.dst_msg, "cannot restore"),
            "a receiver that cannot restore the stream refuses it (%s)",
            r.dst_msg);

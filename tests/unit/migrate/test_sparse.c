@@ -40,6 +40,9 @@ struct dom {
     bool present[NPAGES];
     enum hv_run_state state;
     bool destroyed;
+    /* A source page present but unmappable: while the domain runs
+     * (elusive: deferred, then sent paused), or always (stuck); -1 none. */
+    int elusive, stuck;
 };
 
 static struct dom *D(struct hv_handle *h) { return h->priv; }
@@ -89,10 +92,29 @@ static int f_map(struct hv_handle *h, uint32_t domid, int prot,
         if (prot & HV_MAP_WRITE)
             d->present[pfns[i]] = true;
         pages_r[i] = d->present[pfns[i]] ? d->mem[pfns[i]] : NULL;
+        if ((int)pfns[i] == d->stuck ||
+            ((int)pfns[i] == d->elusive && d->state == HV_STATE_RUNNING))
+            pages_r[i] = NULL;
         if (!pages_r[i])
             rc = -EFAULT;
     }
     return rc;
+}
+
+static int f_populated(struct hv_handle *h, uint32_t domid, uint64_t *bm,
+                       uint64_t nr, uint64_t *count_r)
+{
+    unsigned p;
+
+    (void)domid;
+    memset(bm, 0, XT_BITMAP_WORDS(nr) * sizeof(uint64_t));
+    *count_r = 0;
+    for (p = 0; p < NPAGES && p < nr; p++)
+        if (D(h)->present[p]) {
+            xt_bitmap_set(bm, p);
+            (*count_r)++;
+        }
+    return 0;
 }
 
 static void f_unmap(struct hv_handle *h, struct hv_mapping *m)
@@ -159,14 +181,15 @@ static int f_destroy(struct hv_handle *h, uint32_t domid)
     return 0;
 }
 
-#define FAKE_OPS(flag) { \
+#define FAKE_OPS(flag, pop) { \
     .name = "fake", .flags = (flag), .info = f_info, .create = f_create, \
+    .populated = (pop), \
     .map_batch = f_map, .unmap = f_unmap, .logdirty = f_logdirty, \
     .dirty_harvest = f_harvest, .pause = f_pause, .unpause = f_unpause, \
     .state_save = f_save, .state_restore = f_restore, \
     .destroy = f_destroy }
-static const struct hv_ops sparse_ops = FAKE_OPS(HV_OPS_SPARSE);
-static const struct hv_ops dense_ops = FAKE_OPS(0);
+static const struct hv_ops sparse_ops = FAKE_OPS(HV_OPS_SPARSE, f_populated);
+static const struct hv_ops dense_ops = FAKE_OPS(0, NULL);
 
 static void source_init(struct dom *d)
 {
@@ -174,6 +197,7 @@ static void source_init(struct dom *d)
 
     memset(d, 0, sizeof(*d));
     d->state = HV_STATE_RUNNING;
+    d->elusive = d->stuck = -1;
     for (p = 0; p < NPAGES; p++) {
         d->present[p] = !is_hole(p);
         if (d->present[p] && !is_zero(p))
@@ -198,47 +222,88 @@ static int migrate(const struct hv_ops *ops, struct dom *src,
     return lr.src_rc;
 }
 
+/* An empty destination: nothing present, every page mappable. */
+static void dest_init(struct dom *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->elusive = d->stuck = -1;
+}
+
+/* The destination matches the source page for page. */
+static void check_copy(const char *what, const struct dom *src,
+                       const struct dom *dst)
+{
+    unsigned p, holes_ok = 0, data_ok = 0;
+
+    for (p = 0; p < NPAGES; p++) {
+        holes_ok += dst->present[p] == src->present[p];
+        data_ok += !src->present[p] ||
+                   !memcmp(dst->mem[p], src->mem[p], HV_PAGE_SIZE);
+    }
+    tap_ok(holes_ok == NPAGES, "%s: the destination has a page exactly "
+           "where the source has one (holes stay holes, zero pages exist)",
+           what);
+    tap_ok(data_ok == NPAGES, "%s: every page arrived with its contents",
+           what);
+}
+
 int main(void)
 {
     static struct dom src, dst;
     struct mig_stats st;
     char msg[XT_ERRMSG_MAX];
-    unsigned p, holes_ok = 0, data_ok = 0;
     int rc, dst_rc;
 
-    tap_plan(9);
+    tap_plan(16);
 
     source_init(&src);
-    memset(&dst, 0, sizeof(dst));
-    memset(&st, 0, sizeof(st));
+    dest_init(&dst);
     rc = migrate(&sparse_ops, &src, &dst, &dst_rc, &st, msg, sizeof(msg));
     tap_ok(rc == 0 && dst_rc == 0, "sparse: the migration succeeds "
            "(sender %d, receiver %d%s%s)", rc, dst_rc, rc ? ": " : "",
            rc ? msg : "");
     tap_ok(st.digest_equal, "sparse: source and destination digests agree");
-    for (p = 0; p < NPAGES; p++) {
-        holes_ok += dst.present[p] == src.present[p];
-        data_ok += !src.present[p] ||
-                   !memcmp(dst.mem[p], src.mem[p], HV_PAGE_SIZE);
-    }
-    tap_is_int(holes_ok, NPAGES, "sparse: the destination has a page "
-               "exactly where the source has one (holes stay holes, zero "
-               "pages exist)");
-    tap_is_int(data_ok, NPAGES, "sparse: every page arrived with its "
-               "contents");
-    tap_ok(src.destroyed && dst.state == HV_STATE_RUNNING,
+    check_copy("sparse", &src, &dst);
+    tap_ok(src.destroyed && dst.state == HV_STATE_RUNNING &&
+           st.pages_deferred == 0,
            "sparse: the source is gone, the destination runs");
 
-    /* A driver without HV_OPS_SPARSE: a page that cannot be mapped is an
-     * error, reported by the engine since the driver does not report it. */
+    /* A page that cannot be mapped while the source runs is deferred to
+     * the final round, where the source is paused. */
     source_init(&src);
-    memset(&dst, 0, sizeof(dst));
-    memset(&st, 0, sizeof(st));
+    src.elusive = 9;
+    dest_init(&dst);
+    rc = migrate(&sparse_ops, &src, &dst, &dst_rc, &st, msg, sizeof(msg));
+    tap_ok(rc == 0 && dst_rc == 0 && st.pages_deferred == 1,
+           "deferred: the migration succeeds, one page deferred (%d, %d, "
+           "%llu%s%s)", rc, dst_rc, (unsigned long long)st.pages_deferred,
+           rc ? ": " : "", rc ? msg : "");
+    check_copy("deferred", &src, &dst);
+    tap_ok(st.digest_equal, "deferred: the digests agree");
+
+    /* Still unmappable with the source paused: the migration fails (the
+     * destination would hold stale memory there), the source runs. */
+    source_init(&src);
+    src.stuck = 10;
+    dest_init(&dst);
+    rc = migrate(&sparse_ops, &src, &dst, &dst_rc, &st, msg, sizeof(msg));
+    tap_is_int(rc, -EFAULT, "stuck: a page unmappable while paused fails "
+               "the migration with -EFAULT");
+    tap_ok(strstr(msg, "page 0xa of domain 3 cannot be mapped with the "
+                  "source paused") != NULL, "stuck: the error says which "
+           "(\"%s\")", msg);
+    tap_ok(dst_rc < 0 && !src.destroyed && src.state == HV_STATE_RUNNING,
+           "stuck: the receiver fails too (%d), the source runs", dst_rc);
+
+    /* A driver without HV_OPS_SPARSE: its holes are pages that cannot be
+     * mapped, deferred, then fatal. */
+    source_init(&src);
+    dest_init(&dst);
     rc = migrate(&dense_ops, &src, &dst, &dst_rc, &st, msg, sizeof(msg));
     tap_is_int(rc, -EFAULT, "dense: an unmappable page fails the "
                "migration with -EFAULT");
-    tap_ok(strstr(msg, "could not be mapped") != NULL, "dense: the error "
-           "says so (\"%s\")", msg);
+    tap_ok(strstr(msg, "cannot be mapped with the source paused") != NULL,
+           "dense: the error says so (\"%s\")", msg);
     tap_ok(dst_rc < 0, "dense: the receiver fails too (%d)", dst_rc);
     tap_ok(!src.destroyed && src.state == HV_STATE_RUNNING,
            "dense: the source keeps running");

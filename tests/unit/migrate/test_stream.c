@@ -18,6 +18,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "mig_chan.h"
 #include "mig_stream.h"
 #include "../../tap.h"
 
@@ -483,15 +484,15 @@ static void feed_start(struct feed *f, const void *data, size_t len,
     f->w.fd = fds[1];
     f->w.data = data;
     f->w.len = len;
-    f->r.fd = fds[0];
-    f->r.timeout_ms = 10000;
+    if (mig_chan_wrap(NULL, fds[0], 10000, &f->r.chan) < 0)
+        tap_bail("mig_chan_wrap");
     if (pthread_create(&f->thread, NULL, writer_main, &f->w))
         tap_bail("pthread_create");
 }
 
 static void feed_finish(struct feed *f)
 {
-    close(f->r.fd);
+    mig_chan_close(f->r.chan);
     pthread_join(f->thread, NULL);
     mig_buf_free(&f->r.body);
 }
@@ -709,14 +710,21 @@ static void test_image_hdr(struct xt_ctx *ctx)
 
     IH_CASE((void)0, 0, NULL, "image header: valid");
     IH_CASE(h.magic ^= 1, -EINVAL, "bad magic", "image header: bad magic");
-    IH_CASE(h.version = 3, -EPROTO, "version 3 at offset 8",
-            "image header: version 3");
+    IH_CASE(h.version = 4, -EPROTO, "version 4 at offset 8",
+            "image header: version 4");
+    IH_CASE(h.version = 0, -EPROTO, "version 0 at offset 8",
+            "image header: version 0");
+    IH_CASE(h.version = 1, 0, NULL, "image header: version 1 (hosts not "
+            "upgraded yet)");
     IH_CASE(h.version = 2, 0, NULL, "image header: version 2 (opaque "
             "mode's), no flag");
     IH_CASE((h.version = 2, h.flags = MIG_IMG_OPAQUE), 0, NULL,
             "image header: version 2 opaque");
-    IH_CASE(h.flags = MIG_IMG_OPAQUE, -EINVAL, "flags 0x1 at offset 16 for "
-            "version 1", "image header: opaque flag in version 1");
+    IH_CASE((h.version = 1, h.flags = MIG_IMG_OPAQUE), -EINVAL, "flags 0x1 "
+            "at offset 16 for version 1", "image header: opaque flag in "
+            "version 1");
+    IH_CASE(h.flags = MIG_IMG_OPAQUE, 0, NULL, "image header: version 3 "
+            "opaque");
     IH_CASE((h.version = 2, h.flags = 2), -EINVAL, "flags 0x2 at offset 16",
             "image header: unknown flag in version 2");
     IH_CASE(h.endianness = 2, -EINVAL, "endianness 2 at offset 12",

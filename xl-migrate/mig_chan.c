@@ -434,8 +434,12 @@ int mig_chan_accept(struct xt_ctx *ctx, int listen_fd,
     }
     if (srv) {
         rc = tls_start(ctx, c, srv);
-        if (rc < 0)
+        if (rc < 0) {
+            /* A candidate that failed its handshake, even by taking too
+             * long: not the listening socket's timeout. */
+            rc = -ECONNABORTED;
             goto out;
+        }
     }
     *c_r = c;
     c = NULL;
@@ -711,6 +715,28 @@ void mig_chan_close(struct mig_chan *c)
     if (c->fd >= 0)
         close(c->fd);
     free(c);
+}
+
+void mig_chan_close_after(struct mig_chan *c, int wait_ms)
+{
+    uint64_t end = xt_now_ns() + (uint64_t)wait_ms * 1000000ull;
+    char buf[4096];
+
+    if (!c)
+        return;
+    if (c->tls && !c->aborted)
+        gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+    shutdown(c->fd, SHUT_WR);
+    while (xt_now_ns() < end) {
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+        int left = (int)((end - xt_now_ns()) / 1000000) + 1;
+
+        if (poll(&pfd, 1, left) != 1 ||
+            recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+            break;
+    }
+    c->aborted = true;      /* the close_notify went already */
+    mig_chan_close(c);
 }
 
 bool mig_chan_is_tls(const struct mig_chan *c)

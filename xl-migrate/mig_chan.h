@@ -40,10 +40,11 @@ int mig_chan_connect(struct xt_ctx *ctx, const char *host, const char *port,
                      struct mig_chan **c_r);
 
 /*
- * Accepts one connection on listen_fd within wait_ms, then (srv not NULL)
- * its TLS handshake within timeout_ms.  A plain channel (srv NULL) takes
- * loopback peers only.  Failures are reported: the caller drops the
- * candidate and may accept again.
+ * Accepts one connection on listen_fd within wait_ms (-ETIMEDOUT: none
+ * came), then (srv not NULL) its TLS handshake within timeout_ms.  A plain
+ * channel (srv NULL) takes loopback peers only.  A candidate that fails is
+ * reported and closed (-ECONNABORTED for its handshake, -EPERM for a plain
+ * peer not on loopback): the caller may accept again.
  */
 int mig_chan_accept(struct xt_ctx *ctx, int listen_fd,
                     const struct mig_tls_server *srv, int wait_ms,
@@ -79,6 +80,11 @@ bool mig_chan_peer_gone(struct mig_chan *c);
 void mig_chan_abort(struct mig_chan *c);
 /* Closes cleanly (TLS: close_notify) and frees; NULL-safe. */
 void mig_chan_close(struct mig_chan *c);
+/* The same after telling the peer why (an ABORT): our side is shut for
+ * writing and what the peer still sends is read and dropped, for at most
+ * wait_ms, so that closing does not reset the connection and lose what
+ * we said. */
+void mig_chan_close_after(struct mig_chan *c, int wait_ms);
 
 /* Whether the channel is TLS. */
 bool mig_chan_is_tls(const struct mig_chan *c);

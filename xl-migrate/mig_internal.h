@@ -241,7 +241,8 @@ struct mig_receiver {
     bool have_domain;
     uint64_t digest;                /* READY's */
     uint64_t t_stop;                /* STOPCOPY seen, 0 if not */
-    bool told;                      /* the sender closed after RESUMED */
+    bool told;                      /* the sender read RESUMED (DONE) */
+    bool aborted;                   /* ABORT sent on main */
 
     /* Shared with the helper threads, under lock. */
     pthread_mutex_t lock;
@@ -250,6 +251,9 @@ struct mig_receiver {
 };
 
 int mig_recv_fail(struct mig_receiver *r, struct xt_ctx *ctx, int rc);
+/* Tells the sender its VM_CONFIG is taken and the domain built (the modes
+ * call it once they have one to receive into). */
+int mig_recv_accepted(struct mig_receiver *r);
 bool mig_recv_failed(struct mig_receiver *r);
 void mig_recv_set_state(struct mig_receiver *r, enum mig_dst_state st);
 /* Accepts one more connection of this migration on the listening socket

@@ -759,6 +759,9 @@ static int orecv_start(struct mig_receiver *r)
     x->started = true;
     mig_recv_set_state(r, MIG_DST_RECEIVING);
     r->st->opaque = true;
+    rc = mig_recv_accepted(r);
+    if (rc < 0)
+        return rc;
     xt_info(r->ctx, "receiving VM '%s' (%llu MiB, %u vCPUs) as its "
             "hypervisor's own stream", r->spec.name ? r->spec.name : "",
             (unsigned long long)(r->spec.nr_pages >> 8), r->spec.nr_vcpus);

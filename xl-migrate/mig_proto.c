@@ -85,6 +85,7 @@ int mig_expect(struct xt_ctx *ctx, struct mig_reader *r, uint32_t type,
                         mig_rec_name(hdr.type),
                         (unsigned long long)hdr.length,
                         (unsigned long long)off);
-    memcpy(body, r->body.data, len);
+    if (len)
+        memcpy(body, r->body.data, len);
     return 0;
 }

@@ -28,6 +28,9 @@
 /* How long to wait for the resumed guest's first heartbeat (a loaded host
  * may take a while to schedule it); the pause is measured either way. */
 #define FIRST_HB_WAIT_MS    3000
+/* How long a refused sender's data is drained so that it reads our ABORT
+ * (a close with data unread would reset the connection and lose it). */
+#define ABORT_DRAIN_MS      1000
 
 void mig_recv_opts_init(struct mig_recv_opts *o)
 {
@@ -91,6 +94,11 @@ static int send_rec(struct xt_ctx *ctx, struct mig_chan *c, uint32_t type,
         return xt_error(ctx, rc, "sending %s to %s", mig_rec_name(type),
                         mig_chan_peer(c));
     return 0;
+}
+
+int mig_recv_accepted(struct mig_receiver *r)
+{
+    return send_rec(r->ctx, r->main, MIG_REC_ACCEPTED, NULL, 0);
 }
 
 static void send_abort(struct xt_ctx *ctx, struct mig_chan *c, int status,
@@ -201,9 +209,12 @@ static int accept_main(struct mig_receiver *r)
         }
         xt_warn(r->ctx, "dropped a connection%s%s: %s", rd.chan ? " from "
                 : "", rd.chan ? mig_chan_peer(rd.chan) : "", cctx->err_msg);
-        if (rd.chan && (rc == -EACCES || rc == -EPROTO))
+        if (rd.chan && (rc == -EACCES || rc == -EPROTO)) {
             send_abort(cctx, rd.chan, rc, cctx->err_msg);
-        mig_chan_close(rd.chan);
+            mig_chan_close_after(rd.chan, ABORT_DRAIN_MS);
+        } else {
+            mig_chan_close(rd.chan);
+        }
         mig_buf_free(&rd.body);
     }
     xt_ctx_free(cctx);
@@ -388,6 +399,25 @@ static void first_heartbeat(struct mig_receiver *r, struct mig_resumed *res)
     r->st->mismatches = gs.mismatches;
 }
 
+/* Whether the sender says it read RESUMED (DONE); if it does not, it may
+ * ask later (recv_linger answers).  Either way the migration succeeded:
+ * what goes wrong here is nobody's error. */
+static bool sender_done(struct mig_receiver *r)
+{
+    struct xt_ctx *qctx = mig_thread_ctx(r->ctx, "mig-recv");
+    struct mig_rec_hdr hdr;
+    uint64_t off;
+    bool done;
+
+    if (!qctx)
+        return false;
+    qctx->quiet_errors = true;
+    done = mig_read_record(qctx, &r->rd, &hdr, &off) == 0 &&
+           hdr.type == MIG_REC_DONE;
+    xt_ctx_free(qctx);
+    return done;
+}
+
 /* COMMIT, then the VM is ours: unpause it and say so.  Once it runs a
  * failure to tell the sender is no failure of the migration: the sender
  * asks (QUERY) and we answer RESUMED. */
@@ -421,15 +451,8 @@ static int recv_commit(struct mig_receiver *r)
     if (mig_fault(r->ctx, "mig.recv.unpaused", &r->main, 1) < 0)
         return 0;
     first_heartbeat(r, &res);
-    if (send_rec(r->ctx, r->main, MIG_REC_RESUMED, &res, sizeof(res)) == 0 &&
-        mig_chan_readable(r->main, r->o->timeout_ms)) {
-        char c;
-        size_t got = 0;
-
-        /* The sender closes once it has read RESUMED. */
-        if (mig_chan_read(r->main, &c, 1, &got) == -EPIPE && !got)
-            r->told = true;
-    }
+    if (send_rec(r->ctx, r->main, MIG_REC_RESUMED, &res, sizeof(res)) == 0)
+        r->told = sender_done(r);
     return 0;
 }
 
@@ -449,13 +472,12 @@ static void recv_recover(struct mig_receiver *r, int rc)
     if (r->xfer)
         r->xfer->abort(r);
     switch (r->state) {
-    case MIG_DST_LISTENING:
-        mig_recv_set_state(r, MIG_DST_DISCARDED);
-        return;
+    case MIG_DST_LISTENING:     /* refused after the opening, if any */
     case MIG_DST_RECEIVING:
     case MIG_DST_READY:
         if (r->main)
             send_abort(r->ctx, r->main, rc, r->err.msg);
+        r->aborted = r->main != NULL;
         break;
     case MIG_DST_COMMITTED:
         if (r->main)
@@ -552,7 +574,10 @@ int mig_receive(struct xt_ctx *ctx, struct hv_handle *h, int listen_fd,
     st->total_ns = xt_now_ns() - t0;
     if (r.xfer)
         r.xfer->fini(&r);
-    mig_chan_close(r.main);
+    if (r.aborted)
+        mig_chan_close_after(r.main, ABORT_DRAIN_MS);
+    else
+        mig_chan_close(r.main);
     mig_buf_free(&r.rd.body);
     mig_tls_server_free(r.tls);
     free(r.name);

@@ -627,6 +627,8 @@ static int pages_receive(struct mig_receiver *r)
         p->done_round[i] = -1;
     rc = create_domain(p);
     if (rc == 0)
+        rc = mig_recv_accepted(r);
+    if (rc == 0)
         rc = start_streams(p);
     if (rc == 0)
         rc = main_loop(p);

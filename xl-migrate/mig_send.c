@@ -257,6 +257,11 @@ static int send_setup(struct mig_sender *s)
     mig_buf_free(&b);
     if (rc < 0)
         return xt_error(s->ctx, rc, "sending the VM configuration");
+    /* The receiver takes it (and us: the token is the VM's) or says why
+     * not, before any page goes. */
+    rc = mig_expect(s->ctx, &s->rd, MIG_REC_ACCEPTED, NULL, 0, NULL);
+    if (rc < 0)
+        return rc;
     /* The longest heartbeat gap is measured from here on. */
     if (hv_has(s->h, HV_CAP_GUEST_STATS)) {
         rc = hv_guest_stats_ex(s->h, s->domid, HV_STATS_RESET_GAP,
@@ -320,8 +325,12 @@ static int send_commit(struct mig_sender *s)
         mig_send_set_state(s, MIG_SRC_SOLE_PAUSED);
         return rc;
     }
-    if (rc == 0)
+    if (rc == 0) {
         mig_send_set_state(s, MIG_SRC_HANDED_OVER);
+        /* The receiver need not wait for our question: we know. */
+        mig_send_rec(s, s->ctx, s->main, MIG_REC_DONE, MIG_REC_OPTIONAL,
+                     NULL, 0);
+    }
     return rc;
 }
 

@@ -165,6 +165,8 @@ static const char *const rec_names[] = {
     [MIG_REC_ROUND_ACK] = "ROUND_ACK",
     [MIG_REC_OPAQUE_DATA] = "OPAQUE_DATA",
     [MIG_REC_OPAQUE_END] = "OPAQUE_END",
+    [MIG_REC_DONE] = "DONE",
+    [MIG_REC_ACCEPTED] = "ACCEPTED",
 };
 
 bool mig_rec_type_known(uint32_t type)

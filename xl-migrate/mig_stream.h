@@ -85,6 +85,11 @@ enum mig_rec_type {
     /* Version 2, opaque mode only (mig_opaque.h). */
     MIG_REC_OPAQUE_DATA = 26,   /* a chunk of the hypervisor's own stream */
     MIG_REC_OPAQUE_END = 27,    /* that stream is complete */
+    /* Version 3. */
+    MIG_REC_DONE = 28,          /* optional, sender -> receiver: RESUMED
+                                 * read, the source goes; nothing follows */
+    MIG_REC_ACCEPTED = 29,      /* optional, receiver -> sender: VM_CONFIG
+                                 * taken, the domain built: send */
 };
 
 #define MIG_REC_OPTIONAL    0x1u    /* flags: may be skipped if unknown */

@@ -368,218 +368,249 @@ static int cmd_tls_pin(struct cli *c, const char *cert)
     return rc < 0 ? 1 : 0;
 }
 
-int main(int argc, char **argv)
-{
-    static const struct option lo[] = {
-        { "to", required_argument, NULL, 't' },
-        { "listen", required_argument, NULL, 'L' },
-        { "domid", required_argument, NULL, 'd' },
-        { "driver", required_argument, NULL, 'D' },
-        { "driver-args", required_argument, NULL, 'A' },
-        { "streams", required_argument, NULL, 's' },
-        { "compress", required_argument, NULL, 'c' },
-        { "level", required_argument, NULL, 'v' },
-        { "downtime-ms", required_argument, NULL, 'm' },
-        { "max-rounds", required_argument, NULL, 'r' },
-        { "max-time-s", required_argument, NULL, 'T' },
-        { "no-auto-converge", no_argument, NULL, 'n' },
-        { "no-digest", no_argument, NULL, 'g' },
-        { "no-checksum", no_argument, NULL, 'k' },
-        { "token", required_argument, NULL, 'o' },
-        { "plain", no_argument, NULL, 'P' },
-        { "tls-pin", required_argument, NULL, 'y' },
-        { "tls-cert", required_argument, NULL, 'e' },
-        { "tls-key", required_argument, NULL, 'K' },
-        { "vm-uuid", required_argument, NULL, 'u' },
-        { "nr-pages", required_argument, NULL, 'R' },
-        { "accept-ms", required_argument, NULL, 'W' },
-        { "linger-ms", required_argument, NULL, 'l' },
-        { "timeout-ms", required_argument, NULL, 'i' },
-        { "progress", no_argument, NULL, 'p' },
-        { "mem-mib", required_argument, NULL, 'M' },
-        { "cmdline", required_argument, NULL, 'C' },
-        { "guest", required_argument, NULL, 'G' },
-        { "name", required_argument, NULL, 'N' },
-        { "log-level", required_argument, NULL, 'V' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    struct cli c;
+/* What the command line asks for. */
+struct args {
+    const char *cmd, *to, *listen_at, *cmdline, *guest, *name;
+    const char *cert, *key;
+    uint64_t mem_mib;
     struct mig_send_opts so;
     struct mig_recv_opts ro;
-    const char *cmd, *to = NULL, *listen_at = NULL, *cmdline = NULL;
-    const char *guest = NULL, *name = NULL;
-    const char *cert = NULL, *key = NULL;
-    char *cert_pem = NULL, *key_pem = NULL;
-    enum xt_log_level level;
-    uint64_t v, mem_mib = 0;
-    int opt, rc = EXIT_USAGE;
+};
 
-    memset(&c, 0, sizeof(c));
-    c.driver = "kvm";
-    c.ctx = xt_ctx_new("xm-migrate");
-    if (!c.ctx)
-        return 1;
-    signal(SIGPIPE, SIG_IGN);
-    mig_send_opts_init(&so);
-    mig_recv_opts_init(&ro);
+static const struct option long_opts[] = {
+    { "to", required_argument, NULL, 't' },
+    { "listen", required_argument, NULL, 'L' },
+    { "domid", required_argument, NULL, 'd' },
+    { "driver", required_argument, NULL, 'D' },
+    { "driver-args", required_argument, NULL, 'A' },
+    { "streams", required_argument, NULL, 's' },
+    { "compress", required_argument, NULL, 'c' },
+    { "level", required_argument, NULL, 'v' },
+    { "downtime-ms", required_argument, NULL, 'm' },
+    { "max-rounds", required_argument, NULL, 'r' },
+    { "max-time-s", required_argument, NULL, 'T' },
+    { "no-auto-converge", no_argument, NULL, 'n' },
+    { "no-digest", no_argument, NULL, 'g' },
+    { "no-checksum", no_argument, NULL, 'k' },
+    { "token", required_argument, NULL, 'o' },
+    { "plain", no_argument, NULL, 'P' },
+    { "tls-pin", required_argument, NULL, 'y' },
+    { "tls-cert", required_argument, NULL, 'e' },
+    { "tls-key", required_argument, NULL, 'K' },
+    { "vm-uuid", required_argument, NULL, 'u' },
+    { "nr-pages", required_argument, NULL, 'R' },
+    { "accept-ms", required_argument, NULL, 'W' },
+    { "linger-ms", required_argument, NULL, 'l' },
+    { "timeout-ms", required_argument, NULL, 'i' },
+    { "progress", no_argument, NULL, 'p' },
+    { "mem-mib", required_argument, NULL, 'M' },
+    { "cmdline", required_argument, NULL, 'C' },
+    { "guest", required_argument, NULL, 'G' },
+    { "name", required_argument, NULL, 'N' },
+    { "log-level", required_argument, NULL, 'V' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+static int parse_compression(const char *s, enum mig_compression *c_r)
+{
+    if (!strcmp(s, "none"))
+        *c_r = MIG_COMP_NONE;
+    else if (!strcmp(s, "zlib"))
+        *c_r = MIG_COMP_ZLIB;
+    else if (!strcmp(s, "zstd"))
+        *c_r = MIG_COMP_ZSTD;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+/* The options with a number: -EINVAL when v is out of range. */
+static int number_opt(struct args *a, struct cli *c, int opt, uint64_t v)
+{
+    static const struct {
+        int opt;
+        uint64_t max;
+        bool nonzero;
+    } lim[] = {
+        { 'd', UINT32_MAX, false }, { 's', MIG_MAX_STREAMS, true },
+        { 'v', 19, false }, { 'm', 3600000, false }, { 'r', 100000, true },
+        { 'T', 86400, true }, { 'R', UINT64_MAX >> 12, true },
+        { 'W', 3600000, true }, { 'l', 3600000, false },
+        { 'i', 3600000, true }, { 'M', 1 << 20, true },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(lim) / sizeof(lim[0]) && lim[i].opt != opt; i++)
+        ;
+    if (v > lim[i].max || (lim[i].nonzero && !v))
+        return -EINVAL;
+    switch (opt) {
+    case 'd': c->domid = v; c->have_domid = true; break;
+    case 's': a->so.nstreams = v; break;
+    case 'v': a->so.level = v; break;
+    case 'm': a->so.downtime_target_ns = v * 1000000ull; break;
+    case 'r': a->so.max_rounds = v; break;
+    case 'T': a->so.max_time_ns = v * 1000000000ull; break;
+    case 'R': a->ro.nr_pages = v; break;
+    case 'W': a->ro.accept_ms = v; break;
+    case 'l': a->ro.linger_ms = v; break;
+    case 'i': a->so.timeout_ms = a->ro.timeout_ms = v; break;
+    case 'M': a->mem_mib = v; break;
+    }
+    return 0;
+}
+
+/* One option: 0, -EINVAL for a bad value, 1 for an unknown option. */
+static int one_opt(struct args *a, struct cli *c, int opt, const char *arg)
+{
+    enum xt_log_level level;
+    uint64_t v;
+
+    switch (opt) {
+    case 't': a->to = arg; return 0;
+    case 'L': a->listen_at = arg; return 0;
+    case 'D': c->driver = arg; return 0;
+    case 'A': c->driver_args = arg; return 0;
+    case 'o': a->so.token = a->ro.token = arg; return 0;
+    case 'p': c->progress = true; return 0;
+    case 'n': a->so.auto_converge = false; return 0;
+    case 'g': a->so.verify_digest = false; return 0;
+    case 'k': a->so.checksum = false; return 0;
+    case 'C': a->cmdline = arg; return 0;
+    case 'G': a->guest = arg; return 0;
+    case 'N': a->name = arg; return 0;
+    case 'P': a->so.chan.plain = a->ro.chan.plain = true; return 0;
+    case 'y': a->so.chan.pin = arg; return 0;
+    case 'e': a->cert = arg; return 0;
+    case 'K': a->key = arg; return 0;
+    case 'c': return parse_compression(arg, &a->so.compression);
+    case 'u': return xt_uuid_parse(arg, &a->ro.vm_uuid);
+    case 'V':
+        if (xt_log_level_parse(arg, &level) < 0)
+            return -EINVAL;
+        c->ctx->level = level;
+        return 0;
+    case 'd': case 's': case 'v': case 'm': case 'r': case 'T': case 'R':
+    case 'W': case 'l': case 'i': case 'M':
+        return parse_uint(arg, UINT64_MAX, &v) < 0 ? -EINVAL
+                                                  : number_opt(a, c, opt, v);
+    }
+    return 1;
+}
+
+/* 0 to run the command, else the exit status (help: 0, usage: 2). */
+static int parse_args(struct args *a, struct cli *c, int argc, char **argv)
+{
+    int opt, li = 0, rc;
+
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
-        rc = argc < 2 ? EXIT_USAGE : 0;
-        goto out;
+        return argc < 2 ? EXIT_USAGE : -1;
     }
-    cmd = argv[1];
+    a->cmd = argv[1];
     optind = 2;
-    while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        switch (opt) {
-        case 't': to = optarg; break;
-        case 'L': listen_at = optarg; break;
-        case 'D': c.driver = optarg; break;
-        case 'A': c.driver_args = optarg; break;
-        case 'o': so.token = ro.token = optarg; break;
-        case 'p': c.progress = true; break;
-        case 'n': so.auto_converge = false; break;
-        case 'g': so.verify_digest = false; break;
-        case 'k': so.checksum = false; break;
-        case 'C': cmdline = optarg; break;
-        case 'G': guest = optarg; break;
-        case 'N': name = optarg; break;
-        case 'd':
-            if (parse_uint(optarg, UINT32_MAX, &v) < 0)
-                goto bad;
-            c.domid = v;
-            c.have_domid = true;
-            break;
-        case 's':
-            if (parse_uint(optarg, MIG_MAX_STREAMS, &v) < 0 || !v)
-                goto bad;
-            so.nstreams = v;
-            break;
-        case 'c':
-            if (!strcmp(optarg, "none"))
-                so.compression = MIG_COMP_NONE;
-            else if (!strcmp(optarg, "zlib"))
-                so.compression = MIG_COMP_ZLIB;
-            else if (!strcmp(optarg, "zstd"))
-                so.compression = MIG_COMP_ZSTD;
-            else
-                goto bad;
-            break;
-        case 'v':
-            if (parse_uint(optarg, 19, &v) < 0)
-                goto bad;
-            so.level = v;
-            break;
-        case 'm':
-            if (parse_uint(optarg, 3600000, &v) < 0)
-                goto bad;
-            so.downtime_target_ns = v * 1000000ull;
-            break;
-        case 'r':
-            if (parse_uint(optarg, 100000, &v) < 0 || !v)
-                goto bad;
-            so.max_rounds = v;
-            break;
-        case 'T':
-            if (parse_uint(optarg, 86400, &v) < 0 || !v)
-                goto bad;
-            so.max_time_ns = v * 1000000000ull;
-            break;
-        case 'P': so.chan.plain = ro.chan.plain = true; break;
-        case 'y': so.chan.pin = optarg; break;
-        case 'e': cert = optarg; break;
-        case 'K': key = optarg; break;
-        case 'u':
-            if (xt_uuid_parse(optarg, &ro.vm_uuid) < 0)
-                goto bad;
-            break;
-        case 'R':
-            if (parse_uint(optarg, UINT64_MAX >> 12, &v) < 0 || !v)
-                goto bad;
-            ro.nr_pages = v;
-            break;
-        case 'W':
-            if (parse_uint(optarg, 3600000, &v) < 0 || !v)
-                goto bad;
-            ro.accept_ms = v;
-            break;
-        case 'l':
-            if (parse_uint(optarg, 3600000, &v) < 0)
-                goto bad;
-            ro.linger_ms = v;
-            break;
-        case 'i':
-            if (parse_uint(optarg, 3600000, &v) < 0 || !v)
-                goto bad;
-            so.timeout_ms = ro.timeout_ms = v;
-            break;
-        case 'M':
-            if (parse_uint(optarg, 1 << 20, &v) < 0 || !v)
-                goto bad;
-            mem_mib = v;
-            break;
-        case 'V':
-            if (xt_log_level_parse(optarg, &level) < 0)
-                goto bad;
-            c.ctx->level = level;
-            break;
-        case 'h':
+    while ((opt = getopt_long(argc, argv, "", long_opts, &li)) != -1) {
+        if (opt == 'h') {
             usage(stdout);
-            rc = 0;
-            goto out;
-        default:
+            return -1;
+        }
+        rc = opt == '?' ? 1 : one_opt(a, c, opt, optarg);
+        if (rc == 1) {
             usage(stderr);
-            goto out;
+            return EXIT_USAGE;
+        }
+        if (rc < 0) {
+            fprintf(stderr, "xm-migrate: bad value '%s' for --%s\n",
+                    optarg, long_opts[li].name);
+            return EXIT_USAGE;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "xm-migrate: unexpected argument '%s'\n",
                 argv[optind]);
-        goto out;
+        return EXIT_USAGE;
     }
-    if (!strcmp(cmd, "tls-pin")) {
-        rc = cmd_tls_pin(&c, cert);
-        goto out;
-    }
-    if (!strcmp(cmd, "receive") &&
-        load_tls(&ro.chan, cert, key, &cert_pem, &key_pem) < 0)
-        goto out;
-    if (hv_open(c.ctx, c.driver, c.driver_args, &c.h) < 0) {
-        rc = 1;
-        goto out;
-    }
-    if (!strcmp(cmd, "send")) {
-        rc = cmd_send(&c, to, &so);
-    } else if (!strcmp(cmd, "receive")) {
-        rc = cmd_receive(&c, listen_at, &ro);
-    } else if (!strcmp(cmd, "boot")) {
-        rc = cmd_boot(&c, mem_mib, cmdline, guest, name);
-    } else if (!strcmp(cmd, "list")) {
-        rc = cmd_list(&c);
-    } else if (!c.have_domid && (!strcmp(cmd, "stats") ||
-                                 !strcmp(cmd, "dirty") ||
-                                 !strcmp(cmd, "destroy") ||
-                                 !strcmp(cmd, "pause") ||
-                                 !strcmp(cmd, "unpause"))) {
+    return 0;
+}
+
+static bool needs_domid(const char *cmd)
+{
+    static const char *const with[] = {
+        "stats", "dirty", "destroy", "pause", "unpause", NULL,
+    };
+    size_t i;
+
+    for (i = 0; with[i]; i++)
+        if (!strcmp(cmd, with[i]))
+            return true;
+    return false;
+}
+
+/* The command, once the driver is open: its exit status. */
+static int run(struct cli *c, struct args *a)
+{
+    const char *cmd = a->cmd;
+
+    if (!strcmp(cmd, "send"))
+        return cmd_send(c, a->to, &a->so);
+    if (!strcmp(cmd, "receive"))
+        return cmd_receive(c, a->listen_at, &a->ro);
+    if (!strcmp(cmd, "boot"))
+        return cmd_boot(c, a->mem_mib, a->cmdline, a->guest, a->name);
+    if (!strcmp(cmd, "list"))
+        return cmd_list(c);
+    if (needs_domid(cmd) && !c->have_domid) {
         fprintf(stderr, "xm-migrate %s: --domid is needed\n", cmd);
-    } else if (!strcmp(cmd, "stats")) {
-        rc = cmd_stats(&c);
-    } else if (!strcmp(cmd, "dirty")) {
-        rc = cmd_dirty(&c);
-    } else if (!strcmp(cmd, "destroy")) {
-        rc = hv_destroy(c.h, c.domid) < 0;
-    } else if (!strcmp(cmd, "pause")) {
-        rc = hv_pause(c.h, c.domid) < 0;
-    } else if (!strcmp(cmd, "unpause")) {
-        rc = hv_unpause(c.h, c.domid) < 0;
-    } else {
-        fprintf(stderr, "xm-migrate: unknown command '%s'\n", cmd);
-        usage(stderr);
+        return EXIT_USAGE;
     }
-    goto out;
-bad:
-    fprintf(stderr, "xm-migrate: bad value '%s' for option %s\n", optarg,
-            argv[optind - 1]);
+    if (!strcmp(cmd, "stats"))
+        return cmd_stats(c);
+    if (!strcmp(cmd, "dirty"))
+        return cmd_dirty(c);
+    if (!strcmp(cmd, "destroy"))
+        return hv_destroy(c->h, c->domid) < 0;
+    if (!strcmp(cmd, "pause"))
+        return hv_pause(c->h, c->domid) < 0;
+    if (!strcmp(cmd, "unpause"))
+        return hv_unpause(c->h, c->domid) < 0;
+    fprintf(stderr, "xm-migrate: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c;
+    struct args a;
+    char *cert_pem = NULL, *key_pem = NULL;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    memset(&a, 0, sizeof(a));
+    c.driver = "kvm";
+    c.ctx = xt_ctx_new("xm-migrate");
+    if (!c.ctx)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    mig_send_opts_init(&a.so);
+    mig_recv_opts_init(&a.ro);
+    rc = parse_args(&a, &c, argc, argv);
+    if (rc) {
+        rc = rc < 0 ? 0 : rc;
+        goto out;
+    }
+    if (!strcmp(a.cmd, "tls-pin")) {
+        rc = cmd_tls_pin(&c, a.cert);
+        goto out;
+    }
+    rc = EXIT_USAGE;
+    if (!strcmp(a.cmd, "receive") &&
+        load_tls(&a.ro.chan, a.cert, a.key, &cert_pem, &key_pem) < 0)
+        goto out;
+    rc = 1;
+    if (hv_open(c.ctx, c.driver, c.driver_args, &c.h) == 0)
+        rc = run(&c, &a);
 out:
     hv_close(c.h);
     xt_ctx_free(c.ctx);

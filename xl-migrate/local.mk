@@ -33,6 +33,7 @@ xl_migrate_xm_migrate_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/xl-migrate
 xl_migrate_xm_migrate_LDADD = $(MIG_LIBS) $(HV_LIBS)
 
 MIGRATE_UNIT_TESTS = \
+	tests/unit/migrate/test_policy \
 	tests/unit/migrate/test_stream \
 	tests/unit/migrate/test_opaque \
 	tests/unit/migrate/test_sparse
@@ -63,3 +64,9 @@ tests_unit_migrate_test_sparse_SOURCES = \
 tests_unit_migrate_test_sparse_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/xl-migrate -I$(top_srcdir)/hv
 tests_unit_migrate_test_sparse_LDADD = $(MIG_LIBS) $(HV_LIBS)
+
+tests_unit_migrate_test_policy_SOURCES = \
+	tests/unit/migrate/test_policy.c tests/tap.h
+tests_unit_migrate_test_policy_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/xl-migrate
+tests_unit_migrate_test_policy_LDADD = $(MIG_LIBS) $(HV_LIBS)

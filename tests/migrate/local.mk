@@ -9,6 +9,8 @@ MIGRATE_INTEGRATION_TESTS = \
 	tests/migrate/migrate-fault-kill.sh \
 	tests/migrate/migrate-fault-drop.sh \
 	tests/migrate/migrate-fault-corrupt.sh \
+	tests/migrate/migrate-fault-commit.sh \
+	tests/migrate/migrate-channel.sh \
 	tests/migrate/migrate-streams-compress.sh \
 	tests/migrate/migrate-64mib.sh \
 	tests/migrate/migrate-idle.sh \

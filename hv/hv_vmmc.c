@@ -631,7 +631,10 @@ int vmmc_boot(struct hv_handle *h, const struct hv_boot_spec *spec,
                  spec->kernel, spec->cmdline, domid_r);
 }
 
-/* Maps the domain's RAM for good (first use). */
+/* Maps the domain's RAM for good (first use; views on other threads may
+ * race to it: the first mapping is published with release semantics, and
+ * mem_size, nr_pages, memfd are set before it, so that a thread that sees
+ * d->mem (acquire) sees them too). */
 static int map_ram(struct hv_handle *h, struct vmmc_dom *d)
 {
     struct vmm_info in;
@@ -639,7 +642,7 @@ static int map_ram(struct hv_handle *h, struct vmmc_dom *d)
     void *mem;
     int fd = -1, rc;
 
-    if (d->mem)
+    if (__atomic_load_n(&d->mem, __ATOMIC_ACQUIRE))
         return 0;
     rc = fetch_info(h, d->domid, &in);
     if (rc < 0)
@@ -667,10 +670,10 @@ static int map_ram(struct hv_handle *h, struct vmmc_dom *d)
         munmap(mem, st.st_size);        /* another thread was faster */
         close(fd);
     } else {
-        d->mem = mem;
         d->mem_size = st.st_size;
         d->nr_pages = in.nr_pages;
         d->memfd = fd;
+        __atomic_store_n(&d->mem, (uint8_t *)mem, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&d->lock);
     return 0;

@@ -6,6 +6,7 @@
 #   scripts/setup.sh            build in build/
 #   scripts/setup.sh --asan     build in build-asan/ with AddressSanitizer +
 #                               UndefinedBehaviorSanitizer
+#   scripts/setup.sh --tsan     build in build-tsan/ with ThreadSanitizer
 #   scripts/setup.sh --bench    also install what the benchmarks compare
 #                               against (QEMU)
 #   scripts/setup.sh --xen      also install what the Xen test lane needs
@@ -16,14 +17,16 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 asan=no
+tsan=no
 bench=no
 xen=no
 for arg in "$@"; do
     case "$arg" in
     --asan) asan=yes ;;
+    --tsan) tsan=yes ;;
     --bench) bench=yes ;;
     --xen) xen=yes ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -70,6 +73,9 @@ if [ "$asan" = yes ]; then
     dir=build-asan
     cflags="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 -fno-sanitize-recover=undefined"
+elif [ "$tsan" = yes ]; then
+    dir=build-tsan
+    cflags="-O1 -g -fsanitize=thread -fno-omit-frame-pointer"
 else
     dir=build
     cflags="-O2 -g"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # scripts/test.sh - set up (scripts/setup.sh) and run the whole test suite:
 # `make check` in build/, then the unit tests again built with
-# AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/; then the
+# AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/, then the
+# threaded engines' tests built with ThreadSanitizer in build-tsan/; then the
 # Xen test lane (`make check-xen`) where the machine can run it (see
 # below; XM_TEST_XEN=0 leaves it out).  Prints
 # automake's per-test summary for each, and one closing line
@@ -39,6 +40,23 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     make -C build-asan -j"$jobs" check-unit || status=1
 count build-asan
+
+# A data race fails the test that ran into it (halt_on_error: the racing
+# process exits 66) and the run: every report is kept in
+# build-tsan/tsan-reports and its first lines are printed here.
+scripts/setup.sh --tsan || exit 1
+echo "== the threaded engines under ThreadSanitizer (build-tsan/)"
+rm -rf build-tsan/tsan-reports && mkdir -p build-tsan/tsan-reports
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 \
+log_path=$top/build-tsan/tsan-reports/report" \
+    make -C build-tsan -j"$jobs" check-tsan || status=1
+for f in build-tsan/tsan-reports/report*; do
+    [ -f "$f" ] || continue
+    echo "== ThreadSanitizer report $f"
+    head -n 60 "$f"
+    status=1
+done
+count build-tsan
 
 # The Xen test lane (make check-xen: a real Xen under QEMU TCG, about 15
 # minutes, 2 more to build its image the first time) where the machine

@@ -316,7 +316,10 @@ static void *vcpu_thread(void *arg)
         r = ioctl(vc->fd, KVM_RUN, 0);
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN) {
-                vc->run->immediate_exit = 0;
+                /* The flag another thread sets to kick us (kick_all):
+                 * both sides store atomically. */
+                __atomic_store_n(&vc->run->immediate_exit, 0,
+                                 __ATOMIC_RELAXED);
                 continue;
             }
             crashed(vm, vc, "KVM_RUN failed");
@@ -363,7 +366,7 @@ static void kick_all(struct vmm *vm, struct kvm_priv *kp)
 
         if (!vc->thread_started)
             continue;
-        vc->run->immediate_exit = 1;
+        __atomic_store_n(&vc->run->immediate_exit, 1, __ATOMIC_RELAXED);
         pthread_kill(vc->thread, SIGUSR1);
     }
     pthread_cond_broadcast(&kp->cv);

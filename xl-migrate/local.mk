@@ -41,6 +41,7 @@ MIGRATE_UNIT_TESTS = \
 check_PROGRAMS += $(MIGRATE_UNIT_TESTS)
 TESTS += $(MIGRATE_UNIT_TESTS)
 UNIT_TESTS += $(MIGRATE_UNIT_TESTS)
+TSAN_TESTS += $(MIGRATE_UNIT_TESTS)
 
 tests_unit_migrate_test_stream_SOURCES = \
 	tests/unit/migrate/test_stream.c tests/tap.h
@@ -56,13 +57,13 @@ MIGRATE_LOOPBACK = tests/unit/migrate/loopback.c \
 tests_unit_migrate_test_opaque_SOURCES = \
 	tests/unit/migrate/test_opaque.c tests/tap.h $(MIGRATE_LOOPBACK)
 tests_unit_migrate_test_opaque_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/xl-migrate -I$(top_srcdir)/hv
+	-I$(top_srcdir)/xl-migrate
 tests_unit_migrate_test_opaque_LDADD = $(MIG_LIBS) $(HV_LIBS)
 
 tests_unit_migrate_test_sparse_SOURCES = \
 	tests/unit/migrate/test_sparse.c tests/tap.h $(MIGRATE_LOOPBACK)
 tests_unit_migrate_test_sparse_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/xl-migrate -I$(top_srcdir)/hv
+	-I$(top_srcdir)/xl-migrate
 tests_unit_migrate_test_sparse_LDADD = $(MIG_LIBS) $(HV_LIBS)
 
 tests_unit_migrate_test_policy_SOURCES = \

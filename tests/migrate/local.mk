@@ -25,6 +25,11 @@ EXTRA_DIST += tests/migrate/lib.sh tests/migrate/fault-receiver.sh
 check_PROGRAMS += tests/migrate/test_mig_leak
 TESTS += tests/migrate/test_mig_leak
 SANITIZE_TESTS += tests/migrate/test_mig_leak
+# The engine's threads end to end, and xm-migrate's (two streams,
+# compression; faults at every state of the commit).
+TSAN_TESTS += tests/migrate/test_mig_leak \
+	tests/migrate/migrate-streams-compress.sh \
+	tests/migrate/migrate-fault-commit.sh
 tests_migrate_test_mig_leak_SOURCES = tests/migrate/test_mig_leak.c \
 	tests/tap.h
 tests_migrate_test_mig_leak_CPPFLAGS = $(AM_CPPFLAGS) \

@@ -202,6 +202,10 @@ static int check_source(struct mig_sender *s)
     if (s->nstreams > MIG_MAX_STREAMS)
         return xt_error(s->ctx, -EINVAL, "%u streams: at most %u",
                         s->nstreams, MIG_MAX_STREAMS);
+    rc = mig_compression_check(s->ctx, (enum mig_compress)s->o->compression,
+                               s->o->level);
+    if (rc < 0)
+        return rc;
     rc = hv_info(s->h, s->domid, &s->info);
     if (rc < 0)
         return rc;

@@ -283,16 +283,37 @@ static int compress_block(struct xt_ctx *ctx, enum mig_compress c, int level,
     return 0;
 }
 
+int mig_compression_check(struct xt_ctx *ctx, enum mig_compress c,
+                          int level)
+{
+    switch (c) {
+    case MIG_COMPRESS_NONE:
+        return 0;
+    case MIG_COMPRESS_ZLIB:
+        if (level < 0 || level > 9)
+            return xt_error(ctx, -EINVAL, "zlib level %d: must be 0..9",
+                            level);
+        return 0;
+    case MIG_COMPRESS_ZSTD:
+        if (level < 0 || level > 19)
+            return xt_error(ctx, -EINVAL, "zstd level %d: must be 0..19",
+                            level);
+        return 0;
+    }
+    return xt_error(ctx, -EINVAL, "unknown compression %d", (int)c);
+}
+
 int mig_batch_deflate(struct xt_ctx *ctx, enum mig_compress c, int level,
                       const void *src, size_t raw_len,
                       struct mig_buf *scratch, size_t *clen_r)
 {
+    int rc = c == MIG_COMPRESS_NONE ? xt_error(ctx, -EINVAL, "deflating "
+                                               "with no compression")
+                                    : mig_compression_check(ctx, c, level);
+
     *clen_r = 0;
-    if (c != MIG_COMPRESS_ZLIB && c != MIG_COMPRESS_ZSTD)
-        return xt_error(ctx, -EINVAL, "page batch: unknown compression %d",
-                        (int)c);
-    if (!raw_len)
-        return 0;
+    if (rc < 0 || !raw_len)
+        return rc;
     return compress_block(ctx, c, level, src, raw_len, scratch, clen_r);
 }
 
@@ -315,23 +336,9 @@ int mig_batch_encode(struct xt_ctx *ctx, struct mig_buf *b,
     if (count == 0 || count > MIG_BATCH_MAX)
         return xt_error(ctx, -EINVAL, "page batch: %" PRIu32 " pages, "
                         "must be 1..%u", count, MIG_BATCH_MAX);
-    switch (compression) {
-    case MIG_COMPRESS_NONE:
-        break;
-    case MIG_COMPRESS_ZLIB:
-        if (level < 0 || level > 9)
-            return xt_error(ctx, -EINVAL, "page batch: zlib level %d, "
-                            "must be 0..9", level);
-        break;
-    case MIG_COMPRESS_ZSTD:
-        if (level < 0 || level > 19)
-            return xt_error(ctx, -EINVAL, "page batch: zstd level %d, "
-                            "must be 0..19", level);
-        break;
-    default:
-        return xt_error(ctx, -EINVAL, "page batch: unknown compression %d",
-                        (int)compression);
-    }
+    rc = mig_compression_check(ctx, compression, level);
+    if (rc < 0)
+        return rc;
 
     types_off = sizeof(bh) + (size_t)count * sizeof(uint64_t);
     payload_off = types_off + align8(count);

@@ -401,6 +401,10 @@ int mig_batch_meta_append(struct mig_buf *b, uint32_t round,
 int mig_batch_inflate(struct xt_ctx *ctx, enum mig_compress c,
                       uint64_t offset, const void *src, size_t src_len,
                       void *dst, size_t raw_len);
+/* -EINVAL (reported) unless c is a method and level one of its levels
+ * (zlib 0..9, zstd 0..19; 0 is the fastest). */
+int mig_compression_check(struct xt_ctx *ctx, enum mig_compress c,
+                          int level);
 /* Compresses raw_len bytes into scratch (reused between calls);
  * *clen_r is 0 when that does not make them smaller (send them raw). */
 int mig_batch_deflate(struct xt_ctx *ctx, enum mig_compress c, int level,

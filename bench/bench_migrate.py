@@ -6,7 +6,10 @@ Every migration is between two xm-vmm processes on this host, over
 127.0.0.1 with ports chosen by the kernel (listen on port 0), driven by
 xl-migrate/xm-migrate, the test guest being guest/xm-guest.elf.  VMM
 sockets live in a private XM_VMM_RUN_DIR; at exit every domain in it and
-every process this script started (by its pid) is stopped.  Figures are
+every process this script started (by its pid) is stopped.  Migrations
+run over plain TCP (--plain: loopback) unless a figure says TLS, so that
+they compare with the raw TCP copies and with QEMU's plain migration;
+migrate.tls measures what TLS costs.  Figures are
 medians over the runs unless named otherwise; every line carries the
 1-minute load average of the host at its end ("loadavg"): the machine is
 shared, and a busy host shows in every figure.
@@ -22,10 +25,11 @@ migrate.throughput (one line per stream count, 1 and 2)
     paused again right after each migration, so that no guest vCPU runs
     during the next measurement, and the same guest goes back and forth.
       round0_ms   the time of round 0 alone: the sender measures round 0's
-                  wire bytes over its duration (from queueing its first
+                  guest bytes over its duration (from queueing its first
                   batch to the workers draining) and reports it as the
-                  bandwidth of the progress line of the commit phase
-                  (--progress); round0_ms = bytes_sent / that bandwidth
+                  bandwidth of its last progress line, "done" (--progress;
+                  nothing is reported while the source is paused);
+                  round0_ms = bytes_sent / that bandwidth
                   (bytes_sent also holds the few control records: < 0.01 %).
                   Set-up (connect, VM config, destination VM creation,
                   log-dirty on), the empty final round, the commit
@@ -66,6 +70,16 @@ migrate.throughput (one line per stream count, 1 and 2)
                   share is its own from the accept() of the timed
                   connection to its acknowledgement: the pre-faulting and
                   the warm-up are not the copy).
+migrate.tls
+    The cost of the channel's TLS (TLS 1.3, GnuTLS's record layer in user
+    space, AES-128-GCM; the receiver's key pinned): the guest of
+    migrate.throughput, its round 0 (measured as there) over plain TCP and
+    over TLS alternately, `runs` times each, 1 stream.
+      plain_mib_s, tls_mib_s   medians; ratio = tls_mib_s / plain_mib_s
+                  (1.0: TLS costs nothing);
+      downtime_64mib_{plain,tls}_{p50,p99}_ms   guest-observed downtime
+                  (as migrate.downtime) of a guest dirtying 64 MiB/s of a
+                  512 MiB working set, 2 * runs moves each way.
 migrate.idle
     A 1024 MiB guest booted with "rate=0" (it only sends heartbeats: its
     RAM is zero but for the image, page tables and ledger) migrated with
@@ -204,7 +218,11 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.bdir = os.path.abspath(args.builddir)
+        self.sdir = os.path.abspath(args.srcdir)
         self.xm_bin = os.path.join(self.bdir, 'xl-migrate', 'xm-migrate')
+        tls = os.path.join(self.sdir, 'tests', 'data', 'tls')
+        self.tls_cert = os.path.join(tls, 'a.crt')
+        self.tls_key = os.path.join(tls, 'a.key')
         self.guest = os.path.join(self.bdir, 'guest', 'xm-guest.elf')
         self.tmp = tempfile.mkdtemp(prefix='xm-bench-migrate.')
         self.run_dir = os.path.join(self.tmp, 'vmm')
@@ -293,16 +311,28 @@ class Bench:
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         return (ru.ru_utime + ru.ru_stime) * 1000.0
 
-    def migrate(self, domid, send_args=()):
-        """One migration of domid to a new receiver; returns a dict: send,
-        recv (the two JSON lines), send_log, recv_log (their stderr, debug
-        level), cpu_ms (CPU time of the sender and receiver processes).
-        Raises on failure (the source then still runs, and stays ours to
-        clean up)."""
+    def channel(self, tls):
+        """The receiver's and the sender's channel options: TLS with the
+        test identity of tests/data/tls (its key pinned), or plain TCP."""
+        if not tls:
+            return ['--plain'], ['--plain']
+        if not hasattr(self, 'tls_pin'):
+            self.tls_pin = self.xm('tls-pin', '--tls-cert',
+                                   self.tls_cert).strip()
+        return (['--tls-cert', self.tls_cert, '--tls-key', self.tls_key],
+                ['--tls-pin', self.tls_pin])
+
+    def migrate(self, domid, send_args=(), tls=False):
+        """One migration of domid to a new receiver, over plain TCP unless
+        tls; returns a dict: send, recv (the two JSON lines), send_log,
+        recv_log (their stderr, debug level), cpu_ms (CPU time of the
+        sender and receiver processes).  Raises on failure (the source then
+        still runs, and stays ours to clean up)."""
+        rchan, schan = self.channel(tls)
         cpu0 = self.children_cpu_ms()
         rerr = open(os.path.join(self.tmp, 'recv.err'), 'w+')
         rp = self.spawn([self.xm_bin, 'receive', '--listen', '127.0.0.1:0',
-                         '--log-level', 'debug'],
+                         '--log-level', 'debug'] + rchan,
                         stdout=subprocess.PIPE, stderr=rerr, text=True)
         try:
             first = json.loads(rp.stdout.readline())
@@ -310,8 +340,9 @@ class Bench:
             sp = subprocess.run([self.xm_bin, 'send', '--to',
                                  '127.0.0.1:%d' % port, '--domid', str(domid),
                                  '--progress', '--log-level', 'debug'] +
-                                [str(a) for a in send_args], env=self.env,
-                                capture_output=True, text=True, timeout=400)
+                                schan + [str(a) for a in send_args],
+                                env=self.env, capture_output=True, text=True,
+                                timeout=400)
             rout, _ = rp.communicate(timeout=60)
         finally:
             self.stop_proc(rp)
@@ -334,14 +365,18 @@ class Bench:
 
     @staticmethod
     def commit_bandwidth(stderr):
-        """The round-0 bandwidth (MiB/s) of the commit-phase progress
-        line."""
+        """The round-0 bandwidth (MiB/s) that the last progress line (the
+        "done" one: nothing is reported while the source is paused)
+        carries: the last bandwidth the sender measured."""
+        bw = None
         for line in stderr.splitlines():
-            m = re.match(r'commit\s+round \d+ .* (\d+) MiB/s\s+throttle',
-                         line)
+            m = re.match(r'(?:commit|done)\s+round \d+ .* (\d+) MiB/s\s+'
+                         r'throttle', line)
             if m:
-                return float(m.group(1))
-        raise BenchError('no commit progress line in: %r' % stderr[-400:])
+                bw = float(m.group(1))
+        if bw is None:
+            raise BenchError('no done progress line in: %r' % stderr[-400:])
+        return bw
 
     @staticmethod
     def step_timings(stderr):
@@ -432,6 +467,57 @@ class Bench:
                       [round(x, 1) for x in raw['prefault']],
                   'opts': '--no-digest, paused source, checksums on'})
 
+    # ---- migrate.tls -------------------------------------------------------
+
+    def round0_mib_s(self, d, tls):
+        """One stop-and-copy of the paused 1 GiB guest d (see
+        migrate.throughput): its round-0 MiB/s and the new domain."""
+        self.xm('pause', '--domid', d)
+        m = self.migrate(d, ['--no-digest'], tls=tls)
+        sj = m['send']
+        d = m['recv']['dst_domid']
+        self.xm('pause', '--domid', d)
+        if sj['rounds'] != 2 or sj['tls'] != tls:
+            raise BenchError('paused source: %d rounds, tls %s' %
+                             (sj['rounds'], sj['tls']))
+        bw = self.commit_bandwidth(m['send_log'])
+        return GUEST_MIB / (sj['bytes_sent'] / 1048576.0 / bw), d
+
+    def bench_tls(self):
+        runs = self.args.runs_tls
+        ws_mib = GUEST_MIB - 4
+        d = self.boot('ws_mib=%d rate=max pattern=random' % ws_mib)
+        self.wait_guest(d, pages=ws_mib * PAGES_PER_MIB, timeout=120)
+        mib_s = {False: [], True: []}
+        for run in range(runs):
+            for tls in (False, True):
+                v, d = self.round0_mib_s(d, tls)
+                mib_s[tls].append(v)
+                log('tls run %d: %s %.0f MiB/s' %
+                    (run, 'tls' if tls else 'plain', v))
+        self.destroy(d)
+        down = {}
+        for tls in (False, True):
+            res, _, control = self.downtime_series(
+                'ws_mib=512 rate_mib=64', self.args.runs_tls * 2,
+                512 * PAGES_PER_MIB, 'tls %s downtime' % tls, tls=tls)
+            down[tls] = [x['guest_downtime_ms'] for x in res]
+        p, t = median(mib_s[False]), median(mib_s[True])
+        emit({'bench': 'migrate.tls', 'guest_mib': GUEST_MIB, 'runs': runs,
+              'plain_mib_s': round(p, 1), 'tls_mib_s': round(t, 1),
+              'ratio': round(t / p, 3),
+              'plain_mib_s_all': [round(x, 1) for x in mib_s[False]],
+              'tls_mib_s_all': [round(x, 1) for x in mib_s[True]],
+              'downtime_64mib_plain_p50_ms': r3(median(down[False])),
+              'downtime_64mib_plain_p99_ms': r3(pct(down[False], 99)),
+              'downtime_64mib_tls_p50_ms': r3(median(down[True])),
+              'downtime_64mib_tls_p99_ms': r3(pct(down[True], 99)),
+              'downtime_runs': len(down[True]),
+              'opts': 'TLS 1.3 (GnuTLS, AES-128-GCM, user space) vs plain '
+                      'TCP; round 0 of a paused 1 GiB random guest, '
+                      '--no-digest, 1 stream, checksums on; downtime: 512 '
+                      'MiB working set at 64 MiB/s, defaults'})
+
     # ---- migrate.idle ------------------------------------------------------
 
     def bench_idle(self):
@@ -464,7 +550,8 @@ class Bench:
 
     # ---- migrate.downtime --------------------------------------------------
 
-    def downtime_series(self, cmdline, runs, fill_pages, what, send_args=()):
+    def downtime_series(self, cmdline, runs, fill_pages, what, send_args=(),
+                        tls=False):
         """Boots a guest, waits for its working set to be written through
         (at most 10 s) and at least CONTROL_S, migrates it back and forth
         runs times; returns the send JSON lines, the step timings and the
@@ -483,7 +570,7 @@ class Bench:
         res, steps = [], []
         try:
             for run in range(runs):
-                m = self.migrate(d, send_args)
+                m = self.migrate(d, send_args, tls=tls)
                 sj = m['send']
                 d = m['recv']['dst_domid']
                 res.append(sj)
@@ -812,17 +899,20 @@ def kvm_unusable():
         return '/dev/kvm: ' + e.strerror
 
 
-BENCHES = ('throughput', 'idle', 'downtime', 'vs_qemu')
+BENCHES = ('throughput', 'tls', 'idle', 'downtime', 'vs_qemu')
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--builddir', default=os.environ.get('XM_BUILDDIR', '.'))
+    ap.add_argument('--srcdir', default=os.environ.get(
+        'XM_SRCDIR', os.path.join(os.path.dirname(__file__), '..')))
     ap.add_argument('--only', default=os.environ.get('XM_BENCH_MIGRATE', ''),
                     help='comma-separated subset of ' + ','.join(BENCHES))
     ap.add_argument('--qemu-skip', default='',
                     help='skip migrate.vs_qemu with this reason')
     ap.add_argument('--runs-throughput', type=int, default=3)
+    ap.add_argument('--runs-tls', type=int, default=3)
     ap.add_argument('--runs-idle', type=int, default=3)
     ap.add_argument('--runs-downtime', type=int, default=10)
     ap.add_argument('--runs-qemu', type=int, default=5)

@@ -75,6 +75,7 @@ struct pages {
     uint64_t *pfns;
     uint64_t npfns;             /* in pfns: this round's */
     uint32_t round;             /* the round being sent */
+    uint64_t zero_hash;         /* of a zero page */
     bool logdirty;
     unsigned throttle;
     struct mig_meter meter;
@@ -113,11 +114,11 @@ static int defer(struct worker *w, const struct job *j, void *const *pages)
     return 0;
 }
 
+static const uint8_t zero_page[MIG_PAGE_SIZE];
+
 static bool page_is_zero(const void *page)
 {
-    static const uint8_t zero[MIG_PAGE_SIZE];
-
-    return memcmp(page, zero, MIG_PAGE_SIZE) == 0;
+    return memcmp(page, zero_page, MIG_PAGE_SIZE) == 0;
 }
 
 /* What one batch holds, once typed. */
@@ -129,6 +130,18 @@ struct batch {
     uint32_t count, nonzero, skipped;
 };
 
+/* Whether a page is zero, and its hash when hashing (one pass over the
+ * page: its hash equals the zero page's only if it is zero, or on a
+ * collision, which the comparison then rules out). */
+static bool zero_or_hash(const void *page, bool hash, uint64_t zero_hash,
+                         uint64_t *hash_r)
+{
+    if (!hash)
+        return page_is_zero(page);
+    *hash_r = mig_page_hash(page);
+    return *hash_r == zero_hash && page_is_zero(page);
+}
+
 /* Types the mapped pages of j: zero pages as ZERO (round 0 of a zeroed
  * destination: not at all), the others NORMAL with their hash. */
 static void type_pages(struct worker *w, const struct job *j,
@@ -136,13 +149,14 @@ static void type_pages(struct worker *w, const struct job *j,
 {
     const struct mig_send_opts *o = w->p->s->o;
     bool skip_zero = j->round == 0 && !hv_is_sparse(w->h);
+    uint64_t h = 0;
     uint32_t i;
 
     b->count = b->nonzero = b->skipped = 0;
     for (i = 0; i < j->count; i++) {
         if (!pages[i])
             continue;       /* deferred */
-        if (page_is_zero(pages[i])) {
+        if (zero_or_hash(pages[i], o->checksum, w->p->zero_hash, &h)) {
             if (skip_zero) {
                 b->skipped++;
                 continue;
@@ -150,8 +164,7 @@ static void type_pages(struct worker *w, const struct job *j,
             b->types[b->count] = MIG_PAGE_ZERO;
         } else {
             b->types[b->count] = MIG_PAGE_NORMAL;
-            if (o->checksum)
-                b->hashes[b->nonzero] = mig_page_hash(pages[i]);
+            b->hashes[b->nonzero] = h;
             b->iov[1 + b->nonzero].iov_base = pages[i];
             b->iov[1 + b->nonzero].iov_len = MIG_PAGE_SIZE;
             b->nonzero++;
@@ -552,6 +565,7 @@ static int pages_setup(struct mig_sender *s)
         return xt_error(s->ctx, -ENOMEM, "page mode");
     s->xfer_priv = p;
     p->s = s;
+    p->zero_hash = mig_page_hash(zero_page);
     pthread_mutex_init(&p->qlock, NULL);
     pthread_cond_init(&p->qcv, NULL);
     p->bm = xt_bitmap_alloc(s->nr_pages);
@@ -781,10 +795,9 @@ static void pages_abort(struct mig_sender *s)
  * pages without being touched; holes hash as the destination has them. */
 static int pages_digest(struct mig_sender *s, uint64_t *digest_r)
 {
-    static const uint8_t zero[MIG_PAGE_SIZE];
     uint64_t *hashes = malloc(s->nr_pages * sizeof(*hashes));
     uint64_t *pop = xt_bitmap_alloc(s->nr_pages);
-    uint64_t pfns[MIG_BATCH_MAX], q, i, zh = mig_page_hash(zero), count;
+    uint64_t pfns[MIG_BATCH_MAX], q, i, zh = mig_page_hash(zero_page), count;
     void *pages[MIG_BATCH_MAX];
     int rc = 0;
 

@@ -186,6 +186,7 @@ struct mig_stats {
     bool committed;             /* handed over / running here */
     bool in_doubt;              /* src_state == MIG_SRC_IN_DOUBT */
     bool tls;                   /* the channel was TLS */
+    bool ktls;                  /* ... with the kernel's record layer */
     uint64_t total_ns;          /* start to source destroyed */
     uint64_t setup_ns;          /* start to first page sent */
     uint64_t downtime_ns;       /* source paused -> destination resumed */

@@ -29,6 +29,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/socket.h>
 #include <gnutls/x509.h>
 
 #include "mig.h"
@@ -742,6 +743,12 @@ void mig_chan_close_after(struct mig_chan *c, int wait_ms)
 bool mig_chan_is_tls(const struct mig_chan *c)
 {
     return c->tls != NULL;
+}
+
+bool mig_chan_is_ktls(const struct mig_chan *c)
+{
+    return c->tls && gnutls_transport_is_ktls_enabled(c->tls) ==
+                     GNUTLS_KTLS_DUPLEX;
 }
 
 const char *mig_chan_peer(const struct mig_chan *c)

@@ -86,8 +86,11 @@ void mig_chan_close(struct mig_chan *c);
  * we said. */
 void mig_chan_close_after(struct mig_chan *c, int wait_ms);
 
-/* Whether the channel is TLS. */
+/* Whether the channel is TLS, and whether GnuTLS handed its record layer
+ * to the kernel (kTLS: only where GnuTLS is configured for it and the
+ * kernel has its tls module). */
 bool mig_chan_is_tls(const struct mig_chan *c);
+bool mig_chan_is_ktls(const struct mig_chan *c);
 /* The peer's numeric address, for messages. */
 const char *mig_chan_peer(const struct mig_chan *c);
 

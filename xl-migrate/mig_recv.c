@@ -222,6 +222,7 @@ static int accept_main(struct mig_receiver *r)
         return xt_error(r->ctx, -ETIMEDOUT, "no valid migration connection "
                         "within %d ms", r->o->accept_ms);
     r->st->tls = mig_chan_is_tls(r->main);
+    r->st->ktls = mig_chan_is_ktls(r->main);
     return mig_fault(r->ctx, "mig.recv.accepted", &r->main, 1);
 }
 

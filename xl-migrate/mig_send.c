@@ -248,6 +248,7 @@ static int send_setup(struct mig_sender *s)
         return rc;
     s->rd.chan = s->main;
     s->st->tls = mig_chan_is_tls(s->main);
+    s->st->ktls = mig_chan_is_ktls(s->main);
     memset(&cfg, 0, sizeof(cfg));
     memcpy(cfg.uuid, s->info.uuid.b, sizeof(cfg.uuid));
     cfg.nr_pages = s->info.nr_pages;

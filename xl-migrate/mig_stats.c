@@ -46,6 +46,7 @@ int mig_stats_json(const struct mig_stats *s, const char *role, char *buf,
     n = snprintf(buf, size,
                  "{\"role\":\"%s\",\"rc\":%d,\"state\":\"%s\","
                  "\"committed\":%s,\"in_doubt\":%s,\"tls\":%s,"
+                 "\"ktls\":%s,"
                  "\"total_ms\":%.3f,\"setup_ms\":%.3f,"
                  "\"downtime_ms\":%.3f,%s,\"bytes_sent\":%llu,"
                  "\"pages_sent\":%llu,\"pages_normal\":%llu,"
@@ -57,6 +58,7 @@ int mig_stats_json(const struct mig_stats *s, const char *role, char *buf,
                  "\"streams\":%u,%s,\"dst_domid\":%u,\"mode\":\"%s\"}",
                  role, s->rc, state, s->committed ? "true" : "false",
                  s->in_doubt ? "true" : "false", s->tls ? "true" : "false",
+                 s->ktls ? "true" : "false",
                  ms(s->total_ns),
                  ms(s->setup_ns), ms(s->downtime_ns), guest,
                  (unsigned long long)s->bytes_sent,

@@ -188,6 +188,12 @@ void mig_send_paused(struct mig_sender *s, uint64_t t_pause);
 void mig_send_report(struct mig_sender *s);
 /* Whether the caller asked to cancel. */
 bool mig_send_cancelled(const struct mig_sender *s);
+/* Writes b (built with rc: an rc < 0 is reported, nothing written) on c,
+ * counting its bytes, and empties it (b->len = 0; the caller frees it);
+ * what names it in a message. */
+int mig_send_buf(struct mig_sender *s, struct xt_ctx *ctx,
+                 struct mig_chan *c, struct mig_buf *b, int rc,
+                 const char *what);
 /* Writes one record on c, counting its bytes; reports into ctx. */
 int mig_send_rec(struct mig_sender *s, struct xt_ctx *ctx,
                  struct mig_chan *c, uint32_t type, uint32_t flags,

@@ -270,6 +270,7 @@ struct osend {
     int save_rc;
     struct mig_opaque_tally t;
     uint8_t *chunk;
+    struct mig_buf out;         /* the record being sent */
     bool marked;                /* seen suspended, STOPCOPY sent */
     bool eof;
     uint64_t checked;           /* when we last looked */
@@ -389,28 +390,15 @@ static int watch_suspend(struct osend *x)
 static int send_chunk(struct osend *x, size_t n)
 {
     struct mig_sender *s = x->s;
-    struct mig_buf b = { 0 };
     int rc;
 
-    rc = mig_opaque_data_append(&b, &x->t, x->chunk, n);
-    if (rc < 0) {
-        mig_buf_free(&b);
-        return xt_error(s->ctx, rc, "opaque stream: a %zu-byte chunk", n);
-    }
-    if (x->t.bytes > CORRUPT_AFTER &&
+    rc = mig_opaque_data_append(&x->out, &x->t, x->chunk, n);
+    if (rc == 0 && x->t.bytes > CORRUPT_AFTER &&
         xt_fault(s->ctx, "mig.send.batch") == XT_FAULT_CORRUPT)
         /* a payload byte flipped after its checksum */
-        b.data[sizeof(struct mig_rec_hdr) +
-               sizeof(struct mig_opaque_data) + n / 2] ^= 0x5a;
-    rc = mig_chan_write(s->main, b.data, b.len);
-    if (rc == 0)
-        mig_send_count(s, b.len);
-    else
-        xt_error(s->ctx, rc, "sending OPAQUE_DATA at byte %llu of the "
-                 "hypervisor's stream",
-                 (unsigned long long)(x->t.bytes - n));
-    mig_buf_free(&b);
-    return rc;
+        x->out.data[sizeof(struct mig_rec_hdr) +
+                    sizeof(struct mig_opaque_data) + n / 2] ^= 0x5a;
+    return mig_send_buf(s, s->ctx, s->main, &x->out, rc, "OPAQUE_DATA");
 }
 
 /* The library's bytes into OPAQUE_DATA records: until the policy stops
@@ -531,14 +519,10 @@ static int osend_stopcopy(struct mig_sender *s)
         return rc;
     s->stream_digest = mig_opaque_tally_digest(&x->t);
     rc = mig_opaque_end_append(&b, &x->t, x->pol.rounds);
-    if (rc == 0)
-        rc = mig_chan_write(s->main, b.data, b.len);
-    if (rc == 0)
-        mig_send_count(s, b.len);
+    rc = mig_send_buf(s, s->ctx, s->main, &b, rc, "OPAQUE_END");
     mig_buf_free(&b);
-    if (rc < 0)
-        return xt_error(s->ctx, rc, "sending OPAQUE_END");
-    return mig_send_rec(s, s->ctx, s->main, MIG_REC_END, 0, NULL, 0);
+    return rc < 0 ? rc : mig_send_rec(s, s->ctx, s->main, MIG_REC_END, 0,
+                                      NULL, 0);
 }
 
 static void osend_abort(struct mig_sender *s)
@@ -587,6 +571,7 @@ static void osend_fini(struct mig_sender *s)
     xt_ctx_free(x->probe_ctx);
     mig_opaque_tally_free(&x->t);
     free(x->chunk);
+    mig_buf_free(&x->out);
     pthread_mutex_destroy(&x->lock);
     free(x);
     s->xfer_priv = NULL;

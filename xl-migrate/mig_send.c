@@ -130,6 +130,20 @@ bool mig_send_cancelled(const struct mig_sender *s)
     return s->o->cancel && s->o->cancel(s->o->opaque);
 }
 
+int mig_send_buf(struct mig_sender *s, struct xt_ctx *ctx,
+                 struct mig_chan *c, struct mig_buf *b, int rc,
+                 const char *what)
+{
+    if (rc == 0)
+        rc = mig_chan_write(c, b->data, b->len);
+    if (rc == 0)
+        mig_send_count(s, b->len);
+    b->len = 0;
+    if (rc < 0)
+        return xt_error(ctx, rc, "sending %s to %s", what, mig_chan_peer(c));
+    return 0;
+}
+
 int mig_send_rec(struct mig_sender *s, struct xt_ctx *ctx,
                  struct mig_chan *c, uint32_t type, uint32_t flags,
                  const void *body, size_t len)
@@ -137,15 +151,9 @@ int mig_send_rec(struct mig_sender *s, struct xt_ctx *ctx,
     struct mig_buf b = { 0 };
     int rc = mig_rec_append(&b, type, flags, body, len);
 
-    if (rc == 0)
-        rc = mig_chan_write(c, b.data, b.len);
-    if (rc == 0)
-        mig_send_count(s, b.len);
+    rc = mig_send_buf(s, ctx, c, &b, rc, mig_rec_name(type));
     mig_buf_free(&b);
-    if (rc < 0)
-        return xt_error(ctx, rc, "sending %s to %s", mig_rec_name(type),
-                        mig_chan_peer(c));
-    return 0;
+    return rc;
 }
 
 /* Every connection opens with the image header, then STREAM_HELLO. */
@@ -255,13 +263,10 @@ static int send_setup(struct mig_sender *s)
     cfg.nr_vcpus = s->info.nr_vcpus;
     rc = mig_vm_config_append(&b, &cfg, s->info.name,
                               s->o->devices ? s->o->devices : "");
-    if (rc == 0)
-        rc = mig_chan_write(s->main, b.data, b.len);
-    if (rc == 0)
-        mig_send_count(s, b.len);
+    rc = mig_send_buf(s, s->ctx, s->main, &b, rc, "the VM configuration");
     mig_buf_free(&b);
     if (rc < 0)
-        return xt_error(s->ctx, rc, "sending the VM configuration");
+        return rc;
     /* The receiver takes it (and us: the token is the VM's) or says why
      * not, before any page goes. */
     rc = mig_expect(s->ctx, &s->rd, MIG_REC_ACCEPTED, NULL, 0, NULL);

@@ -777,6 +777,17 @@ static int pages_stopcopy(struct mig_sender *s)
 
 /* ---- after a failure, the digest, the end ------------------------------ */
 
+/* What we turned on, we turn off: the source runs on as it was. */
+static void undo_source(struct pages *p)
+{
+    struct mig_sender *s = p->s;
+
+    if (p->throttle && hv_throttle(s->h, s->domid, 0) == 0)
+        p->throttle = 0;
+    if (p->logdirty && hv_logdirty(s->h, s->domid, false) == 0)
+        p->logdirty = false;
+}
+
 static void pages_abort(struct mig_sender *s)
 {
     struct pages *p = P(s);
@@ -784,11 +795,7 @@ static void pages_abort(struct mig_sender *s)
     if (!p)
         return;
     stop_workers(p);
-    /* What we turned on, we turn off: the source runs on as it was. */
-    if (p->throttle && hv_throttle(s->h, s->domid, 0) == 0)
-        p->throttle = 0;
-    if (p->logdirty && hv_logdirty(s->h, s->domid, false) == 0)
-        p->logdirty = false;
+    undo_source(p);
 }
 
 /* Memory digest of the (paused) source.  Never-written pages hash as zero
@@ -846,9 +853,9 @@ static void pages_fini(struct mig_sender *s)
     if (!p)
         return;
     stop_workers(p);
-    /* Handed over, the source is gone with its log-dirty mode. */
-    if (p->logdirty && s->state != MIG_SRC_HANDED_OVER)
-        hv_logdirty(s->h, s->domid, false);
+    /* Handed over, the source is gone with what we turned on. */
+    if (s->state != MIG_SRC_HANDED_OVER)
+        undo_source(p);
     free(p->bm);
     free(p->deferred);
     free(p->pfns);

@@ -604,9 +604,10 @@ int mig_send(struct xt_ctx *ctx, struct hv_handle *h, uint32_t domid,
         rc = send_recover(&s, rc);
     if (s.state == MIG_SRC_HANDED_OVER)
         send_handover(&s);
-    mig_chan_close(s.main);
+    /* The mode's threads first: stream 0 is the main connection. */
     if (s.xfer)
         s.xfer->fini(&s);
+    mig_chan_close(s.main);
     mig_reporter_stop(&s.rep);
     send_finish(&s, rc);
     if (rc < 0)

@@ -8,6 +8,11 @@
  * above it is refused with 413 before any of the body is read; a chunked
  * body that grows past it is dropped on the spot (the connection closes,
  * nothing more is read or kept).
+ *
+ * Stopping stops accepting first, then waits for the requests whose
+ * handler was called until their answers are sent (or their connections
+ * end), then closes every connection: a call the service woke on its way
+ * down still gets its answer.
  */
 #include "config.h"
 
@@ -15,9 +20,11 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -43,6 +50,9 @@ struct pd_server {
     char *cert_pem, *key_pem;   /* copies, alive while MHD runs */
     size_t key_len;
     struct listener https, http;
+    pthread_mutex_t lock;       /* guards answering */
+    pthread_cond_t answered;    /* answering dropped */
+    unsigned int answering;     /* requests handled, answer not yet sent */
 };
 
 /* The state of one request between MHD's calls. */
@@ -50,6 +60,7 @@ struct request {
     char *body;
     size_t len, cap;
     bool too_big;
+    bool handled;               /* counted in srv->answering */
 };
 
 static const char *const default_paths[] = { "/", "/jsonrpc", NULL };
@@ -181,6 +192,10 @@ static enum MHD_Result dispatch(struct pd_server *srv,
 
     ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                         MHD_HTTP_HEADER_CONTENT_TYPE);
+    pthread_mutex_lock(&srv->lock);
+    srv->answering++;
+    req->handled = true;
+    pthread_mutex_unlock(&srv->lock);
     rc = srv->handler(srv->opaque, url, ctype, req->body ? req->body : "",
                       req->len, peer, &resp);
     if (rc < 0 || resp.status < 0 || resp.status > 999 ||
@@ -282,10 +297,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
+    struct pd_server *srv = cls;
     struct request *req = *con_cls;
 
     if (!req)
         return;
+    if (req->handled) {
+        pthread_mutex_lock(&srv->lock);
+        srv->answering--;
+        pthread_cond_broadcast(&srv->answered);
+        pthread_mutex_unlock(&srv->lock);
+    }
     free(req->body);
     free(req);
     *con_cls = NULL;
@@ -342,8 +364,9 @@ static int start_listener(struct xt_ctx *ctx, struct pd_server *srv,
         return rc;
     l->srv = srv;
     l->scheme = tls ? "https" : "http";
+    /* ITC: the listener can be quiesced (pd_server_stop). */
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-            MHD_USE_ERROR_LOG;
+            MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (tls)
         flags |= MHD_USE_TLS;
     if (v6)
@@ -357,7 +380,7 @@ static int start_listener(struct xt_ctx *ctx, struct pd_server *srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         /* The TLS options last: for plain HTTP the list ends here. */
         tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, srv->key_pem,
         MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
@@ -416,6 +439,8 @@ int pd_server_start(struct xt_ctx *ctx, struct xt_ctx *log_ctx,
     srv = calloc(1, sizeof(*srv));
     if (!srv)
         return xt_error(ctx, -ENOMEM, "out of memory");
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->answered, NULL);
     srv->log_ctx = log_ctx;
     srv->handler = handler;
     srv->opaque = opaque;
@@ -460,14 +485,28 @@ uint16_t pd_server_http_port(const struct pd_server *srv)
 
 void pd_server_stop(struct pd_server *srv)
 {
+    struct listener *ls[2];
+    MHD_socket fds[2];
     size_t i;
 
     if (!srv)
         return;
-    if (srv->http.mhd)
-        MHD_stop_daemon(srv->http.mhd);
-    if (srv->https.mhd)
-        MHD_stop_daemon(srv->https.mhd);
+    ls[0] = &srv->http;
+    ls[1] = &srv->https;
+    /* No new connection, then the answers under way, then the rest. */
+    for (i = 0; i < 2; i++)
+        fds[i] = ls[i]->mhd ? MHD_quiesce_daemon(ls[i]->mhd)
+                            : MHD_INVALID_SOCKET;
+    pthread_mutex_lock(&srv->lock);
+    while (srv->answering)
+        pthread_cond_wait(&srv->answered, &srv->lock);
+    pthread_mutex_unlock(&srv->lock);
+    for (i = 0; i < 2; i++) {
+        if (ls[i]->mhd)
+            MHD_stop_daemon(ls[i]->mhd);
+        if (fds[i] != MHD_INVALID_SOCKET)
+            close(fds[i]);
+    }
     for (i = 0; srv->paths && srv->paths[i]; i++)
         free(srv->paths[i]);
     free(srv->paths);
@@ -475,5 +514,7 @@ void pd_server_stop(struct pd_server *srv)
     if (srv->key_pem)
         pd_wipe(srv->key_pem, srv->key_len);
     free(srv->key_pem);
+    pthread_cond_destroy(&srv->answered);
+    pthread_mutex_destroy(&srv->lock);
     free(srv);
 }

@@ -354,6 +354,10 @@ static int startup(struct daemon *d, const struct options *o,
 
 static void daemon_fini(struct daemon *d)
 {
+    /* Wake what the handlers wait for, so that stopping the server (which
+     * waits for them) does not wait for their timeouts. */
+    if (d->svc_started && d->svc->stop)
+        d->svc->stop(d->svc_opaque);
     pd_server_stop(d->srv);
     if (d->svc_started && d->svc->fini)
         d->svc->fini(d->svc_opaque);

@@ -293,9 +293,10 @@ bool pd_password_verify(const char *password, const char *hash);
  * What the daemon serves, filled by the program that links libpoold.a
  * with the API layer.  Called in this order: init once the configuration,
  * log, state directory, authentication store and certificate are ready and
- * before listening; handler from the server's threads; fini after the
- * server stopped.  cfg and auth stay valid until fini returns; ctx is the
- * main thread's (the handler's threads make their own).
+ * before listening; handler from the server's threads; stop when the daemon
+ * begins to stop; fini after the server stopped.  cfg and auth stay valid
+ * until fini returns; ctx is the main thread's (the handler's threads make
+ * their own).
  */
 struct pd_service {
     /* Keys of the config file the service reads from cfg->raw (NULL-
@@ -309,6 +310,10 @@ struct pd_service {
                 struct pd_auth *auth, void **opaque_r);
     /* Required. */
     pd_handler_fn handler;
+    /* Optional.  Called once when the daemon begins to stop, before the
+     * server stops (which waits for running handlers): what handlers wait
+     * for must end at once, long operations are asked to stop. */
+    void (*stop)(void *opaque);
     /* Optional. */
     void (*fini)(void *opaque);
 };

@@ -23,18 +23,24 @@ POOLD_LIBS = daemon/libpoold.a common/libxt.a $(MHD_LIBS) $(GNUTLS_LIBS) \
 	$(LIBCRYPT_LIBS)
 
 # xm-poold: the core with the XenAPI service (handler and method table,
-# VM and pool methods, the host agent and its host-to-host client).
+# VM and pool methods, the master's migrations and their settling, the host
+# agent, a migration's source side and the host-to-host client).
 sbin_PROGRAMS += daemon/xm-poold
 daemon_xm_poold_SOURCES = \
 	daemon/xm_poold.c \
 	daemon/pd_xenapi.h \
 	daemon/pd_xenapi.c \
 	daemon/pd_methods_vm.c \
+	daemon/pd_migrate.c \
+	daemon/pd_settle.c \
 	daemon/pd_shutdown.c \
 	daemon/pd_shutdown.h \
 	daemon/pd_methods_pool.c \
 	daemon/pd_liveness.c \
-	daemon/pd_agent.c
+	daemon/pd_agent.c \
+	daemon/pd_migsrc.c \
+	daemon/pd_verdict.h \
+	daemon/pd_verdict.c
 daemon_xm_poold_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon \
 	-I$(top_srcdir)/api -I$(top_srcdir)/pool -I$(top_srcdir)/xl-migrate
 daemon_xm_poold_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
@@ -57,7 +63,8 @@ daemon/xm-poold.service: $(srcdir)/daemon/xm-poold.service.in Makefile
 DAEMON_UNIT_TESTS = \
 	tests/unit/daemon/test_config \
 	tests/unit/daemon/test_auth \
-	tests/unit/daemon/test_http
+	tests/unit/daemon/test_http \
+	tests/unit/daemon/test_verdict
 
 check_PROGRAMS += $(DAEMON_UNIT_TESTS)
 TESTS += $(DAEMON_UNIT_TESTS)
@@ -77,6 +84,12 @@ tests_unit_daemon_test_http_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 tests_unit_daemon_test_http_CFLAGS = $(AM_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(CURL_CFLAGS)
 tests_unit_daemon_test_http_LDADD = $(POOLD_LIBS) $(CURL_LIBS)
+# The decision table of a migration's settling (pd_verdict.c is pure).
+tests_unit_daemon_test_verdict_SOURCES = \
+	tests/unit/daemon/test_verdict.c tests/tap.h daemon/pd_verdict.c \
+	daemon/pd_verdict.h
+tests_unit_daemon_test_verdict_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/daemon
 
 # The daemon's life as a process: one behaviour per script.
 DAEMON_SH_TESTS = \

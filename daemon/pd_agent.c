@@ -1,8 +1,9 @@
 /*
  * pd_agent.c - host-local work of xm-poold: the host_local.* methods the
- * master calls on a host (authenticated with the pool secret), the hv
- * driver and migration engine calls behind them, and the host-to-host
- * XML-RPC client (libcurl).
+ * master calls on a host (authenticated with the pool secret, all in one
+ * table; the source side of a migration is pd_migsrc.c), the hv driver and
+ * the migration receiver behind them, and the host-to-host XML-RPC client
+ * (libcurl).
  *
  * Domains are found by VM uuid through hv_list(): the hypervisor is the
  * record of what runs here, so nothing is kept that could disagree.
@@ -12,6 +13,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +27,11 @@
 #include "pd_xenapi.h"
 
 #define MIG_TOKEN_TTL_MS   60000
-#define PROGRESS_PERIOD_NS 500000000ull
 
-/* A migration this host sends (cancel flag, progress) or receives. */
+/* A migration this host receives, registered while its receiver runs. */
 struct xa_mig {
     struct xa_mig *next;
-    char task[POOL_REF_STRLEN + 1];     /* "" on the receiving side */
     char vm[XT_UUID_STRLEN + 1];
-    volatile bool cancel;
-    uint64_t last_progress_ns;
-    struct xa *xa;
-    char *master_url;
 };
 
 /* ---- the client -------------------------------------------------------- */
@@ -103,9 +99,31 @@ static void setup_curl(CURL *c, const char *base, const char *pin,
     }
 }
 
+/* libcurl's progress callback: non-zero gives the transfer up. */
+static int curl_stop(void *op, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+                     curl_off_t un)
+{
+    const volatile bool *stop = op;
+
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    return stop && *stop;
+}
+
 int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
            struct api_value *params, long timeout_s,
            struct api_value **value_r, struct api_value **failure_r)
+{
+    return xa_rpc_stoppable(ctx, url, method, params, timeout_s, NULL,
+                            value_r, failure_r);
+}
+
+int xa_rpc_stoppable(struct xt_ctx *ctx, const char *url, const char *method,
+                     struct api_value *params, long timeout_s,
+                     const volatile bool *stop, struct api_value **value_r,
+                     struct api_value **failure_r)
 {
     struct growbuf resp = { NULL, 0 };
     struct curl_slist *hdr = NULL;
@@ -141,7 +159,18 @@ int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    if (stop) {
+        /* Called at least once a second, idle or not. */
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, curl_stop);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)stop);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     cr = curl_easy_perform(c);
+    if (cr == CURLE_ABORTED_BY_CALLBACK) {
+        rc = xt_error(ctx, -ESHUTDOWN, "%s %s: given up, the service "
+                      "stops", base, method);
+        goto out;
+    }
     if (cr == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
         rc = xt_error(ctx, -EHOSTUNREACH, "%s %s: the host's certificate "
                       "key is not the one recorded for it (%s)", base,
@@ -276,15 +305,13 @@ int xa_host_url(struct xa *xa, struct pool_db *db, const char *host,
 
 /* ---- hv helpers -------------------------------------------------------- */
 
-static int hv_handle(struct xa *xa, struct xt_ctx *ctx,
-                     struct hv_handle **h_r)
+int xa_hv_open(struct xa *xa, struct xt_ctx *ctx, struct hv_handle **h_r)
 {
     return hv_open(ctx, xa->hv_driver, xa->hv_args, h_r);
 }
 
-/* The domain of VM vm_uuid here: 0 and *domid_r, or -ENOENT (silent). */
-static int find_domain(struct hv_handle *h, const char *vm_uuid,
-                       uint32_t *domid_r, enum hv_run_state *state_r)
+int xa_find_domain(struct hv_handle *h, const char *vm_uuid,
+                   uint32_t *domid_r, enum hv_run_state *state_r)
 {
     struct hv_domain_info *infos = NULL;
     char u[XT_UUID_STRLEN + 1];
@@ -352,8 +379,7 @@ static void mig_unregister(struct xa *xa, struct xa_mig *m)
     pthread_mutex_unlock(&xa->lock);
 }
 
-/* Whether this host sends or receives a migration of VM uuid. */
-static bool vm_migrating(struct xa *xa, const char *uuid)
+bool xa_receiving(struct xa *xa, const char *uuid)
 {
     struct xa_mig *m;
     bool r = false;
@@ -426,10 +452,10 @@ static int a_vm_start(struct api_call_ctx *call,
     bs.nr_vcpus = (uint32_t)vcpus;
     bs.kernel = kernel && *kernel ? kernel : xa->guest_image;
     bs.cmdline = cmdline;
-    rc = hv_handle(xa, call->xt, &h);
+    rc = xa_hv_open(xa, call->xt, &h);
     if (rc < 0)
         return rc;
-    if (find_domain(h, uuid, &domid, NULL) == 0) {
+    if (xa_find_domain(h, uuid, &domid, NULL) == 0) {
         rc = xt_error(call->xt, -EEXIST, "VM %s already runs here as "
                       "domain %u", uuid, domid);
         goto out;
@@ -457,12 +483,12 @@ static int a_vm_shutdown(struct api_call_ctx *call,
         return rc;
     if (!uuid)
         return xt_error(call->xt, -EINVAL, "vm_shutdown(secret, uuid, hard)");
-    rc = hv_handle(xa, call->xt, &h);
+    rc = xa_hv_open(xa, call->xt, &h);
     if (rc < 0)
         return rc;
     /* No guest shutdown protocol exists yet: clean and hard both destroy
      * the domain. */
-    if (find_domain(h, uuid, &domid, NULL) == 0)
+    if (xa_find_domain(h, uuid, &domid, NULL) == 0)
         rc = hv_destroy(h, domid);
     hv_close(h);
     if (rc == 0)
@@ -478,23 +504,28 @@ static int a_vm_status(struct api_call_ctx *call,
     const char *uuid = xa_param_str(params, 1);
     struct hv_guest_stats gs = { 0 };
     enum hv_run_state st = HV_STATE_SHUTDOWN;
+    struct hv_domain_info info;
     struct hv_handle *h = NULL;
     struct api_value *r;
     uint32_t domid = 0;
-    bool running;
+    bool running, logdirty = false, sending, receiving;
     int rc = xa_check_secret(call, params, result_r);
 
     if (rc < 0)
         return rc;
     if (!uuid)
         return xt_error(call->xt, -EINVAL, "vm_status(secret, uuid)");
-    rc = hv_handle(xa, call->xt, &h);
+    rc = xa_hv_open(xa, call->xt, &h);
     if (rc < 0)
         return rc;
-    running = find_domain(h, uuid, &domid, &st) == 0;
-    if (running)
+    running = xa_find_domain(h, uuid, &domid, &st) == 0;
+    if (running && hv_has(h, HV_CAP_GUEST_STATS))
         hv_guest_stats(h, domid, &gs);
+    if (running && hv_info(h, domid, &info) == 0)
+        logdirty = info.logdirty;
     hv_close(h);
+    sending = xa_src_sending(xa, uuid);
+    receiving = xa_receiving(xa, uuid);
     r = api_struct();
     rc = api_struct_add(r, "running", api_bool(running));
     rc = rc ?: api_struct_add(r, "domid",
@@ -505,8 +536,11 @@ static int a_vm_status(struct api_call_ctx *call,
                                                        gs.hb_count));
     rc = rc ?: api_struct_add(r, "hb_last_seq",
                               api_int((int64_t)gs.hb_last_seq));
-    rc = rc ?: api_struct_add(r, "migrating",
-                              api_bool(vm_migrating(xa, uuid)));
+    rc = rc ?: api_struct_add(r, "logdirty", api_bool(logdirty));
+    rc = rc ?: api_struct_add(r, "sending", api_bool(sending));
+    rc = rc ?: api_struct_add(r, "receiving", api_bool(receiving));
+    rc = rc ?: api_struct_add(r, "migrating", api_bool(sending ||
+                                                       receiving));
     if (rc < 0) {
         api_value_free(r);
         return xt_error(call->xt, rc, "vm_status");
@@ -541,25 +575,46 @@ static void recv_job_free(struct recv_job *j)
     free(j);
 }
 
-/* A worker thread's end: its db and ctx go while the service exists. */
-static void thread_done(struct xa *xa)
+/*
+ * Until the sender connects, the receiver waits here rather than in the
+ * engine, so that the service's stop ends the wait at once: true when a
+ * connection is pending, false on stop or when the token expired.
+ */
+static bool sender_knocks(struct recv_job *j, struct xt_ctx *ctx,
+                          int *left_ms_r)
 {
-    struct xa_thread *t = pthread_getspecific(xa->thread_key);
+    uint64_t end = xt_now_ns() + MIG_TOKEN_TTL_MS * 1000000ull;
+    struct pollfd pfd[2] = {
+        { .fd = j->fd, .events = POLLIN },
+        { .fd = j->xa->stop_fd, .events = POLLIN },
+    };
+    uint64_t now;
+    int r;
 
-    if (t) {
-        pool_db_close(t->db);
-        xt_ctx_free(t->ctx);
-        free(t);
-        pthread_setspecific(xa->thread_key, NULL);
+    for (;;) {
+        now = xt_now_ns();
+        if (now >= end)
+            break;
+        r = poll(pfd, 2, (int)((end - now) / 1000000) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || pfd[1].revents)
+            break;
+        if (pfd[0].revents) {
+            *left_ms_r = (int)((end - xt_now_ns()) / 1000000) + 1;
+            return true;
+        }
     }
-    xa_thread_leave(xa);
+    xt_info(ctx, "migration receiver for VM %s: %s", j->mig.vm,
+            j->xa->stopping ? "the service stops" : "no sender came");
+    return false;
 }
 
 static void *recv_main(void *p)
 {
     struct recv_job *j = p;
-    struct xa *xa;
-    struct xt_ctx *ctx = xa_thread(j->xa) ? xa_thread(j->xa)->ctx : NULL;
+    struct xa *xa = j->xa;
+    struct xt_ctx *ctx = xa_thread(xa) ? xa_thread(xa)->ctx : NULL;
     struct mig_recv_opts o;
     struct mig_stats st = { 0 };
     struct hv_handle *view = NULL;
@@ -567,23 +622,22 @@ static void *recv_main(void *p)
 
     mig_recv_opts_init(&o);
     o.token = j->token;
-    o.accept_ms = MIG_TOKEN_TTL_MS;
     o.vm_uuid = j->vm_uuid;
     o.nr_pages = j->nr_pages;
     o.chan.cert_pem = j->cert_pem;
     o.chan.key_pem = j->key_pem;
     /* The handle was opened by the request's thread: this thread works
      * on a view of it that reports into its own context. */
-    if (ctx && hv_view(j->h, ctx, &view) == 0) {
+    if (ctx && sender_knocks(j, ctx, &o.accept_ms) &&
+        hv_view(j->h, ctx, &view) == 0) {
         rc = mig_receive(ctx, view, j->fd, &o, &st);
         xt_info(ctx, "migration received: rc %d, domain %u", rc,
                 st.dst_domid);
     }
-    mig_unregister(j->xa, &j->mig);
+    mig_unregister(xa, &j->mig);
     hv_close(view);
-    xa = j->xa;
     recv_job_free(j);
-    thread_done(xa);
+    xa_worker_done(xa);
     return NULL;
 }
 
@@ -644,7 +698,7 @@ static int a_migrate_prepare(struct api_call_ctx *call,
     rc = rc ?: pd_read_file(call->xt, xa->cfg->tls_key, 64 << 10, false,
                             &j->key_pem, NULL);
     rc = rc ?: mig_tls_pin(call->xt, j->cert_pem, pin);
-    rc = rc ?: hv_handle(xa, call->xt, &j->h);
+    rc = rc ?: xa_hv_open(xa, call->xt, &j->h);
     rc = rc ?: mig_listen(call->xt, laddr, "0", &j->fd);
     if (rc < 0)
         goto fail;
@@ -684,184 +738,6 @@ fail:
     api_value_free(r);
     recv_job_free(j);
     return rc;
-}
-
-static struct xa_mig *mig_find(struct xa *xa, const char *task)
-{
-    struct xa_mig *m;
-
-    for (m = xa->migs; m; m = m->next)
-        if (!strcmp(m->task, task))
-            return m;
-    return NULL;
-}
-
-static bool send_cancelled(void *opaque)
-{
-    return ((struct xa_mig *)opaque)->cancel;
-}
-
-static void send_progress(const struct mig_progress *p, void *opaque)
-{
-    struct xa_mig *m = opaque;
-    struct xa_thread *t = xa_thread(m->xa);
-    struct api_value *params, *v = NULL;
-    char secret[PD_POOL_SECRET_LEN + 1];
-    uint64_t now = xt_now_ns();
-
-    if (!t || !m->master_url || now - m->last_progress_ns <
-        PROGRESS_PERIOD_NS)
-        return;
-    m->last_progress_ns = now;
-    pd_pool_secret_get(m->xa->auth, secret);
-    params = api_array();
-    api_array_append(params, api_string(secret));
-    api_array_append(params, api_string(m->task));
-    api_array_append(params, api_double(p->percent / 100.0 * 0.95));
-    /* The figures the CLI's progress bar shows (task other_config). */
-    {
-        struct api_value *d = api_struct();
-
-        api_struct_add(d, "mig:bytes", api_stringf("%llu",
-                       (unsigned long long)p->bytes_sent));
-        api_struct_add(d, "mig:total_bytes", api_stringf("%llu",
-                       (unsigned long long)p->nr_pages * 4096));
-        api_struct_add(d, "mig:rate", api_stringf("%.0f",
-                       p->bandwidth_bytes_s));
-        api_struct_add(d, "mig:round", api_stringf("%u", p->round));
-        api_struct_add(d, "mig:eta", api_stringf("%.3f",
-                       p->bandwidth_bytes_s > 0 ?
-                       (double)p->remaining_pages * 4096 /
-                       p->bandwidth_bytes_s : 0.0));
-        api_struct_add(d, "mig:phase", api_string(mig_phase_name(p->phase)));
-        api_array_append(params, d);
-    }
-    pd_wipe(secret, sizeof(secret));
-    if (xa_rpc(t->ctx, m->master_url, "host_local.task_progress", params,
-               2, &v, NULL) == 0)
-        api_value_free(v);
-}
-
-static int a_migrate_send(struct api_call_ctx *call,
-                          const struct api_value *params,
-                          struct api_value **result_r)
-{
-    struct xa *xa = xa_call_of(call)->xa;
-    const char *task = xa_param_str(params, 1);
-    const char *uuid = xa_param_str(params, 2);
-    const char *addr = xa_param_str(params, 3);
-    const char *token = xa_param_str(params, 5);
-    const char *murl = NULL, *comp;
-    const struct api_value *opts = api_array_get(params, 6);
-    struct mig_send_opts o;
-    struct mig_stats st = { 0 };
-    struct hv_handle *h = NULL;
-    struct xa_mig *m = NULL;
-    struct api_value *r;
-    char portbuf[16], json[4096];
-    int64_t port;
-    uint32_t domid;
-    bool live = true;
-    int rc = xa_check_secret(call, params, result_r);
-
-    if (rc < 0)
-        return rc;
-    if (!task || !uuid || !addr || !token ||
-        api_value_get_int64(api_array_get(params, 4), &port) < 0 ||
-        port <= 0 || port > 65535 || api_value_type(opts) != API_STRUCT ||
-        strlen(task) > POOL_REF_STRLEN)
-        return xt_error(call->xt, -EINVAL, "migrate_send(secret, task, "
-                        "vm_uuid, address, port, token, options)");
-    mig_send_opts_init(&o);
-    comp = api_value_string(api_struct_get(opts, "compress"));
-    if (comp && !strcmp(comp, "zlib"))
-        o.compression = MIG_COMP_ZLIB;
-    else if (comp && (!strcmp(comp, "zstd") || !strcmp(comp, "true")))
-        o.compression = MIG_COMP_ZSTD;
-    if (api_struct_get(opts, "live"))
-        api_value_get_bool(api_struct_get(opts, "live"), &live);
-    if (!live)
-        o.max_rounds = 1;
-    murl = api_value_string(api_struct_get(opts, "master_url"));
-    o.token = token;
-    /* The receiver's key, as its host answered migrate_prepare. */
-    o.chan.pin = api_value_string(api_struct_get(opts, "pin"));
-    snprintf(portbuf, sizeof(portbuf), "%d", (int)port);
-    m = calloc(1, sizeof(*m));
-    if (!m)
-        return xt_error(call->xt, -ENOMEM, "migrate_send");
-    snprintf(m->task, sizeof(m->task), "%s", task);
-    snprintf(m->vm, sizeof(m->vm), "%s", uuid);
-    m->xa = xa;
-    m->master_url = murl ? strdup(murl) : NULL;
-    o.cancel = send_cancelled;
-    o.progress = send_progress;
-    o.opaque = m;
-    mig_register(xa, m);
-    rc = hv_handle(xa, call->xt, &h);
-    if (rc < 0)
-        goto out;
-    if (find_domain(h, uuid, &domid, NULL) < 0) {
-        rc = xt_error(call->xt, -ENOENT, "VM %s does not run here", uuid);
-        goto out;
-    }
-    if (m->cancel) {
-        rc = xt_error(call->xt, -ECANCELED, "migration cancelled");
-        goto out;
-    }
-    rc = mig_send(call->xt, h, domid, addr, portbuf, &o, &st);
-    if (rc < 0 && m->cancel && !st.committed)
-        rc = -ECANCELED;
-    mig_stats_json(&st, "source", json, sizeof(json));
-    if (rc < 0) {
-        char reason[XT_ERRMSG_MAX + 8];
-        snprintf(reason, sizeof(reason), "%s", call->xt->err_msg);
-        *result_r = api_failure(rc == -ECANCELED ? "TASK_CANCELLED"
-                                : "VM_MIGRATE_FAILED", reason, json, NULL);
-        goto out;
-    }
-    r = api_struct();
-    rc = api_struct_add(r, "stats", api_string(json));
-    rc = rc ?: api_struct_add(r, "dst_domid", api_int(st.dst_domid));
-    rc = rc ?: api_struct_add(r, "committed", api_bool(st.committed));
-    if (rc < 0) {
-        api_value_free(r);
-        xt_error(call->xt, rc, "migrate_send");
-        goto out;
-    }
-    *result_r = r;
-out:
-    hv_close(h);
-    if (m) {
-        mig_unregister(xa, m);
-        free(m->master_url);
-    }
-    free(m);
-    return rc;
-}
-
-static int a_migrate_cancel(struct api_call_ctx *call,
-                            const struct api_value *params,
-                            struct api_value **result_r)
-{
-    struct xa *xa = xa_call_of(call)->xa;
-    const char *task = xa_param_str(params, 1);
-    struct xa_mig *m;
-    bool found;
-    int rc = xa_check_secret(call, params, result_r);
-
-    if (rc < 0)
-        return rc;
-    if (!task)
-        return xt_error(call->xt, -EINVAL, "migrate_cancel(secret, task)");
-    pthread_mutex_lock(&xa->lock);
-    m = mig_find(xa, task);
-    found = m != NULL;
-    if (m)
-        m->cancel = true;
-    pthread_mutex_unlock(&xa->lock);
-    *result_r = api_bool(found);
-    return 0;
 }
 
 /* On the master: a source reports a migration's progress. */
@@ -907,9 +783,16 @@ const struct api_method xa_agent_methods[] = {
     { "host_local.vm_status", 2, 0, API_METHOD_NO_ASYNC, a_vm_status },
     { "host_local.migrate_prepare", 4, 5, API_METHOD_NO_ASYNC,
       a_migrate_prepare },
-    { "host_local.migrate_send", 7, 0, API_METHOD_NO_ASYNC, a_migrate_send },
+    { "host_local.migrate_send", 7, 0, API_METHOD_NO_ASYNC,
+      xa_src_migrate_send },
+    { "host_local.migrate_status", 3, 0, API_METHOD_NO_ASYNC,
+      xa_src_migrate_status },
+    { "host_local.migrate_resolve", 3, 0, API_METHOD_NO_ASYNC,
+      xa_src_migrate_resolve },
+    { "host_local.migrate_forget", 2, 0, API_METHOD_NO_ASYNC,
+      xa_src_migrate_forget },
     { "host_local.migrate_cancel", 2, 0, API_METHOD_NO_ASYNC,
-      a_migrate_cancel },
+      xa_src_migrate_cancel },
     { "host_local.task_progress", 3, 4, API_METHOD_NO_ASYNC,
       a_task_progress },
     { "host_local.join_request", 3, 0, API_METHOD_NO_ASYNC,
@@ -918,10 +801,11 @@ const struct api_method xa_agent_methods[] = {
     { NULL },
 };
 
-int xa_host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,
-                 const char *method, struct api_value *params,
-                 long timeout_s, struct api_value **value_r,
-                 struct api_value **failure_r)
+static int host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,
+                     const char *method, struct api_value *params,
+                     long timeout_s, const volatile bool *stop,
+                     struct api_value **value_r,
+                     struct api_value **failure_r)
 {
     char secret[PD_POOL_SECRET_LEN + 1];
     struct api_value *full = api_array();
@@ -981,13 +865,24 @@ int xa_host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,
             api_value_free(env);
         return rc < 0 ? rc : -EREMOTEIO;
     }
-    return xa_rpc(ctx, url, method, full, timeout_s, value_r, failure_r);
+    return xa_rpc_stoppable(ctx, url, method, full, timeout_s, stop,
+                            value_r, failure_r);
 }
 
-void xa_agent_cancel_all(struct xa *xa)
+int xa_host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,
+                 const char *method, struct api_value *params,
+                 long timeout_s, struct api_value **value_r,
+                 struct api_value **failure_r)
 {
-    struct xa_mig *m;
+    return host_call(xa, ctx, url, method, params, timeout_s, NULL, value_r,
+                     failure_r);
+}
 
-    for (m = xa->migs; m; m = m->next)
-        m->cancel = true;
+int xa_host_ask(struct xa *xa, struct xt_ctx *ctx, const char *url,
+                const char *method, struct api_value *params,
+                long timeout_s, struct api_value **value_r,
+                struct api_value **failure_r)
+{
+    return host_call(xa, ctx, url, method, params, timeout_s, &xa->stopping,
+                     value_r, failure_r);
 }

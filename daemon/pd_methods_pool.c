@@ -1,8 +1,8 @@
 /*
  * pd_methods_pool.c - pool membership: pool.join on the host that joins,
  * host_local.join_request on the master it joins, pool.eject; and the
- * master's reconciliation of VMs and tasks after a restart (pool.md,
- * "Crash consistency").
+ * master's reconciliation of VMs and tasks at its start (pool.md,
+ * "Crash consistency"; migrations are pd_settle.c's).
  */
 #include "config.h"
 
@@ -333,6 +333,30 @@ out:
     return rc;
 }
 
+/* Whether a migration to or from host is not decided yet: the master must
+ * still ask that host (a decided one, left to clean up, does not hold). */
+static bool host_in_migration(struct pool_db *db, const char *host)
+{
+    struct pool_record **vms = NULL;
+    size_t n = 0, i;
+    bool r = false;
+
+    if (pool_db_get_all_records(db, POOL_CLASS_VM, &vms, &n) < 0)
+        return false;
+    for (i = 0; i < n && !r; i++) {
+        const struct pool_value *oc = pool_record_get(vms[i],
+                                                      "other_config");
+        const char *st = pool_value_map_get(oc, XA_MIG_STATE);
+        const char *src = pool_value_map_get(oc, XA_MIG_SOURCE);
+        const char *dst = pool_value_map_get(oc, XA_MIG_DEST);
+
+        r = st && strncmp(st, "cleanup", 7) != 0 &&
+            ((src && !strcmp(src, host)) || (dst && !strcmp(dst, host)));
+    }
+    pool_records_free(vms, n);
+    return r;
+}
+
 /* pool.eject(session, host) */
 static int pool_eject(struct api_call_ctx *call,
                       const struct api_value *params,
@@ -360,6 +384,11 @@ static int pool_eject(struct api_call_ctx *call,
         *result_r = api_failure("OPERATION_NOT_ALLOWED",
                                 "the host has resident VMs", NULL);
         rc = xt_error(call->xt, -EPERM, "host %s has resident VMs", host);
+    } else if (host_in_migration(xc->db, host)) {
+        *result_r = api_failure("OTHER_OPERATION_IN_PROGRESS", "host", host,
+                                NULL);
+        rc = xt_error(call->xt, -EBUSY, "host %s: a migration to or from it "
+                      "is not settled", host);
     } else {
         tell_ejected(call, host);
         rc = pool_db_destroy(xc->db, POOL_CLASS_HOST, host);
@@ -377,38 +406,153 @@ const struct api_method xa_pool_methods[] = {
     { NULL },
 };
 
-/* ---- reconciliation ---------------------------------------------------- */
+/* ---- reconciliation at a master's start --------------------------------- */
 
 static void fail_task(struct pool_db *db, const char *task, const char *why)
 {
-    struct pool_value st = { 0 };
-    struct pool_value ei = { .type = POOL_FT_STRING_SET };
-    char now[POOL_DATETIME_STRLEN + 1];
+    struct api_value *env = api_failure("INTERNAL_ERROR", why, NULL);
 
-    if (pool_db_get_field(db, POOL_CLASS_TASK, task, "status", &st) < 0)
+    xa_task_set_outcome(db, task, env);
+    api_value_free(env);
+}
+
+/* Where a VM runs, as the hosts say. */
+struct where {
+    const char *host;           /* the host that runs it, or NULL */
+    int64_t domid;
+    bool running;               /* ... not paused */
+    bool unknown;               /* its resident host did not answer */
+    bool moving;                /* a host migrates it */
+};
+
+/* Asks host k (reach[k] turns false when it does not answer). */
+static void ask_host(struct xa *xa, struct xt_ctx *ctx,
+                     const struct pool_record *host, const char *uuid,
+                     const char *res, bool *reach, struct where *w)
+{
+    const char *url = pool_value_map_get(pool_record_get(host,
+                                                         "other_config"),
+                                         "xm:url");
+    struct api_value *p, *v = NULL;
+    bool running = false, moving = false, isrun;
+    const char *st;
+    int64_t d = -1;
+
+    if (!url || !*reach) {
+        w->unknown = w->unknown || !strcmp(host->ref, res);
         return;
-    if (!strcmp(st.s, "pending") || !strcmp(st.s, "cancelling")) {
-        pool_value_set_add(&ei, "INTERNAL_ERROR");
-        pool_value_set_add(&ei, why);
-        pool_datetime_now(now);
-        pool_db_set_field(db, POOL_CLASS_TASK, task, "error_info", &ei,
-                          POOL_DB_INTERNAL);
-        pool_db_set_field(db, POOL_CLASS_TASK, task, "finished",
-                          &POOL_V_DATETIME(now), POOL_DB_INTERNAL);
-        pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
-                          &POOL_V_ENUM("failure"), POOL_DB_INTERNAL);
     }
-    pool_value_clear(&st);
-    pool_value_clear(&ei);
+    p = api_array();
+    api_array_append(p, api_string(uuid));
+    if (xa_host_call(xa, ctx, url, "host_local.vm_status", p,
+                     RECONCILE_TIMEOUT_S, &v, NULL) < 0) {
+        *reach = false;
+        w->unknown = w->unknown || !strcmp(host->ref, res);
+        return;
+    }
+    api_value_get_bool(api_struct_get(v, "running"), &running);
+    api_value_get_bool(api_struct_get(v, "migrating"), &moving);
+    api_value_get_int64(api_struct_get(v, "domid"), &d);
+    st = api_value_string(api_struct_get(v, "state"));
+    isrun = st && !strcmp(st, "running");
+    w->moving = w->moving || moving;
+    /* One that runs beats a paused one; the resident host breaks ties. */
+    if (running && (!w->host || (isrun && !w->running) ||
+                    (!w->running && !isrun && !strcmp(host->ref, res)))) {
+        w->host = host->ref;
+        w->running = isrun;
+        w->domid = d;
+    }
+    api_value_free(v);
+}
+
+/* Drops the operations left on a VM: a migration whose destination now
+ * runs it committed, anything else failed. */
+static void drop_ops(struct pool_db *db, const struct pool_record *vm,
+                     const struct where *w)
+{
+    const struct pool_value *ops = pool_record_get(vm, "current_operations");
+    const char *res = pool_record_get(vm, "resident_on")->s;
+    size_t j;
+
+    for (j = 0; j < ops->map.n; j++) {
+        const char *task = ops->map.keys[j];
+        struct pool_value toc = { 0 };
+        const char *dst = NULL;
+        struct api_value *ok;
+
+        if (pool_db_get_field(db, POOL_CLASS_TASK, task, "other_config",
+                              &toc) == 0)
+            dst = pool_value_map_get(&toc, "xm:destination");
+        if (w->host && dst && !strcmp(dst, w->host) && strcmp(dst, res)) {
+            ok = api_success(api_string("{\"committed\":true}"));
+            xa_task_set_outcome(db, task, ok);
+            api_value_free(ok);
+        } else if (pool_db_check_ref(db, POOL_CLASS_TASK, task) == 0) {
+            fail_task(db, task, "master restarted");
+        }
+        pool_value_clear(&toc);
+        pool_db_map_remove(db, POOL_CLASS_VM, vm->ref, "current_operations",
+                           task, POOL_DB_INTERNAL);
+    }
+}
+
+/* Makes the database say what the hosts said, in one transaction. */
+static void fix_vm(struct xa *xa, struct pool_db *db,
+                   const struct pool_record *vm, const struct where *w)
+{
+    const char *uuid = pool_record_get(vm, "uuid")->s;
+
+    if (pool_db_begin(db) < 0)
+        return;
+    drop_ops(db, vm, w);
+    if (w->host)
+        xa_vm_set_running(db, vm->ref, "Running", w->host, w->domid);
+    else if (!w->unknown)
+        xa_vm_set_running(db, vm->ref, "Halted", POOL_NULL_REF, -1);
+    if (pool_db_commit(db) < 0)
+        pool_db_rollback(db);
+    xt_info(xa->log, "reconciled VM %s: %s", uuid, w->host ? w->host :
+            w->unknown ? "host unreachable, unchanged" :
+            "not running anywhere");
+}
+
+/* Whether op is the operation of a migration record (pd_settle.c settles
+ * those, its task too). */
+static bool op_recorded(struct pool_record **vms, size_t nv, const char *op)
+{
+    size_t i;
+
+    for (i = 0; i < nv; i++) {
+        const char *r = pool_value_map_get(pool_record_get(vms[i],
+                                                           "other_config"),
+                                           XA_MIG_OP);
+        if (r && !strcmp(r, op))
+            return true;
+    }
+    return false;
+}
+
+static void fail_stale_tasks(struct pool_db *db, struct pool_record **vms,
+                             size_t nv)
+{
+    struct pool_record **tasks = NULL;
+    size_t nt = 0, i;
+
+    if (pool_db_get_all_records(db, POOL_CLASS_TASK, &tasks, &nt) < 0)
+        return;
+    for (i = 0; i < nt; i++)
+        if (!op_recorded(vms, nv, tasks[i]->ref))
+            fail_task(db, tasks[i]->ref, "master restarted");
+    pool_records_free(tasks, nt);
 }
 
 int xa_reconcile(struct xa *xa, struct pool_db *db)
 {
     struct xt_ctx *ctx = xa_thread(xa) ? xa_thread(xa)->ctx : xa->log;
-    struct pool_record **vms = NULL, **hosts = NULL, **tasks = NULL;
-    size_t nv = 0, nh = 0, nt = 0, i, k, j;
+    struct pool_record **vms = NULL, **hosts = NULL;
+    size_t nv = 0, nh = 0, i, k;
     bool *reach = NULL;
-    int waiting = 0;
 
     if (pool_db_get_all_records(db, POOL_CLASS_VM, &vms, &nv) < 0 ||
         pool_db_get_all_records(db, POOL_CLASS_HOST, &hosts, &nh) < 0)
@@ -419,112 +563,26 @@ int xa_reconcile(struct xa *xa, struct pool_db *db)
     for (k = 0; k < nh; k++)
         reach[k] = true;
     for (i = 0; i < nv; i++) {
-        const struct pool_value *ops = pool_record_get(vms[i],
-                                                       "current_operations");
-        const char *ps = pool_record_get(vms[i], "power_state")->s;
-        const char *uuid = pool_record_get(vms[i], "uuid")->s;
-        const char *res = pool_record_get(vms[i], "resident_on")->s;
-        const char *found = NULL;
-        int64_t domid = -1;
-        bool found_running = false, unknown = false, moving = false;
+        const struct pool_value *oc = pool_record_get(vms[i],
+                                                      "other_config");
+        struct where w = { .domid = -1 };
 
-        if (strcmp(ps, "Running") != 0 && !ops->map.n)
+        if (pool_value_map_get(oc, XA_MIG_STATE) ||
+            (strcmp(pool_record_get(vms[i], "power_state")->s,
+                    "Running") != 0 &&
+             !pool_record_get(vms[i], "current_operations")->map.n))
             continue;
-        for (k = 0; k < nh; k++) {
-            const struct pool_value *oc =
-                pool_record_get(hosts[k], "other_config");
-            const char *url = pool_value_map_get(oc, "xm:url");
-            struct api_value *p = api_array(), *v = NULL;
-            bool running = false, isrun;
-            const char *st;
-            int64_t d = -1;
-
-            if (!url || !reach[k]) {
-                api_value_free(p);
-                unknown = unknown || !strcmp(hosts[k]->ref, res);
-                continue;
-            }
-            api_array_append(p, api_string(uuid));
-            if (xa_host_call(xa, ctx, url, "host_local.vm_status", p,
-                             RECONCILE_TIMEOUT_S, &v, NULL) < 0) {
-                reach[k] = false;
-                unknown = unknown || !strcmp(hosts[k]->ref, res);
-                continue;
-            }
-            api_value_get_bool(api_struct_get(v, "running"), &running);
-            api_value_get_bool(api_struct_get(v, "migrating"), &isrun);
-            moving = moving || isrun;
-            api_value_get_int64(api_struct_get(v, "domid"), &d);
-            st = api_value_string(api_struct_get(v, "state"));
-            isrun = st && !strcmp(st, "running");
-            if (running && (!found || (isrun && !found_running) ||
-                            (!found_running && !isrun &&
-                             !strcmp(hosts[k]->ref, res)))) {
-                found = hosts[k]->ref;
-                found_running = isrun;
-                domid = d;
-            }
-            api_value_free(v);
-        }
-        if (moving) {
-            /* A migration between members goes on without us: decide
-             * once it is over. */
-            waiting++;
-            xt_info(xa->log, "VM %s is being migrated: reconciled later",
-                    uuid);
-            continue;
-        }
-        /* Apply what the hosts said, in one transaction. */
-        if (pool_db_begin(db) < 0)
-            continue;
-        for (j = 0; j < ops->map.n; j++) {
-            const char *task = ops->map.keys[j];
-            struct pool_value toc = { 0 };
-            const char *dst = NULL;
-
-            if (pool_db_get_field(db, POOL_CLASS_TASK, task, "other_config",
-                                  &toc) == 0)
-                dst = pool_value_map_get(&toc, "xm:destination");
-            if (found && dst && !strcmp(dst, found) && strcmp(dst, res)) {
-                /* The migration committed while the master was down. */
-                pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
-                                  &POOL_V_ENUM("success"), POOL_DB_INTERNAL);
-                pool_db_set_field(db, POOL_CLASS_TASK, task, "progress",
-                                  &POOL_V_FLOAT(1.0), POOL_DB_INTERNAL);
-            } else if (pool_db_check_ref(db, POOL_CLASS_TASK, task) == 0) {
-                fail_task(db, task, "master restarted");
-            }
-            pool_value_clear(&toc);
-            pool_db_map_remove(db, POOL_CLASS_VM, vms[i]->ref,
-                               "current_operations", task, POOL_DB_INTERNAL);
-        }
-        if (found) {
-            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "resident_on",
-                              &POOL_V_REF(found), POOL_DB_INTERNAL);
-            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "domid",
-                              &POOL_V_INT(domid), POOL_DB_INTERNAL);
-            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "power_state",
-                              &POOL_V_ENUM("Running"), POOL_DB_INTERNAL);
-        } else if (!unknown) {
-            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "resident_on",
-                              &POOL_V_REF(POOL_NULL_REF), POOL_DB_INTERNAL);
-            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "domid",
-                              &POOL_V_INT(-1), POOL_DB_INTERNAL);
-            pool_db_set_field(db, POOL_CLASS_VM, vms[i]->ref, "power_state",
-                              &POOL_V_ENUM("Halted"), POOL_DB_INTERNAL);
-        }
-        if (pool_db_commit(db) < 0)
-            pool_db_rollback(db);
-        xt_info(xa->log, "reconciled VM %s: %s", uuid,
-                found ? found : unknown ? "host unreachable, unchanged"
-                : "not running anywhere");
+        for (k = 0; k < nh; k++)
+            ask_host(xa, ctx, hosts[k], pool_record_get(vms[i], "uuid")->s,
+                     pool_record_get(vms[i], "resident_on")->s, &reach[k],
+                     &w);
+        if (w.moving)
+            xt_warn(xa->log, "VM %s is being migrated without a record of "
+                    "this master: left as it is", vms[i]->ref);
+        else
+            fix_vm(xa, db, vms[i], &w);
     }
-    /* Tasks left pending by the previous run are dead (the ones of
-     * migrations still running are decided on a later pass). */
-    if (!waiting &&
-        pool_db_get_all_records(db, POOL_CLASS_TASK, &tasks, &nt) == 0)
-        for (i = 0; i < nt; i++)
-            fail_task(db, tasks[i]->ref, "master restarted");
+    fail_stale_tasks(db, vms, nv);
     for (k = 0; k < nh; k++)
         pool_db_set_field(db, POOL_CLASS_HOST, hosts[k]->ref, "live",
                           &POOL_V_BOOL(reach[k]), POOL_DB_INTERNAL);
@@ -532,6 +590,5 @@ out:
     free(reach);
     pool_records_free(vms, nv);
     pool_records_free(hosts, nh);
-    pool_records_free(tasks, nt);
-    return waiting;
+    return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,6 +87,40 @@ void xa_thread_leave(struct xa *xa)
     xa->nthreads--;
     pthread_cond_broadcast(&xa->threads_done);
     pthread_mutex_unlock(&xa->lock);
+}
+
+void xa_worker_done(struct xa *xa)
+{
+    thread_free(pthread_getspecific(xa->thread_key));
+    pthread_setspecific(xa->thread_key, NULL);
+    xa_thread_leave(xa);
+}
+
+bool xa_sleep_locked(struct xa *xa, unsigned int ms)
+{
+    struct timespec ts;
+
+    if (xa->stopping)
+        return false;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&xa->changed, &xa->lock, &ts);
+    return !xa->stopping;
+}
+
+bool xa_sleep(struct xa *xa, unsigned int ms)
+{
+    bool r;
+
+    pthread_mutex_lock(&xa->lock);
+    r = xa_sleep_locked(xa, ms);
+    pthread_mutex_unlock(&xa->lock);
+    return r;
 }
 
 bool xa_is_master(struct xa *xa)
@@ -506,8 +541,7 @@ void xa_task_progress(struct xa *xa, struct pool_db *db, const char *task,
                       &POOL_V_FLOAT(progress), POOL_DB_INTERNAL);
 }
 
-/* Ends a task with the envelope env (success or failure). */
-static void task_finish(struct pool_db *db, const char *task,
+int xa_task_set_outcome(struct pool_db *db, const char *task,
                         const struct api_value *env)
 {
     char now[POOL_DATETIME_STRLEN + 1];
@@ -516,46 +550,55 @@ static void task_finish(struct pool_db *db, const char *task,
     const struct api_value *desc, *val;
     const char *status = "success";
     size_t i;
+    int rc;
 
-    if (pool_db_begin(db) < 0)
-        return;
-    if (pool_db_get_field(db, POOL_CLASS_TASK, task, "status", &st) == 0 &&
-        st.s && !strcmp(st.s, "cancelled")) {
+    rc = pool_db_get_field(db, POOL_CLASS_TASK, task, "status", &st);
+    if (rc < 0)
+        return rc;
+    if (strcmp(st.s, "pending") != 0 && strcmp(st.s, "cancelling") != 0) {
         pool_value_clear(&st);
-        pool_db_rollback(db);
-        return;
+        return 0;               /* ended already */
     }
     pool_value_clear(&st);
     if (!env || !api_is_success(env)) {
         status = "failure";
         desc = env ? api_struct_get(env, "ErrorDescription") : NULL;
         for (i = 0; desc && i < api_value_count(desc); i++) {
-            const char *s = api_value_string(api_array_get(desc, i));
-            pool_value_set_add(&ei, s ? s : "");
+            const char *d = api_value_string(api_array_get(desc, i));
+            pool_value_set_add(&ei, d ? d : "");
         }
         if (!desc)
             pool_value_set_add(&ei, "INTERNAL_ERROR");
         if (env && api_failure_code(env) &&
             !strcmp(api_failure_code(env), "TASK_CANCELLED"))
             status = "cancelled";
-        pool_db_set_field(db, POOL_CLASS_TASK, task, "error_info", &ei,
-                          POOL_DB_INTERNAL);
+        rc = pool_db_set_field(db, POOL_CLASS_TASK, task, "error_info", &ei,
+                               POOL_DB_INTERNAL);
     } else {
         val = api_struct_get(env, "Value");
         if (val && api_value_string(val))
-            pool_db_set_field(db, POOL_CLASS_TASK, task, "result",
-                              &POOL_V_STR(api_value_string(val)),
-                              POOL_DB_INTERNAL);
+            rc = pool_db_set_field(db, POOL_CLASS_TASK, task, "result",
+                                   &POOL_V_STR(api_value_string(val)),
+                                   POOL_DB_INTERNAL);
     }
     pool_datetime_now(now);
-    pool_db_set_field(db, POOL_CLASS_TASK, task, "finished",
-                      &POOL_V_DATETIME(now), POOL_DB_INTERNAL);
-    pool_db_set_field(db, POOL_CLASS_TASK, task, "progress",
-                      &POOL_V_FLOAT(1.0), POOL_DB_INTERNAL);
-    pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
-                      &POOL_V_ENUM(status), POOL_DB_INTERNAL);
+    rc = rc ?: pool_db_set_field(db, POOL_CLASS_TASK, task, "finished",
+                                 &POOL_V_DATETIME(now), POOL_DB_INTERNAL);
+    rc = rc ?: pool_db_set_field(db, POOL_CLASS_TASK, task, "progress",
+                                 &POOL_V_FLOAT(1.0), POOL_DB_INTERNAL);
+    rc = rc ?: pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
+                                 &POOL_V_ENUM(status), POOL_DB_INTERNAL);
     pool_value_clear(&ei);
-    if (pool_db_commit(db) < 0)
+    return rc;
+}
+
+/* Ends a task with the envelope env (success or failure), atomically. */
+static void task_finish(struct pool_db *db, const char *task,
+                        const struct api_value *env)
+{
+    if (pool_db_begin(db) < 0)
+        return;
+    if (xa_task_set_outcome(db, task, env) < 0 || pool_db_commit(db) < 0)
         pool_db_rollback(db);
 }
 
@@ -595,15 +638,14 @@ static void *async_main(void *p)
     xc.api.method = j->method;
     xc.api.async = true;
     api_invoke(j->m, &xc.api, j->params, &env);
-    task_finish(xc.db, j->task, env);
+    if (!xc.task_open)
+        task_finish(xc.db, j->task, env);
 out:
     api_value_free(env);
     xa = j->xa;
     job_free(j);
     /* This thread's db and ctx go now, while the service still exists. */
-    thread_free(pthread_getspecific(xa->thread_key));
-    pthread_setspecific(xa->thread_key, NULL);
-    xa_thread_leave(xa);
+    xa_worker_done(xa);
     return NULL;
 }
 
@@ -760,13 +802,14 @@ static int m_event_from(struct api_call_ctx *call,
             }
             if (rc < 0)
                 goto out;
-            if (n || xt_now_ns() >= deadline)
+            if (n || xt_now_ns() >= deadline || xc->xa->stopping)
                 break;
             pool_events_free(evs, n);
             evs = NULL;
             free(next);
             next = NULL;
-            usleep(EVENT_POLL_MS * 1000);
+            /* Returns at once when the service stops. */
+            xa_sleep(xc->xa, EVENT_POLL_MS);
         }
         for (i = 0; rc == 0 && i < n; i++)
             rc = api_array_append(arr, event_value(xc->db, &evs[i]));
@@ -885,8 +928,8 @@ static void table_free(struct api_method *t, size_t nstatic)
 static int table_build(struct api_method **t_r, size_t *nstatic_r)
 {
     const struct api_method *fams[] = { base_methods, xa_vm_methods,
-                                        xa_pool_methods, xa_agent_methods,
-                                        NULL };
+                                        xa_migrate_methods, xa_pool_methods,
+                                        xa_agent_methods, NULL };
     struct api_method *t = NULL;
     size_t n = 0, cap = 0, i, k;
     const struct api_method *m;
@@ -1010,8 +1053,9 @@ static struct api_value *forward(struct xa *xa, struct xt_ctx *ctx,
                           "no URL of the master", NULL);
         goto out;
     }
-    rc = xa_rpc(ctx, url, method, api_value_copy(params),
-                forward_timeout(xa, m, params), &v, &fail);
+    rc = xa_rpc_stoppable(ctx, url, method, api_value_copy(params),
+                          forward_timeout(xa, m, params), &xa->stopping,
+                          &v, &fail);
     if (rc == 0) {
         env = api_success(v);
         v = NULL;
@@ -1247,23 +1291,30 @@ static const char *raw_get(const struct pd_config *cfg, const char *key,
     return v && *v ? v : def;
 }
 
-/* Reconciles again until no migration between members is in flight (at
- * most RECONCILE_MAX_S). */
-#define RECONCILE_MAX_S 600
-static void *reconcile_main(void *p)
+/*
+ * The daemon begins to stop (before its server stops, then again from
+ * fini): every wait ends at once (event.from, long polls, receivers
+ * waiting for their sender, the reconciler), running senders are asked
+ * to stop before their commit.  What is past its commit finishes; fini
+ * waits for it (the bound is in xm-poold.service).
+ */
+static void svc_stop(void *opaque)
 {
-    struct xa *xa = p;
-    struct pool_db *db = NULL;
-    int i;
+    struct xa *xa = opaque;
+    uint64_t one = 1;
 
-    if (xa_db(xa, &db) < 0)
-        return NULL;
-    for (i = 0; i < RECONCILE_MAX_S * 2 && !xa->stopping; i++) {
-        if (xa_reconcile(xa, db) == 0)
-            break;
-        usleep(500 * 1000);
+    if (!xa)
+        return;
+    pthread_mutex_lock(&xa->lock);
+    if (!xa->stopping) {
+        xa->stopping = true;
+        xa_src_cancel_all(xa);
+        if (xa->stop_fd >= 0 &&
+            write(xa->stop_fd, &one, sizeof(one)) != sizeof(one))
+            xt_warn(xa->log, "stop: eventfd: %s", strerror(errno));
     }
-    return NULL;
+    pthread_cond_broadcast(&xa->changed);
+    pthread_mutex_unlock(&xa->lock);
 }
 
 static void svc_fini(void *opaque)
@@ -1272,21 +1323,22 @@ static void svc_fini(void *opaque)
 
     if (!xa)
         return;
-    xa->stopping = true;
+    svc_stop(xa);
     xa_liveness_stop(xa);
-    if (xa->reconciler_started)
-        pthread_join(xa->reconciler, NULL);
-    /* Ask running migrations to stop (before their commit), then wait for
-     * every worker thread. */
+    xa_settle_stop(xa);
+    /* Every worker thread: senders past their commit finish. */
     pthread_mutex_lock(&xa->lock);
-    xa_agent_cancel_all(xa);
     while (xa->nthreads)
         pthread_cond_wait(&xa->threads_done, &xa->lock);
     pthread_mutex_unlock(&xa->lock);
+    xa_src_free_all(xa);
     thread_free(pthread_getspecific(xa->thread_key));
     pthread_setspecific(xa->thread_key, NULL);
     pthread_key_delete(xa->thread_key);
     table_free(xa->table, xa->table_nstatic);
+    if (xa->stop_fd >= 0)
+        close(xa->stop_fd);
+    free(xa->journal_dir);
     free(xa->db_path);
     free(xa->role_path);
     free(xa->role_address);
@@ -1295,10 +1347,32 @@ static void svc_fini(void *opaque)
     free(xa->guest_image);
     free(xa->master_address);
     free(xa->master_url);
+    pthread_cond_destroy(&xa->changed);
     pthread_cond_destroy(&xa->threads_done);
     pthread_mutex_destroy(&xa->lock);
     free(xa);
     api_fini();
+}
+
+/* The lock, the conditions and the stop eventfd. */
+static int sync_init(struct xa *xa, struct xt_ctx *ctx)
+{
+    pthread_condattr_t ca;
+    int rc;
+
+    pthread_mutex_init(&xa->lock, NULL);
+    pthread_cond_init(&xa->threads_done, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&xa->changed, &ca);
+    pthread_condattr_destroy(&ca);
+    xa->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (xa->stop_fd < 0)
+        return xt_error(ctx, -errno, "eventfd");
+    rc = -pthread_key_create(&xa->thread_key, thread_free);
+    if (rc < 0)
+        return xt_error(ctx, rc, "pthread_key_create");
+    return 0;
 }
 
 static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
@@ -1316,12 +1390,13 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
     xa->cfg = cfg;
     xa->auth = auth;
     xa->log = ctx;
-    pthread_mutex_init(&xa->lock, NULL);
-    pthread_cond_init(&xa->threads_done, NULL);
-    rc = -pthread_key_create(&xa->thread_key, thread_free);
+    rc = sync_init(xa, ctx);
     if (rc < 0) {
+        if (xa->stop_fd >= 0)
+            close(xa->stop_fd);
         free(xa);
-        return xt_error(ctx, rc, "pthread_key_create");
+        api_fini();
+        return rc;
     }
     xa->limits.max_body = cfg->max_body;
     rc = xt_config_get_u64(ctx, cfg->raw, "host_check_interval", 5,
@@ -1348,6 +1423,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
     if (asprintf(&xa->hv_args, "run_dir=%s/vmm", cfg->run_dir) < 0 ||
         asprintf(&xa->db_path, "%s/pool.db", cfg->state_dir) < 0 ||
         asprintf(&xa->role_path, "%s/role", cfg->state_dir) < 0 ||
+        asprintf(&xa->journal_dir, "%s/migrations", cfg->state_dir) < 0 ||
         !xa->role_address || !xa->hv_driver || !xa->guest_image) {
         rc = xt_error(ctx, -ENOMEM, "service");
         goto fail;
@@ -1377,6 +1453,8 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         snprintf(xa->self_url + n, XA_URL_MAX - n, "#%s", pin);
     }
     rc = load_host_uuid(xa, ctx);
+    /* Migrations this host was sending when it stopped. */
+    rc = rc ?: xa_src_recover(xa, ctx);
     if (rc < 0)
         goto fail;
     /* The role: a config master_address, else a joined member's record,
@@ -1414,15 +1492,14 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         rc = rc ?: xa_first_start(xa, db);
         if (rc < 0)
             goto fail;
-        if (xa_reconcile(xa, db) > 0)
-            xa->reconciler_started = pthread_create(&xa->reconciler, NULL,
-                                                    reconcile_main, xa) == 0;
+        xa_reconcile(xa, db);
         xt_info(ctx, "pool master, host %s at %s", xa->host_uuid,
                 xa->self_url);
     }
     free(role);
     role = NULL;
     rc = xa_liveness_start(xa);
+    rc = rc ?: xa_settle_start(xa);
     if (rc < 0)
         goto fail;
     rc = table_build(&xa->table, &xa->table_nstatic);
@@ -1447,5 +1524,6 @@ const struct pd_service xa_service = {
     .config_keys = config_keys,
     .init = svc_init,
     .handler = handler,
+    .stop = svc_stop,
     .fini = svc_fini,
 };

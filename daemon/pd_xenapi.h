@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "api.h"
+#include "hv.h"
 #include "pool.h"
 #include "poold.h"
 
@@ -23,7 +24,9 @@
 #define XA_API_MINOR 21
 #define XA_URL_MAX   300
 
-struct xa_mig;      /* a migration this host sends or receives */
+struct xa_mig;      /* a migration this host receives (pd_agent.c) */
+struct xa_send;     /* a migration this host sends (pd_migsrc.c) */
+struct xa_settler;  /* a migration the master settles (pd_settle.c) */
 
 struct xa {
     const struct pd_config *cfg;    /* borrowed from pd_main */
@@ -49,14 +52,25 @@ struct xa {
     char *master_url;               /* the master's URL (with its pin when
                                      * https) when member: calls are
                                      * forwarded there */
-    struct xa_mig *migs;            /* list */
+    struct xa_mig *migs;            /* receivers */
+    struct xa_send *sends;          /* senders, from migrate_send until
+                                     * the master forgets them */
+    struct xa_settler *settling;    /* migrations a live thread of this
+                                     * master settles */
 
-    unsigned int nthreads;          /* task and receiver threads */
+    unsigned int nthreads;          /* task, sender, receiver threads */
     pthread_cond_t threads_done;    /* signalled when nthreads drops */
+    pthread_cond_t changed;         /* CLOCK_MONOTONIC; broadcast when a
+                                     * sender ends and when the service
+                                     * stops (xa_sleep) */
+    int stop_fd;                    /* eventfd, readable once stopping */
+    char *journal_dir;              /* STATE_DIR/migrations */
 
-    pthread_t reconciler;           /* runs after a master start */
+    pthread_t reconciler;           /* the master's reconciler of
+                                     * migrations (pd_settle.c) */
     bool reconciler_started;
-    volatile bool stopping;         /* fini: the reconciler stops */
+    volatile bool stopping;         /* the service stops: every wait and
+                                     * loop ends, senders are cancelled */
 
     pthread_t checker;              /* host liveness (pd_liveness.c) */
     bool checker_started;
@@ -82,6 +96,9 @@ struct xa_call {
     struct pool_db *db;             /* master only, else NULL */
     const char *session;            /* params[0] when a session call */
     char *task;                     /* the task ref of an Async call */
+    bool task_open;                 /* set by the handler: the task stays
+                                     * pending, someone else ends it (a
+                                     * migration left to the reconciler) */
 };
 
 static inline struct xa_call *xa_call_of(struct api_call_ctx *c)
@@ -93,6 +110,14 @@ static inline struct xa_call *xa_call_of(struct api_call_ctx *c)
  * fini waits for every one that started. */
 void xa_thread_enter(struct xa *xa);
 void xa_thread_leave(struct xa *xa);
+/* A worker thread's last call: frees its xa_thread (db, ctx) while the
+ * service exists, then xa_thread_leave(). */
+void xa_worker_done(struct xa *xa);
+/* Waits up to ms for xa->changed (a sender ended, the service stops);
+ * false when the service stops.  Takes xa->lock itself. */
+bool xa_sleep(struct xa *xa, unsigned int ms);
+/* The same with xa->lock held by the caller. */
+bool xa_sleep_locked(struct xa *xa, unsigned int ms);
 
 /* Helpers for handlers (pd_xenapi.c). */
 const char *xa_param_str(const struct api_value *params, size_t i);
@@ -105,6 +130,12 @@ int xa_value_from_api(const struct pool_field *f, const struct api_value *a,
 /* Sets a task's progress (0..1); best effort. */
 void xa_task_progress(struct xa *xa, struct pool_db *db, const char *task,
                       double progress);
+/* Ends a pending (or cancelling) task with the envelope env: success with
+ * its Value as result, failure (cancelled for TASK_CANCELLED) with its
+ * ErrorDescription.  A task already ended is left as it is.  No
+ * transaction of its own: the caller's, or each write on its own. */
+int xa_task_set_outcome(struct pool_db *db, const char *task,
+                        const struct api_value *env);
 /* Finds this host's object in the DB (master): *ref_r, caller frees. */
 int xa_self_host(struct xa *xa, struct pool_db *db, char **ref_r);
 /* Memory of this machine (from /proc/meminfo), bytes. */
@@ -127,6 +158,12 @@ bool xa_is_master(struct xa *xa);
 int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
            struct api_value *params, long timeout_s,
            struct api_value **value_r, struct api_value **failure_r);
+/* The same, given up (-ESHUTDOWN) within a second once *stop is true:
+ * for questions whose answer may be lost (a forward, a long poll). */
+int xa_rpc_stoppable(struct xt_ctx *ctx, const char *url, const char *method,
+                     struct api_value *params, long timeout_s,
+                     const volatile bool *stop, struct api_value **value_r,
+                     struct api_value **failure_r);
 /* The URL of a host object (other_config xm:url); caller frees. */
 int xa_host_url(struct xa *xa, struct pool_db *db, const char *host,
                 char **url_r);
@@ -151,16 +188,143 @@ int xa_host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,
                  const char *method, struct api_value *params,
                  long timeout_s, struct api_value **value_r,
                  struct api_value **failure_r);
-/* Sets the cancel flag of every migration; called with xa->lock held. */
-void xa_agent_cancel_all(struct xa *xa);
+/* The same for a question (never an action whose answer matters): given
+ * up when the service stops. */
+int xa_host_ask(struct xa *xa, struct xt_ctx *ctx, const char *url,
+                const char *method, struct api_value *params,
+                long timeout_s, struct api_value **value_r,
+                struct api_value **failure_r);
+/* Opens this host's hv driver; caller hv_close()s. */
+int xa_hv_open(struct xa *xa, struct xt_ctx *ctx, struct hv_handle **h_r);
+/* The domain of VM vm_uuid on h (not a dying or shut-down one): 0 with
+ * *domid_r and *state_r (may be NULL), -ENOENT (not reported), or an hv
+ * error. */
+int xa_find_domain(struct hv_handle *h, const char *vm_uuid,
+                   uint32_t *domid_r, enum hv_run_state *state_r);
+/* Whether this host receives a migration of VM uuid. */
+bool xa_receiving(struct xa *xa, const char *uuid);
+
+/* ---- the source of a migration (pd_migsrc.c) ------------------------ */
+
+/* host_local.migrate_send / _status / _resolve / _forget / _cancel:
+ * entries of xa_agent_methods. */
+int xa_src_migrate_send(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r);
+int xa_src_migrate_status(struct api_call_ctx *call,
+                          const struct api_value *params,
+                          struct api_value **result_r);
+int xa_src_migrate_resolve(struct api_call_ctx *call,
+                           const struct api_value *params,
+                           struct api_value **result_r);
+int xa_src_migrate_forget(struct api_call_ctx *call,
+                          const struct api_value *params,
+                          struct api_value **result_r);
+int xa_src_migrate_cancel(struct api_call_ctx *call,
+                          const struct api_value *params,
+                          struct api_value **result_r);
+/* Whether this host sends a migration of VM uuid, or keeps a paused copy
+ * of one whose outcome is not settled. */
+bool xa_src_sending(struct xa *xa, const char *uuid);
+/* At start: the journals of STATE_DIR/migrations become entries again,
+ * each in the state its domain shows (pool.md, "Crash consistency"). */
+int xa_src_recover(struct xa *xa, struct xt_ctx *ctx);
+/* Stop: every running sender is asked to stop before its commit; called
+ * with xa->lock held. */
+void xa_src_cancel_all(struct xa *xa);
+/* Fini, once no sender thread runs: frees the entries. */
+void xa_src_free_all(struct xa *xa);
 
 /* ---- method families --------------------------------------------------- */
 
 extern const struct api_method xa_vm_methods[];     /* pd_methods_vm.c */
 extern const struct api_method xa_pool_methods[];   /* pd_methods_pool.c */
-/* Master start: fixes VMs and tasks after a restart (pool.md).  Returns
- * how many VMs are still being migrated between hosts (to try again). */
+extern const struct api_method xa_migrate_methods[];/* pd_migrate.c */
+/* Master start: fixes VMs and tasks left by the previous run that no
+ * migration record covers (pool.md, "Crash consistency"). */
 int xa_reconcile(struct xa *xa, struct pool_db *db);
+
+/* Helpers of the VM methods (pd_methods_vm.c). */
+int xa_field_str(struct pool_db *db, enum pool_class_id c, const char *ref,
+                 const char *field, char **s_r);
+int xa_field_int(struct pool_db *db, enum pool_class_id c, const char *ref,
+                 const char *field, int64_t *i_r);
+/* The key of this call's entry in current_operations. */
+void xa_op_key(struct api_call_ctx *call, char key[POOL_REF_STRLEN + 1]);
+/*
+ * Claims vm for operation op under key, in one transaction: no other
+ * operation runs (OTHER_OPERATION_IN_PROGRESS), then the power state is
+ * want (NULL: any).  record (NULL: none) is a map put into the VM's
+ * other_config in the same transaction, and then no migration record may
+ * be there already.  Fails with the XenAPI envelope set.
+ */
+int xa_vm_claim(struct api_call_ctx *call, const char *vm, const char *want,
+                const char *op, const char *key,
+                const struct pool_value *record, struct api_value **result_r);
+/* HANDLE_INVALID / HOST_OFFLINE unless host exists and is live. */
+int xa_host_usable(struct api_call_ctx *call, const char *host,
+                   struct api_value **result_r);
+/* Sets the VM's power_state, resident_on and domid (no transaction). */
+int xa_vm_set_running(struct pool_db *db, const char *vm, const char *state,
+                      const char *host, int64_t domid);
+
+/* ---- the master's record of a migration (pd_settle.c) ---------------- */
+
+/* VM other_config keys: the migration's state on the master and what the
+ * reconciler needs to settle it after a restart (pool.md). */
+#define XA_MIG_STATE    "xm:migration"
+#define XA_MIG_OP       "xm:migration-op"
+#define XA_MIG_SOURCE   "xm:migration-source"
+#define XA_MIG_DEST     "xm:migration-destination"
+/* Its states, in the order they come. */
+#define XA_MIG_PREPARING    "preparing"     /* nothing sent to the source */
+#define XA_MIG_SENDING      "sending"       /* migrate_send may have
+                                             * reached the source */
+#define XA_MIG_UNKNOWN      "unknown"       /* the last question got no
+                                             * answer */
+#define XA_MIG_IN_DOUBT     "in-doubt"      /* the source is paused after
+                                             * COMMIT: the destination
+                                             * decides */
+#define XA_MIG_CLEANUP_DST  "cleanup-destination"   /* decided: on the
+                                             * destination; the source is
+                                             * still to forget it */
+#define XA_MIG_CLEANUP_SRC  "cleanup-source"        /* decided: on the
+                                             * source, to forget it */
+
+struct xa_pm {
+    char vm[POOL_REF_STRLEN + 1];
+    char op[POOL_REF_STRLEN + 1];       /* current_operations key; the
+                                         * task when it is one */
+    char uuid[XT_UUID_STRLEN + 1];
+    char src[POOL_REF_STRLEN + 1];
+    char dst[POOL_REF_STRLEN + 1];
+};
+
+/* Registers pm->op as settled by this thread (the reconciler leaves it
+ * alone); -EBUSY when another thread settles it. */
+int xa_settler_enter(struct xa *xa, const char *op);
+void xa_settler_leave(struct xa *xa, const char *op);
+/* Sets the VM's XA_MIG_STATE (one write). */
+int xa_pm_set_state(struct pool_db *db, const struct xa_pm *pm,
+                    const char *state);
+/*
+ * Waits until the migration's outcome is known, asking both hosts, then
+ * applies it (VM, task, current_operations in one transaction) and tells
+ * the source to forget it.  0 with *result_r the stats (JSON string), or
+ * the failure with *result_r its envelope.  When the service stops first,
+ * -ESHUTDOWN with *open_r set: the migration is left to the reconciler of
+ * the next start.
+ */
+int xa_settle_wait(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
+                   const struct xa_pm *pm, struct api_value **result_r,
+                   bool *open_r);
+/* Ends a migration that never reached the source: drops the operation
+ * and the record, the task (if any) gets env. */
+int xa_pm_abandon(struct pool_db *db, const struct xa_pm *pm,
+                  const struct api_value *env);
+/* The reconciler thread (any host; it works while master). */
+int xa_settle_start(struct xa *xa);
+void xa_settle_stop(struct xa *xa);
 /* The master's liveness check of its hosts (pd_liveness.c): a thread
  * that pings every other host each check_interval_s and keeps host.live.
  * Stop sets xa->stopping and joins it (no-op when not started). */

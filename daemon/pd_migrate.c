@@ -1,0 +1,524 @@
+/*
+ * pd_migrate.c - VM.assert_can_migrate, VM.pool_migrate and task.cancel
+ * on the master (docs/design/pool.md, "VM.pool_migrate").
+ *
+ * A migration is claimed in one transaction with its record (the VM's
+ * other_config xm:migration*, pd_settle.c), so that a restarted master
+ * knows what it was doing.  The source is told to start only once the
+ * record says "sending"; from then on only a positive answer ends the
+ * migration: a lost one is unknown, and pd_settle.c asks both hosts until
+ * it knows.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hv.h"
+#include "pd_xenapi.h"
+
+#define HOST_CALL_TIMEOUT_S   60
+/* migrate_send answers once the sender thread runs. */
+#define SEND_TIMEOUT_S        30
+
+/* One VM.pool_migrate on the master. */
+struct migration {
+    struct xa_pm pm;
+    char *surl, *durl;          /* the hosts' URLs */
+    char *naddr;                /* the target's address on `network` */
+    int64_t pages, vcpus;
+    struct api_value *prep;     /* migrate_prepare's answer */
+};
+
+static struct pool_db *dbof(struct api_call_ctx *call)
+{
+    return xa_call_of(call)->db;
+}
+
+static void migration_clear(struct migration *m)
+{
+    free(m->surl);
+    free(m->durl);
+    free(m->naddr);
+    api_value_free(m->prep);
+}
+
+/* ---- checks ------------------------------------------------------------ */
+
+/* OTHER_OPERATION_IN_PROGRESS while an operation runs on vm or the last
+ * migration's record is still there. */
+static int check_idle(struct api_call_ctx *call, const char *vm,
+                      struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct pool_value ops = { 0 }, oc = { 0 };
+    int rc;
+
+    rc = pool_db_get_field(db, POOL_CLASS_VM, vm, "current_operations",
+                           &ops);
+    rc = rc ?: pool_db_get_field(db, POOL_CLASS_VM, vm, "other_config", &oc);
+    if (rc == -ENOENT)
+        *result_r = api_failure("HANDLE_INVALID", "VM", vm, NULL);
+    if (rc == 0 && (ops.map.n || pool_value_map_get(&oc, XA_MIG_STATE))) {
+        *result_r = api_failure("OTHER_OPERATION_IN_PROGRESS", "VM", vm,
+                                NULL);
+        rc = xt_error(call->xt, -EBUSY, "VM %s: operation in progress", vm);
+    }
+    pool_value_clear(&ops);
+    pool_value_clear(&oc);
+    return rc;
+}
+
+/* The target: live, enabled, not the VM's host, with the VM's memory
+ * free. */
+static int check_target(struct api_call_ctx *call, const char *vm,
+                        const char *host, const char *src,
+                        struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    int64_t need = 0, avail = 0, enabled = 0;
+    char nb[32], ab[32];
+    int rc;
+
+    rc = xa_host_usable(call, host, result_r);
+    rc = rc ?: xa_field_int(db, POOL_CLASS_HOST, host, "enabled", &enabled);
+    if (rc < 0)
+        return rc;
+    if (!enabled) {
+        *result_r = api_failure("HOST_OFFLINE", host, NULL);
+        return xt_error(call->xt, -EHOSTDOWN, "host %s is disabled", host);
+    }
+    if (!strcmp(src, host)) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED",
+                                "the VM already runs on that host", NULL);
+        return xt_error(call->xt, -EPERM, "VM %s already on %s", vm, host);
+    }
+    rc = xa_field_int(db, POOL_CLASS_VM, vm, "memory_static_max", &need);
+    rc = rc ?: xa_field_int(db, POOL_CLASS_HOST, host, "memory_free",
+                            &avail);
+    if (rc < 0)
+        return rc;
+    if (avail < need) {
+        snprintf(nb, sizeof(nb), "%lld", (long long)need);
+        snprintf(ab, sizeof(ab), "%lld", (long long)avail);
+        *result_r = api_failure("HOST_NOT_ENOUGH_FREE_MEMORY", nb, ab, NULL);
+        return xt_error(call->xt, -ENOMEM, "host %s: %s bytes free, %s "
+                        "needed", host, ab, nb);
+    }
+    return 0;
+}
+
+/* The checks of VM.assert_can_migrate, without claiming.  *src_r: the
+ * VM's host (caller frees). */
+static int migrate_check(struct api_call_ctx *call, const char *vm,
+                         const char *host, char **src_r,
+                         struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    char *ps = NULL, *src = NULL;
+    int rc;
+
+    *src_r = NULL;
+    rc = check_idle(call, vm, result_r);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VM, vm, "power_state", &ps);
+    if (rc < 0)
+        return rc;
+    if (strcmp(ps, "Running") != 0) {
+        *result_r = api_failure("VM_BAD_POWER_STATE", vm, "Running", ps,
+                                NULL);
+        rc = xt_error(call->xt, -EPERM, "VM %s is %s", vm, ps);
+        goto out;
+    }
+    rc = xa_field_str(db, POOL_CLASS_VM, vm, "resident_on", &src);
+    rc = rc ?: check_target(call, vm, host, src, result_r);
+    if (rc < 0)
+        goto out;
+    *src_r = src;
+    src = NULL;
+out:
+    free(ps);
+    free(src);
+    return rc;
+}
+
+static int vm_assert_can_migrate(struct api_call_ctx *call,
+                                 const struct api_value *params,
+                                 struct api_value **result_r)
+{
+    const char *vm = xa_param_str(params, 1);
+    const char *host = xa_param_str(params, 2);
+    char *src = NULL;
+    int rc;
+
+    if (!vm || !host)
+        return xt_error(call->xt, -EINVAL, "VM.assert_can_migrate(session, "
+                        "vm, host, options)");
+    rc = migrate_check(call, vm, host, &src, result_r);
+    free(src);
+    if (rc == 0)
+        *result_r = api_void();
+    return rc;
+}
+
+/* The failure envelope of a migration, from the peer's or our error. */
+static struct api_value *migrate_failure(struct api_call_ctx *call,
+                                         const struct xa_pm *pm,
+                                         struct api_value *peer)
+{
+    const char *code = peer ? api_failure_code(peer) : NULL;
+    const struct api_value *d = peer ?
+        api_struct_get(peer, "ErrorDescription") : NULL;
+    const char *msg = call->xt->err_msg;
+    struct api_value *r;
+
+    if (code && !strcmp(code, "VM_MIGRATE_FAILED") && d &&
+        api_value_string(api_array_get(d, 3)) &&
+        *api_value_string(api_array_get(d, 3)))
+        msg = api_value_string(api_array_get(d, 3));
+    else if (code && d && api_value_string(api_array_get(d, 1)))
+        msg = api_value_string(api_array_get(d, 1));
+    r = api_failure("VM_MIGRATE_FAILED", pm->vm, pm->src, pm->dst, msg,
+                    NULL);
+    api_value_free(peer);
+    return r;
+}
+
+/*
+ * The option `network`: the target's address on that network, from the
+ * network's other_config "xm:address:<host uuid>".  *addr_r: NULL when no
+ * network is given, else the address (caller frees).
+ */
+static int network_address(struct api_call_ctx *call, const char *vm,
+                           const char *src, const char *host,
+                           const char *net, char **addr_r,
+                           struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct pool_value oc = { 0 };
+    char *huuid = NULL, key[XT_UUID_STRLEN + 16], why[512];
+    const char *a;
+    int rc;
+
+    *addr_r = NULL;
+    if (!net)
+        return 0;
+    rc = pool_db_check_ref(db, POOL_CLASS_NETWORK, net);
+    if (rc == -ENOENT)
+        *result_r = api_failure("HANDLE_INVALID", "network", net, NULL);
+    if (rc < 0)
+        return rc;
+    rc = xa_field_str(db, POOL_CLASS_HOST, host, "uuid", &huuid);
+    rc = rc ?: pool_db_get_field(db, POOL_CLASS_NETWORK, net,
+                                 "other_config", &oc);
+    if (rc < 0)
+        goto out;
+    snprintf(key, sizeof(key), "%s%s", POOL_NET_OC_ADDRESS, huuid);
+    a = pool_value_map_get(&oc, key);
+    if (!a || !*a) {
+        snprintf(why, sizeof(why), "network %s has no address for host "
+                 "%s (other_config %s)", net, huuid, key);
+        *result_r = api_failure("VM_MIGRATE_FAILED", vm, src, host, why,
+                                NULL);
+        rc = xt_error(call->xt, -EADDRNOTAVAIL, "%s", why);
+        goto out;
+    }
+    *addr_r = strdup(a);
+    if (!*addr_r)
+        rc = xt_error(call->xt, -ENOMEM, "network address");
+out:
+    pool_value_clear(&oc);
+    free(huuid);
+    return rc;
+}
+
+/* ---- VM.pool_migrate --------------------------------------------------- */
+
+/* Ends a migration that never reached the source, answering env. */
+static int give_up(struct api_call_ctx *call, struct migration *m, int rc,
+                   struct api_value **result_r)
+{
+    if (!*result_r)
+        *result_r = migrate_failure(call, &m->pm, NULL);
+    xa_pm_abandon(dbof(call), &m->pm, *result_r);
+    return rc;
+}
+
+/* The task shows what moves where (task.cancel finds the source there). */
+static void describe_task(struct api_call_ctx *call, const struct xa_pm *pm)
+{
+    struct pool_value oc = { .type = POOL_FT_MAP };
+    const char *task = xa_call_of(call)->task;
+
+    if (!task)
+        return;
+    pool_value_map_put(&oc, "xm:vm", pm->vm);
+    pool_value_map_put(&oc, "xm:source", pm->src);
+    pool_value_map_put(&oc, "xm:destination", pm->dst);
+    pool_db_set_field(dbof(call), POOL_CLASS_TASK, task, "other_config", &oc,
+                      POOL_DB_INTERNAL);
+    pool_value_clear(&oc);
+}
+
+/* Checks, then claims the VM with the record "preparing" in one
+ * transaction; reads what the next steps need. */
+static int begin(struct api_call_ctx *call, struct migration *m,
+                 const char *net, struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    struct pool_db *db = dbof(call);
+    struct pool_value rec = { .type = POOL_FT_MAP };
+    char *src = NULL, *uuid = NULL;
+    int rc;
+
+    rc = migrate_check(call, m->pm.vm, m->pm.dst, &src, result_r);
+    rc = rc ?: network_address(call, m->pm.vm, src, m->pm.dst, net,
+                               &m->naddr, result_r);
+    if (rc < 0)
+        goto out;
+    snprintf(m->pm.src, sizeof(m->pm.src), "%s", src);
+    pool_value_map_put(&rec, XA_MIG_STATE, XA_MIG_PREPARING);
+    pool_value_map_put(&rec, XA_MIG_OP, m->pm.op);
+    pool_value_map_put(&rec, XA_MIG_SOURCE, m->pm.src);
+    pool_value_map_put(&rec, XA_MIG_DEST, m->pm.dst);
+    rc = xa_vm_claim(call, m->pm.vm, "Running", "pool_migrate", m->pm.op,
+                     &rec, result_r);
+    if (rc < 0)
+        goto out;
+    describe_task(call, &m->pm);
+    rc = xa_field_str(db, POOL_CLASS_VM, m->pm.vm, "uuid", &uuid);
+    rc = rc ?: xa_field_int(db, POOL_CLASS_VM, m->pm.vm,
+                            "memory_static_max", &m->pages);
+    rc = rc ?: xa_field_int(db, POOL_CLASS_VM, m->pm.vm, "VCPUs_max",
+                            &m->vcpus);
+    rc = rc ?: xa_host_url(xa, db, m->pm.src, &m->surl);
+    rc = rc ?: xa_host_url(xa, db, m->pm.dst, &m->durl);
+    if (rc == 0)
+        snprintf(m->pm.uuid, sizeof(m->pm.uuid), "%s", uuid);
+    else
+        give_up(call, m, rc, result_r);
+out:
+    pool_value_clear(&rec);
+    free(src);
+    free(uuid);
+    return rc;
+}
+
+/* host_local.migrate_prepare on the target: a receiver and its token.  A
+ * lost answer costs nothing: the receiver expires by itself. */
+static int prepare(struct api_call_ctx *call, struct migration *m,
+                   struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct api_value *p = api_array(), *fail = NULL;
+    int rc;
+
+    api_array_append(p, api_string(m->pm.uuid));
+    api_array_append(p, api_int(m->pages / HV_PAGE_SIZE));
+    api_array_append(p, api_int(m->vcpus));
+    if (m->naddr)
+        api_array_append(p, api_string(m->naddr));
+    rc = xa_host_call(xc->xa, call->xt, m->durl,
+                      "host_local.migrate_prepare", p, HOST_CALL_TIMEOUT_S,
+                      &m->prep, &fail);
+    if (rc < 0) {
+        *result_r = migrate_failure(call, &m->pm, fail);
+        return give_up(call, m, rc, result_r);
+    }
+    xa_task_progress(xc->xa, dbof(call), xc->task, 0.05);
+    return 0;
+}
+
+/* migrate_send's parameters: the receiver, and the client's options the
+ * source acts on (the rest are ours). */
+static struct api_value *send_params(struct api_call_ctx *call,
+                                     const struct migration *m,
+                                     const struct api_value *opts)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct api_value *so = api_struct(), *p = api_array();
+    const struct api_value *ov;
+    int64_t port = 0;
+    size_t i;
+
+    for (i = 0; i < api_value_count(opts); i++) {
+        const char *k = api_struct_key(opts, i);
+
+        ov = api_struct_value(opts, i);
+        if ((!strcmp(k, "live") || !strcmp(k, "compress")) &&
+            (api_value_type(ov) == API_STRING ||
+             api_value_type(ov) == API_BOOL))
+            api_struct_add(so, k, api_value_copy(ov));
+    }
+    if (xc->task)
+        api_struct_add(so, "master_url", api_string(xc->xa->self_url));
+    /* The destination's key: the source pins it on the channel.  The
+     * answer came over the master's pinned channel to that host. */
+    api_struct_add(so, "pin", api_value_copy(api_struct_get(m->prep,
+                                                            "pin")));
+    api_value_get_int64(api_struct_get(m->prep, "port"), &port);
+    api_array_append(p, api_string(m->pm.op));
+    api_array_append(p, api_string(m->pm.uuid));
+    api_array_append(p, api_value_copy(api_struct_get(m->prep, "address")));
+    api_array_append(p, api_int(port));
+    api_array_append(p, api_value_copy(api_struct_get(m->prep, "token")));
+    api_array_append(p, so);
+    return p;
+}
+
+/* Whether task.cancel came before the source was told anything. */
+static bool cancelled_early(struct api_call_ctx *call)
+{
+    const char *task = xa_call_of(call)->task;
+    struct pool_value st = { 0 };
+    bool r;
+
+    if (!task || pool_db_get_field(dbof(call), POOL_CLASS_TASK, task,
+                                   "status", &st) < 0)
+        return false;
+    r = st.s && !strcmp(st.s, "cancelling");
+    pool_value_clear(&st);
+    return r;
+}
+
+/*
+ * Tells the source to start.  "sending" is recorded first: from then on
+ * the source may run the migration, whatever this call answers.  A
+ * failure the source answers means nothing started (give up); no answer
+ * is "unknown", left to the settling.
+ */
+static int start_send(struct api_call_ctx *call, struct migration *m,
+                      const struct api_value *opts,
+                      struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct api_value *res = NULL, *fail = NULL;
+    enum xt_fault_action f;
+    int rc;
+
+    if (cancelled_early(call)) {
+        *result_r = api_failure("TASK_CANCELLED", xc->task, NULL);
+        return give_up(call, m, xt_error(call->xt, -ECANCELED,
+                                         "migration cancelled"), result_r);
+    }
+    xt_fault(call->xt, "pd.master.prepared");
+    rc = xa_pm_set_state(dbof(call), &m->pm, XA_MIG_SENDING);
+    if (rc < 0)
+        return give_up(call, m, rc, result_r);
+    rc = xa_host_call(xc->xa, call->xt, m->surl, "host_local.migrate_send",
+                      send_params(call, m, opts), SEND_TIMEOUT_S, &res,
+                      &fail);
+    f = xt_fault(call->xt, "pd.master.accepted");
+    api_value_free(res);
+    if (rc == 0 && (f == XT_FAULT_FAIL || f == XT_FAULT_DROP))
+        rc = xt_error(call->xt, -ETIMEDOUT, "fault injection: the answer "
+                      "of migrate_send is lost");
+    if (rc < 0 && fail) {
+        *result_r = migrate_failure(call, &m->pm, fail);
+        return give_up(call, m, rc, result_r);
+    }
+    if (rc < 0) {
+        xt_warn(xc->xa->log, "VM %s: migrate_send to %s got no answer (%s):"
+                " the outcome is unknown, asking both hosts", m->pm.vm,
+                m->pm.src, call->xt->err_msg);
+        xa_pm_set_state(dbof(call), &m->pm, XA_MIG_UNKNOWN);
+        xt_fault(call->xt, "pd.master.unknown");
+    }
+    return 0;
+}
+
+static int vm_pool_migrate(struct api_call_ctx *call,
+                           const struct api_value *params,
+                           struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    const char *vm = xa_param_str(params, 1);
+    const char *host = xa_param_str(params, 2);
+    const struct api_value *opts = api_array_get(params, 3);
+    struct migration m = { 0 };
+    int rc;
+
+    if (!vm || !host || api_value_type(opts) != API_STRUCT ||
+        strlen(vm) > POOL_REF_STRLEN || strlen(host) > POOL_REF_STRLEN)
+        return xt_error(call->xt, -EINVAL, "VM.pool_migrate(session, vm, "
+                        "host, options)");
+    snprintf(m.pm.vm, sizeof(m.pm.vm), "%s", vm);
+    snprintf(m.pm.dst, sizeof(m.pm.dst), "%s", host);
+    xa_op_key(call, m.pm.op);
+    /* This thread settles it; the reconciler leaves it alone. */
+    rc = xa_settler_enter(xc->xa, m.pm.op);
+    if (rc < 0)
+        return xt_error(call->xt, rc, "operation %s", m.pm.op);
+    rc = begin(call, &m, api_value_string(api_struct_get(opts, "network")),
+               result_r);
+    rc = rc ?: prepare(call, &m, result_r);
+    rc = rc ?: start_send(call, &m, opts, result_r);
+    if (rc == 0)
+        rc = xa_settle_wait(xc->xa, call->xt, dbof(call), &m.pm, result_r,
+                            &xc->task_open);
+    xa_settler_leave(xc->xa, m.pm.op);
+    migration_clear(&m);
+    return rc;
+}
+
+/* ---- task.cancel ------------------------------------------------------- */
+
+static int task_cancel(struct api_call_ctx *call,
+                       const struct api_value *params,
+                       struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct pool_db *db = dbof(call);
+    const char *task = xa_param_str(params, 1);
+    struct pool_value oc = { 0 }, st = { 0 };
+    struct api_value *p, *v = NULL;
+    const char *src;
+    char *url = NULL;
+    int rc;
+
+    if (!task)
+        return xt_error(call->xt, -EINVAL, "task.cancel(session, task)");
+    rc = pool_db_get_field(db, POOL_CLASS_TASK, task, "status", &st);
+    if (rc == -ENOENT)
+        *result_r = api_failure("HANDLE_INVALID", "task", task, NULL);
+    if (rc < 0)
+        return rc;
+    rc = pool_db_get_field(db, POOL_CLASS_TASK, task, "other_config", &oc);
+    if (rc < 0)
+        goto out;
+    src = pool_value_map_get(&oc, "xm:source");
+    if (strcmp(st.s, "pending") != 0 || !src) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED",
+                                "only a pending VM.pool_migrate task can be "
+                                "cancelled", NULL);
+        rc = xt_error(call->xt, -EPERM, "task %s cannot be cancelled", task);
+        goto out;
+    }
+    /* Seen by the master before it tells the source to start, and by the
+     * source until its commit. */
+    pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
+                      &POOL_V_ENUM("cancelling"), POOL_DB_INTERNAL);
+    rc = xa_host_url(xc->xa, db, src, &url);
+    if (rc < 0)
+        goto out;
+    p = api_array();
+    api_array_append(p, api_string(task));
+    rc = xa_host_call(xc->xa, call->xt, url, "host_local.migrate_cancel", p,
+                      HOST_CALL_TIMEOUT_S, &v, NULL);
+    if (rc == 0)
+        *result_r = api_void();
+out:
+    api_value_free(v);
+    pool_value_clear(&oc);
+    pool_value_clear(&st);
+    free(url);
+    return rc;
+}
+
+const struct api_method xa_migrate_methods[] = {
+    { "VM.assert_can_migrate", 4, 0, 0, vm_assert_can_migrate },
+    { "VM.pool_migrate", 4, 0, 0, vm_pool_migrate },
+    { "task.cancel", 2, 0, API_METHOD_NO_ASYNC, task_cancel },
+    { NULL },
+};

@@ -11,7 +11,14 @@
 #     on PT_PORT (HTTPS only, on PT_PORT, when PT_HTTPS=1), state in
 #     PT_TMP/hN; pt_kill N [SIG]; pt_url N;
 #   - pt_py SCRIPT: runs python3 with tests/pool/pool_client.py importable
-#     (the test's steps as a GUI would make them, with xmlrpc.client).
+#     (the test's steps as a GUI would make them, with xmlrpc.client);
+#   - faults by state (xt_fault, common/xt.h): every host reads its own
+#     fault file PT_TMP/hN/fault at each fault point and waits in
+#     PT_TMP/hN/faults: pt_arm N SPEC, pt_hit N POINT (waits until host N
+#     holds at POINT, armed "wait"), pt_go N POINT (lets it go on),
+#     pt_gone N (waits for a host that killed itself at a point);
+#   - pt_proxy_start NAME LISTEN TARGET, pt_proxy_cut NAME, pt_proxy_open
+#     NAME: a TCP proxy (tcp_proxy.py) whose link the test cuts.
 #
 # One behaviour per script: pt_setup NAME first, pt_done last.  Set
 # XM_TEST_KEEP=1 to keep PT_TMP.
@@ -71,7 +78,12 @@ pt_done()
 
 pt_cleanup()
 {
-    local n pid
+    local n pid f
+    # No host may be left holding at a fault point: it would not stop.
+    for f in "$PT_TMP"/h*/fault; do [ -f "$f" ] && : > "$f"; done
+    for f in "$PT_TMP"/h*/faults/*.hit; do
+        [ -e "$f" ] && : > "${f%.hit}.go"
+    done
     for n in "${!PT_PID[@]}"; do
         pid=${PT_PID[$n]}
         kill -TERM "$pid" 2>/dev/null
@@ -142,7 +154,10 @@ EOC
             printf '%s = %s\n' "${kv%%=*}" "${kv#*=}" >> "$d/conf"
         done
     fi
-    "$PT_POOLD" --config "$d/conf" --foreground >"$d/out" 2>"$d/err" &
+    mkdir -p "$d/faults"
+    [ -f "$d/fault" ] || : > "$d/fault"
+    XM_FAULT_FILE=$d/fault XM_FAULT_DIR=$d/faults \
+        "$PT_POOLD" --config "$d/conf" --foreground >"$d/out" 2>"$d/err" &
     PT_PID[$n]=$!
     for i in $(seq 1 100); do
         if python3 - "$(pt_url "$n")" <<'EOP' 2>/dev/null
@@ -184,3 +199,73 @@ pt_py()
     fi
     [ "$rc" -eq 0 ] || pt_fail "python steps ended with status $rc"
 }
+
+# pt_arm N SPEC: host N's faults from now on ("point=action ..."; "" for
+# none); the waits of earlier arms are forgotten.
+pt_arm()
+{
+    rm -f "$PT_TMP/h$1/faults/"*.hit "$PT_TMP/h$1/faults/"*.go
+    printf '%s\n' "$2" > "$PT_TMP/h$1/fault"
+}
+
+# pt_hit N POINT: waits (at most 120 s) until host N holds at POINT.
+pt_hit()
+{
+    local i
+    for i in $(seq 1 1200); do
+        [ -e "$PT_TMP/h$1/faults/$2.hit" ] && return 0
+        sleep 0.1
+    done
+    pt_diag "host $1 never reached $2"
+    return 1
+}
+
+# pt_go N POINT: host N goes on from POINT.
+pt_go() { : > "$PT_TMP/h$1/faults/$2.go"; }
+
+# pt_gone N: waits (at most 120 s) for host N, which kills itself at a
+# fault point, to be gone.
+pt_gone()
+{
+    local i pid=${PT_PID[$1]}
+    for i in $(seq 1 1200); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid" 2>/dev/null
+            unset "PT_PID[$1]"
+            return 0
+        fi
+        sleep 0.1
+    done
+    pt_diag "host $1 is still there"
+    return 1
+}
+
+# pt_proxy_start NAME LISTEN_ADDR:PORT TARGET_ADDR:PORT
+pt_proxy_start()
+{
+    local f=$PT_TMP/proxy-$1 i
+    python3 "$PT_SRCDIR/tests/pool/tcp_proxy.py" "$2" "$3" "$f.state" \
+        2>"$f.err" &
+    PT_PID[proxy-$1]=$!
+    for i in $(seq 1 100); do
+        grep -qx open "$f.state" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    pt_diag "proxy $1 did not start: $(cat "$f.err")"
+    return 1
+}
+
+# pt_proxy_cut NAME / pt_proxy_open NAME: once done, the link is so.
+pt_proxy_state()
+{
+    local f=$PT_TMP/proxy-$1.state i
+    kill "-$2" "${PT_PID[proxy-$1]}" || return 1
+    for i in $(seq 1 100); do
+        grep -qx "$3" "$f" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    pt_diag "proxy $1 is not $3"
+    return 1
+}
+pt_proxy_cut() { pt_proxy_state "$1" USR1 cut; }
+pt_proxy_open() { pt_proxy_state "$1" USR2 open; }

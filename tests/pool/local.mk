@@ -1,6 +1,7 @@
 # tests/pool/: integration tests of a pool of xm-poold daemons on
-# 127.0.0.2-4 with plain HTTP, driven with python3's xmlrpc.client as a
-# XenAPI client would; one behaviour per script.
+# 127.0.0.2-5 with plain HTTP, driven with python3's xmlrpc.client as a
+# XenAPI client would; one behaviour per script.  Faults are made at named
+# states (fault points, lib.sh pt_arm), never after a delay.
 POOL_SH_TESTS = \
 	tests/pool/pool-records.sh \
 	tests/pool/pool-events.sh \
@@ -16,9 +17,14 @@ POOL_SH_TESTS = \
 	tests/pool/pool-migrate-checks.sh \
 	tests/pool/pool-eject.sh \
 	tests/pool/pool-master-kill.sh \
+	tests/pool/pool-migrate-link-cut.sh \
+	tests/pool/pool-migrate-unknown.sh \
+	tests/pool/pool-migrate-source-kill.sh \
+	tests/pool/pool-migrate-dest-fault.sh \
+	tests/pool/pool-shutdown.sh \
 	tests/pool/pool-https.sh \
 	tests/pool/pool-forward.sh \
 	tests/pool/cli-tls-pin.sh
 dist_check_SCRIPTS += $(POOL_SH_TESTS)
 TESTS += $(POOL_SH_TESTS)
-EXTRA_DIST += tests/pool/lib.sh tests/pool/pool_client.py
+EXTRA_DIST += tests/pool/lib.sh tests/pool/pool_client.py tests/pool/tcp_proxy.py

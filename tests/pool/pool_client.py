@@ -136,3 +136,116 @@ def running_on(uuid, hosts=(2, 3, 4)):
         except (OSError, Failure, FileNotFoundError):
             pass
     return out
+
+
+def wait_until(fn, timeout=60.0, what="a condition"):
+    """Calls fn until it returns something true (returned), at most
+    timeout seconds; raises TimeoutError naming what."""
+    end = time.time() + timeout
+    while True:
+        try:
+            r = fn()
+        except (OSError, Failure):
+            r = None
+        if r:
+            return r
+        if time.time() >= end:
+            raise TimeoutError(what)
+        time.sleep(0.1)
+
+
+def domains(uuid, hosts=(2, 3, 4)):
+    """{host number: hv state} of the hosts that have a domain of the VM,
+    asked of each host directly (vm_status: "running", "paused", ...)."""
+    out = {}
+    for n in hosts:
+        try:
+            st = host_local(n, "vm_status", uuid)
+        except (OSError, Failure, FileNotFoundError):
+            continue
+        if st["running"]:
+            out[n] = st["state"]
+    return out
+
+
+def migration_record(s, vm):
+    """The master's record of the VM's migration: xm:migration or None."""
+    return s.call("VM.get_other_config", vm).get("xm:migration")
+
+
+def settled(s, vm, task=None):
+    """Whether the master has ended the migration: no operation on the
+    VM, the task (if any) no longer pending, no record left."""
+    if s.call("VM.get_current_operations", vm):
+        return False
+    if task and s.call("task.get_status", task) in ("pending",
+                                                    "cancelling"):
+        return False
+    return migration_record(s, vm) is None
+
+
+def journals(n):
+    """The migration journals host n keeps."""
+    d = os.path.join(os.environ["PT_TMP"], "h%d" % n, "state", "migrations")
+    try:
+        return sorted(os.listdir(d))
+    except FileNotFoundError:
+        return []
+
+
+def fault_dir(n):
+    return os.path.join(os.environ["PT_TMP"], "h%d" % n, "faults")
+
+
+def arm(n, spec):
+    """Host n's faults from now on (see lib.sh pt_arm)."""
+    d = fault_dir(n)
+    for f in os.listdir(d) if os.path.isdir(d) else ():
+        if f.endswith(".hit") or f.endswith(".go"):
+            os.unlink(os.path.join(d, f))
+    with open(os.path.join(os.environ["PT_TMP"], "h%d" % n, "fault"),
+              "w") as f:
+        f.write(spec + "\n")
+
+
+def hit(n, point, timeout=120.0):
+    """Waits until host n holds at point (armed "wait")."""
+    wait_until(lambda: os.path.exists(os.path.join(fault_dir(n),
+                                                   point + ".hit")),
+               timeout, "host %d at %s" % (n, point))
+
+
+def go(n, point):
+    """Host n goes on from point."""
+    open(os.path.join(fault_dir(n), point + ".go"), "w").close()
+
+
+def save(**kw):
+    """Hands values to the next pt_py block (load())."""
+    with open(os.path.join(os.environ["PT_TMP"], "ids"), "w") as f:
+        f.write(repr(kw))
+
+
+def load():
+    import ast
+    with open(os.path.join(os.environ["PT_TMP"], "ids")) as f:
+        return ast.literal_eval(f.read())
+
+
+def check_end(t, s, vm, uuid, task, where, hosts, hnum, status, label=""):
+    """The end state every fault test wants: exactly one running domain of
+    the VM, on host number where, and no other domain of it (a paused copy
+    counts); the database says that host, Running; no operation left; the
+    task ended with status."""
+    d = domains(uuid, hosts)
+    p = " " + label if label else ""
+    t.is_(d, {where: "running"}, "one running domain, on host %d%s"
+          % (where, p))
+    t.is_(s.call("VM.get_resident_on", vm), hnum[where],
+          "the database says host %d%s" % (where, p))
+    t.is_(s.call("VM.get_power_state", vm), "Running", "Running" + p)
+    t.is_(s.call("VM.get_current_operations", vm), {},
+          "no operation left" + p)
+    if task:
+        t.is_(s.call("task.get_status", task), status,
+              "the task ends %s%s" % (status, p))

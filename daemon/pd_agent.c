@@ -13,7 +13,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -575,41 +574,6 @@ static void recv_job_free(struct recv_job *j)
     free(j);
 }
 
-/*
- * Until the sender connects, the receiver waits here rather than in the
- * engine, so that the service's stop ends the wait at once: true when a
- * connection is pending, false on stop or when the token expired.
- */
-static bool sender_knocks(struct recv_job *j, struct xt_ctx *ctx,
-                          int *left_ms_r)
-{
-    uint64_t end = xt_now_ns() + MIG_TOKEN_TTL_MS * 1000000ull;
-    struct pollfd pfd[2] = {
-        { .fd = j->fd, .events = POLLIN },
-        { .fd = j->xa->stop_fd, .events = POLLIN },
-    };
-    uint64_t now;
-    int r;
-
-    for (;;) {
-        now = xt_now_ns();
-        if (now >= end)
-            break;
-        r = poll(pfd, 2, (int)((end - now) / 1000000) + 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 || pfd[1].revents)
-            break;
-        if (pfd[0].revents) {
-            *left_ms_r = (int)((end - xt_now_ns()) / 1000000) + 1;
-            return true;
-        }
-    }
-    xt_info(ctx, "migration receiver for VM %s: %s", j->mig.vm,
-            j->xa->stopping ? "the service stops" : "no sender came");
-    return false;
-}
-
 static void *recv_main(void *p)
 {
     struct recv_job *j = p;
@@ -626,10 +590,13 @@ static void *recv_main(void *p)
     o.nr_pages = j->nr_pages;
     o.chan.cert_pem = j->cert_pem;
     o.chan.key_pem = j->key_pem;
+    o.accept_ms = MIG_TOKEN_TTL_MS;
+    /* The service's stop ends the wait for the sender, and the receive
+     * itself up to COMMIT. */
+    o.stop_fd = xa->stop_fd;
     /* The handle was opened by the request's thread: this thread works
      * on a view of it that reports into its own context. */
-    if (ctx && sender_knocks(j, ctx, &o.accept_ms) &&
-        hv_view(j->h, ctx, &view) == 0) {
+    if (ctx && hv_view(j->h, ctx, &view) == 0) {
         rc = mig_receive(ctx, view, j->fd, &o, &st);
         xt_info(ctx, "migration received: rc %d, domain %u", rc,
                 st.dst_domid);

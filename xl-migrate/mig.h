@@ -246,6 +246,12 @@ struct mig_recv_opts {
     /* After a failure, keep answering QUERY on the listening socket for
      * this long so an in-doubt sender learns the outcome. */
     int linger_ms;
+    /* A descriptor that becomes readable to stop the receiver (a
+     * service's stop): honoured while it waits for the sender, between
+     * records, and while it waits for COMMIT (-ECANCELED, the copy
+     * discarded); once COMMIT is read the VM is ours and it goes on.
+     * -1: none. */
+    int stop_fd;
 };
 
 void mig_recv_opts_init(struct mig_recv_opts *o);

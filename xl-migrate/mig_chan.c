@@ -683,6 +683,26 @@ bool mig_chan_readable(struct mig_chan *c, int wait_ms)
     return poll(&pfd, 1, wait_ms) == 1;
 }
 
+int mig_chan_wait(struct mig_chan *c, int stop_fd, int wait_ms)
+{
+    struct pollfd pfd[2] = {
+        { .fd = c->fd, .events = POLLIN },
+        { .fd = stop_fd, .events = POLLIN },
+    };
+    int r;
+
+    if (c->tls && gnutls_record_check_pending(c->tls))
+        return 0;
+    do {
+        r = poll(pfd, stop_fd >= 0 ? 2 : 1, wait_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -errno;
+    if (r == 0)
+        return -ETIMEDOUT;
+    return stop_fd >= 0 && pfd[1].revents ? -ECANCELED : 0;
+}
+
 bool mig_chan_peer_gone(struct mig_chan *c)
 {
     struct pollfd pfd = { .fd = c->fd, .events = POLLIN | POLLRDHUP };

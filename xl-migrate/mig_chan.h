@@ -74,6 +74,9 @@ int mig_chan_readv(struct mig_chan *c, const struct iovec *iov, int n,
 
 /* Whether something can be read within wait_ms. */
 bool mig_chan_readable(struct mig_chan *c, int wait_ms);
+/* Waits until c can be read (0) or stop_fd (-1: none) is readable
+ * (-ECANCELED), at most wait_ms (-ETIMEDOUT); not reported. */
+int mig_chan_wait(struct mig_chan *c, int stop_fd, int wait_ms);
 /* Whether the peer has closed or reset the connection, without waiting. */
 bool mig_chan_peer_gone(struct mig_chan *c);
 /* Shuts the connection down: blocked reads and writes on it return. */

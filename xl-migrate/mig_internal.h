@@ -257,6 +257,11 @@ struct mig_receiver {
 };
 
 int mig_recv_fail(struct mig_receiver *r, struct xt_ctx *ctx, int rc);
+/* The stop of mig_recv_opts.stop_fd: -ECANCELED (reported into ctx) once
+ * asked, else 0; before reading the next record on the main connection
+ * (which may take up to the timeout) it also waits for that record or the
+ * stop. */
+int mig_recv_stopped(struct mig_receiver *r, struct xt_ctx *ctx);
 /* Tells the sender its VM_CONFIG is taken and the domain built (the modes
  * call it once they have one to receive into). */
 int mig_recv_accepted(struct mig_receiver *r);

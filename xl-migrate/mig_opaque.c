@@ -667,7 +667,9 @@ static int feed(struct orecv *x)
     int rc;
 
     for (;;) {
-        rc = mig_read_record(r->ctx, &r->rd, &hdr, &off);
+        rc = mig_recv_stopped(r, r->ctx);
+        if (rc == 0)
+            rc = mig_read_record(r->ctx, &r->rd, &hdr, &off);
         if (rc < 0)
             return rc;
         switch (hdr.type) {

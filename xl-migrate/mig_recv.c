@@ -38,6 +38,7 @@ void mig_recv_opts_init(struct mig_recv_opts *o)
     o->timeout_ms = MIG_DEFAULT_TIMEOUT_MS;
     o->accept_ms = MIG_DEFAULT_ACCEPT_MS;
     o->linger_ms = 10000;
+    o->stop_fd = -1;
 }
 
 const char *mig_dst_state_name(enum mig_dst_state s)
@@ -94,6 +95,38 @@ static int send_rec(struct xt_ctx *ctx, struct mig_chan *c, uint32_t type,
         return xt_error(ctx, rc, "sending %s to %s", mig_rec_name(type),
                         mig_chan_peer(c));
     return 0;
+}
+
+int mig_recv_stopped(struct mig_receiver *r, struct xt_ctx *ctx)
+{
+    int rc;
+
+    if (r->o->stop_fd < 0 || !r->main)
+        return 0;
+    rc = mig_chan_wait(r->main, r->o->stop_fd, r->o->timeout_ms);
+    if (rc == -ECANCELED)
+        return xt_error(ctx, rc, "the receiver is told to stop");
+    return 0;   /* a timeout is the read's to report */
+}
+
+/* Waits for a connection on the listening socket, at most wait_ms, or
+ * the stop: 0 when one is there, -ETIMEDOUT, -ECANCELED (not reported). */
+static int wait_listen(struct mig_receiver *r, int wait_ms)
+{
+    struct pollfd pfd[2] = {
+        { .fd = r->listen_fd, .events = POLLIN },
+        { .fd = r->o->stop_fd, .events = POLLIN },
+    };
+    int n = r->o->stop_fd >= 0 ? 2 : 1, rc;
+
+    do {
+        rc = poll(pfd, n, wait_ms);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0)
+        return -errno;
+    if (rc == 0)
+        return -ETIMEDOUT;
+    return n == 2 && pfd[1].revents ? -ECANCELED : 0;
 }
 
 int mig_recv_accepted(struct mig_receiver *r)
@@ -193,10 +226,13 @@ static int accept_main(struct mig_receiver *r)
     while ((left = ms_left(deadline)) > 0) {
         struct mig_reader rd = { 0 };
 
-        rc = mig_chan_accept(cctx, r->listen_fd, r->tls, left,
+        rc = wait_listen(r, left);
+        if (rc == -ETIMEDOUT || rc == -ECANCELED)
+            break;
+        rc = mig_chan_accept(cctx, r->listen_fd, r->tls, 0,
                              r->o->timeout_ms, &rd.chan);
         if (rc == -ETIMEDOUT)
-            break;
+            continue;
         if (rc == 0)
             rc = read_opening(r, cctx, &rd, &r->ih, &hello);
         if (rc == 0) {
@@ -218,6 +254,9 @@ static int accept_main(struct mig_receiver *r)
         mig_buf_free(&rd.body);
     }
     xt_ctx_free(cctx);
+    if (rc == -ECANCELED)
+        return xt_error(r->ctx, rc, "the receiver is told to stop before "
+                        "its sender came");
     if (!r->main)
         return xt_error(r->ctx, -ETIMEDOUT, "no valid migration connection "
                         "within %d ms", r->o->accept_ms);
@@ -271,10 +310,13 @@ int mig_recv_accept_stream(struct mig_receiver *r,
     cctx->quiet_errors = true;
     while ((left = ms_left(deadline)) > 0) {
         memset(rd, 0, sizeof(*rd));
-        rc = mig_chan_accept(cctx, r->listen_fd, r->tls, left,
+        rc = wait_listen(r, left);
+        if (rc == -ETIMEDOUT || rc == -ECANCELED)
+            break;
+        rc = mig_chan_accept(cctx, r->listen_fd, r->tls, 0,
                              r->o->timeout_ms, &rd->chan);
         if (rc == -ETIMEDOUT)
-            break;
+            continue;
         if (rc == 0)
             rc = read_stream_opening(r, cctx, rd, hello_r);
         if (rc == 0) {
@@ -288,6 +330,8 @@ int mig_recv_accept_stream(struct mig_receiver *r,
         mig_buf_free(&rd->body);
     }
     xt_ctx_free(cctx);
+    if (rc == -ECANCELED)
+        return xt_error(r->ctx, rc, "the receiver is told to stop");
     if (!*c_r)
         return xt_error(r->ctx, -ETIMEDOUT, "data streams: only some of "
                         "%u arrived within %d ms", r->nstreams,
@@ -429,7 +473,9 @@ static int recv_commit(struct mig_receiver *r)
     uint64_t off;
     int rc;
 
-    rc = mig_read_record(r->ctx, &r->rd, &hdr, &off);
+    rc = mig_recv_stopped(r, r->ctx);
+    if (rc == 0)
+        rc = mig_read_record(r->ctx, &r->rd, &hdr, &off);
     if (rc == 0 && hdr.type == MIG_REC_ABORT)
         rc = mig_abort_error(r->ctx, r->rd.body.data, hdr.length,
                              "the sender");
@@ -513,9 +559,11 @@ static void recv_linger(struct mig_receiver *r)
         struct mig_query q;
         uint64_t off;
 
-        if (mig_chan_accept(qctx, r->listen_fd, r->tls, left,
+        if (wait_listen(r, left) < 0)
+            break;      /* its end, or the stop */
+        if (mig_chan_accept(qctx, r->listen_fd, r->tls, 0,
                             r->o->timeout_ms, &rd.chan) == -ETIMEDOUT)
-            break;
+            continue;
         if (rd.chan && mig_read_record(qctx, &rd, &hdr, &off) == 0 &&
             hdr.type == MIG_REC_QUERY && hdr.length == sizeof(q)) {
             struct mig_query_reply qr = { 0 };

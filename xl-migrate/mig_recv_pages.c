@@ -460,7 +460,9 @@ static int main_loop(struct rpages *p)
     int rc;
 
     for (;;) {
-        rc = mig_read_rec_hdr(m->ctx, &r->rd, &hdr, &off);
+        rc = mig_recv_stopped(r, m->ctx);
+        if (rc == 0)
+            rc = mig_read_rec_hdr(m->ctx, &r->rd, &hdr, &off);
         if (rc == 0)
             rc = stream_record(m, &hdr, off);
         if (rc < 0)

@@ -15,11 +15,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hv_driver.h"
@@ -229,6 +233,73 @@ static void dest_init(struct dom *d)
     d->elusive = d->stuck = -1;
 }
 
+/*
+ * The receiver's stop (mig_recv_opts.stop_fd) while it waits for COMMIT:
+ * the sender is held at mig.send.end-sent (a "wait" fault point) until
+ * the stop is asked, so the receiver sees the stop before any COMMIT.
+ */
+struct stopper {
+    char dir[64];
+    int efd;
+};
+
+static void *stopper_main(void *arg)
+{
+    struct stopper *st = arg;
+    char hit[128], go[128];
+    uint64_t one = 1;
+    struct stat sb;
+    int i, fd;
+
+    snprintf(hit, sizeof(hit), "%s/mig.send.end-sent.hit", st->dir);
+    snprintf(go, sizeof(go), "%s/mig.send.end-sent.go", st->dir);
+    for (i = 0; i < 10000 && stat(hit, &sb) < 0; i++)
+        usleep(1000);
+    if (write(st->efd, &one, sizeof(one)) != sizeof(one))
+        tap_bail("eventfd");
+    fd = open(go, O_WRONLY | O_CREAT, 0644);
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+static void test_stop(void)
+{
+    static struct dom src, dst;
+    struct loop_side s = { .ops = &sparse_ops, .priv = &src };
+    struct loop_side d = { .ops = &sparse_ops, .priv = &dst };
+    struct stopper st = { .efd = eventfd(0, EFD_CLOEXEC) };
+    struct mig_recv_opts ro;
+    struct loop_result lr;
+    pthread_t t;
+
+    snprintf(st.dir, sizeof(st.dir), "/tmp/test_sparse.XXXXXX");
+    if (st.efd < 0 || !mkdtemp(st.dir))
+        tap_bail("set-up of the stop test");
+    source_init(&src);
+    dest_init(&dst);
+    mig_recv_opts_init(&ro);
+    ro.timeout_ms = 5000;
+    ro.linger_ms = 0;
+    ro.stop_fd = st.efd;
+    setenv("XM_FAULT_DIR", st.dir, 1);
+    setenv("XM_FAULT", "mig.send.end-sent=wait", 1);
+    if (pthread_create(&t, NULL, stopper_main, &st))
+        tap_bail("thread");
+    loop_migrate(&s, SRC_DOM, &d, NULL, &ro, &lr);
+    pthread_join(t, NULL);
+    unsetenv("XM_FAULT");
+    tap_ok(lr.dst_rc == -ECANCELED && lr.dst.dst_state == MIG_DST_DISCARDED,
+           "stop: the receiver stops before COMMIT, its copy discarded "
+           "(%d: %s)", lr.dst_rc, lr.dst_msg);
+    tap_ok(lr.src_rc < 0 && lr.src.src_state == MIG_SRC_SOLE_RUNNING &&
+           src.state == HV_STATE_RUNNING && !src.destroyed,
+           "stop: the sender hears it and resumes the source (%s)",
+           lr.src_msg);
+    close(st.efd);
+}
+
+
 /* The destination matches the source page for page. */
 static void check_copy(const char *what, const struct dom *src,
                        const struct dom *dst)
@@ -254,7 +325,7 @@ int main(void)
     char msg[XT_ERRMSG_MAX];
     int rc, dst_rc;
 
-    tap_plan(16);
+    tap_plan(18);
 
     source_init(&src);
     dest_init(&dst);
@@ -307,5 +378,6 @@ int main(void)
     tap_ok(dst_rc < 0, "dense: the receiver fails too (%d)", dst_rc);
     tap_ok(!src.destroyed && src.state == HV_STATE_RUNNING,
            "dense: the source keeps running");
+    test_stop();
     return tap_done();
 }

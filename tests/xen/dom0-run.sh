@@ -9,7 +9,8 @@
 OUT=/mnt/share/results
 SHARE=/tmp/lane
 mkdir -p "$SHARE"
-cp -a /mnt/share/bin /mnt/share/domu /mnt/share/cases /mnt/share/lib.sh "$SHARE/"
+cp -a /mnt/share/bin /mnt/share/domu /mnt/share/cases /mnt/share/tls \
+    /mnt/share/lib.sh "$SHARE/"
 R=$SHARE/results
 mkdir -p "$R"
 export SHARE R
@@ -52,7 +53,8 @@ for c in "$SHARE"/cases/*.sh; do
     echo "==== case $(basename "$c") ===="
     echo "lane: case $(basename "$c")" >/dev/console
     start=$(date +%s)
-    timeout -k 5 600 sh "$c" >>"$R/tap" 2>&1
+    # A case's time limit: a PV move alone took 6.5 min on a loaded host.
+    timeout -k 5 900 sh "$c" >>"$R/tap" 2>&1
     rc=$?
     [ $rc -eq 0 ] || echo "not ok - case $(basename "$c") exited with $rc" >>"$R/tap"
     echo "==== case $(basename "$c") done: rc $rc, $(( $(date +%s) - start )) s (emulated) ===="

@@ -34,7 +34,9 @@ mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2
 
 packages=xen-utils-4.17,xen-hypervisor-4.17-amd64,linux-image-amd64
 packages+=,libxenstore4,kmod,procps,iproute2,udev,busybox
-packages+=,zlib1g,libzstd1,libxxhash0,liblzma5
+packages+=,zlib1g,libzstd1,libxxhash0,liblzma5,libgnutls30
+# xm-poold and xm-pool (case 80: the pool's own migration)
+packages+=,libsqlite3-0,libmicrohttpd12,libcurl3-gnutls,libxml2,libssl3
 
 key=$( (cat "$0"; echo "$mirror") | sha256sum | cut -c1-16)
 dir=$cache/$key

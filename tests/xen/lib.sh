@@ -6,6 +6,12 @@ KERNEL=$(ls /boot/vmlinuz-* | head -n1)
 INITRD=$SHARE/domu/initrd.gz
 CONSOLE_DIR=/var/log/xen/console
 export XM_XEN_REAPER=$BIN/xm-xen-reaper
+# The migration channel is TLS (docs/specs/migration-stream.md, section
+# 15): our receivers present the test identity a (tests/data/tls), our
+# senders pin its key.
+TLS_CERT=$SHARE/tls/a.crt
+TLS_KEY=$SHARE/tls/a.key
+TLS_PIN=$("$BIN/xm-migrate" tls-pin --tls-cert "$TLS_CERT")
 
 # Results also go to the console, to follow a run live in console.log.
 ok() { echo "ok - $*"; echo "lane: ok - $*" >/dev/console; }
@@ -16,6 +22,9 @@ check() {
     if "$@"; then ok "$d"; else not_ok "$d"; fi
 }
 note() { echo "# $*"; echo "lane: $*" >/dev/console; }
+# new_domain D1 D0: D1 is a domain id, not D0 (one command for check: a
+# `check ... [ A ] && [ B ]` would check only A).
+new_domain() { [ -n "$1" ] && [ "$1" != "$2" ]; }
 
 # domu_start NAME pv|pvh MEM_MIB: an xl-created domU running xm-domu-init.
 domu_start() {
@@ -91,15 +100,19 @@ domain_running() {
 nr_domus() { xl list | awk 'NR > 2' | wc -l; }
 
 # our_migrate DOMID PORT [receiver options...]: our engine, both ends in
-# this dom0 (like `xl migrate` to localhost).  Sets MIG_SEND_RC,
-# MIG_RECV_RC; the JSON lines are in /tmp/send.json and /tmp/recv.json.
+# this dom0 (like `xl migrate` to localhost), over TLS.  RECV_FAULT
+# ("point=action", common/xt.h) arms the receiver's fault points through
+# XM_FAULT.  Sets MIG_SEND_RC, MIG_RECV_RC; the JSON lines are in
+# /tmp/send.json and /tmp/recv.json.
 our_migrate() {
     dom=$1 port=$2; shift 2
     # The destination's paging mode as the source's (domu_start).
     hap=no; [ "${LANE_HAP:-0}" = 1 ] && hap=yes
-    "$BIN/xm-migrate" receive --driver xen --driver-args "hap=$hap" \
-        --log-level "${XM_LANE_LOG:-debug}" --listen "127.0.0.1:$port" \
-        --token lane-token "$@" >/tmp/recv.json 2>/tmp/recv.err &
+    XM_FAULT=${RECV_FAULT:-} "$BIN/xm-migrate" receive --driver xen \
+        --driver-args "hap=$hap" --log-level "${XM_LANE_LOG:-debug}" \
+        --listen "127.0.0.1:$port" --tls-cert "$TLS_CERT" \
+        --tls-key "$TLS_KEY" --token lane-token "$@" \
+        >/tmp/recv.json 2>/tmp/recv.err &
     rpid=$!
     end=$(( $(date +%s) + 60 ))
     while ! grep -q ":$(printf %04X "$port") " /proc/net/tcp 2>/dev/null; do
@@ -107,8 +120,9 @@ our_migrate() {
         sleep 0.2
     done
     mig_start=$(date +%s%N)
-    "$BIN/xm-migrate" send --driver xen --log-level "${XM_LANE_LOG:-debug}" --domid "$dom" \
-        --to "127.0.0.1:$port" --token lane-token >/tmp/send.json 2>/tmp/send.err
+    "$BIN/xm-migrate" send --driver xen --log-level "${XM_LANE_LOG:-debug}" \
+        --domid "$dom" --to "127.0.0.1:$port" --tls-pin "$TLS_PIN" \
+        --token lane-token >/tmp/send.json 2>/tmp/send.err
     MIG_SEND_RC=$?
     wait "$rpid"
     MIG_RECV_RC=$?
@@ -137,7 +151,7 @@ xl_reference() {
     tail -n 5 /tmp/xl.out | sed 's/^/# xl: /'
     check "xl migrate of $2 domU $1 (exit 0)" [ "$rc" -eq 0 ]
     d1=$(domid_of "$1")
-    check "$1 is a new domain after xl migrate" [ -n "$d1" ] && [ "$d1" != "$d0" ]
+    check "$1 is a new domain after xl migrate" new_domain "$d1" "$d0"
     cat "$CONSOLE_DIR/guest-$1.log" "$CONSOLE_DIR/guest-$1--incoming.log" \
         >"/tmp/$1.all.log" 2>/dev/null
     t1=$(grep -o 'xm-domu tick=[0-9]*' "/tmp/$1.all.log" | tail -n1 | sed 's/.*=//')
@@ -169,7 +183,7 @@ ours_case() {
     check "our receiver exit 0" [ "$MIG_RECV_RC" -eq 0 ]
     d1=$(domid_of "$1")
     note "$1 is now domain ${d1:-none}"
-    check "$1 is a new domain" [ -n "$d1" ] && [ "$d1" != "$d0" ]
+    check "$1 is a new domain" new_domain "$d1" "$d0"
     check "the source domain $d0 is gone" sh -c "! xl list $d0 >/dev/null 2>&1"
     # Ticks after the move's end, from the only domain left.
     t1=$(last_tick "$1")
@@ -192,17 +206,21 @@ source_kept() {
     check "$1: no half-built domain left (xl list shows $2 only)" [ "$(nr_domus)" -eq 1 ]
 }
 
-# kill_case NAME pv|pvh PORT FAULT...: our receiver kills itself (SIGKILL)
-# at each FAULT point (xm-migrate receive --fault): the sender must fail
-# cleanly, the source domU keep running as the same domain (resumed with
-# xc_domain_resume if it had been suspended) with its memory intact, and
-# no half-built domain may be left (the receiver's xm-xen-reaper destroys
-# it).
+# kill_case NAME pv|pvh PORT POINT...: our receiver kills itself
+# (SIGKILL) at each fault POINT (XM_FAULT=POINT=kill; mig.recv.precopy:
+# a batch of a pre-copy round after round 0, the source still running;
+# mig.recv.stopcopy: the stop-and-copy, the source suspended): the sender
+# must fail cleanly, the source domU keep running as the same domain
+# (resumed with xc_domain_resume if it had been suspended) with its memory
+# intact, and no half-built domain may be left (the receiver's
+# xm-xen-reaper destroys it).
 kill_case() {
     name=$1 type=$2 port=$3; shift 3
     domu_ready "$name" "$type"
     for fault in "$@"; do
-        our_migrate "$d0" "$port" --fault "$fault" --fault-action kill
+        RECV_FAULT="$fault=kill"
+        our_migrate "$d0" "$port"
+        RECV_FAULT=
         check "receiver killed at $fault: the sender fails (exit 1)" [ "$MIG_SEND_RC" -eq 1 ]
         check "receiver killed at $fault: it died of SIGKILL" [ "$MIG_RECV_RC" -eq 137 ]
         source_kept "after $fault" "$name"

@@ -65,8 +65,14 @@ struct hv_boot_spec {
     struct xt_uuid uuid;
     uint64_t nr_pages;
     uint32_t nr_vcpus;
-    const char *kernel;         /* path of a Multiboot ELF */
+    const char *kernel;         /* path of a Multiboot ELF (xen: of a
+                                 * PV or PVH kernel) */
     const char *cmdline;        /* may be NULL */
+    /* Optional, NULL when not given; drivers that cannot use them (kvm,
+     * sim) ignore them. */
+    const char *ramdisk;        /* path of an initial ramdisk (xen) */
+    const char *guest_type;     /* driver-specific (xen: "pv" or "pvh";
+                                 * NULL: pv, as xl) */
 };
 
 /*

@@ -113,6 +113,10 @@ int hv_xen_introduce(struct hv_handle *h, uint32_t domid,
 int hv_xen_suspend(struct hv_handle *h, uint32_t domid);
 int hv_xen_resume(struct hv_handle *h, uint32_t domid);
 
+/* The boot op (hv_xen_boot.c): `xl create` of the spec, see hv.h. */
+int hv_xen_boot(struct hv_handle *h, const struct hv_boot_spec *spec,
+                uint32_t *domid_r);
+
 /* The opaque-stream ops for PV guests (hv_xen_stream.c): libxenguest's
  * xc_domain_save / xc_domain_restore, see hv.h. */
 int hv_xen_stream_save(struct hv_handle *h, uint32_t domid, int fd,

@@ -6,6 +6,7 @@ hv_libhv_a_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)
 if HAVE_XEN
 hv_libhv_a_SOURCES += hv/hv_xen.c hv/hv_xen_internal.h hv/hv_xen_priv.h
 hv_libhv_a_SOURCES += hv/hv_xen_stream.c hv/hv_xen_stream.h
+hv_libhv_a_SOURCES += hv/hv_xen_boot.c
 hv_libhv_a_CFLAGS += $(XEN_CFLAGS)
 endif
 HV_LIBS = hv/libhv.a vmm/libvmmproto.a common/libxt.a $(XXHASH_LIBS)

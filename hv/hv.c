@@ -311,13 +311,17 @@ int hv_shutdown_request(struct hv_handle *h, uint32_t domid)
     return h->ops->shutdown_request(h, domid);
 }
 
-int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
-                 uint64_t nr_pages, uint64_t *count_r)
+int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t first,
+                 uint64_t nr, uint64_t *bitmap, uint64_t *count_r)
 {
     *count_r = 0;
     if (!h->ops->populated)
         return notsup(h, "populated");
-    return h->ops->populated(h, domid, bitmap, nr_pages, count_r);
+    if (!nr || first + nr < first)
+        return xt_error(h->ctx, -EINVAL, "populated of domain %u: pfns "
+                        "%#llx+%llu", domid, (unsigned long long)first,
+                        (unsigned long long)nr);
+    return h->ops->populated(h, domid, first, nr, bitmap, count_r);
 }
 
 int hv_destroy(struct hv_handle *h, uint32_t domid)

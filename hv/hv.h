@@ -206,8 +206,8 @@ int hv_guest_stats(struct hv_handle *h, uint32_t domid,
 #define HV_STATS_RESET_GAP 0x1u
 int hv_guest_stats_ex(struct hv_handle *h, uint32_t domid, unsigned flags,
                       struct hv_guest_stats *stats_r);
-int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
-                 uint64_t nr_pages, uint64_t *count_r);
+int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t first,
+                 uint64_t nr, uint64_t *bitmap, uint64_t *count_r);
 int hv_shutdown_request(struct hv_handle *h, uint32_t domid);
 int hv_destroy(struct hv_handle *h, uint32_t domid);
 int hv_stream_save(struct hv_handle *h, uint32_t domid, int fd,

@@ -99,13 +99,15 @@ struct hv_ops {
     int (*guest_stats)(struct hv_handle *h, uint32_t domid, unsigned flags,
                        struct hv_guest_stats *stats_r);
 
-    /* Sets in bitmap (nr_pages bits, written whole) the pages that may
-     * hold data; a clear bit means the page was never written and reads
-     * as zero, so a migration's first round can skip it without touching
-     * it (reading an unbacked page would allocate it).  *count_r: set
-     * bits. */
-    int (*populated)(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
-                     uint64_t nr_pages, uint64_t *count_r);
+    /* Of pfns first..first+nr-1 (inside the domain's nr_pages), sets in
+     * bitmap (nr bits, bit i for pfn first+i, written whole) the pages
+     * that may hold data; a clear bit means the page was never written
+     * and reads as zero, so a migration's first round can skip it without
+     * touching it (reading an unbacked page would allocate it).  A range
+     * at a time, so the first round's pages go out while the rest of a
+     * large pfn space is still probed.  *count_r: set bits. */
+    int (*populated)(struct hv_handle *h, uint32_t domid, uint64_t first,
+                     uint64_t nr, uint64_t *bitmap, uint64_t *count_r);
 
     /* Asks the guest to shut down cleanly (Xen: control/shutdown =
      * "poweroff"; a test guest: its params page's shutdown request word).

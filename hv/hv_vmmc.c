@@ -849,12 +849,12 @@ int vmmc_guest_stats(struct hv_handle *h, uint32_t domid, unsigned flags,
     return 0;
 }
 
-int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
-                   uint64_t nr_pages, uint64_t *count_r)
+int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t first,
+                   uint64_t nr, uint64_t *bitmap, uint64_t *count_r)
 {
     struct vmmc_dom *d;
-    off_t off = 0, end, size;
-    uint64_t p, count = 0;
+    off_t off, end, size;
+    uint64_t p, last = first + nr, count = 0;
     int rc;
 
     rc = get_dom(h, domid, &d);
@@ -862,13 +862,14 @@ int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
         rc = map_ram(h, d);
     if (rc < 0)
         return rc;
-    if (nr_pages != d->nr_pages)
-        return xt_error(h->ctx, -EINVAL, "domain %u: populated map of %llu "
-                        "pages asked, it has %llu", domid,
-                        (unsigned long long)nr_pages,
+    if (last > d->nr_pages)
+        return xt_error(h->ctx, -EINVAL, "domain %u: populated map of pfns "
+                        "%#llx+%llu asked, it has %llu pages", domid,
+                        (unsigned long long)first, (unsigned long long)nr,
                         (unsigned long long)d->nr_pages);
-    xt_bitmap_zero(bitmap, nr_pages);
-    size = (off_t)d->mem_size;
+    xt_bitmap_zero(bitmap, nr);
+    off = (off_t)(first << 12);
+    size = (off_t)(last << 12);
     /* The memfd's data extents are exactly the pages ever written. */
     while (off < size) {
         off = lseek(d->memfd, off, SEEK_DATA);
@@ -878,11 +879,11 @@ int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
             return xt_error(h->ctx, -errno, "domain %u: SEEK_DATA", domid);
         }
         end = lseek(d->memfd, off, SEEK_HOLE);
-        if (end < 0)
+        if (end < 0 || end > size)
             end = size;
         for (p = (uint64_t)off >> 12;
-             p < ((uint64_t)end + 4095) >> 12 && p < nr_pages; p++) {
-            xt_bitmap_set(bitmap, p);
+             p < ((uint64_t)end + 4095) >> 12 && p < last; p++) {
+            xt_bitmap_set(bitmap, p - first);
             count++;
         }
         off = end;

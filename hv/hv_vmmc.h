@@ -40,8 +40,8 @@ int vmmc_state_restore(struct hv_handle *h, uint32_t domid, const void *blob,
 int vmmc_shutdown_request(struct hv_handle *h, uint32_t domid);
 int vmmc_guest_stats(struct hv_handle *h, uint32_t domid, unsigned flags,
                      struct hv_guest_stats *stats_r);
-int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
-                   uint64_t nr_pages, uint64_t *count_r);
+int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t first,
+                   uint64_t nr, uint64_t *bitmap, uint64_t *count_r);
 int vmmc_destroy(struct hv_handle *h, uint32_t domid);
 
 /*

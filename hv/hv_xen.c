@@ -2160,8 +2160,8 @@ out:
  * engine's first round then skips.  PV guests (mapped by machine frame)
  * are not probed: -ENOTSUP.
  */
-static int xen_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
-                         uint64_t nr_pages, uint64_t *count_r)
+static int xen_populated(struct hv_handle *h, uint32_t domid, uint64_t first,
+                         uint64_t nr, uint64_t *bitmap, uint64_t *count_r)
 {
     struct xen_priv *p = hv_xen_priv(h);
     xen_pfn_t *pfns = NULL;
@@ -2170,7 +2170,7 @@ static int xen_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
     uint64_t base, count = 0;
     int rc;
 
-    rc = hv_xen_check_dirty(h->ctx, "populated", domid, bitmap, nr_pages,
+    rc = hv_xen_check_dirty(h->ctx, "populated", domid, bitmap, first + nr,
                             count_r);
     if (rc < 0)
         return rc;
@@ -2186,21 +2186,22 @@ static int xen_populated(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
         rc = xt_error(h->ctx, -ENOMEM, "xen populated of domain %u", domid);
         goto out;
     }
-    memset(bitmap, 0, XT_BITMAP_WORDS(nr_pages) * sizeof(uint64_t));
-    for (base = 0; base < nr_pages; base += PROBE_CHUNK) {
-        size_t n = nr_pages - base < PROBE_CHUNK ?
-                   (size_t)(nr_pages - base) : PROBE_CHUNK, i;
+    memset(bitmap, 0, XT_BITMAP_WORDS(nr) * sizeof(uint64_t));
+    for (base = 0; base < nr; base += PROBE_CHUNK) {
+        size_t n = nr - base < PROBE_CHUNK ? (size_t)(nr - base)
+                                           : PROBE_CHUNK, i;
         void *m;
 
         for (i = 0; i < n; i++) {
-            pfns[i] = base + i;
+            pfns[i] = first + base + i;
             err[i] = 0;
         }
         m = xenforeignmemory_map(p->fmem, domid, PROT_READ, n, pfns, err);
         if (!m) {
             rc = xt_error(h->ctx, hv_xen_lib_rc(), "xen populated of domain "
                           "%u: xenforeignmemory_map of pfns %#llx+%zu "
-                          "failed", domid, (unsigned long long)base, n);
+                          "failed", domid,
+                          (unsigned long long)(first + base), n);
             goto out;
         }
         for (i = 0; i < n; i++) {

@@ -28,6 +28,9 @@
 #define MIG_DEFAULT_MAX_ROUNDS  30u
 #define MIG_DEFAULT_MAX_TIME_MS 120000u
 #define MIG_DEFAULT_TIMEOUT_MS  15000u
+/* Round 0 probes which pages exist this many pfns (256 MiB) at a time,
+ * sending each range's pages before probing the next. */
+#define MIG_DEFAULT_PROBE_PAGES 65536u
 #define MIG_DEFAULT_ACCEPT_MS   60000u
 #define MIG_TOKEN_MAX           128u
 /* "sha256//" and the base64 of a SHA-256: a public key's pin. */
@@ -167,6 +170,8 @@ struct mig_send_opts {
     struct mig_chan_opts chan;  /* TLS and the pin, or plain */
     const char *token;          /* one-time token the receiver expects */
     const char *devices;        /* VM devices, JSON, carried in VM_CONFIG */
+    uint64_t probe_pages;       /* pfns asked per hv_populated in round 0
+                                 * (0: MIG_DEFAULT_PROBE_PAGES) */
     mig_policy_fn policy;       /* NULL: mig_policy_default */
     mig_progress_fn progress;
     mig_cancel_fn cancel;
@@ -212,7 +217,8 @@ struct mig_stats {
     bool digest_equal;
     uint64_t digest_src, digest_dst;
     unsigned nstreams;
-    uint32_t dst_domid;
+    uint32_t dst_domid;         /* the destination's domain (both ends;
+                                 * the sender's from RESUMED), 0 unknown */
     bool opaque;                /* moved as the hypervisor's own stream
                                  * (mig_opaque.h): pages_* are its library's
                                  * count before the suspend, the digests

@@ -128,6 +128,9 @@ struct mig_sender;
  */
 struct mig_xfer_ops {
     const char *name;
+    /* Optional: work that needs no receiver, done while it builds the
+     * domain (after VM_CONFIG is sent, before ACCEPTED is awaited). */
+    int (*prepare)(struct mig_sender *s);
     int (*precopy)(struct mig_sender *s);
     int (*stopcopy)(struct mig_sender *s);
     void (*abort)(struct mig_sender *s);

@@ -491,6 +491,7 @@ static int recv_commit(struct mig_receiver *r)
     if (rc < 0)
         return rc;
     res.resume_ns = xt_now_ns();
+    res.domid = r->domid;
     mig_recv_set_state(r, MIG_DST_RUNNING);
     r->st->committed = true;
     xt_debug(r->ctx, "commit: resumed at +%.3f ms",
@@ -572,6 +573,8 @@ static void recv_linger(struct mig_receiver *r)
             qr.migration_id = q.migration_id;
             qr.state = q.migration_id == r->migration_id ? state
                                                          : MIG_Q_UNKNOWN;
+            if (qr.state == MIG_Q_RESUMED)
+                qr.domid = r->domid;
             send_rec(qctx, rd.chan, MIG_REC_QUERY_REPLY, &qr, sizeof(qr));
             if (qr.state == MIG_Q_RESUMED)
                 end = 0;    /* the sender knows now */

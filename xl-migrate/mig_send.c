@@ -265,6 +265,8 @@ static int send_setup(struct mig_sender *s)
                               s->o->devices ? s->o->devices : "");
     rc = mig_send_buf(s, s->ctx, s->main, &b, rc, "the VM configuration");
     mig_buf_free(&b);
+    if (rc == 0 && s->xfer->prepare)
+        rc = s->xfer->prepare(s);
     if (rc < 0)
         return rc;
     /* The receiver takes it (and us: the token is the VM's) or says why
@@ -346,8 +348,10 @@ static int send_commit(struct mig_sender *s)
 
 /* ---- recovery ------------------------------------------------------- */
 
-/* In doubt: ask the receiver, on new connections, what became of it. */
-static enum mig_query_state send_query(struct mig_sender *s)
+/* In doubt: ask the receiver, on new connections, what became of it
+ * (RESUMED: the domain it runs as in *domid_r). */
+static enum mig_query_state send_query(struct mig_sender *s,
+                                       uint32_t *domid_r)
 {
     struct mig_query q = { .migration_id = s->migration_id };
     struct xt_ctx *qctx = mig_thread_ctx(s->ctx, "mig-query");
@@ -377,8 +381,10 @@ static enum mig_query_state send_query(struct mig_sender *s)
         if (rc < 0)
             xt_debug(s->ctx, "query %u: %s", i + 1, qctx->err_msg);
         else if (qr.migration_id == s->migration_id &&
-                 (qr.state == MIG_Q_ABORTED || qr.state == MIG_Q_RESUMED))
+                 (qr.state == MIG_Q_ABORTED || qr.state == MIG_Q_RESUMED)) {
             state = qr.state;
+            *domid_r = qr.domid;
+        }
         mig_chan_close(r.chan);
         mig_buf_free(&r.body);
     }
@@ -451,7 +457,7 @@ static int send_recover(struct mig_sender *s, int rc)
     case MIG_SRC_COMMIT_SENT:
         xt_warn(s->ctx, "commit sent, no confirmation (%s): asking the "
                 "receiver", s->err.msg);
-        q = send_query(s);
+        q = send_query(s, &s->resumed.domid);
         if (q == MIG_Q_RESUMED) {
             xt_info(s->ctx, "the receiver runs the VM: migrated");
             mig_send_set_state(s, MIG_SRC_HANDED_OVER);
@@ -520,6 +526,7 @@ static void send_handover(struct mig_sender *s)
     int rc;
 
     st->committed = true;
+    st->dst_domid = s->resumed.domid;
     measure_downtime(s);
     if (!s->xfer->digest) {
         st->digest_src = s->stream_digest;

@@ -411,16 +411,15 @@ static int wait_idle(struct pages *p)
     return rc;
 }
 
-/* Sends pfns[0..n) as one round over all streams, then ROUND_END on each
- * stream; returns once all of it is on the wire. */
-static int send_round(struct pages *p, uint32_t round, const uint64_t *pfns,
-                      uint64_t n)
+/* Queues pfns[0..n) of a round, batch by batch, on the streams in turn
+ * from *k (left where the next batch goes).  pfns must stay valid until
+ * the workers are idle. */
+static int push_pages(struct pages *p, uint32_t round, const uint64_t *pfns,
+                      uint64_t n, unsigned *k)
 {
     struct mig_sender *s = p->s;
     uint64_t off;
-    unsigned k = 0, i;
 
-    p->round = round;
     for (off = 0; off < n && !mig_send_failed(s); off += SEND_BATCH) {
         struct job j = {
             .kind = JOB_PAGES,
@@ -429,20 +428,40 @@ static int send_round(struct pages *p, uint32_t round, const uint64_t *pfns,
             .count = (uint32_t)(n - off < SEND_BATCH ? n - off : SEND_BATCH),
         };
 
-        push(p, &p->w[k], &j);
-        k = (k + 1) % s->nstreams;
+        push(p, &p->w[*k], &j);
+        *k = (*k + 1) % s->nstreams;
         if (!p->final && mig_send_cancelled(s))
             return mig_send_fail(s, s->ctx, xt_error(s->ctx, -ECANCELED,
                                  "migration cancelled"));
         if ((off / SEND_BATCH) % 256 == 255)
             mig_send_report(s);
     }
-    for (i = 0; i < s->nstreams; i++) {
+    return 0;
+}
+
+/* ROUND_END on each stream; returns once the round is on the wire. */
+static int end_round(struct pages *p, uint32_t round)
+{
+    unsigned i;
+
+    for (i = 0; i < p->s->nstreams; i++) {
         struct job j = { .kind = JOB_ROUND_END, .round = round };
 
         push(p, &p->w[i], &j);
     }
     return wait_idle(p);
+}
+
+/* Sends pfns[0..n) as one round over all streams. */
+static int send_round(struct pages *p, uint32_t round, const uint64_t *pfns,
+                      uint64_t n)
+{
+    unsigned k = 0;
+    int rc;
+
+    p->round = round;
+    rc = push_pages(p, round, pfns, n, &k);
+    return rc < 0 ? rc : end_round(p, round);
 }
 
 static int start_workers(struct pages *p)
@@ -524,38 +543,58 @@ static int harvest(struct pages *p)
     return 0;
 }
 
-/* Round 0: every page that may hold data.  Pages the hypervisor says were
+/*
+ * Round 0: every page that may hold data.  Pages the hypervisor says were
  * never written read as zero and are not even touched (reading them would
- * allocate them; a sparse destination has them as holes too). */
-static int round0_pages(struct pages *p)
+ * allocate them; a sparse destination has them as holes too).  The pfn
+ * space is probed a range at a time, each range's pages queued before the
+ * next is probed: the first batch leaves at once however large the space
+ * (a PVH guest's spans 4 GiB of mostly holes), and the probing overlaps
+ * the sending.
+ */
+static int send_round0(struct pages *p)
 {
     struct mig_sender *s = p->s;
-    uint64_t populated = 0, q, n = 0;
-    int rc;
+    uint64_t chunk = s->o->probe_pages ? s->o->probe_pages
+                                       : MIG_DEFAULT_PROBE_PAGES;
+    uint64_t base, q, start, populated;
+    unsigned k = 0;
+    int rc = 0;
 
+    p->round = 0;
+    p->npfns = 0;
     if (!hv_has(s->h, HV_CAP_POPULATED)) {
-        if (hv_is_sparse(s->h))
-            return xt_error(s->ctx, -ENOTSUP, "the %s driver is sparse but "
-                            "cannot say which pages exist", hv_name(s->h));
-        for (n = 0; n < s->nr_pages; n++)
-            p->pfns[n] = n;
-        p->npfns = n;
-        return 0;
+        for (q = 0; q < s->nr_pages; q++)
+            p->pfns[q] = q;
+        p->npfns = s->nr_pages;
+        return send_round(p, 0, p->pfns, p->npfns);
     }
-    rc = hv_populated(s->h, s->domid, p->bm, s->nr_pages, &populated);
-    if (rc < 0)
-        return rc;
-    for (q = xt_bitmap_find_next(p->bm, s->nr_pages, 0); q < s->nr_pages;
-         q = xt_bitmap_find_next(p->bm, s->nr_pages, q + 1))
-        p->pfns[n++] = q;
-    p->npfns = n;
+    for (base = 0; base < s->nr_pages && rc == 0 && !mig_send_failed(s);
+         base += chunk) {
+        uint64_t n = s->nr_pages - base < chunk ? s->nr_pages - base : chunk;
+        uint64_t t = xt_now_ns();
+
+        rc = hv_populated(s->h, s->domid, base, n, p->bm, &populated);
+        if (rc < 0)
+            return rc;
+        xt_debug(s->ctx, "round 0: pfns %#llx+%llu: %llu pages (probed in "
+                 "%.1f ms)", (unsigned long long)base, (unsigned long long)n,
+                 (unsigned long long)populated, (xt_now_ns() - t) / 1e6);
+        start = p->npfns;
+        for (q = xt_bitmap_find_next(p->bm, n, 0); q < n;
+             q = xt_bitmap_find_next(p->bm, n, q + 1))
+            p->pfns[p->npfns++] = base + q;
+        rc = push_pages(p, 0, p->pfns + start, p->npfns - start, &k);
+    }
     pthread_mutex_lock(&s->lock);
-    s->pages_zero += s->nr_pages - n;
+    s->pages_zero += s->nr_pages - p->npfns;
     pthread_mutex_unlock(&s->lock);
-    return 0;
+    return rc < 0 ? rc : end_round(p, 0);
 }
 
-static int pages_setup(struct mig_sender *s)
+/* Before the receiver has taken the VM (its domain build overlaps this):
+ * the bitmaps, log-dirty on, a clean start. */
+static int pages_prepare(struct mig_sender *s)
 {
     struct pages *p = calloc(1, sizeof(*p));
     uint64_t dirty = 0;
@@ -574,16 +613,15 @@ static int pages_setup(struct mig_sender *s)
     if (!p->bm || !p->deferred || !p->pfns)
         return xt_error(s->ctx, -ENOMEM, "bitmaps for %llu pages",
                         (unsigned long long)s->nr_pages);
-    rc = start_workers(p);
-    if (rc < 0)
-        return rc;
+    if (!hv_has(s->h, HV_CAP_POPULATED) && hv_is_sparse(s->h))
+        return xt_error(s->ctx, -ENOTSUP, "the %s driver is sparse but "
+                        "cannot say which pages exist", hv_name(s->h));
     rc = hv_logdirty(s->h, s->domid, true);
     if (rc < 0)
         return rc;
     p->logdirty = true;
     /* Start clean: what is written from here on is in a later harvest. */
-    rc = hv_dirty_harvest(s->h, s->domid, p->bm, s->nr_pages, &dirty);
-    return rc < 0 ? rc : round0_pages(p);
+    return hv_dirty_harvest(s->h, s->domid, p->bm, s->nr_pages, &dirty);
 }
 
 /* Applies the policy's throttle, where the driver can. */
@@ -644,18 +682,19 @@ static int next_round(struct pages *p, uint32_t round, bool *stop_r)
 
 static int pages_precopy(struct mig_sender *s)
 {
-    struct pages *p;
+    struct pages *p = P(s);
+    uint64_t t0;
     uint32_t round;
     bool stop = false;
     int rc;
 
-    rc = pages_setup(s);
+    rc = start_workers(p);
     if (rc < 0)
         return rc;
-    p = P(s);
     s->prog.phase = MIG_PHASE_PRECOPY;
-    mig_meter_init(&p->meter, s->t_start, xt_now_ns(), p->npfns);
-    rc = send_round(p, 0, p->pfns, p->npfns);
+    t0 = xt_now_ns();
+    rc = send_round0(p);
+    mig_meter_init(&p->meter, s->t_start, t0, p->npfns);
     for (round = 1; rc == 0; round++) {
         rc = next_round(p, round, &stop);
         if (rc < 0 || stop)
@@ -813,7 +852,7 @@ static int pages_digest(struct mig_sender *s, uint64_t *digest_r)
         goto out;
     }
     if (hv_has(s->h, HV_CAP_POPULATED))
-        rc = hv_populated(s->h, s->domid, pop, s->nr_pages, &count);
+        rc = hv_populated(s->h, s->domid, 0, s->nr_pages, pop, &count);
     else
         xt_bitmap_fill(pop, s->nr_pages);
     for (q = 0; q < s->nr_pages && rc == 0; ) {
@@ -867,6 +906,7 @@ static void pages_fini(struct mig_sender *s)
 
 const struct mig_xfer_ops mig_pages_send_ops = {
     .name = "pages",
+    .prepare = pages_prepare,
     .precopy = pages_precopy,
     .stopcopy = pages_stopcopy,
     .abort = pages_abort,

@@ -173,7 +173,7 @@ struct mig_ready {
 /* COMMIT body: none.  RESUMED body (receiver -> sender): */
 struct mig_resumed {
     int32_t status;             /* 0 resumed; -errno: failed to resume */
-    uint32_t reserved;
+    uint32_t domid;             /* the destination's domain, 0 unknown */
     uint64_t resume_ns;         /* CLOCK_MONOTONIC when resumed */
     uint64_t hb_first_seq;      /* first heartbeat after resume, 0 if none */
     uint64_t hb_first_ns;
@@ -202,7 +202,7 @@ struct mig_query {
 struct mig_query_reply {
     uint64_t migration_id;
     uint32_t state;             /* enum mig_query_state */
-    uint32_t reserved;
+    uint32_t domid;             /* MIG_Q_RESUMED: the domain, else 0 */
 };
 
 /* STREAM_HELLO body: the first record on every data connection (after

@@ -65,6 +65,8 @@ expect_handed_over()
     mt_is "$MT_SEND_RC/$(mt_json "$MT_SEND_JSON" state)" 0/handed-over \
         "$1: the sender succeeds (handed-over)"
     mt_check "$1: the source is gone" mt_wait_for 5 mt_domain_gone "$src"
+    mt_is "$(mt_json "$MT_SEND_JSON" dst_domid)" "${dst:-none}" \
+        "$1: the sender names the destination's domain"
     mt_is "$(running_copies "$uuid")/$(mt_domids_of "$uuid" | wc -l)" 1/1 \
         "$1: one domain with the VM's uuid, running"
     [ -n "$dst" ] && mt_check "$1: its heartbeat advances" \

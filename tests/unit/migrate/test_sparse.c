@@ -47,6 +47,7 @@ struct dom {
     /* A source page present but unmappable: while the domain runs
      * (elusive: deferred, then sent paused), or always (stuck); -1 none. */
     int elusive, stuck;
+    unsigned probes;            /* populated calls */
 };
 
 static struct dom *D(struct hv_handle *h) { return h->priv; }
@@ -105,17 +106,20 @@ static int f_map(struct hv_handle *h, uint32_t domid, int prot,
     return rc;
 }
 
-static int f_populated(struct hv_handle *h, uint32_t domid, uint64_t *bm,
-                       uint64_t nr, uint64_t *count_r)
+static int f_populated(struct hv_handle *h, uint32_t domid, uint64_t first,
+                       uint64_t nr, uint64_t *bm, uint64_t *count_r)
 {
-    unsigned p;
+    uint64_t p;
 
     (void)domid;
+    if (first + nr > NPAGES)
+        return xt_error(h->ctx, -EINVAL, "fake populated: past the end");
     memset(bm, 0, XT_BITMAP_WORDS(nr) * sizeof(uint64_t));
     *count_r = 0;
-    for (p = 0; p < NPAGES && p < nr; p++)
+    D(h)->probes++;
+    for (p = first; p < first + nr; p++)
         if (D(h)->present[p]) {
-            xt_bitmap_set(bm, p);
+            xt_bitmap_set(bm, p - first);
             (*count_r)++;
         }
     return 0;
@@ -209,21 +213,29 @@ static void source_init(struct dom *d)
     }
 }
 
-/* One migration; returns the sender's rc, *dst_rc the receiver's, msg the
- * sender's error message. */
-static int migrate(const struct hv_ops *ops, struct dom *src,
-                   struct dom *dst, int *dst_rc, struct mig_stats *st,
-                   char *msg, size_t msg_len)
+/* One migration (so NULL: the defaults); returns the sender's rc, *dst_rc
+ * the receiver's, msg the sender's error message. */
+static int migrate_with(const struct hv_ops *ops,
+                        const struct mig_send_opts *so, struct dom *src,
+                        struct dom *dst, int *dst_rc, struct mig_stats *st,
+                        char *msg, size_t msg_len)
 {
     struct loop_side s = { .ops = ops, .priv = src };
     struct loop_side d = { .ops = ops, .priv = dst };
     struct loop_result lr;
 
-    loop_migrate(&s, SRC_DOM, &d, NULL, NULL, &lr);
+    loop_migrate(&s, SRC_DOM, &d, so, NULL, &lr);
     *dst_rc = lr.dst_rc;
     *st = lr.src;
     snprintf(msg, msg_len, "%s", lr.src_msg);
     return lr.src_rc;
+}
+
+static int migrate(const struct hv_ops *ops, struct dom *src,
+                   struct dom *dst, int *dst_rc, struct mig_stats *st,
+                   char *msg, size_t msg_len)
+{
+    return migrate_with(ops, NULL, src, dst, dst_rc, st, msg, msg_len);
 }
 
 /* An empty destination: nothing present, every page mappable. */
@@ -325,7 +337,7 @@ int main(void)
     char msg[XT_ERRMSG_MAX];
     int rc, dst_rc;
 
-    tap_plan(18);
+    tap_plan(23);
 
     source_init(&src);
     dest_init(&dst);
@@ -334,10 +346,32 @@ int main(void)
            "(sender %d, receiver %d%s%s)", rc, dst_rc, rc ? ": " : "",
            rc ? msg : "");
     tap_ok(st.digest_equal, "sparse: source and destination digests agree");
+    tap_ok(st.dst_domid == DST_DOM, "sparse: the sender learns the "
+           "destination's domain from RESUMED (%u)", st.dst_domid);
     check_copy("sparse", &src, &dst);
     tap_ok(src.destroyed && dst.state == HV_STATE_RUNNING &&
            st.pages_deferred == 0,
            "sparse: the source is gone, the destination runs");
+
+    /* Round 0 probes the pfn space a range at a time (7 pfns: the last
+     * range is short), each range's pages queued before the next. */
+    {
+        struct mig_send_opts so;
+
+        mig_send_opts_init(&so);
+        so.timeout_ms = 5000;
+        so.probe_pages = 7;
+        source_init(&src);
+        dest_init(&dst);
+        rc = migrate_with(&sparse_ops, &so, &src, &dst, &dst_rc, &st, msg,
+                          sizeof(msg));
+        tap_ok(rc == 0 && dst_rc == 0, "ranges: the migration succeeds "
+               "(%d, %d%s%s)", rc, dst_rc, rc ? ": " : "", rc ? msg : "");
+        /* One probe per range in round 0, one for the digest. */
+        tap_is_int((int)src.probes, (NPAGES + 6) / 7 + 1, "ranges: one "
+                   "probe per range of 7 pfns, and the digest's");
+        check_copy("ranges", &src, &dst);
+    }
 
     /* A page that cannot be mapped while the source runs is deferred to
      * the final round, where the source is paused. */

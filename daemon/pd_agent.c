@@ -451,6 +451,8 @@ static int a_vm_start(struct api_call_ctx *call,
     bs.nr_vcpus = (uint32_t)vcpus;
     bs.kernel = kernel && *kernel ? kernel : xa->guest_image;
     bs.cmdline = cmdline;
+    bs.ramdisk = api_value_string(api_struct_get(spec, "ramdisk"));
+    bs.guest_type = api_value_string(api_struct_get(spec, "guest_type"));
     rc = xa_hv_open(xa, call->xt, &h);
     if (rc < 0)
         return rc;

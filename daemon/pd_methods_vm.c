@@ -261,6 +261,17 @@ int xa_host_usable(struct api_call_ctx *call, const char *host,
     return 0;
 }
 
+/* VM.other_config keys handed to the host agent's vm_start as spec
+ * members. */
+static const struct {
+    const char *oc, *member;
+} boot_keys[] = {
+    { POOL_VM_OC_KERNEL, "kernel" },
+    { POOL_VM_OC_CMDLINE, "cmdline" },
+    { POOL_VM_OC_RAMDISK, "ramdisk" },
+    { POOL_VM_OC_GUEST_TYPE, "guest_type" },
+};
+
 static int do_start(struct api_call_ctx *call, const char *vm,
                     const char *host_arg, bool paused,
                     struct api_value **result_r)
@@ -272,6 +283,7 @@ static int do_start(struct api_call_ctx *call, const char *vm,
     const struct pool_value *oc, *aff;
     char key[POOL_REF_STRLEN + 1], *host = NULL, *url = NULL;
     int64_t domid = -1;
+    size_t i;
     int rc;
 
     xa_op_key(call, key);
@@ -304,12 +316,10 @@ static int do_start(struct api_call_ctx *call, const char *vm,
             pool_record_get(rec, "memory_static_max")->i));
     rc = rc ?: api_struct_add(spec, "vcpus", api_int(
             pool_record_get(rec, "VCPUs_max")->i));
-    if (!rc && pool_value_map_get(oc, POOL_VM_OC_KERNEL))
-        rc = api_struct_add(spec, "kernel", api_string(
-                pool_value_map_get(oc, POOL_VM_OC_KERNEL)));
-    if (!rc && pool_value_map_get(oc, POOL_VM_OC_CMDLINE))
-        rc = api_struct_add(spec, "cmdline", api_string(
-                pool_value_map_get(oc, POOL_VM_OC_CMDLINE)));
+    for (i = 0; !rc && i < sizeof(boot_keys) / sizeof(boot_keys[0]); i++)
+        if (pool_value_map_get(oc, boot_keys[i].oc))
+            rc = api_struct_add(spec, boot_keys[i].member, api_string(
+                    pool_value_map_get(oc, boot_keys[i].oc)));
     params = api_array();
     rc = rc ?: api_array_append(params,
                                 api_string(pool_record_get(rec, "uuid")->s));

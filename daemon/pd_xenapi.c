@@ -1375,6 +1375,21 @@ static int sync_init(struct xa *xa, struct xt_ctx *ctx)
     return 0;
 }
 
+/* The driver's options: hv_driver_args, after run_dir=RUN_DIR/vmm for
+ * the drivers that run xm-vmm (kvm, sim; the xen driver has no run_dir
+ * and refuses options it does not know).  xa->hv_args: NULL for none. */
+static int hv_args_of(struct xa *xa, const struct pd_config *cfg)
+{
+    const char *extra = raw_get(cfg, "hv_driver_args", "");
+
+    if (!strcmp(xa->hv_driver ? xa->hv_driver : "", "xen")) {
+        xa->hv_args = *extra ? strdup(extra) : NULL;
+        return *extra && !xa->hv_args ? -ENOMEM : 0;
+    }
+    return asprintf(&xa->hv_args, "run_dir=%s/vmm%s%s", cfg->run_dir,
+                    *extra ? "," : "", extra) < 0 ? -ENOMEM : 0;
+}
+
 static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
                     struct pd_auth *auth, void **opaque_r)
 {
@@ -1420,7 +1435,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
     xa->hv_driver = strdup(raw_get(cfg, "hv_driver", "kvm"));
     xa->guest_image = strdup(raw_get(cfg, "guest_image",
                                      XM_PKGDATADIR "/xm-guest.elf"));
-    if (asprintf(&xa->hv_args, "run_dir=%s/vmm", cfg->run_dir) < 0 ||
+    if (hv_args_of(xa, cfg) < 0 ||
         asprintf(&xa->db_path, "%s/pool.db", cfg->state_dir) < 0 ||
         asprintf(&xa->role_path, "%s/role", cfg->state_dir) < 0 ||
         asprintf(&xa->journal_dir, "%s/migrations", cfg->state_dir) < 0 ||
@@ -1516,8 +1531,8 @@ fail:
 }
 
 static const char *const config_keys[] = {
-    "role_address", "hv_driver", "guest_image", "master_address",
-    "host_check_interval", "forward_timeout", NULL
+    "role_address", "hv_driver", "hv_driver_args", "guest_image",
+    "master_address", "host_check_interval", "forward_timeout", NULL
 };
 
 const struct pd_service xa_service = {

@@ -69,7 +69,7 @@ struct hv_boot_spec {
                                  * PV or PVH kernel) */
     const char *cmdline;        /* may be NULL */
     /* Optional, NULL when not given; drivers that cannot use them (kvm,
-     * sim) ignore them. */
+     * sim) refuse them (-ENOTSUP). */
     const char *ramdisk;        /* path of an initial ramdisk (xen) */
     const char *guest_type;     /* driver-specific (xen: "pv" or "pvh";
                                  * NULL: pv, as xl) */

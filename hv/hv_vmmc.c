@@ -627,6 +627,13 @@ int vmmc_create(struct hv_handle *h, const struct hv_create_spec *spec,
 int vmmc_boot(struct hv_handle *h, const struct hv_boot_spec *spec,
               uint32_t *domid_r)
 {
+    /* xm-vmm loads one Multiboot ELF: a ramdisk or a guest type it
+     * cannot honour is refused, never dropped. */
+    if (spec->ramdisk || spec->guest_type)
+        return xt_error(h->ctx, -ENOTSUP, "the %s driver boots a Multiboot "
+                        "ELF alone: %s %s is not supported", h->ops->name,
+                        spec->ramdisk ? "ramdisk" : "guest type",
+                        spec->ramdisk ? spec->ramdisk : spec->guest_type);
     return spawn(h, spec->name, &spec->uuid, spec->nr_pages, spec->nr_vcpus,
                  spec->kernel, spec->cmdline, domid_r);
 }

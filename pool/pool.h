@@ -123,9 +123,13 @@ struct pool_class {
 #define POOL_DATETIME_EPOCH "19700101T00:00:00Z"
 #define POOL_DATETIME_STRLEN 18
 
-/* Keys of VM.other_config read by the host agent for the test guest. */
+/* Keys of VM.other_config the host agent boots the VM with (hv_boot_spec):
+ * kernel, its command line, an initial ramdisk and the guest type (xen:
+ * "pv" or "pvh"). */
 #define POOL_VM_OC_KERNEL   "xm:kernel"
 #define POOL_VM_OC_CMDLINE  "xm:cmdline"
+#define POOL_VM_OC_RAMDISK  "xm:ramdisk"
+#define POOL_VM_OC_GUEST_TYPE "xm:guest_type"
 /* network.other_config key prefix: "xm:address:<host uuid>" = the host's
  * address on that network (VM.pool_migrate option `network`). */
 #define POOL_NET_OC_ADDRESS "xm:address:"

@@ -28,6 +28,17 @@ t.is_(s.call("VM.get_power_state", vm), "Halted", "hard_shutdown: Halted")
 t.is_(running_on(uuid, (2,)), [], "no domain is left")
 s.call("VM.destroy", vm)
 t.is_(s.call("VM.get_all"), [], "destroyed")
+# A boot key the driver cannot honour is refused, never dropped.
+vm = create_vm(s, "rd")
+s.call("VM.add_to_other_config", vm, "xm:ramdisk", "/boot/initrd.img")
+try:
+    s.call("VM.start", vm, False, False)
+    t.ok(False, "a ramdisk on the kvm driver: refused", "it started")
+except Failure as e:
+    t.ok("ramdisk" in " ".join(e.desc), "a ramdisk on the kvm driver: "
+         "refused, and the error names it", repr(e.desc))
+t.is_(s.call("VM.get_power_state", vm), "Halted", "and the VM stays Halted")
+s.call("VM.destroy", vm)
 t.done()
 P
 pt_done

@@ -311,6 +311,9 @@ int cli_vm_param_set(struct cli_ctx *cli)
             api_value_free(params);
         api_value_free(v);
         v = NULL;
+        /* The next key of a map starts from what was just written. */
+        api_value_free(rec);
+        rec = NULL;
         nset++;
     }
     if (!rc && nset == 0)

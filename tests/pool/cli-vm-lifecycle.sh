@@ -38,6 +38,13 @@ x vm-param-set uuid="$uuid" name-description="front end" \
     pt_fail "vm-param-set exits 0"
 pt_is "$(x vm-param-get uuid="$uuid" param-name=other-config \
     param-key=owner)" "ops" "vm-param-set other-config:owner"
+# Two keys of one map in one call: both are kept.
+x vm-param-set uuid="$uuid" other-config:tier=web other-config:zone=b ||
+    pt_fail "vm-param-set of two map keys exits 0"
+pt_is "$(x vm-param-get uuid="$uuid" param-name=other-config \
+    param-key=tier),$(x vm-param-get uuid="$uuid" param-name=other-config \
+    param-key=zone),$(x vm-param-get uuid="$uuid" param-name=other-config \
+    param-key=owner)" "web,b,ops" "vm-param-set of two map keys keeps both"
 
 x vm-param-set uuid="$uuid" power-state=Running 2>"$PT_TMP/e"
 pt_is "$?" 2 "setting a read-only field: usage error (2)"

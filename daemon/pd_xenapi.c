@@ -793,6 +793,8 @@ static int m_event_from(struct api_call_ctx *call,
             goto out;
     } else {
         deadline = xt_now_ns() + (uint64_t)(timeout * 1e9);
+        /* A test knows from here on that the call is ours to answer. */
+        xt_fault(call->xt, "pd.event.waiting");
         for (;;) {
             rc = pool_db_events_since(xc->db, token, classes, nc, &evs, &n,
                                       &next);

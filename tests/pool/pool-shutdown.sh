@@ -7,7 +7,8 @@
 #     fails and the VM runs on at its source;
 #  2. a master that is also the source, with a client waiting in
 #     event.from (60 s) and a migration held in its pre-copy
-#     (mig.send.precopy=wait): event.from answers within 5 s, before the
+#     (mig.send.precopy=wait), stopped once the call is dispatched
+#     (pd.event.waiting): event.from answers within 5 s, before the
 #     migration is let go; once it is, the engine sees the cancel at its
 #     next batch and the daemon exits within 10 s.  The VM runs on at the
 #     source, not paused, log-dirty off; restarted, the master settles the
@@ -57,7 +58,7 @@ t.done()
 P
 pt_start 3 || pt_bail "host 3 did not restart"
 
-pt_arm 2 "mig.send.precopy=wait"
+pt_arm 2 "mig.send.precopy=wait pd.event.waiting=wait"
 PT_PID2=${PT_PID[2]} pt_py <<'P'
 import signal, threading
 from pool_client import *
@@ -70,15 +71,9 @@ wait_until(lambda: s.call("host.get_live", hnum[3]), 30, "host 3 is live")
 task = s.call("Async.VM.pool_migrate", vm, hnum[3], {})
 hit(2, "mig.send.precopy")
 import xmlrpc.client
-sent = threading.Event()
-class Told(xmlrpc.client.Transport):
-    """Says when the request has been written to the daemon."""
-    def send_content(self, connection, request_body):
-        super().send_content(connection, request_body)
-        sent.set()
 waiter = Session(2)
 token = waiter.call("event.from", ["task"], "", 0)["token"]
-x = xmlrpc.client.ServerProxy(url(2), allow_none=True, transport=Told())
+x = xmlrpc.client.ServerProxy(url(2), allow_none=True)
 answered = []
 def wait_events():
     try:
@@ -88,7 +83,9 @@ def wait_events():
         answered.append(e)
 th = threading.Thread(target=wait_events)
 th.start()
-sent.wait(10)
+# The call is in the daemon's hands (not only written to its socket).
+hit(2, "pd.event.waiting")
+go(2, "pd.event.waiting")
 t0 = time.time()
 os.kill(pid, signal.SIGTERM)
 th.join(5.0)

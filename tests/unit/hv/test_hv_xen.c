@@ -59,10 +59,10 @@ static void test_open(void)
            ops->state_save && ops->state_restore && ops->destroy,
            "every required op is there");
     tap_ok(ops && ops->dirty_peek && ops->suspend &&
-           ops->resume_after_failure && !ops->throttle && !ops->boot &&
+           ops->resume_after_failure && ops->boot && !ops->throttle &&
            !ops->guest_stats,
-           "optional ops: peek, suspend, resume yes; throttle, boot, "
-           "guest_stats no");
+           "optional ops: peek, suspend, resume, boot (xl create) yes; "
+           "throttle, guest_stats no");
 
     if (access(HV_XEN_PRIVCMD, F_OK) == 0) {
         tap_skip(4, HV_XEN_PRIVCMD " exists: this is a Xen control domain, "
@@ -276,6 +276,32 @@ static void test_ops_refuse_early(void)
     rc = hv_xen_ops.create(&fake, &spec, &(uint32_t){ 0 });
     is_err(rc, -EINVAL, "create beyond the largest pfn space refused",
            "create", "pages");
+
+    /* boot checks its spec before anything runs (no xl, no Xen here). */
+    {
+        struct hv_boot_spec bs = { .name = "b", .kernel = "/dev/null",
+                                   .nr_pages = 256, .nr_vcpus = 1 };
+
+        bs.guest_type = "hvm";
+        rc = hv_xen_ops.boot(&fake, &bs, &(uint32_t){ 0 });
+        is_err(rc, -EINVAL, "boot of guest type hvm refused", "hvm",
+               "pv or pvh");
+        bs.guest_type = "pvh";
+        bs.nr_pages = 300;
+        rc = hv_xen_ops.boot(&fake, &bs, &(uint32_t){ 0 });
+        is_err(rc, -EINVAL, "boot of 300 pages (not whole MiB) refused",
+               "300 pages", "MiB");
+        bs.nr_pages = 256;
+        bs.cmdline = "console=hvc0\" quiet";
+        rc = hv_xen_ops.boot(&fake, &bs, &(uint32_t){ 0 });
+        is_err(rc, -EINVAL, "boot with a quote in the command line refused",
+               "command line", "quote");
+        bs.cmdline = NULL;
+        bs.ramdisk = "/nonexistent/initrd";
+        rc = hv_xen_ops.boot(&fake, &bs, &(uint32_t){ 0 });
+        is_err(rc, -ENOENT, "boot with a missing ramdisk refused",
+               "ramdisk", "/nonexistent/initrd");
+    }
 
     /* Missing optional ops answer -ENOTSUP through the wrappers. */
     rc = hv_throttle(&fake, 7, 10);

@@ -54,10 +54,19 @@ migrate.throughput (one line per stream count, 1 and 2)
                   once beforehand (no page fault left to take), after one
                   untimed warm-up pass of the whole copy over its own
                   connection.  Timed the same way.
+      raw_tcp_fresh_mib_s  the limit of the path into memory never
+                  touched before, as the destination VM's is (bench/
+                  tcp_copy --mode fresh): the receiver backs each 4 MiB
+                  chunk of a fresh memfd in one fallocate() (no page
+                  fault per page) and recv()s it straight into it; what
+                  it loses against prefault is the cost of first touch
+                  on this host.
       ratio       ours_mib_s / raw_tcp_mib_s (1.0 = as fast as the pipe);
                   ratio_discard likewise against raw_tcp_discard_mib_s,
                   ratio_prefault against raw_tcp_prefault_mib_s (the
-                  fraction of the path's limit we reach).
+                  fraction of the path's limit we reach), ratio_fresh
+                  against raw_tcp_fresh_mib_s (of the limit into fresh
+                  memory).
       ours_cpu_ms, raw_tcp_cpu_ms  CPU time (user + system) for the
                   copy: for ours, that of the sender and receiver
                   processes over the whole migration (getrusage of waited
@@ -408,7 +417,7 @@ class Bench:
         wire = {s: [] for s in streams}
         r0ms = {s: [] for s in streams}
         cpu = {s: [] for s in streams}
-        modes = ('memfd', 'discard', 'prefault')
+        modes = ('memfd', 'discard', 'prefault', 'fresh')
         raw = {m: [] for m in modes}
         raw_cpu = {m: [] for m in modes}
         for run in range(runs):
@@ -447,9 +456,11 @@ class Bench:
                   'raw_tcp_mib_s': round(base, 1),
                   'raw_tcp_discard_mib_s': round(median(raw['discard']), 1),
                   'raw_tcp_prefault_mib_s': round(limit, 1),
+                  'raw_tcp_fresh_mib_s': round(median(raw['fresh']), 1),
                   'ratio': round(o / base, 3),
                   'ratio_discard': round(o / median(raw['discard']), 3),
                   'ratio_prefault': round(o / limit, 3),
+                  'ratio_fresh': round(o / median(raw['fresh']), 3),
                   'round0_ms': r3(median(r0ms[s])),
                   'wire_mib_s': round(median(wire[s]), 1),
                   'ours_cpu_ms': round(median(cpu[s])),
@@ -465,6 +476,8 @@ class Bench:
                       [round(x, 1) for x in raw['discard']],
                   'raw_tcp_prefault_mib_s_all':
                       [round(x, 1) for x in raw['prefault']],
+                  'raw_tcp_fresh_mib_s_all':
+                      [round(x, 1) for x in raw['fresh']],
                   'opts': '--no-digest, paused source, checksums on'})
 
     # ---- migrate.tls -------------------------------------------------------

@@ -589,9 +589,13 @@ class Bench:
                 res.append(sj)
                 steps.append((self.step_timings(m['send_log']),
                               self.step_timings(m['recv_log'])))
-                log('%s run %d: guest downtime %.1f ms, downtime %.1f ms, '
-                    'total %.0f ms, %d rounds, throttle %d%%' %
-                    (what, run, sj['guest_downtime_ms'], sj['downtime_ms'],
+                log('%s run %d: guest downtime %.1f ms (longest gaps: '
+                    'pre-copy %.1f, switch-over %.1f, after %.1f), downtime '
+                    '%.1f ms, total %.0f ms, %d rounds, throttle %d%%' %
+                    (what, run, sj['guest_downtime_ms'],
+                     sj.get('guest_src_gap_ms', 0),
+                     sj.get('guest_switch_gap_ms', 0),
+                     sj.get('guest_dst_gap_ms', 0), sj['downtime_ms'],
                      sj['total_ms'], sj['rounds'], sj['throttle_pct']))
         finally:
             self.destroy(d)

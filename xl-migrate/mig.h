@@ -195,7 +195,13 @@ struct mig_stats {
     uint64_t total_ns;          /* start to source destroyed */
     uint64_t setup_ns;          /* start to first page sent */
     uint64_t downtime_ns;       /* source paused -> destination resumed */
-    uint64_t guest_downtime_ns; /* longest heartbeat gap, both hosts */
+    uint64_t guest_downtime_ns; /* longest heartbeat gap, both hosts: the
+                                 * largest of the three below */
+    uint64_t guest_src_gap_ns;  /* ... at the source, from ACCEPTED to
+                                 * the pause (pre-copy) */
+    uint64_t guest_switch_gap_ns;   /* ... across the move: the source's
+                                     * last to the destination's first */
+    uint64_t guest_dst_gap_ns;  /* ... at the destination, after resume */
     bool guest_measured;        /* false: not a test guest */
     uint64_t hb_last_seq_src, hb_first_seq_dst;
     bool hb_continuous;         /* dst's first seq = src's last + 1 */

@@ -512,6 +512,9 @@ static void measure_downtime(struct mig_sender *s)
         g = r->hb_max_gap_ns;
     st->guest_measured = true;
     st->guest_downtime_ns = g;
+    st->guest_src_gap_ns = s->gs_src.hb_max_gap_ns;
+    st->guest_switch_gap_ns = cross;
+    st->guest_dst_gap_ns = r->hb_max_gap_ns;
     st->hb_last_seq_src = s->gs_src.hb_last_seq;
     st->hb_first_seq_dst = r->hb_first_seq;
     st->hb_continuous = r->hb_first_seq == s->gs_src.hb_last_seq + 1;

@@ -16,17 +16,20 @@ static double ms(uint64_t ns)
 int mig_stats_json(const struct mig_stats *s, const char *role, char *buf,
                    size_t size)
 {
-    char guest[256], digest[160];
+    char guest[384], digest[160];
     const char *state = s->sender ? mig_src_state_name(s->src_state)
                                   : mig_dst_state_name(s->dst_state);
     int n;
 
     if (s->guest_measured)
         snprintf(guest, sizeof(guest),
-                 "\"guest_downtime_ms\":%.3f,\"hb_last_seq_src\":%llu,"
+                 "\"guest_downtime_ms\":%.3f,\"guest_src_gap_ms\":%.3f,"
+                 "\"guest_switch_gap_ms\":%.3f,\"guest_dst_gap_ms\":%.3f,"
+                 "\"hb_last_seq_src\":%llu,"
                  "\"hb_first_seq_dst\":%llu,\"hb_continuous\":%s,"
                  "\"mismatches\":%llu",
-                 ms(s->guest_downtime_ns),
+                 ms(s->guest_downtime_ns), ms(s->guest_src_gap_ns),
+                 ms(s->guest_switch_gap_ns), ms(s->guest_dst_gap_ns),
                  (unsigned long long)s->hb_last_seq_src,
                  (unsigned long long)s->hb_first_seq_dst,
                  s->hb_continuous ? "true" : "false",

@@ -46,6 +46,7 @@ struct kvm_priv {
     uint32_t msr_list[KVM_MAX_MSRS];    /* MSRs saved in a blob */
     unsigned nr_msrs;
     uint64_t *acc;              /* dirty bits gathered, not yet harvested */
+    bool manual_clear;          /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 on */
     /* guarded by vm->lock: */
     pthread_cond_t cv;
     bool pause_req;
@@ -128,6 +129,76 @@ out:
     return rc;
 }
 
+/* Pages write-protected per KVM_CLEAR_DIRTY_LOG: KVM holds its MMU lock
+ * for one call, so a vCPU that faults meanwhile waits at most that long
+ * (the whole of 1 GiB at once stalled the guest for milliseconds). */
+#define CLEAR_CHUNK_PAGES 4096u
+
+/*
+ * Manual dirty-log clearing (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, initially
+ * set): KVM_GET_DIRTY_LOG only reads, and write protection comes with
+ * KVM_CLEAR_DIRTY_LOG a chunk at a time, instead of all of a slot at once
+ * when logging starts and all of the dirty pages at each harvest.  Where
+ * KVM lacks it, the classic mode stays.
+ */
+static void enable_manual_clear(struct vmm *vm, struct kvm_priv *kp)
+{
+    struct kvm_enable_cap cap = {
+        .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+        .args = { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
+                  KVM_DIRTY_LOG_INITIALLY_SET },
+    };
+    int have = ioctl(kp->vm_fd, KVM_CHECK_EXTENSION,
+                     KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+
+    kp->manual_clear = have > 0 &&
+        ((unsigned)have & cap.args[0]) == cap.args[0] &&
+        ioctl(kp->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
+    xt_debug(vm->ctx, "kvm: dirty log cleared %s",
+             kp->manual_clear ? "a chunk at a time" : "by KVM_GET_DIRTY_LOG");
+}
+
+/* Clears (and write-protects) the pages set in bits, a chunk at a time;
+ * chunks with no bit set are skipped. */
+static int clear_dirty(struct vmm *vm, struct kvm_priv *kp, uint64_t *bits)
+{
+    uint64_t first, w;
+
+    for (first = 0; first < vm->nr_pages; first += CLEAR_CHUNK_PAGES) {
+        uint64_t n = vm->nr_pages - first < CLEAR_CHUNK_PAGES ?
+                     vm->nr_pages - first : CLEAR_CHUNK_PAGES;
+        struct kvm_clear_dirty_log c = {
+            .slot = 0,
+            .first_page = first,
+            .num_pages = (uint32_t)n,
+            .dirty_bitmap = bits + first / 64,
+        };
+        bool any = false;
+
+        for (w = 0; w < (n + 63) / 64 && !any; w++)
+            any = bits[first / 64 + w] != 0;
+        if (any && ioctl(kp->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0)
+            return xt_error(vm->ctx, -errno, "KVM_CLEAR_DIRTY_LOG of pages "
+                            "%#llx+%llu", (unsigned long long)first,
+                            (unsigned long long)n);
+    }
+    return 0;
+}
+
+/* Reads KVM's dirty bits into bitmap (nr_pages bits); with clear, they
+ * are cleared in KVM too, the pages write-protected again. */
+static int get_dirty(struct vmm *vm, struct kvm_priv *kp, uint64_t *bitmap,
+                     bool clear)
+{
+    struct kvm_dirty_log log = { .slot = 0 };
+
+    xt_bitmap_zero(bitmap, vm->nr_pages);
+    log.dirty_bitmap = bitmap;
+    if (ioctl(kp->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+        return xt_error(vm->ctx, -errno, "KVM_GET_DIRTY_LOG");
+    return kp->manual_clear && clear ? clear_dirty(vm, kp, bitmap) : 0;
+}
+
 static int kvm_init(struct vmm *vm)
 {
     struct kvm_userspace_memory_region region;
@@ -170,6 +241,7 @@ static int kvm_init(struct vmm *vm)
         return xt_error(vm->ctx, -errno, "KVM_GET_VCPU_MMAP_SIZE");
     kp->run_size = r;
 
+    enable_manual_clear(vm, kp);
     memset(&region, 0, sizeof(region));
     region.slot = 0;
     region.guest_phys_addr = 0;
@@ -546,6 +618,14 @@ static int kvm_logdirty(struct vmm *vm, bool enable)
         return xt_error(vm->ctx, -errno, "kvm: %s dirty logging",
                         enable ? "enabling" : "disabling");
     xt_bitmap_zero(kp->acc, vm->nr_pages);
+    /* Initially set: every page reads dirty until cleared.  Logging
+     * starts clean, as in the classic mode (acc is scratch here). */
+    if (enable && kp->manual_clear) {
+        int rc = get_dirty(vm, kp, kp->acc, true);
+
+        xt_bitmap_zero(kp->acc, vm->nr_pages);
+        return rc;
+    }
     return 0;
 }
 
@@ -553,16 +633,17 @@ static int kvm_dirty(struct vmm *vm, uint64_t *bitmap, bool clear,
                      uint64_t *count_r)
 {
     struct kvm_priv *kp = priv_of(vm);
-    struct kvm_dirty_log log = { .slot = 0 };
+    int rc;
 
     if (!vm->logdirty)
         return xt_error(vm->ctx, -EINVAL, "dirty bitmap: log-dirty mode is "
                         "off");
-    /* KVM's bitmap is in unsigned longs, i.e. our 64-bit words. */
-    xt_bitmap_zero(bitmap, vm->nr_pages);
-    log.dirty_bitmap = bitmap;
-    if (ioctl(kp->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
-        return xt_error(vm->ctx, -errno, "KVM_GET_DIRTY_LOG");
+    /* KVM's bitmap is in unsigned longs, i.e. our 64-bit words.  A peek
+     * (no clear) keeps what it saw in acc: in the classic mode KVM has
+     * forgotten it, and a harvest must still return it. */
+    rc = get_dirty(vm, kp, bitmap, clear);
+    if (rc < 0)
+        return rc;
     xt_bitmap_or(kp->acc, bitmap, vm->nr_pages);
     memcpy(bitmap, kp->acc, XT_BITMAP_WORDS(vm->nr_pages) * 8);
     if (clear)

@@ -4,10 +4,14 @@
  * thread per connection and handing each complete POST body to the
  * service's handler.
  *
- * Request bodies are collected in memory up to max_body: a Content-Length
- * above it is refused with 413 before any of the body is read; a chunked
- * body that grows past it is dropped on the spot (the connection closes,
- * nothing more is read or kept).
+ * Request bodies are collected in memory up to max_body. A Content-Length
+ * above it is refused with 413: at once, before any of the body is read,
+ * when it is over max_body + DISCARD_MAX; otherwise after reading and
+ * dropping the body, because a client that sent it without waiting for
+ * "100 Continue" (curl below 1 MiB, most XML-RPC libraries) would see the
+ * connection reset, not the 413, if it were closed with the body unread.
+ * A chunked body that grows past max_body is dropped on the spot (the
+ * connection closes, nothing more is read or kept).
  *
  * Stopping stops accepting first, then waits for the requests whose
  * handler was called until their answers are sent (or their connections
@@ -32,6 +36,7 @@
 
 #define TLS_PRIORITIES  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define FIRST_BODY_CAP  4096
+#define DISCARD_MAX     (1u << 20)  /* excess body read and dropped for a 413 */
 #define PEER_MAX        INET6_ADDRSTRLEN
 
 struct listener {
@@ -59,7 +64,8 @@ struct pd_server {
 struct request {
     char *body;
     size_t len, cap;
-    bool too_big;
+    bool too_big;               /* answer 413 once the body is complete */
+    bool discard;               /* over max_body by Content-Length: drop */
     bool handled;               /* counted in srv->answering */
 };
 
@@ -242,6 +248,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     const char *clen;
     char *end;
     unsigned long long n;
+    bool over = false;
 
     if (!req) {
         peer_address(conn, peer);
@@ -260,16 +267,23 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
         if (clen) {
             errno = 0;
             n = strtoull(clen, &end, 10);
-            if (errno == ERANGE || (end != clen && n > srv->max_body))
+            if (errno == ERANGE || (end != clen &&
+                                    n > srv->max_body + DISCARD_MAX))
                 return reply_too_big(srv, conn, peer, url);
+            over = end != clen && n > srv->max_body;
         }
         req = calloc(1, sizeof(*req));
         if (!req)
             return MHD_NO;
+        req->discard = req->too_big = over;
         *con_cls = req;
         return MHD_YES;
     }
 
+    if (*upload_size && req->discard) {
+        *upload_size = 0;       /* bounded by Content-Length */
+        return MHD_YES;
+    }
     if (*upload_size) {
         if (!req->too_big && !append_body(srv, req, upload, *upload_size)) {
             /* Chunked and too big (or out of memory): keep nothing and

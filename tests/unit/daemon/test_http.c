@@ -465,6 +465,18 @@ static void test_max_body(struct fixture *f)
     request_done(&r);
     free(body);
 
+    /* Over by less than the discard window, sent without waiting for
+     * "100 Continue": the body is read and dropped, so the client gets the
+     * 413 rather than a reset connection. */
+    r = (struct request){ .stream_len = MAX_BODY + (512u << 10),
+                          .no_expect = true };
+    r.url = url(f->http, "/");
+    perform(&r);
+    tap_ok(r.res == CURLE_OK && r.status == 413,
+           "max_body + 512 KiB without Expect: 413 (%ld, %s)", r.status,
+           curl_easy_strerror(r.res));
+    request_done(&r);
+
     /* 100 MiB announced: refused before the body is read. */
     r = (struct request){ .stream_len = 100ull << 20 };
     r.url = url(f->https, "/");

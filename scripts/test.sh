@@ -88,6 +88,13 @@ else
     fi
 fi
 
+# Every failure again, last, where a truncated log still shows it.
+for d in build build-asan build-tsan; do
+    [ -f "$d/test-suite.log" ] || continue
+    grep -E '^(FAIL|ERROR): ' "$d/test-suite.log" | sed "s|^|== $d: |"
+done
+[ -f build/xen-lane.log ] && grep -E '^not ok |^xen lane: FAIL' build/xen-lane.log |
+    sed "s|^|== |"
 echo "${total[pass]} passed, ${total[fail]} failed, ${total[skip]} skipped"
 [ "${total[fail]}" -eq 0 ] || status=1
 exit $status

@@ -931,7 +931,8 @@ static int table_build(struct api_method **t_r, size_t *nstatic_r)
 {
     const struct api_method *fams[] = { base_methods, xa_vm_methods,
                                         xa_migrate_methods, xa_pool_methods,
-                                        xa_agent_methods, NULL };
+                                        xa_agent_methods, xa_sr_methods,
+                                        xa_sr_agent_methods, NULL };
     struct api_method *t = NULL;
     size_t n = 0, cap = 0, i, k;
     const struct api_method *m;

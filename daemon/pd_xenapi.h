@@ -182,6 +182,10 @@ int xa_peer_pin(struct xt_ctx *ctx, const char *url,
 
 /* host_local.* entries for the method table. */
 extern const struct api_method xa_agent_methods[];
+/* host_local.sr_* and vdi_* (pd_sr_agent.c); SR, PBD, VDI on the master
+ * (pd_methods_sr.c). */
+extern const struct api_method xa_sr_agent_methods[];
+extern const struct api_method xa_sr_methods[];
 /* Runs host_local.<method> of this host directly (no HTTP) when url is
  * our own, else through xa_rpc(); the secret is added in front. */
 int xa_host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,

@@ -42,6 +42,13 @@ bool sr_type_known(const char *type)
     return driver_of(type) != NULL;
 }
 
+bool sr_type_shared(const char *type)
+{
+    const struct sr_ops *ops = driver_of(type);
+
+    return ops && ops->shared;
+}
+
 const char *sr_spec_get(const struct sr_spec *spec, const char *key)
 {
     size_t i;

@@ -85,6 +85,8 @@ struct sr_vdi;      /* a VDI open for I/O, holding its lock; opaque */
 const char *const *sr_types(void);
 /* True if a driver of that type exists. */
 bool sr_type_known(const char *type);
+/* True if SRs of that type may be attached on every host at once. */
+bool sr_type_shared(const char *type);
 /* The device_config value for key, or NULL. */
 const char *sr_spec_get(const struct sr_spec *spec, const char *key);
 

@@ -3,11 +3,11 @@
  * (docs/specs/sr-file-layout.md).  Also the body of every driver built on
  * a directory ("shared-file", sr_shared_file.c).
  *
- * Crash safety: a VDI sr_dir_exists exactly when its metadata file <uuid>.meta
- * sr_dir_exists.  Every change is ordered so that one rename is its commit point
- * and sync_dir() makes it durable; settle() (run under the SR lock before
- * anything looks at a VDI) finishes or undoes whatever a crash left
- * half-done:
+ * Crash safety: a VDI exists exactly when its metadata file <uuid>.meta
+ * exists.  Every change is ordered so that one rename is its commit point
+ * and an fsync of the directory makes it durable; sr_dir_settle() (run
+ * under the SR lock before anything looks at a VDI) finishes or undoes
+ * whatever a crash left half-done:
  *   create/copy  <uuid>.raw written and synced, then .meta.tmp -> .meta;
  *                a .raw without .meta is an undone create: removed
  *   resize       .meta.tmp (new size) -> .meta, then the .raw grown;
@@ -254,7 +254,7 @@ int sr_dir_unlink(int dirfd, const char *name)
 }
 
 /* Brings VDI u to a committed state (see the top of the file).  Run under
- * the SR lock; returns 0 whether or not the VDI sr_dir_exists afterwards. */
+ * the SR lock; returns 0 whether or not the VDI exists afterwards. */
 int sr_dir_settle(struct sr *sr, const struct xt_uuid *u)
 {
     struct dir_sr *d = sr->priv;

@@ -87,7 +87,8 @@ vt_check "mode=ro: reads work" \
 vt_stop ro
 
 # TCP for peers, TLS required (a pre-shared key).
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf 'peer:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     > "$VT_TMP/psk"
 chmod 600 "$VT_TMP/psk"

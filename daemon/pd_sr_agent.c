@@ -1,0 +1,340 @@
+/*
+ * pd_sr_agent.c - the host agent's storage calls (host_local.sr_* and
+ * host_local.vdi_*): the master asks the host that reaches an SR's medium
+ * to act on it through sr/.  Each call attaches the SR, acts and detaches:
+ * a directory SR keeps no state on a host between calls (an SR whose
+ * attach mounts something will keep it in a table here).
+ *
+ * The SR is named in every call by a spec struct: { type, uuid,
+ * device_config (struct of strings), physical_size }.  Failures carry
+ * XAPI's codes with uuids; the master puts its refs in (pd_methods_sr.c).
+ * Answers carry the SR's figures ("sr": struct) so that the master keeps
+ * its record current.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sr.h"
+#include "pd_xenapi.h"
+
+#define DC_MAX 16
+
+struct spec_buf {
+    struct sr_spec spec;
+    struct sr_kv dc[DC_MAX];
+};
+
+/* The spec of params[i]; its strings point into params. */
+static int spec_of(struct api_call_ctx *call, const struct api_value *params,
+                   size_t i, struct spec_buf *sb)
+{
+    const struct api_value *st = api_array_get(params, i);
+    const struct api_value *dc = api_struct_get(st, "device_config");
+    const char *uuid = api_value_string(api_struct_get(st, "uuid"));
+    int64_t size = 0;
+    size_t k;
+
+    memset(sb, 0, sizeof(*sb));
+    sb->spec.type = api_value_string(api_struct_get(st, "type"));
+    if (api_value_type(st) != API_STRUCT || !sb->spec.type || !uuid ||
+        xt_uuid_parse(uuid, &sb->spec.uuid) < 0 ||
+        api_value_type(dc) != API_STRUCT || api_value_count(dc) > DC_MAX)
+        return xt_error(call->xt, -EINVAL, "bad SR spec");
+    api_value_get_int64(api_struct_get(st, "physical_size"), &size);
+    sb->spec.physical_size = size > 0 ? (uint64_t)size : 0;
+    for (k = 0; k < api_value_count(dc); k++) {
+        sb->dc[k].key = api_struct_key(dc, k);
+        sb->dc[k].value = api_value_string(api_struct_value(dc, k));
+        if (!sb->dc[k].value)
+            return xt_error(call->xt, -EINVAL, "device_config %s: not a "
+                            "string", sb->dc[k].key);
+    }
+    sb->spec.device_config = sb->dc;
+    sb->spec.n_device_config = api_value_count(dc);
+    return 0;
+}
+
+static int vdi_of(struct api_call_ctx *call, const struct api_value *params,
+                  size_t i, struct xt_uuid *u)
+{
+    const char *s = xa_param_str(params, i);
+
+    if (!s || xt_uuid_parse(s, u) < 0)
+        return xt_error(call->xt, -EINVAL, "bad VDI uuid");
+    return 0;
+}
+
+/* The failure XAPI gives for rc (reported already into call->xt). */
+static struct api_value *failure_of(struct api_call_ctx *call, int rc,
+                                    const char *type, const char *vdi,
+                                    const char *op, uint64_t want,
+                                    uint64_t free)
+{
+    char a[32], b[32], code[16];
+
+    switch (rc) {
+    case -ENODEV:
+        return api_failure("SR_UNKNOWN_DRIVER", type, NULL);
+    case -ENOSPC:
+        if (!vdi)
+            return api_failure("SR_BACKEND_FAILURE_44", "",
+                               call->xt->err_msg, "", NULL);
+        snprintf(a, sizeof(a), "%" PRIu64, want);
+        snprintf(b, sizeof(b), "%" PRIu64, free);
+        return api_failure("SR_FULL", a, b, NULL);
+    case -EBUSY:
+        return api_failure("VDI_IN_USE", vdi ? vdi : "", op, NULL);
+    case -ENOTEMPTY:
+        return api_failure("SR_NOT_EMPTY", NULL);
+    case -ENOTSUP:
+        return api_failure("SR_OPERATION_NOT_SUPPORTED", "", NULL);
+    case -ENOENT:
+        if (vdi)
+            return api_failure("VDI_MISSING", "", vdi, NULL);
+        break;
+    }
+    snprintf(code, sizeof(code), "%d", -rc);
+    return api_failure("SR_BACKEND_FAILURE", code, call->xt->err_msg, "",
+                       NULL);
+}
+
+static struct api_value *stat_value(const struct sr_stat *st)
+{
+    struct api_value *v = api_struct();
+
+    if (api_struct_add(v, "physical_size",
+                       api_int((int64_t)st->physical_size)) < 0 ||
+        api_struct_add(v, "physical_utilisation",
+                       api_int((int64_t)st->physical_utilisation)) < 0 ||
+        api_struct_add(v, "virtual_allocation",
+                       api_int((int64_t)st->virtual_allocation)) < 0 ||
+        api_struct_add(v, "free", api_int((int64_t)st->free)) < 0 ||
+        api_struct_add(v, "shared", api_bool(st->shared)) < 0) {
+        api_value_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+static struct api_value *info_value(const struct sr_vdi_info *info)
+{
+    char u[XT_UUID_STRLEN + 1], of[XT_UUID_STRLEN + 1] = "";
+    struct api_value *v = api_struct();
+
+    xt_uuid_format(&info->uuid, u);
+    if (info->is_a_snapshot)
+        xt_uuid_format(&info->snapshot_of, of);
+    if (api_struct_add(v, "uuid", api_string(u)) < 0 ||
+        api_struct_add(v, "virtual_size",
+                       api_int((int64_t)info->virtual_size)) < 0 ||
+        api_struct_add(v, "physical_utilisation",
+                       api_int((int64_t)info->physical_utilisation)) < 0 ||
+        api_struct_add(v, "missing", api_bool(info->missing)) < 0 ||
+        api_struct_add(v, "snapshot_of", api_string(of)) < 0) {
+        api_value_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* { "sr": stat, key: extra } as the answer, or -ENOMEM. */
+static int answer(struct api_call_ctx *call, struct sr *sr, const char *key,
+                  struct api_value *extra, struct api_value **result_r)
+{
+    struct api_value *v = api_struct(), *s;
+    struct sr_stat st;
+    int rc = sr_stat(sr, &st);
+
+    if (rc < 0) {
+        api_value_free(extra);
+        api_value_free(v);
+        return rc;
+    }
+    s = stat_value(&st);
+    rc = s ? api_struct_add(v, "sr", s) : -ENOMEM;
+    if (rc == 0 && key)
+        rc = extra ? api_struct_add(v, key, extra) : -ENOMEM;
+    else
+        api_value_free(extra);
+    if (rc < 0) {
+        api_value_free(v);
+        return xt_error(call->xt, -ENOMEM, "out of memory");
+    }
+    *result_r = v;
+    return 0;
+}
+
+/* Checks the secret, reads the spec (params[1]) and attaches. */
+static int enter(struct api_call_ctx *call, const struct api_value *params,
+                 struct spec_buf *sb, struct sr **sr_r,
+                 struct api_value **result_r)
+{
+    int rc = xa_check_secret(call, params, result_r);
+
+    *sr_r = NULL;
+    rc = rc ?: spec_of(call, params, 1, sb);
+    if (rc < 0)
+        return rc;
+    rc = sr_attach(call->xt, &sb->spec, sr_r);
+    if (rc < 0)
+        *result_r = failure_of(call, rc, sb->spec.type, NULL, "attach", 0,
+                               0);
+    return rc;
+}
+
+static int a_sr_create(struct api_call_ctx *call,
+                       const struct api_value *params,
+                       struct api_value **result_r)
+{
+    struct spec_buf sb;
+    struct sr *sr = NULL;
+    int rc = xa_check_secret(call, params, result_r);
+
+    rc = rc ?: spec_of(call, params, 1, &sb);
+    if (rc < 0)
+        return rc;
+    rc = sr_create(call->xt, &sb.spec);
+    if (rc < 0) {
+        *result_r = failure_of(call, rc, sb.spec.type, NULL, "create", 0, 0);
+        return rc;
+    }
+    rc = sr_attach(call->xt, &sb.spec, &sr);
+    rc = rc ?: answer(call, sr, NULL, NULL, result_r);
+    sr_detach(sr);
+    return rc;
+}
+
+/* Attach and scan: the SR's figures and its VDIs. */
+static int a_sr_attach(struct api_call_ctx *call,
+                       const struct api_value *params,
+                       struct api_value **result_r)
+{
+    struct sr_vdi_info *vdis = NULL;
+    struct api_value *list = NULL;
+    struct spec_buf sb;
+    struct sr *sr = NULL;
+    size_t n = 0, i;
+    int rc = enter(call, params, &sb, &sr, result_r);
+
+    rc = rc ?: sr_scan(sr, &vdis, &n);
+    if (rc < 0)
+        goto out;
+    list = api_array();
+    for (i = 0; rc == 0 && i < n; i++) {
+        struct api_value *v = info_value(&vdis[i]);
+
+        rc = v ? api_array_append(list, v) : -ENOMEM;
+    }
+    if (rc < 0) {
+        rc = xt_error(call->xt, rc, "out of memory");
+        goto out;
+    }
+    rc = answer(call, sr, "vdis", list, result_r);
+    list = NULL;
+out:
+    if (rc < 0 && !*result_r)
+        *result_r = failure_of(call, rc, sb.spec.type, NULL, "scan", 0, 0);
+    api_value_free(list);
+    free(vdis);
+    sr_detach(sr);
+    return rc;
+}
+
+static int a_sr_destroy(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r)
+{
+    struct spec_buf sb;
+    struct sr *sr = NULL;
+    int rc = enter(call, params, &sb, &sr, result_r);
+
+    if (rc < 0)
+        return rc;
+    rc = sr_destroy(sr);
+    if (rc < 0) {
+        *result_r = failure_of(call, rc, sb.spec.type, NULL, "destroy", 0, 0);
+        sr_detach(sr);
+        return rc;
+    }
+    *result_r = api_void();
+    return 0;
+}
+
+/* vdi_create(secret, spec, vdi, size), vdi_resize(secret, spec, vdi,
+ * size), vdi_destroy(secret, spec, vdi): the SR's figures and, but for a
+ * destroy, the VDI's. */
+static int vdi_op(struct api_call_ctx *call, const struct api_value *params,
+                  const char *op, struct api_value **result_r)
+{
+    struct sr_vdi_info info;
+    struct sr_stat st = { 0 };
+    struct spec_buf sb;
+    struct xt_uuid u;
+    struct sr *sr = NULL;
+    int64_t size = 0;
+    int rc = enter(call, params, &sb, &sr, result_r);
+
+    rc = rc ?: vdi_of(call, params, 2, &u);
+    if (rc == 0 && strcmp(op, "destroy") != 0 &&
+        (api_value_get_int64(api_array_get(params, 3), &size) < 0 ||
+         size <= 0))
+        rc = xt_error(call->xt, -EINVAL, "vdi_%s: bad size", op);
+    if (rc < 0)
+        goto out;
+    if (!strcmp(op, "create"))
+        rc = sr_vdi_create(sr, &u, (uint64_t)size);
+    else if (!strcmp(op, "resize"))
+        rc = sr_vdi_resize(sr, &u, (uint64_t)size);
+    else
+        rc = sr_vdi_destroy(sr, &u);
+    if (rc == -ENOSPC)
+        sr_stat(sr, &st);
+    if (rc == 0 && strcmp(op, "destroy") != 0)
+        rc = sr_vdi_info(sr, &u, &info);
+    if (rc < 0) {
+        *result_r = failure_of(call, rc, sb.spec.type, xa_param_str(params, 2),
+                               op, (uint64_t)size, st.free);
+        goto out;
+    }
+    rc = answer(call, sr, strcmp(op, "destroy") ? "vdi" : NULL,
+                strcmp(op, "destroy") ? info_value(&info) : NULL, result_r);
+out:
+    sr_detach(sr);
+    return rc;
+}
+
+static int a_vdi_create(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r)
+{
+    return vdi_op(call, params, "create", result_r);
+}
+
+static int a_vdi_resize(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r)
+{
+    return vdi_op(call, params, "resize", result_r);
+}
+
+static int a_vdi_destroy(struct api_call_ctx *call,
+                         const struct api_value *params,
+                         struct api_value **result_r)
+{
+    return vdi_op(call, params, "destroy", result_r);
+}
+
+const struct api_method xa_sr_agent_methods[] = {
+    { "host_local.sr_create", 2, 0, API_METHOD_NO_ASYNC, a_sr_create },
+    { "host_local.sr_attach", 2, 0, API_METHOD_NO_ASYNC, a_sr_attach },
+    { "host_local.sr_destroy", 2, 0, API_METHOD_NO_ASYNC, a_sr_destroy },
+    { "host_local.vdi_create", 4, 0, API_METHOD_NO_ASYNC, a_vdi_create },
+    { "host_local.vdi_resize", 4, 0, API_METHOD_NO_ASYNC, a_vdi_resize },
+    { "host_local.vdi_destroy", 3, 0, API_METHOD_NO_ASYNC, a_vdi_destroy },
+    { NULL, 0, 0, 0, NULL },
+};

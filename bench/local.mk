@@ -41,3 +41,17 @@ bench/bench-api: $(srcdir)/bench/bench_api.sh
 	sed -e 's|%SRCDIR%|$(abs_top_srcdir)|g' \
 	    $(srcdir)/bench/bench_api.sh > $@.tmp && \
 	chmod +x $@.tmp && mv $@.tmp $@
+
+# The block service's NBD path: a 1 GiB VDI written and read through our
+# nbdkit plugin, through qemu-nbd and between files directly; the
+# allocation-aware read of a half-written VDI (bench/bench_storage.py
+# says how each figure is measured).  Generated like bench/bench-migrate.
+noinst_SCRIPTS += bench/bench-storage
+BENCHES += bench/bench-storage
+EXTRA_DIST += bench/bench_storage.sh bench/bench_storage.py
+CLEANFILES += bench/bench-storage
+bench/bench-storage: $(srcdir)/bench/bench_storage.sh
+	$(AM_V_GEN)$(MKDIR_P) bench && \
+	sed -e 's|%SRCDIR%|$(abs_top_srcdir)|g' \
+	    $(srcdir)/bench/bench_storage.sh > $@.tmp && \
+	chmod +x $@.tmp && mv $@.tmp $@

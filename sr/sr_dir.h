@@ -88,4 +88,19 @@ int sr_fd_zero(struct sr_vdi *v, uint64_t off, uint64_t len, bool may_trim);
 int sr_fd_extents(struct sr_vdi *v, uint64_t off, uint64_t len,
                   sr_extent_fn fn, void *opaque);
 
+/* The ops table entries every directory driver shares (all but .type and
+ * .shared). */
+#define SR_DIR_OPS \
+    .caps = 1u << SR_CAP_RESIZE | 1u << SR_CAP_SNAPSHOT | \
+            1u << SR_CAP_CLONE | 1u << SR_CAP_TRIM | 1u << SR_CAP_EXTENTS, \
+    .create = sr_dir_create, .attach = sr_dir_attach, \
+    .detach = sr_dir_detach, .destroy = sr_dir_destroy, \
+    .stat = sr_dir_stat, .scan = sr_dir_scan, \
+    .vdi_create = sr_dir_vdi_create, .vdi_destroy = sr_dir_vdi_destroy, \
+    .vdi_info = sr_dir_vdi_info, .vdi_resize = sr_dir_vdi_resize, \
+    .vdi_copy = sr_dir_vdi_copy, .vdi_open = sr_dir_vdi_open, \
+    .vdi_close = sr_dir_vdi_close, \
+    .pread = sr_fd_pread, .pwrite = sr_fd_pwrite, .flush = sr_fd_flush, \
+    .trim = sr_fd_trim, .zero = sr_fd_zero, .extents = sr_fd_extents
+
 #endif /* SR_DIR_H */

@@ -176,6 +176,12 @@ int cli_select(struct cli_ctx *cli, const struct pool_class *cls,
 int cli_list(struct cli_ctx *cli, const char *cls_name,
              const char *const *dflt);
 
+/* An array of the strings given (NULL-ended), or NULL on ENOMEM. */
+struct api_value *cli_strings(const char *first, ...)
+    __attribute__((sentinel));
+/* "4096", "256M", "1.5G", "2GiB" -> bytes; -EINVAL otherwise. */
+int cli_parse_size(const char *s, int64_t *b_r);
+
 /* ---- cli_rpc.c --------------------------------------------------------- */
 
 /* Connects and logs in (TLS checked unless --http / --no-verify). */
@@ -232,6 +238,19 @@ int cli_vm_start(struct cli_ctx *cli);
 int cli_vm_shutdown(struct cli_ctx *cli);
 int cli_vm_migrate(struct cli_ctx *cli);
 int cli_task_list(struct cli_ctx *cli);
+/* cli_sr.c */
+int cli_sr_create(struct cli_ctx *cli);
+int cli_sr_list(struct cli_ctx *cli);
+int cli_sr_scan(struct cli_ctx *cli);
+int cli_sr_destroy(struct cli_ctx *cli);
+int cli_sr_forget(struct cli_ctx *cli);
+int cli_pbd_list(struct cli_ctx *cli);
+int cli_pbd_plug(struct cli_ctx *cli);
+int cli_pbd_unplug(struct cli_ctx *cli);
+int cli_vdi_create(struct cli_ctx *cli);
+int cli_vdi_list(struct cli_ctx *cli);
+int cli_vdi_destroy(struct cli_ctx *cli);
+int cli_vdi_resize(struct cli_ctx *cli);
 int cli_task_cancel(struct cli_ctx *cli);
 
 /* Waits for task ref to finish, showing progress when show; *rec_r gets

@@ -36,6 +36,15 @@ static const char *const k_migrate[] = {
     "vm", "host", "host-uuid", "live", "compress", "network-uuid", NULL
 };
 static const char *const k_cancel[] = { "uuid", NULL };
+static const char *const k_uuid[] = { "uuid", NULL };
+static const char *const k_sr_create[] = {
+    "host-uuid", "name-label", "name-description", "type", "content-type",
+    "shared", "physical-size", "device-config:location", NULL
+};
+static const char *const k_vdi_create[] = {
+    "sr-uuid", "name-label", "name-description", "virtual-size", "type", NULL
+};
+static const char *const k_vdi_resize[] = { "uuid", "disk-size", NULL };
 /* vm-param-set: uuid= and the fields of VM */
 static const char *const k_param_set[] = { "uuid", NULL };
 
@@ -80,6 +89,37 @@ static const struct cli_command commands[] = {
     { "task-cancel", cli_task_cancel, "uuid=UUID",
       "cancel a task (a migration stops before its commit)", k_cancel,
       NULL },
+    { "sr-create", cli_sr_create,
+      "host-uuid=UUID name-label=NAME type=file|shared-file "
+      "device-config:location=DIR [physical-size=SIZE] [shared=true|false] "
+      "[content-type=TYPE] [name-description=TEXT]",
+      "create a storage repository and plug it; prints its uuid", k_sr_create,
+      NULL },
+    { "sr-list", cli_sr_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
+      "list the storage repositories", k_list, "SR" },
+    { "sr-scan", cli_sr_scan, "uuid=UUID",
+      "bring the database's view of an SR's disks up to date", k_uuid,
+      NULL },
+    { "sr-destroy", cli_sr_destroy, "uuid=UUID",
+      "destroy an unplugged, empty SR on its medium", k_uuid, NULL },
+    { "sr-forget", cli_sr_forget, "uuid=UUID",
+      "forget an unplugged SR, keeping it on its medium", k_uuid, NULL },
+    { "pbd-list", cli_pbd_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
+      "list the PBDs (an SR on a host)", k_list, "PBD" },
+    { "pbd-plug", cli_pbd_plug, "uuid=UUID",
+      "attach an SR on the PBD's host", k_uuid, NULL },
+    { "pbd-unplug", cli_pbd_unplug, "uuid=UUID",
+      "detach an SR from the PBD's host", k_uuid, NULL },
+    { "vdi-create", cli_vdi_create,
+      "sr-uuid=UUID name-label=NAME virtual-size=SIZE [type=user] "
+      "[name-description=TEXT]",
+      "create a virtual disk; prints its uuid", k_vdi_create, NULL },
+    { "vdi-list", cli_vdi_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
+      "list the virtual disks", k_list, "VDI" },
+    { "vdi-destroy", cli_vdi_destroy, "uuid=UUID",
+      "destroy a virtual disk that is not in use", k_uuid, NULL },
+    { "vdi-resize", cli_vdi_resize, "uuid=UUID disk-size=SIZE",
+      "grow a virtual disk", k_vdi_resize, NULL },
 };
 
 static const char *const *command_keys(const struct cli_command *c)

@@ -23,9 +23,7 @@ int cli_vm_list(struct cli_ctx *cli)
 }
 
 /* params: an array of the strings that follow, ended by NULL. */
-static struct api_value *strings(const char *first, ...)
-    __attribute__((sentinel));
-static struct api_value *strings(const char *first, ...)
+struct api_value *cli_strings(const char *first, ...)
 {
     struct api_value *a = api_array();
     const char *s;
@@ -142,7 +140,7 @@ static int vm_ref_by_uuid(struct cli_ctx *cli, const char *uuid,
 {
     if (!uuid)
         return cli_usage_error(cli, "%s needs uuid=", cli->cmd->name);
-    return cli_rpc_call(cli, "VM.get_by_uuid", strings(uuid, NULL), ref_r);
+    return cli_rpc_call(cli, "VM.get_by_uuid", cli_strings(uuid, NULL), ref_r);
 }
 
 int cli_vm_param_get(struct cli_ctx *cli)
@@ -165,7 +163,7 @@ int cli_vm_param_get(struct cli_ctx *cli)
     rc = vm_ref_by_uuid(cli, uuid, &ref);
     if (!rc)
         rc = cli_rpc_call(cli, "VM.get_record",
-                          strings(api_value_string(ref) ?: "", NULL), &rec);
+                          cli_strings(api_value_string(ref) ?: "", NULL), &rec);
     if (rc)
         goto out;
     v = api_struct_get(rec, f->name);
@@ -278,7 +276,7 @@ int cli_vm_param_set(struct cli_ctx *cli)
                 break;
             }
             if (!rec)
-                rc = cli_rpc_call(cli, "VM.get_record", strings(r, NULL),
+                rc = cli_rpc_call(cli, "VM.get_record", cli_strings(r, NULL),
                                   &rec);
             if (rc)
                 break;
@@ -302,7 +300,7 @@ int cli_vm_param_set(struct cli_ctx *cli)
             api_value_free(v);
             break;
         }
-        params = strings(r, NULL);
+        params = cli_strings(r, NULL);
         rc = params ? api_array_append(params, v) : -ENOMEM;
         v = NULL;
         if (!rc)
@@ -325,7 +323,7 @@ int cli_vm_param_set(struct cli_ctx *cli)
 }
 
 /* "512M", "2G", "1048576" -> bytes */
-static int parse_size(const char *s, int64_t *b_r)
+int cli_parse_size(const char *s, int64_t *b_r)
 {
     char *end;
     double d;
@@ -368,7 +366,7 @@ int cli_vm_create(struct cli_ctx *cli)
     if (!name || !mem)
         return cli_usage_error(cli, "vm-create needs name-label= and "
                                "memory=");
-    if (parse_size(mem, &bytes) || bytes <= 0)
+    if (cli_parse_size(mem, &bytes) || bytes <= 0)
         return cli_usage_error(cli, "memory=%s: expected bytes or a size "
                                "like 256M, 1G", mem);
     if (vcpus) {
@@ -416,7 +414,7 @@ int cli_vm_create(struct cli_ctx *cli)
     rc = cli_rpc_call(cli, "VM.create", params, &ref);
     if (!rc)
         rc = cli_rpc_call(cli, "VM.get_uuid",
-                          strings(api_value_string(ref) ?: "", NULL), &u);
+                          cli_strings(api_value_string(ref) ?: "", NULL), &u);
     if (!rc)
         fprintf(cli->out, "%s\n", api_value_string(u) ?: "");
 out:
@@ -429,8 +427,8 @@ out:
 
 static struct api_value *start_params(const char *vm, const char *host)
 {
-    struct api_value *p = host ? strings(vm, host, NULL) :
-                                 strings(vm, NULL);
+    struct api_value *p = host ? cli_strings(vm, host, NULL) :
+                                 cli_strings(vm, NULL);
 
     if (p && (api_array_append(p, api_bool(false)) ||
               api_array_append(p, api_bool(false)))) {
@@ -460,7 +458,7 @@ int cli_vm_start(struct cli_ctx *cli)
                           &v, &mismatch);
             if (mismatch) {
                 /* a server without start_on: pin, then start */
-                struct api_value *p = strings(refs[i], host, NULL);
+                struct api_value *p = cli_strings(refs[i], host, NULL);
 
                 rc = cli_rpc_call(cli, "VM.set_affinity", p, &v);
                 api_value_free(v);
@@ -473,7 +471,7 @@ int cli_vm_start(struct cli_ctx *cli)
             rc = call_try(cli, "VM.start", start_params(refs[i], NULL), &v,
                           &mismatch);
             if (mismatch)
-                rc = cli_rpc_call(cli, "VM.start", strings(refs[i], NULL),
+                rc = cli_rpc_call(cli, "VM.start", cli_strings(refs[i], NULL),
                                   &v);
         }
         api_value_free(v);
@@ -500,7 +498,7 @@ int cli_vm_shutdown(struct cli_ctx *cli)
         rc = select_vms(cli, &all, &refs, &recs, &n);
     for (i = 0; i < n && !rc; i++) {
         rc = cli_rpc_call(cli, force ? "VM.hard_shutdown" :
-                          "VM.clean_shutdown", strings(refs[i], NULL), &v);
+                          "VM.clean_shutdown", cli_strings(refs[i], NULL), &v);
         api_value_free(v);
         v = NULL;
     }
@@ -571,7 +569,7 @@ int cli_vm_migrate(struct cli_ctx *cli)
                       &hname);
     if (!rc && netuuid)
         rc = cli_rpc_call(cli, "network.get_by_uuid",
-                          strings(netuuid, NULL), &net);
+                          cli_strings(netuuid, NULL), &net);
     if (rc)
         goto out;
     opts = api_struct();
@@ -581,7 +579,7 @@ int cli_vm_migrate(struct cli_ctx *cli)
     if (!rc && net)
         rc = api_struct_add(opts, "network",
                             api_string(api_value_string(net) ?: ""));
-    params = strings(refs[0], host, NULL);
+    params = cli_strings(refs[0], host, NULL);
     if (!rc && params) {
         rc = api_array_append(params, opts);
         opts = NULL;

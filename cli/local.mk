@@ -10,6 +10,7 @@ CLI_SOURCES = \
 	cli/cli_host.c \
 	cli/cli_vm.c \
 	cli/cli_task.c \
+	cli/cli_sr.c \
 	cli/cli_progress.c
 CLI_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/cli -I$(top_srcdir)/api \
 	-I$(top_srcdir)/pool
@@ -42,7 +43,7 @@ TESTS += $(CLI_UNIT_TESTS)
 UNIT_TESTS += $(CLI_UNIT_TESTS)
 tests_unit_cli_test_cli_SOURCES = tests/unit/cli/test_cli.c \
 	cli/cli.h cli/cli_main.c cli/cli_rpc.c cli/cli_pool.c cli/cli_host.c \
-	cli/cli_vm.c cli/cli_task.c cli/cli_progress.c tests/tap.h
+	cli/cli_vm.c cli/cli_task.c cli/cli_sr.c cli/cli_progress.c tests/tap.h
 tests_unit_cli_test_cli_CPPFLAGS = $(CLI_CPPFLAGS) -DCLI_NO_MAIN
 tests_unit_cli_test_cli_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(GNUTLS_CFLAGS)
 tests_unit_cli_test_cli_LDADD = $(CLI_LIBS)
@@ -51,6 +52,7 @@ tests_unit_cli_test_cli_LDADD = $(CLI_LIBS)
 CLI_POOL_TESTS = \
 	tests/pool/cli-vm-lifecycle.sh \
 	tests/pool/cli-vm-migrate.sh \
-	tests/pool/cli-tls-tofu.sh
+	tests/pool/cli-tls-tofu.sh \
+	tests/pool/cli-storage.sh
 dist_check_SCRIPTS += $(CLI_POOL_TESTS)
 TESTS += $(CLI_POOL_TESTS)

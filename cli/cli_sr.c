@@ -1,0 +1,249 @@
+/*
+ * cli_sr.c - the storage commands, in xe's syntax: sr-create, sr-list,
+ * sr-scan, sr-destroy, sr-forget, pbd-list, pbd-plug, pbd-unplug,
+ * vdi-create, vdi-list, vdi-destroy, vdi-resize.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *const sr_dflt[] = {
+    "uuid", "name_label", "name_description", "type", "content_type",
+    "shared", NULL
+};
+static const char *const pbd_dflt[] = {
+    "uuid", "host", "SR", "device_config", "currently_attached", NULL
+};
+static const char *const vdi_dflt[] = {
+    "uuid", "name_label", "name_description", "SR", "virtual_size",
+    "sharable", "read_only", NULL
+};
+
+int cli_sr_list(struct cli_ctx *cli)
+{
+    return cli_list(cli, "SR", sr_dflt);
+}
+
+int cli_pbd_list(struct cli_ctx *cli)
+{
+    return cli_list(cli, "PBD", pbd_dflt);
+}
+
+int cli_vdi_list(struct cli_ctx *cli)
+{
+    return cli_list(cli, "VDI", vdi_dflt);
+}
+
+/* cls.get_by_uuid(arg key), the ref in *ref_r (the caller frees it). */
+static int ref_of(struct cli_ctx *cli, const char *cls, const char *key,
+                  struct api_value **ref_r)
+{
+    const char *uuid = cli_arg(cli, key);
+    char method[64];
+
+    *ref_r = NULL;
+    if (!uuid)
+        return cli_usage_error(cli, "%s needs %s=UUID", cli->cmd->name, key);
+    snprintf(method, sizeof(method), "%s.get_by_uuid", cls);
+    return cli_rpc_call(cli, method, cli_strings(uuid, NULL), ref_r);
+}
+
+/* Prints the uuid of cls ref. */
+static int print_uuid(struct cli_ctx *cli, const char *cls,
+                      const struct api_value *ref)
+{
+    struct api_value *u = NULL;
+    char method[64];
+    int rc;
+
+    snprintf(method, sizeof(method), "%s.get_uuid", cls);
+    rc = cli_rpc_call(cli, method,
+                      cli_strings(api_value_string(ref) ?: "", NULL), &u);
+    if (!rc)
+        fprintf(cli->out, "%s\n", api_value_string(u) ?: "");
+    api_value_free(u);
+    return rc;
+}
+
+/* method(ref of cls uuid=): the commands that act on one object. */
+static int on_one(struct cli_ctx *cli, const char *cls, const char *method)
+{
+    struct api_value *ref = NULL, *v = NULL;
+    int rc = ref_of(cli, cls, "uuid", &ref);
+
+    if (!rc)
+        rc = cli_rpc_call(cli, method,
+                          cli_strings(api_value_string(ref) ?: "", NULL), &v);
+    api_value_free(ref);
+    api_value_free(v);
+    return rc;
+}
+
+int cli_sr_scan(struct cli_ctx *cli)
+{
+    return on_one(cli, "SR", "SR.scan");
+}
+
+int cli_sr_destroy(struct cli_ctx *cli)
+{
+    return on_one(cli, "SR", "SR.destroy");
+}
+
+int cli_sr_forget(struct cli_ctx *cli)
+{
+    return on_one(cli, "SR", "SR.forget");
+}
+
+int cli_pbd_plug(struct cli_ctx *cli)
+{
+    return on_one(cli, "PBD", "PBD.plug");
+}
+
+int cli_pbd_unplug(struct cli_ctx *cli)
+{
+    return on_one(cli, "PBD", "PBD.unplug");
+}
+
+int cli_vdi_destroy(struct cli_ctx *cli)
+{
+    return on_one(cli, "VDI", "VDI.destroy");
+}
+
+/* A size argument: bytes or 256M, 1G ... */
+static int size_arg(struct cli_ctx *cli, const char *key, bool need,
+                    int64_t *b_r)
+{
+    const char *s = cli_arg(cli, key);
+
+    *b_r = 0;
+    if (!s && !need)
+        return 0;
+    if (!s)
+        return cli_usage_error(cli, "%s needs %s=SIZE", cli->cmd->name, key);
+    if (cli_parse_size(s, b_r) < 0 || (need && *b_r <= 0))
+        return cli_usage_error(cli, "%s=%s: expected bytes or a size like "
+                               "256M, 10G", key, s);
+    return 0;
+}
+
+/* The SR.create parameters after the session. */
+static int sr_create_params(struct cli_ctx *cli, const char *host,
+                            int64_t size, bool shared,
+                            struct api_value **p_r)
+{
+    const char *loc = cli_arg(cli, "device-config:location");
+    const char *type = cli_arg(cli, "type");
+    const char *desc = cli_arg(cli, "name-description");
+    const char *ct = cli_arg(cli, "content-type");
+    struct api_value *dc = api_struct(), *p = api_array(), *sm = api_struct();
+    int rc;
+
+    rc = loc ? api_struct_add(dc, "location", api_string(loc)) : 0;
+    rc = rc ?: api_array_append(p, api_string(host));
+    rc = rc ?: api_array_append(p, dc);
+    dc = NULL;
+    rc = rc ?: api_array_append(p, api_int(size));
+    rc = rc ?: api_array_append(p, api_string(cli_arg(cli, "name-label")));
+    rc = rc ?: api_array_append(p, api_string(desc ? desc : ""));
+    rc = rc ?: api_array_append(p, api_string(type));
+    rc = rc ?: api_array_append(p, api_string(ct ? ct : "user"));
+    rc = rc ?: api_array_append(p, api_bool(shared));
+    rc = rc ?: api_array_append(p, sm);
+    sm = NULL;
+    api_value_free(dc);
+    api_value_free(sm);
+    if (rc) {
+        api_value_free(p);
+        return -ENOMEM;
+    }
+    *p_r = p;
+    return 0;
+}
+
+int cli_sr_create(struct cli_ctx *cli)
+{
+    struct api_value *host = NULL, *p = NULL, *ref = NULL;
+    const char *type = cli_arg(cli, "type");
+    int64_t size = 0;
+    bool shared = false;
+    int rc;
+
+    if (!cli_arg(cli, "name-label") || !type)
+        return cli_usage_error(cli, "sr-create needs name-label= and type=");
+    rc = size_arg(cli, "physical-size", false, &size);
+    rc = rc ?: cli_arg_bool(cli, "shared", strcmp(type, "shared-file") == 0,
+                            &shared);
+    rc = rc ?: ref_of(cli, "host", "host-uuid", &host);
+    rc = rc ?: sr_create_params(cli, api_value_string(host) ?: "", size,
+                                shared, &p);
+    rc = rc ?: cli_rpc_call(cli, "SR.create", p, &ref);
+    rc = rc ?: print_uuid(cli, "SR", ref);
+    api_value_free(host);
+    api_value_free(ref);
+    return rc;
+}
+
+int cli_vdi_create(struct cli_ctx *cli)
+{
+    struct api_value *sr = NULL, *rec = NULL, *p = NULL, *ref = NULL;
+    const char *desc = cli_arg(cli, "name-description");
+    const char *type = cli_arg(cli, "type");
+    int64_t size = 0;
+    int rc;
+
+    if (!cli_arg(cli, "name-label"))
+        return cli_usage_error(cli, "vdi-create needs name-label=");
+    rc = size_arg(cli, "virtual-size", true, &size);
+    rc = rc ?: ref_of(cli, "SR", "sr-uuid", &sr);
+    if (rc)
+        goto out;
+    rec = api_struct();
+    rc = api_struct_add(rec, "SR", api_string(api_value_string(sr) ?: ""));
+    rc = rc ?: api_struct_add(rec, "virtual_size", api_int(size));
+    rc = rc ?: api_struct_add(rec, "name_label",
+                              api_string(cli_arg(cli, "name-label")));
+    rc = rc ?: api_struct_add(rec, "name_description",
+                              api_string(desc ? desc : ""));
+    rc = rc ?: api_struct_add(rec, "type", api_string(type ? type : "user"));
+    p = api_array();
+    rc = rc ?: api_array_append(p, rec);
+    rec = NULL;
+    if (rc) {
+        api_value_free(p);
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = cli_rpc_call(cli, "VDI.create", p, &ref);
+    rc = rc ?: print_uuid(cli, "VDI", ref);
+out:
+    api_value_free(sr);
+    api_value_free(rec);
+    api_value_free(ref);
+    return rc;
+}
+
+int cli_vdi_resize(struct cli_ctx *cli)
+{
+    struct api_value *ref = NULL, *p = NULL, *v = NULL;
+    int64_t size = 0;
+    int rc = size_arg(cli, "disk-size", true, &size);
+
+    rc = rc ?: ref_of(cli, "VDI", "uuid", &ref);
+    if (!rc) {
+        p = cli_strings(api_value_string(ref) ?: "", NULL);
+        rc = p ? api_array_append(p, api_int(size)) : -ENOMEM;
+    }
+    if (!rc) {
+        rc = cli_rpc_call(cli, "VDI.resize", p, &v);
+        p = NULL;
+    }
+    api_value_free(p);
+    api_value_free(ref);
+    api_value_free(v);
+    return rc;
+}

@@ -4,15 +4,9 @@
 # vdi-list, vdi-resize, vdi-destroy, SR_FULL as a server error (exit 1),
 # pbd-unplug, sr-destroy; a wrong argument is a usage error (exit 2).
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
-CLI=$PT_BUILDDIR/cli/xm-pool
-[ -x "$CLI" ] || pt_bail "$CLI is not built"
 pt_setup cli-storage
 pt_start 2 || pt_bail "host 2 did not start"
-export XM_POOLRC=$PT_TMP/xm-poolrc
-printf 'server=127.0.0.2\nport=%s\nusername=root\npassword_file=%s\n' \
-    "$PT_PORT" "$PT_TMP/pw" > "$XM_POOLRC"
-printf '%s\n' "$XM_POOL_ROOT_PASSWORD" > "$PT_TMP/pw"
-x() { "$CLI" --http "$@"; }
+pt_cli_login 2
 uuid_re='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 is_uuid() { [[ $1 =~ $uuid_re ]]; }
 mkdir "$PT_TMP/sr"

@@ -4,15 +4,9 @@
 # fields, vm-param-set writes one, vm-start runs it, vm-shutdown --force
 # halts it; exit statuses 0 / 1 (server) / 2 (usage) / 3 (login).
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
-CLI=$PT_BUILDDIR/cli/xm-pool
-[ -x "$CLI" ] || pt_bail "$CLI is not built"
 pt_setup cli-vm
 pt_start 2 || pt_bail "host 2 did not start"
-export XM_POOLRC=$PT_TMP/xm-poolrc
-printf 'server=127.0.0.2\nport=%s\nusername=root\npassword_file=%s\n' \
-    "$PT_PORT" "$PT_TMP/pw" > "$XM_POOLRC"
-printf '%s\n' "$XM_POOL_ROOT_PASSWORD" > "$PT_TMP/pw"
-x() { "$CLI" --http "$@"; }
+pt_cli_login 2
 
 uuid=$(x vm-create name-label=web01 memory=256M vcpus=1 2>"$PT_TMP/e")
 rc=$?
@@ -81,7 +75,7 @@ x help vm-migrate | grep -q '^usage: xm-pool vm-migrate vm=' &&
 
 x -pw wrong vm-list 2>"$PT_TMP/e"
 pt_is "$?" 3 "wrong password: authentication error (3)"
-"$CLI" --http -s 127.0.0.2 -p 1 vm-list 2>"$PT_TMP/e"
+"$PT_CLI" --http -s 127.0.0.2 -p 1 vm-list 2>"$PT_TMP/e"
 pt_is "$?" 3 "nobody listening: connection error (3)"
 grep -q '127.0.0.2 port 1' "$PT_TMP/e" &&
     pt_ok "the message names server and port" ||

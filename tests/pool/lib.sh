@@ -17,6 +17,7 @@
 #     PT_TMP/hN/faults: pt_arm N SPEC, pt_hit N POINT (waits until host N
 #     holds at POINT, armed "wait"), pt_go N POINT (lets it go on),
 #     pt_gone N (waits for a host that killed itself at a point);
+#   - pt_cli_login N: xm-pool (PT_CLI, run by x) logged in to host N;
 #   - pt_proxy_start NAME LISTEN TARGET, pt_proxy_cut NAME, pt_proxy_open
 #     NAME: a TCP proxy (tcp_proxy.py) whose link the test cuts.
 #
@@ -269,3 +270,17 @@ pt_proxy_state()
 }
 pt_proxy_cut() { pt_proxy_state "$1" USR1 cut; }
 pt_proxy_open() { pt_proxy_state "$1" USR2 open; }
+
+# pt_cli_login N: xm-pool logs in to host N as root over plain HTTP
+# through an rc file (XM_POOLRC, exported) and a password file; the CLI is
+# PT_CLI, and x runs it.
+pt_cli_login()
+{
+    PT_CLI=$PT_BUILDDIR/cli/xm-pool
+    [ -x "$PT_CLI" ] || pt_bail "$PT_CLI is not built"
+    export XM_POOLRC=$PT_TMP/xm-poolrc
+    printf 'server=127.0.0.%s\nport=%s\nusername=root\npassword_file=%s\n' \
+        "$1" "$PT_PORT" "$PT_TMP/pw" > "$XM_POOLRC"
+    printf '%s\n' "$XM_POOL_ROOT_PASSWORD" > "$PT_TMP/pw"
+}
+x() { "$PT_CLI" --http "$@"; }

@@ -36,7 +36,12 @@ t.fails_with(lambda: s.call("SR.create", h2, {"location": shared}, 0, "x",
 t.fails_with(lambda: s.call("SR.create", h2, {"location": "relative"}, 0,
                             "x", "", "file", "user", False, {}),
              "SR_BACKEND_FAILURE", "a bad location: SR_BACKEND_FAILURE")
+t.fails_with(lambda: s.call("SR.create", h2, {"location": shared}, str(1 << 62),
+                            "x", "", "shared-file", "user", True, {}),
+             "SR_BACKEND_FAILURE_44", "larger than the filesystem: "
+             "SR_BACKEND_FAILURE_44 (no space), as SM says it")
 t.is_(s.call("SR.get_all"), [], "the failures left no SR")
+t.is_(files(shared), [], "and nothing on the medium")
 sr = s.call("SR.create", h2, {"location": shared}, 64 * MiB, "shared",
             "on both hosts", "shared-file", "user", True, {})
 rec = s.call("SR.get_record", sr)

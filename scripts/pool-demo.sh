@@ -3,8 +3,9 @@
 # (xm-poold on 127.0.0.2, .3 and .4, plain HTTP on loopback only), a VM
 # running the test guest, live-migrated host1 -> host2 -> host3 -> host1
 # with xm-pool's progress bar; each move's total time and guest-observed
-# downtime are printed.  The pool is left running; `scripts/pool-demo.sh
-# stop` stops it.  Expects a built tree (scripts/demo.sh builds first).
+# downtime are printed; then a shared-file SR on the three hosts with a
+# VDI that the block service serves over NBD.  The pool is left running;
+# `scripts/pool-demo.sh stop` stops it.  Expects a built tree (scripts/demo.sh builds first).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -130,13 +131,39 @@ for step in "2 host2" "3 host3" "1 host1"; do
           "source)" >&2; exit 1; }
 done
 
+echo "== storage: a shared-file SR plugged on the three hosts, a 1 GiB VDI"
+mkdir -p "$demo/sr-shared"
+sr=$(x sr-create host-uuid="${h[1]}" name-label=demo-shared type=shared-file \
+     device-config:location="$demo/sr-shared" physical-size=8G) &&
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=demo-disk virtual-size=1G) ||
+    { echo "pool-demo: storage step failed" >&2; exit 1; }
+x sr-list params=name-label,type,shared,physical-size,virtual-allocation
+x pbd-list params=host,currently-attached
+x vdi-list params=name-label,virtual-size,physical-utilisation
+if command -v nbdkit >/dev/null && command -v nbdinfo >/dev/null; then
+    echo "== the block service serves demo-disk over NBD (nbdinfo, qemu-io)"
+    sock=$demo/demo-disk.sock
+    nbdkit -U "$sock" --pidfile "$demo/nbdkit.pid" \
+        "$build/vdi/nbdkit-xmvdi-plugin.so" sr_type=shared-file \
+        sr_uuid="$sr" location="$demo/sr-shared" vdi="$vdi" &&
+    while [ ! -s "$demo/nbdkit.pid" ]; do sleep 0.05; done &&
+    qemu-io -f raw -c "write -P 0x5a 0 64M" -c flush \
+        "nbd+unix:///?socket=$sock" | tail -1 &&
+    nbdinfo --map "nbd+unix:///?socket=$sock"
+    kill "$(cat "$demo/nbdkit.pid")" 2>/dev/null
+    x sr-scan uuid="$sr" &&
+        x vdi-list params=name-label,virtual-size,physical-utilisation
+fi
+
 cat <<EOF
 
-The pool is running: three xm-poold hosts, demo-vm on host1.  Try:
+The pool is running: three xm-poold hosts, demo-vm on host1, the SR
+demo-shared with demo-disk.  Try:
     export XM_POOLRC=$XM_POOLRC
     $cli --http host-list
     $cli --http vm-list params=all
     $cli --http vm-migrate vm=demo-vm host-uuid=${h[2]} live=true
+    $cli --http vdi-create sr-uuid=$sr name-label=disk2 virtual-size=2G
     $cli --http help
 Logs are in $demo/h*/xm-poold.log.  Stop it all with:
     $top/scripts/pool-demo.sh stop

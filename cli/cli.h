@@ -251,6 +251,7 @@ int cli_vdi_create(struct cli_ctx *cli);
 int cli_vdi_list(struct cli_ctx *cli);
 int cli_vdi_destroy(struct cli_ctx *cli);
 int cli_vdi_resize(struct cli_ctx *cli);
+int cli_vdi_clone(struct cli_ctx *cli);
 int cli_task_cancel(struct cli_ctx *cli);
 
 /* Waits for task ref to finish, showing progress when show; *rec_r gets

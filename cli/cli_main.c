@@ -45,6 +45,7 @@ static const char *const k_vdi_create[] = {
     "sr-uuid", "name-label", "name-description", "virtual-size", "type", NULL
 };
 static const char *const k_vdi_resize[] = { "uuid", "disk-size", NULL };
+static const char *const k_vdi_clone[] = { "uuid", "new-name-label", NULL };
 /* vm-param-set: uuid= and the fields of VM */
 static const char *const k_param_set[] = { "uuid", NULL };
 
@@ -120,6 +121,9 @@ static const struct cli_command commands[] = {
       "destroy a virtual disk that is not in use", k_uuid, NULL },
     { "vdi-resize", cli_vdi_resize, "uuid=UUID disk-size=SIZE",
       "grow a virtual disk", k_vdi_resize, NULL },
+    { "vdi-clone", cli_vdi_clone, "uuid=UUID [new-name-label=NAME]",
+      "copy a virtual disk into a new one of the same SR; prints its uuid",
+      k_vdi_clone, NULL },
 };
 
 static const char *const *command_keys(const struct cli_command *c)

@@ -1,7 +1,7 @@
 /*
  * cli_sr.c - the storage commands, in xe's syntax: sr-create, sr-list,
  * sr-scan, sr-destroy, sr-forget, pbd-list, pbd-plug, pbd-unplug,
- * vdi-create, vdi-list, vdi-destroy, vdi-resize.
+ * vdi-create, vdi-list, vdi-destroy, vdi-resize, vdi-clone.
  */
 #include "config.h"
 
@@ -244,6 +244,32 @@ int cli_vdi_resize(struct cli_ctx *cli)
     }
     api_value_free(p);
     api_value_free(ref);
+    api_value_free(v);
+    return rc;
+}
+
+int cli_vdi_clone(struct cli_ctx *cli)
+{
+    const char *name = cli_arg(cli, "new-name-label");
+    struct api_value *ref = NULL, *p = NULL, *copy = NULL, *v = NULL;
+    int rc = ref_of(cli, "VDI", "uuid", &ref);
+
+    if (!rc) {
+        p = cli_strings(api_value_string(ref) ?: "", NULL);
+        rc = p ? api_array_append(p, api_struct()) : -ENOMEM;
+    }
+    if (!rc) {
+        rc = cli_rpc_call(cli, "VDI.clone", p, &copy);
+        p = NULL;
+    }
+    if (!rc && name)
+        rc = cli_rpc_call(cli, "VDI.set_name_label",
+                          cli_strings(api_value_string(copy) ?: "", name,
+                                      NULL), &v);
+    rc = rc ?: print_uuid(cli, "VDI", copy);
+    api_value_free(p);
+    api_value_free(ref);
+    api_value_free(copy);
     api_value_free(v);
     return rc;
 }

@@ -404,6 +404,27 @@ out:
     return rc;
 }
 
+/* The records of a new SR could not be written: its creation on the
+ * medium is undone, so that no SR is left that the pool does not know.
+ * *params (the create's) is consumed. */
+static void undo_create(struct api_call_ctx *call, const char *url,
+                        struct api_value **params)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct api_value *v = NULL, *fail = NULL;
+    struct xt_err first = { 0 };
+
+    xt_err_take(&first, call->xt, call->xt->err_rc);
+    if (xa_host_call(xc->xa, call->xt, url, "host_local.sr_destroy", *params,
+                     SR_CALL_TIMEOUT_S, &v, &fail) < 0)
+        xt_warn(call->xt, "a new SR is left on the medium at %s: %s", url,
+                call->xt->err_msg);
+    *params = NULL;
+    xt_err_put(&first, call->xt);
+    api_value_free(v);
+    api_value_free(fail);
+}
+
 /* Creates the SR on host's medium, then its records, then plugs every
  * PBD (a host that cannot plug it leaves its PBD unplugged). */
 static int m_sr_create(struct api_call_ctx *call,
@@ -411,7 +432,7 @@ static int m_sr_create(struct api_call_ctx *call,
                        struct api_value **result_r)
 {
     struct xa_call *xc = xa_call_of(call);
-    struct api_value *p = NULL, *spec = NULL, *ans = NULL;
+    struct api_value *p = NULL, *spec = NULL, *ans = NULL, *undo = NULL;
     struct pool_strv pbds = { 0 };
     char u[XT_UUID_STRLEN + 1], *sr = NULL, *url = NULL;
     struct sr_args a;
@@ -445,10 +466,17 @@ static int m_sr_create(struct api_call_ctx *call,
     rc = rc ?: xa_host_url(xc->xa, dbof(call), a.host, &url);
     if (rc < 0)
         goto out;
+    undo = api_value_copy(p);
     rc = xa_host_call(xc->xa, call->xt, url, "host_local.sr_create", p,
                       SR_CALL_TIMEOUT_S, &ans, result_r);
     p = NULL;
-    rc = rc ?: sr_records(call, &a, u, ans, &sr);
+    if (rc == 0 && xt_fault(call->xt, "pd.sr-create.records") ==
+        XT_FAULT_FAIL)
+        rc = xt_error(call->xt, -EIO, "fault pd.sr-create.records");
+    else if (rc == 0)
+        rc = sr_records(call, &a, u, ans, &sr);
+    if (rc < 0 && ans)
+        undo_create(call, url, &undo);
     rc = rc ?: pool_db_find(dbof(call), POOL_CLASS_PBD, "SR",
                             &POOL_V_REF(sr), &pbds);
     for (i = 0; rc == 0 && i < pbds.n; i++) {
@@ -464,6 +492,7 @@ static int m_sr_create(struct api_call_ctx *call,
 out:
     api_value_free(spec);
     api_value_free(p);
+    api_value_free(undo);
     api_value_free(ans);
     pool_strv_free(&pbds);
     free(sr);
@@ -773,6 +802,65 @@ static int vdi_resize(struct api_call_ctx *call,
     return vdi_change(call, vdi, "resize", size, result_r);
 }
 
+/* VDI.clone(vdi, driver_params): a new VDI of the same SR holding a full
+ * copy; its name and description are the source's, as XAPI's. */
+static int vdi_clone(struct api_call_ctx *call,
+                     const struct api_value *params,
+                     struct api_value **result_r)
+{
+    const char *vdi = xa_param_str(params, 1);
+    struct pool_db *db = dbof(call);
+    struct pool_field_init init[16];
+    struct api_value *extra = NULL, *ans = NULL;
+    char u[XT_UUID_STRLEN + 1], *sr = NULL, *src = NULL, *pbd = NULL;
+    char *host = NULL, *ref = NULL, *name = NULL, *desc = NULL;
+    struct xt_uuid uuid;
+    size_t n = 0;
+    int rc;
+
+    if (!vdi)
+        return xt_error(call->xt, -EINVAL, "VDI.clone(session, vdi, "
+                        "driver_params)");
+    rc = xa_field_str(db, POOL_CLASS_VDI, vdi, "SR", &sr);
+    if (rc == -ENOENT)
+        *result_r = api_failure("HANDLE_INVALID", "VDI", vdi, NULL);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "uuid", &src);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "name_label", &name);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "name_description",
+                            &desc);
+    rc = rc ?: pick_pbd(call, sr, true, &pbd, &host, result_r);
+    if (rc < 0)
+        goto out;
+    xt_uuid_generate(&uuid);
+    xt_uuid_format(&uuid, u);
+    extra = api_array();
+    rc = api_array_append(extra, api_string(src));
+    rc = rc ?: api_array_append(extra, api_string(u));
+    rc = rc ?: sr_call(call, sr, pbd, host, vdi, "host_local.vdi_clone", extra,
+                 &ans, result_r);
+    extra = NULL;
+    if (rc < 0)
+        goto out;
+    init[n].name = "name_label";
+    init[n++].value = POOL_V_STR(name);
+    init[n].name = "name_description";
+    init[n++].value = POOL_V_STR(desc);
+    rc = vdi_record(call, sr, ans, init, n, &ref);
+    if (rc == 0)
+        *result_r = api_string(ref);
+out:
+    api_value_free(extra);
+    api_value_free(ans);
+    free(sr);
+    free(src);
+    free(pbd);
+    free(host);
+    free(ref);
+    free(name);
+    free(desc);
+    return rc;
+}
+
 const struct api_method xa_sr_methods[] = {
     { "SR.create", 9, 10, 0, m_sr_create },
     { "SR.destroy", 2, 0, 0, m_sr_destroy },
@@ -783,5 +871,6 @@ const struct api_method xa_sr_methods[] = {
     { "VDI.create", 2, 0, 0, vdi_create },
     { "VDI.destroy", 2, 0, 0, vdi_destroy },
     { "VDI.resize", 3, 0, 0, vdi_resize },
+    { "VDI.clone", 2, 3, 0, vdi_clone },
     { NULL, 0, 0, 0, NULL },
 };

@@ -329,6 +329,41 @@ static int a_vdi_destroy(struct api_call_ctx *call,
     return vdi_op(call, params, "destroy", result_r);
 }
 
+/* vdi_clone(secret, spec, src, dst): dst as a full copy of src; the SR's
+ * figures and dst's. */
+static int a_vdi_clone(struct api_call_ctx *call,
+                       const struct api_value *params,
+                       struct api_value **result_r)
+{
+    struct sr_vdi_info info = { 0 };
+    struct sr_stat st = { 0 };
+    struct xt_uuid src, dst;
+    struct spec_buf sb;
+    struct sr *sr = NULL;
+    int rc = enter(call, params, &sb, &sr, result_r);
+
+    rc = rc ?: vdi_of(call, params, 2, &src);
+    rc = rc ?: vdi_of(call, params, 3, &dst);
+    if (rc < 0)
+        goto out;
+    rc = sr_vdi_clone(sr, &src, &dst);
+    if (rc == -ENOSPC) {
+        sr_stat(sr, &st);
+        sr_vdi_info(sr, &src, &info);
+    }
+    if (rc == 0)
+        rc = sr_vdi_info(sr, &dst, &info);
+    if (rc < 0) {
+        *result_r = failure_of(call, rc, sb.spec.type, xa_param_str(params, 2),
+                               "clone", info.virtual_size, st.free);
+        goto out;
+    }
+    rc = answer(call, sr, "vdi", info_value(&info), result_r);
+out:
+    sr_detach(sr);
+    return rc;
+}
+
 const struct api_method xa_sr_agent_methods[] = {
     { "host_local.sr_create", 2, 0, API_METHOD_NO_ASYNC, a_sr_create },
     { "host_local.sr_attach", 2, 0, API_METHOD_NO_ASYNC, a_sr_attach },
@@ -336,5 +371,6 @@ const struct api_method xa_sr_agent_methods[] = {
     { "host_local.vdi_create", 4, 0, API_METHOD_NO_ASYNC, a_vdi_create },
     { "host_local.vdi_resize", 4, 0, API_METHOD_NO_ASYNC, a_vdi_resize },
     { "host_local.vdi_destroy", 3, 0, API_METHOD_NO_ASYNC, a_vdi_destroy },
+    { "host_local.vdi_clone", 4, 0, API_METHOD_NO_ASYNC, a_vdi_clone },
     { NULL, 0, 0, 0, NULL },
 };

@@ -1,7 +1,7 @@
 #!/bin/bash
 # xm-pool's storage commands against a real one-host xm-poold, in xe's
 # syntax: sr-create (prints the uuid), sr-list, pbd-list, vdi-create,
-# vdi-list, vdi-resize, vdi-destroy, SR_FULL as a server error (exit 1),
+# vdi-list, vdi-resize, vdi-clone, vdi-destroy, SR_FULL as a server error (exit 1),
 # pbd-unplug, sr-destroy; a wrong argument is a usage error (exit 2).
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
 pt_setup cli-storage
@@ -33,6 +33,13 @@ x vdi-resize uuid="$vdi" disk-size=32M && pt_ok "vdi-resize exits 0" ||
     pt_fail "vdi-resize exits 0"
 pt_is "$(stat -c %s "$PT_TMP/sr/$vdi.raw")" 33554432 "the disk grew"
 
+copy=$(x vdi-clone uuid="$vdi" new-name-label=disk0-copy)
+is_uuid "$copy" && pt_ok "vdi-clone prints the copy's uuid" ||
+    pt_fail "vdi-clone prints the copy's uuid" "got '$copy'"
+pt_is "$(x vdi-list uuid="$copy" params=name-label | sed 's/^ *//; /^$/d')" \
+    "name-label ( RW): disk0-copy" "vdi-clone new-name-label="
+x vdi-destroy uuid="$copy" && pt_ok "the copy is destroyed" ||
+    pt_fail "the copy is destroyed"
 x vdi-create sr-uuid="$sr" name-label=big virtual-size=1G 2>"$PT_TMP/e" \
     >/dev/null
 pt_is "$?" 1 "a VDI that does not fit: exit 1"

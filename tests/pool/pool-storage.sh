@@ -1,7 +1,7 @@
 #!/bin/bash
 # SR, PBD and VDI through the XenAPI on a pool of two hosts: a shared-file
-# SR plugged on both and a file SR on one; VDIs created, resized and
-# destroyed on the medium and in the database together; XAPI's errors
+# SR plugged on both and a file SR on one; VDIs created, resized, cloned
+# and destroyed on the medium and in the database together; XAPI's errors
 # (SR_UNKNOWN_DRIVER, SR_FULL, VDI_IN_USE while a block service holds the
 # VDI, SR_HAS_PBD, SR_NOT_EMPTY, SR_NOT_ATTACHED); SR.scan repairs the
 # database from the medium; SR.destroy and SR.forget.
@@ -40,8 +40,14 @@ t.fails_with(lambda: s.call("SR.create", h2, {"location": shared}, str(1 << 62),
                             "x", "", "shared-file", "user", True, {}),
              "SR_BACKEND_FAILURE_44", "larger than the filesystem: "
              "SR_BACKEND_FAILURE_44 (no space), as SM says it")
+arm(2, "pd.sr-create.records=fail")
+t.fails_with(lambda: s.call("SR.create", h2, {"location": shared}, 0, "x",
+                            "", "shared-file", "user", True, {}),
+             "INTERNAL_ERROR", "the records cannot be written (a fault "
+             "point): SR.create fails")
+arm(2, "")
 t.is_(s.call("SR.get_all"), [], "the failures left no SR")
-t.is_(files(shared), [], "and nothing on the medium")
+t.is_(files(shared), [], "and nothing on the medium: the create was undone")
 sr = s.call("SR.create", h2, {"location": shared}, 64 * MiB, "shared",
             "on both hosts", "shared-file", "user", True, {})
 rec = s.call("SR.get_record", sr)
@@ -85,6 +91,27 @@ s.call("VDI.resize", v1, 48 * MiB)
 t.is_(int(s.call("VDI.get_virtual_size", v1)), 48 * MiB, "VDI.resize")
 t.is_(os.path.getsize("%s/%s.raw" % (shared, r1["uuid"])), 48 * MiB,
       "the data file grew")
+
+# VDI.clone: a full copy in the same SR, checked for space first.
+v3 = s.call("VDI.create", vdi_rec(4 * MiB, "small"))
+u3 = s.call("VDI.get_uuid", v3)
+with open("%s/%s.raw" % (shared, u3), "r+b") as f:
+    f.seek(MiB)
+    f.write(b"clone me" * 512)
+try:
+    s.call("VDI.clone", v1, {})
+    t.ok(False, "cloning 48 MiB into 12 MiB: SR_FULL", "it was cloned")
+except Failure as e:
+    t.is_(e.desc[0], "SR_FULL", "cloning 48 MiB into 12 MiB: SR_FULL")
+c3 = s.call("VDI.clone", v3, {})
+rc3 = s.call("VDI.get_record", c3)
+t.ok(rc3["name_label"] == "small" and int(rc3["virtual_size"]) == 4 * MiB and
+     rc3["uuid"] != u3, "VDI.clone: a new VDI of the same size and name")
+with open("%s/%s.raw" % (shared, rc3["uuid"]), "rb") as f:
+    f.seek(MiB)
+    t.is_(f.read(4096), b"clone me" * 512, "holding the source's data")
+s.call("VDI.destroy", c3)
+s.call("VDI.destroy", v3)
 
 # A block service holds the VDI (as for a running VM): in use.
 sock = tmp + "/v1.sock"

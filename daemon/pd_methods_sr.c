@@ -304,8 +304,7 @@ static int pbd_plug(struct api_call_ctx *call, const struct api_value *params,
     if (!pbd)
         return xt_error(call->xt, -EINVAL, "PBD.plug(session, pbd)");
     rc = xa_field_str(dbof(call), POOL_CLASS_PBD, pbd, "SR", &sr);
-    if (rc == -ENOENT)
-        *result_r = api_failure("HANDLE_INVALID", "PBD", pbd, NULL);
+    rc = xa_db_fail(call, rc, "PBD", pbd, result_r);
     rc = rc ?: plug(call, sr, pbd, result_r);
     if (rc == 0)
         *result_r = api_void();
@@ -323,8 +322,7 @@ static int pbd_unplug(struct api_call_ctx *call,
     if (!pbd)
         return xt_error(call->xt, -EINVAL, "PBD.unplug(session, pbd)");
     rc = pool_db_check_ref(dbof(call), POOL_CLASS_PBD, pbd);
-    if (rc == -ENOENT)
-        *result_r = api_failure("HANDLE_INVALID", "PBD", pbd, NULL);
+    rc = xa_db_fail(call, rc, "PBD", pbd, result_r);
     rc = rc ?: pool_db_set_field(dbof(call), POOL_CLASS_PBD, pbd,
                                  "currently_attached", &POOL_V_BOOL(false),
                                  POOL_DB_INTERNAL);
@@ -534,8 +532,7 @@ static int m_sr_destroy(struct api_call_ctx *call,
     if (!sr)
         return xt_error(call->xt, -EINVAL, "SR.destroy(session, sr)");
     rc = pool_db_check_ref(dbof(call), POOL_CLASS_SR, sr);
-    if (rc == -ENOENT)
-        *result_r = api_failure("HANDLE_INVALID", "SR", sr, NULL);
+    rc = xa_db_fail(call, rc, "SR", sr, result_r);
     rc = rc ?: check_unplugged(call, sr, result_r);
     rc = rc ?: pool_db_find(dbof(call), POOL_CLASS_VDI, "SR",
                             &POOL_V_REF(sr), &vdis);
@@ -567,8 +564,7 @@ static int m_sr_forget(struct api_call_ctx *call,
     if (!sr)
         return xt_error(call->xt, -EINVAL, "SR.forget(session, sr)");
     rc = pool_db_check_ref(dbof(call), POOL_CLASS_SR, sr);
-    if (rc == -ENOENT)
-        *result_r = api_failure("HANDLE_INVALID", "SR", sr, NULL);
+    rc = xa_db_fail(call, rc, "SR", sr, result_r);
     rc = rc ?: check_unplugged(call, sr, result_r);
     rc = rc ?: pool_db_destroy(dbof(call), POOL_CLASS_SR, sr);
     if (rc == 0)
@@ -587,8 +583,7 @@ static int m_sr_scan(struct api_call_ctx *call,
     if (!sr)
         return xt_error(call->xt, -EINVAL, "SR.scan(session, sr)");
     rc = pool_db_check_ref(dbof(call), POOL_CLASS_SR, sr);
-    if (rc == -ENOENT)
-        *result_r = api_failure("HANDLE_INVALID", "SR", sr, NULL);
+    rc = xa_db_fail(call, rc, "SR", sr, result_r);
     rc = rc ?: pick_pbd(call, sr, true, &pbd, &host, result_r);
     rc = rc ?: plug(call, sr, pbd, result_r);
     if (rc == 0)
@@ -676,8 +671,7 @@ static int vdi_create(struct api_call_ctx *call,
         return xt_error(call->xt, -EINVAL, "VDI.create(session, record "
                         "with SR and virtual_size)");
     rc = pool_db_check_ref(dbof(call), POOL_CLASS_SR, sr);
-    if (rc == -ENOENT)
-        *result_r = api_failure("HANDLE_INVALID", "SR", sr, NULL);
+    rc = xa_db_fail(call, rc, "SR", sr, result_r);
     rc = rc ?: vdi_inits(call, rec, init, &n, result_r);
     rc = rc ?: pick_pbd(call, sr, true, &pbd, &host, result_r);
     if (rc < 0)
@@ -737,8 +731,7 @@ static int vdi_change(struct api_call_ctx *call, const char *vdi,
     int rc;
 
     rc = xa_field_str(db, POOL_CLASS_VDI, vdi, "SR", &sr);
-    if (rc == -ENOENT)
-        *result_r = api_failure("HANDLE_INVALID", "VDI", vdi, NULL);
+    rc = xa_db_fail(call, rc, "VDI", vdi, result_r);
     rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "uuid", &uuid);
     rc = rc ?: check_unused(call, vdi, op, result_r);
     rc = rc ?: pick_pbd(call, sr, true, &pbd, &host, result_r);
@@ -822,8 +815,7 @@ static int vdi_clone(struct api_call_ctx *call,
         return xt_error(call->xt, -EINVAL, "VDI.clone(session, vdi, "
                         "driver_params)");
     rc = xa_field_str(db, POOL_CLASS_VDI, vdi, "SR", &sr);
-    if (rc == -ENOENT)
-        *result_r = api_failure("HANDLE_INVALID", "VDI", vdi, NULL);
+    rc = xa_db_fail(call, rc, "VDI", vdi, result_r);
     rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "uuid", &src);
     rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "name_label", &name);
     rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "name_description",

@@ -269,8 +269,7 @@ static const struct pool_class *method_class(struct api_call_ctx *call,
     return pool_class_find(cname);
 }
 
-/* HANDLE_INVALID for -ENOENT on a ref, the errno's code otherwise. */
-static int db_fail(struct api_call_ctx *call, int rc, const char *cls,
+int xa_db_fail(struct api_call_ctx *call, int rc, const char *cls,
                    const char *ref, struct api_value **result_r)
 {
     if (rc == -ENOENT)
@@ -344,7 +343,7 @@ static int m_get_record(struct api_call_ctx *call,
         return xt_error(call->xt, -EINVAL, "the ref must be a string");
     rc = pool_db_get_record(xa_call_of(call)->db, cls->id, ref, &rec);
     if (rc < 0)
-        return db_fail(call, rc, cls->name, ref, result_r);
+        return xa_db_fail(call, rc, cls->name, ref, result_r);
     *result_r = xa_record_value(rec);
     pool_record_free(rec);
     return *result_r ? 0 : xt_error(call->xt, -ENOMEM, "get_record");
@@ -415,7 +414,7 @@ static int m_get_field(struct api_call_ctx *call,
     rc = pool_db_get_field(xa_call_of(call)->db, cls->id, ref,
                            verb + strlen("get_"), &v);
     if (rc < 0)
-        return db_fail(call, rc, cls->name, ref, result_r);
+        return xa_db_fail(call, rc, cls->name, ref, result_r);
     *result_r = xa_pool_value(&v);
     pool_value_clear(&v);
     return *result_r ? 0 : xt_error(call->xt, -ENOMEM, "get");
@@ -437,7 +436,7 @@ static int m_set_field(struct api_call_ctx *call,
         return xt_error(call->xt, -EINVAL, "the ref must be a string");
     rc = pool_db_check_ref(xa_call_of(call)->db, cls->id, ref);
     if (rc < 0)
-        return db_fail(call, rc, cls->name, ref, result_r);
+        return xa_db_fail(call, rc, cls->name, ref, result_r);
     rc = xa_value_from_api(f, api_array_get(params, 2), &v);
     if (rc < 0) {
         pool_value_clear(&v);
@@ -451,7 +450,7 @@ static int m_set_field(struct api_call_ctx *call,
     if (rc == -EINVAL)
         *result_r = api_failure("FIELD_TYPE_ERROR", fname, NULL);
     if (rc < 0)
-        return db_fail(call, rc, cls->name, ref, result_r);
+        return xa_db_fail(call, rc, cls->name, ref, result_r);
     *result_r = api_void();
     return 0;
 }
@@ -475,7 +474,7 @@ static int m_map_edit(struct api_call_ctx *call,
                         verb, add ? " and value" : "");
     rc = pool_db_check_ref(xa_call_of(call)->db, cls->id, ref);
     if (rc < 0)
-        return db_fail(call, rc, cls->name, ref, result_r);
+        return xa_db_fail(call, rc, cls->name, ref, result_r);
     if (add)
         rc = pool_db_map_put(xa_call_of(call)->db, cls->id, ref, fname, key,
                              val, 0);
@@ -483,7 +482,7 @@ static int m_map_edit(struct api_call_ctx *call,
         rc = pool_db_map_remove(xa_call_of(call)->db, cls->id, ref, fname,
                                 key, 0);
     if (rc < 0)
-        return db_fail(call, rc, cls->name, ref, result_r);
+        return xa_db_fail(call, rc, cls->name, ref, result_r);
     *result_r = api_void();
     return 0;
 }

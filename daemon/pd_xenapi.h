@@ -127,6 +127,10 @@ struct api_value *xa_pool_value(const struct pool_value *v);
  * reported).  *v_r: caller clears, also on failure. */
 int xa_value_from_api(const struct pool_field *f, const struct api_value *a,
                       struct pool_value *v_r);
+/* rc, with *result_r HANDLE_INVALID [cls, ref] when it is -ENOENT (a
+ * lookup of ref failed); for rc = pool_db_...(ref) in one step. */
+int xa_db_fail(struct api_call_ctx *call, int rc, const char *cls,
+               const char *ref, struct api_value **result_r);
 /* Sets a task's progress (0..1); best effort. */
 void xa_task_progress(struct xa *xa, struct pool_db *db, const char *task,
                       double progress);

@@ -276,11 +276,12 @@ static int vdi_op(struct api_call_ctx *call, const struct api_value *params,
     struct spec_buf sb;
     struct xt_uuid u;
     struct sr *sr = NULL;
+    bool destroy = !strcmp(op, "destroy");
     int64_t size = 0;
     int rc = enter(call, params, &sb, &sr, result_r);
 
     rc = rc ?: vdi_of(call, params, 2, &u);
-    if (rc == 0 && strcmp(op, "destroy") != 0 &&
+    if (rc == 0 && !destroy &&
         (api_value_get_int64(api_array_get(params, 3), &size) < 0 ||
          size <= 0))
         rc = xt_error(call->xt, -EINVAL, "vdi_%s: bad size", op);
@@ -294,15 +295,15 @@ static int vdi_op(struct api_call_ctx *call, const struct api_value *params,
         rc = sr_vdi_destroy(sr, &u);
     if (rc == -ENOSPC)
         sr_stat(sr, &st);
-    if (rc == 0 && strcmp(op, "destroy") != 0)
+    if (rc == 0 && !destroy)
         rc = sr_vdi_info(sr, &u, &info);
     if (rc < 0) {
         *result_r = failure_of(call, rc, sb.spec.type, xa_param_str(params, 2),
                                op, (uint64_t)size, st.free);
         goto out;
     }
-    rc = answer(call, sr, strcmp(op, "destroy") ? "vdi" : NULL,
-                strcmp(op, "destroy") ? info_value(&info) : NULL, result_r);
+    rc = answer(call, sr, destroy ? NULL : "vdi",
+                destroy ? NULL : info_value(&info), result_r);
 out:
     sr_detach(sr);
     return rc;

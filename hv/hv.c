@@ -152,6 +152,7 @@ bool hv_has(const struct hv_handle *h, enum hv_cap cap)
     case HV_CAP_POPULATED:          return o->populated;
     case HV_CAP_SHUTDOWN_REQUEST:   return o->shutdown_request;
     case HV_CAP_OPAQUE_STREAM:      return o->stream_save && o->stream_restore;
+    case HV_CAP_DISKS:              return o->flags & HV_OPS_DISKS;
     }
     return false;
 }
@@ -176,24 +177,52 @@ int hv_info(struct hv_handle *h, uint32_t domid, struct hv_domain_info *info_r)
     return h->ops->info(h, domid, info_r);
 }
 
+/* Disks given to a driver that takes none, or too many. */
+static int check_disks(struct hv_handle *h, const struct hv_disk *disks,
+                       unsigned n)
+{
+    unsigned i;
+
+    if (n && !(h->ops->flags & HV_OPS_DISKS))
+        return xt_error(h->ctx, -ENOTSUP, "the %s driver does not give "
+                        "domains disks yet (%u asked for)", h->ops->name, n);
+    if (n > HV_MAX_DISKS)
+        return xt_error(h->ctx, -E2BIG, "%u disks: at most %u", n,
+                        HV_MAX_DISKS);
+    for (i = 0; i < n; i++)
+        if (!disks[i].uri || !*disks[i].uri)
+            return xt_error(h->ctx, -EINVAL, "disk %u has no URI", i);
+    return 0;
+}
+
 int hv_create(struct hv_handle *h, const struct hv_create_spec *spec,
               uint32_t *domid_r)
 {
+    int rc;
+
     if (!spec->nr_pages || !spec->nr_vcpus)
         return xt_error(h->ctx, -EINVAL, "create: a domain needs pages "
                         "and vCPUs (%llu pages, %u vCPUs)",
                         (unsigned long long)spec->nr_pages, spec->nr_vcpus);
+    rc = check_disks(h, spec->disks, spec->nr_disks);
+    if (rc < 0)
+        return rc;
     return h->ops->create(h, spec, domid_r);
 }
 
 int hv_boot(struct hv_handle *h, const struct hv_boot_spec *spec,
             uint32_t *domid_r)
 {
+    int rc;
+
     if (!h->ops->boot)
         return notsup(h, "boot");
     if (!spec->nr_pages || !spec->nr_vcpus || !spec->kernel)
         return xt_error(h->ctx, -EINVAL, "boot: a domain needs pages, "
                         "vCPUs and a kernel");
+    rc = check_disks(h, spec->disks, spec->nr_disks);
+    if (rc < 0)
+        return rc;
     return h->ops->boot(h, spec, domid_r);
 }
 

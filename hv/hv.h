@@ -51,12 +51,23 @@ struct hv_domain_info {
                                  * (Xen PV guests) */
 };
 
+/* A virtual disk of a domain: where its block service serves it. */
+#define HV_MAX_DISKS    8
+struct hv_disk {
+    const char *uri;            /* libnbd URI (nbd+unix:///?socket=...) */
+    bool read_only;
+};
+
 /* What a fresh, empty destination domain looks like (hv_create). */
 struct hv_create_spec {
     const char *name;           /* may be NULL */
     struct xt_uuid uuid;
     uint64_t nr_pages;
     uint32_t nr_vcpus;
+    /* Its disks, in device order (the same as the source's); drivers
+     * without disk support refuse nr_disks > 0 (-ENOTSUP). */
+    const struct hv_disk *disks;
+    unsigned nr_disks;
 };
 
 /* Boot a new domain running a kernel image (hv_boot; optional). */
@@ -73,6 +84,8 @@ struct hv_boot_spec {
     const char *ramdisk;        /* path of an initial ramdisk (xen) */
     const char *guest_type;     /* driver-specific (xen: "pv" or "pvh";
                                  * NULL: pv, as xl) */
+    const struct hv_disk *disks;    /* as in hv_create_spec */
+    unsigned nr_disks;
 };
 
 /*
@@ -174,6 +187,7 @@ enum hv_cap {
     HV_CAP_POPULATED,           /* hv_populated */
     HV_CAP_SHUTDOWN_REQUEST,    /* hv_shutdown_request */
     HV_CAP_OPAQUE_STREAM,       /* hv_stream_save and hv_stream_restore */
+    HV_CAP_DISKS,               /* create/boot specs may carry disks */
 };
 bool hv_has(const struct hv_handle *h, enum hv_cap cap);
 

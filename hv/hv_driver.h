@@ -16,6 +16,9 @@
  * has must be sent, zero ones as zero records, or the destination has a
  * hole there (Xen). */
 #define HV_OPS_SPARSE   0x1u
+/* create and boot take disks (hv_disk): the driver hands each to the
+ * domain as a block device served over NBD. */
+#define HV_OPS_DISKS    0x2u
 
 /*
  * The driver table.  Required: open, close, list, info, create, map_batch,

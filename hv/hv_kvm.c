@@ -23,6 +23,7 @@ static int kvm_open(struct hv_handle *h, const char *args)
 
 const struct hv_ops hv_kvm_ops = {
     .name = "kvm",
+    .flags = HV_OPS_DISKS,
     .open = kvm_open,
     .close = vmmc_close,
     .list = vmmc_list,

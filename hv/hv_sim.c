@@ -18,6 +18,7 @@ static int sim_open(struct hv_handle *h, const char *args)
 
 const struct hv_ops hv_sim_ops = {
     .name = "sim",
+    .flags = HV_OPS_DISKS,
     .open = sim_open,
     .close = vmmc_close,
     .list = vmmc_list,

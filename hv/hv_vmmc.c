@@ -507,12 +507,14 @@ static int wait_ready(struct hv_handle *h, int fd, uint32_t *domid_r)
 static int spawn(struct hv_handle *h, const char *name,
                  const struct xt_uuid *uuid, uint64_t nr_pages,
                  uint32_t nr_vcpus, const char *kernel, const char *cmdline,
+                 const struct hv_disk *disks, unsigned nr_disks,
                  uint32_t *domid_r)
 {
     struct vmmc *v = vmmc_of(h);
     char mem[32], vcpus[16], uuid_s[XT_UUID_STRLEN + 1], fdarg[16];
-    const char *argv[24];
+    const char *argv[24 + 2 * HV_MAX_DISKS];
     int p[2] = { -1, -1 };
+    unsigned i;
     pid_t pid;
     int n = 0, rc;
 
@@ -555,6 +557,11 @@ static int spawn(struct hv_handle *h, const char *name,
         }
     } else {
         argv[n++] = "--incoming";
+    }
+    /* hv_create/hv_boot checked nr_disks <= HV_MAX_DISKS. */
+    for (i = 0; i < nr_disks; i++) {
+        argv[n++] = disks[i].read_only ? "--disk-ro" : "--disk";
+        argv[n++] = disks[i].uri;
     }
     argv[n] = NULL;
 
@@ -613,7 +620,7 @@ int vmmc_create(struct hv_handle *h, const struct hv_create_spec *spec,
     int rc;
 
     rc = spawn(h, spec->name, &spec->uuid, spec->nr_pages, spec->nr_vcpus,
-               NULL, NULL, domid_r);
+               NULL, NULL, spec->disks, spec->nr_disks, domid_r);
     if (rc < 0)
         return rc;
     /* Connect now: this connection is the lease that keeps the incoming
@@ -635,7 +642,8 @@ int vmmc_boot(struct hv_handle *h, const struct hv_boot_spec *spec,
                         spec->ramdisk ? "ramdisk" : "guest type",
                         spec->ramdisk ? spec->ramdisk : spec->guest_type);
     return spawn(h, spec->name, &spec->uuid, spec->nr_pages, spec->nr_vcpus,
-                 spec->kernel, spec->cmdline, domid_r);
+                 spec->kernel, spec->cmdline, spec->disks, spec->nr_disks,
+                 domid_r);
 }
 
 /* Maps the domain's RAM for good (first use; views on other threads may

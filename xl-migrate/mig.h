@@ -264,6 +264,11 @@ struct mig_recv_opts {
      * discarded); once COMMIT is read the VM is ours and it goes on.
      * -1: none. */
     int stop_fd;
+    /* The new domain's disks on this host (its block services), in the
+     * source's device order; the caller keeps them valid during the
+     * receive.  None: a domain without disks. */
+    const struct hv_disk *disks;
+    unsigned nr_disks;
 };
 
 void mig_recv_opts_init(struct mig_recv_opts *o);

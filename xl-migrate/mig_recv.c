@@ -384,6 +384,8 @@ static int recv_config(struct mig_receiver *r)
     memcpy(r->spec.uuid.b, cfg.uuid, sizeof(r->spec.uuid.b));
     r->spec.nr_pages = cfg.nr_pages;
     r->spec.nr_vcpus = cfg.nr_vcpus;
+    r->spec.disks = r->o->disks;
+    r->spec.nr_disks = r->o->nr_disks;
     rc = check_binding(r);
     if (rc < 0)
         return rc;

@@ -13,9 +13,10 @@ vdi_nbdkit_xmvdi_plugin_so_LDFLAGS = -shared
 vdi_nbdkit_xmvdi_plugin_so_LDADD = $(NBDKIT_LIBS)
 
 dist_check_SCRIPTS += tests/vdi/lib.sh tests/vdi/nbd-interop.sh \
-	tests/vdi/nbd-durability.sh tests/vdi/nbd-bad-client.sh
+	tests/vdi/nbd-durability.sh tests/vdi/nbd-bad-client.sh \
+	tests/vdi/nbd-handover.sh
 TESTS += tests/vdi/nbd-interop.sh tests/vdi/nbd-durability.sh \
-	tests/vdi/nbd-bad-client.sh
+	tests/vdi/nbd-bad-client.sh tests/vdi/nbd-handover.sh
 
 check_PROGRAMS += tests/vdi/sr-tool
 tests_vdi_sr_tool_SOURCES = tests/vdi/sr-tool.c

@@ -4,13 +4,21 @@
  *
  *   nbdkit [-r] -U SOCKET nbdkit-xmvdi-plugin.so \
  *       sr_type=shared-file sr_uuid=UUID location=/srv/sr vdi=UUID [mode=ro]
+ *       [lock=start|connection]
  *
  * nbdkit speaks the protocol (fixed newstyle, structured replies, meta
  * contexts, TLS, several requests in flight, multi-conn); this file maps
  * its calls onto sr_vdi_*: WRITE with FUA, FLUSH, TRIM, WRITE_ZEROES with
- * and without NO_HOLE, BLOCK_STATUS base:allocation.  The VDI is opened
- * (and its lock taken) once, before the first connection; a VDI in use
- * elsewhere stops nbdkit at start with VDI_IN_USE's reason.
+ * and without NO_HOLE, BLOCK_STATUS base:allocation.
+ *
+ * lock=start (the default): the VDI is opened (and its lock taken) once,
+ * before the first connection; a VDI in use elsewhere stops nbdkit at
+ * start with VDI_IN_USE's reason.  lock=connection: the VDI is opened
+ * when the first connection opens and closed (its lock dropped) when the
+ * last one closes; a connection that finds it in use elsewhere is
+ * refused with VDI_IN_USE.  That is how a live migration hands a VDI on
+ * a shared SR over: both hosts run a backend, and the VMM that runs the
+ * guest is the one connected (docs/design/storage.md).
  *
  * nbdkit's plugin interface is a table of callbacks without a context
  * argument, so the served VDI is this file's one static state.
@@ -21,6 +29,7 @@
 #include <nbdkit-plugin.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "sr.h"
@@ -35,10 +44,16 @@ static struct {
     struct xt_uuid vdi_uuid;
     bool have_sr_uuid, have_vdi;
     bool read_only;
+    bool lock_per_connection;
     struct xt_ctx *ctx;
     struct sr *sr;
+    /* lock=connection: open while users > 0; both guarded by mutex (the
+     * I/O callbacks run only inside an open connection, so they read vdi
+     * without it). */
+    pthread_mutex_t mutex;
+    unsigned users;
     struct sr_vdi *vdi;
-} xv = { .spec = { .type = NULL } };
+} xv = { .spec = { .type = NULL }, .mutex = PTHREAD_MUTEX_INITIALIZER };
 
 static int parse_uuid(const char *key, const char *value, struct xt_uuid *u)
 {
@@ -72,6 +87,12 @@ static int xv_config(const char *key, const char *value)
             return -1;
         }
         xv.read_only = strcmp(value, "ro") == 0;
+    } else if (strcmp(key, "lock") == 0) {
+        if (strcmp(value, "start") != 0 && strcmp(value, "connection") != 0) {
+            nbdkit_error("lock: 'start' or 'connection', not '%s'", value);
+            return -1;
+        }
+        xv.lock_per_connection = strcmp(value, "connection") == 0;
     } else {
         nbdkit_error("unknown parameter '%s'", key);
         return -1;
@@ -92,10 +113,23 @@ static int xv_config_complete(void)
     return 0;
 }
 
-/* Attaches the SR and opens the VDI, taking its lock, before nbdkit
- * accepts anything. */
+/* Opens the VDI (taking its lock); errors through nbdkit. */
+static int open_vdi(void)
+{
+    int rc = sr_vdi_open(xv.sr, &xv.vdi_uuid, xv.read_only, &xv.vdi);
+
+    if (rc < 0)
+        nbdkit_error("%s%s", rc == -EBUSY ? "VDI_IN_USE: " : "",
+                     xv.ctx->err_msg);
+    return rc;
+}
+
+/* Attaches the SR and, unless locking per connection, opens the VDI
+ * before nbdkit accepts anything; a VDI that does not exist stops nbdkit
+ * in both modes. */
 static int xv_get_ready(void)
 {
+    struct sr_vdi_info info;
     int rc;
 
     xv.ctx = xt_ctx_new("xmvdi");
@@ -105,11 +139,15 @@ static int xv_get_ready(void)
     }
     xv.ctx->quiet_errors = true;    /* reported through nbdkit below */
     rc = sr_attach(xv.ctx, &xv.spec, &xv.sr);
-    if (rc == 0)
-        rc = sr_vdi_open(xv.sr, &xv.vdi_uuid, xv.read_only, &xv.vdi);
     if (rc < 0) {
-        nbdkit_error("%s%s", rc == -EBUSY ? "VDI_IN_USE: " : "",
-                     xv.ctx->err_msg);
+        nbdkit_error("%s", xv.ctx->err_msg);
+        return -1;
+    }
+    if (!xv.lock_per_connection)
+        return open_vdi() < 0 ? -1 : 0;
+    rc = sr_vdi_info(xv.sr, &xv.vdi_uuid, &info);
+    if (rc < 0) {
+        nbdkit_error("%s", xv.ctx->err_msg);
         return -1;
     }
     return 0;
@@ -124,8 +162,31 @@ static void xv_unload(void)
 
 static void *xv_open(int readonly)
 {
+    void *h = &xv;
+
     (void)readonly;
-    return &xv;
+    if (!xv.lock_per_connection)
+        return h;
+    pthread_mutex_lock(&xv.mutex);
+    if (xv.users == 0 && open_vdi() < 0)
+        h = NULL;
+    else
+        xv.users++;
+    pthread_mutex_unlock(&xv.mutex);
+    return h;
+}
+
+static void xv_close(void *h)
+{
+    (void)h;
+    if (!xv.lock_per_connection)
+        return;
+    pthread_mutex_lock(&xv.mutex);
+    if (--xv.users == 0) {
+        sr_vdi_close(xv.vdi);
+        xv.vdi = NULL;
+    }
+    pthread_mutex_unlock(&xv.mutex);
 }
 
 static int64_t xv_get_size(void *h)
@@ -240,10 +301,12 @@ static struct nbdkit_plugin plugin = {
     .config = xv_config,
     .config_complete = xv_config_complete,
     .config_help = "sr_type=<file|shared-file> sr_uuid=<uuid> "
-                   "location=<dir> vdi=<uuid> [mode=ro|rw]",
+                   "location=<dir> vdi=<uuid> [mode=ro|rw] "
+                   "[lock=start|connection]",
     .get_ready = xv_get_ready,
     .unload = xv_unload,
     .open = xv_open,
+    .close = xv_close,
     .get_size = xv_get_size,
     .block_size = xv_block_size,
     .can_write = xv_can_write,

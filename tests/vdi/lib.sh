@@ -10,7 +10,9 @@
 #   - vt_serve NAME VDI [nbdkit options...] [-- plugin params...]: runs
 #     our plugin under nbdkit on the unix socket VT_TMP/NAME.sock (URI
 #     from vt_uri NAME) unless the options give a TCP port (-p), pid file
-#     VT_TMP/NAME.pid; vt_stop NAME [SIG].
+#     VT_TMP/NAME.pid; with -f among the options it stays in the
+#     foreground, as our child, and logs into VT_TMP/NAME.err;
+#     vt_stop NAME [SIG].
 # Set XM_TEST_KEEP=1 to keep VT_TMP.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -114,6 +116,19 @@ vt_serve()
     params=("$@")
     [[ " ${opts[*]} " = *" -p "* ]] || opts+=(-U "$VT_TMP/$name.sock")
     rm -f "$VT_TMP/$name.pid"
+    if [[ " ${opts[*]} " = *" -f "* ]]; then
+        # In the foreground nbdkit keeps its stderr (in the background it
+        # logs to syslog): the log is NAME.err, the server our child.
+        nbdkit "${opts[@]}" --pidfile "$VT_TMP/$name.pid" \
+            "$VT_PLUGIN" sr_type=shared-file \
+            sr_uuid="$VT_SR" location="$VT_SR_DIR" vdi="$vdi" \
+            "${params[@]}" 2>"$VT_TMP/$name.err" &
+        while [ ! -s "$VT_TMP/$name.pid" ]; do
+            kill -0 $! 2>/dev/null || return 1
+            sleep 0.01
+        done
+        return 0
+    fi
     nbdkit "${opts[@]}" --pidfile "$VT_TMP/$name.pid" \
         "$VT_PLUGIN" sr_type=shared-file \
         sr_uuid="$VT_SR" location="$VT_SR_DIR" vdi="$vdi" "${params[@]}" \

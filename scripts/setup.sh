@@ -40,7 +40,7 @@ packages=(
     libxml2-dev libjson-c-dev libsqlite3-dev
     libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libcrypt-dev
     linux-libc-dev
-    nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils
+    nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
 )
 [ "$bench" = yes ] && packages+=(qemu-system-x86)
 [ "$xen" = yes ] && packages+=(qemu-system-x86 debootstrap cpio e2fsprogs gzip)

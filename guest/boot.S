@@ -55,6 +55,7 @@ xmg_header:
         .quad   xmg_status
         .quad   boot_pt
         .quad   image_end
+        .quad   boot_tss
 xmg_header_end:
         .if     xmg_header_end - xmg_header - BOOT_HEADER_SIZE
         .error  "struct xmg_header and boot.S disagree"
@@ -159,6 +160,13 @@ _start:
         andl    $~(CR0_EM | CR0_TS), %eax
         orl     $(CR0_PG | CR0_NE | CR0_MP | CR0_PE), %eax
         movl    %eax, %cr0
+        /* The TSS descriptor's base (the assembler cannot split a
+         * relocatable address into its fields). */
+        movl    $boot_tss, %eax
+        movw    %ax, gdt_tss + 2
+        shrl    $16, %eax
+        movb    %al, gdt_tss + 4
+        movb    %ah, gdt_tss + 7
         lgdt    gdt_desc
         ljmp    $BOOT_SEL_CODE64_K, $long_mode
 
@@ -168,6 +176,8 @@ long_mode:
         movw    %ax, %ss
         movl    $stack_top, %esp        /* bits 63-32 of RSP: zero */
         lidt    idt_desc                /* none: a fault is a shutdown */
+        movl    $BOOT_SEL_TSS, %eax     /* ring 3 may use every port */
+        ltr     %ax
         movl    $BOOT_SEL_DATA_U, %eax
         movw    %ax, %ds
         movw    %ax, %es
@@ -207,6 +217,14 @@ gdt:
         .quad   0x00cf93000000ffff      /* 0x10: data, DPL 0 */
         .quad   0x00affb000000ffff      /* 0x18: 64-bit code, DPL 3 */
         .quad   0x00cff3000000ffff      /* 0x20: data, DPL 3 */
+gdt_tss:                                /* 0x28: 64-bit TSS, base set at */
+        .word   BOOT_TSS_LIMIT & 0xffff /* run time */
+        .word   0
+        .byte   0
+        .byte   0x89                    /* present, available 64-bit TSS */
+        .byte   (BOOT_TSS_LIMIT >> 16) & 0x0f
+        .byte   0
+        .quad   0                       /* base 63-32: 0 */
 gdt_end:
 gdt_desc:
         .word   gdt_end - gdt - 1
@@ -217,8 +235,8 @@ idt_desc:
 
 /* ---- the 64-bit ring-3 entry --------------------------------------------- */
 
-/* In: RSP = stack_top; params filled in; page tables, segments and control
- * registers as docs/specs/guest-abi.md says. */
+/* In: RSP = stack_top; params filled in; page tables, segments, TR and
+ * control registers as docs/specs/guest-abi.md says. */
         .code64
         .text
         .globl  entry64
@@ -229,6 +247,25 @@ entry64:
         call    xmg_guest_main
 1:      pause                           /* not reached */
         jmp     1b
+
+/* ---- the TSS: only its I/O permission bitmap matters ---------------------- */
+
+/* Our platform checks ring-3 port I/O against the TSS I/O bitmap even with
+ * IOPL 3, so the guest carries a TSS whose bitmap allows every port:
+ * 104 bytes, the bitmap at offset 104 (8 KiB of zeros), then the 0xff byte
+ * the CPU may read past the last port. */
+        .data
+        .balign 16
+        .globl  boot_tss
+boot_tss:
+        .skip   102
+        .word   104                     /* I/O map base */
+        .skip   BOOT_PAGE_SIZE * 2      /* ports 0-0xffff: all allowed */
+        .byte   0xff
+boot_tss_end:
+        .if     boot_tss_end - boot_tss - BOOT_TSS_LIMIT - 1
+        .error  "BOOT_TSS_LIMIT and the TSS disagree"
+        .endif
 
 /* ---- pages: params, status, page tables, stack --------------------------- */
 

@@ -17,9 +17,9 @@
 #define BOOT_MBI_F_CMDLINE      0x04
 
 /* xmg_abi.h, spelled for the assembler */
-#define BOOT_ABI_VERSION        1
+#define BOOT_ABI_VERSION        2
 #define BOOT_HEADER_MAGIC       0x3154534555474d58
-#define BOOT_HEADER_SIZE        64
+#define BOOT_HEADER_SIZE        72
 #define BOOT_PARAMS_MAGIC_LO    0x41504d58
 #define BOOT_PARAMS_MAGIC_HI    0x314d4152
 #define BOOT_PARAMS_OFF_MAGIC   0
@@ -34,6 +34,8 @@
 #define BOOT_SEL_DATA_K         0x10
 #define BOOT_SEL_CODE64_U       0x1b
 #define BOOT_SEL_DATA_U         0x23
+#define BOOT_SEL_TSS            0x28
+#define BOOT_TSS_LIMIT          (104 + 8192)    /* last byte: the 0xff */
 #define BOOT_PORT_CONSOLE       0xe9
 #define BOOT_PORT_EXIT          0xec
 #define BOOT_EXIT_BAD_PARAMS    1

@@ -7,7 +7,11 @@
 #include <stddef.h>
 
 #include "boot.h"
+#include "virtio_blk.h"
 #include "workload.h"
+
+/* A request batch not done in this long breaks its disk. */
+#define BLK_TIMEOUT_S   10u
 
 /* boot.S spells these as numbers; they must match the ABI. */
 _Static_assert(BOOT_ABI_VERSION == XMG_ABI_VERSION, "abi version");
@@ -33,6 +37,8 @@ _Static_assert(BOOT_SEL_CODE64_K == XMG_SEL_CODE64_K, "kernel code");
 _Static_assert(BOOT_SEL_DATA_K == XMG_SEL_DATA_K, "kernel data");
 _Static_assert(BOOT_SEL_CODE64_U == XMG_SEL_CODE64_U, "user code");
 _Static_assert(BOOT_SEL_DATA_U == XMG_SEL_DATA_U, "user data");
+_Static_assert(BOOT_SEL_TSS == XMG_SEL_TSS, "tss selector");
+_Static_assert(BOOT_TSS_LIMIT == XMG_TSS_LIMIT, "tss limit");
 _Static_assert(BOOT_PORT_CONSOLE == XMG_PORT_CONSOLE, "console port");
 _Static_assert(BOOT_PORT_EXIT == XMG_PORT_EXIT, "exit port");
 _Static_assert(BOOT_EXIT_BAD_PARAMS == XMG_EXIT_BAD_PARAMS, "exit code");
@@ -110,8 +116,42 @@ static uint64_t guest_tsc_khz(void *opaque)
     return 0;
 }
 
+/* The disks, found the first time the workload asks (only when it runs a
+ * disk workload: a guest without one touches no PCI port). */
+static unsigned guest_nr_disks(void *opaque)
+{
+    return vblk_probe(opaque);
+}
+
+static uint64_t guest_disk_sectors(void *opaque, unsigned disk)
+{
+    struct vblk_set *s = opaque;
+
+    return disk < s->nr ? s->disk[disk].sectors : 0;
+}
+
+static unsigned guest_disk_flags(void *opaque, unsigned disk)
+{
+    return vblk_flags(opaque, disk);
+}
+
+static int guest_blk_io(void *opaque, unsigned disk, struct xmg_blk_req *r,
+                        unsigned n)
+{
+    struct vblk_set *s = opaque;
+
+    /* The workload has chosen its TSC frequency by now. */
+    if (!s->timeout_ticks)
+        s->timeout_ticks = (xmg_status.tsc_khz ? xmg_status.tsc_khz
+                                               : XMG_FALLBACK_TSC_KHZ) *
+                           1000ull * BLK_TIMEOUT_S;
+    return vblk_io(s, disk, r, n);
+}
+
 void xmg_guest_main(void)
 {
+    /* The driver's memory: bss, below image_end. */
+    static struct vblk_set disks;
     const struct xmg_env env = {
         .mem_base = 0,
         .tsc = guest_tsc,
@@ -119,9 +159,13 @@ void xmg_guest_main(void)
         .stop = NULL,
         .idle = guest_idle,
         .tsc_khz = guest_tsc_khz,
-        .opaque = NULL,
+        .opaque = &disks,
         .params = &xmg_params,
         .mem_zeroed = false,
+        .nr_disks = guest_nr_disks,
+        .disk_sectors = guest_disk_sectors,
+        .disk_flags = guest_disk_flags,
+        .blk_io = guest_blk_io,
     };
 
     if (xmg_workload_init(&env, &xmg_params, &xmg_status,

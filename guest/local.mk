@@ -14,9 +14,9 @@ GUEST_CC_FLAGS = -std=gnu11 -O2 -m64 -ffreestanding -fno-pic -fno-pie \
 GUEST_LINK_FLAGS = -m elf_x86_64 -nostdlib -static -z max-page-size=4096 \
 	-z noexecstack
 GUEST_OBJS = guest/g-boot.o guest/g-guest_main.o guest/g-workload.o \
-	guest/g-libc.o
+	guest/g-virtio_blk.o guest/g-libc.o
 GUEST_INCLUDES = $(top_srcdir)/guest/xmg_abi.h $(top_srcdir)/guest/boot.h \
-	$(top_srcdir)/guest/workload.h
+	$(top_srcdir)/guest/workload.h $(top_srcdir)/guest/virtio_blk.h
 
 guest/g-boot.o: $(top_srcdir)/guest/boot.S $(GUEST_INCLUDES)
 	$(AM_V_CC)$(MKDIR_P) guest && \
@@ -27,6 +27,9 @@ guest/g-guest_main.o: $(top_srcdir)/guest/guest_main.c $(GUEST_INCLUDES)
 guest/g-workload.o: $(top_srcdir)/guest/workload.c $(GUEST_INCLUDES)
 	$(AM_V_CC)$(MKDIR_P) guest && \
 	$(CC) $(GUEST_CC_FLAGS) -c -o $@ $(top_srcdir)/guest/workload.c
+guest/g-virtio_blk.o: $(top_srcdir)/guest/virtio_blk.c $(GUEST_INCLUDES)
+	$(AM_V_CC)$(MKDIR_P) guest && \
+	$(CC) $(GUEST_CC_FLAGS) -c -o $@ $(top_srcdir)/guest/virtio_blk.c
 guest/g-libc.o: $(top_srcdir)/guest/libc.c
 	$(AM_V_CC)$(MKDIR_P) guest && \
 	$(CC) $(GUEST_CC_FLAGS) -c -o $@ $(top_srcdir)/guest/libc.c
@@ -41,7 +44,8 @@ guest/xm-guest.elf: $(GUEST_OBJS) $(top_srcdir)/guest/guest.ld
 pkgdata_DATA += guest/xm-guest.elf
 CLEANFILES += guest/xm-guest.elf guest/xm-guest.elf64 $(GUEST_OBJS)
 EXTRA_DIST += guest/boot.S guest/boot.h guest/guest.ld guest/guest_main.c \
-	guest/libc.c guest/workload.c guest/workload.h guest/xmg_abi.h
+	guest/libc.c guest/virtio_blk.c guest/virtio_blk.h guest/workload.c \
+	guest/workload.h guest/xmg_abi.h
 
 check_PROGRAMS += tests/unit/guest/test_workload
 tests_unit_guest_test_workload_SOURCES = tests/unit/guest/test_workload.c \

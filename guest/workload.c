@@ -8,6 +8,8 @@
 #define WORDS_PER_PAGE  (XMG_PAGE_SIZE / sizeof(uint64_t))
 #define MAX_PAGES       (XMG_MAX_MEM_BYTES >> XMG_PAGE_SHIFT)
 #define PAGES_PER_MIB   ((1u << 20) >> XMG_PAGE_SHIFT)
+#define BLOCKS_PER_MIB  ((1u << 20) / XMG_DISK_BLOCK)
+#define WORDS_PER_BLOCK (XMG_DISK_BLOCK / sizeof(uint64_t))
 #define RANDOM_MUL      0x2545f4914f6cdd1dull
 /* EINVAL on Linux; a freestanding build has no <errno.h>. */
 #define WL_EINVAL       22
@@ -116,7 +118,8 @@ static bool parse_range(const char *s, size_t n, uint64_t lo, uint64_t hi,
 
 /* One "key=value" token: 0 or XMG_EXIT_BAD_PARAMS. */
 static int parse_token(const char *tok, size_t len, struct xmg_config *cfg,
-                       uint64_t *ws_mib_r, bool *ws_pages_set_r)
+                       uint64_t *ws_mib_r, bool *ws_pages_set_r,
+                       uint64_t *disk_ws_mib_r)
 {
     const char *val;
     size_t klen = 0, vlen;
@@ -175,16 +178,60 @@ static int parse_token(const char *tok, size_t len, struct xmg_config *cfg,
     } else if (str_is(tok, klen, "tsc_khz")) {
         if (!parse_range(val, vlen, 1, XMG_MAX_TSC_KHZ, &cfg->tsc_khz))
             return XMG_EXIT_BAD_PARAMS;
+    } else if (str_is(tok, klen, "disk_rate_mib")) {
+        if (str_is(val, vlen, "max"))
+            cfg->disk_rate = XMG_RATE_MAX;
+        else if (parse_range(val, vlen, 0, UINT32_MAX, &v))
+            cfg->disk_rate = v * BLOCKS_PER_MIB;
+        else
+            return XMG_EXIT_BAD_PARAMS;
+    } else if (str_is(tok, klen, "disk_ws_mib")) {
+        if (!parse_range(val, vlen, 1, UINT32_MAX, disk_ws_mib_r))
+            return XMG_EXIT_BAD_PARAMS;
+    } else if (str_is(tok, klen, "disk_batch")) {
+        if (!parse_range(val, vlen, 1, XMG_DISK_BATCH_MAX, &cfg->disk_batch))
+            return XMG_EXIT_BAD_PARAMS;
+    } else if (str_is(tok, klen, "disk_nonce")) {
+        if (!parse_range(val, vlen, 1, UINT64_MAX, &cfg->disk_nonce))
+            return XMG_EXIT_BAD_PARAMS;
+    } else if (str_is(tok, klen, "disk_resume")) {
+        if (!parse_u64(val, vlen, &cfg->disk_resume))
+            return XMG_EXIT_BAD_PARAMS;
+    } else if (str_is(tok, klen, "disk_stop_after")) {
+        if (!parse_u64(val, vlen, &cfg->disk_stop_after))
+            return XMG_EXIT_BAD_PARAMS;
     } else {
         return XMG_EXIT_BAD_PARAMS;
     }
     return 0;
 }
 
+/* The last "key=" token in cmdline (for an error about it). */
+static const char *find_key(const char *cmdline, size_t max, const char *key)
+{
+    const char *found = cmdline;
+    size_t i = 0;
+
+    while (i < max && cmdline[i]) {
+        size_t start, k = 0;
+
+        while (i < max && cmdline[i] && is_space(cmdline[i]))
+            i++;
+        start = i;
+        while (i < max && cmdline[i] && !is_space(cmdline[i]))
+            i++;
+        while (key[k] && start + k < i && cmdline[start + k] == key[k])
+            k++;
+        if (!key[k] && start + k < i && cmdline[start + k] == '=')
+            found = cmdline + start;
+    }
+    return found;
+}
+
 int xmg_parse_cmdline(const char *cmdline, size_t max,
                       struct xmg_config *cfg, const char **bad_r)
 {
-    uint64_t ws_mib = XMG_DEFAULT_WS_MIB;
+    uint64_t ws_mib = XMG_DEFAULT_WS_MIB, disk_ws_mib = 0;
     bool ws_pages_set = false;
     size_t i = 0;
 
@@ -195,6 +242,12 @@ int xmg_parse_cmdline(const char *cmdline, size_t max,
     cfg->seed = XMG_DEFAULT_SEED;
     cfg->hb_us = XMG_DEFAULT_HB_US;
     cfg->tsc_khz = 0;
+    cfg->disk_rate = 0;
+    cfg->disk_ws_blocks = 0;
+    cfg->disk_batch = XMG_DEFAULT_DISK_BATCH;
+    cfg->disk_nonce = 0;
+    cfg->disk_resume = 0;
+    cfg->disk_stop_after = 0;
 
     for (;;) {
         size_t start;
@@ -208,7 +261,7 @@ int xmg_parse_cmdline(const char *cmdline, size_t max,
         while (i < max && cmdline[i] && !is_space(cmdline[i]))
             i++;
         rc = parse_token(cmdline + start, i - start, cfg, &ws_mib,
-                         &ws_pages_set);
+                         &ws_pages_set, &disk_ws_mib);
         if (rc) {
             if (bad_r)
                 *bad_r = cmdline + start;
@@ -217,6 +270,13 @@ int xmg_parse_cmdline(const char *cmdline, size_t max,
     }
     if (!ws_pages_set)
         cfg->ws_pages = ws_mib * PAGES_PER_MIB;
+    cfg->disk_ws_blocks = disk_ws_mib * BLOCKS_PER_MIB;
+    /* Resuming an earlier boot's disk means knowing its nonce. */
+    if (cfg->disk_resume && !cfg->disk_nonce) {
+        if (bad_r)
+            *bad_r = find_key(cmdline, max, "disk_resume");
+        return XMG_EXIT_BAD_PARAMS;
+    }
     return 0;
 }
 
@@ -330,12 +390,118 @@ bool xmg_page_verify(const void *page, uint64_t pfn, uint32_t gen)
            (gen && xmg_page_check(page, pfn, gen, XMG_PATTERN_RANDOM));
 }
 
+/* ---- disk stamps --------------------------------------------------------- */
+
+/* Word k of the stamp of (nonce, disk, block, gen >= 1). */
+static uint64_t stamp_word(uint64_t seed, uint64_t nonce, uint64_t disk,
+                           uint64_t block, uint32_t gen, size_t k)
+{
+    switch (k) {
+    case 0:
+        return XMG_DISK_MAGIC;
+    case 1:
+        return nonce;
+    case 2:
+        return disk;
+    case 3:
+        return block;
+    case 4:
+        return gen;
+    case 5:
+        return seed;
+    default:
+        return xmg_disk_word(seed, k);
+    }
+}
+
+void xmg_disk_stamp(void *buf, uint64_t nonce, uint64_t disk,
+                    uint64_t block, uint32_t gen)
+{
+    uint64_t seed = xmg_disk_seed(nonce, disk, block, gen);
+    uint64_t *w = buf;
+    size_t k;
+
+    for (k = 0; k < WORDS_PER_BLOCK; k++)
+        w[k] = stamp_word(seed, nonce, disk, block, gen, k);
+}
+
+bool xmg_disk_check(const void *buf, uint64_t nonce, uint64_t disk,
+                    uint64_t block, uint32_t gen, size_t *word_r)
+{
+    const uint64_t *w = buf;
+    uint64_t seed, acc = 0;
+    size_t k;
+
+    if (gen == 0) {
+        /* Zeroes, an earlier boot's stamp, anything not ours. */
+        if (w[0] != XMG_DISK_MAGIC || w[1] != nonce)
+            return true;
+        if (word_r)
+            *word_r = 0;
+        return false;
+    }
+    seed = xmg_disk_seed(nonce, disk, block, gen);
+    for (k = 0; k < WORDS_PER_BLOCK; k++)
+        acc |= w[k] ^ stamp_word(seed, nonce, disk, block, gen, k);
+    if (acc == 0)
+        return true;
+    if (word_r) {
+        for (k = 0; k < WORDS_PER_BLOCK; k++)
+            if (w[k] != stamp_word(seed, nonce, disk, block, gen, k))
+                break;
+        *word_r = k;
+    }
+    return false;
+}
+
+uint32_t xmg_disk_resume_gen(uint64_t idx, uint64_t total, uint64_t writes)
+{
+    if (total == 0 || idx >= writes)
+        return 0;
+    return (uint32_t)((writes - 1 - idx) / total + 1);
+}
+
+void xmg_disk_locate(uint64_t idx, uint64_t nr, uint64_t ws_blocks,
+                     uint64_t batch, uint64_t *k_r, uint64_t *block_r)
+{
+    uint64_t chunk = idx / batch;
+
+    (void)ws_blocks;
+    *k_r = chunk % nr;
+    *block_r = (chunk / nr) * batch + idx % batch;
+}
+
 /* ---- status ------------------------------------------------------------ */
 
 static uint64_t ledger_bytes(uint64_t ws_pages)
 {
     return (ws_pages * sizeof(uint32_t) + XMG_PAGE_SIZE - 1) &
            ~(uint64_t)(XMG_PAGE_SIZE - 1);
+}
+
+/* The disk workload's part of a status page: off, or its ledger and
+ * buffers after the working set and inside RAM, its indices in range. */
+static bool disk_status_valid(const struct xmg_status *st,
+                              uint64_t mem_bytes)
+{
+    uint64_t ws_end = (st->ws_first_pfn + st->ws_pages) << XMG_PAGE_SHIFT;
+    uint64_t nr = st->nr_disks, wsb = st->disk_ws_blocks;
+    uint64_t led = st->disk_ledger_gpa, buf = st->disk_buf_gpa;
+
+    if (st->disk_phase == XMG_DISK_OFF)
+        return true;
+    if (st->disk_phase > XMG_DISK_FAILED || nr == 0 ||
+        nr > XMG_MAX_DISKS || st->disk_batch == 0 ||
+        st->disk_batch > XMG_DISK_BATCH_MAX || wsb == 0 ||
+        wsb > (1ull << 32) || wsb % st->disk_batch ||
+        st->disk_cursor >= nr * wsb)
+        return false;
+    if (led < ws_end || (led & (XMG_PAGE_SIZE - 1)) ||
+        led > XMG_MAX_MEM_BYTES || buf > XMG_MAX_MEM_BYTES ||
+        led + ledger_bytes(nr * wsb) > buf ||
+        (buf & (XMG_PAGE_SIZE - 1)))
+        return false;
+    return buf + XMG_DISK_BATCH_MAX * XMG_DISK_BLOCK <= mem_bytes;
 }
 
 bool xmg_status_valid(const struct xmg_status *st, uint64_t mem_bytes)
@@ -353,7 +519,9 @@ bool xmg_status_valid(const struct xmg_status *st, uint64_t mem_bytes)
     /* The ledger lies below the working set, which ends inside RAM. */
     if (ledger + ledger_bytes(ws_pages) > (first << XMG_PAGE_SHIFT))
         return false;
-    return ((first + ws_pages) << XMG_PAGE_SHIFT) <= mem_bytes;
+    if (((first + ws_pages) << XMG_PAGE_SHIFT) > mem_bytes)
+        return false;
+    return disk_status_valid(st, mem_bytes);
 }
 
 static void *gpa_ptr(uintptr_t mem_base, uint64_t gpa)
@@ -457,6 +625,128 @@ static void banner(const struct xmg_env *env, const struct xmg_status *st,
     con_putc(env, '\n');
 }
 
+static bool have_disk_ops(const struct xmg_env *env)
+{
+    return env->nr_disks && env->disk_sectors && env->disk_flags &&
+           env->blk_io;
+}
+
+static void disk_banner(const struct xmg_env *env,
+                        const struct xmg_status *st)
+{
+    uint64_t k;
+
+    con_puts(env, "xm-guest: disk workload on ");
+    con_putu(env, st->nr_disks);
+    con_puts(env, " disks (");
+    for (k = 0; k < st->nr_disks; k++) {
+        if (k)
+            con_putc(env, ' ');
+        con_putu(env, (st->disk_map >> (8 * k)) & 0xff);
+        if (st->disk_flush_mask & (1ull << k))
+            con_puts(env, "+flush");
+    }
+    con_puts(env, ") ws ");
+    con_putu(env, st->disk_ws_blocks);
+    con_puts(env, " blocks per disk rate ");
+    if (st->disk_rate == XMG_RATE_MAX)
+        con_puts(env, "max");
+    else
+        con_putu(env, st->disk_rate);
+    con_puts(env, " batch ");
+    con_putu(env, st->disk_batch);
+    con_puts(env, " nonce ");
+    con_putx(env, st->disk_nonce);
+    con_puts(env, " ledger ");
+    con_putx(env, st->disk_ledger_gpa);
+    con_puts(env, " cursor ");
+    con_putu(env, st->disk_cursor);
+    con_putc(env, '\n');
+}
+
+/*
+ * The disk workload's set-up (section 6.5), into *st (already zeroed and
+ * holding the memory workload): picks the writable disks, sizes the
+ * working set, lays the disk ledger and the buffers out after the memory
+ * working set (ws_end) inside mem bytes, scrubs the ledger and fills it
+ * for disk_resume.  0 or XMG_EXIT_*, said on the console.
+ */
+static int disk_setup(const struct xmg_env *env,
+                      const struct xmg_config *cfg, struct xmg_status *st,
+                      uint64_t ws_end, uint64_t mem)
+{
+    uint64_t nr = 0, wsb = cfg->disk_ws_blocks, total, lbytes, i;
+    unsigned n = 0, d;
+    uint32_t *led;
+
+    if (cfg->disk_rate == 0)
+        return 0;
+    if (have_disk_ops(env))
+        n = env->nr_disks(env->opaque);
+    if (!wsb)
+        wsb = (uint64_t)XMG_DEFAULT_DISK_WS_MIB * BLOCKS_PER_MIB;
+    for (d = 0; d < n && nr < XMG_MAX_DISKS; d++) {
+        unsigned fl = env->disk_flags(env->opaque, d);
+        uint64_t blocks = env->disk_sectors(env->opaque, d) /
+                          XMG_DISK_BLOCK_SECTORS;
+
+        if ((fl & XMG_BLK_F_RO) || blocks < cfg->disk_batch) {
+            con_puts(env, "xm-guest: disk ");
+            con_putu(env, d);
+            con_puts(env, (fl & XMG_BLK_F_RO) ? " is read-only"
+                                               : " is too small");
+            con_puts(env, ", not used\n");
+            continue;
+        }
+        if (blocks < wsb)
+            wsb = blocks;
+        st->disk_map |= (uint64_t)d << (8 * nr);
+        if (fl & XMG_BLK_F_FLUSH)
+            st->disk_flush_mask |= 1ull << nr;
+        nr++;
+    }
+    if (nr == 0) {
+        con_puts(env, "xm-guest: disk_rate_mib given but no usable disk\n");
+        return XMG_EXIT_NO_DISK;
+    }
+    if (wsb > (1ull << 32))
+        wsb = 1ull << 32;
+    wsb -= wsb % cfg->disk_batch;
+    total = nr * wsb;
+    if (cfg->disk_resume / total >= UINT32_MAX) {
+        con_puts(env, "xm-guest: disk_resume too large\n");
+        return XMG_EXIT_BAD_PARAMS;
+    }
+    lbytes = ledger_bytes(total);
+    if (ws_end + lbytes + XMG_DISK_BATCH_MAX * XMG_DISK_BLOCK > mem) {
+        con_puts(env, "xm-guest: disk ledger of ");
+        con_putu(env, total);
+        con_puts(env, " blocks does not fit in RAM\n");
+        return XMG_EXIT_NO_MEMORY;
+    }
+    st->nr_disks = nr;
+    st->disk_ws_blocks = wsb;
+    st->disk_ledger_gpa = ws_end;
+    st->disk_buf_gpa = ws_end + lbytes;
+    st->disk_rate = cfg->disk_rate;
+    st->disk_batch = cfg->disk_batch;
+    st->disk_nonce = cfg->disk_nonce;
+    if (!st->disk_nonce)
+        st->disk_nonce = mix64(env->tsc(env->opaque) ^ XMG_DISK_MAGIC);
+    if (!st->disk_nonce)
+        st->disk_nonce = 1;
+    st->disk_stop_after = cfg->disk_stop_after;
+    st->disk_phase = XMG_DISK_CHECK;
+    st->disk_cursor = cfg->disk_resume % total;
+    led = gpa_ptr(env->mem_base, ws_end);
+    if (!env->mem_zeroed)
+        scrub(env, ws_end, lbytes >> XMG_PAGE_SHIFT);
+    if (cfg->disk_resume)
+        for (i = 0; i < total; i++)
+            led[i] = xmg_disk_resume_gen(i, total, cfg->disk_resume);
+    return 0;
+}
+
 int xmg_workload_init(const struct xmg_env *env, struct xmg_params *p,
                       struct xmg_status *st, uint64_t image_end)
 {
@@ -465,6 +755,7 @@ int xmg_workload_init(const struct xmg_env *env, struct xmg_params *p,
     uint64_t mem, ledger_gpa, ws_gpa, tsc_khz, hb_ticks, now;
     uint64_t *w;
     size_t i;
+    int rc;
 
     if (p->magic != XMG_PARAMS_MAGIC) {
         con_puts(env, "xm-guest: no parameters (bad params magic)\n");
@@ -476,7 +767,8 @@ int xmg_workload_init(const struct xmg_env *env, struct xmg_params *p,
              bad++)
             con_putc(env, *bad);
         con_puts(env, "' (keys: ws_mib ws_pages rate rate_mib mode pattern "
-                      "seed hb_us tsc_khz)\n");
+                      "seed hb_us tsc_khz disk_rate_mib disk_ws_mib disk_batch "
+                      "disk_nonce disk_resume disk_stop_after)\n");
         return init_fail(env, XMG_EXIT_BAD_PARAMS);
     }
     tsc_khz = pick_tsc_khz(env, p, &cfg);
@@ -526,9 +818,16 @@ int xmg_workload_init(const struct xmg_env *env, struct xmg_params *p,
     if (!st->rng)
         st->rng = 1;
     st->credit_tsc = now;
+    st->disk_credit_tsc = now;
+    rc = disk_setup(env, &cfg, st, ws_gpa + (cfg.ws_pages << XMG_PAGE_SHIFT),
+                    mem);
+    if (rc)
+        return init_fail(env, rc);
     __atomic_store_n(&st->magic, XMG_STATUS_MAGIC, __ATOMIC_RELEASE);
 
     banner(env, st, &cfg, mem);
+    if (st->disk_phase != XMG_DISK_OFF)
+        disk_banner(env, st);
     env->out(env->opaque, XMG_PORT_READY, XMG_ABI_VERSION);
     return 0;
 }
@@ -628,19 +927,287 @@ static uint64_t earlier(uint64_t a, uint64_t b)
     return (int64_t)(a - b) < 0 ? a : b;
 }
 
+/* ---- the disk workload (section 6.5) ------------------------------------ */
+
+static unsigned env_disk(const struct xmg_status *st, uint64_t k)
+{
+    return (unsigned)((st->disk_map >> (8 * k)) & 0xff);
+}
+
+/* The batch at the cursor: n blocks from global index idx, all on
+ * workload disk *k_r from *block_r, never past the chunk nor past
+ * disk_stop_after. */
+static uint64_t disk_batch_at(const struct xmg_status *st, uint64_t *k_r,
+                              uint64_t *block_r)
+{
+    uint64_t idx = st->disk_cursor, n;
+
+    xmg_disk_locate(idx, st->nr_disks, st->disk_ws_blocks, st->disk_batch,
+                    k_r, block_r);
+    n = st->disk_batch - idx % st->disk_batch;
+    if (st->disk_stop_after && st->disk_stop_after - st->disk_writes < n)
+        n = st->disk_stop_after - st->disk_writes;
+    return n;
+}
+
+static void disk_fail(const struct xmg_env *env, struct xmg_status *st,
+                      unsigned disk, uint64_t block, const char *what,
+                      int64_t why)
+{
+    st->disk_errors++;
+    st->disk_phase = XMG_DISK_FAILED;
+    env->out(env->opaque, XMG_PORT_DISK_ERROR, disk);
+    con_puts(env, "xm-guest: disk ");
+    con_putu(env, disk);
+    con_puts(env, " block ");
+    con_putu(env, block);
+    con_putc(env, ' ');
+    con_puts(env, what);
+    if (why < 0) {
+        con_puts(env, " failed: error ");
+        con_putu(env, (uint64_t)-why);
+    } else {
+        con_puts(env, " failed: status ");
+        con_putu(env, (uint64_t)why);
+    }
+    con_puts(env, "; disk workload stopped\n");
+}
+
+/* Runs the requests; false (after disk_fail) if any did not succeed. */
+static bool disk_io(const struct xmg_env *env, struct xmg_status *st,
+                    unsigned disk, uint64_t block, struct xmg_blk_req *r,
+                    unsigned n, const char *what)
+{
+    int rc = env->blk_io(env->opaque, disk, r, n);
+    unsigned i;
+
+    if (rc < 0) {
+        disk_fail(env, st, disk, block, what, rc);
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        if (r[i].status != XMG_BLK_S_OK) {
+            disk_fail(env, st, disk, block + i, what, r[i].status);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void disk_mismatch(const struct xmg_env *env, struct xmg_status *st,
+                          unsigned disk, uint64_t block, uint32_t gen,
+                          const uint64_t *w, size_t word)
+{
+    uint64_t seed = xmg_disk_seed(st->disk_nonce, disk, block, gen);
+
+    st->disk_mismatches++;
+    st->last_disk_mismatch_disk = disk;
+    st->last_disk_mismatch_block = block;
+    env->out(env->opaque, XMG_PORT_DISK_MISMATCH, (uint32_t)block);
+    con_puts(env, "xm-guest: disk ledger mismatch at disk ");
+    con_putu(env, disk);
+    con_puts(env, " block ");
+    con_putu(env, block);
+    con_puts(env, " gen ");
+    con_putu(env, gen);
+    con_puts(env, " word ");
+    con_putu(env, word);
+    con_puts(env, " is ");
+    con_putx(env, w[word]);
+    if (gen) {
+        con_puts(env, " want ");
+        con_putx(env, stamp_word(seed, st->disk_nonce, disk, block, gen,
+                                 word));
+    }
+    if (w[0] == XMG_DISK_MAGIC && w[1] == st->disk_nonce) {
+        con_puts(env, " (holds disk ");
+        con_putu(env, w[2]);
+        con_puts(env, " block ");
+        con_putu(env, w[3]);
+        con_puts(env, " gen ");
+        con_putu(env, w[4]);
+        con_putc(env, ')');
+    }
+    con_putc(env, '\n');
+}
+
+/* Reads the batch at the cursor and checks it against the ledger. */
+static void disk_check(const struct xmg_env *env, struct xmg_status *st)
+{
+    struct xmg_blk_req r[XMG_DISK_BATCH_MAX];
+    const uint32_t *led = gpa_ptr(env->mem_base, st->disk_ledger_gpa);
+    uint64_t k, block, n = disk_batch_at(st, &k, &block), i;
+    unsigned disk = env_disk(st, k);
+
+    for (i = 0; i < n; i++) {
+        r[i].type = XMG_BLK_T_IN;
+        r[i].status = 0xff;
+        r[i].sector = (block + i) * XMG_DISK_BLOCK_SECTORS;
+        r[i].buf = gpa_ptr(env->mem_base,
+                           st->disk_buf_gpa + i * XMG_DISK_BLOCK);
+        r[i].len = XMG_DISK_BLOCK;
+    }
+    if (!disk_io(env, st, disk, block, r, (unsigned)n, "read"))
+        return;
+    for (i = 0; i < n; i++) {
+        uint32_t gen = led[st->disk_cursor + i];
+        size_t word = 0;
+
+        if (!xmg_disk_check(r[i].buf, st->disk_nonce, disk, block + i, gen,
+                            &word))
+            disk_mismatch(env, st, disk, block + i, gen, r[i].buf, word);
+    }
+    st->disk_reads += n;
+    st->disk_phase = XMG_DISK_WRITE;
+}
+
+/* Writes the next generation of the batch at the cursor. */
+static void disk_write(const struct xmg_env *env, struct xmg_status *st)
+{
+    struct xmg_blk_req r[XMG_DISK_BATCH_MAX];
+    uint32_t *led = gpa_ptr(env->mem_base, st->disk_ledger_gpa);
+    uint64_t k, block, n = disk_batch_at(st, &k, &block), i;
+    unsigned disk = env_disk(st, k);
+
+    for (i = 0; i < n; i++) {
+        uint32_t gen = led[st->disk_cursor + i] + 1;
+
+        r[i].type = XMG_BLK_T_OUT;
+        r[i].status = 0xff;
+        r[i].sector = (block + i) * XMG_DISK_BLOCK_SECTORS;
+        r[i].buf = gpa_ptr(env->mem_base,
+                           st->disk_buf_gpa + i * XMG_DISK_BLOCK);
+        r[i].len = XMG_DISK_BLOCK;
+        xmg_disk_stamp(r[i].buf, st->disk_nonce, disk, block + i,
+                       gen ? gen : 1);
+    }
+    if (!disk_io(env, st, disk, block, r, (unsigned)n, "write"))
+        return;
+    for (i = 0; i < n; i++) {
+        uint32_t gen = led[st->disk_cursor + i] + 1;
+
+        led[st->disk_cursor + i] = gen ? gen : 1;
+    }
+    st->disk_writes += n;
+    st->disk_unflushed += n;
+    st->disk_dirty_mask |= 1ull << k;
+    st->disk_cursor += n;
+    if (st->disk_cursor >= st->nr_disks * st->disk_ws_blocks)
+        st->disk_cursor = 0;
+    if (st->disk_stop_after && st->disk_writes >= st->disk_stop_after)
+        st->disk_phase = (st->disk_dirty_mask & st->disk_flush_mask)
+                         ? XMG_DISK_FLUSH : XMG_DISK_DONE;
+    else if (st->disk_unflushed >= XMG_DISK_FLUSH_EVERY &&
+             (st->disk_dirty_mask & st->disk_flush_mask))
+        st->disk_phase = XMG_DISK_FLUSH;
+    else
+        st->disk_phase = XMG_DISK_CHECK;
+}
+
+/* Flushes the lowest written-to disk that has FLUSH; then CHECK (or DONE)
+ * once none is left. */
+static void disk_flush(const struct xmg_env *env, struct xmg_status *st)
+{
+    uint64_t todo = st->disk_dirty_mask & st->disk_flush_mask, k = 0;
+    struct xmg_blk_req r = { .type = XMG_BLK_T_FLUSH, .status = 0xff };
+
+    if (todo) {
+        while (!(todo & (1ull << k)))
+            k++;
+        if (!disk_io(env, st, env_disk(st, k), 0, &r, 1, "flush"))
+            return;
+        st->disk_flushes++;
+        todo &= ~(1ull << k);
+    }
+    /* Disks without FLUSH need none (their writes are durable). */
+    st->disk_dirty_mask = todo;
+    if (todo)
+        return;
+    st->disk_unflushed = 0;
+    st->disk_phase = st->disk_stop_after &&
+                     st->disk_writes >= st->disk_stop_after
+                     ? XMG_DISK_DONE : XMG_DISK_CHECK;
+}
+
+static bool disk_active(const struct xmg_status *st)
+{
+    return st->disk_phase >= XMG_DISK_CHECK &&
+           st->disk_phase <= XMG_DISK_FLUSH;
+}
+
+/* One disk operation if one is due (true), else false with *wake_r moved
+ * to when the next write batch is paid for.  cap: see xmg_workload_run. */
+static bool disk_op(const struct xmg_env *env, struct xmg_status *st,
+                    uint64_t now, uint64_t cost, uint64_t cap,
+                    uint64_t *wake_r)
+{
+    uint64_t k, block, n;
+
+    switch (st->disk_phase) {
+    case XMG_DISK_CHECK:
+        disk_check(env, st);
+        return true;
+    case XMG_DISK_FLUSH:
+        disk_flush(env, st);
+        return true;
+    case XMG_DISK_WRITE:
+        break;
+    default:
+        return false;
+    }
+    n = disk_batch_at(st, &k, &block);
+    if (cost) {
+        if ((int64_t)(st->disk_credit_tsc - (now - cap)) < 0)
+            st->disk_credit_tsc = now - cap;
+        else if ((int64_t)(st->disk_credit_tsc - now) >
+                 (int64_t)(n * cost))
+            st->disk_credit_tsc = now;
+        if ((int64_t)(st->disk_credit_tsc - now) > 0) {
+            *wake_r = earlier(*wake_r, st->disk_credit_tsc);
+            return false;
+        }
+        st->disk_credit_tsc += n * cost;
+    }
+    disk_write(env, st);
+    return true;
+}
+
+static void disk_summary(const struct xmg_env *env,
+                         const struct xmg_status *st)
+{
+    con_puts(env, "xm-guest: disk writes ");
+    con_putu(env, st->disk_writes);
+    con_puts(env, " reads ");
+    con_putu(env, st->disk_reads);
+    con_puts(env, " flushes ");
+    con_putu(env, st->disk_flushes);
+    con_puts(env, " mismatches ");
+    con_putu(env, st->disk_mismatches);
+    con_puts(env, " errors ");
+    con_putu(env, st->disk_errors);
+    con_putc(env, '\n');
+}
+
 void xmg_workload_run(const struct xmg_env *env, struct xmg_status *st)
 {
     uint64_t hz = st->tsc_khz * 1000;
     uint64_t cost = 0, cap = st->tsc_khz * XMG_CREDIT_CAP_US / 1000;
+    uint64_t disk_cost = 0;
 
-    if (st->magic != XMG_STATUS_MAGIC || st->ws_pages == 0)
-        return;                     /* not initialised */
+    if (st->magic != XMG_STATUS_MAGIC || st->ws_pages == 0 ||
+        st->disk_phase == XMG_DISK_DONE ||
+        (st->disk_phase == XMG_DISK_FAILED && st->disk_stop_after))
+        return;                     /* not initialised, or exited */
     /* TSC ticks one page operation pays for; 0 = no limit. */
     if (st->rate && st->rate != XMG_RATE_MAX)
         cost = hz / st->rate;
+    /* TSC ticks one block write pays for; 0 = no limit. */
+    if (st->disk_rate && st->disk_rate != XMG_RATE_MAX)
+        disk_cost = hz / st->disk_rate;
 
     for (;;) {
-        uint64_t now;
+        uint64_t now, wake;
+        bool busy = false;
 
         if (env->stop && env->stop(env->opaque))
             return;
@@ -653,16 +1220,15 @@ void xmg_workload_run(const struct xmg_env *env, struct xmg_status *st)
             heartbeat(env, st, now);
             if (shutdown_requested(env)) {
                 con_puts(env, "xm-guest: shutdown requested\n");
+                if (st->disk_phase != XMG_DISK_OFF)
+                    disk_summary(env, st);
                 env->out(env->opaque, XMG_PORT_EXIT, XMG_EXIT_OK);
                 return;
             }
         }
+        wake = st->next_hb_tsc;
 
-        if (st->rate == 0) {
-            idle(env, st->next_hb_tsc);
-            continue;
-        }
-        if (cost) {
+        if (st->rate && cost) {
             /* Owe at most cap ticks of writes (no burst after a pause);
              * paid at most one operation ahead (else the TSC went back). */
             if ((int64_t)(st->credit_tsc - (now - cap)) < 0)
@@ -670,12 +1236,38 @@ void xmg_workload_run(const struct xmg_env *env, struct xmg_status *st)
             else if ((int64_t)(st->credit_tsc - now) > (int64_t)cost)
                 st->credit_tsc = now;
             if ((int64_t)(st->credit_tsc - now) > 0) {
-                idle(env, earlier(st->credit_tsc, st->next_hb_tsc));
-                continue;
+                wake = earlier(st->credit_tsc, wake);
+            } else {
+                st->credit_tsc += cost;
+                busy = true;
             }
-            st->credit_tsc += cost;
+        } else if (st->rate) {
+            busy = true;
         }
-        xmg_page_op(env, st, xmg_next_index(st));
-        advance(st);
+        if (busy) {
+            xmg_page_op(env, st, xmg_next_index(st));
+            advance(st);
+        }
+
+        /* At most one disk operation per iteration, so a heartbeat waits
+         * for at most one page and one request batch. */
+        if (disk_active(st)) {
+            if (disk_op(env, st, now, disk_cost, cap, &wake))
+                busy = true;
+            if (st->disk_phase == XMG_DISK_DONE) {
+                con_puts(env, "xm-guest: disk_stop_after reached\n");
+                disk_summary(env, st);
+                env->out(env->opaque, XMG_PORT_EXIT, XMG_EXIT_OK);
+                return;
+            }
+            /* A run that was to end by itself ends now, saying so. */
+            if (st->disk_phase == XMG_DISK_FAILED && st->disk_stop_after) {
+                disk_summary(env, st);
+                env->out(env->opaque, XMG_PORT_EXIT, XMG_EXIT_DISK_ERROR);
+                return;
+            }
+        }
+        if (!busy)
+            idle(env, wake);
     }
 }

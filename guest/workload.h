@@ -21,6 +21,27 @@
 
 #include "xmg_abi.h"
 
+/* One block request for env->blk_io (the virtio-blk request types and
+ * status values, which any host may use). */
+#define XMG_BLK_T_IN        0u      /* read from the disk into buf */
+#define XMG_BLK_T_OUT       1u      /* write buf to the disk */
+#define XMG_BLK_T_FLUSH     4u      /* make earlier writes durable */
+#define XMG_BLK_S_OK        0u
+#define XMG_BLK_S_IOERR     1u
+#define XMG_BLK_S_UNSUPP    2u
+/* env->disk_flags */
+#define XMG_BLK_F_FLUSH     0x1u    /* the disk takes XMG_BLK_T_FLUSH */
+#define XMG_BLK_F_RO        0x2u    /* the disk refuses writes */
+
+struct xmg_blk_req {
+    uint32_t type;          /* XMG_BLK_T_* */
+    uint32_t status;        /* out: XMG_BLK_S_*, or another device value */
+    uint64_t sector;        /* 512-byte sectors (IN, OUT) */
+    void *buf;              /* len bytes, a pointer the host can use; in the
+                             * guest its address is guest-physical */
+    uint32_t len;           /* a multiple of 512 (IN, OUT), 0 (FLUSH) */
+};
+
 /* What the workload needs from its host.  Callbacks get env->opaque. */
 struct xmg_env {
     /* Host address of guest-physical address 0 (0 in the guest). */
@@ -48,6 +69,20 @@ struct xmg_env {
     /* Guest RAM from image_end up is known to be zero (a fresh memfd):
      * xmg_workload_init() skips scrubbing the ledger and working set. */
     bool mem_zeroed;
+    /* Optional, all four or none: disks (section 6.5 of the spec).  NULL
+     * (or 0 disks) means no disks.  nr_disks() may find the disks the
+     * first time it is called (only when a disk workload is asked for).
+     * Disks are numbered from 0 in a fixed order (the guest: PCI slot). */
+    unsigned (*nr_disks)(void *opaque);
+    uint64_t (*disk_sectors)(void *opaque, unsigned disk);
+    unsigned (*disk_flags)(void *opaque, unsigned disk);   /* XMG_BLK_F_* */
+    /* Runs the n requests on disk: submits them all, then returns once
+     * every one has completed (in any order) with its status set.  Returns
+     * 0 (look at each status), or a negative errno when the disk cannot be
+     * used any more (it timed out, the device failed): the statuses are
+     * then undefined and the disk is not used again. */
+    int (*blk_io)(void *opaque, unsigned disk, struct xmg_blk_req *reqs,
+                  unsigned n);
 };
 
 /* The command line, parsed (docs/specs/guest-abi.md lists the keys). */
@@ -59,6 +94,12 @@ struct xmg_config {
     uint64_t seed;          /* random-mode seed */
     uint64_t hb_us;         /* heartbeat period, microseconds */
     uint64_t tsc_khz;       /* tsc_khz=, 0 when not given */
+    uint64_t disk_rate;     /* blocks per second, 0 none, XMG_RATE_MAX */
+    uint64_t disk_ws_blocks;    /* per disk, 0: the default */
+    uint64_t disk_batch;    /* blocks per request batch */
+    uint64_t disk_nonce;    /* 0: pick one */
+    uint64_t disk_resume;   /* writes an earlier boot made, 0 none */
+    uint64_t disk_stop_after;   /* 0: never */
 };
 
 #define XMG_DEFAULT_WS_MIB  64u
@@ -67,6 +108,8 @@ struct xmg_config {
 #define XMG_FALLBACK_TSC_KHZ 2000000u
 #define XMG_MAX_HB_US       1000000000u     /* 1000 s */
 #define XMG_MAX_TSC_KHZ     100000000u      /* 100 GHz */
+#define XMG_DEFAULT_DISK_WS_MIB 64u
+#define XMG_DEFAULT_DISK_BATCH 4u
 /* The rate limiter never owes more than this much time in page writes. */
 #define XMG_CREDIT_CAP_US   10000u
 
@@ -137,5 +180,30 @@ int xmg_workload_verify(uintptr_t mem_base, uint64_t mem_bytes,
 
 /* The working-set index the next page operation will touch. */
 uint64_t xmg_next_index(const struct xmg_status *st);
+
+/* ---- disk stamps and ledger (section 6.5), pure functions ---- */
+
+/* Fills the XMG_DISK_BLOCK bytes at buf with the stamp of (nonce, disk,
+ * block, gen); gen >= 1. */
+void xmg_disk_stamp(void *buf, uint64_t nonce, uint64_t disk,
+                    uint64_t block, uint32_t gen);
+
+/*
+ * Is buf what the ledger says block holds?  gen >= 1: exactly the stamp of
+ * (nonce, disk, block, gen).  gen 0 (never written by this boot): anything
+ * but a block carrying this boot's magic and nonce.  On false, *word_r (if
+ * not NULL) gets the first wrong word (0 or 1 for gen 0).
+ */
+bool xmg_disk_check(const void *buf, uint64_t nonce, uint64_t disk,
+                    uint64_t block, uint32_t gen, size_t *word_r);
+
+/* The ledger generation of global index idx of a disk workload of total
+ * blocks after writes block writes in order (disk_resume=). */
+uint32_t xmg_disk_resume_gen(uint64_t idx, uint64_t total, uint64_t writes);
+
+/* Where global index idx lies: workload disk k (*k_r) and block (*block_r)
+ * for nr disks of ws_blocks blocks in batches of batch (section 6.5). */
+void xmg_disk_locate(uint64_t idx, uint64_t nr, uint64_t ws_blocks,
+                     uint64_t batch, uint64_t *k_r, uint64_t *block_r);
 
 #endif /* XMG_WORKLOAD_H */

@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#define XMG_ABI_VERSION     1u
+#define XMG_ABI_VERSION     2u
 #define XMG_PAGE_SIZE       4096u
 #define XMG_PAGE_SHIFT      12u
 
@@ -30,11 +30,17 @@
 #define XMG_PORT_EXIT       0xec    /* outl: exit code; the guest stops */
 #define XMG_PORT_READY      0xed    /* outl: XMG_ABI_VERSION, once the
                                      * workload is initialised */
+#define XMG_PORT_DISK_MISMATCH 0xee /* outl: low 32 bits of the block */
+#define XMG_PORT_DISK_ERROR 0xef    /* outl: the disk index; a request
+                                     * failed, the disk workload stopped */
 
 /* Exit codes on XMG_PORT_EXIT. */
 #define XMG_EXIT_OK         0u
 #define XMG_EXIT_BAD_PARAMS 1u      /* params/cmdline unusable */
 #define XMG_EXIT_NO_MEMORY  2u      /* working set does not fit */
+#define XMG_EXIT_NO_DISK    3u      /* disk workload asked, no usable disk */
+#define XMG_EXIT_DISK_ERROR 4u      /* a disk request failed while
+                                     * disk_stop_after was set */
 
 /* "XMSHUTDN": struct xmg_params.shutdown_req once the host asks the guest
  * to shut down (any other value: no request). */
@@ -53,6 +59,10 @@
 #define XMG_SEL_DATA_K      0x10
 #define XMG_SEL_CODE64_U    0x1b
 #define XMG_SEL_DATA_U      0x23
+#define XMG_SEL_TSS         0x28    /* a 64-bit TSS, 16-byte descriptor */
+/* The guest's TSS (xmg_header.tss_gpa): 104 bytes, I/O map base 104, an
+ * I/O bitmap allowing every port, a final 0xff byte; TR's limit. */
+#define XMG_TSS_LIMIT       (104u + 8192u)
 
 struct xmg_header {
     uint64_t magic;         /* XMG_HEADER_MAGIC */
@@ -64,6 +74,10 @@ struct xmg_header {
     uint64_t status_gpa;    /* struct xmg_status, one page */
     uint64_t pt_gpa;        /* XMG_PT_PAGES zeroed pages for page tables */
     uint64_t image_end;     /* first byte after image + bss, page aligned */
+    /* version 2: a 64-bit TSS (limit XMG_TSS_LIMIT) whose I/O bitmap
+     * allows every port; TR must point at it (ring-3 port I/O is checked
+     * against it on our platform, IOPL 3 or not) */
+    uint64_t tss_gpa;
 };
 
 #define XMG_CMDLINE_MAX     1024u
@@ -91,6 +105,23 @@ struct xmg_params {
                                      * incompressible */
 #define XMG_RATE_MAX        UINT64_MAX  /* "rate=max" */
 
+/* Disks: legacy virtio-blk PCI devices on bus 0 (docs/specs/guest-abi.md
+ * section 6.5), at most XMG_MAX_DISKS of them, written in 4 KiB blocks. */
+#define XMG_MAX_DISKS       4u
+#define XMG_DISK_BLOCK      4096u
+#define XMG_DISK_BLOCK_SECTORS 8u           /* 512-byte sectors */
+#define XMG_DISK_BATCH_MAX  8u              /* blocks per request batch */
+#define XMG_DISK_FLUSH_EVERY 256u           /* writes between flushes */
+/* "XMDISKB1": word 0 of a stamped block */
+#define XMG_DISK_MAGIC      0x31424b5349444d58ull
+/* st->disk_phase: what the next disk operation does */
+#define XMG_DISK_OFF        0u      /* no disk workload */
+#define XMG_DISK_CHECK      1u      /* read the next batch, check it */
+#define XMG_DISK_WRITE      2u      /* write the next batch */
+#define XMG_DISK_FLUSH      3u      /* flush the disks written to */
+#define XMG_DISK_DONE       4u      /* disk_stop_after reached */
+#define XMG_DISK_FAILED     5u      /* a request failed: stopped */
+
 /* Owned by the guest: all workload state lives here (never in registers
  * only), so a host that stops the workload between two page operations and
  * restarts it from this page (the sim engine) continues exactly. */
@@ -116,6 +147,30 @@ struct xmg_status {
     uint64_t rng;           /* XMG_MODE_RANDOM state (never 0) */
     uint64_t credit_tsc;    /* rate limiter: TSC up to which writes are
                              * paid for */
+    /* the disk workload (all 0 without one) */
+    uint64_t nr_disks;      /* disks the workload uses */
+    uint64_t disk_map;      /* byte k: env disk index of workload disk k */
+    uint64_t disk_flush_mask;   /* bit k: workload disk k has FLUSH */
+    uint64_t disk_ws_blocks;    /* blocks used per disk, from block 0 */
+    uint64_t disk_ledger_gpa;   /* uint32_t gen[nr_disks * disk_ws_blocks],
+                                 * by global index, page aligned */
+    uint64_t disk_buf_gpa;  /* XMG_DISK_BATCH_MAX block buffers */
+    uint64_t disk_rate;     /* blocks per second, 0 none, XMG_RATE_MAX */
+    uint64_t disk_batch;    /* blocks per request batch */
+    uint64_t disk_nonce;    /* this boot's nonce, never 0 */
+    uint64_t disk_stop_after;   /* exit after this many writes, 0 never */
+    uint64_t disk_phase;    /* XMG_DISK_* */
+    uint64_t disk_cursor;   /* global index of the next block */
+    uint64_t disk_credit_tsc;   /* rate limiter of block writes */
+    uint64_t disk_unflushed;    /* writes since the last flush */
+    uint64_t disk_dirty_mask;   /* bit k: disk k written since its flush */
+    uint64_t disk_writes;   /* block writes completed since boot */
+    uint64_t disk_reads;    /* block reads checked since boot */
+    uint64_t disk_flushes;
+    uint64_t disk_mismatches;
+    uint64_t last_disk_mismatch_disk;   /* env disk index */
+    uint64_t last_disk_mismatch_block;
+    uint64_t disk_errors;   /* failed requests (the workload stops) */
     uint64_t reserved[16];
 };
 
@@ -135,6 +190,31 @@ static inline uint64_t xmg_random_seed(uint64_t pfn, uint32_t gen)
                  0xd1b54a32d192ed03ull;
 
     return x ? x : 1;
+}
+
+/* The disk stamp (section 6.5): 512 little-endian words of a 4 KiB block.
+ * Words 0-4 are magic, nonce, disk, block, gen; word 5 their check; word
+ * k >= 6 is xmg_disk_word(seed, k) with seed = xmg_disk_seed(...). */
+#define XMG_STAMP_HDR_WORDS 6u
+
+static inline uint64_t xmg_disk_mix(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t xmg_disk_seed(uint64_t nonce, uint64_t disk,
+                                     uint64_t block, uint32_t gen)
+{
+    return xmg_disk_mix(xmg_disk_mix(xmg_disk_mix(nonce ^ disk) ^ block) ^
+                        gen);
+}
+
+static inline uint64_t xmg_disk_word(uint64_t seed, uint64_t k)
+{
+    return xmg_disk_mix(seed + k);
 }
 
 #endif /* XMG_ABI_H */

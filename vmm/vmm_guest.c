@@ -1,7 +1,8 @@
 /*
  * vmm_guest.c - loading the test guest (a 32-bit Multiboot ELF holding
  * 64-bit code, guest/xmg_abi.h) for direct entry in 64-bit ring 3, and the
- * guest's port I/O: console, heartbeat, ledger mismatches, exit.
+ * guest's port I/O: console, heartbeat, ledger mismatches (memory and
+ * disk), disk errors, exit.
  */
 #include "config.h"
 
@@ -263,6 +264,25 @@ bool vmm_guest_port_out(struct vmm *vm, uint16_t port, uint32_t val,
                 (unsigned long long)vm->gs.last_mismatch_pfn);
         break;
     }
+    case XMG_PORT_DISK_MISMATCH: {
+        const struct xmg_status *st = status_page(vm);
+
+        vm->gs.disk_mismatches++;
+        vm->gs.last_disk_mismatch_block = st ? st->last_disk_mismatch_block
+                                             : val;
+        vm->gs.last_disk_mismatch_disk = st ? st->last_disk_mismatch_disk
+                                            : 0;
+        xt_warn(vm->ctx, "guest reports disk ledger mismatch at disk %llu "
+                "block %llu",
+                (unsigned long long)vm->gs.last_disk_mismatch_disk,
+                (unsigned long long)vm->gs.last_disk_mismatch_block);
+        break;
+    }
+    case XMG_PORT_DISK_ERROR:
+        vm->gs.disk_errors++;
+        xt_warn(vm->ctx, "guest reports a failed request on its disk %u; "
+                "its disk workload stopped", val);
+        break;
     case XMG_PORT_READY:
         vm->gs.ready = 1;
         break;
@@ -293,6 +313,12 @@ void vmm_guest_stats_get(struct vmm *vm, struct vmm_guest_stats *gs)
         gs->pages_written = st->pages_written;
         gs->mismatches = st->mismatches;
         gs->last_mismatch_pfn = st->last_mismatch_pfn;
+        gs->disk_writes = st->disk_writes;
+        gs->disk_reads = st->disk_reads;
+        gs->disk_mismatches = st->disk_mismatches;
+        gs->last_disk_mismatch_block = st->last_disk_mismatch_block;
+        gs->last_disk_mismatch_disk = st->last_disk_mismatch_disk;
+        gs->disk_errors = st->disk_errors;
     }
     pthread_mutex_unlock(&vm->lock);
 }

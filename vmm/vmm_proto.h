@@ -108,6 +108,13 @@ struct vmm_guest_stats {
     uint64_t mismatches;
     uint64_t last_mismatch_pfn;
     uint64_t pages_written;
+    /* the guest's disk workload (guest ABI 2, guest-abi.md 6.5) */
+    uint64_t disk_writes;
+    uint64_t disk_reads;
+    uint64_t disk_mismatches;
+    uint64_t last_disk_mismatch_block;
+    uint64_t last_disk_mismatch_disk;
+    uint64_t disk_errors;
 };
 
 const char *vmm_cmd_name(uint16_t type);

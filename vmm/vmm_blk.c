@@ -66,6 +66,9 @@
 #define NBD_SAFE_MAX        (32u << 20)     /* NBD's default maximum */
 #define CLOSE_WAIT_MS       2000
 
+_Static_assert(sizeof(struct vmm_blk_state) == 32,
+               "the blob's device record has no implicit padding");
+
 struct vring_desc {
     uint64_t addr;
     uint32_t len;
@@ -658,5 +661,5 @@ void vmm_blk_state_set(struct vmm_blk *b, const struct vmm_blk_state *s)
 {
     b->s = *s;
     b->s.ro = b->ro;
-    b->s.pad = 0;
+    memset(b->s.pad, 0, sizeof(b->s.pad));
 }

@@ -40,7 +40,7 @@ struct vmm_blk_state {
     uint8_t broken;             /* the guest broke the ring: ignored
                                  * until it resets the device */
     uint8_t ro;
-    uint32_t pad;
+    uint8_t pad[8];
 };
 
 struct vmm_blk;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm_pci.h"
 #include "vmm_proto.h"
 #include "xt.h"
 
@@ -58,6 +59,12 @@ struct vmm {
     int memfd;                  /* guest RAM */
     uint8_t *mem;               /* its mapping in this process */
     size_t mem_size;
+
+    /* PCI bus 0 and its disks (--disk), set up before the engine starts
+     * and only read afterwards; it locks itself.  The kvm engine connects
+     * the disks before vCPUs first run and at each RESUME, and releases
+     * them at each PAUSE; the sim engine has none. */
+    struct vmm_pci *pci;
 
     /* Guarded by lock: written by vCPU threads and the control thread. */
     pthread_mutex_t lock;

@@ -22,7 +22,8 @@
 #include "vmm_internal.h"
 #include "xmg_abi.h"
 
-#define KVM_BLOB_VERSION    1u
+/* 2: the PCI bus and its disks' device state after the vCPUs. */
+#define KVM_BLOB_VERSION    2u
 #define KVM_MAX_VCPUS       8u
 #define KVM_MAX_MSRS        256u
 #define THROTTLE_PERIOD_NS  10000000ull     /* 10 ms */
@@ -77,8 +78,11 @@ struct kvm_blob {
     uint64_t tsc_khz;
     uint64_t params_gpa;
     uint64_t status_gpa;
-    uint64_t reserved[4];
+    uint32_t nr_disks;
+    uint32_t pad;
+    uint64_t reserved[3];
     struct kvm_blob_vcpu vcpu[];
+    /* then the device state, vmm_pci_state_size(nr_disks) bytes */
 };
 
 static struct kvm_priv *priv_of(struct vmm *vm)
@@ -340,14 +344,21 @@ static bool handle_io(struct vmm *vm, struct kvm_vcpu_ctx *vc)
     uint32_t i;
 
     if (run->io.direction == KVM_EXIT_IO_IN) {
-        memset(data, 0xff, (size_t)run->io.size * run->io.count);
+        /* Nothing behind a port reads all ones. */
+        for (i = 0; i < run->io.count; i++) {
+            uint32_t val = 0xffffffff;
+
+            vmm_pci_port_in(vm->pci, run->io.port, run->io.size, &val);
+            memcpy(data + i * run->io.size, &val, run->io.size);
+        }
         return true;
     }
     for (i = 0; i < run->io.count; i++) {
         uint32_t val = 0;
 
         memcpy(&val, data + i * run->io.size, run->io.size);
-        stop |= vmm_guest_port_out(vm, run->io.port, val, run->io.size);
+        if (!vmm_pci_port_out(vm->pci, run->io.port, run->io.size, val))
+            stop |= vmm_guest_port_out(vm, run->io.port, val, run->io.size);
     }
     if (stop) {
         pthread_mutex_lock(&vm->lock);
@@ -525,7 +536,12 @@ static int kvm_start_boot(struct vmm *vm, uint64_t entry, uint64_t stack_top,
     struct kvm_sregs sregs;
     struct kvm_regs regs;
     unsigned i;
+    int rc;
 
+    /* The disks are there before the guest's first instruction. */
+    rc = vmm_pci_disks_connect(vm->pci);
+    if (rc < 0)
+        return rc;
     for (i = 0; i < vm->nr_vcpus; i++) {
         struct kvm_vcpu_ctx *vc = &kp->vcpus[i];
 
@@ -578,14 +594,29 @@ static int kvm_pause(struct vmm *vm)
     if (vm->state == VMM_STATE_RUNNING)
         vm->state = VMM_STATE_PAUSED;
     pthread_mutex_unlock(&vm->lock);
-    return 0;
+    /* No request is in flight now (a notify completes before its vCPU
+     * parks).  Hand the disks back: flushed, connections closed, so that
+     * another VMM (a migration's destination) may take them. */
+    return vmm_pci_disks_release(vm->pci);
 }
 
 static int kvm_resume(struct vmm *vm)
 {
     struct kvm_priv *kp = priv_of(vm);
+    enum vmm_state state;
     int rc = 0;
 
+    pthread_mutex_lock(&vm->lock);
+    state = vm->state;
+    pthread_mutex_unlock(&vm->lock);
+    if (state != VMM_STATE_PAUSED && state != VMM_STATE_RUNNING)
+        return xt_error(vm->ctx, -EINVAL, "resume: the VM is %s",
+                        vmm_state_name(state));
+    /* The disks come back before any vCPU runs; without them the VM
+     * stays paused (the error names the disk). */
+    rc = vmm_pci_disks_connect(vm->pci);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&vm->lock);
     if (vm->state == VMM_STATE_PAUSED || vm->state == VMM_STATE_RUNNING) {
         kp->pause_req = false;
@@ -618,6 +649,7 @@ static int kvm_logdirty(struct vmm *vm, bool enable)
         return xt_error(vm->ctx, -errno, "kvm: %s dirty logging",
                         enable ? "enabling" : "disabling");
     xt_bitmap_zero(kp->acc, vm->nr_pages);
+    vmm_pci_dirty_reset(vm->pci);
     /* Initially set: every page reads dirty until cleared.  Logging
      * starts clean, as in the classic mode (acc is scratch here). */
     if (enable && kp->manual_clear) {
@@ -648,6 +680,8 @@ static int kvm_dirty(struct vmm *vm, uint64_t *bitmap, bool clear,
     memcpy(bitmap, kp->acc, XT_BITMAP_WORDS(vm->nr_pages) * 8);
     if (clear)
         xt_bitmap_zero(kp->acc, vm->nr_pages);
+    /* What devices wrote from user space, which KVM cannot see. */
+    vmm_pci_dirty_merge(vm->pci, bitmap, clear);
     *count_r = xt_bitmap_popcount(bitmap, vm->nr_pages);
     return 0;
 }
@@ -672,9 +706,10 @@ static int kvm_throttle(struct vmm *vm, unsigned pct)
     return 0;
 }
 
-static size_t blob_size(unsigned nr_vcpus)
+static size_t blob_size(unsigned nr_vcpus, unsigned nr_disks)
 {
-    return sizeof(struct kvm_blob) + nr_vcpus * sizeof(struct kvm_blob_vcpu);
+    return sizeof(struct kvm_blob) + nr_vcpus * sizeof(struct kvm_blob_vcpu) +
+           vmm_pci_state_size(nr_disks);
 }
 
 static int save_vcpu(struct vmm *vm, struct kvm_priv *kp,
@@ -711,7 +746,7 @@ static int save_vcpu(struct vmm *vm, struct kvm_priv *kp,
 static int kvm_state_save(struct vmm *vm, void **blob_r, size_t *len_r)
 {
     struct kvm_priv *kp = priv_of(vm);
-    size_t len = blob_size(vm->nr_vcpus);
+    size_t len = blob_size(vm->nr_vcpus, vmm_pci_nr_disks(vm->pci));
     struct kvm_blob *b;
     unsigned i;
     int rc = 0;
@@ -727,8 +762,10 @@ static int kvm_state_save(struct vmm *vm, void **blob_r, size_t *len_r)
     b->test_guest = vm->test_guest;
     b->params_gpa = vm->params_gpa;
     b->status_gpa = vm->status_gpa;
+    b->nr_disks = vmm_pci_nr_disks(vm->pci);
     for (i = 0; i < vm->nr_vcpus && rc == 0; i++)
         rc = save_vcpu(vm, kp, &kp->vcpus[i], &b->vcpu[i]);
+    vmm_pci_state_save(vm->pci, &b->vcpu[vm->nr_vcpus]);
     if (rc < 0) {
         free(b);
         return rc;
@@ -791,11 +828,18 @@ static int kvm_state_restore(struct vmm *vm, const void *blob, size_t len)
     rc = hv_state_check(vm->ctx, blob, len, "kvm", KVM_BLOB_VERSION);
     if (rc < 0)
         return rc;
-    if (len < sizeof(*b) || b->nr_vcpus != vm->nr_vcpus ||
-        len != blob_size(b->nr_vcpus))
+    if (len < sizeof(*b) || b->nr_vcpus != vm->nr_vcpus)
         return xt_error(vm->ctx, -EINVAL, "state blob: %u vCPUs in %zu "
                         "bytes, this VM has %u vCPUs", len >= sizeof(*b) ?
                         b->nr_vcpus : 0, len, vm->nr_vcpus);
+    if (b->nr_disks != vmm_pci_nr_disks(vm->pci))
+        return xt_error(vm->ctx, -EINVAL, "state blob: the guest had %u "
+                        "disk(s), this VM has %u (--disk)", b->nr_disks,
+                        vmm_pci_nr_disks(vm->pci));
+    if (len != blob_size(b->nr_vcpus, b->nr_disks))
+        return xt_error(vm->ctx, -EINVAL, "state blob: %zu bytes for %u "
+                        "vCPUs and %u disk(s), want %zu", len, b->nr_vcpus,
+                        b->nr_disks, blob_size(b->nr_vcpus, b->nr_disks));
     if (b->nr_pages != vm->nr_pages)
         return xt_error(vm->ctx, -EINVAL, "state blob: guest of %llu pages, "
                         "this VM has %llu",
@@ -805,6 +849,12 @@ static int kvm_state_restore(struct vmm *vm, const void *blob, size_t len)
                           b->params_gpa >= vm->mem_size))
         return xt_error(vm->ctx, -EINVAL, "state blob: test-guest pages "
                         "outside RAM");
+    if (vm->pci) {
+        rc = vmm_pci_state_restore(vm->pci, &b->vcpu[b->nr_vcpus],
+                                   vmm_pci_state_size(b->nr_disks));
+        if (rc < 0)
+            return rc;
+    }
     for (i = 0; i < vm->nr_vcpus; i++) {
         rc = restore_vcpu(vm, &kp->vcpus[i], &b->vcpu[i]);
         if (rc < 0)

@@ -5,8 +5,12 @@
  *
  *   xm-vmm --engine kvm|sim --run-dir DIR --mem-mib N [--vcpus N]
  *          [--name NAME] [--uuid UUID] [--ready-fd FD] [--log-level L]
+ *          [--disk URI | --disk-ro URI]...
  *          (--kernel ELF [--cmdline STR] | --incoming)
  *
+ * Each --disk (--disk-ro: read-only) is a libnbd URI, e.g.
+ * nbd+unix:///?socket=PATH or nbd://HOST:PORT/EXPORT; disk 0 is the first
+ * given, at most 8, kvm engine only: PCI devices 1.. (vmm_pci.h).
  * The control socket is DIR/<pid>.sock; the domain id is the pid.  Once the
  * socket listens and the guest is started (or waits for an incoming
  * migration), "ready <pid>\n" is written to FD.
@@ -47,6 +51,8 @@ struct opts {
     int ready_fd;
     bool incoming;
     enum xt_log_level level;
+    struct vmm_disk_cfg disks[VMM_MAX_DISKS];
+    unsigned nr_disks;
 };
 
 struct server {
@@ -82,7 +88,13 @@ static void usage(FILE *f)
     fprintf(f,
 "usage: xm-vmm --engine kvm|sim --run-dir DIR --mem-mib N [--vcpus N]\n"
 "              [--name NAME] [--uuid UUID] [--ready-fd FD] [--log-level L]\n"
-"              (--kernel ELF [--cmdline STR] | --incoming)\n");
+"              [--disk URI | --disk-ro URI]...\n"
+"              (--kernel ELF [--cmdline STR] | --incoming)\n"
+"\n"
+"  --disk URI      a virtio-blk disk on the NBD export at URI, a libnbd\n"
+"                  URI (nbd+unix:///?socket=PATH, nbd://HOST:PORT/NAME);\n"
+"                  repeated, in order, at most %u; kvm engine only\n"
+"  --disk-ro URI   the same, read-only for the guest\n", VMM_MAX_DISKS);
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -109,6 +121,8 @@ static int parse_args(struct xt_ctx *ctx, int argc, char **argv,
         { "ready-fd", required_argument, NULL, 'f' },
         { "incoming", no_argument, NULL, 'i' },
         { "log-level", required_argument, NULL, 'l' },
+        { "disk", required_argument, NULL, 'd' },
+        { "disk-ro", required_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -129,6 +143,16 @@ static int parse_args(struct xt_ctx *ctx, int argc, char **argv,
         case 'k': o->kernel = optarg; break;
         case 'a': o->cmdline = optarg; break;
         case 'i': o->incoming = true; break;
+        case 'd':
+        case 'D':
+            if (o->nr_disks == VMM_MAX_DISKS)
+                return xt_error(ctx, -EINVAL, "--disk: at most %u disks",
+                                VMM_MAX_DISKS);
+            if (!*optarg)
+                return xt_error(ctx, -EINVAL, "--disk: an empty URI");
+            o->disks[o->nr_disks].uri = optarg;
+            o->disks[o->nr_disks++].ro = c == 'D';
+            break;
         case 'm':
             if (parse_u64(optarg, &o->mem_mib) < 0 || !o->mem_mib ||
                 o->mem_mib > (1u << 20))
@@ -591,6 +615,18 @@ int main(int argc, char **argv)
     rc = setup_memory(&vm, o.mem_mib);
     if (rc < 0)
         goto out;
+    if (vm.eng == &vmm_sim_engine && o.nr_disks) {
+        rc = xt_error(ctx, -ENOTSUP, "--disk: the sim engine has no disks "
+                      "(use --engine kvm)");
+        goto out;
+    }
+    if (vm.eng == &vmm_kvm_engine) {
+        vm.pci = vmm_pci_new(ctx, vm.mem, vm.mem_size, o.disks, o.nr_disks);
+        if (!vm.pci) {
+            rc = ctx->err_rc < 0 ? ctx->err_rc : -ENOMEM;
+            goto out;
+        }
+    }
     rc = vm.eng->init(&vm);
     if (rc < 0)
         goto out;
@@ -607,9 +643,9 @@ int main(int argc, char **argv)
         if (rc < 0)
             goto out;
     }
-    xt_info(ctx, "%s VM '%s' pid %d: %llu MiB, %u vCPU(s), %s, socket %s",
-            vm.eng->name, vm.name, (int)getpid(),
-            (unsigned long long)o.mem_mib, vm.nr_vcpus,
+    xt_info(ctx, "%s VM '%s' pid %d: %llu MiB, %u vCPU(s), %u disk(s), %s, "
+            "socket %s", vm.eng->name, vm.name, (int)getpid(),
+            (unsigned long long)o.mem_mib, vm.nr_vcpus, o.nr_disks,
             o.incoming ? "waiting for an incoming migration" : "running",
             srv.sock_path);
     if (o.ready_fd >= 0) {
@@ -632,6 +668,7 @@ out:
     }
     if (vm.eng)
         vm.eng->fini(&vm);
+    vmm_pci_free(vm.pci);   /* after the vCPUs: flushes the disks */
     for (i = 0; i < MAX_CLIENTS; i++)
         if (srv.clients[i] >= 0)
             close(srv.clients[i]);

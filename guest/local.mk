@@ -52,3 +52,9 @@ tests_unit_guest_test_workload_SOURCES = tests/unit/guest/test_workload.c \
 	guest/workload.c guest/workload.h guest/xmg_abi.h tests/tap.h
 TESTS += tests/unit/guest/test_workload
 UNIT_TESTS += tests/unit/guest/test_workload
+
+check_PROGRAMS += tests/unit/guest/test_disk
+tests_unit_guest_test_disk_SOURCES = tests/unit/guest/test_disk.c \
+	guest/workload.c guest/workload.h guest/xmg_abi.h tests/tap.h
+TESTS += tests/unit/guest/test_disk
+UNIT_TESTS += tests/unit/guest/test_disk

@@ -58,3 +58,7 @@ tests_unit_guest_test_disk_SOURCES = tests/unit/guest/test_disk.c \
 	guest/workload.c guest/workload.h guest/xmg_abi.h tests/tap.h
 TESTS += tests/unit/guest/test_disk
 UNIT_TESTS += tests/unit/guest/test_disk
+
+# The disk workload on QEMU's legacy virtio-blk (skips without QEMU/KVM).
+dist_check_SCRIPTS += tests/guest/qemu-disk.sh
+TESTS += tests/guest/qemu-disk.sh

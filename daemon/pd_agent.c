@@ -429,6 +429,7 @@ static int a_vm_start(struct api_call_ctx *call,
     const char *kernel = NULL, *cmdline = NULL, *name = NULL;
     struct hv_boot_spec bs = { 0 };
     struct hv_handle *h = NULL;
+    struct xa_blk_set set;
     int64_t mem = 0, vcpus = 1;
     uint32_t domid;
     int rc = xa_check_secret(call, params, result_r);
@@ -461,9 +462,22 @@ static int a_vm_start(struct api_call_ctx *call,
                       "domain %u", uuid, domid);
         goto out;
     }
-    rc = hv_boot(h, &bs, &domid);
+    /* Its disks' block services first; the lock keeps a reap from
+     * stopping them before the VM runs. */
+    pthread_mutex_lock(&xa->blk_lock);
+    rc = xa_blk_start(xa, call->xt, uuid, api_struct_get(spec, "disks"),
+                      &set);
+    bs.disks = set.disks;
+    bs.nr_disks = set.n;
+    rc = rc ?: hv_boot(h, &bs, &domid);
     if (rc < 0)
+        xa_blk_stop(xa, call->xt, uuid);
+    pthread_mutex_unlock(&xa->blk_lock);
+    if (rc < 0) {
+        if (rc == -EBUSY)
+            *result_r = api_failure("VDI_IN_USE", "", "start", NULL);
         goto out;
+    }
     *result_r = api_int(domid);
 out:
     hv_close(h);
@@ -492,6 +506,10 @@ static int a_vm_shutdown(struct api_call_ctx *call,
     if (xa_find_domain(h, uuid, &domid, NULL) == 0)
         rc = hv_destroy(h, domid);
     hv_close(h);
+    /* The disks' block services go with the domain (after it: the
+     * VMM has flushed and let go). */
+    if (rc == 0)
+        xa_blk_stop(xa, call->xt, uuid);
     if (rc == 0)
         *result_r = api_void();
     return rc;
@@ -537,6 +555,16 @@ static int a_vm_status(struct api_call_ctx *call,
                                                        gs.hb_count));
     rc = rc ?: api_struct_add(r, "hb_last_seq",
                               api_int((int64_t)gs.hb_last_seq));
+    rc = rc ?: api_struct_add(r, "mismatches",
+                              api_int((int64_t)gs.mismatches));
+    rc = rc ?: api_struct_add(r, "disk_writes",
+                              api_int((int64_t)gs.disk_writes));
+    rc = rc ?: api_struct_add(r, "disk_reads",
+                              api_int((int64_t)gs.disk_reads));
+    rc = rc ?: api_struct_add(r, "disk_mismatches",
+                              api_int((int64_t)gs.disk_mismatches));
+    rc = rc ?: api_struct_add(r, "disk_errors",
+                              api_int((int64_t)gs.disk_errors));
     rc = rc ?: api_struct_add(r, "logdirty", api_bool(logdirty));
     rc = rc ?: api_struct_add(r, "sending", api_bool(sending));
     rc = rc ?: api_struct_add(r, "receiving", api_bool(receiving));
@@ -560,6 +588,7 @@ struct recv_job {
     struct xt_uuid vm_uuid;         /* what the token is good for */
     uint64_t nr_pages;
     char *cert_pem, *key_pem;       /* this host's TLS identity */
+    struct xa_blk_set disks;        /* the VM's block services here */
 };
 
 static void recv_job_free(struct recv_job *j)
@@ -596,6 +625,8 @@ static void *recv_main(void *p)
     /* The service's stop ends the wait for the sender, and the receive
      * itself up to COMMIT. */
     o.stop_fd = xa->stop_fd;
+    o.disks = j->disks.disks;
+    o.nr_disks = j->disks.n;
     /* The handle was opened by the request's thread: this thread works
      * on a view of it that reports into its own context. */
     if (ctx && hv_view(j->h, ctx, &view) == 0) {
@@ -605,6 +636,9 @@ static void *recv_main(void *p)
     }
     mig_unregister(xa, &j->mig);
     hv_close(view);
+    /* A VM not received leaves no block service behind. */
+    if (ctx && j->disks.n)
+        xa_blk_reap(xa, ctx);
     recv_job_free(j);
     xa_worker_done(xa);
     return NULL;
@@ -655,10 +689,12 @@ static int a_migrate_prepare(struct api_call_ctx *call,
         sprintf(j->token + 2 * i, "%02x", rnd[i]);
     if (api_value_count(params) > 4) {
         laddr = xa_param_str(params, 4);
-        if (!laddr || !*laddr || strlen(laddr) > 255) {
+        if (!laddr || strlen(laddr) > 255) {
             rc = xt_error(call->xt, -EINVAL, "migrate_prepare: address");
             goto fail;
         }
+        if (!*laddr)
+            laddr = xa->role_address;
     }
     /* The channel is TLS with this host's identity, whose key the sender
      * pins (the master hands it the pin we answer). */
@@ -689,7 +725,16 @@ static int a_migrate_prepare(struct api_call_ctx *call,
         xt_error(call->xt, rc, "migrate_prepare");
         goto fail;
     }
-    mig_register(xa, &j->mig);
+    /* The VM's disks are served here before its sender connects; once
+     * registered as received, a reap leaves them alone. */
+    pthread_mutex_lock(&xa->blk_lock);
+    rc = xa_blk_start(xa, call->xt, j->mig.vm, api_array_get(params, 5),
+                      &j->disks);
+    if (rc == 0)
+        mig_register(xa, &j->mig);
+    pthread_mutex_unlock(&xa->blk_lock);
+    if (rc < 0)
+        goto fail;
     xa_thread_enter(xa);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -704,6 +749,8 @@ static int a_migrate_prepare(struct api_call_ctx *call,
     *result_r = r;
     return 0;
 fail:
+    if (j->disks.n)
+        xa_blk_stop(xa, call->xt, j->mig.vm);
     api_value_free(r);
     recv_job_free(j);
     return rc;
@@ -750,7 +797,7 @@ const struct api_method xa_agent_methods[] = {
     { "host_local.vm_start", 3, 0, API_METHOD_NO_ASYNC, a_vm_start },
     { "host_local.vm_shutdown", 3, 0, API_METHOD_NO_ASYNC, a_vm_shutdown },
     { "host_local.vm_status", 2, 0, API_METHOD_NO_ASYNC, a_vm_status },
-    { "host_local.migrate_prepare", 4, 5, API_METHOD_NO_ASYNC,
+    { "host_local.migrate_prepare", 4, 6, API_METHOD_NO_ASYNC,
       a_migrate_prepare },
     { "host_local.migrate_send", 7, 0, API_METHOD_NO_ASYNC,
       xa_src_migrate_send },

@@ -154,6 +154,7 @@ int xa_vm_set_running(struct pool_db *db, const char *vm, const char *state,
                                  &POOL_V_REF(host), POOL_DB_INTERNAL);
     rc = rc ?: pool_db_set_field(db, POOL_CLASS_VM, vm, "domid",
                                  &POOL_V_INT(domid), POOL_DB_INTERNAL);
+    rc = rc ?: xa_vbds_attach(db, vm, strcmp(state, "Halted") != 0);
     return rc;
 }
 
@@ -280,6 +281,7 @@ static int do_start(struct api_call_ctx *call, const char *vm,
     struct pool_db *db = dbof(call);
     struct pool_record *rec = NULL;
     struct api_value *spec = NULL, *params = NULL, *v = NULL;
+    struct api_value *disks = NULL;
     const struct pool_value *oc, *aff;
     char key[POOL_REF_STRLEN + 1], *host = NULL, *url = NULL;
     int64_t domid = -1;
@@ -309,8 +311,13 @@ static int do_start(struct api_call_ctx *call, const char *vm,
     if (rc < 0)
         goto out;
     oc = pool_record_get(rec, "other_config");
+    rc = xa_vm_disks(call, vm, host, true, &disks, result_r);
+    if (rc < 0)
+        goto out;
     spec = api_struct();
-    rc = api_struct_add(spec, "name",
+    rc = api_struct_add(spec, "disks", disks);
+    disks = NULL;
+    rc = rc ?: api_struct_add(spec, "name",
                         api_string(pool_record_get(rec, "name_label")->s));
     rc = rc ?: api_struct_add(spec, "memory", api_int(
             pool_record_get(rec, "memory_static_max")->i));
@@ -346,6 +353,7 @@ out:
     (void)paused;
     release(call, vm, key);
     api_value_free(spec);
+    api_value_free(disks);
     api_value_free(params);
     api_value_free(v);
     pool_record_free(rec);

@@ -29,6 +29,7 @@ struct migration {
     char *surl, *durl;          /* the hosts' URLs */
     char *naddr;                /* the target's address on `network` */
     int64_t pages, vcpus;
+    struct api_value *disks;    /* the VM's disks on the target */
     struct api_value *prep;     /* migrate_prepare's answer */
 };
 
@@ -42,6 +43,7 @@ static void migration_clear(struct migration *m)
     free(m->surl);
     free(m->durl);
     free(m->naddr);
+    api_value_free(m->disks);
     api_value_free(m->prep);
 }
 
@@ -111,12 +113,16 @@ static int check_target(struct api_call_ctx *call, const char *vm,
 }
 
 /* The checks of VM.assert_can_migrate, without claiming.  *src_r: the
- * VM's host (caller frees). */
+ * VM's host (caller frees); *disks_r (if not NULL): its disks as the
+ * target reaches them (VM_REQUIRES_SR if it cannot: a disk on a local
+ * SR moves with storage migration, not with the VM). */
 static int migrate_check(struct api_call_ctx *call, const char *vm,
                          const char *host, char **src_r,
+                         struct api_value **disks_r,
                          struct api_value **result_r)
 {
     struct pool_db *db = dbof(call);
+    struct api_value *disks = NULL;
     char *ps = NULL, *src = NULL;
     int rc;
 
@@ -133,11 +139,17 @@ static int migrate_check(struct api_call_ctx *call, const char *vm,
     }
     rc = xa_field_str(db, POOL_CLASS_VM, vm, "resident_on", &src);
     rc = rc ?: check_target(call, vm, host, src, result_r);
+    rc = rc ?: xa_vm_disks(call, vm, host, false, &disks, result_r);
     if (rc < 0)
         goto out;
     *src_r = src;
     src = NULL;
+    if (disks_r) {
+        *disks_r = disks;
+        disks = NULL;
+    }
 out:
+    api_value_free(disks);
     free(ps);
     free(src);
     return rc;
@@ -155,7 +167,7 @@ static int vm_assert_can_migrate(struct api_call_ctx *call,
     if (!vm || !host)
         return xt_error(call->xt, -EINVAL, "VM.assert_can_migrate(session, "
                         "vm, host, options)");
-    rc = migrate_check(call, vm, host, &src, result_r);
+    rc = migrate_check(call, vm, host, &src, NULL, result_r);
     free(src);
     if (rc == 0)
         *result_r = api_void();
@@ -272,7 +284,8 @@ static int begin(struct api_call_ctx *call, struct migration *m,
     char *src = NULL, *uuid = NULL;
     int rc;
 
-    rc = migrate_check(call, m->pm.vm, m->pm.dst, &src, result_r);
+    rc = migrate_check(call, m->pm.vm, m->pm.dst, &src, &m->disks,
+                       result_r);
     rc = rc ?: network_address(call, m->pm.vm, src, m->pm.dst, net,
                                &m->naddr, result_r);
     if (rc < 0)
@@ -317,8 +330,11 @@ static int prepare(struct api_call_ctx *call, struct migration *m,
     api_array_append(p, api_string(m->pm.uuid));
     api_array_append(p, api_int(m->pages / HV_PAGE_SIZE));
     api_array_append(p, api_int(m->vcpus));
-    if (m->naddr)
-        api_array_append(p, api_string(m->naddr));
+    if (m->naddr || api_value_count(m->disks))
+        api_array_append(p, api_string(m->naddr ? m->naddr : ""));
+    /* The target serves the VM's disks before the sender connects. */
+    if (api_value_count(m->disks))
+        api_array_append(p, api_value_copy(m->disks));
     rc = xa_host_call(xc->xa, call->xt, m->durl,
                       "host_local.migrate_prepare", p, HOST_CALL_TIMEOUT_S,
                       &m->prep, &fail);

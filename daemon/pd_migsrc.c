@@ -416,6 +416,9 @@ static void *send_main(void *p)
     /* The outcome is known here, not yet to the master. */
     xt_fault(ctx, "pd.source.done");
     send_publish(s, ctx, rc, &st);
+    /* A VM handed over leaves its block services here behind. */
+    if (t)
+        xa_blk_reap(xa, ctx);
     xa_worker_done(xa);
     return NULL;
 }
@@ -685,6 +688,8 @@ static int act_on_copy(struct xt_ctx *ctx, struct xa_send *s, bool taken,
         *state_r = MIG_SRC_SOLE_RUNNING;
     }
     hv_close(h);
+    if (rc == 0 && taken)
+        xa_blk_reap(s->xa, ctx);
     if (rc == 0)
         xt_info(ctx, "migration %s of VM %s settled by the master: the "
                 "destination %s it: %s", s->op, s->vm, taken ? "runs" :

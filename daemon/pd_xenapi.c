@@ -931,6 +931,7 @@ static int table_build(struct api_method **t_r, size_t *nstatic_r)
     const struct api_method *fams[] = { base_methods, xa_vm_methods,
                                         xa_migrate_methods, xa_pool_methods,
                                         xa_agent_methods, xa_sr_methods,
+                                        xa_vbd_methods,
                                         xa_sr_agent_methods, NULL };
     struct api_method *t = NULL;
     size_t n = 0, cap = 0, i, k;
@@ -1351,6 +1352,7 @@ static void svc_fini(void *opaque)
     free(xa->master_url);
     pthread_cond_destroy(&xa->changed);
     pthread_cond_destroy(&xa->threads_done);
+    pthread_mutex_destroy(&xa->blk_lock);
     pthread_mutex_destroy(&xa->lock);
     free(xa);
     api_fini();
@@ -1363,6 +1365,7 @@ static int sync_init(struct xa *xa, struct xt_ctx *ctx)
     int rc;
 
     pthread_mutex_init(&xa->lock, NULL);
+    pthread_mutex_init(&xa->blk_lock, NULL);
     pthread_cond_init(&xa->threads_done, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1474,6 +1477,9 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
     rc = rc ?: xa_src_recover(xa, ctx);
     if (rc < 0)
         goto fail;
+    /* Block services of VMs that stopped or left while we were down. */
+    if (xa_blk_reap(xa, ctx) < 0)
+        xt_warn(ctx, "block services not checked: %s", ctx->err_msg);
     /* The role: a config master_address, else a joined member's record,
      * else this host is the master of its own pool. */
     maddr = raw_get(cfg, "master_address", NULL);

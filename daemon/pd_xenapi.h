@@ -11,6 +11,7 @@
 #ifndef PD_XENAPI_H
 #define PD_XENAPI_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -71,6 +72,10 @@ struct xa {
     bool reconciler_started;
     volatile bool stopping;         /* the service stops: every wait and
                                      * loop ends, senders are cancelled */
+
+    /* Held while block services start for a VM that is not yet running
+     * or received here, and while xa_blk_reap looks (pd_blk.c). */
+    pthread_mutex_t blk_lock;
 
     pthread_t checker;              /* host liveness (pd_liveness.c) */
     bool checker_started;
@@ -204,6 +209,27 @@ int xa_host_ask(struct xa *xa, struct xt_ctx *ctx, const char *url,
                 struct api_value **failure_r);
 /* Opens this host's hv driver; caller hv_close()s. */
 int xa_hv_open(struct xa *xa, struct xt_ctx *ctx, struct hv_handle **h_r);
+
+/* pd_blk.c: this host's block services, one per disk of a VM here. */
+struct xa_blk_set {
+    unsigned n;
+    struct hv_disk disks[HV_MAX_DISKS];     /* uris point into uri */
+    char uri[HV_MAX_DISKS][PATH_MAX + 32];
+};
+/*
+ * Starts (or finds running) the block services of VM vm's disks, an
+ * API array of { vdi, sr_type, sr_uuid, device_config, mode } from the
+ * master, and fills *set.  The caller holds xa->blk_lock until the VM
+ * runs or is registered as being received, so that xa_blk_reap leaves
+ * them alone.  On failure none of the VM's backends is left.
+ */
+int xa_blk_start(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                 const struct api_value *disks, struct xa_blk_set *set);
+/* Stops every block service of VM vm. */
+void xa_blk_stop(struct xa *xa, struct xt_ctx *ctx, const char *vm);
+/* Stops the block services of VMs that neither run nor are being
+ * received here; the number stopped, or -errno. */
+int xa_blk_reap(struct xa *xa, struct xt_ctx *ctx);
 /* The domain of VM vm_uuid on h (not a dying or shut-down one): 0 with
  * *domid_r and *state_r (may be NULL), -ENOENT (not reported), or an hv
  * error. */
@@ -269,6 +295,21 @@ void xa_op_key(struct api_call_ctx *call, char key[POOL_REF_STRLEN + 1]);
 int xa_vm_claim(struct api_call_ctx *call, const char *vm, const char *want,
                 const char *op, const char *key,
                 const struct pool_value *record, struct api_value **result_r);
+/* pd_methods_vbd.c: a VM's disks. */
+extern const struct api_method xa_vbd_methods[];
+/*
+ * The disks of vm for host's agent (an API array, *disks_r the caller's,
+ * see xa_blk_start), in disk-number order: every VBD with a VDI when
+ * starting (then VDI_IN_USE if another running VM holds one), the
+ * attached ones otherwise (a migration).  VM_REQUIRES_SR when host has
+ * not plugged a disk's SR.
+ */
+int xa_vm_disks(struct api_call_ctx *call, const char *vm, const char *host,
+                bool starting, struct api_value **disks_r,
+                struct api_value **result_r);
+/* Marks vm's VBDs with a VDI attached (or none); in the caller's
+ * transaction. */
+int xa_vbds_attach(struct pool_db *db, const char *vm, bool attached);
 /* HANDLE_INVALID / HOST_OFFLINE unless host exists and is live. */
 int xa_host_usable(struct api_call_ctx *call, const char *host,
                    struct api_value **result_r);

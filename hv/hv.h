@@ -103,6 +103,11 @@ struct hv_guest_stats {
     uint64_t mismatches;        /* ledger mismatches reported */
     uint64_t last_mismatch_pfn;
     uint64_t pages_written;     /* from the guest's status page */
+    /* the guest's disk workload, from its status page (ABI 2) */
+    uint64_t disk_writes, disk_reads;
+    uint64_t disk_mismatches;   /* blocks that read back stale or torn */
+    uint64_t last_disk_mismatch_block;
+    uint64_t disk_errors;       /* requests the device failed */
     bool ready;                 /* the workload announced itself */
     bool exited;                /* the guest wrote XMG_PORT_EXIT */
     uint32_t exit_code;

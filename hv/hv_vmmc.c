@@ -861,6 +861,11 @@ int vmmc_guest_stats(struct hv_handle *h, uint32_t domid, unsigned flags,
     s->mismatches = gs.mismatches;
     s->last_mismatch_pfn = gs.last_mismatch_pfn;
     s->pages_written = gs.pages_written;
+    s->disk_writes = gs.disk_writes;
+    s->disk_reads = gs.disk_reads;
+    s->disk_mismatches = gs.disk_mismatches;
+    s->last_disk_mismatch_block = gs.last_disk_mismatch_block;
+    s->disk_errors = gs.disk_errors;
     return 0;
 }
 

@@ -1,0 +1,402 @@
+/*
+ * pd_blk.c - this host's block services: one nbdkit (our xmvdi plugin,
+ * vdi/) per disk of a VM that runs or is being received here, serving its
+ * VDI on a unix socket to the VM's xm-vmm (docs/design/storage.md).
+ *
+ * A backend is named by its VM and disk index, and all of its state is
+ * in files: RUN_DIR/blk/VM.N.sock, VM.N.pid, VM.N.log.  So a daemon
+ * restart loses nothing (running VMs keep their disks: the backends are
+ * not our children, they outlive us), and one function (xa_blk_reap)
+ * decides from what runs here which backends are no longer needed.
+ *
+ * Backends lock their VDI per connection (lock=connection): the source
+ * and the destination of a live migration both serve the VDI, and the
+ * VMM that runs the guest holds it (xm-vmm lets go when it pauses).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pd_internal.h"
+#include "pd_xenapi.h"
+
+#define BLK_START_MS    10000   /* nbdkit ready (its pid file written) */
+#define BLK_STOP_MS     5000    /* SIGTERM, then SIGKILL */
+
+/* RUN_DIR/blk/VM.N.EXT */
+static int blk_path(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                    unsigned i, const char *ext, char *buf, size_t size)
+{
+    if ((size_t)snprintf(buf, size, "%s/blk/%s.%u.%s", xa->cfg->run_dir, vm,
+                         i, ext) >= size)
+        return xt_error(ctx, -ENAMETOOLONG, "run_dir %s is too long for a "
+                        "block service's socket", xa->cfg->run_dir);
+    return 0;
+}
+
+static void plugin_path(char *buf, size_t size)
+{
+    const char *bdir = getenv("XM_BUILDDIR");
+
+    if (bdir && *bdir)
+        snprintf(buf, size, "%s/vdi/nbdkit-xmvdi-plugin.so", bdir);
+    else
+        snprintf(buf, size, "%s/nbdkit-xmvdi-plugin.so", XM_LIBEXECDIR);
+}
+
+/* The pid in a backend's pid file if that process is still the nbdkit
+ * serving sock (a recycled pid is not), else 0. */
+static pid_t backend_pid(const char *pidfile, const char *sock)
+{
+    char buf[4096], path[64];
+    ssize_t n;
+    long pid;
+    int fd;
+
+    fd = open(pidfile, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    pid = strtol(buf, NULL, 10);
+    if (pid <= 1)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    /* cmdline is NUL-separated: look at each argument. */
+    for (ssize_t k = 0; k < n; k += (ssize_t)strlen(buf + k) + 1)
+        if (!strcmp(buf + k, sock))
+            return (pid_t)pid;
+    return 0;
+}
+
+/* The last line of a backend's log, for an error message. */
+static void log_tail(const char *log, char *buf, size_t size)
+{
+    char line[512];
+    FILE *f = fopen(log, "re");
+
+    snprintf(buf, size, "no message (see the log in %.300s)", log);
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (*line)
+            snprintf(buf, size, "%s", line);
+    }
+    fclose(f);
+}
+
+/* One disk as the master describes it (xa_vm_disks in pd_methods_vbd.c):
+ * its strings point into the API value. */
+struct disk {
+    const char *vdi, *sr_type, *sr_uuid, *location;
+    bool ro;
+};
+
+static int disk_of(struct xt_ctx *ctx, const struct api_value *v,
+                   struct disk *d)
+{
+    const struct api_value *dc = api_struct_get(v, "device_config");
+    const char *mode = api_value_string(api_struct_get(v, "mode"));
+
+    d->vdi = api_value_string(api_struct_get(v, "vdi"));
+    d->sr_type = api_value_string(api_struct_get(v, "sr_type"));
+    d->sr_uuid = api_value_string(api_struct_get(v, "sr_uuid"));
+    d->location = api_value_string(api_struct_get(dc, "location"));
+    d->ro = mode && !strcmp(mode, "RO");
+    if (!d->vdi || !d->sr_type || !d->sr_uuid || !d->location || !mode)
+        return xt_error(ctx, -EINVAL, "a disk needs vdi, sr_type, sr_uuid, "
+                        "device_config.location and mode");
+    return 0;
+}
+
+/* Forks nbdkit for one disk, detached (a grandchild: init reaps it), its
+ * output in log; *ready_r gets a pipe that reads EOF once nbdkit is gone. */
+static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
+                    const char *sock, const char *pidfile, const char *log,
+                    int *ready_r)
+{
+    char plugin[PATH_MAX], a_type[64], a_sr[64], a_loc[PATH_MAX + 16];
+    char a_vdi[64];
+    const char *argv[20];
+    int p[2], n = 0, st;
+    pid_t pid;
+
+    plugin_path(plugin, sizeof(plugin));
+    snprintf(a_type, sizeof(a_type), "sr_type=%s", d->sr_type);
+    snprintf(a_sr, sizeof(a_sr), "sr_uuid=%s", d->sr_uuid);
+    snprintf(a_loc, sizeof(a_loc), "location=%s", d->location);
+    snprintf(a_vdi, sizeof(a_vdi), "vdi=%s", d->vdi);
+    argv[n++] = "nbdkit";
+    argv[n++] = "-f";               /* we detach it ourselves, keeping its
+                                     * stderr in the log */
+    argv[n++] = "--log=stderr";
+    argv[n++] = "-U";
+    argv[n++] = sock;
+    argv[n++] = "--pidfile";
+    argv[n++] = pidfile;
+    if (d->ro)
+        argv[n++] = "-r";
+    argv[n++] = plugin;
+    argv[n++] = a_type;
+    argv[n++] = a_sr;
+    argv[n++] = a_loc;
+    argv[n++] = a_vdi;
+    argv[n++] = d->ro ? "mode=ro" : "mode=rw";
+    argv[n++] = "lock=connection";
+    argv[n] = NULL;
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return xt_error(ctx, -errno, "pipe");
+    pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return xt_error(ctx, -errno, "fork");
+    }
+    if (pid == 0) {
+        int fd;
+
+        setsid();
+        if (fork() != 0)
+            _exit(0);
+        signal(SIGPIPE, SIG_DFL);
+        fd = open("/dev/null", O_RDONLY);
+        if (fd >= 0 && fd != 0) {
+            dup2(fd, 0);
+            close(fd);
+        }
+        fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            if (fd > 2)
+                close(fd);
+        }
+        /* The pipe's write end lives as long as nbdkit does. */
+        if (dup2(p[1], 3) < 0)
+            _exit(127);
+        close_range(4, ~0u, 0);
+        execvp("nbdkit", (char *const *)argv);
+        fprintf(stderr, "exec nbdkit: %s\n", strerror(errno));
+        _exit(127);
+    }
+    close(p[1]);
+    waitpid(pid, &st, 0);
+    *ready_r = p[0];
+    return 0;
+}
+
+/* Starts disk i of vm; fills uri.  A backend already serving it (a retried
+ * call) is kept. */
+static int blk_start_one(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                         unsigned i, const struct disk *d, char *uri,
+                         size_t uri_size)
+{
+    struct sockaddr_un sun;
+    char sock[PATH_MAX], pidfile[PATH_MAX], log[PATH_MAX], why[1024];
+    int fd = -1, waited = 0, rc;
+
+    rc = blk_path(xa, ctx, vm, i, "sock", sock, sizeof(sock));
+    rc = rc ?: blk_path(xa, ctx, vm, i, "pid", pidfile, sizeof(pidfile));
+    rc = rc ?: blk_path(xa, ctx, vm, i, "log", log, sizeof(log));
+    if (rc < 0)
+        return rc;
+    if (strlen(sock) >= sizeof(sun.sun_path))
+        return xt_error(ctx, -ENAMETOOLONG, "block service socket %s: over "
+                        "%zu bytes", sock, sizeof(sun.sun_path) - 1);
+    snprintf(uri, uri_size, "nbd+unix:///?socket=%s", sock);
+    if (backend_pid(pidfile, sock))
+        return 0;
+    unlink(sock);
+    unlink(pidfile);
+    rc = blk_fork(ctx, d, sock, pidfile, log, &fd);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        struct stat st;
+
+        if (stat(pidfile, &st) == 0 && st.st_size > 0)
+            break;
+        if (poll(&pfd, 1, 10) > 0 || (waited += 10) >= BLK_START_MS) {
+            log_tail(log, why, sizeof(why));
+            rc = xt_error(ctx, strstr(why, "VDI_IN_USE") ? -EBUSY : -EIO,
+                          "block service of VDI %s did not start: %s",
+                          d->vdi, why);
+            break;
+        }
+    }
+    close(fd);
+    if (rc < 0)
+        xa_blk_stop(xa, ctx, vm);
+    else
+        xt_info(ctx, "block service of VDI %s (VM %s disk %u) on %s",
+                d->vdi, vm, i, sock);
+    return rc;
+}
+
+int xa_blk_start(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                 const struct api_value *disks, struct xa_blk_set *set)
+{
+    char dir[PATH_MAX];
+    struct disk d;
+    unsigned i, n = disks ? api_value_count(disks) : 0;
+    int rc = 0;
+
+    memset(set, 0, sizeof(*set));
+    if (disks && api_value_type(disks) != API_ARRAY)
+        return xt_error(ctx, -EINVAL, "disks: not an array");
+    if (n > HV_MAX_DISKS)
+        return xt_error(ctx, -E2BIG, "%u disks: at most %u", n,
+                        HV_MAX_DISKS);
+    if (n == 0)
+        return 0;
+    snprintf(dir, sizeof(dir), "%s/blk", xa->cfg->run_dir);
+    rc = pd_mkdir_p(ctx, dir, 0700);
+    for (i = 0; rc == 0 && i < n; i++) {
+        rc = disk_of(ctx, api_array_get(disks, i), &d);
+        rc = rc ?: blk_start_one(xa, ctx, vm, i, &d, set->uri[i],
+                                 sizeof(set->uri[i]));
+        set->disks[i].uri = set->uri[i];
+        set->disks[i].read_only = d.ro;
+    }
+    if (rc < 0) {
+        xa_blk_stop(xa, ctx, vm);
+        memset(set, 0, sizeof(*set));
+        return rc;
+    }
+    set->n = n;
+    return 0;
+}
+
+/* Stops one backend (its pid file names it) and removes its files. */
+static void blk_stop_one(struct xt_ctx *ctx, const char *pidfile)
+{
+    char sock[PATH_MAX];
+    size_t n = strlen(pidfile);
+    pid_t pid;
+    int waited = 0;
+
+    if (n < 4 || n - 4 + sizeof("sock") > sizeof(sock))
+        return;
+    memcpy(sock, pidfile, n - 3);
+    strcpy(sock + n - 3, "sock");
+    pid = backend_pid(pidfile, sock);
+    if (pid) {
+        kill(pid, SIGTERM);
+        while (kill(pid, 0) == 0 && backend_pid(pidfile, sock) &&
+               waited < BLK_STOP_MS) {
+            usleep(10000);
+            waited += 10;
+        }
+        if (waited >= BLK_STOP_MS) {
+            xt_warn(ctx, "block service %s ignored SIGTERM: killed", sock);
+            kill(pid, SIGKILL);
+        }
+    }
+    unlink(pidfile);
+    unlink(sock);
+}
+
+typedef void backend_fn(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                        const char *pidfile, void *opaque);
+
+/* Calls fn for each backend pid file in RUN_DIR/blk whose VM is vm (NULL:
+ * every VM), with the VM's uuid. */
+static void for_each_backend(struct xa *xa, struct xt_ctx *ctx,
+                             const char *vm, backend_fn *fn, void *opaque)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 256], uuid[XT_UUID_STRLEN + 1];
+    struct dirent *e;
+    DIR *d;
+
+    snprintf(dir, sizeof(dir), "%s/blk", xa->cfg->run_dir);
+    d = opendir(dir);
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+
+        if (n < XT_UUID_STRLEN + 5 || e->d_name[XT_UUID_STRLEN] != '.' ||
+            strcmp(e->d_name + n - 4, ".pid") != 0)
+            continue;
+        memcpy(uuid, e->d_name, XT_UUID_STRLEN);
+        uuid[XT_UUID_STRLEN] = '\0';
+        if (vm && strcmp(vm, uuid) != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        fn(xa, ctx, uuid, path, opaque);
+    }
+    closedir(d);
+}
+
+static void stop_cb(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                    const char *pidfile, void *opaque)
+{
+    (void)xa;
+    (void)vm;
+    (void)opaque;
+    blk_stop_one(ctx, pidfile);
+}
+
+void xa_blk_stop(struct xa *xa, struct xt_ctx *ctx, const char *vm)
+{
+    for_each_backend(xa, ctx, vm, stop_cb, NULL);
+}
+
+struct reap {
+    struct hv_handle *h;
+    int stopped;
+};
+
+static void reap_cb(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                    const char *pidfile, void *opaque)
+{
+    struct reap *r = opaque;
+    uint32_t domid;
+
+    if (xa_find_domain(r->h, vm, &domid, NULL) == 0 || xa_receiving(xa, vm))
+        return;
+    xt_info(ctx, "VM %s no longer runs here: stopping its block service "
+            "%s", vm, pidfile);
+    blk_stop_one(ctx, pidfile);
+    r->stopped++;
+}
+
+int xa_blk_reap(struct xa *xa, struct xt_ctx *ctx)
+{
+    struct reap r = { 0 };
+    int rc;
+
+    pthread_mutex_lock(&xa->blk_lock);
+    rc = xa_hv_open(xa, ctx, &r.h);
+    if (rc == 0) {
+        for_each_backend(xa, ctx, NULL, reap_cb, &r);
+        hv_close(r.h);
+        rc = r.stopped;
+    }
+    pthread_mutex_unlock(&xa->blk_lock);
+    return rc;
+}

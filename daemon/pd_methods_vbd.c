@@ -1,0 +1,472 @@
+/*
+ * pd_methods_vbd.c - the master's VBD methods (VBD.create, destroy, plug,
+ * unplug) and what a VM's start and migration need of its disks: the
+ * disk list the host agent gets (xa_vm_disks) and the checks behind it.
+ *
+ * A VBD joins a VDI to a VM as its disk number userdevice.  xm-vmm has
+ * no hot-plug: a VM sees the disks it has when it starts (every VBD of
+ * it with a VDI), they are currently_attached while it runs, and
+ * VBD.plug/unplug on a running VM are refused with the reason.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pd_xenapi.h"
+
+#define MAX_DISKS HV_MAX_DISKS
+
+static struct pool_db *dbof(struct api_call_ctx *call)
+{
+    return xa_call_of(call)->db;
+}
+
+/* userdevice as a disk number, -1 if it is not one. */
+static int disk_number(const char *s)
+{
+    char *end;
+    long n;
+
+    if (!s || !*s)
+        return -1;
+    n = strtol(s, &end, 10);
+    return *end || n < 0 || n >= MAX_DISKS ? -1 : (int)n;
+}
+
+/* The VBDs of vm with their disk numbers, sorted by number.  *n_r of
+ * them in refs_r (caller frees with pool_strv_free). */
+static int vm_vbds(struct pool_db *db, const char *vm,
+                   struct pool_strv *vbds, int *nums)
+{
+    size_t i, j;
+    int rc = pool_db_find(db, POOL_CLASS_VBD, "VM", &POOL_V_REF(vm), vbds);
+
+    for (i = 0; rc == 0 && i < vbds->n; i++) {
+        char *u = NULL;
+
+        rc = xa_field_str(db, POOL_CLASS_VBD, vbds->v[i], "userdevice", &u);
+        nums[i] = disk_number(u);
+        free(u);
+        if (i + 1 >= MAX_DISKS)
+            break;
+    }
+    /* insertion sort: a handful of entries */
+    for (i = 1; rc == 0 && i < vbds->n && i < MAX_DISKS; i++)
+        for (j = i; j > 0 && nums[j - 1] > nums[j]; j--) {
+            int t = nums[j];
+            char *r = vbds->v[j];
+
+            nums[j] = nums[j - 1];
+            vbds->v[j] = vbds->v[j - 1];
+            nums[j - 1] = t;
+            vbds->v[j - 1] = r;
+        }
+    return rc;
+}
+
+/* The plugged PBD of sr on host (caller frees), or NULL. */
+static int pbd_on(struct pool_db *db, const char *sr, const char *host,
+                  char **pbd_r)
+{
+    struct pool_strv pbds = { 0 };
+    size_t i;
+    int rc = pool_db_find(db, POOL_CLASS_PBD, "SR", &POOL_V_REF(sr), &pbds);
+
+    *pbd_r = NULL;
+    for (i = 0; rc == 0 && i < pbds.n && !*pbd_r; i++) {
+        char *h = NULL;
+        int64_t att = 0;
+
+        rc = xa_field_str(db, POOL_CLASS_PBD, pbds.v[i], "host", &h);
+        rc = rc ?: xa_field_int(db, POOL_CLASS_PBD, pbds.v[i],
+                                "currently_attached", &att);
+        if (rc == 0 && att && !strcmp(h, host) &&
+            !(*pbd_r = strdup(pbds.v[i])))
+            rc = -ENOMEM;
+        free(h);
+    }
+    pool_strv_free(&pbds);
+    return rc;
+}
+
+/* VDI_IN_USE when another VM's VBD holds vdi attached, unless both read
+ * only. */
+static int check_free(struct api_call_ctx *call, const char *vm,
+                      const char *vdi, bool ro, struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct pool_strv vbds = { 0 };
+    size_t i;
+    int rc = pool_db_find(db, POOL_CLASS_VBD, "VDI", &POOL_V_REF(vdi),
+                          &vbds);
+
+    for (i = 0; rc == 0 && i < vbds.n; i++) {
+        char *other = NULL, *mode = NULL;
+        int64_t att = 0;
+
+        rc = xa_field_str(db, POOL_CLASS_VBD, vbds.v[i], "VM", &other);
+        rc = rc ?: xa_field_int(db, POOL_CLASS_VBD, vbds.v[i],
+                                "currently_attached", &att);
+        rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, vbds.v[i], "mode",
+                                &mode);
+        if (rc == 0 && att && strcmp(other, vm) &&
+            !(ro && !strcmp(mode, "RO"))) {
+            *result_r = api_failure("VDI_IN_USE", vdi, "start", NULL);
+            rc = xt_error(call->xt, -EBUSY, "VDI %s is attached to VM %s",
+                          vdi, other);
+        }
+        free(other);
+        free(mode);
+    }
+    pool_strv_free(&vbds);
+    return rc;
+}
+
+/* One disk for the agent: { vdi, sr_type, sr_uuid, device_config,
+ * mode }, its SR reached through a PBD plugged on host. */
+static int disk_value(struct api_call_ctx *call, const char *vm,
+                      const char *vbd, const char *host, bool starting,
+                      struct api_value **disk_r, struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct pool_value dc = { 0 };
+    char *vdi = NULL, *sr = NULL, *pbd = NULL, *mode = NULL;
+    char *vdi_uuid = NULL, *sr_uuid = NULL, *type = NULL;
+    struct api_value *d = NULL;
+    int rc;
+
+    *disk_r = NULL;
+    rc = xa_field_str(db, POOL_CLASS_VBD, vbd, "VDI", &vdi);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, vbd, "mode", &mode);
+    if (rc < 0 || pool_ref_is_null(vdi))
+        goto out;               /* an empty drive: no disk */
+    rc = xa_field_str(db, POOL_CLASS_VDI, vdi, "SR", &sr);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "uuid", &vdi_uuid);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_SR, sr, "uuid", &sr_uuid);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_SR, sr, "type", &type);
+    rc = rc ?: pbd_on(db, sr, host, &pbd);
+    if (rc < 0)
+        goto out;
+    if (!pbd) {
+        *result_r = api_failure("VM_REQUIRES_SR", vm, sr, NULL);
+        rc = xt_error(call->xt, -ENXIO, "VM %s needs SR %s, which host %s "
+                      "has not plugged%s", vm, sr, host, starting ? "" :
+                      ": move its disks with storage migration");
+        goto out;
+    }
+    if (starting) {
+        rc = check_free(call, vm, vdi, !strcmp(mode, "RO"), result_r);
+        if (rc < 0)
+            goto out;
+    }
+    rc = pool_db_get_field(db, POOL_CLASS_PBD, pbd, "device_config", &dc);
+    if (rc < 0)
+        goto out;
+    d = api_struct();
+    rc = api_struct_add(d, "vdi", api_string(vdi_uuid));
+    rc = rc ?: api_struct_add(d, "sr_type", api_string(type));
+    rc = rc ?: api_struct_add(d, "sr_uuid", api_string(sr_uuid));
+    rc = rc ?: api_struct_add(d, "device_config", xa_pool_value(&dc));
+    rc = rc ?: api_struct_add(d, "mode", api_string(mode));
+    if (rc < 0) {
+        rc = xt_error(call->xt, -ENOMEM, "out of memory");
+        goto out;
+    }
+    *disk_r = d;
+    d = NULL;
+out:
+    api_value_free(d);
+    pool_value_clear(&dc);
+    free(vdi);
+    free(sr);
+    free(pbd);
+    free(mode);
+    free(vdi_uuid);
+    free(sr_uuid);
+    free(type);
+    return rc;
+}
+
+int xa_vm_disks(struct api_call_ctx *call, const char *vm, const char *host,
+                bool starting, struct api_value **disks_r,
+                struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct pool_strv vbds = { 0 };
+    struct api_value *arr = api_array(), *d = NULL;
+    int nums[MAX_DISKS];
+    size_t i;
+    int rc;
+
+    *disks_r = NULL;
+    rc = vm_vbds(db, vm, &vbds, nums);
+    for (i = 0; rc == 0 && i < vbds.n && i < MAX_DISKS; i++) {
+        int64_t att = 1;
+
+        /* A running VM has the disks it started with. */
+        if (!starting)
+            rc = xa_field_int(db, POOL_CLASS_VBD, vbds.v[i],
+                              "currently_attached", &att);
+        if (rc == 0 && att)
+            rc = disk_value(call, vm, vbds.v[i], host, starting, &d,
+                            result_r);
+        if (rc == 0 && d && api_array_append(arr, d) < 0)
+            rc = xt_error(call->xt, -ENOMEM, "out of memory");
+        d = NULL;
+    }
+    pool_strv_free(&vbds);
+    if (rc < 0) {
+        api_value_free(arr);
+        return rc;
+    }
+    *disks_r = arr;
+    return 0;
+}
+
+int xa_vbds_attach(struct pool_db *db, const char *vm, bool attached)
+{
+    struct pool_strv vbds = { 0 };
+    size_t i;
+    int rc = pool_db_find(db, POOL_CLASS_VBD, "VM", &POOL_V_REF(vm), &vbds);
+
+    for (i = 0; rc == 0 && i < vbds.n; i++) {
+        char *vdi = NULL;
+
+        rc = xa_field_str(db, POOL_CLASS_VBD, vbds.v[i], "VDI", &vdi);
+        if (rc == 0)
+            rc = pool_db_set_field(db, POOL_CLASS_VBD, vbds.v[i],
+                                   "currently_attached", &POOL_V_BOOL(
+                                       attached && !pool_ref_is_null(vdi)),
+                                   POOL_DB_INTERNAL);
+        free(vdi);
+    }
+    pool_strv_free(&vbds);
+    return rc;
+}
+
+/* ---- VBD.create / destroy ---------------------------------------------- */
+
+static const char *const vbd_fields[] = {
+    "bootable", "mode", "unpluggable", "other_config", NULL
+};
+
+/* The first free disk number of vm, or the one asked for: *num_r. */
+static int pick_number(struct api_call_ctx *call, const char *vm,
+                       const char *want, int *num_r,
+                       struct api_value **result_r)
+{
+    struct pool_strv vbds = { 0 };
+    int nums[MAX_DISKS], n;
+    size_t i;
+    bool used[MAX_DISKS] = { false };
+    int rc = vm_vbds(dbof(call), vm, &vbds, nums);
+
+    for (i = 0; rc == 0 && i < vbds.n && i < MAX_DISKS; i++)
+        if (nums[i] >= 0)
+            used[nums[i]] = true;
+    pool_strv_free(&vbds);
+    if (rc < 0)
+        return rc;
+    if (!want || !strcmp(want, "autodetect")) {
+        for (n = 0; n < MAX_DISKS && used[n]; n++)
+            ;
+        if (n == MAX_DISKS) {
+            *result_r = api_failure("OPERATION_NOT_ALLOWED", "the VM has "
+                                    "all the disks it can take", NULL);
+            return xt_error(call->xt, -ENOSPC, "VM %s has %d disks", vm,
+                            MAX_DISKS);
+        }
+    } else if ((n = disk_number(want)) < 0) {
+        *result_r = api_failure("INVALID_VALUE", "userdevice", want, NULL);
+        return xt_error(call->xt, -EINVAL, "userdevice '%s': a disk number "
+                        "0..%d or autodetect", want, MAX_DISKS - 1);
+    } else if (used[n]) {
+        *result_r = api_failure("DEVICE_ALREADY_EXISTS", want, NULL);
+        return xt_error(call->xt, -EEXIST, "VM %s has a disk %d already",
+                        vm, n);
+    }
+    *num_r = n;
+    return 0;
+}
+
+static int vbd_create(struct api_call_ctx *call,
+                      const struct api_value *params,
+                      struct api_value **result_r)
+{
+    const struct api_value *rec = api_array_get(params, 1);
+    const struct pool_class *cls = pool_class_get(POOL_CLASS_VBD);
+    const char *vm = api_value_string(api_struct_get(rec, "VM"));
+    const char *vdi = api_value_string(api_struct_get(rec, "VDI"));
+    const char *type = api_value_string(api_struct_get(rec, "type"));
+    struct pool_field_init init[12];
+    char ud[8], dev[8], *ref = NULL;
+    size_t i, n = 0, owned;
+    int num = 0, rc;
+
+    if (api_value_type(rec) != API_STRUCT || !vm || !vdi)
+        return xt_error(call->xt, -EINVAL, "VBD.create(session, record "
+                        "with VM and VDI)");
+    rc = pool_db_check_ref(dbof(call), POOL_CLASS_VM, vm);
+    rc = xa_db_fail(call, rc, "VM", vm, result_r);
+    if (rc == 0 && type && strcmp(type, "Disk")) {
+        *result_r = api_failure("INVALID_VALUE", "type", type, NULL);
+        rc = xt_error(call->xt, -EINVAL, "VBD type %s: xm-pool VMs have "
+                      "disks only", type);
+    }
+    if (rc == 0 && pool_ref_is_null(vdi)) {
+        *result_r = api_failure("INVALID_VALUE", "VDI", vdi, NULL);
+        rc = xt_error(call->xt, -EINVAL, "a disk needs a VDI (empty drives "
+                      "are for CDs, which xm-pool VMs do not have)");
+    }
+    if (rc == 0)
+        rc = xa_db_fail(call, pool_db_check_ref(dbof(call), POOL_CLASS_VDI,
+                                                vdi), "VDI", vdi, result_r);
+    rc = rc ?: pick_number(call, vm, api_value_string(
+                               api_struct_get(rec, "userdevice")), &num,
+                           result_r);
+    for (i = 0; rc == 0 && vbd_fields[i]; i++) {
+        const struct api_value *a = api_struct_get(rec, vbd_fields[i]);
+        const struct pool_field *f = pool_class_field(cls, vbd_fields[i]);
+
+        if (!a)
+            continue;
+        init[n].name = f->name;
+        if (xa_value_from_api(f, a, &init[n++].value) < 0) {
+            *result_r = api_failure("FIELD_TYPE_ERROR", f->name, NULL);
+            rc = xt_error(call->xt, -EINVAL, "%s: wrong type", f->name);
+        }
+    }
+    if (rc < 0)
+        goto out;
+    owned = n;                  /* the rest borrow their strings */
+    snprintf(ud, sizeof(ud), "%d", num);
+    snprintf(dev, sizeof(dev), "xvd%c", 'a' + num);
+    init[n++] = (struct pool_field_init){ "VM", POOL_V_REF(vm) };
+    init[n++] = (struct pool_field_init){ "VDI", POOL_V_REF(vdi) };
+    init[n++] = (struct pool_field_init){ "userdevice", POOL_V_STR(ud) };
+    init[n++] = (struct pool_field_init){ "device", POOL_V_STR(dev) };
+    rc = pool_db_create(dbof(call), POOL_CLASS_VBD, init, n, &ref);
+    if (rc == 0)
+        *result_r = api_string(ref);
+    n = owned;
+out:
+    for (i = 0; i < n; i++)
+        pool_value_clear(&init[i].value);
+    free(ref);
+    return rc;
+}
+
+/* The VBD's attached flag and its VM's power state. */
+static int vbd_state(struct api_call_ctx *call, const char *vbd,
+                     int64_t *att_r, char **vm_r, char **ps_r,
+                     struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    int rc;
+
+    *vm_r = *ps_r = NULL;
+    rc = xa_field_int(db, POOL_CLASS_VBD, vbd, "currently_attached", att_r);
+    rc = xa_db_fail(call, rc, "VBD", vbd, result_r);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, vbd, "VM", vm_r);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VM, *vm_r, "power_state", ps_r);
+    return rc;
+}
+
+static int vbd_destroy(struct api_call_ctx *call,
+                       const struct api_value *params,
+                       struct api_value **result_r)
+{
+    const char *vbd = xa_param_str(params, 1);
+    char *vm = NULL, *ps = NULL;
+    int64_t att = 0;
+    int rc;
+
+    if (!vbd)
+        return xt_error(call->xt, -EINVAL, "VBD.destroy(session, vbd)");
+    rc = vbd_state(call, vbd, &att, &vm, &ps, result_r);
+    if (rc == 0 && att) {
+        *result_r = api_failure("DEVICE_ALREADY_ATTACHED", vbd, NULL);
+        rc = xt_error(call->xt, -EBUSY, "VBD %s is attached to its running "
+                      "VM", vbd);
+    }
+    rc = rc ?: pool_db_destroy(dbof(call), POOL_CLASS_VBD, vbd);
+    if (rc == 0)
+        *result_r = api_void();
+    free(vm);
+    free(ps);
+    return rc;
+}
+
+/* ---- VBD.plug / unplug ------------------------------------------------- */
+
+static int vbd_plug_op(struct api_call_ctx *call,
+                       const struct api_value *params, bool plug,
+                       struct api_value **result_r)
+{
+    const char *vbd = xa_param_str(params, 1);
+    char *vm = NULL, *ps = NULL;
+    int64_t att = 0, unpluggable = 1;
+    int rc;
+
+    if (!vbd)
+        return xt_error(call->xt, -EINVAL, "VBD.%s(session, vbd)",
+                        plug ? "plug" : "unplug");
+    rc = vbd_state(call, vbd, &att, &vm, &ps, result_r);
+    if (rc == 0 && !plug)
+        rc = xa_field_int(dbof(call), POOL_CLASS_VBD, vbd, "unpluggable",
+                          &unpluggable);
+    if (rc < 0)
+        goto out;
+    if (plug && att) {
+        *result_r = api_failure("DEVICE_ALREADY_ATTACHED", vbd, NULL);
+        rc = xt_error(call->xt, -EBUSY, "VBD %s is attached", vbd);
+    } else if (!plug && !att) {
+        *result_r = api_failure("DEVICE_ALREADY_DETACHED", vbd, NULL);
+        rc = xt_error(call->xt, -EINVAL, "VBD %s is not attached", vbd);
+    } else if (strcmp(ps, "Running") != 0) {
+        *result_r = api_failure("VM_BAD_POWER_STATE", vm, "Running", ps,
+                                NULL);
+        rc = xt_error(call->xt, -EPERM, "VM %s is %s: its disks attach "
+                      "when it starts", vm, ps);
+    } else if (!unpluggable) {
+        *result_r = api_failure("VBD_NOT_UNPLUGGABLE", vbd, NULL);
+        rc = xt_error(call->xt, -EPERM, "VBD %s is not unpluggable", vbd);
+    } else {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", plug ?
+                                "disk hot-plug is not supported: a VM "
+                                "gets its disks when it starts" :
+                                "disk hot-unplug is not supported: a VM "
+                                "keeps its disks until it stops", NULL);
+        rc = xt_error(call->xt, -ENOTSUP, "VBD %s: no hot-%splug", vbd,
+                      plug ? "" : "un");
+    }
+out:
+    free(vm);
+    free(ps);
+    return rc;
+}
+
+static int vbd_plug(struct api_call_ctx *call,
+                    const struct api_value *params,
+                    struct api_value **result_r)
+{
+    return vbd_plug_op(call, params, true, result_r);
+}
+
+static int vbd_unplug(struct api_call_ctx *call,
+                      const struct api_value *params,
+                      struct api_value **result_r)
+{
+    return vbd_plug_op(call, params, false, result_r);
+}
+
+const struct api_method xa_vbd_methods[] = {
+    { "VBD.create", 2, 0, 0, vbd_create },
+    { "VBD.destroy", 2, 0, 0, vbd_destroy },
+    { "VBD.plug", 2, 0, 0, vbd_plug },
+    { "VBD.unplug", 2, 0, 0, vbd_unplug },
+    { NULL, 0, 0, 0, NULL },
+};

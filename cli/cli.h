@@ -233,11 +233,16 @@ int cli_host_list(struct cli_ctx *cli);
 int cli_vm_list(struct cli_ctx *cli);
 int cli_vm_param_get(struct cli_ctx *cli);
 int cli_vm_param_set(struct cli_ctx *cli);
+int cli_pool_param_set(struct cli_ctx *cli);
 int cli_vm_create(struct cli_ctx *cli);
 int cli_vm_start(struct cli_ctx *cli);
 int cli_vm_shutdown(struct cli_ctx *cli);
 int cli_vm_migrate(struct cli_ctx *cli);
 int cli_task_list(struct cli_ctx *cli);
+/* The ref (free()) of the one object of cls whose uuid, name or (host)
+ * address is key; *name_r (free(), may be NULL) its name.  cli_vm.c. */
+int cli_find_one(struct cli_ctx *cli, const char *cls_name, const char *key,
+                 char **ref_r, char **name_r);
 /* cli_sr.c */
 int cli_sr_create(struct cli_ctx *cli);
 int cli_sr_list(struct cli_ctx *cli);
@@ -252,6 +257,12 @@ int cli_vdi_list(struct cli_ctx *cli);
 int cli_vdi_destroy(struct cli_ctx *cli);
 int cli_vdi_resize(struct cli_ctx *cli);
 int cli_vdi_clone(struct cli_ctx *cli);
+int cli_vbd_create(struct cli_ctx *cli);
+int cli_vbd_list(struct cli_ctx *cli);
+int cli_vbd_destroy(struct cli_ctx *cli);
+int cli_vbd_plug(struct cli_ctx *cli);
+int cli_vbd_unplug(struct cli_ctx *cli);
+int cli_vm_disk_add(struct cli_ctx *cli);
 int cli_task_cancel(struct cli_ctx *cli);
 
 /* Waits for task ref to finish, showing progress when show; *rec_r gets

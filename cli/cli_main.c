@@ -48,12 +48,21 @@ static const char *const k_vdi_resize[] = { "uuid", "disk-size", NULL };
 static const char *const k_vdi_clone[] = { "uuid", "new-name-label", NULL };
 /* vm-param-set: uuid= and the fields of VM */
 static const char *const k_param_set[] = { "uuid", NULL };
+static const char *const k_vbd_create[] = {
+    "vm-uuid", "vdi-uuid", "device", "mode", "bootable", NULL
+};
+static const char *const k_disk_add[] = {
+    "vm", "disk-size", "sr-uuid", "device", "mode", "bootable", NULL
+};
 
 static const struct cli_command commands[] = {
     { "help", cli_help, "[COMMAND]",
       "list the commands, or describe one", k_help, NULL },
     { "pool-list", cli_pool_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
       "list the pool", k_list, "pool" },
+    { "pool-param-set", cli_pool_param_set, "uuid=UUID FIELD=VALUE ...",
+      "set writable fields of the pool (default_SR=SR-UUID, ...)",
+      k_param_set, "pool" },
     { "pool-join", cli_pool_join,
       "master-address=ADDRESS master-username=USER master-password=PASSWORD",
       "make the host join the pool of the master", k_join, NULL },
@@ -124,6 +133,26 @@ static const struct cli_command commands[] = {
     { "vdi-clone", cli_vdi_clone, "uuid=UUID [new-name-label=NAME]",
       "copy a virtual disk into a new one of the same SR; prints its uuid",
       k_vdi_clone, NULL },
+    { "vbd-create", cli_vbd_create,
+      "vm-uuid=UUID vdi-uuid=UUID [device=0-7] [mode=RW|RO] "
+      "[bootable=true|false]",
+      "give a VM a virtual disk as its disk DEVICE (the first free one by "
+      "default); prints the VBD's uuid", k_vbd_create, NULL },
+    { "vbd-list", cli_vbd_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
+      "list the VBDs (a disk of a VM)", k_list, "VBD" },
+    { "vbd-destroy", cli_vbd_destroy, "uuid=UUID",
+      "remove a disk from a VM (its VDI stays)", k_uuid, NULL },
+    { "vbd-plug", cli_vbd_plug, "uuid=UUID",
+      "attach a disk to its running VM (no hot-plug: a VM gets its disks "
+      "when it starts)", k_uuid, NULL },
+    { "vbd-unplug", cli_vbd_unplug, "uuid=UUID",
+      "detach a disk from its running VM (no hot-unplug)", k_uuid, NULL },
+    { "vm-disk-add", cli_vm_disk_add,
+      "vm=NAME|UUID disk-size=SIZE [sr-uuid=UUID] [device=0-7] "
+      "[mode=RW|RO]",
+      "create a virtual disk on an SR (the pool's default SR if none is "
+      "given) and give it to a VM; prints the VBD's uuid", k_disk_add,
+      NULL },
 };
 
 static const char *const *command_keys(const struct cli_command *c)

@@ -1,7 +1,8 @@
 /*
  * cli_sr.c - the storage commands, in xe's syntax: sr-create, sr-list,
  * sr-scan, sr-destroy, sr-forget, pbd-list, pbd-plug, pbd-unplug,
- * vdi-create, vdi-list, vdi-destroy, vdi-resize, vdi-clone.
+ * vdi-create, vdi-list, vdi-destroy, vdi-resize, vdi-clone, vbd-create,
+ * vbd-list, vbd-destroy, vbd-plug, vbd-unplug, vm-disk-add.
  */
 #include "config.h"
 
@@ -24,6 +25,11 @@ static const char *const vdi_dflt[] = {
     "sharable", "read_only", NULL
 };
 
+static const char *const vbd_dflt[] = {
+    "uuid", "VM", "VDI", "userdevice", "device", "mode", "bootable",
+    "currently_attached", NULL
+};
+
 int cli_sr_list(struct cli_ctx *cli)
 {
     return cli_list(cli, "SR", sr_dflt);
@@ -37,6 +43,11 @@ int cli_pbd_list(struct cli_ctx *cli)
 int cli_vdi_list(struct cli_ctx *cli)
 {
     return cli_list(cli, "VDI", vdi_dflt);
+}
+
+int cli_vbd_list(struct cli_ctx *cli)
+{
+    return cli_list(cli, "VBD", vbd_dflt);
 }
 
 /* cls.get_by_uuid(arg key), the ref in *ref_r (the caller frees it). */
@@ -112,6 +123,21 @@ int cli_pbd_unplug(struct cli_ctx *cli)
 int cli_vdi_destroy(struct cli_ctx *cli)
 {
     return on_one(cli, "VDI", "VDI.destroy");
+}
+
+int cli_vbd_destroy(struct cli_ctx *cli)
+{
+    return on_one(cli, "VBD", "VBD.destroy");
+}
+
+int cli_vbd_plug(struct cli_ctx *cli)
+{
+    return on_one(cli, "VBD", "VBD.plug");
+}
+
+int cli_vbd_unplug(struct cli_ctx *cli)
+{
+    return on_one(cli, "VBD", "VBD.unplug");
 }
 
 /* A size argument: bytes or 256M, 1G ... */
@@ -271,5 +297,128 @@ int cli_vdi_clone(struct cli_ctx *cli)
     api_value_free(ref);
     api_value_free(copy);
     api_value_free(v);
+    return rc;
+}
+
+/* VBD.create of vdi as disk device (NULL: the first free) of vm, with
+ * the mode= and bootable= arguments; prints the VBD's uuid. */
+static int vbd_create(struct cli_ctx *cli, const char *vm, const char *vdi,
+                      const char *device)
+{
+    const char *mode = cli_arg(cli, "mode");
+    struct api_value *rec = api_struct(), *p = NULL, *ref = NULL;
+    bool bootable = false;
+    int rc;
+
+    if (mode && strcmp(mode, "RW") && strcmp(mode, "RO")) {
+        api_value_free(rec);
+        return cli_usage_error(cli, "mode=%s: RW or RO", mode);
+    }
+    rc = cli_arg_bool(cli, "bootable", false, &bootable);
+    if (rc) {
+        api_value_free(rec);
+        return rc;
+    }
+    rc = api_struct_add(rec, "VM", api_string(vm));
+    rc = rc ?: api_struct_add(rec, "VDI", api_string(vdi));
+    rc = rc ?: api_struct_add(rec, "userdevice",
+                              api_string(device ? device : "autodetect"));
+    rc = rc ?: api_struct_add(rec, "mode", api_string(mode ? mode : "RW"));
+    rc = rc ?: api_struct_add(rec, "type", api_string("Disk"));
+    rc = rc ?: api_struct_add(rec, "bootable", api_bool(bootable));
+    p = api_array();
+    rc = rc ?: api_array_append(p, rec);
+    if (rc) {
+        api_value_free(rec);
+        api_value_free(p);
+        return -ENOMEM;
+    }
+    rc = cli_rpc_call(cli, "VBD.create", p, &ref);
+    rc = rc ?: print_uuid(cli, "VBD", ref);
+    api_value_free(ref);
+    return rc;
+}
+
+int cli_vbd_create(struct cli_ctx *cli)
+{
+    struct api_value *vm = NULL, *vdi = NULL;
+    int rc = ref_of(cli, "VM", "vm-uuid", &vm);
+
+    rc = rc ?: ref_of(cli, "VDI", "vdi-uuid", &vdi);
+    rc = rc ?: vbd_create(cli, api_value_string(vm) ?: "",
+                          api_value_string(vdi) ?: "",
+                          cli_arg(cli, "device"));
+    api_value_free(vm);
+    api_value_free(vdi);
+    return rc;
+}
+
+/* The SR of sr-uuid=, else the pool's default SR (*sr_r: its ref). */
+static int disk_sr(struct cli_ctx *cli, struct api_value **sr_r)
+{
+    struct api_value *pools = NULL;
+    const char *p;
+    int rc;
+
+    if (cli_arg(cli, "sr-uuid"))
+        return ref_of(cli, "SR", "sr-uuid", sr_r);
+    rc = cli_rpc_call(cli, "pool.get_all", NULL, &pools);
+    p = api_value_string(api_array_get(pools, 0));
+    rc = rc ?: cli_rpc_call(cli, "pool.get_default_SR",
+                            cli_strings(p ? p : "", NULL), sr_r);
+    api_value_free(pools);
+    if (rc == 0 && (!api_value_string(*sr_r) ||
+                    !strncmp(api_value_string(*sr_r), "OpaqueRef:NULL", 14)))
+        rc = cli_usage_error(cli, "vm-disk-add needs sr-uuid=: the pool has "
+                             "no default SR (pool-param-set "
+                             "default-SR=UUID sets one)");
+    return rc;
+}
+
+int cli_vm_disk_add(struct cli_ctx *cli)
+{
+    const char *vmkey = cli_arg(cli, "vm");
+    struct api_value *sr = NULL, *rec = NULL, *p = NULL, *vdi = NULL;
+    char *vm = NULL, *name = NULL, label[160];
+    int64_t size = 0;
+    int rc;
+
+    if (!vmkey)
+        return cli_usage_error(cli, "vm-disk-add needs vm=NAME|UUID");
+    rc = size_arg(cli, "disk-size", true, &size);
+    rc = rc ?: cli_find_one(cli, "VM", vmkey, &vm, &name);
+    rc = rc ?: disk_sr(cli, &sr);
+    if (rc)
+        goto out;
+    snprintf(label, sizeof(label), "%s disk", name);
+    rec = api_struct();
+    rc = api_struct_add(rec, "SR", api_string(api_value_string(sr) ?: ""));
+    rc = rc ?: api_struct_add(rec, "virtual_size", api_int(size));
+    rc = rc ?: api_struct_add(rec, "name_label", api_string(label));
+    p = api_array();
+    rc = rc ?: api_array_append(p, rec);
+    rec = NULL;
+    if (rc) {
+        api_value_free(p);
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = cli_rpc_call(cli, "VDI.create", p, &vdi);
+    rc = rc ?: vbd_create(cli, vm, api_value_string(vdi) ?: "",
+                          cli_arg(cli, "device"));
+    if (rc && vdi) {
+        /* No VBD: the new disk would be an orphan. */
+        struct api_value *v = NULL;
+
+        cli_rpc_call(cli, "VDI.destroy",
+                     cli_strings(api_value_string(vdi) ?: "", NULL), &v);
+        api_value_free(v);
+    }
+out:
+    api_value_free(sr);
+    api_value_free(rec);
+    api_value_free(vdi);
+    free(vm);
+    free(name);
     return rc;
 }

@@ -73,11 +73,8 @@ static int call_try(struct cli_ctx *cli, const char *method,
     return rc;
 }
 
-/* The ref (free()) of the one object of cls whose uuid, name or (host)
- * address is key;
- * *name_r (free()) its name. */
-static int find_one(struct cli_ctx *cli, const char *cls_name,
-                    const char *key, char **ref_r, char **name_r)
+int cli_find_one(struct cli_ctx *cli, const char *cls_name,
+                 const char *key, char **ref_r, char **name_r)
 {
     struct api_value *all = NULL;
     const char *found = NULL, *fname = NULL;
@@ -229,6 +226,18 @@ static int typed_value(struct cli_ctx *cli, const struct pool_field *f,
     case POOL_FT_MAP:
         return cli_usage_error(cli, "%s is a set or map: set one key with "
                                "%s:KEY=VALUE", f->name, f->name);
+    case POOL_FT_REF: {
+        /* given as the object's uuid ("" for none), sent as its ref */
+        const struct pool_class *t = pool_class_get(f->target);
+        char method[96];
+
+        if (!*text) {
+            *v_r = api_string("OpaqueRef:NULL");
+            break;
+        }
+        snprintf(method, sizeof(method), "%s.get_by_uuid", t->name);
+        return cli_rpc_call(cli, method, cli_strings(text, NULL), v_r);
+    }
     default:
         *v_r = api_string(text);
         break;
@@ -236,16 +245,22 @@ static int typed_value(struct cli_ctx *cli, const struct pool_field *f,
     return *v_r ? 0 : -ENOMEM;
 }
 
-int cli_vm_param_set(struct cli_ctx *cli)
+/* cls-param-set uuid=UUID FIELD=VALUE ...: each RW field through
+ * cls.set_FIELD. */
+static int param_set(struct cli_ctx *cli, const char *cls_name)
 {
-    const struct pool_class *cls = pool_class_find("VM");
+    const struct pool_class *cls = pool_class_find(cls_name);
     const char *uuid = cli_arg(cli, "uuid");
     struct api_value *ref = NULL, *rec = NULL, *v = NULL, *params;
+    char getter[64];
     const char *r;
     size_t i, nset = 0;
     int rc;
 
-    rc = vm_ref_by_uuid(cli, uuid, &ref);
+    if (!uuid)
+        return cli_usage_error(cli, "%s needs uuid=", cli->cmd->name);
+    snprintf(getter, sizeof(getter), "%s.get_by_uuid", cls_name);
+    rc = cli_rpc_call(cli, getter, cli_strings(uuid, NULL), &ref);
     if (rc)
         return rc;
     r = api_value_string(ref) ?: "";
@@ -261,11 +276,11 @@ int cli_vm_param_set(struct cli_ctx *cli)
                  kv->key);
         f = cli_field_find(cls, field);
         if (!f || f->access != POOL_FA_RW) {
-            rc = cli_usage_error(cli, "VM field '%s' is %s", field,
-                                 f ? "read-only" : "unknown");
+            rc = cli_usage_error(cli, "%s field '%s' is %s", cls_name,
+                                 field, f ? "read-only" : "unknown");
             break;
         }
-        snprintf(method, sizeof(method), "VM.set_%s", f->name);
+        snprintf(method, sizeof(method), "%s.set_%s", cls_name, f->name);
         if (colon) {
             /* one key of a map: read, change, write back */
             struct api_value *map;
@@ -275,9 +290,11 @@ int cli_vm_param_set(struct cli_ctx *cli)
                 rc = cli_usage_error(cli, "%s is not a map", f->name);
                 break;
             }
+            snprintf(method, sizeof(method), "%s.get_record", cls_name);
             if (!rec)
-                rc = cli_rpc_call(cli, "VM.get_record", cli_strings(r, NULL),
-                                  &rec);
+                rc = cli_rpc_call(cli, method, cli_strings(r, NULL), &rec);
+            snprintf(method, sizeof(method), "%s.set_%s", cls_name,
+                     f->name);
             if (rc)
                 break;
             map = api_struct();
@@ -315,11 +332,21 @@ int cli_vm_param_set(struct cli_ctx *cli)
         nset++;
     }
     if (!rc && nset == 0)
-        rc = cli_usage_error(cli, "vm-param-set: nothing to set (give "
-                             "FIELD=VALUE)");
+        rc = cli_usage_error(cli, "%s: nothing to set (give FIELD=VALUE)",
+                             cli->cmd->name);
     api_value_free(ref);
     api_value_free(rec);
     return rc;
+}
+
+int cli_vm_param_set(struct cli_ctx *cli)
+{
+    return param_set(cli, "VM");
+}
+
+int cli_pool_param_set(struct cli_ctx *cli)
+{
+    return param_set(cli, "pool");
 }
 
 /* "512M", "2G", "1048576" -> bytes */
@@ -451,7 +478,7 @@ int cli_vm_start(struct cli_ctx *cli)
 
     rc = select_vms(cli, &all, &refs, &recs, &n);
     if (!rc && on)
-        rc = find_one(cli, "host", on, &host, NULL);
+        rc = cli_find_one(cli, "host", on, &host, NULL);
     for (i = 0; i < n && !rc; i++) {
         if (host) {
             rc = call_try(cli, "VM.start_on", start_params(refs[i], host),
@@ -565,7 +592,7 @@ int cli_vm_migrate(struct cli_ctx *cli)
     if (!rc && n != 1)
         rc = cli_usage_error(cli, "vm-migrate moves one VM at a time");
     if (!rc)
-        rc = find_one(cli, "host", hostuuid ? hostuuid : hostarg, &host,
+        rc = cli_find_one(cli, "host", hostuuid ? hostuuid : hostarg, &host,
                       &hname);
     if (!rc && netuuid)
         rc = cli_rpc_call(cli, "network.get_by_uuid",

@@ -1,0 +1,77 @@
+#!/bin/bash
+# xm-pool's disk commands against a real one-host xm-poold, in xe's
+# syntax: pool-param-set default_SR=, vm-disk-add (a VDI and its VBD,
+# on the default SR or sr-uuid=), vbd-create, vbd-list, vbd-plug and
+# vbd-unplug saying why they cannot, vbd-destroy; the guest writes its
+# disk once started; wrong arguments are usage errors (exit 2).
+. "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
+pt_setup cli-vm-disk
+command -v nbdkit >/dev/null || pt_skip_all "nbdkit is missing"
+pt_start 2 || pt_bail "host 2 did not start"
+pt_cli_login 2
+uuid_re='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+is_uuid() { [[ $1 =~ $uuid_re ]]; }
+field() { x "$1" uuid="$2" params="$3" | sed 's/^.*: //; /^$/d'; }
+mkdir "$PT_TMP/sr"
+
+host=$(x host-list --minimal)
+sr=$(x sr-create host-uuid="$host" name-label=shared type=shared-file \
+     device-config:location="$PT_TMP/sr")
+vm=$(x vm-create name-label=diskvm memory=256M \
+     cmdline="ws_mib=16 rate_mib=4 disk_rate_mib=2 disk_ws_mib=4")
+is_uuid "$vm" || pt_bail "vm-create: '$vm'"
+
+x vm-disk-add vm=diskvm disk-size=16M >/dev/null 2>"$PT_TMP/e"
+pt_is "$?" 2 "vm-disk-add without sr-uuid= or a default SR: exit 2"
+grep -q "no default SR" "$PT_TMP/e" && pt_ok "and it says so" ||
+    pt_fail "and it says so" "$(cat "$PT_TMP/e")"
+pool=$(x pool-list --minimal)
+x pool-param-set uuid="$pool" default_SR="$sr" &&
+    pt_ok "pool-param-set default_SR=" || pt_fail "pool-param-set default_SR="
+dflt=$(field pool-list "$pool" default-SR)
+[[ $dflt = OpaqueRef:* && $dflt != OpaqueRef:NULL ]] &&
+    pt_ok "pool-list shows a default SR" ||
+    pt_fail "pool-list shows a default SR" "got '$dflt'"
+vbd=$(x vm-disk-add vm=diskvm disk-size=16M)
+is_uuid "$vbd" && pt_ok "vm-disk-add prints the VBD's uuid" ||
+    pt_fail "vm-disk-add prints the VBD's uuid" "got '$vbd'"
+vdi=$(x vdi-list --minimal)
+pt_is "$(stat -c %s "$PT_TMP/sr/$vdi.raw" 2>&1)" 16777216 \
+    "its VDI is on the default SR's medium, of 16 MiB"
+pt_is "$(field vdi-list "$vdi" name-label)" "diskvm disk" \
+    "named after the VM"
+pt_is "$(field vbd-list "$vbd" userdevice)" 0 "it is disk 0"
+x vm-disk-add vm=diskvm disk-size=lots 2>/dev/null
+pt_is "$?" 2 "disk-size=lots: usage error, exit 2"
+x vbd-create vm-uuid="$vm" vdi-uuid="$vdi" device=0 >/dev/null 2>"$PT_TMP/e"
+pt_is "$?" 1 "vbd-create of a taken device: exit 1"
+grep -q DEVICE_ALREADY_EXISTS "$PT_TMP/e" &&
+    pt_ok "DEVICE_ALREADY_EXISTS" || pt_fail "DEVICE_ALREADY_EXISTS" \
+    "$(cat "$PT_TMP/e")"
+x vbd-create vm-uuid="$vm" vdi-uuid="$vdi" mode=WO 2>/dev/null
+pt_is "$?" 2 "mode=WO: usage error, exit 2"
+vdi2=$(x vdi-create sr-uuid="$sr" name-label=second virtual-size=8M)
+vbd2=$(x vbd-create vm-uuid="$vm" vdi-uuid="$vdi2" mode=RO)
+pt_is "$(field vbd-list "$vbd2" userdevice)" 1 \
+    "vbd-create takes the first free device"
+pt_is "$(field vbd-list "$vbd2" mode)" RO "in mode RO"
+
+x vm-start vm=diskvm && pt_ok "vm-start of the VM with two disks" ||
+    pt_fail "vm-start of the VM with two disks"
+pt_is "$(field vbd-list "$vbd" currently-attached)" true "disk 0 attached"
+x vbd-unplug uuid="$vbd" 2>"$PT_TMP/e"
+pt_is "$?" 1 "vbd-unplug of a running VM's disk: exit 1"
+grep -q "hot-unplug" "$PT_TMP/e" && pt_ok "saying there is no hot-unplug" ||
+    pt_fail "saying there is no hot-unplug" "$(cat "$PT_TMP/e")"
+x vbd-plug uuid="$vbd" 2>"$PT_TMP/e"
+grep -q DEVICE_ALREADY_ATTACHED "$PT_TMP/e" &&
+    pt_ok "vbd-plug of an attached disk: DEVICE_ALREADY_ATTACHED" ||
+    pt_fail "vbd-plug of an attached disk: DEVICE_ALREADY_ATTACHED" \
+    "$(cat "$PT_TMP/e")"
+x vm-shutdown vm=diskvm --force && pt_ok "vm-shutdown --force" ||
+    pt_fail "vm-shutdown --force"
+x vbd-destroy uuid="$vbd2" && pt_ok "vbd-destroy once halted" ||
+    pt_fail "vbd-destroy once halted"
+pt_is "$(x vbd-list --minimal)" "$vbd" "one VBD left"
+pt_is "$(x vdi-list uuid="$vdi2" --minimal)" "$vdi2" "its VDI stays"
+pt_done

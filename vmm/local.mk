@@ -23,3 +23,13 @@ tests_unit_vmm_test_blk_SOURCES = tests/unit/vmm/test_blk.c \
 	vmm/vmm_pci.h vmm/vmm_pci.c vmm/vmm_blk.h vmm/vmm_blk.c tests/tap.h
 tests_unit_vmm_test_blk_CFLAGS = $(AM_CFLAGS) $(LIBNBD_CFLAGS)
 tests_unit_vmm_test_blk_LDADD = common/libxt.a $(LIBNBD_LIBS)
+
+# The disks end to end: the test guest in a kvm xm-vmm on a real nbdkit,
+# pause/resume handing the export over, a migration by hand.
+check_PROGRAMS += tests/unit/vmm/test_vmm_disks
+TESTS += tests/unit/vmm/test_vmm_disks
+tests_unit_vmm_test_vmm_disks_SOURCES = tests/unit/vmm/test_vmm_disks.c \
+	tests/tap.h
+tests_unit_vmm_test_vmm_disks_CFLAGS = $(AM_CFLAGS) $(LIBNBD_CFLAGS)
+tests_unit_vmm_test_vmm_disks_LDADD = vmm/libvmmproto.a common/libxt.a \
+	$(LIBNBD_LIBS)

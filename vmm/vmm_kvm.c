@@ -327,9 +327,9 @@ static void crashed(struct vmm *vm, struct kvm_vcpu_ctx *vc, const char *why)
 
     memset(&regs, 0, sizeof(regs));
     ioctl(vc->fd, KVM_GET_REGS, &regs);
-    xt_log(vm->ctx, XT_LOG_ERROR, "vCPU %u: %s (rip %#llx rsp %#llx)",
-           vc->idx, why, (unsigned long long)regs.rip,
-           (unsigned long long)regs.rsp);
+    xt_log(vm->ctx, XT_LOG_ERROR, "vCPU %u: %s (rip %#llx rsp %#llx "
+           "rflags %#llx)", vc->idx, why, (unsigned long long)regs.rip,
+           (unsigned long long)regs.rsp, (unsigned long long)regs.rflags);
     pthread_mutex_lock(&vm->lock);
     vm->state = VMM_STATE_CRASHED;
     pthread_mutex_unlock(&vm->lock);
@@ -529,6 +529,31 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
     s->g = 1;
 }
 
+/*
+ * A TSS whose I/O permission bitmap allows every port.  Under PVM the
+ * guest's ring-3 code does not keep IOPL 3 (RFLAGS reads IOPL 0 once it
+ * runs), so each in/out is emulated by KVM, which then checks the TSS
+ * bitmap: without one, only ports whose bits happened to read as zero
+ * (low ports, from whatever lay at address 0) worked, and 0xcf8 or a BAR
+ * at 0xc000 faulted.  It lives in low memory, which the direct-entry
+ * guest leaves to its loader (docs/specs/guest-abi.md 2).
+ */
+#define TSS_GPA         0x1000u
+#define TSS_IOMAP       0x68u                   /* bitmap offset */
+#define TSS_LIMIT       (TSS_IOMAP + 65536 / 8) /* + the 0xff end byte */
+
+static int setup_tss(struct vmm *vm)
+{
+    uint16_t iomap = TSS_IOMAP;
+
+    if (vm->mem_size < TSS_GPA + TSS_LIMIT + 1)
+        return xt_error(vm->ctx, -ENOMEM, "kvm: no room for the TSS");
+    memset(vm->mem + TSS_GPA, 0, TSS_LIMIT + 1);
+    memcpy(vm->mem + TSS_GPA + 102, &iomap, sizeof(iomap));
+    vm->mem[TSS_GPA + TSS_LIMIT] = 0xff;
+    return 0;
+}
+
 static int kvm_start_boot(struct vmm *vm, uint64_t entry, uint64_t stack_top,
                           uint64_t pt_gpa)
 {
@@ -540,6 +565,8 @@ static int kvm_start_boot(struct vmm *vm, uint64_t entry, uint64_t stack_top,
 
     /* The disks are there before the guest's first instruction. */
     rc = vmm_pci_disks_connect(vm->pci);
+    if (rc == 0)
+        rc = setup_tss(vm);
     if (rc < 0)
         return rc;
     for (i = 0; i < vm->nr_vcpus; i++) {
@@ -560,7 +587,8 @@ static int kvm_start_boot(struct vmm *vm, uint64_t entry, uint64_t stack_top,
         seg(&sregs.fs, XMG_SEL_DATA_U, 0x3, false);
         seg(&sregs.gs, XMG_SEL_DATA_U, 0x3, false);
         memset(&sregs.tr, 0, sizeof(sregs.tr));
-        sregs.tr.limit = 0x67;
+        sregs.tr.base = TSS_GPA;
+        sregs.tr.limit = TSS_LIMIT;
         sregs.tr.type = 0xb;    /* busy 64-bit TSS */
         sregs.tr.present = 1;
         memset(&sregs.ldt, 0, sizeof(sregs.ldt));

@@ -75,8 +75,8 @@ struct xmg_header {
     uint64_t pt_gpa;        /* XMG_PT_PAGES zeroed pages for page tables */
     uint64_t image_end;     /* first byte after image + bss, page aligned */
     /* version 2: a 64-bit TSS (limit XMG_TSS_LIMIT) whose I/O bitmap
-     * allows every port; TR must point at it (ring-3 port I/O is checked
-     * against it on our platform, IOPL 3 or not) */
+     * allows every port, for TR: ring-3 port I/O is checked against TR's
+     * bitmap on our platform, IOPL 3 or not (a loader may build its own) */
     uint64_t tss_gpa;
 };
 

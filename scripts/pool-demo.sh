@@ -1,10 +1,11 @@
 #!/bin/bash
 # scripts/pool-demo.sh - the main job: a three-host pool on this machine
 # (xm-poold on 127.0.0.2, .3 and .4, plain HTTP on loopback only), a VM
-# running the test guest, live-migrated host1 -> host2 -> host3 -> host1
-# with xm-pool's progress bar; each move's total time and guest-observed
-# downtime are printed; then a shared-file SR on the three hosts with a
-# VDI that the block service serves over NBD.  The pool is left running;
+# running the test guest with its disk on a shared-file SR plugged on the
+# three hosts, live-migrated host1 -> host2 -> host3 -> host1 with
+# xm-pool's progress bar; each move's total time and guest-observed
+# downtime are printed, and the guest's disk writes and ledgers after
+# each; then a second VDI that the block service serves over NBD.  The pool is left running;
 # `scripts/pool-demo.sh stop` stops it.  Expects a built tree (scripts/demo.sh builds first).
 set -uo pipefail
 
@@ -114,14 +115,56 @@ for i, u in enumerate(uuids, 1):
 s.session.logout(sess)
 EOP
 x host-list params=uuid,name-label,address
-echo "== a VM running the test guest (1 GiB, dirtying 64 MiB/s)"
-x vm-create name-label=demo-vm memory=1024M \
-    cmdline="ws_mib=256 rate_mib=64" >/dev/null &&
-    x vm-start vm=demo-vm on=127.0.0.2 || { stop_pool; exit 1; }
+echo "== storage: a shared-file SR plugged on the three hosts, the pool's default"
+mkdir -p "$demo/sr-shared"
+sr=$(x sr-create host-uuid="${h[1]}" name-label=demo-shared type=shared-file \
+     device-config:location="$demo/sr-shared" physical-size=8G) &&
+    x pool-param-set uuid="$(x pool-list --minimal)" default_SR="$sr" ||
+    { echo "pool-demo: storage step failed" >&2; stop_pool; exit 1; }
+x sr-list params=name-label,type,shared,physical-size
+x pbd-list params=host,currently-attached
+
+# The guest's own counters (heartbeats, disk writes and re-reads, ledger
+# mismatches) as its host sees them: host_local.vm_status, with the pool
+# secret of the host's state directory.
+guest_status() {
+    python3 - "$port" "$demo/h$1/state/pool-secret" "$2" "$1" <<'EOP' || true
+import sys, xmlrpc.client
+port, secret_file, vm, n = sys.argv[1:5]
+secret = open(secret_file).read().split()[0]
+addr = "127.0.0.%d" % (int(n) + 1)
+s = xmlrpc.client.ServerProxy("http://%s:%s/" % (addr, port))
+st = s.host_local.vm_status(secret, vm)["Value"]
+print("   guest on host%s: heartbeat %s, disk writes %s, disk re-reads %s, "
+      "disk mismatches %s, memory mismatches %s" % (
+          n, st["hb_last_seq"], st.get("disk_writes", "-"),
+          st.get("disk_reads", "-"), st.get("disk_mismatches", "-"),
+          st.get("mismatches", "-")))
+EOP
+}
+
+cmdline="ws_mib=256 rate_mib=64"
+what="dirtying 64 MiB/s"
+if [ "$hv" = kvm ]; then
+    cmdline="$cmdline disk_rate_mib=16 disk_ws_mib=64"
+    what="$what, writing its disk at 16 MiB/s"
+fi
+echo "== a VM running the test guest (1 GiB, $what)"
+x vm-create name-label=demo-vm memory=1024M cmdline="$cmdline" >/dev/null ||
+    { stop_pool; exit 1; }
+if [ "$hv" = kvm ]; then
+    echo "== its disk: a 256 MiB VDI on demo-shared (vm-disk-add)"
+    x vm-disk-add vm=demo-vm disk-size=256M >/dev/null ||
+        { stop_pool; exit 1; }
+    x vbd-list params=userdevice,device,mode
+fi
+x vm-start vm=demo-vm on=127.0.0.2 || { stop_pool; exit 1; }
 x vm-list params=name-label,power-state,resident-on
+vm_uuid=$(x vm-list name-label=demo-vm --minimal)
 # Let the guest boot and its heartbeat start, so the first move's pause is
 # measured as the guest sees it.
 sleep 3
+guest_status 1 "$vm_uuid"
 
 for step in "2 host2" "3 host3" "1 host1"; do
     set -- $step
@@ -129,20 +172,16 @@ for step in "2 host2" "3 host3" "1 host1"; do
     x vm-migrate vm=demo-vm host-uuid="${h[$1]}" live=true ||
         { echo "pool-demo: migration failed (the VM still runs on its" \
           "source)" >&2; exit 1; }
+    sleep 1
+    guest_status "$1" "$vm_uuid"
 done
 
-echo "== storage: a shared-file SR plugged on the three hosts, a 1 GiB VDI"
-mkdir -p "$demo/sr-shared"
-sr=$(x sr-create host-uuid="${h[1]}" name-label=demo-shared type=shared-file \
-     device-config:location="$demo/sr-shared" physical-size=8G) &&
-    vdi=$(x vdi-create sr-uuid="$sr" name-label=demo-disk virtual-size=1G) ||
+echo "== the block service: a second VDI, served over NBD (nbdinfo, qemu-io)"
+vdi=$(x vdi-create sr-uuid="$sr" name-label=demo-data virtual-size=1G) ||
     { echo "pool-demo: storage step failed" >&2; exit 1; }
-x sr-list params=name-label,type,shared,physical-size,virtual-allocation
-x pbd-list params=host,currently-attached
 x vdi-list params=name-label,virtual-size,physical-utilisation
 if command -v nbdkit >/dev/null && command -v nbdinfo >/dev/null; then
-    echo "== the block service serves demo-disk over NBD (nbdinfo, qemu-io)"
-    sock=$demo/demo-disk.sock
+    sock=$demo/demo-data.sock
     nbdkit -U "$sock" --pidfile "$demo/nbdkit.pid" \
         "$build/vdi/nbdkit-xmvdi-plugin.so" sr_type=shared-file \
         sr_uuid="$sr" location="$demo/sr-shared" vdi="$vdi" &&
@@ -157,8 +196,8 @@ fi
 
 cat <<EOF
 
-The pool is running: three xm-poold hosts, demo-vm on host1, the SR
-demo-shared with demo-disk.  Try:
+The pool is running: three xm-poold hosts, demo-vm on host1 with its
+disk on the SR demo-shared, and the VDI demo-data there.  Try:
     export XM_POOLRC=$XM_POOLRC
     $cli --http host-list
     $cli --http vm-list params=all

@@ -28,6 +28,8 @@ tests_unit_vmm_test_blk_LDADD = common/libxt.a $(LIBNBD_LIBS)
 # pause/resume handing the export over, a migration by hand.
 check_PROGRAMS += tests/unit/vmm/test_vmm_disks
 TESTS += tests/unit/vmm/test_vmm_disks
+SANITIZE_TESTS += tests/unit/vmm/test_vmm_disks
+TSAN_TESTS += tests/unit/vmm/test_vmm_disks
 tests_unit_vmm_test_vmm_disks_SOURCES = tests/unit/vmm/test_vmm_disks.c \
 	tests/tap.h
 tests_unit_vmm_test_vmm_disks_CFLAGS = $(AM_CFLAGS) $(LIBNBD_CFLAGS)

@@ -164,6 +164,11 @@ static void drop_connection(struct vmm_blk *b)
     b->pending = 0;
 }
 
+void vmm_blk_disconnect(struct vmm_blk *b)
+{
+    drop_connection(b);
+}
+
 void vmm_blk_free(struct vmm_blk *b)
 {
     if (!b)

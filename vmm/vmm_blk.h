@@ -66,6 +66,8 @@ int vmm_blk_connect(struct vmm_blk *b);
  */
 int vmm_blk_release(struct vmm_blk *b);
 bool vmm_blk_connected(const struct vmm_blk *b);
+/* Closes the connection at once, without a flush (one just opened). */
+void vmm_blk_disconnect(struct vmm_blk *b);
 
 /*
  * Register access at offset off (< VMM_BLK_BAR_SIZE) of the BAR, size 1,

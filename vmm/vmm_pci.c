@@ -30,7 +30,15 @@
 #define BAR_IO              0x1u
 #define BAR_BASE            0xc000u
 
+/*
+ * Locks: pci->lock guards the latch and every device's config fields, and
+ * is held only briefly; dev->io guards dev->blk, held through a notify's
+ * NBD I/O.  Port I/O takes one, then (released) the other; the control
+ * thread's state calls nest them, the bus lock first.  So a vCPU waiting
+ * for its disk never holds up another vCPU's heartbeat.
+ */
 struct pci_dev {
+    pthread_mutex_t io;
     struct vmm_blk *blk;
     uint16_t command;
     uint8_t int_line;
@@ -94,6 +102,7 @@ struct vmm_pci *vmm_pci_new(struct xt_ctx *ctx, uint8_t *mem,
         d->blk = vmm_blk_new(ctx, &pci->ram, i, disks[i].uri, disks[i].ro);
         if (!d->blk)
             goto fail;
+        pthread_mutex_init(&d->io, NULL);
         d->command = PCI_CMD_IO;
         d->bar0 = BAR_BASE + VMM_BLK_BAR_SIZE * i;
         pci->nr++;
@@ -111,8 +120,10 @@ void vmm_pci_free(struct vmm_pci *pci)
     if (!pci)
         return;
     vmm_pci_disks_release(pci);
-    for (i = 0; i < pci->nr; i++)
+    for (i = 0; i < pci->nr; i++) {
         vmm_blk_free(pci->dev[i].blk);
+        pthread_mutex_destroy(&pci->dev[i].io);
+    }
     free(pci->ram.dirty);
     pthread_mutex_destroy(&pci->lock);
     free(pci);
@@ -194,7 +205,8 @@ bool vmm_pci_port_in(struct vmm_pci *pci, uint16_t port, unsigned size,
     unsigned off;
     bool mine = true;
 
-    if (!pci)
+    if (!pci || (!pci->nr && (port < PCI_ADDR_PORT ||
+                              port >= PCI_DATA_PORT + 4)))
         return false;
     pthread_mutex_lock(&pci->lock);
     if (port >= PCI_ADDR_PORT && port < PCI_ADDR_PORT + 4) {
@@ -211,7 +223,11 @@ bool vmm_pci_port_in(struct vmm_pci *pci, uint16_t port, unsigned size,
             *val_r = (v >> (8 * byte)) & mask;
         }
     } else if ((d = bar_of(pci, port, &off)) != NULL) {
+        pthread_mutex_unlock(&pci->lock);
+        pthread_mutex_lock(&d->io);
         *val_r = vmm_blk_reg_read(d->blk, off, size) & mask;
+        pthread_mutex_unlock(&d->io);
+        return true;
     } else {
         mine = false;
     }
@@ -226,7 +242,8 @@ bool vmm_pci_port_out(struct vmm_pci *pci, uint16_t port, unsigned size,
     unsigned off;
     bool mine = true;
 
-    if (!pci)
+    if (!pci || (!pci->nr && (port < PCI_ADDR_PORT ||
+                              port >= PCI_DATA_PORT + 4)))
         return false;
     pthread_mutex_lock(&pci->lock);
     if (port >= PCI_ADDR_PORT && port < PCI_ADDR_PORT + 4) {
@@ -246,7 +263,11 @@ bool vmm_pci_port_out(struct vmm_pci *pci, uint16_t port, unsigned size,
             cfg_write(d, reg, v);
         }
     } else if ((d = bar_of(pci, port, &off)) != NULL) {
+        pthread_mutex_unlock(&pci->lock);
+        pthread_mutex_lock(&d->io);
         vmm_blk_reg_write(d->blk, off, size, val);
+        pthread_mutex_unlock(&d->io);
+        return true;
     } else {
         mine = false;
     }
@@ -256,15 +277,30 @@ bool vmm_pci_port_out(struct vmm_pci *pci, uint16_t port, unsigned size,
 
 int vmm_pci_disks_connect(struct vmm_pci *pci)
 {
+    bool opened[VMM_MAX_DISKS] = { false };
     unsigned i;
     int rc = 0;
 
     if (!pci)
         return 0;
-    pthread_mutex_lock(&pci->lock);
-    for (i = 0; i < pci->nr && rc == 0; i++)
-        rc = vmm_blk_connect(pci->dev[i].blk);
-    pthread_mutex_unlock(&pci->lock);
+    for (i = 0; i < pci->nr && rc == 0; i++) {
+        struct pci_dev *d = &pci->dev[i];
+
+        pthread_mutex_lock(&d->io);
+        opened[i] = !vmm_blk_connected(d->blk);
+        rc = vmm_blk_connect(d->blk);
+        pthread_mutex_unlock(&d->io);
+    }
+    /* All or nothing: a VM left paused holds none of the exports it just
+     * took (another VMM may need them back). */
+    for (i = 0; rc < 0 && i < pci->nr; i++) {
+        struct pci_dev *d = &pci->dev[i];
+
+        pthread_mutex_lock(&d->io);
+        if (opened[i] && vmm_blk_connected(d->blk))
+            vmm_blk_disconnect(d->blk);
+        pthread_mutex_unlock(&d->io);
+    }
     return rc;
 }
 
@@ -275,13 +311,13 @@ int vmm_pci_disks_release(struct vmm_pci *pci)
 
     if (!pci)
         return 0;
-    pthread_mutex_lock(&pci->lock);
     for (i = 0; i < pci->nr; i++) {
+        pthread_mutex_lock(&pci->dev[i].io);
         r = vmm_blk_release(pci->dev[i].blk);
+        pthread_mutex_unlock(&pci->dev[i].io);
         if (r < 0 && rc == 0)
             rc = r;
     }
-    pthread_mutex_unlock(&pci->lock);
     return rc;
 }
 
@@ -333,7 +369,9 @@ void vmm_pci_state_save(struct vmm_pci *pci, void *buf)
         s->dev[i].bar0 = pci->dev[i].bar0;
         s->dev[i].command = pci->dev[i].command;
         s->dev[i].int_line = pci->dev[i].int_line;
+        pthread_mutex_lock(&pci->dev[i].io);
         vmm_blk_state_get(pci->dev[i].blk, &s->dev[i].blk);
+        pthread_mutex_unlock(&pci->dev[i].io);
     }
     pthread_mutex_unlock(&pci->lock);
 }
@@ -350,6 +388,8 @@ int vmm_pci_state_restore(struct vmm_pci *pci, const void *buf, size_t len)
                         "bytes of device state, this VM has %u (--disk)",
                         len >= sizeof(*s) ? s->nr_disks : 0, len, nr);
     pthread_mutex_lock(&pci->lock);
+    for (i = 0; i < nr; i++)
+        pthread_mutex_lock(&pci->dev[i].io);
     for (i = 0; i < nr && rc == 0; i++)
         rc = vmm_blk_state_check(pci->dev[i].blk, &s->dev[i].blk);
     if (rc == 0) {
@@ -362,6 +402,8 @@ int vmm_pci_state_restore(struct vmm_pci *pci, const void *buf, size_t len)
             pci->dev[i].int_line = s->dev[i].int_line;
         }
     }
+    for (i = 0; i < nr; i++)
+        pthread_mutex_unlock(&pci->dev[i].io);
     pthread_mutex_unlock(&pci->lock);
     return rc;
 }

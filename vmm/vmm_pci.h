@@ -4,7 +4,7 @@
  * (vmm_pci.c, vmm_blk.c), and the pages those devices write into guest
  * RAM.  The engine routes port I/O here; the control thread connects and
  * releases the disks and saves the devices' state.  Every call is
- * thread-safe (one lock over the bus and its devices).
+ * thread-safe (a short lock over the bus, one per device for its I/O).
  */
 #ifndef VMM_PCI_H
 #define VMM_PCI_H
@@ -49,7 +49,8 @@ bool vmm_pci_port_out(struct vmm_pci *pci, uint16_t port, unsigned size,
                       uint32_t val);
 
 /* Connects every disk not connected; the first failure is reported, with
- * the disk's number and URI, and ends the call. */
+ * the disk's number and URI, and ends the call, closing again the
+ * connections this call opened. */
 int vmm_pci_disks_connect(struct vmm_pci *pci);
 /* Flushes and closes every disk; tries all, reports the first failure
  * (that disk stays connected). */

@@ -552,6 +552,13 @@ static void test_state(struct drv *d, struct vmm_pci *pci,
                "connect refused");
     tap_ok(strstr(ctx->err_msg, "disk 1") != NULL, "naming it: %s",
            ctx->err_msg);
+    if (p1) {
+        /* Disk 0 connected before disk 1 failed: closed again. */
+        d->pci = p1;
+        tap_is_int(one(d, T_IN, 100, 0x180000, 4096, true), S_IOERR,
+                   "all or nothing: disk 0 was disconnected again");
+        d->pci = pci;
+    }
     vmm_pci_free(p1);
     ctx->quiet_errors = false;
     free(st);

@@ -254,7 +254,7 @@ const struct pool_value *pool_record_get(const struct pool_record *rec,
 
 /* ---- the database ------------------------------------------------------ */
 
-#define POOL_DB_SCHEMA_VERSION   1      /* what this program writes */
+#define POOL_DB_SCHEMA_VERSION   2      /* what this program writes */
 #define POOL_DB_BUSY_TIMEOUT_MS  5000
 
 struct pool_db;     /* opaque */

@@ -130,6 +130,11 @@ static const struct pool_field vdi_fields[] = {
     { FIELD("managed", BOOL, DRO), .def = "true" },
     { FIELD("missing", BOOL, DRO) },
     { FIELD("sm_config", MAP, DRO) },
+    /* schema version 2 */
+    { FIELD("is_a_snapshot", BOOL, DRO) },
+    F_REF("snapshot_of", DRO, VDI, SET_NULL),
+    F_SET("snapshots", VDI, "snapshot_of"),
+    { FIELD("snapshot_time", DATETIME, DRO) },
 };
 
 static const struct pool_field sr_fields[] = {

@@ -192,8 +192,20 @@ static const char v1_sql[] =
     "CREATE INDEX network_name ON \"network\"(name_label);\n"
     "CREATE INDEX task_name ON \"task\"(name_label);\n";
 
+/* VDI snapshots (VDI.snapshot): XAPI's three fields; snapshots is the
+ * derived set over snapshot_of. */
+static const char v2_sql[] =
+    "ALTER TABLE \"VDI\" ADD COLUMN is_a_snapshot INTEGER NOT NULL "
+        "DEFAULT 0 CHECK (is_a_snapshot IN (0, 1));\n"
+    "ALTER TABLE \"VDI\" ADD COLUMN snapshot_of TEXT REFERENCES \"VDI\"(ref) "
+        "ON DELETE SET NULL;\n"
+    "ALTER TABLE \"VDI\" ADD COLUMN snapshot_time TEXT NOT NULL DEFAULT '"
+        POOL_DATETIME_EPOCH "';\n"
+    "CREATE INDEX VDI_snapshot_of ON \"VDI\"(snapshot_of);\n";
+
 const struct pool_migration pool_migrations[] = {
     { .version = 1, .what = "create the pool database", .sql = v1_sql },
+    { .version = 2, .what = "VDI snapshots", .sql = v2_sql },
 };
 const size_t pool_nmigrations = ARRAY_SIZE(pool_migrations);
 

@@ -953,82 +953,116 @@ static void test_file(struct fixture *fx)
                POOL_DB_APPLICATION_ID, "application_id is xm-pool's");
 }
 
-/* A version 2 for the migration tests: adds a column, fills it. */
-static int v2_apply(struct pool_db *db)
+/* The next version, for the migration tests: adds a column, fills it. */
+static int next_apply(struct pool_db *db)
 {
     return pool_exec(db, "UPDATE \"VM\" SET test_col = 'migrated:' || "
                      "name_label");
 }
 
-static const struct pool_migration migs_v2[] = {
-    { .version = 1, .what = "create" },     /* sql filled in at run time */
-    { .version = 2, .what = "test column",
-      .sql = "ALTER TABLE \"VM\" ADD COLUMN test_col TEXT NOT NULL "
-             "DEFAULT ''",
-      .apply = v2_apply },
-};
+#define CUR POOL_DB_SCHEMA_VERSION
 
 static void test_migrations(struct fixture *fx)
 {
-    struct pool_migration migs[2], bad[2];
+    struct pool_migration migs[CUR + 1], bad[CUR + 1];
     struct xt_ctx *ctx = fx->ctx;
     struct pool_db *db = NULL;
     int version = 0, rc;
-    char *ref = NULL;
+    char *ref = NULL, msg[96];
 
-    memcpy(migs, migs_v2, sizeof(migs));
-    migs[0].sql = pool_migrations[0].sql;
+    /* this program's migrations, then a test one at CUR + 1 */
+    memcpy(migs, pool_migrations, CUR * sizeof(migs[0]));
+    migs[CUR] = (struct pool_migration){
+        .version = CUR + 1, .what = "test column",
+        .sql = "ALTER TABLE \"VM\" ADD COLUMN test_col TEXT NOT NULL "
+               "DEFAULT ''",
+        .apply = next_apply };
     ctx->quiet_errors = true;
 
-    /* a v1 file with a VM */
+    /* a file of the current version with a VM */
     use_file(fx, "migrate.db");
     rc = pool_db_open(ctx, fx->path, &db);
-    tap_is_int(rc, 0, "v1 file created");
+    tap_is_int(rc, 0, "a file of the current version created");
     if (rc == 0)
         pool_db_create(db, POOL_CLASS_VM, (struct pool_field_init[]){
             { "name_label", POOL_V_STR("old") } }, 1, &ref);
     pool_db_close(db);
     db = NULL;
 
-    /* a failing v2 leaves it at v1 */
+    /* a failing next version leaves it where it was */
     memcpy(bad, migs, sizeof(bad));
-    bad[1].sql = "ALTER TABLE \"VM\" ADD COLUMN x TEXT; SELECT nonsense()";
-    bad[1].apply = NULL;
-    rc = pool_db_open_migrations(ctx, fx->path, bad, 2, &db);
+    bad[CUR].sql = "ALTER TABLE \"VM\" ADD COLUMN x TEXT; SELECT nonsense()";
+    bad[CUR].apply = NULL;
+    rc = pool_db_open_migrations(ctx, fx->path, bad, CUR + 1, &db);
     tap_ok(rc < 0 && !db, "failing migration refuses the open (%d)", rc);
     xt_error_clear(ctx);
     tap_is_int(raw_int(fx->path, "SELECT max(version) FROM schema_version"),
-               1, "and the file stays at version 1");
+               CUR, "and the file stays at the current version");
     tap_is_int(raw_int(fx->path, "SELECT count(*) FROM pragma_table_info"
                        "('VM') WHERE name = 'x'"), 0,
                "with no trace of the failed step");
 
-    /* the code with a v2 upgrades it */
-    rc = pool_db_open_migrations(ctx, fx->path, migs, 2, &db);
-    tap_is_int(rc, 0, "opened by code with a v2 migration");
-    tap_ok(db && pool_db_schema_version(db, &version) == 0 && version == 2,
-           "upgraded to version 2");
+    /* the code with the next version upgrades it */
+    rc = pool_db_open_migrations(ctx, fx->path, migs, CUR + 1, &db);
+    tap_is_int(rc, 0, "opened by code with one more migration");
+    tap_ok(db && pool_db_schema_version(db, &version) == 0 &&
+           version == CUR + 1, "upgraded to version %d", CUR + 1);
     tap_ok(db && pool_db_check_ref(db, POOL_CLASS_VM, ref) == 0,
            "the VM survived the migration");
     pool_db_close(db);
     db = NULL;
     tap_is_int(raw_int(fx->path, "SELECT count(*) FROM \"VM\" WHERE "
                        "test_col = 'migrated:old'"), 1,
-               "v2 ran its SQL and its function");
-    tap_is_int(raw_int(fx->path, "SELECT count(*) FROM schema_version"), 2,
-               "schema_version keeps the history");
+               "the migration ran its SQL and its function");
+    tap_is_int(raw_int(fx->path, "SELECT count(*) FROM schema_version"),
+               CUR + 1, "schema_version keeps the history");
 
     /* this program refuses the newer file */
     rc = pool_db_open(ctx, fx->path, &db);
-    expect_err(ctx, rc, -ENOTSUP, "schema version 2 is newer than this "
-               "program supports (1)", "newer schema refused");
+    snprintf(msg, sizeof(msg), "schema version %d is newer than this "
+             "program supports (%d)", CUR + 1, CUR);
+    expect_err(ctx, rc, -ENOTSUP, msg, "newer schema refused");
     tap_ok(!db, "no handle for a newer file");
 
-    /* a new file goes straight to v2 */
+    /* a new file goes straight to the last version */
     use_file(fx, "fresh2.db");
-    rc = pool_db_open_migrations(ctx, fx->path, migs, 2, &db);
+    rc = pool_db_open_migrations(ctx, fx->path, migs, CUR + 1, &db);
     tap_ok(rc == 0 && pool_db_schema_version(db, &version) == 0 &&
-           version == 2, "new file created at version 2");
+           version == CUR + 1, "new file created at version %d", CUR + 1);
+    pool_db_close(db);
+    db = NULL;
+    free(ref);
+    ref = NULL;
+
+    /* a real version 1 file (a VDI in it) upgraded by this program: the
+     * snapshot fields of version 2 take their defaults */
+    use_file(fx, "v1.db");
+    rc = pool_db_open_migrations(ctx, fx->path, pool_migrations, 1, &db);
+    tap_ok(rc < 0 && !db, "code of version 1 alone does not fit this "
+           "model (%d)", rc);
+    xt_error_clear(ctx);
+    tap_is_int(raw_int(fx->path, "SELECT max(version) FROM schema_version"),
+               1, "but it wrote a version 1 file");
+    raw_exec(fx->path, "INSERT INTO \"SR\" (ref, uuid) VALUES "
+             "('OpaqueRef:sr1', '00000000-0000-4000-8000-000000000001');"
+             "INSERT INTO \"VDI\" (ref, uuid, SR) VALUES "
+             "('OpaqueRef:vdi1', '00000000-0000-4000-8000-000000000002', "
+             "'OpaqueRef:sr1')");
+    rc = pool_db_open(ctx, fx->path, &db);
+    tap_ok(rc == 0 && pool_db_schema_version(db, &version) == 0 &&
+           version == CUR, "this program upgrades it to version %d", CUR);
+    if (db) {
+        struct pool_value v = { 0 };
+
+        tap_ok(pool_db_get_field(db, POOL_CLASS_VDI, "OpaqueRef:vdi1",
+                                 "is_a_snapshot", &v) == 0 && !v.b,
+               "its VDI is not a snapshot");
+        pool_value_clear(&v);
+        tap_ok(pool_db_get_field(db, POOL_CLASS_VDI, "OpaqueRef:vdi1",
+                                 "snapshot_of", &v) == 0 &&
+               pool_ref_is_null(v.s), "and is the snapshot of none");
+        pool_value_clear(&v);
+    }
     pool_db_close(db);
     db = NULL;
 

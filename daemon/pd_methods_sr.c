@@ -797,25 +797,30 @@ static int vdi_resize(struct api_call_ctx *call,
 
 /* VDI.clone(vdi, driver_params): a new VDI of the same SR holding a full
  * copy; its name and description are the source's, as XAPI's. */
-static int vdi_clone(struct api_call_ctx *call,
-                     const struct api_value *params,
-                     struct api_value **result_r)
+/* VDI.clone and VDI.snapshot: a copy on the same SR.  The copy is of the
+ * medium, so a VDI a running VM holds is refused (VDI_IN_USE) rather than
+ * copied torn. */
+static int vdi_copy(struct api_call_ctx *call, const struct api_value *params,
+                    bool snapshot, struct api_value **result_r)
 {
     const char *vdi = xa_param_str(params, 1);
+    const char *op = snapshot ? "snapshot" : "clone";
     struct pool_db *db = dbof(call);
     struct pool_field_init init[16];
     struct api_value *extra = NULL, *ans = NULL;
     char u[XT_UUID_STRLEN + 1], *sr = NULL, *src = NULL, *pbd = NULL;
     char *host = NULL, *ref = NULL, *name = NULL, *desc = NULL;
+    char now[POOL_DATETIME_STRLEN + 1], method[32];
     struct xt_uuid uuid;
     size_t n = 0;
     int rc;
 
     if (!vdi)
-        return xt_error(call->xt, -EINVAL, "VDI.clone(session, vdi, "
-                        "driver_params)");
+        return xt_error(call->xt, -EINVAL, "VDI.%s(session, vdi, "
+                        "driver_params)", op);
     rc = xa_field_str(db, POOL_CLASS_VDI, vdi, "SR", &sr);
     rc = xa_db_fail(call, rc, "VDI", vdi, result_r);
+    rc = rc ?: check_unused(call, vdi, op, result_r);
     rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "uuid", &src);
     rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "name_label", &name);
     rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "name_description",
@@ -828,8 +833,9 @@ static int vdi_clone(struct api_call_ctx *call,
     extra = api_array();
     rc = api_array_append(extra, api_string(src));
     rc = rc ?: api_array_append(extra, api_string(u));
-    rc = rc ?: sr_call(call, sr, pbd, host, vdi, "host_local.vdi_clone", extra,
-                 &ans, result_r);
+    snprintf(method, sizeof(method), "host_local.vdi_%s", op);
+    rc = rc ?: sr_call(call, sr, pbd, host, vdi, method, extra, &ans,
+                       result_r);
     extra = NULL;
     if (rc < 0)
         goto out;
@@ -837,6 +843,15 @@ static int vdi_clone(struct api_call_ctx *call,
     init[n++].value = POOL_V_STR(name);
     init[n].name = "name_description";
     init[n++].value = POOL_V_STR(desc);
+    if (snapshot) {
+        pool_datetime_now(now);
+        init[n].name = "is_a_snapshot";
+        init[n++].value = POOL_V_BOOL(true);
+        init[n].name = "snapshot_of";
+        init[n++].value = POOL_V_REF(vdi);
+        init[n].name = "snapshot_time";
+        init[n++].value = POOL_V_DATETIME(now);
+    }
     rc = vdi_record(call, sr, ans, init, n, &ref);
     if (rc == 0)
         *result_r = api_string(ref);
@@ -853,6 +868,20 @@ out:
     return rc;
 }
 
+static int vdi_clone(struct api_call_ctx *call,
+                     const struct api_value *params,
+                     struct api_value **result_r)
+{
+    return vdi_copy(call, params, false, result_r);
+}
+
+static int vdi_snapshot(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r)
+{
+    return vdi_copy(call, params, true, result_r);
+}
+
 const struct api_method xa_sr_methods[] = {
     { "SR.create", 9, 10, 0, m_sr_create },
     { "SR.destroy", 2, 0, 0, m_sr_destroy },
@@ -864,5 +893,6 @@ const struct api_method xa_sr_methods[] = {
     { "VDI.destroy", 2, 0, 0, vdi_destroy },
     { "VDI.resize", 3, 0, 0, vdi_resize },
     { "VDI.clone", 2, 3, 0, vdi_clone },
+    { "VDI.snapshot", 2, 3, 0, vdi_snapshot },
     { NULL, 0, 0, 0, NULL },
 };

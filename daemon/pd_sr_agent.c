@@ -330,11 +330,10 @@ static int a_vdi_destroy(struct api_call_ctx *call,
     return vdi_op(call, params, "destroy", result_r);
 }
 
-/* vdi_clone(secret, spec, src, dst): dst as a full copy of src; the SR's
- * figures and dst's. */
-static int a_vdi_clone(struct api_call_ctx *call,
-                       const struct api_value *params,
-                       struct api_value **result_r)
+/* vdi_clone / vdi_snapshot(secret, spec, src, dst): dst as a copy of src
+ * (a snapshot records snapshot_of); the SR's figures and dst's. */
+static int vdi_copy(struct api_call_ctx *call, const struct api_value *params,
+                    bool snapshot, struct api_value **result_r)
 {
     struct sr_vdi_info info = { 0 };
     struct sr_stat st = { 0 };
@@ -347,7 +346,8 @@ static int a_vdi_clone(struct api_call_ctx *call,
     rc = rc ?: vdi_of(call, params, 3, &dst);
     if (rc < 0)
         goto out;
-    rc = sr_vdi_clone(sr, &src, &dst);
+    rc = snapshot ? sr_vdi_snapshot(sr, &src, &dst) :
+                    sr_vdi_clone(sr, &src, &dst);
     if (rc == -ENOSPC) {
         sr_stat(sr, &st);
         sr_vdi_info(sr, &src, &info);
@@ -356,13 +356,28 @@ static int a_vdi_clone(struct api_call_ctx *call,
         rc = sr_vdi_info(sr, &dst, &info);
     if (rc < 0) {
         *result_r = failure_of(call, rc, sb.spec.type, xa_param_str(params, 2),
-                               "clone", info.virtual_size, st.free);
+                               snapshot ? "snapshot" : "clone",
+                               info.virtual_size, st.free);
         goto out;
     }
     rc = answer(call, sr, "vdi", info_value(&info), result_r);
 out:
     sr_detach(sr);
     return rc;
+}
+
+static int a_vdi_clone(struct api_call_ctx *call,
+                       const struct api_value *params,
+                       struct api_value **result_r)
+{
+    return vdi_copy(call, params, false, result_r);
+}
+
+static int a_vdi_snapshot(struct api_call_ctx *call,
+                          const struct api_value *params,
+                          struct api_value **result_r)
+{
+    return vdi_copy(call, params, true, result_r);
 }
 
 const struct api_method xa_sr_agent_methods[] = {
@@ -373,5 +388,7 @@ const struct api_method xa_sr_agent_methods[] = {
     { "host_local.vdi_resize", 4, 0, API_METHOD_NO_ASYNC, a_vdi_resize },
     { "host_local.vdi_destroy", 3, 0, API_METHOD_NO_ASYNC, a_vdi_destroy },
     { "host_local.vdi_clone", 4, 0, API_METHOD_NO_ASYNC, a_vdi_clone },
+    { "host_local.vdi_snapshot", 4, 0, API_METHOD_NO_ASYNC,
+      a_vdi_snapshot },
     { NULL, 0, 0, 0, NULL },
 };

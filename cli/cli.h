@@ -257,6 +257,7 @@ int cli_vdi_list(struct cli_ctx *cli);
 int cli_vdi_destroy(struct cli_ctx *cli);
 int cli_vdi_resize(struct cli_ctx *cli);
 int cli_vdi_clone(struct cli_ctx *cli);
+int cli_vdi_snapshot(struct cli_ctx *cli);
 int cli_vbd_create(struct cli_ctx *cli);
 int cli_vbd_list(struct cli_ctx *cli);
 int cli_vbd_destroy(struct cli_ctx *cli);

@@ -133,6 +133,9 @@ static const struct cli_command commands[] = {
     { "vdi-clone", cli_vdi_clone, "uuid=UUID [new-name-label=NAME]",
       "copy a virtual disk into a new one of the same SR; prints its uuid",
       k_vdi_clone, NULL },
+    { "vdi-snapshot", cli_vdi_snapshot, "uuid=UUID [new-name-label=NAME]",
+      "snapshot a virtual disk that no running VM holds; prints the "
+      "snapshot's uuid", k_vdi_clone, NULL },
     { "vbd-create", cli_vbd_create,
       "vm-uuid=UUID vdi-uuid=UUID [device=0-7] [mode=RW|RO] "
       "[bootable=true|false]",

@@ -1,7 +1,8 @@
 /*
  * cli_sr.c - the storage commands, in xe's syntax: sr-create, sr-list,
  * sr-scan, sr-destroy, sr-forget, pbd-list, pbd-plug, pbd-unplug,
- * vdi-create, vdi-list, vdi-destroy, vdi-resize, vdi-clone, vbd-create,
+ * vdi-create, vdi-list, vdi-destroy, vdi-resize, vdi-clone, vdi-snapshot,
+ * vbd-create,
  * vbd-list, vbd-destroy, vbd-plug, vbd-unplug, vm-disk-add.
  */
 #include "config.h"
@@ -274,7 +275,9 @@ int cli_vdi_resize(struct cli_ctx *cli)
     return rc;
 }
 
-int cli_vdi_clone(struct cli_ctx *cli)
+/* VDI.clone or VDI.snapshot of uuid=, named new-name-label= if given;
+ * prints the copy's uuid. */
+static int vdi_copy(struct cli_ctx *cli, const char *method)
 {
     const char *name = cli_arg(cli, "new-name-label");
     struct api_value *ref = NULL, *p = NULL, *copy = NULL, *v = NULL;
@@ -285,7 +288,7 @@ int cli_vdi_clone(struct cli_ctx *cli)
         rc = p ? api_array_append(p, api_struct()) : -ENOMEM;
     }
     if (!rc) {
-        rc = cli_rpc_call(cli, "VDI.clone", p, &copy);
+        rc = cli_rpc_call(cli, method, p, &copy);
         p = NULL;
     }
     if (!rc && name)
@@ -298,6 +301,16 @@ int cli_vdi_clone(struct cli_ctx *cli)
     api_value_free(copy);
     api_value_free(v);
     return rc;
+}
+
+int cli_vdi_clone(struct cli_ctx *cli)
+{
+    return vdi_copy(cli, "VDI.clone");
+}
+
+int cli_vdi_snapshot(struct cli_ctx *cli)
+{
+    return vdi_copy(cli, "VDI.snapshot");
 }
 
 /* VBD.create of vdi as disk device (NULL: the first free) of vm, with

@@ -2,7 +2,7 @@
 # xm-pool's disk commands against a real one-host xm-poold, in xe's
 # syntax: pool-param-set default_SR=, vm-disk-add (a VDI and its VBD,
 # on the default SR or sr-uuid=), vbd-create, vbd-list, vbd-plug and
-# vbd-unplug saying why they cannot, vbd-destroy; the guest writes its
+# vbd-unplug saying why they cannot, vdi-snapshot, vbd-destroy; the guest writes its
 # disk once started; wrong arguments are usage errors (exit 2).
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
 pt_setup cli-vm-disk
@@ -70,6 +70,13 @@ grep -q DEVICE_ALREADY_ATTACHED "$PT_TMP/e" &&
     "$(cat "$PT_TMP/e")"
 x vm-shutdown vm=diskvm --force && pt_ok "vm-shutdown --force" ||
     pt_fail "vm-shutdown --force"
+snap=$(x vdi-snapshot uuid="$vdi" new-name-label=before)
+is_uuid "$snap" && pt_ok "vdi-snapshot prints the snapshot's uuid" ||
+    pt_fail "vdi-snapshot prints the snapshot's uuid" "got '$snap'"
+pt_is "$(field vdi-list "$snap" is-a-snapshot)" true "it is a snapshot"
+pt_is "$(field vdi-list "$snap" name-label)" before "named before"
+cmp -s "$PT_TMP/sr/$vdi.raw" "$PT_TMP/sr/$snap.raw" &&
+    pt_ok "with the disk's contents" || pt_fail "with the disk's contents"
 x vbd-destroy uuid="$vbd2" && pt_ok "vbd-destroy once halted" ||
     pt_fail "vbd-destroy once halted"
 pt_is "$(x vbd-list --minimal)" "$vbd" "one VBD left"

@@ -1,8 +1,8 @@
 #!/bin/bash
 # A VM with disks on a pool of two hosts: VBD.create and its errors, the
 # VM's start serving each disk from its host's block service, VDI_IN_USE
-# for a VDI another running VM holds, no hot-plug (VBD.plug/unplug say
-# why), a live migration of a VM whose disk is on a shared SR (the
+# for a VDI another running VM holds (and for a snapshot or clone of it),
+# no hot-plug (VBD.plug/unplug say why), VDI.snapshot once halted, a live migration of a VM whose disk is on a shared SR (the
 # destination serves the disk, the source's block service goes after the
 # commit, the guest's disk ledger stays clean), VM_REQUIRES_SR for a
 # disk on a host's local SR, and the block services gone after shutdown.
@@ -76,6 +76,11 @@ t.is_(s.call("VBD.get_currently_attached", vbd), True,
 t.is_(backends(2), [uuid + ".0.pid"], "host 2 serves its disk")
 t.fails_with(lambda: s.call("VDI.destroy", vdi), "VDI_IN_USE",
              "VDI.destroy of the running VM's disk: VDI_IN_USE")
+t.fails_with(lambda: s.call("VDI.snapshot", vdi, {}), "VDI_IN_USE",
+             "VDI.snapshot of a running VM's disk: VDI_IN_USE, not a torn "
+             "copy")
+t.fails_with(lambda: s.call("VDI.clone", vdi, {}), "VDI_IN_USE",
+             "VDI.clone of it: the same")
 t.fails_with(lambda: s.call("VBD.plug", vbd), "DEVICE_ALREADY_ATTACHED",
              "VBD.plug of an attached VBD: DEVICE_ALREADY_ATTACHED")
 t.fails_with(lambda: s.call("VBD.unplug", vbd), "OPERATION_NOT_ALLOWED",
@@ -128,6 +133,23 @@ t.is_(s.call("VBD.get_currently_attached", vbd), False,
       "after shutdown the VBD is detached")
 t.is_(wait_until(lambda: backends(2) == [], 10, "backend gone"), True,
       "and its block service is gone")
+
+snap = s.call("VDI.snapshot", vdi, {})
+rec = s.call("VDI.get_record", snap)
+t.ok(rec["is_a_snapshot"] and rec["snapshot_of"] == vdi and
+     rec["snapshot_time"] and rec["SR"] == shared and
+     int(rec["virtual_size"]) == 16 * MiB,
+     "VDI.snapshot of the halted VM's disk: a snapshot of it, same SR and "
+     "size", repr(rec))
+t.is_(s.call("VDI.get_snapshots", vdi), [snap], "the disk lists it")
+t.is_(s.call("VDI.get_is_a_snapshot", vdi), False, "the disk is no snapshot")
+src = open("%s/shared/%s.raw" % (tmp, s.call("VDI.get_uuid", vdi)), "rb")
+cp = open("%s/shared/%s.raw" % (tmp, rec["uuid"]), "rb")
+t.ok(src.read() == cp.read(), "it holds what the guest wrote")
+src.close()
+cp.close()
+s.call("VDI.destroy", snap)
+t.is_(s.call("VDI.get_snapshots", vdi), [], "VDI.destroy of the snapshot")
 
 # A disk on host 2's local SR keeps the VM on host 2.
 s.call("VBD.create", {"VM": vm, "VDI": vdi_l, "userdevice": "1"})

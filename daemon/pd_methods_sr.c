@@ -882,6 +882,80 @@ static int vdi_snapshot(struct api_call_ctx *call,
     return vdi_copy(call, params, true, result_r);
 }
 
+/* ---- SM: the drivers --------------------------------------------------- */
+
+/* XAPI's capability names for what a driver can do. */
+static const struct {
+    const char *name;
+    int cap;                    /* enum sr_cap, or -1: every driver */
+} sm_caps[] = {
+    { "SR_SCAN", -1 }, { "VDI_CREATE", -1 }, { "VDI_DELETE", -1 },
+    { "VDI_ATTACH", -1 }, { "VDI_DETACH", -1 },
+    { "VDI_RESIZE", SR_CAP_RESIZE }, { "VDI_SNAPSHOT", SR_CAP_SNAPSHOT },
+    { "VDI_CLONE", SR_CAP_CLONE }, { "SR_TRIM", SR_CAP_TRIM },
+};
+
+static int sm_record(struct pool_db *db, const char *type)
+{
+    struct pool_value caps = { .type = POOL_FT_STRING_SET };
+    struct pool_value feats = { .type = POOL_FT_MAP };
+    struct pool_value conf = { .type = POOL_FT_MAP };
+    char desc[160];
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < sizeof(sm_caps) / sizeof(sm_caps[0]); i++)
+        if (sm_caps[i].cap < 0 || sr_type_has(type, sm_caps[i].cap)) {
+            rc = pool_value_set_add(&caps, sm_caps[i].name);
+            /* features: XAPI's map to a version number, here as text */
+            rc = rc ?: pool_value_map_put(&feats, sm_caps[i].name, "1");
+        }
+    rc = rc ?: pool_value_map_put(&conf, "location", "the SR's directory "
+                                  "(an absolute path)");
+    snprintf(desc, sizeof(desc), "xm-pool's %s SR driver (%s)", type,
+             sr_type_shared(type) ? "shared: every host of the pool "
+             "reaches its medium" : "local to one host");
+    if (rc == 0) {
+        struct pool_field_init init[] = {
+            { "name_label", POOL_V_STR(type) },
+            { "name_description", POOL_V_STR(desc) },
+            { "type", POOL_V_STR(type) },
+            { "vendor", POOL_V_STR("xm-pool") },
+            { "copyright", POOL_V_STR("the xm-pool developers") },
+            { "version", POOL_V_STR(PACKAGE_VERSION) },
+            { "required_api_version", POOL_V_STR("1.0") },
+            { "configuration", conf },
+            { "capabilities", caps },
+            { "features", feats },
+            { "driver_filename", POOL_V_STR("sr/") },
+        };
+        rc = pool_db_create(db, POOL_CLASS_SM, init,
+                            sizeof(init) / sizeof(init[0]), NULL);
+    }
+    pool_value_clear(&caps);
+    pool_value_clear(&feats);
+    pool_value_clear(&conf);
+    return rc;
+}
+
+int xa_sm_records(struct pool_db *db)
+{
+    const char *const *types = sr_types();
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && types[i]; i++) {
+        struct pool_strv have = { 0 };
+
+        rc = pool_db_find(db, POOL_CLASS_SM, "type", &POOL_V_STR(types[i]),
+                          &have);
+        if (rc == 0 && have.n == 0)
+            rc = sm_record(db, types[i]);
+        pool_strv_free(&have);
+    }
+    return rc;
+}
+
 const struct api_method xa_sr_methods[] = {
     { "SR.create", 9, 10, 0, m_sr_create },
     { "SR.destroy", 2, 0, 0, m_sr_destroy },

@@ -863,7 +863,7 @@ static const struct api_method base_methods[] = {
 static const enum pool_class_id generic_classes[] = {
     POOL_CLASS_POOL, POOL_CLASS_HOST, POOL_CLASS_VM, POOL_CLASS_NETWORK,
     POOL_CLASS_TASK, POOL_CLASS_SR, POOL_CLASS_VDI, POOL_CLASS_VBD,
-    POOL_CLASS_VIF, POOL_CLASS_PBD,
+    POOL_CLASS_VIF, POOL_CLASS_PBD, POOL_CLASS_SM,
 };
 
 static int table_add(struct api_method **t, size_t *n, size_t *cap,
@@ -1513,6 +1513,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         xa->master = true;
         rc = xa_db(xa, &db);
         rc = rc ?: xa_first_start(xa, db);
+        rc = rc ?: xa_sm_records(db);
         if (rc < 0)
             goto fail;
         xa_reconcile(xa, db);

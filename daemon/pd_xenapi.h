@@ -195,6 +195,8 @@ extern const struct api_method xa_agent_methods[];
  * (pd_methods_sr.c). */
 extern const struct api_method xa_sr_agent_methods[];
 extern const struct api_method xa_sr_methods[];
+/* Makes an SM record for each SR driver that has none (master start). */
+int xa_sm_records(struct pool_db *db);
 /* Runs host_local.<method> of this host directly (no HTTP) when url is
  * our own, else through xa_rpc(); the secret is added in front. */
 int xa_host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,

@@ -60,6 +60,7 @@ enum pool_class_id {
     POOL_CLASS_TASK,
     POOL_CLASS_SESSION,
     POOL_CLASS_USER,
+    POOL_CLASS_SM,              /* schema version 2 */
     POOL_CLASS_COUNT
 };
 

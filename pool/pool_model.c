@@ -224,6 +224,23 @@ static const struct pool_field user_fields[] = {
     [POOL_CLASS_##i] = { .id = POOL_CLASS_##i, .name = (n), .fields = (f), \
                          .nfields = ARRAY_SIZE(f), .events = (ev) }
 
+/* A storage driver, as XAPI lists its SM plugins (schema version 2). */
+static const struct pool_field sm_fields[] = {
+    F_UUID,
+    F_NAMES(SRO),
+    { FIELD("type", STRING, SRO) },
+    { FIELD("vendor", STRING, SRO) },
+    { FIELD("copyright", STRING, SRO) },
+    { FIELD("version", STRING, SRO) },
+    { FIELD("required_api_version", STRING, SRO) },
+    { FIELD("configuration", MAP, SRO) },
+    { FIELD("capabilities", STRING_SET, SRO) },
+    { FIELD("features", MAP, SRO) },
+    F_OTHER,
+    { FIELD("driver_filename", STRING, SRO) },
+    { FIELD("required_cluster_stack", STRING_SET, SRO) },
+};
+
 static const struct pool_class classes[POOL_CLASS_COUNT] = {
     CLASS(POOL, "pool", pool_fields, true),
     CLASS(HOST, "host", host_fields, true),
@@ -238,6 +255,7 @@ static const struct pool_class classes[POOL_CLASS_COUNT] = {
     /* Session refs are secrets: they never enter the event log. */
     CLASS(SESSION, "session", session_fields, false),
     CLASS(USER, "user", user_fields, false),
+    CLASS(SM, "SM", sm_fields, true),
 };
 
 const struct pool_class *pool_class_get(enum pool_class_id id)

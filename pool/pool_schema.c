@@ -193,8 +193,20 @@ static const char v1_sql[] =
     "CREATE INDEX task_name ON \"task\"(name_label);\n";
 
 /* VDI snapshots (VDI.snapshot): XAPI's three fields; snapshots is the
- * derived set over snapshot_of. */
+ * derived set over snapshot_of.  The SM class: one record per SR driver. */
 static const char v2_sql[] =
+    "CREATE TABLE \"SM\" (" HEAD NAMES
+        TEXTF("type")
+        TEXTF("vendor")
+        TEXTF("copyright")
+        TEXTF("version")
+        TEXTF("required_api_version")
+        "configuration TEXT NOT NULL DEFAULT '{}', "
+        "capabilities TEXT NOT NULL DEFAULT '[]', "
+        "features TEXT NOT NULL DEFAULT '{}', "
+        TEXTF("driver_filename")
+        "required_cluster_stack TEXT NOT NULL DEFAULT '[]', "
+        OTHER ");\n"
     "ALTER TABLE \"VDI\" ADD COLUMN is_a_snapshot INTEGER NOT NULL "
         "DEFAULT 0 CHECK (is_a_snapshot IN (0, 1));\n"
     "ALTER TABLE \"VDI\" ADD COLUMN snapshot_of TEXT REFERENCES \"VDI\"(ref) "
@@ -205,7 +217,7 @@ static const char v2_sql[] =
 
 const struct pool_migration pool_migrations[] = {
     { .version = 1, .what = "create the pool database", .sql = v1_sql },
-    { .version = 2, .what = "VDI snapshots", .sql = v2_sql },
+    { .version = 2, .what = "VDI snapshots, the SM class", .sql = v2_sql },
 };
 const size_t pool_nmigrations = ARRAY_SIZE(pool_migrations);
 

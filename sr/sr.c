@@ -42,6 +42,13 @@ bool sr_type_known(const char *type)
     return driver_of(type) != NULL;
 }
 
+bool sr_type_has(const char *type, enum sr_cap cap)
+{
+    const struct sr_ops *ops = driver_of(type);
+
+    return ops && (ops->caps & (1u << cap));
+}
+
 bool sr_type_shared(const char *type)
 {
     const struct sr_ops *ops = driver_of(type);

@@ -87,6 +87,8 @@ const char *const *sr_types(void);
 bool sr_type_known(const char *type);
 /* True if SRs of that type may be attached on every host at once. */
 bool sr_type_shared(const char *type);
+/* Whether drivers of type have cap (false for an unknown type). */
+bool sr_type_has(const char *type, enum sr_cap cap);
 /* The device_config value for key, or NULL. */
 const char *sr_spec_get(const struct sr_spec *spec, const char *key);
 

@@ -30,6 +30,13 @@ def backends(n):
 def status(n, uuid):
     return host_local(n, "vm_status", uuid)
 
+sms = {r["type"]: r for r in s.call("SM.get_all_records").values()}
+t.ok(sorted(sms) == ["file", "shared-file"] and
+     all("VDI_SNAPSHOT" in r["capabilities"] and
+         r["features"].get("VDI_CLONE") == "1" and
+         "location" in r["configuration"] for r in sms.values()),
+     "SM.get_all_records: one record per SR driver, with capabilities",
+     repr(sms))
 shared = s.call("SR.create", h2, {"location": tmp + "/shared"}, 0, "shared",
                 "", "shared-file", "user", True, {})
 local = s.call("SR.create", h2, {"location": tmp + "/local2"}, 0, "local",

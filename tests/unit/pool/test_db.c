@@ -211,7 +211,7 @@ static void test_values(void)
 
 struct world {
     char *pool, *h1, *h2, *sr, *pbd, *vdi, *net, *vm, *vbd, *vif, *task,
-         *user, *session;
+         *user, *session, *sm;
 };
 
 static void world_free(struct world *w)
@@ -229,6 +229,7 @@ static void world_free(struct world *w)
     free(w->task);
     free(w->user);
     free(w->session);
+    free(w->sm);
 }
 
 static void build_world(struct pool_db *db, struct world *w)
@@ -312,6 +313,10 @@ static void build_world(struct pool_db *db, struct world *w)
         { "this_user", POOL_V_REF(w->user) },
         { "is_local_superuser", POOL_V_BOOL(true) },
     }, 3);
+    w->sm = create(db, POOL_CLASS_SM, (struct pool_field_init[]){
+        { "type", POOL_V_STR("file") },
+        { "name_label", POOL_V_STR("file") },
+    }, 2);
     pool_value_clear(&oc);
     pool_value_clear(&sv);
     pool_value_clear(&dc);

@@ -248,7 +248,7 @@ entry64:
 1:      pause                           /* not reached */
         jmp     1b
 
-/* ---- the TSS: only its I/O permission bitmap matters ---------------------- */
+/* ---- the TSS: only its I/O permission bitmap matters -------------------- */
 
 /* Our platform checks ring-3 port I/O against the TSS I/O bitmap even with
  * IOPL 3, so the guest carries a TSS whose bitmap allows every port:

@@ -147,7 +147,7 @@ static void con_putx(uint64_t v)
         outb(XMG_PORT_CONSOLE, (uint8_t)buf[--n]);
 }
 
-/* ---- PCI ------------------------------------------------------------------ */
+/* ---- PCI ----------------------------------------------------------------- */
 
 static uint32_t pci_addr(unsigned slot, unsigned reg)
 {
@@ -166,7 +166,7 @@ static void pci_write(unsigned slot, unsigned reg, uint32_t v)
     outl(PCI_DATA, v);
 }
 
-/* ---- the vring ------------------------------------------------------------ */
+/* ---- the vring ---------------------------------------------------------- */
 
 static size_t ring_used_off(unsigned q)
 {

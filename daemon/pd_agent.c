@@ -430,6 +430,7 @@ static int a_vm_start(struct api_call_ctx *call,
     struct hv_boot_spec bs = { 0 };
     struct hv_handle *h = NULL;
     struct xa_blk_set set;
+    const char *held = NULL;
     int64_t mem = 0, vcpus = 1;
     uint32_t domid;
     int rc = xa_check_secret(call, params, result_r);
@@ -473,11 +474,17 @@ static int a_vm_start(struct api_call_ctx *call,
     if (rc < 0)
         xa_blk_stop(xa, call->xt, uuid);
     pthread_mutex_unlock(&xa->blk_lock);
-    if (rc < 0) {
-        if (rc == -EBUSY)
-            *result_r = api_failure("VDI_IN_USE", "", "start", NULL);
-        goto out;
+    /* A disk another host's VM writes (a start that raced the master's
+     * check): the VMM could not connect; say which, as XAPI does. */
+    if (rc < 0 && xa_blk_held(call->xt, api_struct_get(spec, "disks"),
+                              &held) == 1) {
+        /* The boot's own error stays reported; the answer names why. */
+        *result_r = api_failure("VDI_IN_USE", held, "start", NULL);
+        xt_info(call->xt, "VM %s: its VDI %s is in use elsewhere", uuid,
+                held);
     }
+    if (rc < 0)
+        goto out;
     *result_r = api_int(domid);
 out:
     hv_close(h);

@@ -31,6 +31,7 @@
 
 #include "pd_internal.h"
 #include "pd_xenapi.h"
+#include "sr.h"
 
 #define BLK_START_MS    10000   /* nbdkit ready (its pid file written) */
 #define BLK_STOP_MS     5000    /* SIGTERM, then SIGKILL */
@@ -288,6 +289,49 @@ int xa_blk_start(struct xa *xa, struct xt_ctx *ctx, const char *vm,
         return rc;
     }
     set->n = n;
+    return 0;
+}
+
+/* Is d's VDI held by a writer elsewhere (our own backends hold nothing
+ * while no VMM is connected)? */
+static bool vdi_held(struct xt_ctx *ctx, const struct disk *d)
+{
+    struct sr_kv dc = { "location", d->location };
+    struct sr_spec spec = { .type = d->sr_type, .device_config = &dc,
+                            .n_device_config = 1 };
+    struct sr_vdi *v = NULL;
+    struct xt_uuid u;
+    struct sr *sr = NULL;
+    bool held = false, quiet = ctx->quiet_errors;
+
+    if (xt_uuid_parse(d->sr_uuid, &spec.uuid) < 0 ||
+        xt_uuid_parse(d->vdi, &u) < 0)
+        return false;
+    ctx->quiet_errors = true;   /* a probe: its failures are the answer */
+    if (sr_attach(ctx, &spec, &sr) == 0) {
+        held = sr_vdi_open(sr, &u, true, &v) == -EBUSY;
+        sr_vdi_close(v);
+        sr_detach(sr);
+    }
+    ctx->quiet_errors = quiet;
+    return held;
+}
+
+int xa_blk_held(struct xt_ctx *ctx, const struct api_value *disks,
+                const char **vdi_r)
+{
+    unsigned i, n = disks ? api_value_count(disks) : 0;
+    struct disk d;
+
+    *vdi_r = NULL;
+    for (i = 0; i < n; i++) {
+        if (disk_of(ctx, api_array_get(disks, i), &d) < 0)
+            continue;
+        if (!d.ro && vdi_held(ctx, &d)) {
+            *vdi_r = d.vdi;
+            return 1;
+        }
+    }
     return 0;
 }
 

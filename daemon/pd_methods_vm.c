@@ -273,6 +273,24 @@ static const struct {
     { POOL_VM_OC_GUEST_TYPE, "guest_type" },
 };
 
+/* The host names a VDI in use by its uuid: the client gets its ref. */
+static void vdi_in_use_ref(struct pool_db *db, struct api_value **fail)
+{
+    const struct api_value *desc = api_struct_get(*fail, "ErrorDescription");
+    const char *code = *fail ? api_failure_code(*fail) : NULL;
+    struct pool_strv refs = { 0 };
+
+    if (!code || strcmp(code, "VDI_IN_USE") != 0)
+        return;
+    if (pool_db_find(db, POOL_CLASS_VDI, "uuid", &POOL_V_STR(
+            api_value_string(api_array_get(desc, 1)) ?: ""), &refs) == 0 &&
+        refs.n == 1) {
+        api_value_free(*fail);
+        *fail = api_failure("VDI_IN_USE", refs.v[0], "start", NULL);
+    }
+    pool_strv_free(&refs);
+}
+
 static int do_start(struct api_call_ctx *call, const char *vm,
                     const char *host_arg, bool paused,
                     struct api_value **result_r)
@@ -337,11 +355,15 @@ static int do_start(struct api_call_ctx *call, const char *vm,
         goto out;
     }
     xa_task_progress(xc->xa, db, xc->task, 0.1);
+    /* Checked, not yet asked: a test races another start here. */
+    xt_fault(call->xt, "pd.vm-start.checked");
     rc = xa_host_call(xc->xa, call->xt, url, "host_local.vm_start", params,
                       HOST_CALL_TIMEOUT_S, &v, result_r);
     params = NULL;
-    if (rc < 0)
+    if (rc < 0) {
+        vdi_in_use_ref(db, result_r);
         goto out;
+    }
     api_value_get_int64(v, &domid);
     /* xm-pool has no paused boot yet: start_paused is refused above the
      * driver rather than ignored. */

@@ -227,6 +227,10 @@ struct xa_blk_set {
  */
 int xa_blk_start(struct xa *xa, struct xt_ctx *ctx, const char *vm,
                  const struct api_value *disks, struct xa_blk_set *set);
+/* After a VM failed to start: 1 with *vdi_r (pointing into disks) the
+ * uuid of a read-write disk that a writer elsewhere holds, else 0. */
+int xa_blk_held(struct xt_ctx *ctx, const struct api_value *disks,
+                const char **vdi_r);
 /* Stops every block service of VM vm. */
 void xa_blk_stop(struct xa *xa, struct xt_ctx *ctx, const char *vm);
 /* Stops the block services of VMs that neither run nor are being

@@ -264,6 +264,11 @@ int cli_vbd_destroy(struct cli_ctx *cli);
 int cli_vbd_plug(struct cli_ctx *cli);
 int cli_vbd_unplug(struct cli_ctx *cli);
 int cli_vm_disk_add(struct cli_ctx *cli);
+/* Gives VM vm (named vm_name) a disk from the arguments: vdi-uuid= (an
+ * existing VDI), or disk-size= [sr-uuid=] (a new VDI, destroyed again if
+ * its VBD cannot be made); device=, mode=, bootable=.  Prints the VBD's
+ * uuid. */
+int cli_disk_add(struct cli_ctx *cli, const char *vm, const char *vm_name);
 int cli_task_cancel(struct cli_ctx *cli);
 
 /* Waits for task ref to finish, showing progress when show; *rec_r gets

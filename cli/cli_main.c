@@ -28,7 +28,7 @@ static const char *const k_param_get[] = {
 };
 static const char *const k_create[] = {
     "name-label", "name-description", "memory", "vcpus", "kernel",
-    "cmdline", NULL
+    "cmdline", "disk-size", "sr-uuid", "vdi-uuid", NULL
 };
 static const char *const k_start[] = { "vm", "on", "multiple", NULL };
 static const char *const k_shutdown[] = { "vm", "force", "multiple", NULL };
@@ -81,9 +81,11 @@ static const struct cli_command commands[] = {
       k_param_set, "VM" },
     { "vm-create", cli_vm_create,
       "name-label=NAME memory=SIZE [vcpus=N] [kernel=PATH] [cmdline=TEXT] "
-      "[name-description=TEXT]",
-      "create a halted VM; prints its uuid (SIZE: bytes or K/M/G/T suffix; "
-      "kernel: default the host's guest image)",
+      "[name-description=TEXT] [disk-size=SIZE [sr-uuid=UUID] | "
+      "vdi-uuid=UUID]",
+      "create a halted VM, with a disk 0 if asked (a new VDI on sr-uuid= "
+      "or the default SR, or an existing one); prints its uuid (SIZE: "
+      "bytes or K/M/G/T suffix; kernel: default the host's guest image)",
       k_create, NULL },
     { "vm-start", cli_vm_start, "vm=NAME|UUID [on=HOST] [--multiple]",
       "start a VM, on a given host or the master", k_start, "VM" },

@@ -388,22 +388,25 @@ static int disk_sr(struct cli_ctx *cli, struct api_value **sr_r)
     return rc;
 }
 
-int cli_vm_disk_add(struct cli_ctx *cli)
+int cli_disk_add(struct cli_ctx *cli, const char *vm, const char *vm_name)
 {
-    const char *vmkey = cli_arg(cli, "vm");
     struct api_value *sr = NULL, *rec = NULL, *p = NULL, *vdi = NULL;
-    char *vm = NULL, *name = NULL, label[160];
+    char label[160];
     int64_t size = 0;
     int rc;
 
-    if (!vmkey)
-        return cli_usage_error(cli, "vm-disk-add needs vm=NAME|UUID");
+    if (cli_arg(cli, "vdi-uuid")) {
+        rc = ref_of(cli, "VDI", "vdi-uuid", &vdi);
+        rc = rc ?: vbd_create(cli, vm, api_value_string(vdi) ?: "",
+                              cli_arg(cli, "device"));
+        api_value_free(vdi);
+        return rc;
+    }
     rc = size_arg(cli, "disk-size", true, &size);
-    rc = rc ?: cli_find_one(cli, "VM", vmkey, &vm, &name);
     rc = rc ?: disk_sr(cli, &sr);
     if (rc)
         goto out;
-    snprintf(label, sizeof(label), "%s disk", name);
+    snprintf(label, sizeof(label), "%s disk", vm_name);
     rec = api_struct();
     rc = api_struct_add(rec, "SR", api_string(api_value_string(sr) ?: ""));
     rc = rc ?: api_struct_add(rec, "virtual_size", api_int(size));
@@ -431,6 +434,19 @@ out:
     api_value_free(sr);
     api_value_free(rec);
     api_value_free(vdi);
+    return rc;
+}
+
+int cli_vm_disk_add(struct cli_ctx *cli)
+{
+    const char *vmkey = cli_arg(cli, "vm");
+    char *vm = NULL, *name = NULL;
+    int rc;
+
+    if (!vmkey)
+        return cli_usage_error(cli, "vm-disk-add needs vm=NAME|UUID");
+    rc = cli_find_one(cli, "VM", vmkey, &vm, &name);
+    rc = rc ?: cli_disk_add(cli, vm, name);
     free(vm);
     free(name);
     return rc;

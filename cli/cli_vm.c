@@ -442,6 +442,25 @@ int cli_vm_create(struct cli_ctx *cli)
     if (!rc)
         rc = cli_rpc_call(cli, "VM.get_uuid",
                           cli_strings(api_value_string(ref) ?: "", NULL), &u);
+    if (!rc && (cli_arg(cli, "disk-size") || cli_arg(cli, "vdi-uuid"))) {
+        /* Its disk, quietly (the VM's uuid is what vm-create prints); a
+         * VM whose disk cannot be made is not left behind. */
+        FILE *out = cli->out;
+
+        cli->out = fopen("/dev/null", "w");
+        rc = cli->out ? cli_disk_add(cli, api_value_string(ref) ?: "",
+                                     name) : -errno;
+        if (cli->out)
+            fclose(cli->out);
+        cli->out = out;
+        if (rc) {
+            struct api_value *v = NULL;
+
+            cli_rpc_call(cli, "VM.destroy",
+                         cli_strings(api_value_string(ref) ?: "", NULL), &v);
+            api_value_free(v);
+        }
+    }
     if (!rc)
         fprintf(cli->out, "%s\n", api_value_string(u) ?: "");
 out:

@@ -77,8 +77,22 @@ pt_is "$(field vdi-list "$snap" is-a-snapshot)" true "it is a snapshot"
 pt_is "$(field vdi-list "$snap" name-label)" before "named before"
 cmp -s "$PT_TMP/sr/$vdi.raw" "$PT_TMP/sr/$snap.raw" &&
     pt_ok "with the disk's contents" || pt_fail "with the disk's contents"
+vm2=$(x vm-create name-label=withdisk memory=256M disk-size=8M)
+is_uuid "$vm2" && pt_ok "vm-create disk-size=: prints the VM's uuid only" ||
+    pt_fail "vm-create disk-size=: prints the VM's uuid only" "got '$vm2'"
+vbds2=$(x vm-param-get uuid="$vm2" param-name=VBDs)
+[[ $vbds2 = OpaqueRef:* && $vbds2 != *";"* ]] &&
+    pt_ok "the new VM has one disk" ||
+    pt_fail "the new VM has one disk" "VBDs '$vbds2'"
+n_before=$(x vm-list --minimal | tr ',' '\n' | grep -c .)
+x vm-create name-label=nodisk memory=256M disk-size=8M \
+    sr-uuid=00000000-0000-4000-8000-000000000000 >/dev/null 2>&1
+pt_is "$?" 1 "vm-create with an unknown sr-uuid=: exit 1"
+pt_is "$(x vm-list --minimal | tr ',' '\n' | grep -c .)" "$n_before" \
+    "and no VM is left behind"
 x vbd-destroy uuid="$vbd2" && pt_ok "vbd-destroy once halted" ||
     pt_fail "vbd-destroy once halted"
-pt_is "$(x vbd-list --minimal)" "$vbd" "one VBD left"
+pt_is "$(x vbd-list --minimal | tr ',' '\n' | grep -c .)" 2 \
+    "two VBDs left: diskvm's and withdisk's"
 pt_is "$(x vdi-list uuid="$vdi2" --minimal)" "$vdi2" "its VDI stays"
 pt_done

@@ -7,10 +7,10 @@
 #   scripts/setup.sh --asan     build in build-asan/ with AddressSanitizer +
 #                               UndefinedBehaviorSanitizer
 #   scripts/setup.sh --tsan     build in build-tsan/ with ThreadSanitizer
-#   scripts/setup.sh --bench    also install what the benchmarks compare
-#                               against (QEMU)
+#   scripts/setup.sh --bench    the same packages (QEMU, which the tests
+#                               also boot the guest under, is in the list)
 #   scripts/setup.sh --xen      also install what the Xen test lane needs
-#                               (QEMU, debootstrap, cpio)
+#                               (debootstrap, cpio)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,9 +41,9 @@ packages=(
     libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libcrypt-dev
     linux-libc-dev
     nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
+    qemu-system-x86
 )
-[ "$bench" = yes ] && packages+=(qemu-system-x86)
-[ "$xen" = yes ] && packages+=(qemu-system-x86 debootstrap cpio e2fsprogs gzip)
+[ "$xen" = yes ] && packages+=(debootstrap cpio e2fsprogs gzip)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -642,6 +642,89 @@ static void process_queue(struct vmm_blk *b)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+uint64_t vmm_blk_sectors(const struct vmm_blk *b)
+{
+    return b->s.capacity;
+}
+
+bool vmm_blk_read_only(const struct vmm_blk *b)
+{
+    return b->ro;
+}
+
+/* Starts direct request io as r: sent, or its status known. */
+static void start_direct(struct vmm_blk *b, struct req *r,
+                         struct vmm_blk_io *io)
+{
+    uintptr_t p = (uintptr_t)io->buf, base = (uintptr_t)b->ram->mem;
+    uint64_t gpa = p - base;
+
+    r->status = BLK_S_IOERR;
+    switch (io->type) {
+    case BLK_T_IN:
+    case BLK_T_OUT:
+        if (p < base || !in_ram(b->ram, gpa, io->len) ||
+            io->len % SECTOR || io->sector > b->s.capacity ||
+            io->len / SECTOR > b->s.capacity - io->sector ||
+            (io->type == BLK_T_OUT && b->ro) || !b->nbd)
+            return;
+        if (!submit_rw(b, r, io->type == BLK_T_OUT, gpa, io->len,
+                       io->sector * SECTOR))
+            r->err = EIO;
+        r->status = BLK_S_OK;   /* unless r->err, once all completed */
+        return;
+    case BLK_T_FLUSH:
+        wait_in_flight(b, 0);
+        if (!b->nbd)
+            return;
+        if (!b->ro && b->can_flush && nbd_flush(b->nbd, 0) < 0) {
+            xt_warn(b->ctx, "disk %u: flush: %s", b->idx, nbd_get_error());
+            return;
+        }
+        r->status = BLK_S_OK;
+        return;
+    default:
+        r->status = BLK_S_UNSUPP;
+        return;
+    }
+}
+
+int vmm_blk_direct_io(struct vmm_blk *b, struct vmm_blk_io *io, unsigned n)
+{
+    sigset_t all, old;
+    unsigned done, k, batch;
+
+    if (!b->nbd) {
+        for (k = 0; k < n; k++)
+            io[k].status = BLK_S_IOERR;
+        return -ENOTCONN;
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    for (done = 0; done < n; done += batch) {
+        batch = n - done < QSIZE ? n - done : QSIZE;
+
+        for (k = 0; k < batch; k++) {
+            memset(&b->reqs[k], 0, sizeof(b->reqs[k]));
+            b->reqs[k].b = b;
+            start_direct(b, &b->reqs[k], &io[done + k]);
+        }
+        wait_in_flight(b, 0);
+        for (k = 0; k < batch; k++) {
+            struct req *r = &b->reqs[k];
+            struct vmm_blk_io *x = &io[done + k];
+
+            x->status = r->err && r->status == BLK_S_OK ? BLK_S_IOERR :
+                        r->status;
+            if (x->type == BLK_T_IN && r->status == BLK_S_OK)
+                mark_dirty(b->ram, (uintptr_t)x->buf -
+                                   (uintptr_t)b->ram->mem, x->len);
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return b->nbd ? 0 : -ENOTCONN;
+}
+
 void vmm_blk_state_get(const struct vmm_blk *b, struct vmm_blk_state *s)
 {
     *s = b->s;

@@ -78,6 +78,30 @@ uint32_t vmm_blk_reg_read(struct vmm_blk *b, unsigned off, unsigned size);
 void vmm_blk_reg_write(struct vmm_blk *b, unsigned off, unsigned size,
                        uint32_t val);
 
+/*
+ * A request a hosted workload makes directly, without a vring (the sim
+ * engine): type IN (0), OUT (1) or FLUSH (4); status out (virtio's
+ * values); buf a host pointer that must lie inside guest RAM.
+ */
+struct vmm_blk_io {
+    uint32_t type;
+    uint32_t status;
+    uint64_t sector;
+    void *buf;
+    uint32_t len;
+};
+
+/*
+ * Runs the n requests with the same checks as the vring's, several in
+ * flight, and returns once all are complete, their statuses set.  0, or
+ * -ENOTCONN when the disk is not connected or its connection was lost
+ * (statuses then IOERR).  Pages IN requests wrote are marked dirty.
+ */
+int vmm_blk_direct_io(struct vmm_blk *b, struct vmm_blk_io *io, unsigned n);
+/* The capacity in sectors the guest knows (0 before a first connect). */
+uint64_t vmm_blk_sectors(const struct vmm_blk *b);
+bool vmm_blk_read_only(const struct vmm_blk *b);
+
 void vmm_blk_state_get(const struct vmm_blk *b, struct vmm_blk_state *s);
 /* Does s fit this device (read-only flag, size when connected)? */
 int vmm_blk_state_check(const struct vmm_blk *b,

@@ -61,9 +61,10 @@ struct vmm {
     size_t mem_size;
 
     /* PCI bus 0 and its disks (--disk), set up before the engine starts
-     * and only read afterwards; it locks itself.  The kvm engine connects
-     * the disks before vCPUs first run and at each RESUME, and releases
-     * them at each PAUSE; the sim engine has none. */
+     * and only read afterwards; it locks itself.  Both engines connect
+     * the disks before the guest first runs and at each RESUME, and
+     * release them at each PAUSE; the sim engine uses the disks without
+     * PCI (vmm_pci_disk_io). */
     struct vmm_pci *pci;
 
     /* Guarded by lock: written by vCPU threads and the control thread. */

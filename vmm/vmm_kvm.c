@@ -378,6 +378,12 @@ static void *vcpu_thread(void *arg)
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    /* SIGTERM and SIGINT are the control thread's (its poll loop looks
+     * at them); here they would only interrupt disk I/O. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     for (;;) {
         int r;

@@ -10,7 +10,8 @@
  *
  * Each --disk (--disk-ro: read-only) is a libnbd URI, e.g.
  * nbd+unix:///?socket=PATH or nbd://HOST:PORT/EXPORT; disk 0 is the first
- * given, at most 8, kvm engine only: PCI devices 1.. (vmm_pci.h).
+ * given, at most 8: PCI devices 1.. for the kvm engine (vmm_pci.h), the
+ * hosted workload's disks for the sim engine.
  * The control socket is DIR/<pid>.sock; the domain id is the pid.  Once the
  * socket listens and the guest is started (or waits for an incoming
  * migration), "ready <pid>\n" is written to FD.
@@ -93,7 +94,7 @@ static void usage(FILE *f)
 "\n"
 "  --disk URI      a virtio-blk disk on the NBD export at URI, a libnbd\n"
 "                  URI (nbd+unix:///?socket=PATH, nbd://HOST:PORT/NAME);\n"
-"                  repeated, in order, at most %u; kvm engine only\n"
+"                  repeated, in order, at most %u\n"
 "  --disk-ro URI   the same, read-only for the guest\n", VMM_MAX_DISKS);
 }
 
@@ -615,17 +616,10 @@ int main(int argc, char **argv)
     rc = setup_memory(&vm, o.mem_mib);
     if (rc < 0)
         goto out;
-    if (vm.eng == &vmm_sim_engine && o.nr_disks) {
-        rc = xt_error(ctx, -ENOTSUP, "--disk: the sim engine has no disks "
-                      "(use --engine kvm)");
+    vm.pci = vmm_pci_new(ctx, vm.mem, vm.mem_size, o.disks, o.nr_disks);
+    if (!vm.pci) {
+        rc = ctx->err_rc < 0 ? ctx->err_rc : -ENOMEM;
         goto out;
-    }
-    if (vm.eng == &vmm_kvm_engine) {
-        vm.pci = vmm_pci_new(ctx, vm.mem, vm.mem_size, o.disks, o.nr_disks);
-        if (!vm.pci) {
-            rc = ctx->err_rc < 0 ? ctx->err_rc : -ENOMEM;
-            goto out;
-        }
     }
     rc = vm.eng->init(&vm);
     if (rc < 0)

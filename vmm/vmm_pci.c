@@ -321,6 +321,36 @@ int vmm_pci_disks_release(struct vmm_pci *pci)
     return rc;
 }
 
+uint64_t vmm_pci_disk_sectors(struct vmm_pci *pci, unsigned disk)
+{
+    uint64_t n;
+
+    if (!pci || disk >= pci->nr)
+        return 0;
+    pthread_mutex_lock(&pci->dev[disk].io);
+    n = vmm_blk_sectors(pci->dev[disk].blk);
+    pthread_mutex_unlock(&pci->dev[disk].io);
+    return n;
+}
+
+bool vmm_pci_disk_read_only(struct vmm_pci *pci, unsigned disk)
+{
+    return pci && disk < pci->nr && vmm_blk_read_only(pci->dev[disk].blk);
+}
+
+int vmm_pci_disk_io(struct vmm_pci *pci, unsigned disk,
+                    struct vmm_blk_io *io, unsigned n)
+{
+    int rc;
+
+    if (!pci || disk >= pci->nr)
+        return -ENODEV;
+    pthread_mutex_lock(&pci->dev[disk].io);
+    rc = vmm_blk_direct_io(pci->dev[disk].blk, io, n);
+    pthread_mutex_unlock(&pci->dev[disk].io);
+    return rc;
+}
+
 void vmm_pci_dirty_merge(struct vmm_pci *pci, uint64_t *bitmap, bool clear)
 {
     uint64_t w, words;

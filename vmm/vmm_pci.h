@@ -57,6 +57,18 @@ int vmm_pci_disks_connect(struct vmm_pci *pci);
 int vmm_pci_disks_release(struct vmm_pci *pci);
 
 /*
+ * The disks for a hosted workload (the sim engine), without PCI: disk is
+ * 0..nr_disks-1.  vmm_pci_disk_io() is vmm_blk_direct_io() (vmm_blk.h):
+ * the n requests complete before it returns; -ENOTCONN when the disk is
+ * not usable, -ENODEV for a disk that does not exist.
+ */
+struct vmm_blk_io;
+uint64_t vmm_pci_disk_sectors(struct vmm_pci *pci, unsigned disk);
+bool vmm_pci_disk_read_only(struct vmm_pci *pci, unsigned disk);
+int vmm_pci_disk_io(struct vmm_pci *pci, unsigned disk,
+                    struct vmm_blk_io *io, unsigned n);
+
+/*
  * ORs the pages devices wrote since the last clearing call into bitmap
  * (one bit per page of guest RAM); clears them when clear.  Lock-free:
  * it may run while vCPUs do I/O.

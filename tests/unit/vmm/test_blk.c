@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "vmm_blk.h"
 #include "vmm_pci.h"
 #include "xt.h"
 #include "../../tap.h"
@@ -486,11 +487,64 @@ static void test_broken(struct drv *d)
                "completion");
 }
 
+/* The sim engine's path: requests without a vring. */
+static void test_direct(struct vmm_pci *pci, uint8_t *mem)
+{
+    uint64_t *bm = xt_bitmap_alloc(NPAGES);
+    struct vmm_blk_io io[3];
+    int rc;
+
+    if (!bm)
+        tap_bail("out of memory");
+    tap_is_int((long long)vmm_pci_disk_sectors(pci, 0), DISK_SECTORS,
+               "direct: disk 0's sectors");
+    tap_ok(!vmm_pci_disk_read_only(pci, 0) && vmm_pci_disk_read_only(pci, 1),
+           "direct: disk 1 is the read-only one");
+    fill(mem + 0x500000, 8192, 9);
+    memset(mem + 0x510000, 0, 8192);
+    io[0] = (struct vmm_blk_io){ T_OUT, 0xaa, 5000, mem + 0x500000, 8192 };
+    io[1] = (struct vmm_blk_io){ T_FLUSH, 0xaa, 0, NULL, 0 };
+    rc = vmm_pci_disk_io(pci, 0, io, 2);
+    tap_ok(rc == 0 && io[0].status == S_OK && io[1].status == S_OK,
+           "direct: OUT and FLUSH (%d, %u, %u)", rc, io[0].status,
+           io[1].status);
+    vmm_pci_dirty_merge(pci, bm, true);
+    xt_bitmap_zero(bm, NPAGES);
+    io[0] = (struct vmm_blk_io){ T_IN, 0xaa, 5000, mem + 0x510000, 8192 };
+    io[1] = (struct vmm_blk_io){ T_IN, 0xaa, DISK_SECTORS - 1,
+                                 mem + 0x520000, 1024 };
+    io[2] = (struct vmm_blk_io){ T_IN, 0xaa, 0, mem + MEM_SIZE - 512, 1024 };
+    rc = vmm_pci_disk_io(pci, 0, io, 3);
+    tap_ok(rc == 0 && io[0].status == S_OK && io[1].status == S_IOERR &&
+           io[2].status == S_IOERR, "direct: IN OK, past the end and past "
+           "RAM IOERR (%u %u %u)", io[0].status, io[1].status, io[2].status);
+    tap_ok(!memcmp(mem + 0x500000, mem + 0x510000, 8192), "direct: data "
+           "round trip");
+    vmm_pci_dirty_merge(pci, bm, true);
+    tap_ok(xt_bitmap_test(bm, 0x510000 / 4096) &&
+           xt_bitmap_test(bm, 0x511000 / 4096) &&
+           xt_bitmap_popcount(bm, NPAGES) == 2, "direct: exactly the two "
+           "pages read into are dirty");
+    io[0] = (struct vmm_blk_io){ T_OUT, 0xaa, 5000, mem + 0x500000, 512 };
+    rc = vmm_pci_disk_io(pci, 1, io, 1);
+    tap_ok(rc == 0 && io[0].status == S_IOERR, "direct: OUT on the "
+           "read-only disk: IOERR");
+    tap_is_int(vmm_pci_disk_io(pci, 2, io, 1), -ENODEV, "direct: no disk "
+               "2");
+    free(bm);
+}
+
 static void test_release(struct drv *d, struct vmm_pci *pci)
 {
     tap_is_int(vmm_pci_disks_release(pci), 0, "release (pause): flush, close");
     tap_is_int(one(d, T_IN, 100, 0x180000, 4096, true), S_IOERR, "a request "
                "while released: IOERR");
+    {
+        struct vmm_blk_io io = { T_IN, 0xaa, 0, d->mem + 0x180000, 512 };
+
+        tap_is_int(vmm_pci_disk_io(pci, 0, &io, 1), -ENOTCONN, "direct: "
+                   "while released, -ENOTCONN");
+    }
     tap_is_int(vmm_pci_disks_connect(pci), 0, "reconnect (resume)");
     memset(d->mem + 0x180000, 0, 4096);
     tap_is_int(one(d, T_IN, 100, 0x180000, 4096, true), S_OK, "IN after the "
@@ -636,6 +690,7 @@ int main(void)
     drv_init(&d1, pci, mem, 2, 0x20000);
     test_io(&d0, &d1, pci);
     test_broken(&d0);
+    test_direct(pci, mem);
     test_release(&d0, pci);
     test_state(&d0, pci, disks, uri_ro);
     test_connect_errors(mem, dir, uri_ro);

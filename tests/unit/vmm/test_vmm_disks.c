@@ -1,7 +1,7 @@
 /*
  * test_vmm_disks.c - xm-vmm's disks end to end: the real test guest (its
- * virtio-blk driver and disk workload, guest ABI 2) in a real kvm VMM with
- * --disk on a real nbdkit that admits one connection at a time (the limit
+ * virtio-blk driver and disk workload, guest ABI 2) in a real kvm VMM, and
+ * its workload hosted by the sim engine, with --disk on a real nbdkit that admits one connection at a time (the limit
  * filter), as a shared SR admits one writer.  Driven over the control
  * socket (vmm_proto.h):
  *
@@ -16,7 +16,9 @@
  *     RESUME; after it the guest's disk workload goes on, ledger clean;
  *   - a blob of a VMM with one disk is refused by one without --disk.
  *
- * Skips without /dev/kvm, nbdkit or the built guest.  Waits are for
+ * Built twice: test_vmm_disks runs the kvm engine (skipped without
+ * /dev/kvm), test_vmm_disks_sim (VMM_DISKS_ENGINE "sim") the sim engine.
+ * Both skip without nbdkit or the built guest.  Waits are for
  * states (bounded), never fixed sleeps that decide a result.
  */
 #include "config.h"
@@ -49,6 +51,10 @@ struct vmm_proc {
 
 static struct xt_ctx *ctx;
 static char dir[40], run_dir[48], uri[96];
+#ifndef VMM_DISKS_ENGINE
+#define VMM_DISKS_ENGINE "kvm"
+#endif
+static const char *const engine = VMM_DISKS_ENGINE;
 static uint32_t seq;
 
 /* ---- processes ---------------------------------------------------------- */
@@ -93,7 +99,7 @@ static struct vmm_proc start_vmm(const char *const *args)
     if (v.pid < 0)
         tap_bail("fork");
     if (v.pid == 0) {
-        const char *argv[32] = { XM_BUILDDIR "/vmm/xm-vmm", "--engine", "kvm",
+        const char *argv[32] = { XM_BUILDDIR "/vmm/xm-vmm", "--engine", engine,
                                  "--run-dir", run_dir, "--mem-mib", "128",
                                  "--log-level", "warn", "--ready-fd" };
         int k = 10, i;
@@ -312,9 +318,8 @@ static bool copy_ram(struct vmm_proc *from, struct vmm_proc *to)
     return ok;
 }
 
-int main(void)
+static void run(void)
 {
-    char sock[64];
     const char *boot[] = { "--kernel", XM_BUILDDIR "/guest/xm-guest.elf",
                            "--cmdline", CMDLINE, "--disk", uri, NULL };
     const char *incoming[] = { "--incoming", "--disk", uri, NULL };
@@ -325,32 +330,7 @@ int main(void)
     void *blob = NULL;
     size_t blen = 0;
     uint64_t t0;
-    pid_t srv;
-    int fd, rc;
-
-    fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        tap_skip_all("/dev/kvm cannot be opened");
-    close(fd);
-    if (access(XM_BUILDDIR "/guest/xm-guest.elf", R_OK) < 0)
-        tap_skip_all("guest/xm-guest.elf is not built");
-    if (system("nbdkit --version >/dev/null 2>&1") != 0)
-        tap_skip_all("nbdkit is not installed (Debian package nbdkit)");
-
-    snprintf(dir, sizeof(dir), "/tmp/test_vmm_disks.XXXXXX");
-    if (!mkdtemp(dir))
-        tap_bail("mkdtemp");
-    snprintf(run_dir, sizeof(run_dir), "%s/run", dir);
-    snprintf(sock, sizeof(sock), "%s/disk.sock", dir);
-    snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sock);
-    ctx = xt_ctx_new("test_vmm_disks");
-    if (!ctx)
-        tap_bail("context");
-    ctx->quiet_errors = true;
-    signal(SIGPIPE, SIG_IGN);
-    srv = start_nbdkit(sock);
-    if (srv < 0)
-        tap_bail("nbdkit did not start");
+    int rc;
 
     a = start_vmm(boot);
     if (a.pid < 0)
@@ -435,6 +415,41 @@ int main(void)
     stop_vmm(&c);
     stop_vmm(&b);
     stop_vmm(&a);
+}
+
+int main(void)
+{
+    char sock[64];
+    pid_t srv;
+    int fd;
+
+    if (!strcmp(engine, "kvm")) {
+        fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            tap_skip_all("/dev/kvm cannot be opened");
+        close(fd);
+    }
+    if (access(XM_BUILDDIR "/guest/xm-guest.elf", R_OK) < 0)
+        tap_skip_all("guest/xm-guest.elf is not built");
+    if (system("nbdkit --version >/dev/null 2>&1") != 0)
+        tap_skip_all("nbdkit is not installed (Debian package nbdkit)");
+    snprintf(dir, sizeof(dir), "/tmp/test_vmm_disks.XXXXXX");
+    if (!mkdtemp(dir))
+        tap_bail("mkdtemp");
+    snprintf(run_dir, sizeof(run_dir), "%s/run", dir);
+    snprintf(sock, sizeof(sock), "%s/disk.sock", dir);
+    snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sock);
+    ctx = xt_ctx_new("test_vmm_disks");
+    if (!ctx)
+        tap_bail("context");
+    ctx->quiet_errors = true;
+    signal(SIGPIPE, SIG_IGN);
+    srv = start_nbdkit(sock);
+    if (srv < 0)
+        tap_bail("nbdkit did not start");
+
+    run();
+
     kill(srv, SIGTERM);
     waitpid(srv, NULL, 0);
     unlink(sock);

@@ -302,7 +302,7 @@ static int vbd_create(struct api_call_ctx *call,
     const char *vdi = api_value_string(api_struct_get(rec, "VDI"));
     const char *type = api_value_string(api_struct_get(rec, "type"));
     struct pool_field_init init[12];
-    char ud[8], dev[8], *ref = NULL;
+    char ud[16], dev[16], *ref = NULL;
     size_t i, n = 0, owned;
     int num = 0, rc;
 

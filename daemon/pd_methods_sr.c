@@ -312,6 +312,53 @@ static int pbd_plug(struct api_call_ctx *call, const struct api_value *params,
     return rc;
 }
 
+/* VDI_IN_USE while a VM on the PBD's host has a disk of its SR attached:
+ * unplugging would cut a running VM's disk off. */
+static int check_no_disks(struct api_call_ctx *call, const char *pbd,
+                          struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct pool_strv vdis = { 0 };
+    char *sr = NULL, *host = NULL;
+    size_t i, j;
+    int rc;
+
+    rc = xa_field_str(db, POOL_CLASS_PBD, pbd, "SR", &sr);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_PBD, pbd, "host", &host);
+    rc = rc ?: pool_db_find(db, POOL_CLASS_VDI, "SR", &POOL_V_REF(sr),
+                            &vdis);
+    for (i = 0; rc == 0 && i < vdis.n && !*result_r; i++) {
+        struct pool_strv vbds = { 0 };
+
+        rc = pool_db_find(db, POOL_CLASS_VBD, "VDI", &POOL_V_REF(vdis.v[i]),
+                          &vbds);
+        for (j = 0; rc == 0 && j < vbds.n && !*result_r; j++) {
+            char *vm = NULL, *on = NULL;
+            int64_t att = 0;
+
+            rc = xa_field_int(db, POOL_CLASS_VBD, vbds.v[j],
+                              "currently_attached", &att);
+            rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, vbds.v[j], "VM", &vm);
+            rc = rc ?: xa_field_str(db, POOL_CLASS_VM, vm, "resident_on",
+                                    &on);
+            if (rc == 0 && att && !strcmp(on, host)) {
+                *result_r = api_failure("VDI_IN_USE", vdis.v[i], "unplug",
+                                        NULL);
+                rc = xt_error(call->xt, -EBUSY, "VM %s on the PBD's host "
+                              "has VDI %s of this SR attached", vm,
+                              vdis.v[i]);
+            }
+            free(vm);
+            free(on);
+        }
+        pool_strv_free(&vbds);
+    }
+    pool_strv_free(&vdis);
+    free(sr);
+    free(host);
+    return rc;
+}
+
 static int pbd_unplug(struct api_call_ctx *call,
                       const struct api_value *params,
                       struct api_value **result_r)
@@ -323,6 +370,7 @@ static int pbd_unplug(struct api_call_ctx *call,
         return xt_error(call->xt, -EINVAL, "PBD.unplug(session, pbd)");
     rc = pool_db_check_ref(dbof(call), POOL_CLASS_PBD, pbd);
     rc = xa_db_fail(call, rc, "PBD", pbd, result_r);
+    rc = rc ?: check_no_disks(call, pbd, result_r);
     rc = rc ?: pool_db_set_field(dbof(call), POOL_CLASS_PBD, pbd,
                                  "currently_attached", &POOL_V_BOOL(false),
                                  POOL_DB_INTERNAL);

@@ -90,6 +90,11 @@ t.fails_with(lambda: s.call("VDI.clone", vdi, {}), "VDI_IN_USE",
              "VDI.clone of it: the same")
 t.fails_with(lambda: s.call("VBD.plug", vbd), "DEVICE_ALREADY_ATTACHED",
              "VBD.plug of an attached VBD: DEVICE_ALREADY_ATTACHED")
+pbd2 = [p for p in s.call("SR.get_PBDs", shared)
+        if s.call("PBD.get_host", p) == h2][0]
+t.fails_with(lambda: s.call("PBD.unplug", pbd2), "VDI_IN_USE",
+             "PBD.unplug under the running VM's disk: VDI_IN_USE")
+t.is_(s.call("PBD.get_currently_attached", pbd2), True, "it stays plugged")
 t.fails_with(lambda: s.call("VBD.unplug", vbd), "OPERATION_NOT_ALLOWED",
              "VBD.unplug of a running VM's disk: no hot-unplug")
 t.fails_with(lambda: s.call("VBD.destroy", vbd), "DEVICE_ALREADY_ATTACHED",

@@ -390,6 +390,53 @@ bool xmg_page_verify(const void *page, uint64_t pfn, uint32_t gen)
            (gen && xmg_page_check(page, pfn, gen, XMG_PATTERN_RANDOM));
 }
 
+/* ---- latency histogram (section 6.6) ------------------------------------- */
+
+unsigned xmg_lat_bucket(uint64_t ticks)
+{
+    unsigned e, b;
+
+    if (ticks < XMG_LAT_SUB)
+        return (unsigned)ticks;
+    e = 63u - (unsigned)__builtin_clzll(ticks);     /* ticks >= 4: e >= 2 */
+    b = (e - XMG_LAT_SUB_BITS + 1) * XMG_LAT_SUB +
+        (unsigned)((ticks >> (e - XMG_LAT_SUB_BITS)) - XMG_LAT_SUB);
+    return b < XMG_LAT_BUCKETS ? b : XMG_LAT_BUCKETS - 1;
+}
+
+uint64_t xmg_lat_lo(unsigned b)
+{
+    unsigned e;
+
+    if (b < XMG_LAT_SUB)
+        return b;
+    e = b / XMG_LAT_SUB + XMG_LAT_SUB_BITS - 1;
+    return (uint64_t)(XMG_LAT_SUB + b % XMG_LAT_SUB) << (e - XMG_LAT_SUB_BITS);
+}
+
+uint64_t xmg_lat_percentile(const uint64_t *hist, unsigned permille)
+{
+    uint64_t total = 0, rank, cum = 0;
+    unsigned b;
+
+    for (b = 0; b < XMG_LAT_BUCKETS; b++)
+        total += hist[b];
+    if (!total)
+        return 0;
+    if (permille > 1000)
+        permille = 1000;
+    /* the smallest rank r with r >= total * permille / 1000, at least 1 */
+    rank = total / 1000 * permille + (total % 1000 * permille + 999) / 1000;
+    if (!rank)
+        rank = 1;
+    for (b = 0; b < XMG_LAT_BUCKETS - 1; b++) {
+        cum += hist[b];
+        if (cum >= rank)
+            break;
+    }
+    return xmg_lat_lo(b) + (xmg_lat_lo(b + 1) - xmg_lat_lo(b)) / 2;
+}
+
 /* ---- disk stamps --------------------------------------------------------- */
 
 /* Word k of the stamp of (nonce, disk, block, gen >= 1). */
@@ -973,14 +1020,33 @@ static void disk_fail(const struct xmg_env *env, struct xmg_status *st,
     con_puts(env, "; disk workload stopped\n");
 }
 
-/* Runs the requests; false (after disk_fail) if any did not succeed. */
+/* One write batch's latency into the histogram; a TSC that went back
+ * (the guest moved hosts meanwhile) counts as 0. */
+static void lat_record(struct xmg_status *st, uint64_t ticks)
+{
+    if ((int64_t)ticks < 0)
+        ticks = 0;
+    st->disk_wlat_hist[xmg_lat_bucket(ticks)]++;
+    st->disk_wlat_batches++;
+    st->disk_wlat_sum += ticks;
+    if (ticks > st->disk_wlat_max)
+        st->disk_wlat_max = ticks;
+}
+
+/* Runs the requests, timing them (section 6.6); false (after disk_fail)
+ * if any did not succeed. */
 static bool disk_io(const struct xmg_env *env, struct xmg_status *st,
                     unsigned disk, uint64_t block, struct xmg_blk_req *r,
                     unsigned n, const char *what)
 {
+    uint64_t t0 = env->tsc(env->opaque), t1;
     int rc = env->blk_io(env->opaque, disk, r, n);
     unsigned i;
 
+    t1 = env->tsc(env->opaque);
+    if (!st->disk_t0_tsc)
+        st->disk_t0_tsc = t0 ? t0 : 1;
+    st->disk_t1_tsc = t1;
     if (rc < 0) {
         disk_fail(env, st, disk, block, what, rc);
         return false;
@@ -991,6 +1057,8 @@ static bool disk_io(const struct xmg_env *env, struct xmg_status *st,
             return false;
         }
     }
+    if (r[0].type == XMG_BLK_T_OUT)
+        lat_record(st, t1 - t0);
     return true;
 }
 
@@ -1172,6 +1240,20 @@ static bool disk_op(const struct xmg_env *env, struct xmg_status *st,
     return true;
 }
 
+static uint64_t ticks_ns(const struct xmg_status *st, uint64_t ticks)
+{
+    return ticks / st->tsc_khz * 1000000 +
+           ticks % st->tsc_khz * 1000000 / st->tsc_khz;
+}
+
+/* A write-latency quantile, never above the longest seen. */
+static uint64_t lat_quantile(const struct xmg_status *st, unsigned permille)
+{
+    uint64_t q = xmg_lat_percentile(st->disk_wlat_hist, permille);
+
+    return q < st->disk_wlat_max ? q : st->disk_wlat_max;
+}
+
 static void disk_summary(const struct xmg_env *env,
                          const struct xmg_status *st)
 {
@@ -1185,6 +1267,21 @@ static void disk_summary(const struct xmg_env *env,
     con_putu(env, st->disk_mismatches);
     con_puts(env, " errors ");
     con_putu(env, st->disk_errors);
+    con_putc(env, '\n');
+    if (!st->disk_wlat_batches || !st->tsc_khz)
+        return;
+    con_puts(env, "xm-guest: disk write batches ");
+    con_putu(env, st->disk_wlat_batches);
+    con_puts(env, " latency ns p50 ");
+    con_putu(env, ticks_ns(st, lat_quantile(st, 500)));
+    con_puts(env, " p99 ");
+    con_putu(env, ticks_ns(st, lat_quantile(st, 990)));
+    con_puts(env, " max ");
+    con_putu(env, ticks_ns(st, st->disk_wlat_max));
+    con_puts(env, " mean ");
+    con_putu(env, ticks_ns(st, st->disk_wlat_sum / st->disk_wlat_batches));
+    con_puts(env, " disk time us ");
+    con_putu(env, ticks_ns(st, st->disk_t1_tsc - st->disk_t0_tsc) / 1000);
     con_putc(env, '\n');
 }
 

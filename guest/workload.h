@@ -206,4 +206,20 @@ uint32_t xmg_disk_resume_gen(uint64_t idx, uint64_t total, uint64_t writes);
 void xmg_disk_locate(uint64_t idx, uint64_t nr, uint64_t ws_blocks,
                      uint64_t batch, uint64_t *k_r, uint64_t *block_r);
 
+/* ---- write-latency histogram (section 6.6), pure functions ---- */
+
+/* The bucket of a latency of ticks (the last one for any above it). */
+unsigned xmg_lat_bucket(uint64_t ticks);
+
+/* The lowest latency bucket b counts (b <= XMG_LAT_BUCKETS: lo(b + 1) is
+ * one past the highest). */
+uint64_t xmg_lat_lo(unsigned b);
+
+/* The permille-th quantile (500: the median, 990: p99) of the
+ * XMG_LAT_BUCKETS counts of hist: the middle of the bucket holding the
+ * smallest rank >= total * permille / 1000 (at least 1), so within 1/8 of
+ * the true value (the last bucket: its lower bound plus half its width);
+ * 0 for an empty histogram. */
+uint64_t xmg_lat_percentile(const uint64_t *hist, unsigned permille);
+
 #endif /* XMG_WORKLOAD_H */

@@ -122,6 +122,14 @@ struct xmg_params {
 #define XMG_DISK_DONE       4u      /* disk_stop_after reached */
 #define XMG_DISK_FAILED     5u      /* a request failed: stopped */
 
+/* The latency histogram: log-linear, XMG_LAT_SUB buckets per power of two
+ * (ticks 0-3 one bucket each, then [4 << e, 5 << e), [5 << e, 6 << e), ...),
+ * so a bucket is at most 1/4 as wide as its lower bound.  128 buckets
+ * reach 8 << 30 ticks (seconds); longer latencies go in the last one. */
+#define XMG_LAT_SUB_BITS    2u
+#define XMG_LAT_SUB         (1u << XMG_LAT_SUB_BITS)
+#define XMG_LAT_BUCKETS     128u
+
 /* Owned by the guest: all workload state lives here (never in registers
  * only), so a host that stops the workload between two page operations and
  * restarts it from this page (the sim engine) continues exactly. */
@@ -172,6 +180,16 @@ struct xmg_status {
     uint64_t last_disk_mismatch_block;
     uint64_t disk_errors;   /* failed requests (the workload stops) */
     uint64_t reserved[16];
+    /* appended to version 2 (all 0 in an older guest): the disk
+     * workload's timing, in TSC ticks (section 6.6) */
+    uint64_t disk_t0_tsc;   /* the first disk operation's submit, 0 none */
+    uint64_t disk_t1_tsc;   /* the latest disk operation's completion */
+    uint64_t disk_wlat_batches; /* write batches timed */
+    uint64_t disk_wlat_sum; /* their latencies added up */
+    uint64_t disk_wlat_max; /* the longest */
+    /* write-batch latency, submit to all-complete: bucket b counts those
+     * in [xmg_lat_lo(b), xmg_lat_lo(b + 1)) (the last one: above too) */
+    uint64_t disk_wlat_hist[XMG_LAT_BUCKETS];
 };
 
 /* The FILL pattern word of page pfn at generation gen (gen 0 = never

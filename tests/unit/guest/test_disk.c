@@ -4,7 +4,9 @@
  * keys, the block stamp and the ledger arithmetic as pure functions, then
  * whole runs over disks held in memory by the host side (what the sim
  * engine could give it): stop after N writes, a corrupted, a stale and a
- * misdirected block found, a failed request reported, disk_resume.
+ * misdirected block found, a failed request reported, disk_resume; the
+ * write-latency histogram (section 6.6): its buckets and quantiles, and
+ * the write batches a run times.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@ struct fake {
     unsigned disk_mismatch_count, disk_error_count, exit_count;
     uint32_t last_disk_mismatch, exit_val;
     unsigned io_calls, max_batch, flushes;
+    uint64_t write_ticks;               /* a batch with writes takes this */
 };
 
 static uint64_t fake_tsc(void *opaque)
@@ -119,6 +122,8 @@ static int fake_blk_io(void *opaque, unsigned disk, struct xmg_blk_req *r,
     f->io_calls++;
     if (n > f->max_batch)
         f->max_batch = n;
+    if (r[0].type == XMG_BLK_T_OUT)
+        f->tsc += f->write_ticks;
     for (i = n; i-- > 0;) {
         uint64_t off = r[i].sector * 512;
 
@@ -506,6 +511,113 @@ static void test_rate(void)
     fake_free(f);
 }
 
+/* ---- write-latency histogram ------------------------------------------ */
+
+static void test_lat_buckets(void)
+{
+    bool ok = true, mono = true;
+    uint64_t v;
+    unsigned b;
+
+    for (v = 0; v < 4; v++)
+        ok = ok && xmg_lat_bucket(v) == v && xmg_lat_lo((unsigned)v) == v;
+    tap_ok(ok, "ticks 0-3: a bucket each");
+    tap_ok(xmg_lat_bucket(4) == 4 && xmg_lat_bucket(7) == 7 &&
+           xmg_lat_bucket(8) == 8 && xmg_lat_bucket(9) == 8 &&
+           xmg_lat_bucket(10) == 9 && xmg_lat_bucket(15) == 11 &&
+           xmg_lat_bucket(16) == 12 && xmg_lat_bucket(1000) == 35,
+           "4 buckets per power of two (1000 ticks: bucket 35)");
+    tap_ok(xmg_lat_lo(35) == 896 && xmg_lat_lo(36) == 1024,
+           "bucket 35 is [896, 1024)");
+    /* every bucket's bounds map back to it, none wider than lo / 4 */
+    for (b = 0; b < XMG_LAT_BUCKETS; b++) {
+        uint64_t lo = xmg_lat_lo(b), hi = xmg_lat_lo(b + 1);
+
+        mono = mono && hi > lo && (b < 4 || (hi - lo) * 4 <= lo);
+        ok = ok && xmg_lat_bucket(lo) == b && xmg_lat_bucket(hi - 1) == b;
+    }
+    tap_ok(ok && mono, "every bucket's bounds fall in it, width <= lo/4");
+    tap_ok(xmg_lat_lo(XMG_LAT_BUCKETS) == 8ull << 30 &&
+           xmg_lat_bucket(8ull << 30) == XMG_LAT_BUCKETS - 1 &&
+           xmg_lat_bucket(UINT64_MAX) == XMG_LAT_BUCKETS - 1,
+           "past 8 << 30 ticks: the last bucket");
+}
+
+static void test_lat_percentile(void)
+{
+    static uint64_t h[XMG_LAT_BUCKETS];
+    unsigned i;
+
+    tap_ok(xmg_lat_percentile(h, 500) == 0, "empty histogram: 0");
+    h[xmg_lat_bucket(1000)] = 1;
+    tap_ok(xmg_lat_percentile(h, 0) == 960 &&
+           xmg_lat_percentile(h, 500) == 960 &&
+           xmg_lat_percentile(h, 1000) == 960,
+           "one sample of 1000: every quantile is its bucket's middle");
+    /* 990 samples of 100 ticks, 10 of 10000: p99 is still 100's bucket,
+     * p99.1 the 10000 one's; 2 of 3 = 2 */
+    memset(h, 0, sizeof(h));
+    h[xmg_lat_bucket(100)] = 990;
+    h[xmg_lat_bucket(10000)] = 10;
+    tap_ok(xmg_lat_percentile(h, 500) == 104 &&
+           xmg_lat_percentile(h, 990) == 104,
+           "p50 and p99 of 990 x 100 + 10 x 10000: 100's bucket [96, 112)"
+           " middle %llu", (unsigned long long)xmg_lat_percentile(h, 990));
+    tap_ok(xmg_lat_percentile(h, 991) == 9216,
+           "p99.1: 10000's bucket [8192, 10240) middle");
+    memset(h, 0, sizeof(h));
+    h[2] = 2;
+    h[3] = 1;
+    tap_ok(xmg_lat_percentile(h, 666) == 2 && xmg_lat_percentile(h, 667) == 3,
+           "3 samples: the 2nd is p66.6, the 3rd p66.7");
+    /* the estimate is within 1/8 of any value in the bucket */
+    for (i = 5; i < 40000; i += 37) {
+        uint64_t q;
+
+        memset(h, 0, sizeof(h));
+        h[xmg_lat_bucket(i)] = 1;
+        q = xmg_lat_percentile(h, 500);
+        if ((q > i ? q - i : i - q) * 8 > i)
+            break;
+    }
+    tap_ok(i >= 40000, "a single sample comes back within 1/8 (%u)", i);
+    memset(h, 0, sizeof(h));
+    h[XMG_LAT_BUCKETS - 1] = 5;
+    tap_ok(xmg_lat_percentile(h, 990) == (15ull << 29),
+           "the last bucket: its lower bound plus half its width");
+}
+
+/* A run times every write batch and nothing else: each takes write_ticks
+ * + 1 (the fake TSC ticks once per read). */
+static void test_lat_run(void)
+{
+    struct fake *f = fake_new(1, 2048);
+    uint64_t sum = 0;
+    unsigned b;
+
+    f->write_ticks = 999;
+    tap_is_int(fake_boot(f, "ws_pages=16 disk_rate_mib=max disk_ws_mib=1 "
+                            "disk_batch=4 disk_stop_after=400"), 0, "boot");
+    tap_ok(f->st.disk_wlat_batches == 0 && f->st.disk_t0_tsc == 0,
+           "nothing timed before the run");
+    fake_run(f);
+    for (b = 0; b < XMG_LAT_BUCKETS; b++)
+        sum += f->st.disk_wlat_hist[b];
+    tap_ok(f->st.disk_writes == 400 && f->st.disk_wlat_batches == 100 &&
+           sum == 100, "100 write batches of 4, each counted once");
+    tap_ok(f->st.disk_wlat_hist[xmg_lat_bucket(1000)] == 100 &&
+           f->st.disk_wlat_max == 1000 && f->st.disk_wlat_sum == 100000,
+           "each took 1000 ticks (reads and flushes not counted)");
+    tap_ok(f->st.disk_t0_tsc != 0 && f->st.disk_t1_tsc - f->st.disk_t0_tsc >
+           100000 && f->st.disk_t1_tsc <= f->tsc,
+           "disk time spans the writes, ends before the run did");
+    tap_ok(strstr(f->con, "xm-guest: disk write batches 100 latency ns p50 "
+                          "960000 p99 960000 max 1000000 mean 1000000 "
+                          "disk time us ") != NULL,
+           "the summary gives them in ns (TSC 1 MHz)");
+    fake_free(f);
+}
+
 int main(void)
 {
     test_parse();
@@ -515,5 +627,8 @@ int main(void)
     test_run();
     test_io_error();
     test_rate();
+    test_lat_buckets();
+    test_lat_percentile();
+    test_lat_run();
     return tap_done();
 }

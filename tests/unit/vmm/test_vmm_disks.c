@@ -1,8 +1,9 @@
 /*
  * test_vmm_disks.c - xm-vmm's disks end to end: the real test guest (its
- * virtio-blk driver and disk workload, guest ABI 2) in a real kvm VMM, and
- * its workload hosted by the sim engine, with --disk on a real nbdkit that admits one connection at a time (the limit
- * filter), as a shared SR admits one writer.  Driven over the control
+ * virtio-blk driver and disk workload, guest ABI 2) in a real kvm VMM, or
+ * its workload hosted by the sim engine, with --disk on a real nbdkit
+ * that admits one connection at a time (the limit filter), as a shared SR
+ * admits one writer.  Driven over the control
  * socket (vmm_proto.h):
  *
  *   - a booted VMM holds the export (another client is refused) and the

@@ -398,7 +398,7 @@ unsigned xmg_lat_bucket(uint64_t ticks)
 
     if (ticks < XMG_LAT_SUB)
         return (unsigned)ticks;
-    e = 63u - (unsigned)__builtin_clzll(ticks);     /* ticks >= 4: e >= 2 */
+    e = 63u - (unsigned)__builtin_clzll(ticks);     /* e >= SUB_BITS */
     b = (e - XMG_LAT_SUB_BITS + 1) * XMG_LAT_SUB +
         (unsigned)((ticks >> (e - XMG_LAT_SUB_BITS)) - XMG_LAT_SUB);
     return b < XMG_LAT_BUCKETS ? b : XMG_LAT_BUCKETS - 1;

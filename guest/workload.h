@@ -217,8 +217,8 @@ uint64_t xmg_lat_lo(unsigned b);
 
 /* The permille-th quantile (500: the median, 990: p99) of the
  * XMG_LAT_BUCKETS counts of hist: the middle of the bucket holding the
- * smallest rank >= total * permille / 1000 (at least 1), so within 1/8 of
- * the true value (the last bucket: its lower bound plus half its width);
+ * smallest rank >= total * permille / 1000 (at least 1), so within 1/16
+ * of the true value (the last bucket: its lower bound plus half its width);
  * 0 for an empty histogram. */
 uint64_t xmg_lat_percentile(const uint64_t *hist, unsigned permille);
 

@@ -123,12 +123,13 @@ struct xmg_params {
 #define XMG_DISK_FAILED     5u      /* a request failed: stopped */
 
 /* The latency histogram: log-linear, XMG_LAT_SUB buckets per power of two
- * (ticks 0-3 one bucket each, then [4 << e, 5 << e), [5 << e, 6 << e), ...),
- * so a bucket is at most 1/4 as wide as its lower bound.  128 buckets
- * reach 8 << 30 ticks (seconds); longer latencies go in the last one. */
-#define XMG_LAT_SUB_BITS    2u
+ * (ticks 0-7 one bucket each, then [8 << e, 9 << e), [9 << e, 10 << e),
+ * ...), so a bucket is at most 1/8 as wide as its lower bound.  256
+ * buckets reach 16 << 30 ticks (seconds); longer latencies go in the last
+ * one. */
+#define XMG_LAT_SUB_BITS    3u
 #define XMG_LAT_SUB         (1u << XMG_LAT_SUB_BITS)
-#define XMG_LAT_BUCKETS     128u
+#define XMG_LAT_BUCKETS     256u
 
 /* Owned by the guest: all workload state lives here (never in registers
  * only), so a host that stops the workload between two page operations and

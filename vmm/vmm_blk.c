@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vmm_blk.h"
 
@@ -64,6 +65,7 @@
 #define QSIZE               VMM_BLK_QUEUE_SIZE
 #define MAX_IN_FLIGHT       64u             /* NBD commands per disk */
 #define NBD_SAFE_MAX        (32u << 20)     /* NBD's default maximum */
+#define CONNECT_RETRY_MS 1000u    /* see connect_retrying */
 #define CLOSE_WAIT_MS       2000
 
 _Static_assert(sizeof(struct vmm_blk_state) == 32,
@@ -190,23 +192,50 @@ static int nbd_rc(void)
     return e > 0 ? -e : -EIO;
 }
 
+/*
+ * A connected handle in *h_r, or the error reported.  A refused connect
+ * is retried for up to CONNECT_RETRY_MS: the server of a VDI handed over
+ * in a migration drops the previous holder's lock only after it closed
+ * that client's socket, so the new holder can arrive a moment early.  A
+ * refusal that lasts (the VDI really is held elsewhere) fails after it.
+ */
+static int connect_retrying(struct vmm_blk *b, struct nbd_handle **h_r)
+{
+    uint64_t deadline = xt_now_ns() + CONNECT_RETRY_MS * 1000000ull;
+    struct nbd_handle *h;
+    int rc;
+
+    for (;;) {
+        h = nbd_create();
+        if (!h)
+            return xt_error(b->ctx, nbd_rc(), "disk %u: %s", b->idx,
+                            nbd_get_error());
+        if (nbd_connect_uri(h, b->uri) == 0) {
+            *h_r = h;
+            return 0;
+        }
+        if (xt_now_ns() >= deadline) {
+            rc = xt_error(b->ctx, nbd_rc(), "disk %u: connecting to %s: %s",
+                          b->idx, b->uri, nbd_get_error());
+            nbd_close(h);
+            return rc;
+        }
+        nbd_close(h);
+        usleep(2000);
+    }
+}
+
 int vmm_blk_connect(struct vmm_blk *b)
 {
-    struct nbd_handle *h;
+    struct nbd_handle *h = NULL;
     int64_t size, max;
     int rc = 0;
 
     if (b->nbd)
         return 0;
-    h = nbd_create();
-    if (!h)
-        return xt_error(b->ctx, nbd_rc(), "disk %u: %s", b->idx,
-                        nbd_get_error());
-    if (nbd_connect_uri(h, b->uri) < 0) {
-        rc = xt_error(b->ctx, nbd_rc(), "disk %u: connecting to %s: %s",
-                      b->idx, b->uri, nbd_get_error());
-        goto out;
-    }
+    rc = connect_retrying(b, &h);
+    if (rc < 0)
+        return rc;
     size = nbd_get_size(h);
     if (size < 0) {
         rc = xt_error(b->ctx, nbd_rc(), "disk %u: size of %s: %s", b->idx,

@@ -24,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -133,15 +136,27 @@ static int disk_of(struct xt_ctx *ctx, const struct api_value *v,
     return 0;
 }
 
+/* How a backend listens: on a unix socket (sock), or on a TCP socket we
+ * bound (listen_fd, handed over by socket activation) with TLS (a PSK
+ * file) for one peer address only, at most PEER_CONNS clients. */
+struct blk_listen {
+    const char *sock;
+    int listen_fd;
+    const char *psk_arg;        /* "--tls-psk=FILE" */
+    const char *allow_arg;      /* "peer=ADDR" (our plugin checks it) */
+};
+
+#define PEER_CONNS "limit=4"
+
 /* Forks nbdkit for one disk, detached (a grandchild: init reaps it), its
  * output in log; *ready_r gets a pipe that reads EOF once nbdkit is gone. */
 static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
-                    const char *sock, const char *pidfile, const char *log,
-                    int *ready_r)
+                    const struct blk_listen *l, const char *pidfile,
+                    const char *log, int *ready_r)
 {
     char plugin[PATH_MAX], a_type[64], a_sr[64], a_loc[PATH_MAX + 16];
     char a_vdi[64];
-    const char *argv[20];
+    const char *argv[32];
     int p[2], n = 0, st;
     pid_t pid;
 
@@ -154,8 +169,14 @@ static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
     argv[n++] = "-f";               /* we detach it ourselves, keeping its
                                      * stderr in the log */
     argv[n++] = "--log=stderr";
-    argv[n++] = "-U";
-    argv[n++] = sock;
+    if (l->sock) {
+        argv[n++] = "-U";
+        argv[n++] = l->sock;
+    } else {
+        argv[n++] = "--tls=require";
+        argv[n++] = l->psk_arg;
+        argv[n++] = "--filter=limit";
+    }
     argv[n++] = "--pidfile";
     argv[n++] = pidfile;
     if (d->ro)
@@ -167,6 +188,10 @@ static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
     argv[n++] = a_vdi;
     argv[n++] = d->ro ? "mode=ro" : "mode=rw";
     argv[n++] = "lock=connection";
+    if (!l->sock) {
+        argv[n++] = l->allow_arg;
+        argv[n++] = PEER_CONNS;
+    }
     argv[n] = NULL;
     if (pipe2(p, O_CLOEXEC) < 0)
         return xt_error(ctx, -errno, "pipe");
@@ -177,6 +202,7 @@ static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
         return xt_error(ctx, -errno, "fork");
     }
     if (pid == 0) {
+        char lpid[24];
         int fd;
 
         setsid();
@@ -195,10 +221,24 @@ static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
             if (fd > 2)
                 close(fd);
         }
-        /* The pipe's write end lives as long as nbdkit does. */
-        if (dup2(p[1], 3) < 0)
-            _exit(127);
-        close_range(4, ~0u, 0);
+        /* The pipe's write end lives as long as nbdkit does: fd 3 for a
+         * unix socket; for TCP, socket activation wants the listening
+         * socket as fd 3, so the pipe is fd 4.  (Moved high first, so
+         * that neither dup2 clobbers the other's source.) */
+        {
+            int wp = fcntl(p[1], F_DUPFD, 64);
+            int ls = l->sock ? -1 : fcntl(l->listen_fd, F_DUPFD, 64);
+
+            if (wp < 0 || (!l->sock && ls < 0) ||
+                dup2(wp, l->sock ? 3 : 4) < 0 || (ls >= 0 && dup2(ls, 3) < 0))
+                _exit(127);
+            close_range(l->sock ? 4 : 5, ~0u, 0);
+        }
+        if (!l->sock) {
+            snprintf(lpid, sizeof(lpid), "%d", (int)getpid());
+            setenv("LISTEN_PID", lpid, 1);
+            setenv("LISTEN_FDS", "1", 1);
+        }
         execvp("nbdkit", (char *const *)argv);
         fprintf(stderr, "exec nbdkit: %s\n", strerror(errno));
         _exit(127);
@@ -209,6 +249,32 @@ static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
     return 0;
 }
 
+/* Waits until the backend forked by blk_fork wrote its pid file, or
+ * failed (then its log's last line is the error, naming vdi). */
+static int blk_wait(struct xt_ctx *ctx, int fd, const char *pidfile,
+                    const char *log, const char *vdi)
+{
+    char why[1024];
+    int waited = 0, rc = 0;
+
+    for (;;) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        struct stat st;
+
+        if (stat(pidfile, &st) == 0 && st.st_size > 0)
+            break;
+        if (poll(&pfd, 1, 10) > 0 || (waited += 10) >= BLK_START_MS) {
+            log_tail(log, why, sizeof(why));
+            rc = xt_error(ctx, strstr(why, "VDI_IN_USE") ? -EBUSY : -EIO,
+                          "block service of VDI %s did not start: %s",
+                          vdi, why);
+            break;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
 /* Starts disk i of vm; fills uri.  A backend already serving it (a retried
  * call) is kept. */
 static int blk_start_one(struct xa *xa, struct xt_ctx *ctx, const char *vm,
@@ -216,8 +282,8 @@ static int blk_start_one(struct xa *xa, struct xt_ctx *ctx, const char *vm,
                          size_t uri_size)
 {
     struct sockaddr_un sun;
-    char sock[PATH_MAX], pidfile[PATH_MAX], log[PATH_MAX], why[1024];
-    int fd = -1, waited = 0, rc;
+    char sock[PATH_MAX], pidfile[PATH_MAX], log[PATH_MAX];
+    int fd = -1, rc;
 
     rc = blk_path(xa, ctx, vm, i, "sock", sock, sizeof(sock));
     rc = rc ?: blk_path(xa, ctx, vm, i, "pid", pidfile, sizeof(pidfile));
@@ -232,24 +298,9 @@ static int blk_start_one(struct xa *xa, struct xt_ctx *ctx, const char *vm,
         return 0;
     unlink(sock);
     unlink(pidfile);
-    rc = blk_fork(ctx, d, sock, pidfile, log, &fd);
-    if (rc < 0)
-        return rc;
-    for (;;) {
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        struct stat st;
-
-        if (stat(pidfile, &st) == 0 && st.st_size > 0)
-            break;
-        if (poll(&pfd, 1, 10) > 0 || (waited += 10) >= BLK_START_MS) {
-            log_tail(log, why, sizeof(why));
-            rc = xt_error(ctx, strstr(why, "VDI_IN_USE") ? -EBUSY : -EIO,
-                          "block service of VDI %s did not start: %s",
-                          d->vdi, why);
-            break;
-        }
-    }
-    close(fd);
+    rc = blk_fork(ctx, d, &(struct blk_listen){ .sock = sock }, pidfile,
+                  log, &fd);
+    rc = rc ?: blk_wait(ctx, fd, pidfile, log, d->vdi);
     if (rc < 0)
         xa_blk_stop(xa, ctx, vm);
     else
@@ -335,31 +386,39 @@ int xa_blk_held(struct xt_ctx *ctx, const struct api_value *disks,
     return 0;
 }
 
+/* Stops the backend of pidfile if it is still the process whose command
+ * line holds marker. */
+static void kill_backend(struct xt_ctx *ctx, const char *pidfile,
+                         const char *marker)
+{
+    pid_t pid = backend_pid(pidfile, marker);
+    int waited = 0;
+
+    if (!pid)
+        return;
+    kill(pid, SIGTERM);
+    while (kill(pid, 0) == 0 && backend_pid(pidfile, marker) &&
+           waited < BLK_STOP_MS) {
+        usleep(10000);
+        waited += 10;
+    }
+    if (waited >= BLK_STOP_MS) {
+        xt_warn(ctx, "block service %s ignored SIGTERM: killed", pidfile);
+        kill(pid, SIGKILL);
+    }
+}
+
 /* Stops one backend (its pid file names it) and removes its files. */
 static void blk_stop_one(struct xt_ctx *ctx, const char *pidfile)
 {
     char sock[PATH_MAX];
     size_t n = strlen(pidfile);
-    pid_t pid;
-    int waited = 0;
 
     if (n < 4 || n - 4 + sizeof("sock") > sizeof(sock))
         return;
     memcpy(sock, pidfile, n - 3);
     strcpy(sock + n - 3, "sock");
-    pid = backend_pid(pidfile, sock);
-    if (pid) {
-        kill(pid, SIGTERM);
-        while (kill(pid, 0) == 0 && backend_pid(pidfile, sock) &&
-               waited < BLK_STOP_MS) {
-            usleep(10000);
-            waited += 10;
-        }
-        if (waited >= BLK_STOP_MS) {
-            xt_warn(ctx, "block service %s ignored SIGTERM: killed", sock);
-            kill(pid, SIGKILL);
-        }
-    }
+    kill_backend(ctx, pidfile, sock);
     unlink(pidfile);
     unlink(sock);
 }
@@ -443,4 +502,138 @@ int xa_blk_reap(struct xa *xa, struct xt_ctx *ctx)
     }
     pthread_mutex_unlock(&xa->blk_lock);
     return rc;
+}
+
+/* ---- exports for peers: TCP with TLS ----------------------------------- */
+
+#define PSK_IDENTITY "xm-pool"
+
+/* A listening TCP socket on addr, any port: *fd_r, *port_r. */
+static int listen_any(struct xt_ctx *ctx, const char *addr, int *fd_r,
+                      unsigned *port_r)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICHOST | AI_PASSIVE };
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    struct addrinfo *ai = NULL;
+    int fd = -1, one = 1, g;
+
+    g = getaddrinfo(addr, "0", &hints, &ai);
+    if (g)
+        return xt_error(ctx, -EINVAL, "export address %s: %s", addr,
+                        gai_strerror(g));
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+                             sizeof(one)) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        g = -errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return xt_error(ctx, g, "listening on %s", addr);
+    }
+    freeaddrinfo(ai);
+    *port_r = ntohs(ss.ss_family == AF_INET6 ?
+                    ((struct sockaddr_in6 *)&ss)->sin6_port :
+                    ((struct sockaddr_in *)&ss)->sin_port);
+    *fd_r = fd;
+    return 0;
+}
+
+/* A fresh pre-shared key in path (0600), its hex in key (65 bytes). */
+static int write_psk(struct xt_ctx *ctx, const char *path, char *key)
+{
+    unsigned char rnd[32];
+    size_t i;
+    int fd, rc = 0;
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        return xt_error(ctx, -EIO, "getrandom");
+    for (i = 0; i < sizeof(rnd); i++)
+        sprintf(key + 2 * i, "%02x", rnd[i]);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || dprintf(fd, "%s:%s\n", PSK_IDENTITY, key) < 0)
+        rc = xt_error(ctx, -errno, "%s", path);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static int export_paths(struct xa *xa, struct xt_ctx *ctx, const char *vdi,
+                        char (*p)[PATH_MAX])
+{
+    static const char *const ext[] = { "pid", "log", "psk" };
+    size_t i;
+
+    for (i = 0; i < 3; i++)
+        if ((size_t)snprintf(p[i], PATH_MAX, "%s/blk/export-%s.%s",
+                             xa->cfg->run_dir, vdi, ext[i]) >= PATH_MAX)
+            return xt_error(ctx, -ENAMETOOLONG, "run_dir too long");
+    return 0;
+}
+
+int xa_blk_export(struct xa *xa, struct xt_ctx *ctx,
+                  const struct api_value *disk, const char *addr,
+                  const char *peer, struct xa_blk_export *ex)
+{
+    char p[3][PATH_MAX], psk_arg[PATH_MAX + 16], allow[80], dir[PATH_MAX];
+    struct disk d;
+    int lfd = -1, fd = -1, rc;
+
+    memset(ex, 0, sizeof(*ex));
+    rc = disk_of(ctx, disk, &d);
+    if (rc == 0 && (strlen(peer) > 64 || strchr(peer, ',')))
+        rc = xt_error(ctx, -EINVAL, "peer address '%s'", peer);
+    rc = rc ?: export_paths(xa, ctx, d.vdi, p);
+    if (rc < 0)
+        return rc;
+    snprintf(psk_arg, sizeof(psk_arg), "--tls-psk=%s", p[2]);
+    if (backend_pid(p[0], psk_arg))
+        return xt_error(ctx, -EEXIST, "VDI %s is already exported", d.vdi);
+    snprintf(dir, sizeof(dir), "%s/blk", xa->cfg->run_dir);
+    snprintf(allow, sizeof(allow), "peer=%s", peer);
+    rc = pd_mkdir_p(ctx, dir, 0700);
+    rc = rc ?: write_psk(ctx, p[2], ex->psk);
+    rc = rc ?: listen_any(ctx, addr, &lfd, &ex->port);
+    if (rc < 0)
+        goto out;
+    unlink(p[0]);
+    rc = blk_fork(ctx, &d, &(struct blk_listen){
+                      .listen_fd = lfd, .psk_arg = psk_arg,
+                      .allow_arg = allow }, p[0], p[1], &fd);
+    close(lfd);
+    rc = rc ?: blk_wait(ctx, fd, p[0], p[1], d.vdi);
+    if (rc == 0) {
+        snprintf(ex->identity, sizeof(ex->identity), "%s", PSK_IDENTITY);
+        xt_info(ctx, "VDI %s exported to %s on %s port %u (TLS, PSK)",
+                d.vdi, peer, addr, ex->port);
+    }
+out:
+    if (rc < 0) {
+        kill_backend(ctx, p[0], psk_arg);
+        unlink(p[0]);
+        unlink(p[2]);
+        memset(ex, 0, sizeof(*ex));
+    }
+    return rc;
+}
+
+int xa_blk_unexport(struct xa *xa, struct xt_ctx *ctx, const char *vdi)
+{
+    char p[3][PATH_MAX], psk_arg[PATH_MAX + 16];
+    struct xt_uuid u;
+    int rc;
+
+    if (xt_uuid_parse(vdi, &u) < 0)
+        return xt_error(ctx, -EINVAL, "bad VDI uuid");
+    rc = export_paths(xa, ctx, vdi, p);
+    if (rc < 0)
+        return rc;
+    snprintf(psk_arg, sizeof(psk_arg), "--tls-psk=%s", p[2]);
+    kill_backend(ctx, p[0], psk_arg);
+    unlink(p[0]);
+    unlink(p[2]);
+    return 0;
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "sr.h"
+#include "pd_internal.h"
 #include "pd_xenapi.h"
 
 #define DC_MAX 16
@@ -380,7 +381,61 @@ static int a_vdi_snapshot(struct api_call_ctx *call,
     return vdi_copy(call, params, true, result_r);
 }
 
+/* vdi_export(secret, disk, address, peer): serves the disk's VDI on TCP
+ * at address for peer only, with TLS; answers { port, psk_identity, psk }
+ * (the peer's client needs the key: it travels in this answer, over the
+ * pool's TLS). */
+static int a_vdi_export(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    const char *addr = xa_param_str(params, 2);
+    const char *peer = xa_param_str(params, 3);
+    struct xa_blk_export ex;
+    struct api_value *r;
+    int rc = xa_check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    if (!addr || !peer)
+        return xt_error(call->xt, -EINVAL, "vdi_export(secret, disk, "
+                        "address, peer)");
+    rc = xa_blk_export(xa, call->xt, api_array_get(params, 1), addr, peer,
+                       &ex);
+    if (rc < 0)
+        return rc;
+    r = api_struct();
+    rc = api_struct_add(r, "port", api_int(ex.port));
+    rc = rc ?: api_struct_add(r, "psk_identity", api_string(ex.identity));
+    rc = rc ?: api_struct_add(r, "psk", api_string(ex.psk));
+    pd_wipe(ex.psk, sizeof(ex.psk));
+    if (rc < 0) {
+        api_value_free(r);
+        return xt_error(call->xt, -ENOMEM, "vdi_export");
+    }
+    *result_r = r;
+    return 0;
+}
+
+/* vdi_unexport(secret, vdi_uuid): ends an export (none: nothing to do). */
+static int a_vdi_unexport(struct api_call_ctx *call,
+                          const struct api_value *params,
+                          struct api_value **result_r)
+{
+    int rc = xa_check_secret(call, params, result_r);
+
+    rc = rc ?: xa_blk_unexport(xa_call_of(call)->xa, call->xt,
+                               xa_param_str(params, 1) ?: "");
+    if (rc == 0)
+        *result_r = api_void();
+    return rc;
+}
+
 const struct api_method xa_sr_agent_methods[] = {
+    { "host_local.vdi_export", 4, 0, API_METHOD_NO_ASYNC, a_vdi_export },
+    { "host_local.vdi_unexport", 2, 0, API_METHOD_NO_ASYNC,
+      a_vdi_unexport },
     { "host_local.sr_create", 2, 0, API_METHOD_NO_ASYNC, a_sr_create },
     { "host_local.sr_attach", 2, 0, API_METHOD_NO_ASYNC, a_sr_attach },
     { "host_local.sr_destroy", 2, 0, API_METHOD_NO_ASYNC, a_sr_destroy },

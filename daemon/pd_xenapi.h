@@ -231,6 +231,20 @@ int xa_blk_start(struct xa *xa, struct xt_ctx *ctx, const char *vm,
  * uuid of a read-write disk that a writer elsewhere holds, else 0. */
 int xa_blk_held(struct xt_ctx *ctx, const struct api_value *disks,
                 const char **vdi_r);
+/* An export of a VDI over TCP for a peer host (the mirror of a storage
+ * migration writes through it): TLS with a fresh pre-shared key, only
+ * the peer's address let in, a few connections at most. */
+struct xa_blk_export {
+    unsigned port;
+    char identity[16];          /* the PSK identity */
+    char psk[65];               /* the key, hex */
+};
+/* Exports disk (as xa_blk_start's) on addr for peer; -EEXIST if that VDI
+ * is exported already.  The export lives until xa_blk_unexport. */
+int xa_blk_export(struct xa *xa, struct xt_ctx *ctx,
+                  const struct api_value *disk, const char *addr,
+                  const char *peer, struct xa_blk_export *ex);
+int xa_blk_unexport(struct xa *xa, struct xt_ctx *ctx, const char *vdi);
 /* Stops every block service of VM vm. */
 void xa_blk_stop(struct xa *xa, struct xt_ctx *ctx, const char *vm);
 /* Stops the block services of VMs that neither run nor are being

@@ -4,7 +4,7 @@
  *
  *   nbdkit [-r] -U SOCKET nbdkit-xmvdi-plugin.so \
  *       sr_type=shared-file sr_uuid=UUID location=/srv/sr vdi=UUID [mode=ro]
- *       [lock=start|connection]
+ *       [lock=start|connection] [peer=ADDR]
  *
  * nbdkit speaks the protocol (fixed newstyle, structured replies, meta
  * contexts, TLS, several requests in flight, multi-conn); this file maps
@@ -20,6 +20,10 @@
  * a shared SR over: both hosts run a backend, and the VMM that runs the
  * guest is the one connected (docs/design/storage.md).
  *
+ * peer=ADDR (a numeric IPv4 or IPv6 address): only a client from that
+ * address is let in, checked when it connects, before TLS and before
+ * anything is read from it (the export of a VDI for one peer host).
+ *
  * nbdkit's plugin interface is a table of callbacks without a context
  * argument, so the served VDI is this file's one static state.
  */
@@ -28,9 +32,12 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "sr.h"
 
@@ -45,6 +52,9 @@ static struct {
     bool have_sr_uuid, have_vdi;
     bool read_only;
     bool lock_per_connection;
+    /* peer=: the one client address let in (family 0: any) */
+    int peer_family;
+    unsigned char peer_addr[16];
     struct xt_ctx *ctx;
     struct sr *sr;
     /* lock=connection: open while users > 0; both guarded by mutex (the
@@ -87,6 +97,15 @@ static int xv_config(const char *key, const char *value)
             return -1;
         }
         xv.read_only = strcmp(value, "ro") == 0;
+    } else if (strcmp(key, "peer") == 0) {
+        if (inet_pton(AF_INET, value, xv.peer_addr) == 1) {
+            xv.peer_family = AF_INET;
+        } else if (inet_pton(AF_INET6, value, xv.peer_addr) == 1) {
+            xv.peer_family = AF_INET6;
+        } else {
+            nbdkit_error("peer: '%s' is not a numeric IP address", value);
+            return -1;
+        }
     } else if (strcmp(key, "lock") == 0) {
         if (strcmp(value, "start") != 0 && strcmp(value, "connection") != 0) {
             nbdkit_error("lock: 'start' or 'connection', not '%s'", value);
@@ -158,6 +177,33 @@ static void xv_unload(void)
     sr_vdi_close(xv.vdi);
     sr_detach(xv.sr);
     xt_ctx_free(xv.ctx);
+}
+
+/* peer=: refuses a client from any other address, before TLS. */
+static int xv_preconnect(int readonly)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    const void *a = NULL;
+    char buf[INET6_ADDRSTRLEN] = "?";
+
+    (void)readonly;
+    if (!xv.peer_family)
+        return 0;
+    if (nbdkit_peer_name((struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            a = &((struct sockaddr_in *)&ss)->sin_addr;
+        else if (ss.ss_family == AF_INET6)
+            a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    }
+    if (a && ss.ss_family == xv.peer_family &&
+        memcmp(a, xv.peer_addr, xv.peer_family == AF_INET ? 4 : 16) == 0)
+        return 0;
+    if (a)
+        inet_ntop(ss.ss_family, a, buf, sizeof(buf));
+    nbdkit_error("client %s refused: this export is for one peer only",
+                 buf);
+    return -1;
 }
 
 static void *xv_open(int readonly)
@@ -302,9 +348,10 @@ static struct nbdkit_plugin plugin = {
     .config_complete = xv_config_complete,
     .config_help = "sr_type=<file|shared-file> sr_uuid=<uuid> "
                    "location=<dir> vdi=<uuid> [mode=ro|rw] "
-                   "[lock=start|connection]",
+                   "[lock=start|connection] [peer=ADDR]",
     .get_ready = xv_get_ready,
     .unload = xv_unload,
+    .preconnect = xv_preconnect,
     .open = xv_open,
     .close = xv_close,
     .get_size = xv_get_size,

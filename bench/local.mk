@@ -44,13 +44,16 @@ bench/bench-api: $(srcdir)/bench/bench_api.sh
 
 # The block service's NBD path: a 1 GiB VDI written and read through our
 # nbdkit plugin, through qemu-nbd and between files directly; the
-# allocation-aware read of a half-written VDI (bench/bench_storage.py
-# says how each figure is measured).  Generated like bench/bench-migrate.
+# allocation-aware read of a half-written VDI; the test guest's disk
+# workload under xm-vmm (kvm) through our plugin against fio on the same
+# kind of file (bench/bench_storage.py says how each figure is measured).
+# Generated like bench/bench-migrate.  It creates its SRs and VDIs with
+# tests/vdi/sr-tool, a check program, hence the prerequisite.
 noinst_SCRIPTS += bench/bench-storage
 BENCHES += bench/bench-storage
 EXTRA_DIST += bench/bench_storage.sh bench/bench_storage.py
 CLEANFILES += bench/bench-storage
-bench/bench-storage: $(srcdir)/bench/bench_storage.sh
+bench/bench-storage: $(srcdir)/bench/bench_storage.sh tests/vdi/sr-tool$(EXEEXT)
 	$(AM_V_GEN)$(MKDIR_P) bench && \
 	sed -e 's|%SRCDIR%|$(abs_top_srcdir)|g' \
 	    $(srcdir)/bench/bench_storage.sh > $@.tmp && \

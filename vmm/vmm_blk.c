@@ -112,6 +112,7 @@ struct vmm_blk {
     uint64_t max_req;           /* largest NBD request, bytes */
     bool can_flush;
     unsigned pending;           /* NBD commands in flight */
+    unsigned timeout_ms;        /* no answer for this long: fail them */
 
     struct vmm_blk_state s;
 
@@ -141,7 +142,8 @@ static void mark_dirty(struct vmm_ram *ram, uint64_t gpa, uint64_t len)
 }
 
 struct vmm_blk *vmm_blk_new(struct xt_ctx *ctx, struct vmm_ram *ram,
-                            unsigned idx, const char *uri, bool ro)
+                            unsigned idx, const char *uri, bool ro,
+                            unsigned timeout_ms)
 {
     struct vmm_blk *b = calloc(1, sizeof(*b));
 
@@ -155,6 +157,7 @@ struct vmm_blk *vmm_blk_new(struct xt_ctx *ctx, struct vmm_ram *ram,
     b->idx = idx;
     b->ro = ro;
     b->s.ro = ro;
+    b->timeout_ms = timeout_ms ? timeout_ms : VMM_DISK_TIMEOUT_MS;
     return b;
 }
 
@@ -184,6 +187,8 @@ bool vmm_blk_connected(const struct vmm_blk *b)
 {
     return b->nbd != NULL;
 }
+
+static int flush_timed(struct vmm_blk *b);
 
 static int nbd_rc(void)
 {
@@ -269,6 +274,7 @@ out:
 int vmm_blk_release(struct vmm_blk *b)
 {
     uint64_t deadline;
+    int rc;
 
     if (!b->nbd)
         return 0;
@@ -279,9 +285,9 @@ int vmm_blk_release(struct vmm_blk *b)
                         "lost, writes since its last flush may be too",
                         b->idx, b->uri);
     }
-    if (!b->ro && b->can_flush && nbd_flush(b->nbd, 0) < 0)
-        return xt_error(b->ctx, nbd_rc(), "disk %u: flush before closing "
-                        "%s: %s", b->idx, b->uri, nbd_get_error());
+    if (!b->ro && b->can_flush && (rc = flush_timed(b)) < 0)
+        return xt_error(b->ctx, rc, "disk %u: flush before closing %s: %s",
+                        b->idx, b->uri, strerror(-rc));
     /* Disconnect cleanly and wait until the server has closed its end:
      * the next holder of the export may be waiting for exactly that. */
     if (nbd_shutdown(b->nbd, 0) == 0) {
@@ -399,24 +405,68 @@ static int nbd_done(void *user_data, int *error)
     return 1;   /* retire the command */
 }
 
-/* Waits until at most limit NBD commands are in flight.  When the
- * connection dies, drops it: its commands count as failed. */
-static void wait_in_flight(struct vmm_blk *b, unsigned limit)
+/* Drops a connection that failed: its commands in flight count as
+ * failed (err). */
+static void fail_in_flight(struct vmm_blk *b, int err)
 {
     unsigned i;
 
+    drop_connection(b);
+    for (i = 0; i < QSIZE; i++)
+        if (b->reqs[i].pending) {
+            b->reqs[i].pending = 0;
+            b->reqs[i].err = err;
+        }
+}
+
+/* Waits until at most limit NBD commands are in flight.  When the
+ * connection dies, or the server answers nothing for timeout_ms, drops
+ * it: its commands count as failed. */
+static void wait_in_flight(struct vmm_blk *b, unsigned limit)
+{
+    uint64_t deadline = xt_now_ns() + b->timeout_ms * 1000000ull;
+
     while (b->nbd && b->pending > limit) {
-        if (nbd_poll(b->nbd, -1) < 0) {
+        uint64_t now = xt_now_ns();
+        unsigned before = b->pending;
+        int r;
+
+        if (now >= deadline) {
+            xt_log(b->ctx, XT_LOG_ERROR, "disk %u: %s answered none of %u "
+                   "requests for %u ms: they fail, and the connection is "
+                   "dropped", b->idx, b->uri, b->pending, b->timeout_ms);
+            fail_in_flight(b, ETIMEDOUT);
+            return;
+        }
+        r = nbd_poll(b->nbd, (int)((deadline - now) / 1000000 + 1));
+        if (r < 0) {
             xt_log(b->ctx, XT_LOG_ERROR, "disk %u: connection to %s lost: "
                    "%s", b->idx, b->uri, nbd_get_error());
-            drop_connection(b);
-            for (i = 0; i < QSIZE; i++)
-                if (b->reqs[i].pending) {
-                    b->reqs[i].pending = 0;
-                    b->reqs[i].err = EIO;
-                }
+            fail_in_flight(b, EIO);
+            return;
         }
+        /* Progress restarts the clock: the timeout is per answer. */
+        if (b->pending < before)
+            deadline = xt_now_ns() + b->timeout_ms * 1000000ull;
     }
+}
+
+/* A flush in flight and awaited, under the same timeout as other
+ * requests; 0 or -errno (not reported). */
+static int flush_timed(struct vmm_blk *b)
+{
+    struct req r = { .b = b };
+    nbd_completion_callback cb = { .callback = nbd_done, .user_data = &r };
+
+    if (nbd_aio_flush(b->nbd, cb, 0) < 0)
+        return nbd_rc();
+    r.pending++;
+    b->pending++;
+    wait_in_flight(b, 0);
+    if (r.pending) {            /* dropped: r is not in b->reqs */
+        r.err = r.err ? r.err : ETIMEDOUT;
+    }
+    return r.err ? -r.err : 0;
 }
 
 /* Sends [gpa, gpa + len) at byte offset off in NBD commands of at most
@@ -487,6 +537,7 @@ static void start_req(struct vmm_blk *b, struct req *r, unsigned n,
                       unsigned *nseg)
 {
     const struct vring_desc *st = &b->chain[n - 1];
+    int rc;
     struct blk_hdr h;
     uint64_t data = 0, off;
     unsigned i;
@@ -545,8 +596,8 @@ static void start_req(struct vmm_blk *b, struct req *r, unsigned n,
         wait_in_flight(b, 0);
         if (!b->nbd)
             return;
-        if (!b->ro && b->can_flush && nbd_flush(b->nbd, 0) < 0) {
-            xt_warn(b->ctx, "disk %u: flush: %s", b->idx, nbd_get_error());
+        if (!b->ro && b->can_flush && (rc = flush_timed(b)) < 0) {
+            xt_warn(b->ctx, "disk %u: flush: %s", b->idx, strerror(-rc));
             return;
         }
         r->status = BLK_S_OK;
@@ -687,6 +738,7 @@ static void start_direct(struct vmm_blk *b, struct req *r,
 {
     uintptr_t p = (uintptr_t)io->buf, base = (uintptr_t)b->ram->mem;
     uint64_t gpa = p - base;
+    int rc;
 
     r->status = BLK_S_IOERR;
     switch (io->type) {
@@ -706,8 +758,8 @@ static void start_direct(struct vmm_blk *b, struct req *r,
         wait_in_flight(b, 0);
         if (!b->nbd)
             return;
-        if (!b->ro && b->can_flush && nbd_flush(b->nbd, 0) < 0) {
-            xt_warn(b->ctx, "disk %u: flush: %s", b->idx, nbd_get_error());
+        if (!b->ro && b->can_flush && (rc = flush_timed(b)) < 0) {
+            xt_warn(b->ctx, "disk %u: flush: %s", b->idx, strerror(-rc));
             return;
         }
         r->status = BLK_S_OK;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm_pci.h"          /* VMM_DISK_TIMEOUT_MS */
 #include "xt.h"
 
 #define VMM_BLK_BAR_SIZE    0x40u   /* the I/O BAR */
@@ -47,11 +48,15 @@ struct vmm_blk;
 
 /*
  * A device for disk idx (0-based, for messages) served at the libnbd URI
- * uri (copied), not connected.  NULL on ENOMEM (reported into ctx).
- * ctx and ram must outlive it.
+ * uri (copied), not connected.  A request that gets no answer for
+ * timeout_ms (0: VMM_DISK_TIMEOUT_MS) fails with IOERR, and so does every
+ * other in flight: the connection is dropped (the next RESUME connects
+ * again).  NULL on ENOMEM (reported into ctx).  ctx and ram must outlive
+ * it.
  */
 struct vmm_blk *vmm_blk_new(struct xt_ctx *ctx, struct vmm_ram *ram,
-                            unsigned idx, const char *uri, bool ro);
+                            unsigned idx, const char *uri, bool ro,
+                            unsigned timeout_ms);
 /* Closes the connection without flushing; NULL-safe. */
 void vmm_blk_free(struct vmm_blk *b);
 

@@ -54,6 +54,7 @@ struct opts {
     enum xt_log_level level;
     struct vmm_disk_cfg disks[VMM_MAX_DISKS];
     unsigned nr_disks;
+    unsigned disk_timeout_ms;   /* 0: the default */
 };
 
 struct server {
@@ -89,13 +90,16 @@ static void usage(FILE *f)
     fprintf(f,
 "usage: xm-vmm --engine kvm|sim --run-dir DIR --mem-mib N [--vcpus N]\n"
 "              [--name NAME] [--uuid UUID] [--ready-fd FD] [--log-level L]\n"
-"              [--disk URI | --disk-ro URI]...\n"
+"              [--disk URI | --disk-ro URI]... [--disk-timeout-ms MS]\n"
 "              (--kernel ELF [--cmdline STR] | --incoming)\n"
 "\n"
 "  --disk URI      a virtio-blk disk on the NBD export at URI, a libnbd\n"
 "                  URI (nbd+unix:///?socket=PATH, nbd://HOST:PORT/NAME);\n"
 "                  repeated, in order, at most %u\n"
-"  --disk-ro URI   the same, read-only for the guest\n", VMM_MAX_DISKS);
+"  --disk-ro URI   the same, read-only for the guest\n"
+"  --disk-timeout-ms MS  a disk request the server does not answer for\n"
+"                  MS fails with IOERR and its connection is dropped\n"
+"                  (default %u)\n", VMM_MAX_DISKS, VMM_DISK_TIMEOUT_MS);
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -124,6 +128,7 @@ static int parse_args(struct xt_ctx *ctx, int argc, char **argv,
         { "log-level", required_argument, NULL, 'l' },
         { "disk", required_argument, NULL, 'd' },
         { "disk-ro", required_argument, NULL, 'D' },
+        { "disk-timeout-ms", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -153,6 +158,12 @@ static int parse_args(struct xt_ctx *ctx, int argc, char **argv,
                 return xt_error(ctx, -EINVAL, "--disk: an empty URI");
             o->disks[o->nr_disks].uri = optarg;
             o->disks[o->nr_disks++].ro = c == 'D';
+            break;
+        case 'T':
+            if (parse_u64(optarg, &v) < 0 || v < 10 || v > 3600000)
+                return xt_error(ctx, -EINVAL, "--disk-timeout-ms: '%s' "
+                                "(10..3600000)", optarg);
+            o->disk_timeout_ms = (unsigned)v;
             break;
         case 'm':
             if (parse_u64(optarg, &o->mem_mib) < 0 || !o->mem_mib ||
@@ -616,6 +627,8 @@ int main(int argc, char **argv)
     rc = setup_memory(&vm, o.mem_mib);
     if (rc < 0)
         goto out;
+    for (unsigned d = 0; d < o.nr_disks; d++)
+        o.disks[d].timeout_ms = o.disk_timeout_ms;
     vm.pci = vmm_pci_new(ctx, vm.mem, vm.mem_size, o.disks, o.nr_disks);
     if (!vm.pci) {
         rc = ctx->err_rc < 0 ? ctx->err_rc : -ENOMEM;

@@ -99,7 +99,8 @@ struct vmm_pci *vmm_pci_new(struct xt_ctx *ctx, uint8_t *mem,
     for (i = 0; i < nr_disks; i++) {
         struct pci_dev *d = &pci->dev[i];
 
-        d->blk = vmm_blk_new(ctx, &pci->ram, i, disks[i].uri, disks[i].ro);
+        d->blk = vmm_blk_new(ctx, &pci->ram, i, disks[i].uri, disks[i].ro,
+                             disks[i].timeout_ms);
         if (!d->blk)
             goto fail;
         pthread_mutex_init(&d->io, NULL);

@@ -17,9 +17,14 @@
 
 #define VMM_MAX_DISKS   8u
 
+#define VMM_DISK_TIMEOUT_MS 30000u  /* default disk request timeout */
+
 struct vmm_disk_cfg {
     const char *uri;            /* a libnbd URI */
     bool ro;
+    /* A request the server has not answered after this long fails with
+     * IOERR and the connection is dropped (0: VMM_DISK_TIMEOUT_MS). */
+    unsigned timeout_ms;
 };
 
 struct vmm_pci;

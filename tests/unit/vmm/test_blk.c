@@ -590,14 +590,14 @@ static void test_state(struct drv *d, struct vmm_pci *pci,
     vmm_pci_free(p1);
 
     bad[0] = disks[0];
-    bad[1] = (struct vmm_disk_cfg){ disks[1].uri, false };
+    bad[1] = (struct vmm_disk_cfg){ disks[1].uri, false, 0 };
     p1 = vmm_pci_new(ctx, d->mem, MEM_SIZE, bad, 2);
     rc = p1 ? vmm_pci_state_restore(p1, st, len) : -ENOMEM;
     tap_is_int(rc, -EINVAL, "restore of a read-only disk into a read-write "
                "one: refused");
     vmm_pci_free(p1);
 
-    bad[1] = (struct vmm_disk_cfg){ small, true };
+    bad[1] = (struct vmm_disk_cfg){ small, true, 0 };
     p1 = vmm_pci_new(ctx, d->mem, MEM_SIZE, bad, 2);
     rc = p1 ? vmm_pci_state_restore(p1, st, len) : -ENOMEM;
     if (rc == 0)
@@ -622,7 +622,7 @@ static void test_connect_errors(uint8_t *mem, const char *dir,
                                 const char *ro_uri)
 {
     char uri[512];
-    struct vmm_disk_cfg c = { uri, false };
+    struct vmm_disk_cfg c = { uri, false, 0 };
     struct vmm_pci *p;
     int rc;
 
@@ -642,6 +642,50 @@ static void test_connect_errors(uint8_t *mem, const char *dir,
                "refused");
     vmm_pci_free(p);
     ctx->quiet_errors = false;
+}
+
+/* A server that answers reads after 3 s, a device with a 300 ms timeout:
+ * the read fails with IOERR in well under the server's delay, the
+ * connection is dropped, and the next request fails at once. */
+static void test_timeout(const char *dir)
+{
+    char *args[] = { "--filter=delay", "memory", "16M", "rdelay=3",
+                     NULL };
+    char sock[300], uri[340];
+    struct vmm_disk_cfg c = { uri, false, 300 };
+    struct vmm_pci *p;
+    struct drv d;
+    uint8_t *mem;
+    uint64_t t0, ms;
+    pid_t srv;
+
+    snprintf(sock, sizeof(sock), "%s/slow.sock", dir);
+    snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sock);
+    srv = start_nbdkit(sock, args);
+    mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (srv < 0 || mem == MAP_FAILED)
+        tap_bail("slow server");
+    p = vmm_pci_new(ctx, mem, MEM_SIZE, &c, 1);
+    if (!p || vmm_pci_disks_connect(p) < 0)
+        tap_bail(ctx->err_msg);
+    drv_init(&d, p, mem, 1, 0x10000);
+    tap_is_int(one(&d, T_OUT, 0, 0x180000, 4096, false), S_OK,
+               "a slow server: writes still complete");
+    t0 = xt_now_ns();
+    tap_is_int(one(&d, T_IN, 0, 0x180000, 4096, true), S_IOERR,
+               "a read it answers after 3 s, with a 300 ms timeout: IOERR");
+    ms = (xt_now_ns() - t0) / 1000000;
+    tap_ok(ms >= 250 && ms < 2000, "after about the timeout (%llu ms)",
+           (unsigned long long)ms);
+    t0 = xt_now_ns();
+    tap_is_int(one(&d, T_IN, 8, 0x180000, 4096, true), S_IOERR,
+               "the connection is dropped: the next read fails too");
+    tap_ok((xt_now_ns() - t0) / 1000000 < 250, "at once");
+    vmm_pci_free(p);
+    munmap(mem, MEM_SIZE);
+    stop_nbdkit(srv);
+    unlink(sock);
 }
 
 int main(void)
@@ -676,8 +720,8 @@ int main(void)
                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (!ctx || mem == MAP_FAILED)
         tap_bail("set-up");
-    disks[0] = (struct vmm_disk_cfg){ uri, false };
-    disks[1] = (struct vmm_disk_cfg){ uri, true };
+    disks[0] = (struct vmm_disk_cfg){ uri, false, 0 };
+    disks[1] = (struct vmm_disk_cfg){ uri, true, 0 };
     pci = vmm_pci_new(ctx, mem, MEM_SIZE, disks, 2);
     if (!pci)
         tap_bail(ctx->err_msg);
@@ -694,6 +738,7 @@ int main(void)
     test_release(&d0, pci);
     test_state(&d0, pci, disks, uri_ro);
     test_connect_errors(mem, dir, uri_ro);
+    test_timeout(dir);
 
     vmm_pci_free(pci);
     munmap(mem, MEM_SIZE);

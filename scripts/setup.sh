@@ -41,7 +41,7 @@ packages=(
     libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libcrypt-dev
     linux-libc-dev
     nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
-    qemu-system-x86
+    qemu-system-x86 fio
 )
 [ "$xen" = yes ] && packages+=(debootstrap cpio e2fsprogs gzip)
 

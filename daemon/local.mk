@@ -47,7 +47,7 @@ daemon_xm_poold_SOURCES = \
 daemon_xm_poold_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon \
 	-I$(top_srcdir)/api -I$(top_srcdir)/pool -I$(top_srcdir)/xl-migrate \
 	-I$(top_srcdir)/sr
-daemon_xm_poold_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+daemon_xm_poold_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(XML2_CFLAGS)
 daemon_xm_poold_LDADD = $(POOLD_LIBS) api/libapi.a pool/libpool.a \
 	sr/libsr.a $(MIG_LIBS) $(HV_LIBS) $(XML2_LIBS) $(SQLITE_LIBS) $(CURL_LIBS)
 

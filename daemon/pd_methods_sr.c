@@ -819,6 +819,49 @@ out:
     return rc;
 }
 
+int xa_vdi_create(struct api_call_ctx *call, const char *sr, int64_t size,
+                  const char *name, char **ref_r, struct api_value **result_r)
+{
+    struct api_value *params = api_array(), *rec = api_struct(), *r = NULL;
+    int rc;
+
+    *ref_r = NULL;
+    rc = api_struct_add(rec, "SR", api_string(sr));
+    rc = rc ?: api_struct_add(rec, "virtual_size", api_int(size));
+    rc = rc ?: api_struct_add(rec, "name_label", api_string(name));
+    rc = rc ?: api_array_append(params, api_string(""));
+    rc = rc ?: api_array_append(params, rec);
+    if (rc < 0) {
+        api_value_free(params);
+        api_value_free(rec);
+        return xt_error(call->xt, -ENOMEM, "out of memory");
+    }
+    rc = vdi_create(call, params, &r);
+    if (rc == 0 && !(*ref_r = strdup(api_value_string(r) ?: "")))
+        rc = xt_error(call->xt, -ENOMEM, "out of memory");
+    if (rc == 0)
+        api_value_free(r);
+    else if (r && !*result_r)
+        *result_r = r;
+    else
+        api_value_free(r);
+    api_value_free(params);
+    return rc;
+}
+
+int xa_vdi_destroy(struct api_call_ctx *call, const char *vdi,
+                   struct api_value **result_r)
+{
+    struct api_value *r = NULL;
+    int rc = vdi_change(call, vdi, "destroy", 0, &r);
+
+    if (rc < 0 && r && !*result_r)
+        *result_r = r;
+    else
+        api_value_free(r);
+    return rc;
+}
+
 static int vdi_destroy(struct api_call_ctx *call,
                        const struct api_value *params,
                        struct api_value **result_r)

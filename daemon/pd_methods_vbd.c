@@ -7,6 +7,11 @@
  * no hot-plug: a VM sees the disks it has when it starts (every VBD of
  * it with a VDI), they are currently_attached while it runs, and
  * VBD.plug/unplug on a running VM are refused with the reason.
+ *
+ * VM.provision makes the disks a VM's other_config:disks asks for, as
+ * XAPI does for a VM installed from a template:
+ *   <provision><disk device="0" size="BYTES" sr="SR-UUID or empty"
+ *    bootable="true"/>...</provision>
  */
 #include "config.h"
 
@@ -14,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 
 #include "pd_xenapi.h"
 
@@ -463,7 +471,232 @@ static int vbd_unplug(struct api_call_ctx *call,
     return vbd_plug_op(call, params, false, result_r);
 }
 
+/* ---- VM.provision ------------------------------------------------------ */
+
+#define DISKS_XML_MAX   (64u << 10)
+
+struct prov_disk {
+    char device[8];
+    int64_t size;
+    char sr[XT_UUID_STRLEN + 1];    /* "" for the pool's default SR */
+    bool bootable;
+};
+
+/* other_config:disks into d[] (*n_r of them); INVALID_VALUE if it is not
+ * what XAPI writes there. */
+static int parse_disks(struct api_call_ctx *call, const char *xml,
+                       struct prov_disk *d, size_t *n_r,
+                       struct api_value **result_r)
+{
+    xmlDocPtr doc = NULL;
+    xmlNodePtr root, c;
+    size_t n = 0;
+    int rc = 0;
+
+    *n_r = 0;
+    if (strlen(xml) < DISKS_XML_MAX)
+        doc = xmlReadMemory(xml, (int)strlen(xml), "disks.xml", NULL,
+                            XML_PARSE_NONET | XML_PARSE_NOERROR |
+                            XML_PARSE_NOWARNING);
+    root = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!root || xmlStrcmp(root->name, BAD_CAST "provision"))
+        rc = -EINVAL;
+    for (c = root ? root->children : NULL; rc == 0 && c; c = c->next) {
+        xmlChar *dev, *size, *sr, *boot;
+        char *end;
+
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (xmlStrcmp(c->name, BAD_CAST "disk") || n == MAX_DISKS) {
+            rc = -EINVAL;
+            break;
+        }
+        dev = xmlGetProp(c, BAD_CAST "device");
+        size = xmlGetProp(c, BAD_CAST "size");
+        sr = xmlGetProp(c, BAD_CAST "sr");
+        boot = xmlGetProp(c, BAD_CAST "bootable");
+        memset(&d[n], 0, sizeof(d[n]));
+        if (!dev || disk_number((const char *)dev) < 0 || !size ||
+            (d[n].size = strtoll((const char *)size, &end, 10)) <= 0 ||
+            *end || (sr && xmlStrlen(sr) > XT_UUID_STRLEN))
+            rc = -EINVAL;
+        if (rc == 0) {
+            snprintf(d[n].device, sizeof(d[n].device), "%s",
+                     (const char *)dev);
+            snprintf(d[n].sr, sizeof(d[n].sr), "%s",
+                     sr ? (const char *)sr : "");
+            d[n].bootable = boot && !xmlStrcasecmp(boot, BAD_CAST "true");
+            n++;
+        }
+        xmlFree(dev);
+        xmlFree(size);
+        xmlFree(sr);
+        xmlFree(boot);
+    }
+    xmlFreeDoc(doc);
+    if (rc < 0) {
+        *result_r = api_failure("INVALID_VALUE", "other_config:disks", xml,
+                                NULL);
+        return xt_error(call->xt, rc, "other_config:disks is not "
+                        "<provision><disk device= size= sr= bootable=/>"
+                        "...</provision>");
+    }
+    *n_r = n;
+    return 0;
+}
+
+/* The SR of a disk to provision: its uuid, else the pool's default. */
+static int prov_sr(struct api_call_ctx *call, const struct prov_disk *d,
+                   char **sr_r, struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct pool_strv v = { 0 };
+    int rc;
+
+    *sr_r = NULL;
+    if (*d->sr) {
+        rc = pool_db_find(db, POOL_CLASS_SR, "uuid", &POOL_V_STR(d->sr), &v);
+        if (rc == 0 && v.n == 1 && !(*sr_r = strdup(v.v[0])))
+            rc = -ENOMEM;
+        pool_strv_free(&v);
+        if (rc == 0 && !*sr_r) {
+            *result_r = api_failure("UUID_INVALID", "SR", d->sr, NULL);
+            rc = xt_error(call->xt, -ENOENT, "no SR %s", d->sr);
+        }
+        return rc;
+    }
+    rc = pool_db_get_all(db, POOL_CLASS_POOL, &v);
+    if (rc == 0 && v.n)
+        rc = xa_field_str(db, POOL_CLASS_POOL, v.v[0], "default_SR", sr_r);
+    pool_strv_free(&v);
+    if (rc == 0 && (!*sr_r || pool_ref_is_null(*sr_r))) {
+        free(*sr_r);
+        *sr_r = NULL;
+        *result_r = api_failure("INVALID_VALUE", "other_config:disks",
+                                "a disk with no sr, and the pool has no "
+                                "default_SR", NULL);
+        rc = xt_error(call->xt, -ENOENT, "disk %s: no SR given and no "
+                      "default SR", d->device);
+    }
+    return rc;
+}
+
+/* One disk: its VDI, then its VBD; the VDI goes again if the VBD cannot
+ * be made.  *vdi_r and *vbd_r: the caller's. */
+static int prov_one(struct api_call_ctx *call, const char *vm,
+                    const char *name, const struct prov_disk *d,
+                    char **vdi_r, char **vbd_r, struct api_value **result_r)
+{
+    struct api_value *p = NULL, *rec, *r = NULL;
+    char label[160], *sr = NULL;
+    int rc;
+
+    *vdi_r = *vbd_r = NULL;
+    snprintf(label, sizeof(label), "%s %s", name, d->device);
+    rc = prov_sr(call, d, &sr, result_r);
+    rc = rc ?: xa_vdi_create(call, sr, d->size, label, vdi_r, result_r);
+    free(sr);
+    if (rc < 0)
+        return rc;
+    rec = api_struct();
+    rc = api_struct_add(rec, "VM", api_string(vm));
+    rc = rc ?: api_struct_add(rec, "VDI", api_string(*vdi_r));
+    rc = rc ?: api_struct_add(rec, "userdevice", api_string(d->device));
+    rc = rc ?: api_struct_add(rec, "bootable", api_bool(d->bootable));
+    p = api_array();
+    rc = rc ?: api_array_append(p, api_string(""));
+    rc = rc ?: api_array_append(p, rec);
+    if (rc < 0) {
+        api_value_free(rec);
+        rc = xt_error(call->xt, -ENOMEM, "out of memory");
+    } else {
+        rc = vbd_create(call, p, &r);
+    }
+    if (rc == 0 && !(*vbd_r = strdup(api_value_string(r) ?: "")))
+        rc = xt_error(call->xt, -ENOMEM, "out of memory");
+    if (rc < 0 && r && !*result_r) {
+        *result_r = r;
+        r = NULL;
+    }
+    if (rc < 0) {
+        struct api_value *ignored = NULL;
+
+        xa_vdi_destroy(call, *vdi_r, &ignored);
+        api_value_free(ignored);
+        free(*vdi_r);
+        *vdi_r = NULL;
+    }
+    api_value_free(r);
+    api_value_free(p);
+    return rc;
+}
+
+static int vm_provision(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r)
+{
+    const char *vm = xa_param_str(params, 1);
+    struct pool_db *db = dbof(call);
+    struct pool_value oc = { 0 };
+    struct prov_disk d[MAX_DISKS];
+    char *name = NULL, *vdis[MAX_DISKS], *vbds[MAX_DISKS];
+    char key[POOL_REF_STRLEN + 1];
+    const char *xml;
+    size_t i, n = 0, made = 0;
+    bool claimed = false;
+    int rc;
+
+    if (!vm)
+        return xt_error(call->xt, -EINVAL, "VM.provision(session, vm)");
+    /* Halted and no other operation, until it is done. */
+    xa_op_key(call, key);
+    rc = xa_vm_claim(call, vm, "Halted", "provision", key, NULL, result_r);
+    if (rc < 0)
+        return rc;
+    claimed = true;
+    rc = xa_field_str(db, POOL_CLASS_VM, vm, "name_label", &name);
+    rc = rc ?: pool_db_get_field(db, POOL_CLASS_VM, vm, "other_config", &oc);
+    if (rc < 0)
+        goto out;
+    xml = pool_value_map_get(&oc, "disks");
+    rc = xml ? parse_disks(call, xml, d, &n, result_r) : 0;
+    for (i = 0; rc == 0 && i < n; i++) {
+        rc = prov_one(call, vm, name, &d[i], &vdis[i], &vbds[i], result_r);
+        if (rc == 0)
+            made++;
+    }
+    if (rc < 0) {
+        /* All or nothing: no half-provisioned VM, no orphan VDI. */
+        for (i = 0; i < made; i++) {
+            struct api_value *ignored = NULL;
+
+            pool_db_destroy(db, POOL_CLASS_VBD, vbds[i]);
+            xa_vdi_destroy(call, vdis[i], &ignored);
+            api_value_free(ignored);
+        }
+        goto out;
+    }
+    /* Provisioned once: the key goes, as XAPI does. */
+    if (xml && pool_value_map_remove(&oc, "disks"))
+        rc = pool_db_set_field(db, POOL_CLASS_VM, vm, "other_config", &oc,
+                               POOL_DB_INTERNAL);
+    if (rc == 0)
+        *result_r = api_void();
+out:
+    if (claimed)
+        pool_db_map_remove(db, POOL_CLASS_VM, vm, "current_operations", key,
+                           POOL_DB_INTERNAL);
+    for (i = 0; i < made; i++) {
+        free(vdis[i]);
+        free(vbds[i]);
+    }
+    pool_value_clear(&oc);
+    free(name);
+    return rc;
+}
+
 const struct api_method xa_vbd_methods[] = {
+    { "VM.provision", 2, 0, 0, vm_provision },
     { "VBD.create", 2, 0, 0, vbd_create },
     { "VBD.destroy", 2, 0, 0, vbd_destroy },
     { "VBD.plug", 2, 0, 0, vbd_plug },

@@ -195,6 +195,13 @@ extern const struct api_method xa_agent_methods[];
  * (pd_methods_sr.c). */
 extern const struct api_method xa_sr_agent_methods[];
 extern const struct api_method xa_sr_methods[];
+/* VDI.create on sr (a new sparse VDI of size bytes named name; *ref_r
+ * the caller's) and VDI.destroy, for other methods (VM.provision). */
+int xa_vdi_create(struct api_call_ctx *call, const char *sr, int64_t size,
+                  const char *name, char **ref_r,
+                  struct api_value **result_r);
+int xa_vdi_destroy(struct api_call_ctx *call, const char *vdi,
+                   struct api_value **result_r);
 /* Makes an SM record for each SR driver that has none (master start). */
 int xa_sm_records(struct pool_db *db);
 /* Runs host_local.<method> of this host directly (no HTTP) when url is

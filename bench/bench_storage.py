@@ -55,7 +55,12 @@ ours and fio's interleaved.
     guest's figure is a batch's (it completes when its last request
     does), fio's one write's in a batch submitted and reaped together.
     psync's per-write latency (fio_psync_p99_us) is one write alone, not
-    a batch, so it is shown but not compared.  fio's completion latency
+    a batch, so it is shown but not compared.
+  - the NBD path without a VM (nbd_path_*): bench/nbd_cycle does the
+    guest's exact cycle (read a batch, write it, FLUSH every 256 writes)
+    as a plain libnbd client against our backend on a fresh VDI;
+    ratio_nbd_path = ours / it tells the VM's share (exits, the device)
+    from the NBD transport's own.  fio's completion latency
     (clat_ns) is shown too: buffered libaio writes complete inside
     io_submit, so it leaves the copy out.
 
@@ -281,21 +286,43 @@ class Bench:
                 "max_us": g["max_ns"] / 1e3, "disk_s": g["disk_us"] / 1e6,
                 "wall_s": wall, "flushes": g["flushes"]}
 
+    def io_nbd_path(self, size_mib, batch, writes):
+        """The guest's cycle by a plain libnbd client on our backend: the
+        NBD path's own cost, no VM (bench/nbd_cycle.c)."""
+        u = self.vdi(size_mib * MiB)
+        try:
+            uri = self.serve("ours", u)
+            out = subprocess.run(
+                [os.path.join(self.builddir, "bench/nbd_cycle"), uri,
+                 str(batch), str(writes), str(size_mib * MiB)],
+                check=True, stdout=subprocess.PIPE, timeout=600).stdout
+        finally:
+            self.stop()
+            self.vdi_destroy(u)
+        return json.loads(out)
+
     def io(self, size_mib, batch, writes, runs, timeout):
         res = {"disk_batch": batch, "vdi_mib": size_mib,
                "disk_ws_mib": size_mib, "writes": writes, "block_kib": 4,
                "flush_every": 256, "runs": runs, "load_before": load()}
         engines = ("libaio", "io_uring", "psync") if shutil.which("fio") \
             else ()
-        ours, fio = [], {e: [] for e in engines}
+        ours, fio, path = [], {e: [] for e in engines}, []
         # interleaved, so that ours and fio see the same machine
         for _ in range(runs):
             ours.append(self.io_ours(size_mib, batch, writes, timeout))
+            path.append(self.io_nbd_path(size_mib, batch, writes))
             for e in engines:
                 fio[e].append(self.fio(e, size_mib, batch, writes))
         o = med(ours)
         res.update({"ours_" + k: round(v, 3 if k in ("disk_s", "wall_s")
                                        else 1) for k, v in o.items()})
+        p = med(path)
+        res.update({"nbd_path_write_mib_s": round(p["write_mib_s"], 1),
+                    "nbd_path_p50_us": round(p["p50_us"], 1),
+                    "nbd_path_p99_us": round(p["p99_us"], 1),
+                    "ratio_nbd_path": round(o["write_mib_s"] /
+                                            p["write_mib_s"], 3)})
         if not engines:
             res["baseline"] = "none: fio not found"
             res["load_after"] = load()

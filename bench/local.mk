@@ -53,7 +53,12 @@ noinst_SCRIPTS += bench/bench-storage
 BENCHES += bench/bench-storage
 EXTRA_DIST += bench/bench_storage.sh bench/bench_storage.py
 CLEANFILES += bench/bench-storage
-bench/bench-storage: $(srcdir)/bench/bench_storage.sh tests/vdi/sr-tool$(EXEEXT)
+noinst_PROGRAMS += bench/nbd_cycle
+bench_nbd_cycle_SOURCES = bench/nbd_cycle.c
+bench_nbd_cycle_CFLAGS = $(AM_CFLAGS) $(LIBNBD_CFLAGS)
+bench_nbd_cycle_LDADD = $(LIBNBD_LIBS)
+bench/bench-storage: $(srcdir)/bench/bench_storage.sh tests/vdi/sr-tool$(EXEEXT) \
+		bench/nbd_cycle$(EXEEXT)
 	$(AM_V_GEN)$(MKDIR_P) bench && \
 	sed -e 's|%SRCDIR%|$(abs_top_srcdir)|g' \
 	    $(srcdir)/bench/bench_storage.sh > $@.tmp && \

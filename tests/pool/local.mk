@@ -27,6 +27,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-vdi-race.sh \
 	tests/pool/pool-vdi-export.sh \
 	tests/pool/pool-vm-provision.sh \
+	tests/pool/pool-vm-disk-restart.sh \
 	tests/pool/pool-migrate-disk-fault.sh \
 	tests/pool/cli-vm-disk.sh \
 	tests/pool/pool-https.sh \

@@ -1,0 +1,78 @@
+#!/bin/bash
+# A running VM's disk outlives its daemon and fails cleanly without its
+# backend: the host's xm-poold is stopped and started again while the VM
+# writes its disk (the block service, detached, is the same process after
+# the restart and the guest's writes went on, ledger clean); then the
+# backend is killed with SIGKILL: the guest's disk requests fail with
+# errors it counts (no hang), the VM keeps running, and a shutdown leaves
+# no block service.
+. "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
+pt_setup vm-disk-restart
+command -v nbdkit >/dev/null || pt_skip_all "nbdkit is missing"
+pt_start 2 || pt_bail "host 2 did not start"
+mkdir -p "$PT_TMP/shared"
+pt_py <<'P'
+import glob, os
+from pool_client import *
+t = Tap()
+tmp = os.environ["PT_TMP"]
+s = Session(2)
+h2 = s.call("host.get_all")[0]
+sr = s.call("SR.create", h2, {"location": tmp + "/shared"}, 0, "shared", "",
+            "shared-file", "user", True, {})
+vdi = s.call("VDI.create", {"SR": sr, "virtual_size": str(16 << 20)})
+vm = s.call("VM.create", {"name_label": "vm", "memory_static_max":
+                          str(256 << 20), "VCPUs_max": "1", "other_config": {
+                              "xm:cmdline": "ws_mib=8 disk_rate_mib=2 "
+                                            "disk_ws_mib=8"}})
+s.call("VBD.create", {"VM": vm, "VDI": vdi, "userdevice": "0"})
+s.call("VM.start", vm, False, False)
+uuid = s.call("VM.get_uuid", vm)
+w = wait_until(lambda: int(host_local(2, "vm_status", uuid)["disk_writes"])
+               > 0 and int(host_local(2, "vm_status", uuid)["disk_writes"]),
+               30, "disk writes")
+pid = open(glob.glob("%s/h2/run/blk/*.pid" % tmp)[0]).read().split()[0]
+save(vm=vm, uuid=uuid, w=w, pid=pid)
+t.ok(w > 0, "the guest writes its disk")
+t.done()
+P
+pt_kill 2
+pt_ok "host 2's daemon stopped"
+pid=$(python3 -c 'import ast, sys; print(ast.literal_eval(open(sys.argv[1]).read())["pid"])' "$PT_TMP/ids")
+kill -0 "$pid" 2>/dev/null && pt_ok "its block service runs on without it" ||
+    pt_fail "its block service runs on without it"
+pt_start 2 || pt_bail "host 2 did not restart"
+pt_py <<'P'
+import glob, os, signal, time
+from pool_client import *
+t = Tap()
+ids = load()
+tmp = os.environ["PT_TMP"]
+uuid = ids["uuid"]
+s = Session(2)
+
+def st():
+    return host_local(2, "vm_status", uuid)
+
+t.is_(open(glob.glob("%s/h2/run/blk/*.pid" % tmp)[0]).read().split()[0],
+      ids["pid"], "after the restart the same backend serves the disk")
+now = wait_until(lambda: int(st()["disk_writes"]) > ids["w"] and st(), 30,
+                 "writes after the restart")
+t.ok(int(now["disk_mismatches"]) == 0 and int(now["disk_errors"]) == 0,
+     "the guest wrote on across the restart, ledger clean", repr(now))
+
+os.kill(int(ids["pid"]), signal.SIGKILL)
+bad = wait_until(lambda: int(st()["disk_errors"]) > 0 and st(), 30,
+                 "the guest sees disk errors")
+t.ok(int(bad["disk_errors"]) > 0 and int(bad["disk_mismatches"]) == 0,
+     "backend killed: the guest's disk requests fail, counted, no "
+     "mismatch", repr(bad))
+hb = int(bad["hb_last_seq"])
+t.ok(wait_until(lambda: int(st()["hb_last_seq"]) > hb + 100, 30,
+                "heartbeats"), "and the VM keeps running (heartbeats)")
+s.call("VM.hard_shutdown", ids["vm"])
+t.is_(glob.glob("%s/h2/run/blk/*.pid" % tmp), [],
+      "a shutdown leaves no block service")
+t.done()
+P
+pt_done

@@ -143,21 +143,14 @@ print("   guest on host%s: heartbeat %s, disk writes %s, disk re-reads %s, "
 EOP
 }
 
-cmdline="ws_mib=256 rate_mib=64"
-what="dirtying 64 MiB/s"
-if [ "$hv" = kvm ]; then
-    cmdline="$cmdline disk_rate_mib=16 disk_ws_mib=64"
-    what="$what, writing its disk at 16 MiB/s"
-fi
-echo "== a VM running the test guest (1 GiB, $what)"
-x vm-create name-label=demo-vm memory=1024M cmdline="$cmdline" >/dev/null ||
-    { stop_pool; exit 1; }
-if [ "$hv" = kvm ]; then
-    echo "== its disk: a 256 MiB VDI on demo-shared (vm-disk-add)"
-    x vm-disk-add vm=demo-vm disk-size=256M >/dev/null ||
-        { stop_pool; exit 1; }
-    x vbd-list params=userdevice,device,mode
-fi
+echo "== a VM running the test guest (1 GiB, dirtying 64 MiB/s, writing" \
+    "its disk at 16 MiB/s)"
+x vm-create name-label=demo-vm memory=1024M \
+    cmdline="ws_mib=256 rate_mib=64 disk_rate_mib=16 disk_ws_mib=64" \
+    >/dev/null || { stop_pool; exit 1; }
+echo "== its disk: a 256 MiB VDI on demo-shared (vm-disk-add)"
+x vm-disk-add vm=demo-vm disk-size=256M >/dev/null || { stop_pool; exit 1; }
+x vbd-list params=userdevice,device,mode
 x vm-start vm=demo-vm on=127.0.0.2 || { stop_pool; exit 1; }
 x vm-list params=name-label,power-state,resident-on
 vm_uuid=$(x vm-list name-label=demo-vm --minimal)

@@ -5,7 +5,7 @@
 #     pt_done;
 #   - pt_setup NAME: a private temporary directory PT_TMP, a free port
 #     PT_PORT, the root password in the environment, the hv driver PT_HV
-#     (kvm where /dev/kvm is usable, else sim); everything we start is
+#     (kvm where /dev/kvm is usable, else sim; XM_TEST_HV=sim forces it); everything we start is
 #     stopped on exit, and so are the VMMs of our hosts;
 #   - pt_start N [KEY=VALUE...]: an xm-poold on 127.0.0.N with plain HTTP
 #     on PT_PORT (HTTPS only, on PT_PORT, when PT_HTTPS=1), state in
@@ -117,7 +117,8 @@ pt_setup()
     trap 'exit 1' HUP INT TERM
     PT_PORT=$(python3 -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then PT_HV=kvm; else PT_HV=sim; fi
+    if [ -n "${XM_TEST_HV:-}" ]; then PT_HV=$XM_TEST_HV
+    elif [ -r /dev/kvm ] && [ -w /dev/kvm ]; then PT_HV=kvm; else PT_HV=sim; fi
     XM_POOL_ROOT_PASSWORD=test-root-pw
     export XM_POOL_ROOT_PASSWORD XM_BUILDDIR=$PT_BUILDDIR
     unset NOTIFY_SOCKET XM_POOL_CONF

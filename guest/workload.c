@@ -5,6 +5,12 @@
  */
 #include "workload.h"
 
+/* A counter a host reads while the workload runs (the sim engine's
+ * GUEST_STATS, from another thread): stored whole, never torn.  One
+ * writer, so a plain read of the old value is enough. */
+#define PUBLISH(field, value) \
+    __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
+
 #define WORDS_PER_PAGE  (XMG_PAGE_SIZE / sizeof(uint64_t))
 #define MAX_PAGES       (XMG_MAX_MEM_BYTES >> XMG_PAGE_SHIFT)
 #define PAGES_PER_MIB   ((1u << 20) >> XMG_PAGE_SHIFT)
@@ -931,8 +937,8 @@ void xmg_page_op(const struct xmg_env *env, struct xmg_status *st,
     uint32_t gen = ledger[idx];
 
     if (!xmg_page_check(w, pfn, gen, st->pattern)) {
-        st->mismatches++;
-        st->last_mismatch_pfn = pfn;
+        PUBLISH(st->last_mismatch_pfn, pfn);
+        PUBLISH(st->mismatches, st->mismatches + 1);
         report_mismatch(env, st, w, pfn, gen);
     }
     gen++;
@@ -940,13 +946,13 @@ void xmg_page_op(const struct xmg_env *env, struct xmg_status *st,
         gen = 1;
     xmg_page_write(w, pfn, gen, st->pattern);
     ledger[idx] = gen;
-    st->pages_written++;
+    PUBLISH(st->pages_written, st->pages_written + 1);
 }
 
 static void heartbeat(const struct xmg_env *env, struct xmg_status *st,
                       uint64_t now)
 {
-    st->hb_seq++;
+    PUBLISH(st->hb_seq, st->hb_seq + 1);
     env->out(env->opaque, XMG_PORT_HEARTBEAT, (uint32_t)st->hb_seq);
     st->next_hb_tsc += st->hb_ticks;
     /* More than a period late (a paused vCPU): the next one from now. */
@@ -1001,7 +1007,7 @@ static void disk_fail(const struct xmg_env *env, struct xmg_status *st,
                       unsigned disk, uint64_t block, const char *what,
                       int64_t why)
 {
-    st->disk_errors++;
+    PUBLISH(st->disk_errors, st->disk_errors + 1);
     st->disk_phase = XMG_DISK_FAILED;
     env->out(env->opaque, XMG_PORT_DISK_ERROR, disk);
     con_puts(env, "xm-guest: disk ");
@@ -1068,9 +1074,9 @@ static void disk_mismatch(const struct xmg_env *env, struct xmg_status *st,
 {
     uint64_t seed = xmg_disk_seed(st->disk_nonce, disk, block, gen);
 
-    st->disk_mismatches++;
-    st->last_disk_mismatch_disk = disk;
-    st->last_disk_mismatch_block = block;
+    PUBLISH(st->last_disk_mismatch_disk, disk);
+    PUBLISH(st->last_disk_mismatch_block, block);
+    PUBLISH(st->disk_mismatches, st->disk_mismatches + 1);
     env->out(env->opaque, XMG_PORT_DISK_MISMATCH, (uint32_t)block);
     con_puts(env, "xm-guest: disk ledger mismatch at disk ");
     con_putu(env, disk);
@@ -1125,7 +1131,7 @@ static void disk_check(const struct xmg_env *env, struct xmg_status *st)
                             &word))
             disk_mismatch(env, st, disk, block + i, gen, r[i].buf, word);
     }
-    st->disk_reads += n;
+    PUBLISH(st->disk_reads, st->disk_reads + n);
     st->disk_phase = XMG_DISK_WRITE;
 }
 
@@ -1156,7 +1162,7 @@ static void disk_write(const struct xmg_env *env, struct xmg_status *st)
 
         led[st->disk_cursor + i] = gen ? gen : 1;
     }
-    st->disk_writes += n;
+    PUBLISH(st->disk_writes, st->disk_writes + n);
     st->disk_unflushed += n;
     st->disk_dirty_mask |= 1ull << k;
     st->disk_cursor += n;

@@ -26,15 +26,14 @@ tests_unit_vmm_test_blk_LDADD = common/libxt.a $(LIBNBD_LIBS)
 
 # The disks end to end: the test guest in an xm-vmm on a real nbdkit,
 # pause/resume handing the export over, a migration by hand; once per
-# engine.  The sim one is not in TSAN_TESTS: GUEST_STATS reads the hosted
-# workload's status-page counters while its thread writes them, unlocked
-# (vmm_guest.c, guest/workload.c), a race TSan reports outside the disks.
+# engine, the sim one under TSan too (GUEST_STATS reads the hosted
+# workload's counters while its thread writes them: atomically).
 VMM_DISKS_TESTS = tests/unit/vmm/test_vmm_disks \
 	tests/unit/vmm/test_vmm_disks_sim
 check_PROGRAMS += $(VMM_DISKS_TESTS)
 TESTS += $(VMM_DISKS_TESTS)
 SANITIZE_TESTS += $(VMM_DISKS_TESTS)
-TSAN_TESTS += tests/unit/vmm/test_vmm_disks
+TSAN_TESTS += $(VMM_DISKS_TESTS)
 tests_unit_vmm_test_vmm_disks_SOURCES = tests/unit/vmm/test_vmm_disks.c \
 	tests/tap.h
 tests_unit_vmm_test_vmm_disks_CFLAGS = $(AM_CFLAGS) $(LIBNBD_CFLAGS)

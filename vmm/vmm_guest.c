@@ -195,6 +195,10 @@ out:
     return rc;
 }
 
+/* A status-page counter the guest (or the sim engine's workload thread)
+ * writes while we read it: read whole (guest/workload.c PUBLISH). */
+#define PEEK(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
 /* The guest's status page, or NULL when this is not a test guest. */
 static const struct xmg_status *status_page(const struct vmm *vm)
 {
@@ -212,8 +216,8 @@ static void heartbeat(struct vmm *vm, uint32_t val)
 
     /* The full 64-bit sequence is in the status page; the port carries
      * its low half, which must agree. */
-    if (st && (uint32_t)st->hb_seq == val)
-        seq = st->hb_seq;
+    if (st && (uint32_t)PEEK(st->hb_seq) == val)
+        seq = PEEK(st->hb_seq);
     if (gs->hb_count) {
         if (now - gs->hb_last_ns > gs->hb_max_gap_ns)
             gs->hb_max_gap_ns = now - gs->hb_last_ns;
@@ -259,7 +263,7 @@ bool vmm_guest_port_out(struct vmm *vm, uint16_t port, uint32_t val,
         const struct xmg_status *st = status_page(vm);
 
         vm->gs.mismatches++;
-        vm->gs.last_mismatch_pfn = st ? st->last_mismatch_pfn : val;
+        vm->gs.last_mismatch_pfn = st ? PEEK(st->last_mismatch_pfn) : val;
         xt_warn(vm->ctx, "guest reports ledger mismatch at pfn %#llx",
                 (unsigned long long)vm->gs.last_mismatch_pfn);
         break;
@@ -308,17 +312,18 @@ void vmm_guest_stats_get(struct vmm *vm, struct vmm_guest_stats *gs)
     *gs = vm->gs;
     gs->is_test_guest = vm->test_guest;
     st = status_page(vm);
-    if (st && st->magic == XMG_STATUS_MAGIC) {
+    if (st && __atomic_load_n(&st->magic, __ATOMIC_ACQUIRE) ==
+              XMG_STATUS_MAGIC) {
         /* The guest's own counters travel with it across migrations. */
-        gs->pages_written = st->pages_written;
-        gs->mismatches = st->mismatches;
-        gs->last_mismatch_pfn = st->last_mismatch_pfn;
-        gs->disk_writes = st->disk_writes;
-        gs->disk_reads = st->disk_reads;
-        gs->disk_mismatches = st->disk_mismatches;
-        gs->last_disk_mismatch_block = st->last_disk_mismatch_block;
-        gs->last_disk_mismatch_disk = st->last_disk_mismatch_disk;
-        gs->disk_errors = st->disk_errors;
+        gs->pages_written = PEEK(st->pages_written);
+        gs->mismatches = PEEK(st->mismatches);
+        gs->last_mismatch_pfn = PEEK(st->last_mismatch_pfn);
+        gs->disk_writes = PEEK(st->disk_writes);
+        gs->disk_reads = PEEK(st->disk_reads);
+        gs->disk_mismatches = PEEK(st->disk_mismatches);
+        gs->last_disk_mismatch_block = PEEK(st->last_disk_mismatch_block);
+        gs->last_disk_mismatch_disk = PEEK(st->last_disk_mismatch_disk);
+        gs->disk_errors = PEEK(st->disk_errors);
     }
     pthread_mutex_unlock(&vm->lock);
 }

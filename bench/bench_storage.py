@@ -123,7 +123,8 @@ class Bench:
         if os.path.exists(sock):
             os.unlink(sock)
         if kind == "ours":
-            cmd = ["nbdkit", "-f", "-U", sock, self.plugin,
+            # as xm-poold runs a VM's disk (daemon/pd_blk.c)
+            cmd = ["nbdkit", "-f", "--threads=1", "-U", sock, self.plugin,
                    "sr_type=shared-file", "sr_uuid=" + self.sr,
                    "location=" + self.sr_dir, "vdi=" + u]
         else:

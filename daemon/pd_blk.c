@@ -170,6 +170,11 @@ static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
                                      * stderr in the log */
     argv[n++] = "--log=stderr";
     if (l->sock) {
+        /* One thread per connection: the VM's requests are handled where
+         * they arrive, with no hand-off to a worker.  On these 2-core
+         * machines that made the guest's 4 KiB cycle 1.47x faster (p50
+         * 100 -> 67 us, bench/nbd_cycle) and large copies no slower. */
+        argv[n++] = "--threads=1";
         argv[n++] = "-U";
         argv[n++] = l->sock;
     } else {

@@ -280,8 +280,8 @@ static int blk_wait(struct xt_ctx *ctx, int fd, const char *pidfile,
     return rc;
 }
 
-/* Starts disk i of vm; fills uri.  A backend already serving it (a retried
- * call) is kept. */
+/* Starts disk i of vm; fills uri.  The caller stopped the VM's old
+ * backends first. */
 static int blk_start_one(struct xa *xa, struct xt_ctx *ctx, const char *vm,
                          unsigned i, const struct disk *d, char *uri,
                          size_t uri_size)
@@ -299,8 +299,6 @@ static int blk_start_one(struct xa *xa, struct xt_ctx *ctx, const char *vm,
         return xt_error(ctx, -ENAMETOOLONG, "block service socket %s: over "
                         "%zu bytes", sock, sizeof(sun.sun_path) - 1);
     snprintf(uri, uri_size, "nbd+unix:///?socket=%s", sock);
-    if (backend_pid(pidfile, sock))
-        return 0;
     unlink(sock);
     unlink(pidfile);
     rc = blk_fork(ctx, d, &(struct blk_listen){ .sock = sock }, pidfile,
@@ -328,6 +326,10 @@ int xa_blk_start(struct xa *xa, struct xt_ctx *ctx, const char *vm,
     if (n > HV_MAX_DISKS)
         return xt_error(ctx, -E2BIG, "%u disks: at most %u", n,
                         HV_MAX_DISKS);
+    /* The VM does not run here (the callers checked): backends left by
+     * an earlier run (its VMM died, no reap yet) may serve other VDIs in
+     * the same places.  They go before the new ones start. */
+    xa_blk_stop(xa, ctx, vm);
     if (n == 0)
         return 0;
     snprintf(dir, sizeof(dir), "%s/blk", xa->cfg->run_dir);

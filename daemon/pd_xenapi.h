@@ -226,9 +226,10 @@ struct xa_blk_set {
     char uri[HV_MAX_DISKS][PATH_MAX + 32];
 };
 /*
- * Starts (or finds running) the block services of VM vm's disks, an
- * API array of { vdi, sr_type, sr_uuid, device_config, mode } from the
- * master, and fills *set.  The caller holds xa->blk_lock until the VM
+ * Starts the block services of VM vm's disks, an API array of { vdi,
+ * sr_type, sr_uuid, device_config, mode } from the master, and fills
+ * *set; vm must not run here: its old backends, if any, are stopped
+ * first.  The caller holds xa->blk_lock until the VM
  * runs or is registered as being received, so that xa_blk_reap leaves
  * them alone.  On failure none of the VM's backends is left.
  */

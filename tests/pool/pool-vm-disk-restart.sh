@@ -73,6 +73,33 @@ t.ok(wait_until(lambda: int(st()["hb_last_seq"]) > hb + 100, 30,
 s.call("VM.hard_shutdown", ids["vm"])
 t.is_(glob.glob("%s/h2/run/blk/*.pid" % tmp), [],
       "a shutdown leaves no block service")
+
+# A VMM that died leaves its backend until a reap; a new start of that VM
+# with another disk in the same place must not get the old one.
+sr = s.call("SR.get_all")[0]
+sru = s.call("SR.get_uuid", sr)
+
+def disk(vdi):
+    return {"vdi": s.call("VDI.get_uuid", vdi), "sr_type": "shared-file",
+            "sr_uuid": sru, "device_config": {"location": tmp + "/shared"},
+            "mode": "RW"}
+
+def served():
+    pid = open(glob.glob("%s/h2/run/blk/*.pid" % tmp)[0]).read().split()[0]
+    return open("/proc/%s/cmdline" % pid).read().split("\0")
+
+one = s.call("VDI.create", {"SR": sr, "virtual_size": str(8 << 20)})
+two = s.call("VDI.create", {"SR": sr, "virtual_size": str(8 << 20)})
+spec = {"name": "crash", "memory": str(256 << 20), "vcpus": "1"}
+domid = host_local(2, "vm_start", uuid, dict(spec, disks=[disk(one)]))
+t.ok("vdi=" + disk(one)["vdi"] in served(), "started with disk one")
+os.kill(int(domid), signal.SIGKILL)
+wait_until(lambda: not host_local(2, "vm_status", uuid)["running"], 30,
+           "the VMM is gone")
+host_local(2, "vm_start", uuid, dict(spec, disks=[disk(two)]))
+t.ok("vdi=" + disk(two)["vdi"] in served(),
+     "its VMM killed, started again with disk two: disk two is served")
+host_local(2, "vm_shutdown", uuid, True)
 t.done()
 P
 pt_done

@@ -531,13 +531,28 @@ static bool desc_ok(const struct vmm_blk *b, const struct vring_desc *d,
            !!(d->flags & VRING_DESC_F_WRITE) == writable;
 }
 
+/* A FLUSH request: everything the guest saw completed is durable
+ * afterwards, so earlier requests of this batch finish first. */
+static void flush_req(struct vmm_blk *b, struct req *r)
+{
+    int rc;
+
+    wait_in_flight(b, 0);
+    if (!b->nbd)
+        return;
+    if (!b->ro && b->can_flush && (rc = flush_timed(b)) < 0) {
+        xt_warn(b->ctx, "disk %u: flush: %s", b->idx, strerror(-rc));
+        return;
+    }
+    r->status = BLK_S_OK;
+}
+
 /* Starts request r on the chain in b->chain[0..n): its NBD commands are
  * sent, or its status is known.  Writable ranges go to b->seg[*nseg..]. */
 static void start_req(struct vmm_blk *b, struct req *r, unsigned n,
                       unsigned *nseg)
 {
     const struct vring_desc *st = &b->chain[n - 1];
-    int rc;
     struct blk_hdr h;
     uint64_t data = 0, off;
     unsigned i;
@@ -591,16 +606,7 @@ static void start_req(struct vmm_blk *b, struct req *r, unsigned n,
         r->status = BLK_S_OK;   /* unless r->err, once all completed */
         return;
     case BLK_T_FLUSH:
-        /* Everything the guest saw completed is durable afterwards:
-         * earlier requests of this batch must finish first. */
-        wait_in_flight(b, 0);
-        if (!b->nbd)
-            return;
-        if (!b->ro && b->can_flush && (rc = flush_timed(b)) < 0) {
-            xt_warn(b->ctx, "disk %u: flush: %s", b->idx, strerror(-rc));
-            return;
-        }
-        r->status = BLK_S_OK;
+        flush_req(b, r);
         return;
     case BLK_T_GET_ID: {
         char id[BLK_ID_BYTES];
@@ -738,7 +744,6 @@ static void start_direct(struct vmm_blk *b, struct req *r,
 {
     uintptr_t p = (uintptr_t)io->buf, base = (uintptr_t)b->ram->mem;
     uint64_t gpa = p - base;
-    int rc;
 
     r->status = BLK_S_IOERR;
     switch (io->type) {
@@ -755,14 +760,7 @@ static void start_direct(struct vmm_blk *b, struct req *r,
         r->status = BLK_S_OK;   /* unless r->err, once all completed */
         return;
     case BLK_T_FLUSH:
-        wait_in_flight(b, 0);
-        if (!b->nbd)
-            return;
-        if (!b->ro && b->can_flush && (rc = flush_timed(b)) < 0) {
-            xt_warn(b->ctx, "disk %u: flush: %s", b->idx, strerror(-rc));
-            return;
-        }
-        r->status = BLK_S_OK;
+        flush_req(b, r);
         return;
     default:
         r->status = BLK_S_UNSUPP;

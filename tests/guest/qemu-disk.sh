@@ -112,7 +112,12 @@ boot()
         -debugcon "file:$log" >"$log.qemu" 2>&1 &
     QPID=$!
     i=0
-    while ! grep -q '^xm-guest: disk writes ' "$log"; do
+    # The whole summary line, its newline included: QEMU writes the
+    # console as the guest prints it, so a line can be read half done.
+    while ! python3 -c 'import re, sys
+sys.exit(not re.search(r"^xm-guest: disk writes [^\n]* errors \d+\n",
+                       open(sys.argv[1], errors="replace").read(), re.M))' \
+            "$log" 2>/dev/null; do
         if ! kill -0 "$QPID" 2>/dev/null || [ $i -ge 1200 ]; then
             kill "$QPID" 2>/dev/null
             wait "$QPID" 2>/dev/null

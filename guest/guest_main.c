@@ -148,6 +148,40 @@ static int guest_blk_io(void *opaque, unsigned disk, struct xmg_blk_req *r,
     return vblk_io(s, disk, r, n);
 }
 
+static uint32_t guest_hp_in(void *opaque, unsigned reg)
+{
+    uint32_t v;
+
+    (void)opaque;
+    __asm__ volatile("inl %w1, %0" : "=a"(v)
+                     : "Nd"((uint16_t)(XMG_PORT_HP + reg)) : "memory");
+    return v;
+}
+
+static void guest_hp_out(void *opaque, unsigned reg, uint32_t val)
+{
+    (void)opaque;
+    __asm__ volatile("outl %0, %w1" : : "a"(val),
+                     "Nd"((uint16_t)(XMG_PORT_HP + reg)) : "memory");
+}
+
+static int guest_disk_attach(void *opaque, unsigned slot)
+{
+    return vblk_attach(opaque, slot);
+}
+
+static void guest_disk_forget(void *opaque, unsigned disk)
+{
+    vblk_forget(opaque, disk);
+}
+
+static unsigned guest_disk_slot(void *opaque, unsigned disk)
+{
+    struct vblk_set *s = opaque;
+
+    return disk < s->nr ? s->disk[disk].slot : 0;
+}
+
 void xmg_guest_main(void)
 {
     /* The driver's memory: bss, below image_end. */
@@ -166,6 +200,11 @@ void xmg_guest_main(void)
         .disk_sectors = guest_disk_sectors,
         .disk_flags = guest_disk_flags,
         .blk_io = guest_blk_io,
+        .hp_in = guest_hp_in,
+        .hp_out = guest_hp_out,
+        .disk_attach = guest_disk_attach,
+        .disk_forget = guest_disk_forget,
+        .disk_slot = guest_disk_slot,
     };
 
     if (xmg_workload_init(&env, &xmg_params, &xmg_status,

@@ -10,6 +10,8 @@
 
 /* EIO, EINVAL, ETIMEDOUT on Linux; a freestanding build has no errno.h. */
 #define VB_EIO          5
+#define VB_ENODEV       19
+#define VB_ENOSPC       28
 #define VB_EINVAL       22
 #define VB_ETIMEDOUT    110
 
@@ -252,6 +254,7 @@ static bool setup(struct vblk_disk *d, unsigned slot)
     d->last_used = 0;
     d->slot = (uint8_t)slot;
     d->broken = false;
+    d->live = true;
     /* We poll: no interrupts, please. */
     ring_avail(d)->flags = VRING_AVAIL_F_NO_INTERRUPT;
     outl(io + VR_QUEUE_PFN, (uint32_t)((uintptr_t)d->ring >> 12));
@@ -275,6 +278,36 @@ static bool setup(struct vblk_disk *d, unsigned slot)
     return true;
 }
 
+static bool is_vblk(unsigned slot)
+{
+    uint32_t id = pci_read(slot, PCI_VENDOR_ID);
+
+    return (id & 0xffff) == VIRTIO_VENDOR && (id >> 16) == VIRTIO_BLK_LEGACY;
+}
+
+int vblk_attach(struct vblk_set *s, unsigned slot)
+{
+    unsigned i;
+
+    if (slot >= 32 || !is_vblk(slot))
+        return -VB_ENODEV;
+    for (i = 0; i < VBLK_DEVS_MAX && s->disk[i].live; i++)
+        ;
+    if (i == VBLK_DEVS_MAX)
+        return -VB_ENOSPC;
+    if (!setup(&s->disk[i], slot))
+        return -VB_EIO;
+    if (i >= s->nr)
+        s->nr = i + 1;
+    return (int)i;
+}
+
+void vblk_forget(struct vblk_set *s, unsigned i)
+{
+    if (i < s->nr)
+        s->disk[i].live = false;
+}
+
 unsigned vblk_probe(struct vblk_set *s)
 {
     unsigned slot;
@@ -284,9 +317,7 @@ unsigned vblk_probe(struct vblk_set *s)
     s->probed = true;
     s->nr = 0;
     for (slot = 0; slot < 32; slot++) {
-        uint32_t id = pci_read(slot, PCI_VENDOR_ID);
-
-        if ((id & 0xffff) != VIRTIO_VENDOR || (id >> 16) != VIRTIO_BLK_LEGACY)
+        if (!is_vblk(slot))
             continue;
         if (s->nr == XMG_MAX_DISKS) {
             say_slot(slot);
@@ -303,7 +334,7 @@ unsigned vblk_flags(const struct vblk_set *s, unsigned i)
 {
     unsigned f = 0;
 
-    if (i >= s->nr)
+    if (i >= s->nr || !s->disk[i].live)
         return 0;
     if (s->disk[i].features & (1u << VIRTIO_BLK_F_FLUSH))
         f |= XMG_BLK_F_FLUSH;
@@ -357,20 +388,39 @@ static void submit(struct vblk_disk *d, struct xmg_blk_req *r, unsigned n)
         outw(d->iobase + VR_QUEUE_NOTIFY, 0);
 }
 
-/* Polls the used ring until requests [0, n) have completed. */
+/* Has the device left the bus?  The hot-plug controller (guest ABI 3)
+ * no longer lists its slot; a host without one reads all ones. */
+static bool gone(const struct vblk_disk *d)
+{
+    uint32_t present = inl(XMG_PORT_HP + XMG_HP_PRESENT);
+
+    return !(present & ~XMG_HP_SLOT_MASK) && d->slot <= XMG_HP_SLOTS &&
+           !(present & (1u << d->slot));
+}
+
+/* Polls the used ring until requests [0, n) have completed; every 1/1000
+ * of the timeout, looks whether the device is still there (a forced
+ * removal completes nothing). */
 static int reap(struct vblk_disk *d, struct xmg_blk_req *r, unsigned n,
                 uint64_t timeout_ticks)
 {
     struct vring_used *used = ring_used(d);
-    uint64_t t0 = rdtsc();
+    uint64_t t0 = rdtsc(), look = t0 + timeout_ticks / 1000;
     unsigned pending = n, done = 0;
 
     while (pending) {
         uint16_t uidx = __atomic_load_n(&used->idx, __ATOMIC_ACQUIRE);
 
         if (uidx == d->last_used) {
-            if (rdtsc() - t0 > timeout_ticks)
+            uint64_t now = rdtsc();
+
+            if (now - t0 > timeout_ticks)
                 return -VB_ETIMEDOUT;
+            if ((int64_t)(now - look) >= 0) {
+                if (gone(d))
+                    return -VB_ENODEV;
+                look = now + timeout_ticks / 1000;
+            }
             __asm__ volatile("pause");
             continue;
         }
@@ -399,6 +449,8 @@ int vblk_io(struct vblk_set *s, unsigned i, struct xmg_blk_req *reqs,
     if (i >= s->nr)
         return -VB_EINVAL;
     d = &s->disk[i];
+    if (!d->live)
+        return -VB_ENODEV;
     if (d->broken)
         return -VB_EIO;
     for (j = 0; j < n; j++) {

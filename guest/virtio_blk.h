@@ -24,6 +24,9 @@
 #define VBLK_RING_BYTES     (8u * 4096u)
 /* Requests one vblk_io() call has in flight at most. */
 #define VBLK_REQ_MAX        XMG_DISK_BATCH_MAX
+/* Devices the driver can hold: those found at boot (at most
+ * XMG_MAX_DISKS) and those hot-plugged later (one per slot). */
+#define VBLK_DEVS_MAX       XMG_HP_SLOTS
 
 struct vblk_req_hdr {
     uint32_t type;
@@ -42,11 +45,12 @@ struct vblk_disk {
     uint16_t last_used;     /* used->idx we have consumed up to */
     uint8_t slot;           /* PCI device number on bus 0 */
     bool broken;            /* timed out or misbehaved: not used again */
+    bool live;              /* set up, not forgotten */
 };
 
 struct vblk_set {
-    struct vblk_disk disk[XMG_MAX_DISKS];
-    unsigned nr;
+    struct vblk_disk disk[VBLK_DEVS_MAX];
+    unsigned nr;            /* entries ever used: disk[0..nr) */
     bool probed;
     uint64_t timeout_ticks; /* TSC ticks a request batch may take */
 };
@@ -59,6 +63,16 @@ struct vblk_set {
  */
 unsigned vblk_probe(struct vblk_set *s);
 
+/*
+ * Sets up the device in PCI slot (device number) as a new disk, in the
+ * lowest free entry; its index, or -ENODEV (no virtio-blk device there),
+ * -ENOSPC (no entry left), -EIO (the device is not usable, said why).
+ */
+int vblk_attach(struct vblk_set *s, unsigned slot);
+/* Forgets disk i: never touched again; vblk_io() on it fails at once, and
+ * its entry may be taken by a later vblk_attach(). */
+void vblk_forget(struct vblk_set *s, unsigned i);
+
 /* XMG_BLK_F_* of disk i. */
 unsigned vblk_flags(const struct vblk_set *s, unsigned i);
 
@@ -67,8 +81,9 @@ unsigned vblk_flags(const struct vblk_set *s, unsigned i);
  * the device once (unless it asked for no notifications), and polls the
  * used ring until each has completed, in any order.  0, or -EIO (the
  * device answered nonsense), -ETIMEDOUT (not done within
- * s->timeout_ticks), -EINVAL (bad disk or request): the disk is then
- * broken and every later call fails with -EIO.
+ * s->timeout_ticks), -ENODEV (the device left the bus meanwhile: the
+ * hot-plug controller no longer lists its slot), -EINVAL (bad disk or
+ * request): the disk is then broken and every later call fails with -EIO.
  */
 int vblk_io(struct vblk_set *s, unsigned i, struct xmg_blk_req *reqs,
             unsigned n);

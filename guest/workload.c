@@ -206,6 +206,9 @@ static int parse_token(const char *tok, size_t len, struct xmg_config *cfg,
     } else if (str_is(tok, klen, "disk_stop_after")) {
         if (!parse_u64(val, vlen, &cfg->disk_stop_after))
             return XMG_EXIT_BAD_PARAMS;
+    } else if (str_is(tok, klen, "disk_hp_stamp")) {
+        if (!parse_range(val, vlen, 0, 1, &cfg->disk_hp_stamp))
+            return XMG_EXIT_BAD_PARAMS;
     } else {
         return XMG_EXIT_BAD_PARAMS;
     }
@@ -254,6 +257,7 @@ int xmg_parse_cmdline(const char *cmdline, size_t max,
     cfg->disk_nonce = 0;
     cfg->disk_resume = 0;
     cfg->disk_stop_after = 0;
+    cfg->disk_hp_stamp = 0;
 
     for (;;) {
         size_t start;
@@ -574,6 +578,11 @@ bool xmg_status_valid(const struct xmg_status *st, uint64_t mem_bytes)
         return false;
     if (((first + ws_pages) << XMG_PAGE_SHIFT) > mem_bytes)
         return false;
+    if ((st->disk_hp_flags & XMG_HP_F_STAMP) &&
+        (st->disk_hp_buf_gpa > XMG_MAX_MEM_BYTES ||
+         st->disk_hp_buf_gpa + 2 * XMG_DISK_BLOCK > mem_bytes ||
+         st->disk_hp_buf_gpa < ((first + ws_pages) << XMG_PAGE_SHIFT)))
+        return false;
     return disk_status_valid(st, mem_bytes);
 }
 
@@ -743,6 +752,8 @@ static int disk_setup(const struct xmg_env *env,
         uint64_t blocks = env->disk_sectors(env->opaque, d) /
                           XMG_DISK_BLOCK_SECTORS;
 
+        if (fl & XMG_BLK_F_ABSENT)
+            continue;       /* a hole in the host's numbers */
         if ((fl & XMG_BLK_F_RO) || blocks < cfg->disk_batch) {
             con_puts(env, "xm-guest: disk ");
             con_putu(env, d);
@@ -800,12 +811,90 @@ static int disk_setup(const struct xmg_env *env,
     return 0;
 }
 
+/* ---- disk hot-plug: set-up (section 6.7) --------------------------------- */
+
+static bool have_hp_ops(const struct xmg_env *env)
+{
+    return have_disk_ops(env) && env->hp_in && env->hp_out &&
+           env->disk_attach && env->disk_forget && env->disk_slot;
+}
+
+/* A PRESENT that a controller may hold: slots 1..XMG_HP_SLOTS only (no
+ * controller reads all ones). */
+static bool hp_mask_ok(uint32_t present)
+{
+    return !(present & ~XMG_HP_SLOT_MASK);
+}
+
+/* The controller's GEN and PRESENT before the disks are probed, so that a
+ * disk plugged meanwhile is seen at the first poll. */
+static void hp_begin(const struct xmg_env *env, uint32_t *gen_r,
+                     uint32_t *present_r)
+{
+    *gen_r = 0;
+    *present_r = ~0u;
+    if (!have_hp_ops(env))
+        return;
+    *gen_r = env->hp_in(env->opaque, XMG_HP_GEN);
+    *present_r = env->hp_in(env->opaque, XMG_HP_PRESENT);
+}
+
+/*
+ * The hot-plug part of *st: whether a controller answered, the disks the
+ * guest uses now (those the disk workload's set-up found) and which of
+ * them its ledger is on, and for disk_hp_stamp=1 the two block buffers
+ * after everything else (from *end, which moves past them; 0 or
+ * XMG_EXIT_NO_MEMORY, said on the console).
+ */
+static int hp_setup(const struct xmg_env *env, const struct xmg_config *cfg,
+                    struct xmg_status *st, uint32_t gen, uint32_t present,
+                    uint64_t *end, uint64_t mem)
+{
+    unsigned n = 0, d, slot;
+    uint64_t k;
+
+    if (!have_hp_ops(env) || !hp_mask_ok(present))
+        return 0;
+    st->disk_hp_flags = XMG_HP_F_ON;
+    st->disk_hp_gen_seen = gen;
+    if (st->disk_phase != XMG_DISK_OFF)
+        n = env->nr_disks(env->opaque);
+    for (d = 0; d < n; d++) {
+        slot = env->disk_slot(env->opaque, d);
+        if ((env->disk_flags(env->opaque, d) & XMG_BLK_F_ABSENT) ||
+            slot < 1 || slot > XMG_HP_SLOTS)
+            continue;
+        st->disk_hp_slots |= 1ull << slot;
+        st->disk_hp_map |= (uint64_t)(d + 1) << (8 * (slot - 1));
+        for (k = 0; k < st->nr_disks; k++)
+            if (((st->disk_map >> (8 * k)) & 0xff) == d)
+                st->disk_hp_ledger |= 1ull << slot;
+    }
+    /* Present before the probe, or found by it: not new. */
+    st->disk_hp_present = present | st->disk_hp_slots;
+    if (!cfg->disk_hp_stamp)
+        return 0;
+    if (*end + 2 * XMG_DISK_BLOCK > mem) {
+        con_puts(env, "xm-guest: no room for the hot-plug stamp buffers\n");
+        return XMG_EXIT_NO_MEMORY;
+    }
+    st->disk_hp_flags |= XMG_HP_F_STAMP;
+    st->disk_hp_buf_gpa = *end;
+    *end += 2 * XMG_DISK_BLOCK;
+    if (!st->disk_nonce)
+        st->disk_nonce = mix64(env->tsc(env->opaque) ^ XMG_DISK_MAGIC);
+    if (!st->disk_nonce)
+        st->disk_nonce = 1;
+    return 0;
+}
+
 int xmg_workload_init(const struct xmg_env *env, struct xmg_params *p,
                       struct xmg_status *st, uint64_t image_end)
 {
     struct xmg_config cfg;
     const char *bad = NULL;
-    uint64_t mem, ledger_gpa, ws_gpa, tsc_khz, hb_ticks, now;
+    uint64_t mem, ledger_gpa, ws_gpa, tsc_khz, hb_ticks, now, end;
+    uint32_t hp_gen, hp_present;
     uint64_t *w;
     size_t i;
     int rc;
@@ -821,7 +910,8 @@ int xmg_workload_init(const struct xmg_env *env, struct xmg_params *p,
             con_putc(env, *bad);
         con_puts(env, "' (keys: ws_mib ws_pages rate rate_mib mode pattern "
                       "seed hb_us tsc_khz disk_rate_mib disk_ws_mib disk_batch "
-                      "disk_nonce disk_resume disk_stop_after)\n");
+                      "disk_nonce disk_resume disk_stop_after "
+                      "disk_hp_stamp)\n");
         return init_fail(env, XMG_EXIT_BAD_PARAMS);
     }
     tsc_khz = pick_tsc_khz(env, p, &cfg);
@@ -872,8 +962,14 @@ int xmg_workload_init(const struct xmg_env *env, struct xmg_params *p,
         st->rng = 1;
     st->credit_tsc = now;
     st->disk_credit_tsc = now;
-    rc = disk_setup(env, &cfg, st, ws_gpa + (cfg.ws_pages << XMG_PAGE_SHIFT),
-                    mem);
+    st->disk_hp_next_tsc = now;
+    hp_begin(env, &hp_gen, &hp_present);
+    end = ws_gpa + (cfg.ws_pages << XMG_PAGE_SHIFT);
+    rc = disk_setup(env, &cfg, st, end, mem);
+    if (st->disk_phase != XMG_DISK_OFF)
+        end = st->disk_buf_gpa + XMG_DISK_BATCH_MAX * XMG_DISK_BLOCK;
+    if (!rc)
+        rc = hp_setup(env, &cfg, st, hp_gen, hp_present, &end, mem);
     if (rc)
         return init_fail(env, rc);
     __atomic_store_n(&st->magic, XMG_STATUS_MAGIC, __ATOMIC_RELEASE);
@@ -1246,6 +1342,199 @@ static bool disk_op(const struct xmg_env *env, struct xmg_status *st,
     return true;
 }
 
+/* ---- disk hot-plug: the controller's events (section 6.7) --------------- */
+
+#define HP_POLL_MS      10u     /* how often GEN is read */
+#define WL_ENODEV       19
+
+static unsigned hp_disk(const struct xmg_status *st, unsigned slot)
+{
+    return (unsigned)((st->disk_hp_map >> (8 * (slot - 1))) & 0xff);
+}
+
+/* Lets the disk in slot go: never touched again. */
+static void hp_forget(const struct xmg_env *env, struct xmg_status *st,
+                      unsigned slot)
+{
+    unsigned d1 = hp_disk(st, slot);
+
+    if (d1)
+        env->disk_forget(env->opaque, d1 - 1);
+    st->disk_hp_map &= ~(0xffull << (8 * (slot - 1)));
+    PUBLISH(st->disk_hp_slots, st->disk_hp_slots & ~(1ull << slot));
+}
+
+static void hp_say(const struct xmg_env *env, unsigned slot, const char *what)
+{
+    con_puts(env, "xm-guest: disk in slot ");
+    con_putu(env, slot);
+    con_puts(env, what);
+}
+
+/* A request of the stamp that did not succeed: a disk error, counted and
+ * reported as the disk workload's are; that workload goes on. */
+static bool hp_io(const struct xmg_env *env, struct xmg_status *st,
+                  unsigned d, unsigned slot, struct xmg_blk_req *r,
+                  const char *what)
+{
+    int rc = env->blk_io(env->opaque, d, r, 1);
+
+    if (rc == 0 && r->status == XMG_BLK_S_OK)
+        return true;
+    PUBLISH(st->disk_errors, st->disk_errors + 1);
+    env->out(env->opaque, XMG_PORT_DISK_ERROR, d);
+    hp_say(env, slot, ": stamp ");
+    con_puts(env, what);
+    con_puts(env, rc < 0 ? " failed: error " : " failed: status ");
+    con_putu(env, rc < 0 ? (uint64_t)-rc : r->status);
+    con_putc(env, '\n');
+    return false;
+}
+
+/* Writes the stamp (nonce, disk = slot, block, gen 1) on block, flushes,
+ * reads it back and checks it. */
+static void hp_stamp(const struct xmg_env *env, struct xmg_status *st,
+                     unsigned d, unsigned slot, uint64_t block,
+                     unsigned flags)
+{
+    uint8_t *buf = gpa_ptr(env->mem_base, st->disk_hp_buf_gpa);
+    struct xmg_blk_req r = {
+        .type = XMG_BLK_T_OUT, .status = 0xff,
+        .sector = block * XMG_DISK_BLOCK_SECTORS, .buf = buf,
+        .len = XMG_DISK_BLOCK,
+    };
+    size_t word = 0;
+
+    xmg_disk_stamp(buf, st->disk_nonce, slot, block, 1);
+    if (!hp_io(env, st, d, slot, &r, "write"))
+        return;
+    r = (struct xmg_blk_req){ .type = XMG_BLK_T_FLUSH, .status = 0xff };
+    if ((flags & XMG_BLK_F_FLUSH) && !hp_io(env, st, d, slot, &r, "flush"))
+        return;
+    r = (struct xmg_blk_req){
+        .type = XMG_BLK_T_IN, .status = 0xff,
+        .sector = block * XMG_DISK_BLOCK_SECTORS,
+        .buf = buf + XMG_DISK_BLOCK, .len = XMG_DISK_BLOCK,
+    };
+    if (!hp_io(env, st, d, slot, &r, "read"))
+        return;
+    if (!xmg_disk_check(r.buf, st->disk_nonce, slot, block, 1, &word)) {
+        disk_mismatch(env, st, slot, block, 1, r.buf, word);
+        return;
+    }
+    PUBLISH(st->disk_hp_stamps, st->disk_hp_stamps + 1);
+    hp_say(env, slot, ": stamped block ");
+    con_putu(env, block);
+    con_puts(env, ", flushed, read back\n");
+}
+
+/* A disk that appeared in slot: set it up, maybe stamp it.  It is never
+ * part of the disk workload (whose striping is fixed at boot). */
+static void hp_attach(const struct xmg_env *env, struct xmg_status *st,
+                      unsigned slot)
+{
+    int d = env->disk_attach(env->opaque, slot);
+    uint64_t sectors;
+    unsigned flags;
+
+    if (d < 0 || d > 0xfe) {
+        hp_say(env, slot, " plugged, but not usable: error ");
+        con_putu(env, (uint64_t)(d < 0 ? -d : d));
+        con_putc(env, '\n');
+        return;
+    }
+    sectors = env->disk_sectors(env->opaque, (unsigned)d);
+    flags = env->disk_flags(env->opaque, (unsigned)d);
+    st->disk_hp_map |= (uint64_t)(d + 1) << (8 * (slot - 1));
+    PUBLISH(st->disk_hp_slots, st->disk_hp_slots | 1ull << slot);
+    PUBLISH(st->disk_hp_attached, st->disk_hp_attached + 1);
+    hp_say(env, slot, " plugged: disk ");
+    con_putu(env, (uint64_t)d);
+    con_puts(env, " sectors ");
+    con_putu(env, sectors);
+    con_puts(env, (flags & XMG_BLK_F_RO) ? " ro\n" : "\n");
+    if ((st->disk_hp_flags & XMG_HP_F_STAMP) && !(flags & XMG_BLK_F_RO) &&
+        sectors >= XMG_DISK_BLOCK_SECTORS)
+        hp_stamp(env, st, (unsigned)d, slot,
+                 sectors / XMG_DISK_BLOCK_SECTORS - 1, flags);
+}
+
+/* The host asks slot back: refused while the disk workload's ledger is on
+ * it (and the workload not OFF or DONE), else let go and acknowledged. */
+static void hp_eject(const struct xmg_env *env, struct xmg_status *st,
+                     unsigned slot)
+{
+    if ((st->disk_hp_ledger & (1ull << slot)) &&
+        st->disk_phase != XMG_DISK_OFF && st->disk_phase != XMG_DISK_DONE) {
+        PUBLISH(st->disk_hp_refused, st->disk_hp_refused + 1);
+        hp_say(env, slot, ": eject refused, the disk workload's ledger is "
+               "on it\n");
+        env->hp_out(env->opaque, XMG_HP_EJECT_REFUSE, 1u << slot);
+        return;
+    }
+    hp_forget(env, st, slot);
+    st->disk_hp_ledger &= ~(1ull << slot);
+    PUBLISH(st->disk_hp_ejected, st->disk_hp_ejected + 1);
+    hp_say(env, slot, ": released, eject acknowledged\n");
+    env->hp_out(env->opaque, XMG_HP_EJECT_ACK, 1u << slot);
+}
+
+/* A disk gone without an eject (a forced removal).  Under the disk
+ * workload, its requests would fail from now on: it stops at once, with
+ * the error counted as for any failed request. */
+static void hp_vanished(const struct xmg_env *env, struct xmg_status *st,
+                        unsigned slot)
+{
+    unsigned d1 = hp_disk(st, slot);
+
+    hp_say(env, slot, " vanished without an eject\n");
+    if ((st->disk_hp_ledger & (1ull << slot)) && disk_active(st))
+        disk_fail(env, st, d1 ? d1 - 1 : 0, 0, "request", -WL_ENODEV);
+    st->disk_hp_ledger &= ~(1ull << slot);
+    hp_forget(env, st, slot);
+}
+
+/* Every HP_POLL_MS: when GEN moved, what changed since the last look. */
+static void hp_poll(const struct xmg_env *env, struct xmg_status *st,
+                    uint64_t now, uint64_t *wake_r)
+{
+    uint64_t period = st->tsc_khz * HP_POLL_MS;
+    uint32_t gen, present, req, bit;
+    unsigned slot;
+
+    if ((int64_t)(st->disk_hp_next_tsc - now) > (int64_t)period)
+        st->disk_hp_next_tsc = now;     /* the TSC went back */
+    if ((int64_t)(st->disk_hp_next_tsc - now) > 0) {
+        *wake_r = earlier(*wake_r, st->disk_hp_next_tsc);
+        return;
+    }
+    st->disk_hp_next_tsc = now + period;
+    *wake_r = earlier(*wake_r, st->disk_hp_next_tsc);
+    gen = env->hp_in(env->opaque, XMG_HP_GEN);
+    if (gen == (uint32_t)st->disk_hp_gen_seen)
+        return;
+    /* GEN first: a change after this read is seen at the next poll. */
+    present = env->hp_in(env->opaque, XMG_HP_PRESENT);
+    req = env->hp_in(env->opaque, XMG_HP_EJECT_REQ) & present;
+    PUBLISH(st->disk_hp_gen_seen, gen);
+    if (!hp_mask_ok(present | req))
+        return;
+    for (slot = 1; slot <= XMG_HP_SLOTS; slot++) {
+        bit = 1u << slot;
+        if ((st->disk_hp_slots & bit) && !(present & bit))
+            hp_vanished(env, st, slot);
+        else if ((present & bit) && !(st->disk_hp_present & bit) &&
+                 !(req & bit))
+            hp_attach(env, st, slot);
+        if (req & bit) {
+            hp_eject(env, st, slot);
+            if (!(st->disk_hp_slots & bit) && !(st->disk_hp_ledger & bit))
+                present &= ~bit;    /* acknowledged: it leaves */
+        }
+    }
+    st->disk_hp_present = present;
+}
+
 static uint64_t ticks_ns(const struct xmg_status *st, uint64_t ticks)
 {
     return ticks / st->tsc_khz * 1000000 +
@@ -1352,6 +1641,15 @@ void xmg_workload_run(const struct xmg_env *env, struct xmg_status *st)
             advance(st);
         }
 
+        if (st->disk_hp_flags & XMG_HP_F_ON) {
+            hp_poll(env, st, now, &wake);
+            /* A run that was to end by itself ends when its disk went. */
+            if (st->disk_phase == XMG_DISK_FAILED && st->disk_stop_after) {
+                disk_summary(env, st);
+                env->out(env->opaque, XMG_PORT_EXIT, XMG_EXIT_DISK_ERROR);
+                return;
+            }
+        }
         /* At most one disk operation per iteration, so a heartbeat waits
          * for at most one page and one request batch. */
         if (disk_active(st)) {

@@ -32,6 +32,8 @@
 /* env->disk_flags */
 #define XMG_BLK_F_FLUSH     0x1u    /* the disk takes XMG_BLK_T_FLUSH */
 #define XMG_BLK_F_RO        0x2u    /* the disk refuses writes */
+#define XMG_BLK_F_ABSENT    0x4u    /* no disk has this number (a host
+                                     * whose numbers have holes) */
 
 struct xmg_blk_req {
     uint32_t type;          /* XMG_BLK_T_* */
@@ -83,6 +85,20 @@ struct xmg_env {
      * then undefined and the disk is not used again. */
     int (*blk_io)(void *opaque, unsigned disk, struct xmg_blk_req *reqs,
                   unsigned n);
+    /*
+     * Optional, all five or none (and only with the disk ops): the disk
+     * hot-plug controller (section 6.7 of the spec).  hp_in and hp_out
+     * read and write its 32-bit registers (XMG_HP_*).  disk_attach sets
+     * up the device in slot (1..XMG_HP_SLOTS) and returns its disk number
+     * for the disk ops above, or a negative errno; disk_forget lets disk
+     * go (the workload never touches it again; its number may come back
+     * for another slot); disk_slot is the slot of disk.
+     */
+    uint32_t (*hp_in)(void *opaque, unsigned reg);
+    void (*hp_out)(void *opaque, unsigned reg, uint32_t val);
+    int (*disk_attach)(void *opaque, unsigned slot);
+    void (*disk_forget)(void *opaque, unsigned disk);
+    unsigned (*disk_slot)(void *opaque, unsigned disk);
 };
 
 /* The command line, parsed (docs/specs/guest-abi.md lists the keys). */
@@ -100,6 +116,7 @@ struct xmg_config {
     uint64_t disk_nonce;    /* 0: pick one */
     uint64_t disk_resume;   /* writes an earlier boot made, 0 none */
     uint64_t disk_stop_after;   /* 0: never */
+    uint64_t disk_hp_stamp;     /* 1: stamp each disk hot-plugged */
 };
 
 #define XMG_DEFAULT_WS_MIB  64u

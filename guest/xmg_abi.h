@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#define XMG_ABI_VERSION     2u
+#define XMG_ABI_VERSION     3u
 #define XMG_PAGE_SIZE       4096u
 #define XMG_PAGE_SHIFT      12u
 
@@ -33,6 +33,22 @@
 #define XMG_PORT_DISK_MISMATCH 0xee /* outl: low 32 bits of the block */
 #define XMG_PORT_DISK_ERROR 0xef    /* outl: the disk index; a request
                                      * failed, the disk workload stopped */
+
+/*
+ * The disk hot-plug controller (version 3, docs/specs/guest-abi.md 6.7):
+ * 32-bit registers at XMG_PORT_HP + XMG_HP_*.  Bit s of a mask is the
+ * disk in slot s (its PCI device number, 1..XMG_HP_SLOTS).
+ */
+#define XMG_PORT_HP         0xae00
+#define XMG_HP_GEN          0x00    /* in: changes at every plug, eject
+                                     * request and removal */
+#define XMG_HP_PRESENT      0x04    /* in: slots holding a device */
+#define XMG_HP_EJECT_REQ    0x08    /* in: slots the host asks back */
+#define XMG_HP_EJECT_ACK    0x0c    /* out: slots released (quiesced) */
+#define XMG_HP_EJECT_REFUSE 0x10    /* out: slots the guest keeps */
+#define XMG_HP_SIZE         0x14
+#define XMG_HP_SLOTS        8u
+#define XMG_HP_SLOT_MASK    0x1feu  /* bits 1..8: what a mask may hold */
 
 /* Exit codes on XMG_PORT_EXIT. */
 #define XMG_EXIT_OK         0u
@@ -191,7 +207,25 @@ struct xmg_status {
     /* write-batch latency, submit to all-complete: bucket b counts those
      * in [xmg_lat_lo(b), xmg_lat_lo(b + 1)) (the last one: above too) */
     uint64_t disk_wlat_hist[XMG_LAT_BUCKETS];
+    /* version 3: disk hot-plug (section 6.7) */
+    uint64_t disk_hp_gen_seen;  /* the controller's GEN last handled */
+    uint64_t disk_hp_slots;     /* slots of the disks the guest uses */
+    uint64_t disk_hp_attached;  /* disks attached while running */
+    uint64_t disk_hp_ejected;   /* eject requests acknowledged */
+    uint64_t disk_hp_refused;   /* eject requests refused */
+    uint64_t disk_hp_stamps;    /* stamps written and read back */
+    uint64_t disk_hp_present;   /* PRESENT as last handled */
+    uint64_t disk_hp_next_tsc;  /* TSC of the next controller poll */
+    uint64_t disk_hp_flags;     /* XMG_HP_F_* */
+    uint64_t disk_hp_buf_gpa;   /* two block buffers (disk_hp_stamp=1) */
+    uint64_t disk_hp_map;       /* byte s - 1: disk number + 1 of slot s's
+                                 * disk, 0 none */
+    uint64_t disk_hp_ledger;    /* slots of the disk workload's disks */
 };
+
+/* st->disk_hp_flags */
+#define XMG_HP_F_ON         0x1u    /* a controller answered: polled */
+#define XMG_HP_F_STAMP      0x2u    /* disk_hp_stamp=1 */
 
 /* The FILL pattern word of page pfn at generation gen (gen 0 = never
  * written: the page must be all zero). */

@@ -7,7 +7,7 @@ libexec_PROGRAMS += vmm/xm-vmm
 vmm_xm_vmm_SOURCES = vmm/vmm_internal.h vmm/vmm_main.c vmm/vmm_guest.c \
 	vmm/vmm_kvm.c vmm/vmm_sim.c guest/workload.c guest/workload.h \
 	vmm/vmm_pci.h vmm/vmm_pci.c vmm/vmm_blk.h vmm/vmm_blk.c \
-	hv/hv_state.c \
+	vmm/vmm_hotplug.c hv/hv_state.c \
 	guest/xmg_abi.h
 vmm_xm_vmm_CPPFLAGS = $(AM_CPPFLAGS) -DXMG_HOSTED
 vmm_xm_vmm_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS) $(LIBNBD_CFLAGS)

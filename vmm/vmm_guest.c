@@ -324,6 +324,11 @@ void vmm_guest_stats_get(struct vmm *vm, struct vmm_guest_stats *gs)
         gs->last_disk_mismatch_block = PEEK(st->last_disk_mismatch_block);
         gs->last_disk_mismatch_disk = PEEK(st->last_disk_mismatch_disk);
         gs->disk_errors = PEEK(st->disk_errors);
+        gs->disk_hp_attached = PEEK(st->disk_hp_attached);
+        gs->disk_hp_ejected = PEEK(st->disk_hp_ejected);
+        gs->disk_hp_refused = PEEK(st->disk_hp_refused);
+        gs->disk_hp_stamps = PEEK(st->disk_hp_stamps);
+        gs->disk_hp_slots = (uint32_t)PEEK(st->disk_hp_slots);
     }
     pthread_mutex_unlock(&vm->lock);
 }

@@ -60,12 +60,14 @@ struct vmm {
     uint8_t *mem;               /* its mapping in this process */
     size_t mem_size;
 
-    /* PCI bus 0 and its disks (--disk), set up before the engine starts
-     * and only read afterwards; it locks itself.  Both engines connect
-     * the disks before the guest first runs and at each RESUME, and
-     * release them at each PAUSE; the sim engine uses the disks without
-     * PCI (vmm_pci_disk_io). */
+    /* PCI bus 0 and its disks (--disk), set up before the engine starts;
+     * it locks itself (disks come and go by hot-plug, vmm_hotplug.c).
+     * Both engines connect the disks before the guest first runs and at
+     * each RESUME, and release them at each PAUSE; the sim engine uses
+     * the disks without PCI (vmm_pci_disk_io). */
     struct vmm_pci *pci;
+    unsigned disk_timeout_ms;   /* --disk-timeout-ms (0: the default), for
+                                 * disks plugged later */
 
     /* Guarded by lock: written by vCPU threads and the control thread. */
     pthread_mutex_t lock;
@@ -104,5 +106,11 @@ bool vmm_guest_port_out(struct vmm *vm, uint16_t port, uint32_t val,
 void vmm_guest_stats_get(struct vmm *vm, struct vmm_guest_stats *gs);
 /* Forgets heartbeat history (after a restore: this host starts fresh). */
 void vmm_guest_stats_reset(struct vmm *vm);
+
+/* vmm_hotplug.c: the DISK_* commands, on the control thread (payload p of
+ * len bytes, checked here); 0 or -errno, reported into vm->ctx. */
+int vmm_disk_add(struct vmm *vm, const void *p, size_t len);
+int vmm_disk_remove(struct vmm *vm, const void *p, size_t len);
+void vmm_disk_list(struct vmm *vm, struct vmm_disk_list *l);
 
 #endif /* VMM_INTERNAL_H */

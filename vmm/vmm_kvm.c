@@ -22,8 +22,11 @@
 #include "vmm_internal.h"
 #include "xmg_abi.h"
 
-/* 2: the PCI bus and its disks' device state after the vCPUs. */
-#define KVM_BLOB_VERSION    2u
+/* 2: the PCI bus and its disks' device state after the vCPUs.  3: each
+ * device record carries its slot, the section the hot-plug controller's
+ * state (vmm_pci_state_save); a version 2 blob is still taken. */
+#define KVM_BLOB_VERSION    3u
+#define KVM_BLOB_VERSION_V2 2u
 #define KVM_MAX_VCPUS       8u
 #define KVM_MAX_MSRS        256u
 #define THROTTLE_PERIOD_NS  10000000ull     /* 10 ms */
@@ -740,10 +743,17 @@ static int kvm_throttle(struct vmm *vm, unsigned pct)
     return 0;
 }
 
-static size_t blob_size(unsigned nr_vcpus, unsigned nr_disks)
+static size_t pci_state_size(unsigned nr_disks, uint32_t version)
+{
+    return version == KVM_BLOB_VERSION_V2 ? vmm_pci_state_size_v2(nr_disks)
+                                          : vmm_pci_state_size(nr_disks);
+}
+
+static size_t blob_size(unsigned nr_vcpus, unsigned nr_disks,
+                        uint32_t version)
 {
     return sizeof(struct kvm_blob) + nr_vcpus * sizeof(struct kvm_blob_vcpu) +
-           vmm_pci_state_size(nr_disks);
+           pci_state_size(nr_disks, version);
 }
 
 static int save_vcpu(struct vmm *vm, struct kvm_priv *kp,
@@ -780,7 +790,8 @@ static int save_vcpu(struct vmm *vm, struct kvm_priv *kp,
 static int kvm_state_save(struct vmm *vm, void **blob_r, size_t *len_r)
 {
     struct kvm_priv *kp = priv_of(vm);
-    size_t len = blob_size(vm->nr_vcpus, vmm_pci_nr_disks(vm->pci));
+    size_t len = blob_size(vm->nr_vcpus, vmm_pci_nr_disks(vm->pci),
+                           KVM_BLOB_VERSION);
     struct kvm_blob *b;
     unsigned i;
     int rc = 0;
@@ -850,18 +861,23 @@ static int restore_vcpu(struct vmm *vm, struct kvm_vcpu_ctx *vc,
     return 0;
 }
 
-static int kvm_state_restore(struct vmm *vm, const void *blob, size_t len)
+/* The blob's version, when it is one we read (2 or 3); the rest of the
+ * header is checked by hv_state_check. */
+static int blob_version(struct vmm *vm, const void *blob, size_t len,
+                        uint32_t *version_r)
 {
-    struct kvm_priv *kp = priv_of(vm);
-    const struct kvm_blob *b = blob;
-    unsigned i;
-    int rc;
+    struct hv_state_hdr hdr = { 0 };
 
-    if (vm->state == VMM_STATE_RUNNING)
-        return xt_error(vm->ctx, -EBUSY, "state restore: the VM is running");
-    rc = hv_state_check(vm->ctx, blob, len, "kvm", KVM_BLOB_VERSION);
-    if (rc < 0)
-        return rc;
+    memcpy(&hdr, blob, len < sizeof(hdr) ? len : sizeof(hdr));
+    *version_r = len >= sizeof(hdr) && hdr.version == KVM_BLOB_VERSION_V2 ?
+                 KVM_BLOB_VERSION_V2 : KVM_BLOB_VERSION;
+    return hv_state_check(vm->ctx, blob, len, "kvm", *version_r);
+}
+
+/* Checks the blob's header fields against this VM. */
+static int check_blob(struct vmm *vm, const struct kvm_blob *b, size_t len,
+                      uint32_t version)
+{
     if (len < sizeof(*b) || b->nr_vcpus != vm->nr_vcpus)
         return xt_error(vm->ctx, -EINVAL, "state blob: %u vCPUs in %zu "
                         "bytes, this VM has %u vCPUs", len >= sizeof(*b) ?
@@ -870,10 +886,11 @@ static int kvm_state_restore(struct vmm *vm, const void *blob, size_t len)
         return xt_error(vm->ctx, -EINVAL, "state blob: the guest had %u "
                         "disk(s), this VM has %u (--disk)", b->nr_disks,
                         vmm_pci_nr_disks(vm->pci));
-    if (len != blob_size(b->nr_vcpus, b->nr_disks))
+    if (len != blob_size(b->nr_vcpus, b->nr_disks, version))
         return xt_error(vm->ctx, -EINVAL, "state blob: %zu bytes for %u "
                         "vCPUs and %u disk(s), want %zu", len, b->nr_vcpus,
-                        b->nr_disks, blob_size(b->nr_vcpus, b->nr_disks));
+                        b->nr_disks, blob_size(b->nr_vcpus, b->nr_disks,
+                                               version));
     if (b->nr_pages != vm->nr_pages)
         return xt_error(vm->ctx, -EINVAL, "state blob: guest of %llu pages, "
                         "this VM has %llu",
@@ -883,12 +900,36 @@ static int kvm_state_restore(struct vmm *vm, const void *blob, size_t len)
                           b->params_gpa >= vm->mem_size))
         return xt_error(vm->ctx, -EINVAL, "state blob: test-guest pages "
                         "outside RAM");
-    if (vm->pci) {
-        rc = vmm_pci_state_restore(vm->pci, &b->vcpu[b->nr_vcpus],
-                                   vmm_pci_state_size(b->nr_disks));
-        if (rc < 0)
-            return rc;
-    }
+    return 0;
+}
+
+static int kvm_state_restore(struct vmm *vm, const void *blob, size_t len)
+{
+    struct kvm_priv *kp = priv_of(vm);
+    const struct kvm_blob *b = blob;
+    const void *pci_state;
+    uint32_t version;
+    unsigned i;
+    int rc;
+
+    if (vm->state == VMM_STATE_RUNNING)
+        return xt_error(vm->ctx, -EBUSY, "state restore: the VM is running");
+    rc = blob_version(vm, blob, len, &version);
+    if (rc == 0)
+        rc = check_blob(vm, b, len, version);
+    if (rc < 0)
+        return rc;
+    /* The devices first: a blob they refuse (other slots, a read-only
+     * flag on one side only) changes nothing. */
+    pci_state = &b->vcpu[b->nr_vcpus];
+    if (vm->pci && version == KVM_BLOB_VERSION_V2)
+        rc = vmm_pci_state_restore_v2(vm->pci, pci_state,
+                                      pci_state_size(b->nr_disks, version));
+    else if (vm->pci)
+        rc = vmm_pci_state_restore(vm->pci, pci_state,
+                                   pci_state_size(b->nr_disks, version));
+    if (rc < 0)
+        return rc;
     for (i = 0; i < vm->nr_vcpus; i++) {
         rc = restore_vcpu(vm, &kp->vcpus[i], &b->vcpu[i]);
         if (rc < 0)

@@ -5,13 +5,14 @@
  *
  *   xm-vmm --engine kvm|sim --run-dir DIR --mem-mib N [--vcpus N]
  *          [--name NAME] [--uuid UUID] [--ready-fd FD] [--log-level L]
- *          [--disk URI | --disk-ro URI]...
+ *          [--disk [SLOT=]URI | --disk-ro [SLOT=]URI]...
  *          (--kernel ELF [--cmdline STR] | --incoming)
  *
  * Each --disk (--disk-ro: read-only) is a libnbd URI, e.g.
- * nbd+unix:///?socket=PATH or nbd://HOST:PORT/EXPORT; disk 0 is the first
- * given, at most 8: PCI devices 1.. for the kvm engine (vmm_pci.h), the
- * hosted workload's disks for the sim engine.
+ * nbd+unix:///?socket=PATH or nbd://HOST:PORT/EXPORT, in slot SLOT (1..8,
+ * its PCI device number for the kvm engine, vmm_pci.h) or, without one,
+ * in the lowest slot no other --disk names; at most 8.  More come and go
+ * while the VM runs (DISK_ADD, DISK_REMOVE: vmm_hotplug.c).
  * The control socket is DIR/<pid>.sock; the domain id is the pid.  Once the
  * socket listens and the guest is started (or waits for an incoming
  * migration), "ready <pid>\n" is written to FD.
@@ -90,13 +91,15 @@ static void usage(FILE *f)
     fprintf(f,
 "usage: xm-vmm --engine kvm|sim --run-dir DIR --mem-mib N [--vcpus N]\n"
 "              [--name NAME] [--uuid UUID] [--ready-fd FD] [--log-level L]\n"
-"              [--disk URI | --disk-ro URI]... [--disk-timeout-ms MS]\n"
+"              [--disk [SLOT=]URI | --disk-ro [SLOT=]URI]...\n"
+"              [--disk-timeout-ms MS]\n"
 "              (--kernel ELF [--cmdline STR] | --incoming)\n"
 "\n"
-"  --disk URI      a virtio-blk disk on the NBD export at URI, a libnbd\n"
-"                  URI (nbd+unix:///?socket=PATH, nbd://HOST:PORT/NAME);\n"
-"                  repeated, in order, at most %u\n"
-"  --disk-ro URI   the same, read-only for the guest\n"
+"  --disk [SLOT=]URI  a virtio-blk disk on the NBD export at URI, a\n"
+"                  libnbd URI (nbd+unix:///?socket=PATH,\n"
+"                  nbd://HOST:PORT/NAME), in slot SLOT (1..%u, its PCI\n"
+"                  device number) or else the lowest slot left free\n"
+"  --disk-ro [SLOT=]URI  the same, read-only for the guest\n"
 "  --disk-timeout-ms MS  a disk request the server does not answer for\n"
 "                  MS fails with IOERR and its connection is dropped\n"
 "                  (default %u)\n", VMM_MAX_DISKS, VMM_DISK_TIMEOUT_MS);
@@ -109,6 +112,60 @@ static int parse_u64(const char *s, uint64_t *v)
     errno = 0;
     *v = strtoull(s, &end, 10);
     return (errno || end == s || *end || s[0] == '-') ? -EINVAL : 0;
+}
+
+/* "[SLOT=]URI": a decimal slot prefix, or none (URIs start with "nbd",
+ * so the two never mix up).  Slot 0 means "pick one" (free_slots). */
+static int parse_disk(struct xt_ctx *ctx, const char *arg,
+                      struct vmm_disk_cfg *d)
+{
+    size_t n = strspn(arg, "0123456789");
+    char num[8];
+    uint64_t v;
+
+    d->slot = 0;
+    d->uri = arg;
+    if (n && arg[n] == '=') {
+        if (n >= sizeof(num))
+            return xt_error(ctx, -EINVAL, "--disk: slot in '%s' (1..%u)",
+                            arg, VMM_MAX_DISKS);
+        memcpy(num, arg, n);
+        num[n] = '\0';
+        if (parse_u64(num, &v) < 0 || v < 1 || v > VMM_MAX_DISKS)
+            return xt_error(ctx, -EINVAL, "--disk: slot in '%s' (1..%u)",
+                            arg, VMM_MAX_DISKS);
+        d->slot = (unsigned)v;
+        d->uri = arg + n + 1;
+    }
+    if (!*d->uri)
+        return xt_error(ctx, -EINVAL, "--disk: an empty URI");
+    return 0;
+}
+
+/* Disks without a slot get the lowest ones no --disk names; a slot given
+ * twice is refused. */
+static int free_slots(struct xt_ctx *ctx, struct opts *o)
+{
+    uint32_t used = 0;
+    unsigned i, s = 1;
+
+    for (i = 0; i < o->nr_disks; i++) {
+        if (!o->disks[i].slot)
+            continue;
+        if (used & (1u << o->disks[i].slot))
+            return xt_error(ctx, -EINVAL, "--disk: slot %u given twice",
+                            o->disks[i].slot);
+        used |= 1u << o->disks[i].slot;
+    }
+    for (i = 0; i < o->nr_disks; i++) {
+        if (o->disks[i].slot)
+            continue;
+        while (used & (1u << s))
+            s++;
+        o->disks[i].slot = s;
+        used |= 1u << s;
+    }
+    return 0;
 }
 
 static int parse_args(struct xt_ctx *ctx, int argc, char **argv,
@@ -133,7 +190,7 @@ static int parse_args(struct xt_ctx *ctx, int argc, char **argv,
         { NULL, 0, NULL, 0 },
     };
     uint64_t v;
-    int c;
+    int c, rc;
 
     memset(o, 0, sizeof(*o));
     o->engine = "kvm";
@@ -154,9 +211,9 @@ static int parse_args(struct xt_ctx *ctx, int argc, char **argv,
             if (o->nr_disks == VMM_MAX_DISKS)
                 return xt_error(ctx, -EINVAL, "--disk: at most %u disks",
                                 VMM_MAX_DISKS);
-            if (!*optarg)
-                return xt_error(ctx, -EINVAL, "--disk: an empty URI");
-            o->disks[o->nr_disks].uri = optarg;
+            rc = parse_disk(ctx, optarg, &o->disks[o->nr_disks]);
+            if (rc < 0)
+                return rc;
             o->disks[o->nr_disks++].ro = c == 'D';
             break;
         case 'T':
@@ -202,7 +259,7 @@ static int parse_args(struct xt_ctx *ctx, int argc, char **argv,
     if (!!o->kernel == o->incoming)
         return xt_error(ctx, -EINVAL, "give exactly one of --kernel and "
                         "--incoming");
-    return 0;
+    return free_slots(ctx, o);
 }
 
 static int reply(struct server *srv, int fd, const struct vmm_msg_hdr *req,
@@ -336,6 +393,7 @@ static int dispatch(struct server *srv, int fd, const struct vmm_msg_hdr *h,
     struct vmm *vm = srv->vm;
     struct vmm_info info;
     struct vmm_guest_stats gs;
+    struct vmm_disk_list dl;
     struct vmm_req_u32 r32;
     void *blob = NULL;
     size_t blen = 0;
@@ -434,6 +492,18 @@ static int dispatch(struct server *srv, int fd, const struct vmm_msg_hdr *h,
         if (rc == 0)
             rc = shutdown_request(vm);
         break;
+    case VMM_CMD_DISK_ADD:
+        rc = vmm_disk_add(vm, p, h->len);
+        break;
+    case VMM_CMD_DISK_REMOVE:
+        rc = vmm_disk_remove(vm, p, h->len);
+        break;
+    case VMM_CMD_DISK_LIST:
+        rc = expect_len(vm, h, 0);
+        if (rc < 0)
+            break;
+        vmm_disk_list(vm, &dl);
+        return reply(srv, fd, h, 0, &dl, sizeof(dl), -1);
     default:
         rc = xt_error(vm->ctx, -EOPNOTSUPP, "unknown command %u", h->type);
         break;
@@ -629,6 +699,7 @@ int main(int argc, char **argv)
         goto out;
     for (unsigned d = 0; d < o.nr_disks; d++)
         o.disks[d].timeout_ms = o.disk_timeout_ms;
+    vm.disk_timeout_ms = o.disk_timeout_ms;
     vm.pci = vmm_pci_new(ctx, vm.mem, vm.mem_size, o.disks, o.nr_disks);
     if (!vm.pci) {
         rc = ctx->err_rc < 0 ? ctx->err_rc : -ENOMEM;

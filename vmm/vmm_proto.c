@@ -27,6 +27,9 @@ static const char *const cmd_names[VMM_CMD_MAX_] = {
     [VMM_CMD_GUEST_STATS] = "guest-stats",
     [VMM_CMD_SHUTDOWN] = "shutdown",
     [VMM_CMD_SHUTDOWN_REQUEST] = "shutdown_request",
+    [VMM_CMD_DISK_ADD] = "disk-add",
+    [VMM_CMD_DISK_REMOVE] = "disk-remove",
+    [VMM_CMD_DISK_LIST] = "disk-list",
 };
 
 const char *vmm_cmd_name(uint16_t type)

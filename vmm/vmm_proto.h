@@ -40,6 +40,9 @@ enum vmm_cmd {
                                  * struct vmm_guest_stats */
     VMM_CMD_SHUTDOWN,           /* reply, then the process exits */
     VMM_CMD_SHUTDOWN_REQUEST,   /* asks a test guest to shut down */
+    VMM_CMD_DISK_ADD,           /* struct vmm_disk_add + uri */
+    VMM_CMD_DISK_REMOVE,        /* struct vmm_disk_remove */
+    VMM_CMD_DISK_LIST,          /* -> struct vmm_disk_list */
     VMM_CMD_MAX_
 };
 
@@ -115,6 +118,39 @@ struct vmm_guest_stats {
     uint64_t last_disk_mismatch_block;
     uint64_t last_disk_mismatch_disk;
     uint64_t disk_errors;
+    /* disk hot-plug as the guest saw it (guest ABI 3, guest-abi.md 6.7) */
+    uint64_t disk_hp_attached;
+    uint64_t disk_hp_ejected;
+    uint64_t disk_hp_refused;
+    uint64_t disk_hp_stamps;
+    uint32_t disk_hp_slots;     /* slots the guest uses now */
+    uint32_t pad;
+};
+
+/* Disk hot-plug (docs/specs/vmm-control.md "Disks"). */
+#define VMM_DISK_RO         0x1u    /* vmm_disk_add.flags */
+#define VMM_DISK_FORCE      0x1u    /* vmm_disk_remove.flags */
+#define VMM_DISK_URI_MAX    4096u
+#define VMM_DISK_WAIT_MS    10000u  /* the default of vmm_disk_remove */
+#define VMM_DISK_WAIT_MAX_MS 25000u /* below the clients' call timeout */
+
+struct vmm_disk_add {
+    uint32_t slot;              /* 1..8 */
+    uint32_t flags;             /* VMM_DISK_RO */
+    uint32_t timeout_ms;        /* 0: --disk-timeout-ms */
+    uint32_t uri_len;           /* then uri_len bytes, no NUL */
+};
+
+struct vmm_disk_remove {
+    uint32_t slot;
+    uint32_t flags;             /* VMM_DISK_FORCE */
+    uint32_t wait_ms;           /* 0: VMM_DISK_WAIT_MS */
+    uint32_t pad;
+};
+
+struct vmm_disk_list {
+    uint32_t slots;             /* bit s: a disk in slot s */
+    uint32_t ro_slots;          /* bit s: that disk is read-only */
 };
 
 const char *vmm_cmd_name(uint16_t type);

@@ -13,8 +13,11 @@
  *
  * Disks (--disk): the workload's disk operations go straight to the
  * devices' NBD connections (vmm_pci_disk_io, no vring), handed over at
- * pause and resume as in the kvm engine.  The blob carries only their
- * number: the hosted workload keeps no disk state outside guest RAM.
+ * pause and resume as in the kvm engine; the workload's disk number is
+ * the slot - 1.  It sees the same hot-plug controller as a kvm guest
+ * (vmm_pci_hp_read/write instead of port I/O).  The blob carries their
+ * number, their slots and the controller's GEN: the hosted workload keeps
+ * no other disk state outside guest RAM.
  */
 #include "config.h"
 
@@ -78,7 +81,12 @@ struct sim_blob {
      * requires to be zero: a VM without disks has the same blob, and a
      * reader that predates disks refuses a blob with some. */
     uint64_t nr_disks;
-    uint64_t reserved[3];       /* zero */
+    /* Hot-plug, in what was reserved[0..1], the same way: the
+     * controller's GEN (0 until a disk came or went), and the slots of
+     * the disks unless they are 1..nr_disks (0 then). */
+    uint64_t hp_gen;
+    uint64_t slots;
+    uint64_t reserved[1];       /* zero */
 };
 _Static_assert(sizeof(struct sim_blob) == 120, "sim blob layout");
 
@@ -161,11 +169,14 @@ static uint64_t env_tsc_khz(void *opaque)
     return SIM_TSC_KHZ;
 }
 
+/* Disk numbers are slots - 1: up to the highest slot present (the
+ * others absent). */
 static unsigned env_nr_disks(void *opaque)
 {
     struct sim_priv *sp = opaque;
+    uint32_t slots = vmm_pci_slots(sp->vm->pci);
 
-    return vmm_pci_nr_disks(sp->vm->pci);
+    return slots ? 32 - (unsigned)__builtin_clz(slots) - 1 : 0;
 }
 
 static uint64_t env_disk_sectors(void *opaque, unsigned disk)
@@ -179,6 +190,8 @@ static unsigned env_disk_flags(void *opaque, unsigned disk)
 {
     struct sim_priv *sp = opaque;
 
+    if (!(vmm_pci_slots(sp->vm->pci) & (1u << (disk + 1))))
+        return XMG_BLK_F_ABSENT;
     /* FLUSH always works (a no-op on a server that cannot flush), as
      * the virtio device always offers it. */
     return XMG_BLK_F_FLUSH |
@@ -205,6 +218,43 @@ static int env_blk_io(void *opaque, unsigned disk, struct xmg_blk_req *reqs,
             reqs[done + i].status = io[i].status;
     }
     return rc;
+}
+
+static uint32_t env_hp_in(void *opaque, unsigned reg)
+{
+    struct sim_priv *sp = opaque;
+
+    return vmm_pci_hp_read(sp->vm->pci, reg);
+}
+
+static void env_hp_out(void *opaque, unsigned reg, uint32_t val)
+{
+    struct sim_priv *sp = opaque;
+
+    vmm_pci_hp_write(sp->vm->pci, reg, val);
+}
+
+/* Nothing to set up without PCI: the disk in slot is disk slot - 1. */
+static int env_disk_attach(void *opaque, unsigned slot)
+{
+    struct sim_priv *sp = opaque;
+
+    if (slot < 1 || slot > VMM_MAX_DISKS ||
+        !(vmm_pci_slots(sp->vm->pci) & (1u << slot)))
+        return -ENODEV;
+    return (int)slot - 1;
+}
+
+static void env_disk_forget(void *opaque, unsigned disk)
+{
+    (void)opaque;   /* the bus takes the device away */
+    (void)disk;
+}
+
+static unsigned env_disk_slot(void *opaque, unsigned disk)
+{
+    (void)opaque;
+    return disk + 1;
 }
 
 /* ---- the writer thread ------------------------------------------------- */
@@ -385,6 +435,11 @@ static int sim_init(struct vmm *vm)
         .disk_sectors = env_disk_sectors,
         .disk_flags = env_disk_flags,
         .blk_io = env_blk_io,
+        .hp_in = env_hp_in,
+        .hp_out = env_hp_out,
+        .disk_attach = env_disk_attach,
+        .disk_forget = env_disk_forget,
+        .disk_slot = env_disk_slot,
     };
     vm->eng_priv = sp;
     vm->tsc_khz = SIM_TSC_KHZ;
@@ -529,6 +584,12 @@ static int sim_throttle(struct vmm *vm, unsigned pct)
     return 0;
 }
 
+/* The slots of n disks given without any (1..n), as a mask. */
+static uint32_t default_slots(uint64_t n)
+{
+    return n ? (uint32_t)(((1ull << n) - 1) << 1) : 0;
+}
+
 static int sim_state_save(struct vmm *vm, void **blob_r, size_t *len_r)
 {
     struct sim_priv *sp = priv_of(vm);
@@ -549,6 +610,9 @@ static int sim_state_save(struct vmm *vm, void **blob_r, size_t *len_r)
     b->test_guest = vm->test_guest;
     b->initialised = sp->initialised;
     b->nr_disks = vmm_pci_nr_disks(vm->pci);
+    b->hp_gen = vmm_pci_hp_read(vm->pci, XMG_HP_GEN);
+    if (vmm_pci_slots(vm->pci) != default_slots(b->nr_disks))
+        b->slots = vmm_pci_slots(vm->pci);
     pthread_mutex_unlock(&vm->lock);
     hv_state_seal(b, sizeof(*b), "sim", SIM_BLOB_VERSION);
     *blob_r = b;
@@ -585,6 +649,14 @@ static int sim_state_restore(struct vmm *vm, const void *blob, size_t len)
                         "disk(s), this VM has %u (--disk)",
                         (unsigned long long)b.nr_disks,
                         vmm_pci_nr_disks(vm->pci));
+    if (b.nr_disks > VMM_MAX_DISKS || b.hp_gen > UINT32_MAX ||
+        (b.slots ? b.slots : default_slots(b.nr_disks)) !=
+        vmm_pci_slots(vm->pci))
+        return xt_error(vm->ctx, -EINVAL, "state blob: the guest had disks "
+                        "in slots %#llx, this VM has %#x (--disk "
+                        "[SLOT=]URI)", (unsigned long long)(b.slots ? b.slots
+                        : default_slots(b.nr_disks)),
+                        vmm_pci_slots(vm->pci));
     if (b.tsc_khz != SIM_TSC_KHZ)
         return xt_error(vm->ctx, -EINVAL, "state blob: TSC of %llu kHz, the "
                         "sim's runs at %u", (unsigned long long)b.tsc_khz,
@@ -609,6 +681,7 @@ static int sim_state_restore(struct vmm *vm, const void *blob, size_t len)
     sp->tsc_offset = mono_ns() - b.tsc;
     sp->initialised = b.initialised;
     sp->mem_fresh = false;      /* RAM came from the peer */
+    vmm_pci_hp_set_gen(vm->pci, (uint32_t)b.hp_gen);
     vm->test_guest = true;
     vm->params_gpa = b.params_gpa;
     vm->status_gpa = b.status_gpa;

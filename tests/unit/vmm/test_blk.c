@@ -590,14 +590,14 @@ static void test_state(struct drv *d, struct vmm_pci *pci,
     vmm_pci_free(p1);
 
     bad[0] = disks[0];
-    bad[1] = (struct vmm_disk_cfg){ disks[1].uri, false, 0 };
+    bad[1] = (struct vmm_disk_cfg){ disks[1].uri, false, 0, 0 };
     p1 = vmm_pci_new(ctx, d->mem, MEM_SIZE, bad, 2);
     rc = p1 ? vmm_pci_state_restore(p1, st, len) : -ENOMEM;
     tap_is_int(rc, -EINVAL, "restore of a read-only disk into a read-write "
                "one: refused");
     vmm_pci_free(p1);
 
-    bad[1] = (struct vmm_disk_cfg){ small, true, 0 };
+    bad[1] = (struct vmm_disk_cfg){ small, true, 0, 0 };
     p1 = vmm_pci_new(ctx, d->mem, MEM_SIZE, bad, 2);
     rc = p1 ? vmm_pci_state_restore(p1, st, len) : -ENOMEM;
     if (rc == 0)
@@ -622,7 +622,7 @@ static void test_connect_errors(uint8_t *mem, const char *dir,
                                 const char *ro_uri)
 {
     char uri[512];
-    struct vmm_disk_cfg c = { uri, false, 0 };
+    struct vmm_disk_cfg c = { uri, false, 0, 0 };
     struct vmm_pci *p;
     int rc;
 
@@ -652,7 +652,7 @@ static void test_timeout(const char *dir)
     char *args[] = { "--filter=delay", "memory", "16M", "rdelay=3",
                      NULL };
     char sock[300], uri[340];
-    struct vmm_disk_cfg c = { uri, false, 300 };
+    struct vmm_disk_cfg c = { uri, false, 300, 0 };
     struct vmm_pci *p;
     struct drv d;
     uint8_t *mem;
@@ -720,8 +720,8 @@ int main(void)
                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (!ctx || mem == MAP_FAILED)
         tap_bail("set-up");
-    disks[0] = (struct vmm_disk_cfg){ uri, false, 0 };
-    disks[1] = (struct vmm_disk_cfg){ uri, true, 0 };
+    disks[0] = (struct vmm_disk_cfg){ uri, false, 0, 0 };
+    disks[1] = (struct vmm_disk_cfg){ uri, true, 0, 0 };
     pci = vmm_pci_new(ctx, mem, MEM_SIZE, disks, 2);
     if (!pci)
         tap_bail(ctx->err_msg);

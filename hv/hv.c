@@ -153,6 +153,7 @@ bool hv_has(const struct hv_handle *h, enum hv_cap cap)
     case HV_CAP_SHUTDOWN_REQUEST:   return o->shutdown_request;
     case HV_CAP_OPAQUE_STREAM:      return o->stream_save && o->stream_restore;
     case HV_CAP_DISKS:              return o->flags & HV_OPS_DISKS;
+    case HV_CAP_DISK_HOTPLUG:       return o->disk_plug && o->disk_unplug;
     }
     return false;
 }
@@ -181,6 +182,7 @@ int hv_info(struct hv_handle *h, uint32_t domid, struct hv_domain_info *info_r)
 static int check_disks(struct hv_handle *h, const struct hv_disk *disks,
                        unsigned n)
 {
+    uint32_t used = 0;
     unsigned i;
 
     if (n && !(h->ops->flags & HV_OPS_DISKS))
@@ -189,9 +191,19 @@ static int check_disks(struct hv_handle *h, const struct hv_disk *disks,
     if (n > HV_MAX_DISKS)
         return xt_error(h->ctx, -E2BIG, "%u disks: at most %u", n,
                         HV_MAX_DISKS);
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
+        unsigned slot = disks[i].slot ? disks[i].slot : i + 1;
+
         if (!disks[i].uri || !*disks[i].uri)
             return xt_error(h->ctx, -EINVAL, "disk %u has no URI", i);
+        if (slot > HV_MAX_DISKS)
+            return xt_error(h->ctx, -EINVAL, "disk %u: slot %u (1..%u)", i,
+                            slot, HV_MAX_DISKS);
+        if (used & (1u << slot))
+            return xt_error(h->ctx, -EINVAL, "disk %u: slot %u is taken by "
+                            "another disk", i, slot);
+        used |= 1u << slot;
+    }
     return 0;
 }
 
@@ -351,6 +363,32 @@ int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t first,
                         "%#llx+%llu", domid, (unsigned long long)first,
                         (unsigned long long)nr);
     return h->ops->populated(h, domid, first, nr, bitmap, count_r);
+}
+
+int hv_disk_plug(struct hv_handle *h, uint32_t domid,
+                 const struct hv_disk *disk)
+{
+    if (!h->ops->disk_plug)
+        return notsup(h, "disk hot-plug");
+    if (!disk || !disk->uri || !*disk->uri)
+        return xt_error(h->ctx, -EINVAL, "disk plug into domain %u: no URI",
+                        domid);
+    if (disk->slot < 1 || disk->slot > HV_MAX_DISKS)
+        return xt_error(h->ctx, -EINVAL, "disk plug into domain %u: slot %u "
+                        "(1..%u)", domid, disk->slot, HV_MAX_DISKS);
+    return h->ops->disk_plug(h, domid, disk);
+}
+
+int hv_disk_unplug(struct hv_handle *h, uint32_t domid, unsigned slot,
+                   unsigned flags, unsigned wait_ms)
+{
+    if (!h->ops->disk_unplug)
+        return notsup(h, "disk hot-unplug");
+    if (slot < 1 || slot > HV_MAX_DISKS || (flags & ~HV_UNPLUG_FORCE))
+        return xt_error(h->ctx, -EINVAL, "disk unplug from domain %u: slot "
+                        "%u (1..%u), flags %#x", domid, slot, HV_MAX_DISKS,
+                        flags);
+    return h->ops->disk_unplug(h, domid, slot, flags, wait_ms);
 }
 
 int hv_destroy(struct hv_handle *h, uint32_t domid)

@@ -56,6 +56,11 @@ struct hv_domain_info {
 struct hv_disk {
     const char *uri;            /* libnbd URI (nbd+unix:///?socket=...) */
     bool read_only;
+    unsigned slot;              /* 1..HV_MAX_DISKS: its place on the VM's
+                                 * bus (kvm: PCI device number), stable
+                                 * while the VM lives and across a
+                                 * migration; 0: its position in the
+                                 * array + 1 */
 };
 
 /* What a fresh, empty destination domain looks like (hv_create). */
@@ -64,8 +69,10 @@ struct hv_create_spec {
     struct xt_uuid uuid;
     uint64_t nr_pages;
     uint32_t nr_vcpus;
-    /* Its disks, in device order (the same as the source's); drivers
-     * without disk support refuse nr_disks > 0 (-ENOTSUP). */
+    /* Its disks, in the source's slots (a migration's destination has
+     * the disks the source has now, hot-plugged ones included); drivers
+     * without disk support refuse nr_disks > 0 (-ENOTSUP), duplicate or
+     * out-of-range slots are -EINVAL. */
     const struct hv_disk *disks;
     unsigned nr_disks;
 };
@@ -111,6 +118,12 @@ struct hv_guest_stats {
     bool ready;                 /* the workload announced itself */
     bool exited;                /* the guest wrote XMG_PORT_EXIT */
     uint32_t exit_code;
+    /* disk hot-plug as the guest saw it, from its status page (ABI 3) */
+    uint64_t disk_hp_attached;  /* disks it attached while running */
+    uint64_t disk_hp_ejected;   /* eject requests it acknowledged */
+    uint64_t disk_hp_refused;   /* eject requests it refused */
+    uint64_t disk_hp_stamps;    /* stamps written, flushed, read back */
+    uint32_t disk_hp_slots;     /* bit s: it uses the disk in slot s */
 };
 
 /* Blob framing shared by drivers' state_save/state_restore: every blob
@@ -193,6 +206,8 @@ enum hv_cap {
     HV_CAP_SHUTDOWN_REQUEST,    /* hv_shutdown_request */
     HV_CAP_OPAQUE_STREAM,       /* hv_stream_save and hv_stream_restore */
     HV_CAP_DISKS,               /* create/boot specs may carry disks */
+    HV_CAP_DISK_HOTPLUG,        /* hv_disk_plug, hv_disk_unplug (kvm,
+                                 * sim; not xen) */
 };
 bool hv_has(const struct hv_handle *h, enum hv_cap cap);
 
@@ -225,6 +240,27 @@ int hv_guest_stats(struct hv_handle *h, uint32_t domid,
 #define HV_STATS_RESET_GAP 0x1u
 int hv_guest_stats_ex(struct hv_handle *h, uint32_t domid, unsigned flags,
                       struct hv_guest_stats *stats_r);
+/*
+ * Disk hot-plug (HV_CAP_DISK_HOTPLUG).  hv_disk_plug adds disk to running
+ * domain domid at disk->slot (1..HV_MAX_DISKS, not 0): connects it first,
+ * then shows it to the guest.  -EEXIST slot in use, -EAGAIN domain not
+ * running (paused, incoming: retry after), -EINVAL bad slot, connect
+ * errors as the VMM reports them (-ECONNREFUSED, -EBUSY, -EROFS...).
+ */
+int hv_disk_plug(struct hv_handle *h, uint32_t domid,
+                 const struct hv_disk *disk);
+/*
+ * Asks the guest to release the disk at slot, waits up to wait_ms (0: the
+ * VMM's default, 10 s; at most 25 s) for its answer, then flushes and
+ * closes it.  -EBUSY the guest refused (the disk stays, the message says
+ * why), -ETIMEDOUT the guest did not answer (the disk stays), -ENODEV no
+ * disk at slot, -EAGAIN not running.  HV_UNPLUG_FORCE: removes it at once
+ * without asking (the guest sees the device vanish; its requests in
+ * flight fail).
+ */
+#define HV_UNPLUG_FORCE 0x1u
+int hv_disk_unplug(struct hv_handle *h, uint32_t domid, unsigned slot,
+                   unsigned flags, unsigned wait_ms);
 int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t first,
                  uint64_t nr, uint64_t *bitmap, uint64_t *count_r);
 int hv_shutdown_request(struct hv_handle *h, uint32_t domid);

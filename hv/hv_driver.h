@@ -25,7 +25,8 @@
  * unmap, logdirty, dirty_harvest, pause, unpause, state_save,
  * state_restore, destroy.  Optional (NULL => -ENOTSUP): boot, dirty_peek,
  * throttle, suspend, guest_stats, resume_after_failure, populated,
- * shutdown_request, stream_save, stream_restore.  A driver with
+ * shutdown_request, stream_save, stream_restore, disk_plug, disk_unplug
+ * (both or neither; a driver with them has HV_OPS_DISKS).  A driver with
  * HV_OPS_SPARSE must have populated (a migration's first round sends only
  * the pages that op names).
  */
@@ -134,6 +135,13 @@ struct hv_ops {
     int (*stream_restore)(struct hv_handle *h,
                           const struct hv_create_spec *spec, int fd,
                           uint32_t *domid_r);
+
+    /* Disk hot-plug of a running domain (hv_disk_plug, hv_disk_unplug;
+     * the wrappers checked the slot and flags). */
+    int (*disk_plug)(struct hv_handle *h, uint32_t domid,
+                     const struct hv_disk *disk);
+    int (*disk_unplug)(struct hv_handle *h, uint32_t domid, unsigned slot,
+                       unsigned flags, unsigned wait_ms);
 
     /* Stops and removes the domain and all it holds. */
     int (*destroy)(struct hv_handle *h, uint32_t domid);

@@ -38,5 +38,7 @@ const struct hv_ops hv_sim_ops = {
     .guest_stats = vmmc_guest_stats,
     .shutdown_request = vmmc_shutdown_request,
     .populated = vmmc_populated,
+    .disk_plug = vmmc_disk_plug,
+    .disk_unplug = vmmc_disk_unplug,
     .destroy = vmmc_destroy,
 };

@@ -513,6 +513,7 @@ static int spawn(struct hv_handle *h, const char *name,
     struct vmmc *v = vmmc_of(h);
     char mem[32], vcpus[16], uuid_s[XT_UUID_STRLEN + 1], fdarg[16];
     const char *argv[24 + 2 * HV_MAX_DISKS];
+    char *dargs[HV_MAX_DISKS] = { NULL };
     int p[2] = { -1, -1 };
     unsigned i;
     pid_t pid;
@@ -558,10 +559,17 @@ static int spawn(struct hv_handle *h, const char *name,
     } else {
         argv[n++] = "--incoming";
     }
-    /* hv_create/hv_boot checked nr_disks <= HV_MAX_DISKS. */
+    /* hv_create/hv_boot checked nr_disks <= HV_MAX_DISKS and the slots:
+     * each disk goes in its slot, "--disk SLOT=URI". */
     for (i = 0; i < nr_disks; i++) {
+        if (asprintf(&dargs[i], "%u=%s", disks[i].slot ? disks[i].slot :
+                     i + 1, disks[i].uri) < 0) {
+            dargs[i] = NULL;
+            rc = xt_error(h->ctx, -ENOMEM, "disk arguments");
+            goto out;
+        }
         argv[n++] = disks[i].read_only ? "--disk-ro" : "--disk";
-        argv[n++] = disks[i].uri;
+        argv[n++] = dargs[i];
     }
     argv[n] = NULL;
 
@@ -606,6 +614,8 @@ static int spawn(struct hv_handle *h, const char *name,
         waitpid(pid, NULL, 0);
     }
 out:
+    for (i = 0; i < HV_MAX_DISKS; i++)
+        free(dargs[i]);
     if (p[0] >= 0)
         close(p[0]);
     if (p[1] >= 0)
@@ -866,7 +876,54 @@ int vmmc_guest_stats(struct hv_handle *h, uint32_t domid, unsigned flags,
     s->disk_mismatches = gs.disk_mismatches;
     s->last_disk_mismatch_block = gs.last_disk_mismatch_block;
     s->disk_errors = gs.disk_errors;
+    s->disk_hp_attached = gs.disk_hp_attached;
+    s->disk_hp_ejected = gs.disk_hp_ejected;
+    s->disk_hp_refused = gs.disk_hp_refused;
+    s->disk_hp_stamps = gs.disk_hp_stamps;
+    s->disk_hp_slots = gs.disk_hp_slots;
     return 0;
+}
+
+int vmmc_disk_plug(struct hv_handle *h, uint32_t domid,
+                   const struct hv_disk *disk)
+{
+    size_t ul = strlen(disk->uri);
+    struct vmm_disk_add req = {
+        .slot = disk->slot,
+        .flags = disk->read_only ? VMM_DISK_RO : 0,
+        .uri_len = (uint32_t)ul,
+    };
+    uint8_t *buf;
+    int rc;
+
+    if (ul > VMM_DISK_URI_MAX)
+        return xt_error(h->ctx, -ENAMETOOLONG, "domain %u: disk URI of %zu "
+                        "bytes (at most %u)", domid, ul, VMM_DISK_URI_MAX);
+    buf = malloc(sizeof(req) + ul);
+    if (!buf)
+        return xt_error(h->ctx, -ENOMEM, "disk plug");
+    memcpy(buf, &req, sizeof(req));
+    memcpy(buf + sizeof(req), disk->uri, ul);
+    rc = call(h, domid, VMM_CMD_DISK_ADD, buf, sizeof(req) + ul, NULL, NULL);
+    free(buf);
+    return rc;
+}
+
+int vmmc_disk_unplug(struct hv_handle *h, uint32_t domid, unsigned slot,
+                     unsigned flags, unsigned wait_ms)
+{
+    struct vmm_disk_remove req = {
+        .slot = slot,
+        .flags = (flags & HV_UNPLUG_FORCE) ? VMM_DISK_FORCE : 0,
+        .wait_ms = wait_ms,
+    };
+
+    /* The VMM answers within wait_ms (bounded below CALL_TIMEOUT_MS). */
+    if (wait_ms > VMM_DISK_WAIT_MAX_MS)
+        return xt_error(h->ctx, -EINVAL, "domain %u: unplug wait of %u ms "
+                        "(at most %u)", domid, wait_ms, VMM_DISK_WAIT_MAX_MS);
+    return call(h, domid, VMM_CMD_DISK_REMOVE, &req, sizeof(req), NULL,
+                NULL);
 }
 
 int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t first,

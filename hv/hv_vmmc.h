@@ -42,6 +42,10 @@ int vmmc_guest_stats(struct hv_handle *h, uint32_t domid, unsigned flags,
                      struct hv_guest_stats *stats_r);
 int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t first,
                    uint64_t nr, uint64_t *bitmap, uint64_t *count_r);
+int vmmc_disk_plug(struct hv_handle *h, uint32_t domid,
+                   const struct hv_disk *disk);
+int vmmc_disk_unplug(struct hv_handle *h, uint32_t domid, unsigned slot,
+                     unsigned flags, unsigned wait_ms);
 int vmmc_destroy(struct hv_handle *h, uint32_t domid);
 
 /*

@@ -19,3 +19,24 @@ hv_xm_xen_reaper_SOURCES = hv/xm_xen_reaper.c
 hv_xm_xen_reaper_CFLAGS = $(AM_CFLAGS) $(XEN_CFLAGS)
 hv_xm_xen_reaper_LDADD = $(XEN_LIBS)
 endif
+
+# Disk hot-plug end to end through the hv API: real xm-vmm processes, the
+# test guest, nbdkit exports; once per driver, both under TSan too (vCPU
+# threads do port I/O while the control thread plugs and unplugs).
+HV_HOTPLUG_TESTS = tests/unit/hv/test_hv_hotplug \
+	tests/unit/hv/test_hv_hotplug_sim
+check_PROGRAMS += $(HV_HOTPLUG_TESTS)
+TESTS += $(HV_HOTPLUG_TESTS)
+SANITIZE_TESTS += $(HV_HOTPLUG_TESTS)
+TSAN_TESTS += $(HV_HOTPLUG_TESTS)
+tests_unit_hv_test_hv_hotplug_SOURCES = tests/unit/hv/test_hv_hotplug.c \
+	tests/tap.h
+tests_unit_hv_test_hv_hotplug_CFLAGS = $(AM_CFLAGS) $(LIBNBD_CFLAGS)
+tests_unit_hv_test_hv_hotplug_LDADD = $(HV_LIBS) $(LIBNBD_LIBS)
+tests_unit_hv_test_hv_hotplug_sim_SOURCES = \
+	$(tests_unit_hv_test_hv_hotplug_SOURCES)
+tests_unit_hv_test_hv_hotplug_sim_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DHOTPLUG_ENGINE='"sim"'
+tests_unit_hv_test_hv_hotplug_sim_CFLAGS = \
+	$(tests_unit_hv_test_hv_hotplug_CFLAGS)
+tests_unit_hv_test_hv_hotplug_sim_LDADD = $(tests_unit_hv_test_hv_hotplug_LDADD)

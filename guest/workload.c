@@ -943,8 +943,11 @@ int xmg_workload_init(const struct xmg_env *env, struct xmg_params *p,
         hb_ticks = 1;
     now = env->tsc(env->opaque);
 
+    /* The magic first, atomically: a host reading the page meanwhile (the
+     * sim engine's GUEST_STATS) looks at nothing else until it is set. */
+    __atomic_store_n(&st->magic, 0, __ATOMIC_RELAXED);
     w = (uint64_t *)st;
-    for (i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
+    for (i = 1; i < sizeof(*st) / sizeof(uint64_t); i++)
         w[i] = 0;
     st->version = XMG_ABI_VERSION;
     st->ws_first_pfn = ws_gpa >> XMG_PAGE_SHIFT;

@@ -553,6 +553,47 @@ static void test_release(struct drv *d, struct vmm_pci *pci)
            "the data written before is there");
 }
 
+/*
+ * Slots in the state: a bus with the second disk in slot 3 refuses the
+ * section of one with it in slot 2; a version 2 section (the kvm blob 2:
+ * a short header, no slot in the records) is taken as slots 1..n.
+ */
+static void test_state_slots(struct drv *d, const void *st, size_t len,
+                             const struct vmm_disk_cfg *disks)
+{
+    size_t hdr3 = vmm_pci_state_size(0), hdr2 = vmm_pci_state_size_v2(0);
+    size_t rec = (len - hdr3) / 2, len2 = vmm_pci_state_size_v2(2);
+    struct vmm_disk_cfg moved[2] = { disks[0], disks[1] };
+    uint8_t *v2 = calloc(1, len2);
+    struct vmm_pci *p;
+    int rc;
+
+    if (!v2)
+        tap_bail("out of memory");
+    moved[1].slot = 3;
+    p = vmm_pci_new(ctx, d->mem, MEM_SIZE, moved, 2);
+    rc = p ? vmm_pci_state_restore(p, st, len) : -ENOMEM;
+    tap_is_int(rc, -EINVAL, "disks in slots 1, 2 into a bus with 1, 3: "
+               "refused");
+    tap_ok(strstr(ctx->err_msg, "slots") != NULL, "saying so: %s",
+           ctx->err_msg);
+    vmm_pci_free(p);
+
+    /* The version 2 section of the same state. */
+    memcpy(v2, st, 8);                  /* latch, number of disks */
+    memcpy(v2 + hdr2, (const uint8_t *)st + hdr3, 2 * rec);
+    v2[hdr2 + 7] = v2[hdr2 + rec + 7] = 0;  /* the slot was a pad */
+    p = vmm_pci_new(ctx, d->mem, MEM_SIZE, disks, 2);
+    rc = p ? vmm_pci_state_restore_v2(p, v2, len2) : -ENOMEM;
+    tap_is_int(rc, 0, "a version 2 section is taken (slots 1, 2)");
+    vmm_pci_free(p);
+    p = vmm_pci_new(ctx, d->mem, MEM_SIZE, moved, 2);
+    rc = p ? vmm_pci_state_restore_v2(p, v2, len2) : -ENOMEM;
+    tap_is_int(rc, -EINVAL, "but not into slots 1, 3");
+    vmm_pci_free(p);
+    free(v2);
+}
+
 static void test_state(struct drv *d, struct vmm_pci *pci,
                        const struct vmm_disk_cfg *disks, const char *small)
 {
@@ -588,6 +629,7 @@ static void test_state(struct drv *d, struct vmm_pci *pci,
     tap_ok(strstr(ctx->err_msg, "--disk") != NULL, "saying so: %s",
            ctx->err_msg);
     vmm_pci_free(p1);
+    test_state_slots(d, st, len, disks);
 
     bad[0] = disks[0];
     bad[1] = (struct vmm_disk_cfg){ disks[1].uri, false, 0, 0 };

@@ -145,6 +145,8 @@ static int guest_blk_io(void *opaque, unsigned disk, struct xmg_blk_req *r,
         s->timeout_ticks = (xmg_status.tsc_khz ? xmg_status.tsc_khz
                                                : XMG_FALLBACK_TSC_KHZ) *
                            1000ull * BLK_TIMEOUT_S;
+    /* Waits end early for a device the controller no longer lists. */
+    s->hp = xmg_status.disk_hp_flags & XMG_HP_F_ON;
     return vblk_io(s, disk, r, n);
 }
 

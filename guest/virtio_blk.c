@@ -389,7 +389,8 @@ static void submit(struct vblk_disk *d, struct xmg_blk_req *r, unsigned n)
 }
 
 /* Has the device left the bus?  The hot-plug controller (guest ABI 3)
- * no longer lists its slot; a host without one reads all ones. */
+ * no longer lists its slot.  Asked only where the workload found the
+ * controller (s->hp). */
 static bool gone(const struct vblk_disk *d)
 {
     uint32_t present = inl(XMG_PORT_HP + XMG_HP_PRESENT);
@@ -398,11 +399,11 @@ static bool gone(const struct vblk_disk *d)
            !(present & (1u << d->slot));
 }
 
-/* Polls the used ring until requests [0, n) have completed; every 1/1000
- * of the timeout, looks whether the device is still there (a forced
- * removal completes nothing). */
+/* Polls the used ring until requests [0, n) have completed; with the
+ * controller (hp), every 1/1000 of the timeout, looks whether the device
+ * is still there (a forced removal completes nothing). */
 static int reap(struct vblk_disk *d, struct xmg_blk_req *r, unsigned n,
-                uint64_t timeout_ticks)
+                uint64_t timeout_ticks, bool hp)
 {
     struct vring_used *used = ring_used(d);
     uint64_t t0 = rdtsc(), look = t0 + timeout_ticks / 1000;
@@ -416,7 +417,7 @@ static int reap(struct vblk_disk *d, struct xmg_blk_req *r, unsigned n,
 
             if (now - t0 > timeout_ticks)
                 return -VB_ETIMEDOUT;
-            if ((int64_t)(now - look) >= 0) {
+            if (hp && (int64_t)(now - look) >= 0) {
                 if (gone(d))
                     return -VB_ENODEV;
                 look = now + timeout_ticks / 1000;
@@ -467,7 +468,7 @@ int vblk_io(struct vblk_set *s, unsigned i, struct xmg_blk_req *reqs,
         unsigned m = n - j < per ? n - j : per;
 
         submit(d, reqs + j, m);
-        rc = reap(d, reqs + j, m, s->timeout_ticks);
+        rc = reap(d, reqs + j, m, s->timeout_ticks, s->hp);
         if (rc < 0)
             goto out;
     }

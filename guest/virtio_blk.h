@@ -53,6 +53,9 @@ struct vblk_set {
     unsigned nr;            /* entries ever used: disk[0..nr) */
     bool probed;
     uint64_t timeout_ticks; /* TSC ticks a request batch may take */
+    bool hp;                /* the hot-plug controller is there (the
+                             * workload found it): a request waits only
+                             * while its device is present */
 };
 
 /*

@@ -870,6 +870,15 @@ static int hp_setup(const struct xmg_env *env, const struct xmg_config *cfg,
             if (((st->disk_map >> (8 * k)) & 0xff) == d)
                 st->disk_hp_ledger |= 1ull << slot;
     }
+    /* Ours lists every disk the probe found; another device at these
+     * ports (QEMU's ACPI PCI hot-plug registers read 0 there) does not:
+     * then there is no controller to follow. */
+    if (st->disk_hp_slots & ~(uint64_t)present) {
+        st->disk_hp_flags = 0;
+        st->disk_hp_slots = st->disk_hp_map = st->disk_hp_ledger = 0;
+        st->disk_hp_gen_seen = 0;
+        return 0;
+    }
     /* Present before the probe, or found by it: not new. */
     st->disk_hp_present = present | st->disk_hp_slots;
     if (!cfg->disk_hp_stamp)

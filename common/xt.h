@@ -209,6 +209,14 @@ int xt_read_full(int fd, void *buf, size_t len, int timeout_ms, size_t *done_r);
  * send(MSG_NOSIGNAL) on sockets so no SIGPIPE). */
 int xt_write_full(int fd, const void *buf, size_t len, int timeout_ms);
 
+/*
+ * In a child between fork and exec: no signal blocked, the default action
+ * for every signal.  A service blocks the signals it takes with
+ * sigtimedwait, and a child would inherit that mask through exec: a
+ * block service or a VMM that cannot be stopped with SIGTERM.
+ */
+void xt_child_signals_reset(void);
+
 /* ---- bitmaps over 64-bit words ----------------------------------------- */
 
 #define XT_BITMAP_WORDS(nbits) (((nbits) + 63) / 64)

@@ -211,3 +211,15 @@ out:
     }
     return rc;
 }
+
+void xt_child_signals_reset(void)
+{
+    sigset_t none;
+    int sig;
+
+    for (sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}

@@ -117,13 +117,24 @@ static void log_tail(const char *log, char *buf, size_t size)
 struct disk {
     const char *vdi, *sr_type, *sr_uuid, *location;
     bool ro;
+    unsigned device;            /* its disk number (VBD userdevice) */
 };
 
+/* Disk v, the pos-th of its list: a master that names no device number
+ * (an older one) means the list's order. */
 static int disk_of(struct xt_ctx *ctx, const struct api_value *v,
-                   struct disk *d)
+                   unsigned pos, struct disk *d)
 {
     const struct api_value *dc = api_struct_get(v, "device_config");
     const char *mode = api_value_string(api_struct_get(v, "mode"));
+    const struct api_value *dev = api_struct_get(v, "device");
+    int64_t num = pos;
+
+    if (dev && (api_value_get_int64(dev, &num) < 0 || num < 0 ||
+                num >= HV_MAX_DISKS))
+        return xt_error(ctx, -EINVAL, "a disk's device: a number 0..%d",
+                        HV_MAX_DISKS - 1);
+    d->device = (unsigned)num;
 
     d->vdi = api_value_string(api_struct_get(v, "vdi"));
     d->sr_type = api_value_string(api_struct_get(v, "sr_type"));
@@ -213,7 +224,7 @@ static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
         setsid();
         if (fork() != 0)
             _exit(0);
-        signal(SIGPIPE, SIG_DFL);
+        xt_child_signals_reset();
         fd = open("/dev/null", O_RDONLY);
         if (fd >= 0 && fd != 0) {
             dup2(fd, 0);
@@ -280,12 +291,15 @@ static int blk_wait(struct xt_ctx *ctx, int fd, const char *pidfile,
     return rc;
 }
 
-/* Starts disk i of vm; fills uri.  The caller stopped the VM's old
- * backends first. */
+static void blk_stop_one(struct xt_ctx *ctx, const char *pidfile);
+
+/* Starts disk d of vm (files VM.DEVICE.*); fills uri.  A backend left
+ * in its place (the VM's earlier run) is stopped first; on failure none
+ * is left there. */
 static int blk_start_one(struct xa *xa, struct xt_ctx *ctx, const char *vm,
-                         unsigned i, const struct disk *d, char *uri,
-                         size_t uri_size)
+                         const struct disk *d, char *uri, size_t uri_size)
 {
+    unsigned i = d->device;
     struct sockaddr_un sun;
     char sock[PATH_MAX], pidfile[PATH_MAX], log[PATH_MAX];
     int fd = -1, rc;
@@ -299,13 +313,12 @@ static int blk_start_one(struct xa *xa, struct xt_ctx *ctx, const char *vm,
         return xt_error(ctx, -ENAMETOOLONG, "block service socket %s: over "
                         "%zu bytes", sock, sizeof(sun.sun_path) - 1);
     snprintf(uri, uri_size, "nbd+unix:///?socket=%s", sock);
-    unlink(sock);
-    unlink(pidfile);
+    blk_stop_one(ctx, pidfile);
     rc = blk_fork(ctx, d, &(struct blk_listen){ .sock = sock }, pidfile,
                   log, &fd);
     rc = rc ?: blk_wait(ctx, fd, pidfile, log, d->vdi);
     if (rc < 0)
-        xa_blk_stop(xa, ctx, vm);
+        blk_stop_one(ctx, pidfile);
     else
         xt_info(ctx, "block service of VDI %s (VM %s disk %u) on %s",
                 d->vdi, vm, i, sock);
@@ -335,11 +348,12 @@ int xa_blk_start(struct xa *xa, struct xt_ctx *ctx, const char *vm,
     snprintf(dir, sizeof(dir), "%s/blk", xa->cfg->run_dir);
     rc = pd_mkdir_p(ctx, dir, 0700);
     for (i = 0; rc == 0 && i < n; i++) {
-        rc = disk_of(ctx, api_array_get(disks, i), &d);
-        rc = rc ?: blk_start_one(xa, ctx, vm, i, &d, set->uri[i],
+        rc = disk_of(ctx, api_array_get(disks, i), i, &d);
+        rc = rc ?: blk_start_one(xa, ctx, vm, &d, set->uri[i],
                                  sizeof(set->uri[i]));
         set->disks[i].uri = set->uri[i];
         set->disks[i].read_only = d.ro;
+        set->disks[i].slot = d.device + 1;
     }
     if (rc < 0) {
         xa_blk_stop(xa, ctx, vm);
@@ -348,6 +362,39 @@ int xa_blk_start(struct xa *xa, struct xt_ctx *ctx, const char *vm,
     }
     set->n = n;
     return 0;
+}
+
+int xa_blk_start_disk(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                      const struct api_value *disk, struct hv_disk *hd,
+                      char *uri, size_t uri_size)
+{
+    char dir[PATH_MAX];
+    struct disk d;
+    int rc = disk_of(ctx, disk, 0, &d);
+
+    if (rc == 0 && !api_struct_get(disk, "device"))
+        rc = xt_error(ctx, -EINVAL, "a hot-plugged disk needs its device "
+                      "number");
+    if (rc < 0)
+        return rc;
+    snprintf(dir, sizeof(dir), "%s/blk", xa->cfg->run_dir);
+    rc = pd_mkdir_p(ctx, dir, 0700);
+    rc = rc ?: blk_start_one(xa, ctx, vm, &d, uri, uri_size);
+    if (rc < 0)
+        return rc;
+    hd->uri = uri;
+    hd->read_only = d.ro;
+    hd->slot = d.device + 1;
+    return 0;
+}
+
+void xa_blk_stop_disk(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                      unsigned device)
+{
+    char pidfile[PATH_MAX];
+
+    if (blk_path(xa, ctx, vm, device, "pid", pidfile, sizeof(pidfile)) == 0)
+        blk_stop_one(ctx, pidfile);
 }
 
 /* Is d's VDI held by a writer elsewhere (our own backends hold nothing
@@ -383,7 +430,7 @@ int xa_blk_held(struct xt_ctx *ctx, const struct api_value *disks,
 
     *vdi_r = NULL;
     for (i = 0; i < n; i++) {
-        if (disk_of(ctx, api_array_get(disks, i), &d) < 0)
+        if (disk_of(ctx, api_array_get(disks, i), i, &d) < 0)
             continue;
         if (!d.ro && vdi_held(ctx, &d)) {
             *vdi_r = d.vdi;
@@ -590,7 +637,7 @@ int xa_blk_export(struct xa *xa, struct xt_ctx *ctx,
     int lfd = -1, fd = -1, rc;
 
     memset(ex, 0, sizeof(*ex));
-    rc = disk_of(ctx, disk, &d);
+    rc = disk_of(ctx, disk, 0, &d);
     if (rc == 0 && (strlen(peer) > 64 || strchr(peer, ',')))
         rc = xt_error(ctx, -EINVAL, "peer address '%s'", peer);
     rc = rc ?: export_paths(xa, ctx, d.vdi, p);

@@ -583,7 +583,7 @@ static int spawn(struct hv_handle *h, const char *name,
         int fd;
 
         setsid();
-        signal(SIGPIPE, SIG_DFL);
+        xt_child_signals_reset();
         snprintf(log, sizeof(log), "%s/%d.log", v->run_dir, (int)getpid());
         fd = open("/dev/null", O_RDONLY);
         if (fd >= 0 && fd != 0) {

@@ -856,7 +856,9 @@ static int hp_setup(const struct xmg_env *env, const struct xmg_config *cfg,
     if (!have_hp_ops(env) || !hp_mask_ok(present))
         return 0;
     st->disk_hp_flags = XMG_HP_F_ON;
-    st->disk_hp_gen_seen = gen;
+    /* Not gen: an eject the host asked for while we booted is answered
+     * at the first poll, not missed until the next change. */
+    st->disk_hp_gen_seen = (uint32_t)~gen;
     if (st->disk_phase != XMG_DISK_OFF)
         n = env->nr_disks(env->opaque);
     for (d = 0; d < n; d++) {

@@ -37,6 +37,7 @@ static const char *const k_migrate[] = {
 };
 static const char *const k_cancel[] = { "uuid", NULL };
 static const char *const k_uuid[] = { "uuid", NULL };
+static const char *const k_vbd_unplug[] = { "uuid", "force", NULL };
 static const char *const k_sr_create[] = {
     "host-uuid", "name-label", "name-description", "type", "content-type",
     "shared", "physical-size", "device-config:location", NULL
@@ -148,10 +149,10 @@ static const struct cli_command commands[] = {
     { "vbd-destroy", cli_vbd_destroy, "uuid=UUID",
       "remove a disk from a VM (its VDI stays)", k_uuid, NULL },
     { "vbd-plug", cli_vbd_plug, "uuid=UUID",
-      "attach a disk to its running VM (no hot-plug: a VM gets its disks "
-      "when it starts)", k_uuid, NULL },
-    { "vbd-unplug", cli_vbd_unplug, "uuid=UUID",
-      "detach a disk from its running VM (no hot-unplug)", k_uuid, NULL },
+      "hot-plug a disk into its running VM", k_uuid, NULL },
+    { "vbd-unplug", cli_vbd_unplug, "uuid=UUID [force=true|false]",
+      "ask a running VM's guest to release a disk (force: take it away "
+      "without asking)", k_vbd_unplug, NULL },
     { "vm-disk-add", cli_vm_disk_add,
       "vm=NAME|UUID disk-size=SIZE [sr-uuid=UUID] [device=0-7] "
       "[mode=RW|RO]",

@@ -138,7 +138,11 @@ int cli_vbd_plug(struct cli_ctx *cli)
 
 int cli_vbd_unplug(struct cli_ctx *cli)
 {
-    return on_one(cli, "VBD", "VBD.unplug");
+    bool force = false;
+    int rc = cli_arg_bool(cli, "force", false, &force);
+
+    return rc ?: on_one(cli, "VBD", force ? "VBD.unplug_force" :
+                                            "VBD.unplug");
 }
 
 /* A size argument: bytes or 256M, 1G ... */

@@ -522,6 +522,138 @@ static int a_vm_shutdown(struct api_call_ctx *call,
     return rc;
 }
 
+/*
+ * host_local.vm_disk_plug(secret, vm, disk): a disk for VM vm, running
+ * here, while it runs: its block service, then the VMM shows it to the
+ * guest.  disk is one of xa_vm_disks' list, with its device number.
+ */
+static int a_vm_disk_plug(struct api_call_ctx *call,
+                          const struct api_value *params,
+                          struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    const char *uuid = xa_param_str(params, 1);
+    const struct api_value *disk = api_array_get(params, 2);
+    char uri[PATH_MAX + 32];
+    struct hv_handle *h = NULL;
+    struct hv_disk hd = { 0 };
+    const char *held = NULL;
+    uint32_t domid;
+    int rc = xa_check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    if (!uuid || api_value_type(disk) != API_STRUCT)
+        return xt_error(call->xt, -EINVAL, "vm_disk_plug(secret, uuid, "
+                        "disk)");
+    rc = xa_hv_open(xa, call->xt, &h);
+    if (rc < 0)
+        return rc;
+    if (xa_find_domain(h, uuid, &domid, NULL) < 0) {
+        rc = xt_error(call->xt, -ENOENT, "VM %s does not run here", uuid);
+        goto out;
+    }
+    if (!hv_has(h, HV_CAP_DISK_HOTPLUG)) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", "this host's "
+                                "hypervisor driver cannot hot-plug disks",
+                                NULL);
+        rc = xt_error(call->xt, -ENOTSUP, "driver %s: no disk hot-plug",
+                      hv_name(h));
+        goto out;
+    }
+    pthread_mutex_lock(&xa->blk_lock);
+    rc = xa_blk_start_disk(xa, call->xt, uuid, disk, &hd, uri, sizeof(uri));
+    rc = rc ?: hv_disk_plug(h, domid, &hd);
+    if (rc < 0 && hd.slot)
+        xa_blk_stop_disk(xa, call->xt, uuid, hd.slot - 1);
+    pthread_mutex_unlock(&xa->blk_lock);
+    if (rc < 0 && (rc == -EBUSY || rc == -ECONNREFUSED || rc == -EIO)) {
+        struct api_value *one = api_array();
+
+        /* A writer elsewhere holds the VDI: say which, as XAPI does. */
+        if (api_array_append(one, api_value_copy(disk)) == 0 &&
+            xa_blk_held(call->xt, one, &held) == 1)
+            *result_r = api_failure("VDI_IN_USE", held, "plug", NULL);
+        api_value_free(one);
+    }
+    if (rc == 0) {
+        xt_info(call->xt, "VM %s: disk %u plugged (%s)", uuid, hd.slot - 1,
+                hd.uri);
+        *result_r = api_void();
+    }
+out:
+    hv_close(h);
+    return rc;
+}
+
+/*
+ * host_local.vm_disk_unplug(secret, vm, device, force, vbd): asks the
+ * guest of VM vm to release disk number device (force: takes it away at
+ * once), then stops its block service.  vbd names the disk in the
+ * failures.
+ */
+static int a_vm_disk_unplug(struct api_call_ctx *call,
+                            const struct api_value *params,
+                            struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    const char *uuid = xa_param_str(params, 1);
+    const char *vbd = xa_param_str(params, 4);
+    struct hv_handle *h = NULL;
+    int64_t device = -1;
+    bool force = false;
+    uint32_t domid;
+    int rc = xa_check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    if (!uuid || !vbd ||
+        api_value_get_int64(api_array_get(params, 2), &device) < 0 ||
+        api_value_get_bool(api_array_get(params, 3), &force) < 0 ||
+        device < 0 || device >= HV_MAX_DISKS)
+        return xt_error(call->xt, -EINVAL, "vm_disk_unplug(secret, uuid, "
+                        "device, force, vbd)");
+    rc = xa_hv_open(xa, call->xt, &h);
+    if (rc < 0)
+        return rc;
+    if (xa_find_domain(h, uuid, &domid, NULL) < 0) {
+        rc = xt_error(call->xt, -ENOENT, "VM %s does not run here", uuid);
+        goto out;
+    }
+    if (!hv_has(h, HV_CAP_DISK_HOTPLUG)) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", "this host's "
+                                "hypervisor driver cannot hot-unplug disks",
+                                NULL);
+        rc = xt_error(call->xt, -ENOTSUP, "driver %s: no disk hot-unplug",
+                      hv_name(h));
+        goto out;
+    }
+    rc = hv_disk_unplug(h, domid, (unsigned)device + 1,
+                        force ? HV_UNPLUG_FORCE : 0, 0);
+    if (rc == -ENODEV) {
+        /* Gone already (an earlier unplug whose answer was lost). */
+        xt_error_clear(call->xt);
+        rc = 0;
+    }
+    if (rc == -EBUSY)
+        *result_r = api_failure("DEVICE_DETACH_REJECTED", "VBD", vbd,
+                                call->xt->err_msg, NULL);
+    else if (rc == -ETIMEDOUT)
+        *result_r = api_failure("DEVICE_DETACH_TIMEOUT", "VBD", vbd, NULL);
+    if (rc < 0)
+        goto out;
+    /* The VMM has flushed and closed it: the backend can go. */
+    pthread_mutex_lock(&xa->blk_lock);
+    xa_blk_stop_disk(xa, call->xt, uuid, (unsigned)device);
+    pthread_mutex_unlock(&xa->blk_lock);
+    xt_info(call->xt, "VM %s: disk %lld unplugged%s", uuid,
+            (long long)device, force ? " (forced)" : "");
+    *result_r = api_void();
+out:
+    hv_close(h);
+    return rc;
+}
+
 static int a_vm_status(struct api_call_ctx *call,
                        const struct api_value *params,
                        struct api_value **result_r)
@@ -572,6 +704,16 @@ static int a_vm_status(struct api_call_ctx *call,
                               api_int((int64_t)gs.disk_mismatches));
     rc = rc ?: api_struct_add(r, "disk_errors",
                               api_int((int64_t)gs.disk_errors));
+    rc = rc ?: api_struct_add(r, "disk_hp_attached",
+                              api_int((int64_t)gs.disk_hp_attached));
+    rc = rc ?: api_struct_add(r, "disk_hp_ejected",
+                              api_int((int64_t)gs.disk_hp_ejected));
+    rc = rc ?: api_struct_add(r, "disk_hp_refused",
+                              api_int((int64_t)gs.disk_hp_refused));
+    rc = rc ?: api_struct_add(r, "disk_hp_stamps",
+                              api_int((int64_t)gs.disk_hp_stamps));
+    rc = rc ?: api_struct_add(r, "disk_hp_slots",
+                              api_int((int64_t)gs.disk_hp_slots));
     rc = rc ?: api_struct_add(r, "logdirty", api_bool(logdirty));
     rc = rc ?: api_struct_add(r, "sending", api_bool(sending));
     rc = rc ?: api_struct_add(r, "receiving", api_bool(receiving));
@@ -804,6 +946,10 @@ const struct api_method xa_agent_methods[] = {
     { "host_local.vm_start", 3, 0, API_METHOD_NO_ASYNC, a_vm_start },
     { "host_local.vm_shutdown", 3, 0, API_METHOD_NO_ASYNC, a_vm_shutdown },
     { "host_local.vm_status", 2, 0, API_METHOD_NO_ASYNC, a_vm_status },
+    { "host_local.vm_disk_plug", 3, 0, API_METHOD_NO_ASYNC,
+      a_vm_disk_plug },
+    { "host_local.vm_disk_unplug", 5, 0, API_METHOD_NO_ASYNC,
+      a_vm_disk_unplug },
     { "host_local.migrate_prepare", 4, 6, API_METHOD_NO_ASYNC,
       a_migrate_prepare },
     { "host_local.migrate_send", 7, 0, API_METHOD_NO_ASYNC,

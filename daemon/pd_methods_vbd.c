@@ -3,10 +3,14 @@
  * unplug) and what a VM's start and migration need of its disks: the
  * disk list the host agent gets (xa_vm_disks) and the checks behind it.
  *
- * A VBD joins a VDI to a VM as its disk number userdevice.  xm-vmm has
- * no hot-plug: a VM sees the disks it has when it starts (every VBD of
- * it with a VDI), they are currently_attached while it runs, and
- * VBD.plug/unplug on a running VM are refused with the reason.
+ * A VBD joins a VDI to a VM as its disk number userdevice (the disk's
+ * slot on the VM's bus is that number + 1, for its whole life).  A VM
+ * gets every VBD with a VDI when it starts; while it runs, VBD.plug adds
+ * one (hot-plug) and VBD.unplug asks the guest to release one, which it
+ * may refuse (DEVICE_DETACH_REJECTED); VBD.unplug_force takes it away.
+ * currently_attached says which the VM has.  Each of these claims the VM
+ * (no migration meanwhile) and is carried out by the agent of the host
+ * the VM runs on (host_local.vm_disk_plug / vm_disk_unplug).
  *
  * VM.provision makes the disks a VM's other_config:disks asks for, as
  * XAPI does for a VM installed from a template:
@@ -103,7 +107,8 @@ static int pbd_on(struct pool_db *db, const char *sr, const char *host,
 /* VDI_IN_USE when another VM's VBD holds vdi attached, unless both read
  * only. */
 static int check_free(struct api_call_ctx *call, const char *vm,
-                      const char *vdi, bool ro, struct api_value **result_r)
+                      const char *vdi, bool ro, const char *op,
+                      struct api_value **result_r)
 {
     struct pool_db *db = dbof(call);
     struct pool_strv vbds = { 0 };
@@ -122,7 +127,7 @@ static int check_free(struct api_call_ctx *call, const char *vm,
                                 &mode);
         if (rc == 0 && att && strcmp(other, vm) &&
             !(ro && !strcmp(mode, "RO"))) {
-            *result_r = api_failure("VDI_IN_USE", vdi, "start", NULL);
+            *result_r = api_failure("VDI_IN_USE", vdi, op, NULL);
             rc = xt_error(call->xt, -EBUSY, "VDI %s is attached to VM %s",
                           vdi, other);
         }
@@ -134,10 +139,13 @@ static int check_free(struct api_call_ctx *call, const char *vm,
 }
 
 /* One disk for the agent: { vdi, sr_type, sr_uuid, device_config,
- * mode }, its SR reached through a PBD plugged on host. */
+ * mode, device }, its SR reached through a PBD plugged on host.  op
+ * ("start", "plug"): the VM is about to take it, so no other may hold it;
+ * NULL: it has it already (a migration). */
 static int disk_value(struct api_call_ctx *call, const char *vm,
-                      const char *vbd, const char *host, bool starting,
-                      struct api_value **disk_r, struct api_value **result_r)
+                      const char *vbd, int num, const char *host,
+                      const char *op, struct api_value **disk_r,
+                      struct api_value **result_r)
 {
     struct pool_db *db = dbof(call);
     struct pool_value dc = { 0 };
@@ -161,12 +169,12 @@ static int disk_value(struct api_call_ctx *call, const char *vm,
     if (!pbd) {
         *result_r = api_failure("VM_REQUIRES_SR", vm, sr, NULL);
         rc = xt_error(call->xt, -ENXIO, "VM %s needs SR %s, which host %s "
-                      "has not plugged%s", vm, sr, host, starting ? "" :
+                      "has not plugged%s", vm, sr, host, op ? "" :
                       ": move its disks with storage migration");
         goto out;
     }
-    if (starting) {
-        rc = check_free(call, vm, vdi, !strcmp(mode, "RO"), result_r);
+    if (op) {
+        rc = check_free(call, vm, vdi, !strcmp(mode, "RO"), op, result_r);
         if (rc < 0)
             goto out;
     }
@@ -179,6 +187,7 @@ static int disk_value(struct api_call_ctx *call, const char *vm,
     rc = rc ?: api_struct_add(d, "sr_uuid", api_string(sr_uuid));
     rc = rc ?: api_struct_add(d, "device_config", xa_pool_value(&dc));
     rc = rc ?: api_struct_add(d, "mode", api_string(mode));
+    rc = rc ?: api_struct_add(d, "device", api_int(num));
     if (rc < 0) {
         rc = xt_error(call->xt, -ENOMEM, "out of memory");
         goto out;
@@ -218,9 +227,12 @@ int xa_vm_disks(struct api_call_ctx *call, const char *vm, const char *host,
         if (!starting)
             rc = xa_field_int(db, POOL_CLASS_VBD, vbds.v[i],
                               "currently_attached", &att);
-        if (rc == 0 && att)
-            rc = disk_value(call, vm, vbds.v[i], host, starting, &d,
-                            result_r);
+        if (rc == 0 && att && nums[i] < 0)
+            rc = xt_error(call->xt, -EINVAL, "VBD %s: userdevice is not a "
+                          "disk number", vbds.v[i]);
+        else if (rc == 0 && att)
+            rc = disk_value(call, vm, vbds.v[i], nums[i], host,
+                            starting ? "start" : NULL, &d, result_r);
         if (rc == 0 && d && api_array_append(arr, d) < 0)
             rc = xt_error(call->xt, -ENOMEM, "out of memory");
         d = NULL;
@@ -410,24 +422,83 @@ static int vbd_destroy(struct api_call_ctx *call,
 
 /* ---- VBD.plug / unplug ------------------------------------------------- */
 
+#define HOTPLUG_TIMEOUT_S   60      /* the agent's answer (the guest's has
+                                     * its own bound, in the VMM) */
+
+/* The agent's call for vbd (disk number num) of running vm: a plug, or an
+ * unplug (forced or not).  *result_r holds the agent's failure. */
+static int hotplug_call(struct api_call_ctx *call, const char *vbd,
+                        const char *vm, int num, bool plug, bool force,
+                        struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct pool_db *db = dbof(call);
+    struct api_value *params = api_array(), *d = NULL, *v = NULL;
+    char *host = NULL, *url = NULL, *uuid = NULL;
+    int rc;
+
+    rc = xa_field_str(db, POOL_CLASS_VM, vm, "resident_on", &host);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VM, vm, "uuid", &uuid);
+    rc = rc ?: xa_host_usable(call, host, result_r);
+    rc = rc ?: xa_host_url(xc->xa, db, host, &url);
+    if (rc == 0 && plug)
+        rc = disk_value(call, vm, vbd, num, host, "plug", &d, result_r);
+    if (rc < 0)
+        goto out;
+    rc = api_array_append(params, api_string(uuid));
+    if (plug) {
+        rc = rc ?: api_array_append(params, d);
+        d = NULL;
+    } else {
+        rc = rc ?: api_array_append(params, api_int(num));
+        rc = rc ?: api_array_append(params, api_bool(force));
+        rc = rc ?: api_array_append(params, api_string(vbd));
+    }
+    if (rc < 0) {
+        rc = xt_error(call->xt, -ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = xa_host_call(xc->xa, call->xt, url, plug ? "host_local.vm_disk_plug"
+                      : "host_local.vm_disk_unplug", params,
+                      HOTPLUG_TIMEOUT_S, &v, result_r);
+    params = NULL;
+    if (rc < 0 && plug)
+        xa_vdi_in_use_ref(db, result_r, "plug");
+    if (rc < 0)
+        goto out;
+    rc = pool_db_set_field(db, POOL_CLASS_VBD, vbd, "currently_attached",
+                           &POOL_V_BOOL(plug), POOL_DB_INTERNAL);
+out:
+    api_value_free(params);
+    api_value_free(d);
+    api_value_free(v);
+    free(host);
+    free(url);
+    free(uuid);
+    return rc;
+}
+
 static int vbd_plug_op(struct api_call_ctx *call,
-                       const struct api_value *params, bool plug,
+                       const struct api_value *params, bool plug, bool force,
                        struct api_value **result_r)
 {
     const char *vbd = xa_param_str(params, 1);
-    char *vm = NULL, *ps = NULL;
+    const char *name = plug ? "plug" : force ? "unplug_force" : "unplug";
+    char *vm = NULL, *ps = NULL, *ud = NULL, key[POOL_REF_STRLEN + 1];
     int64_t att = 0, unpluggable = 1;
-    int rc;
+    bool claimed = false;
+    int rc, num;
 
     if (!vbd)
-        return xt_error(call->xt, -EINVAL, "VBD.%s(session, vbd)",
-                        plug ? "plug" : "unplug");
+        return xt_error(call->xt, -EINVAL, "VBD.%s(session, vbd)", name);
     rc = vbd_state(call, vbd, &att, &vm, &ps, result_r);
-    if (rc == 0 && !plug)
-        rc = xa_field_int(dbof(call), POOL_CLASS_VBD, vbd, "unpluggable",
-                          &unpluggable);
+    rc = rc ?: xa_field_int(dbof(call), POOL_CLASS_VBD, vbd, "unpluggable",
+                            &unpluggable);
+    rc = rc ?: xa_field_str(dbof(call), POOL_CLASS_VBD, vbd, "userdevice",
+                            &ud);
     if (rc < 0)
         goto out;
+    num = disk_number(ud);
     if (plug && att) {
         *result_r = api_failure("DEVICE_ALREADY_ATTACHED", vbd, NULL);
         rc = xt_error(call->xt, -EBUSY, "VBD %s is attached", vbd);
@@ -439,21 +510,34 @@ static int vbd_plug_op(struct api_call_ctx *call,
                                 NULL);
         rc = xt_error(call->xt, -EPERM, "VM %s is %s: its disks attach "
                       "when it starts", vm, ps);
-    } else if (!unpluggable) {
+    } else if (!plug && !force && !unpluggable) {
         *result_r = api_failure("VBD_NOT_UNPLUGGABLE", vbd, NULL);
         rc = xt_error(call->xt, -EPERM, "VBD %s is not unpluggable", vbd);
-    } else {
-        *result_r = api_failure("OPERATION_NOT_ALLOWED", plug ?
-                                "disk hot-plug is not supported: a VM "
-                                "gets its disks when it starts" :
-                                "disk hot-unplug is not supported: a VM "
-                                "keeps its disks until it stops", NULL);
-        rc = xt_error(call->xt, -ENOTSUP, "VBD %s: no hot-%splug", vbd,
-                      plug ? "" : "un");
+    } else if (num < 0) {
+        *result_r = api_failure("INVALID_VALUE", "userdevice", ud, NULL);
+        rc = xt_error(call->xt, -EINVAL, "VBD %s: userdevice '%s' is not a "
+                      "disk number", vbd, ud);
     }
+    if (rc < 0)
+        goto out;
+    /* The VM is ours until the agent answers: no migration, no other
+     * plug, no shutdown meanwhile. */
+    xa_op_key(call, key);
+    rc = xa_vm_claim(call, vm, "Running", plug ? "VBD.plug" : "VBD.unplug",
+                     key, NULL, result_r);
+    if (rc < 0)
+        goto out;
+    claimed = true;
+    rc = hotplug_call(call, vbd, vm, num, plug, force, result_r);
+    if (rc == 0)
+        *result_r = api_void();
 out:
+    if (claimed)
+        pool_db_map_remove(dbof(call), POOL_CLASS_VM, vm,
+                           "current_operations", key, POOL_DB_INTERNAL);
     free(vm);
     free(ps);
+    free(ud);
     return rc;
 }
 
@@ -461,14 +545,21 @@ static int vbd_plug(struct api_call_ctx *call,
                     const struct api_value *params,
                     struct api_value **result_r)
 {
-    return vbd_plug_op(call, params, true, result_r);
+    return vbd_plug_op(call, params, true, false, result_r);
 }
 
 static int vbd_unplug(struct api_call_ctx *call,
                       const struct api_value *params,
                       struct api_value **result_r)
 {
-    return vbd_plug_op(call, params, false, result_r);
+    return vbd_plug_op(call, params, false, false, result_r);
+}
+
+static int vbd_unplug_force(struct api_call_ctx *call,
+                            const struct api_value *params,
+                            struct api_value **result_r)
+{
+    return vbd_plug_op(call, params, false, true, result_r);
 }
 
 /* ---- VM.provision ------------------------------------------------------ */
@@ -701,5 +792,6 @@ const struct api_method xa_vbd_methods[] = {
     { "VBD.destroy", 2, 0, 0, vbd_destroy },
     { "VBD.plug", 2, 0, 0, vbd_plug },
     { "VBD.unplug", 2, 0, 0, vbd_unplug },
+    { "VBD.unplug_force", 2, 0, 0, vbd_unplug_force },
     { NULL, 0, 0, 0, NULL },
 };

@@ -273,8 +273,8 @@ static const struct {
     { POOL_VM_OC_GUEST_TYPE, "guest_type" },
 };
 
-/* The host names a VDI in use by its uuid: the client gets its ref. */
-static void vdi_in_use_ref(struct pool_db *db, struct api_value **fail)
+void xa_vdi_in_use_ref(struct pool_db *db, struct api_value **fail,
+                       const char *op)
 {
     const struct api_value *desc = api_struct_get(*fail, "ErrorDescription");
     const char *code = *fail ? api_failure_code(*fail) : NULL;
@@ -286,7 +286,7 @@ static void vdi_in_use_ref(struct pool_db *db, struct api_value **fail)
             api_value_string(api_array_get(desc, 1)) ?: ""), &refs) == 0 &&
         refs.n == 1) {
         api_value_free(*fail);
-        *fail = api_failure("VDI_IN_USE", refs.v[0], "start", NULL);
+        *fail = api_failure("VDI_IN_USE", refs.v[0], op, NULL);
     }
     pool_strv_free(&refs);
 }
@@ -361,7 +361,7 @@ static int do_start(struct api_call_ctx *call, const char *vm,
                       HOST_CALL_TIMEOUT_S, &v, result_r);
     params = NULL;
     if (rc < 0) {
-        vdi_in_use_ref(db, result_r);
+        xa_vdi_in_use_ref(db, result_r, "start");
         goto out;
     }
     api_value_get_int64(v, &domid);

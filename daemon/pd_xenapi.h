@@ -235,6 +235,18 @@ struct xa_blk_set {
  */
 int xa_blk_start(struct xa *xa, struct xt_ctx *ctx, const char *vm,
                  const struct api_value *disks, struct xa_blk_set *set);
+/*
+ * Starts the block service of one disk of running VM vm (a hot-plug:
+ * disk as in xa_blk_start's list, with its "device" number) and fills
+ * *hd, its uri written into uri.  A backend left in that disk's place is
+ * replaced.  Caller holds xa->blk_lock.
+ */
+int xa_blk_start_disk(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                      const struct api_value *disk, struct hv_disk *hd,
+                      char *uri, size_t uri_size);
+/* Stops the block service of vm's disk number device, if it runs. */
+void xa_blk_stop_disk(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                      unsigned device);
 /* After a VM failed to start: 1 with *vdi_r (pointing into disks) the
  * uuid of a read-write disk that a writer elsewhere holds, else 0. */
 int xa_blk_held(struct xt_ctx *ctx, const struct api_value *disks,
@@ -323,6 +335,10 @@ void xa_op_key(struct api_call_ctx *call, char key[POOL_REF_STRLEN + 1]);
 int xa_vm_claim(struct api_call_ctx *call, const char *vm, const char *want,
                 const char *op, const char *key,
                 const struct pool_value *record, struct api_value **result_r);
+/* An agent names a VDI in use by its uuid: *fail (a VDI_IN_USE
+ * failure, else left alone) becomes the one with its ref, for op. */
+void xa_vdi_in_use_ref(struct pool_db *db, struct api_value **fail,
+                       const char *op);
 /* pd_methods_vbd.c: a VM's disks. */
 extern const struct api_method xa_vbd_methods[];
 /*

@@ -1,8 +1,9 @@
 #!/bin/bash
 # xm-pool's disk commands against a real one-host xm-poold, in xe's
 # syntax: pool-param-set default_SR=, vm-disk-add (a VDI and its VBD,
-# on the default SR or sr-uuid=), vbd-create, vbd-list, vbd-plug and
-# vbd-unplug saying why they cannot, vdi-snapshot, vbd-destroy; the guest writes its
+# on the default SR or sr-uuid=), vbd-create, vbd-list, vbd-unplug of a
+# disk the guest refuses to release and of one it lets go, vbd-plug of
+# it again, vdi-snapshot, vbd-destroy; the guest writes its
 # disk once started; wrong arguments are usage errors (exit 2).
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
 pt_setup cli-vm-disk
@@ -60,9 +61,21 @@ x vm-start vm=diskvm && pt_ok "vm-start of the VM with two disks" ||
     pt_fail "vm-start of the VM with two disks"
 pt_is "$(field vbd-list "$vbd" currently-attached)" true "disk 0 attached"
 x vbd-unplug uuid="$vbd" 2>"$PT_TMP/e"
-pt_is "$?" 1 "vbd-unplug of a running VM's disk: exit 1"
-grep -q "hot-unplug" "$PT_TMP/e" && pt_ok "saying there is no hot-unplug" ||
-    pt_fail "saying there is no hot-unplug" "$(cat "$PT_TMP/e")"
+pt_is "$?" 1 "vbd-unplug of the disk the guest's ledger is on: exit 1"
+grep -q "DEVICE_DETACH_REJECTED" "$PT_TMP/e" &&
+    pt_ok "the guest refuses: DEVICE_DETACH_REJECTED" ||
+    pt_fail "the guest refuses: DEVICE_DETACH_REJECTED" "$(cat "$PT_TMP/e")"
+pt_is "$(field vbd-list "$vbd" currently-attached)" true "disk 0 stays"
+x vbd-unplug uuid="$vbd2" force=maybe 2>/dev/null
+pt_is "$?" 2 "vbd-unplug force=maybe: usage error, exit 2"
+x vbd-unplug uuid="$vbd2" && pt_ok "vbd-unplug of the read-only disk" ||
+    pt_fail "vbd-unplug of the read-only disk"
+pt_is "$(field vbd-list "$vbd2" currently-attached)" false \
+    "disk 1 is detached"
+x vbd-plug uuid="$vbd2" && pt_ok "vbd-plug puts it back" ||
+    pt_fail "vbd-plug puts it back"
+pt_is "$(field vbd-list "$vbd2" currently-attached)" true \
+    "disk 1 is attached again"
 x vbd-plug uuid="$vbd" 2>"$PT_TMP/e"
 grep -q DEVICE_ALREADY_ATTACHED "$PT_TMP/e" &&
     pt_ok "vbd-plug of an attached disk: DEVICE_ALREADY_ATTACHED" ||

@@ -29,6 +29,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-vm-provision.sh \
 	tests/pool/pool-vm-disk-restart.sh \
 	tests/pool/pool-migrate-disk-fault.sh \
+	tests/pool/pool-vbd-hotplug.sh \
 	tests/pool/cli-vm-disk.sh \
 	tests/pool/pool-https.sh \
 	tests/pool/pool-forward.sh \

@@ -2,7 +2,9 @@
 # A VM with disks on a pool of two hosts: VBD.create and its errors, the
 # VM's start serving each disk from its host's block service, VDI_IN_USE
 # for a VDI another running VM holds (and for a snapshot or clone of it),
-# no hot-plug (VBD.plug/unplug say why), VDI.snapshot once halted, a live migration of a VM whose disk is on a shared SR (the
+# the guest refusing to release the disk its ledger is on (VBD.unplug:
+# DEVICE_DETACH_REJECTED), VDI.snapshot once halted, a live migration of
+# a VM whose disk is on a shared SR (the
 # destination serves the disk, the source's block service goes after the
 # commit, the guest's disk ledger stays clean), VM_REQUIRES_SR for a
 # disk on a host's local SR, and the block services gone after shutdown.
@@ -95,8 +97,11 @@ pbd2 = [p for p in s.call("SR.get_PBDs", shared)
 t.fails_with(lambda: s.call("PBD.unplug", pbd2), "VDI_IN_USE",
              "PBD.unplug under the running VM's disk: VDI_IN_USE")
 t.is_(s.call("PBD.get_currently_attached", pbd2), True, "it stays plugged")
-t.fails_with(lambda: s.call("VBD.unplug", vbd), "OPERATION_NOT_ALLOWED",
-             "VBD.unplug of a running VM's disk: no hot-unplug")
+t.fails_with(lambda: s.call("VBD.unplug", vbd), "DEVICE_DETACH_REJECTED",
+             "VBD.unplug of the disk the guest writes its ledger on: the "
+             "guest refuses, DEVICE_DETACH_REJECTED")
+t.is_((s.call("VBD.get_currently_attached", vbd), backends(2)),
+      (True, [uuid + ".0.pid"]), "and the disk stays, served")
 t.fails_with(lambda: s.call("VBD.destroy", vbd), "DEVICE_ALREADY_ATTACHED",
              "VBD.destroy while attached: DEVICE_ALREADY_ATTACHED")
 

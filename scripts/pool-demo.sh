@@ -5,7 +5,8 @@
 # three hosts, live-migrated host1 -> host2 -> host3 -> host1 with
 # xm-pool's progress bar; each move's total time and guest-observed
 # downtime are printed, and the guest's disk writes and ledgers after
-# each; then a second VDI that the block service serves over NBD.  The pool is left running;
+# each; then a second VDI that the block service serves over NBD, hot-plugged
+# into the running VM and unplugged again.  The pool is left running;
 # `scripts/pool-demo.sh stop` stops it.  Expects a built tree (scripts/demo.sh builds first).
 set -uo pipefail
 
@@ -140,13 +141,18 @@ print("   guest on host%s: heartbeat %s, disk writes %s, disk re-reads %s, "
           n, st["hb_last_seq"], st.get("disk_writes", "-"),
           st.get("disk_reads", "-"), st.get("disk_mismatches", "-"),
           st.get("mismatches", "-")))
+if st.get("disk_hp_attached") or st.get("disk_hp_refused"):
+    print("   its hot-plug: disks taken %s, released %s, refused %s, "
+          "stamps written and read back %s" % (
+              st["disk_hp_attached"], st["disk_hp_ejected"],
+              st["disk_hp_refused"], st["disk_hp_stamps"]))
 EOP
 }
 
 echo "== a VM running the test guest (1 GiB, dirtying 64 MiB/s, writing" \
     "its disk at 16 MiB/s)"
 x vm-create name-label=demo-vm memory=1024M \
-    cmdline="ws_mib=256 rate_mib=64 disk_rate_mib=16 disk_ws_mib=64" \
+    cmdline="ws_mib=256 rate_mib=64 disk_rate_mib=16 disk_ws_mib=64 disk_hp_stamp=1" \
     >/dev/null || { stop_pool; exit 1; }
 echo "== its disk: a 256 MiB VDI on demo-shared (vm-disk-add)"
 x vm-disk-add vm=demo-vm disk-size=256M >/dev/null || { stop_pool; exit 1; }
@@ -187,15 +193,34 @@ if command -v nbdkit >/dev/null && command -v nbdinfo >/dev/null; then
         x vdi-list params=name-label,virtual-size,physical-utilisation
 fi
 
+echo "== disk hot-plug: demo-data into the running demo-vm as its disk 1"
+vbd=$(x vbd-create vm-uuid="$vm_uuid" vdi-uuid="$vdi" device=1) &&
+    x vbd-plug uuid="$vbd" &&
+    x vbd-list params=userdevice,device,currently-attached ||
+    { echo "pool-demo: hot-plug failed" >&2; exit 1; }
+sleep 1
+guest_status 1 "$vm_uuid"
+echo "== vbd-unplug of disk 0, where the guest keeps its disk ledger:" \
+    "the guest refuses"
+x vbd-unplug uuid="$(x vbd-list userdevice=0 --minimal)" ||
+    true
+echo "== vbd-unplug of disk 1: the guest lets it go"
+x vbd-unplug uuid="$vbd" &&
+    x vbd-list params=userdevice,currently-attached ||
+    { echo "pool-demo: hot-unplug failed" >&2; exit 1; }
+guest_status 1 "$vm_uuid"
+
 cat <<EOF
 
 The pool is running: three xm-poold hosts, demo-vm on host1 with its
-disk on the SR demo-shared, and the VDI demo-data there.  Try:
+disk on the SR demo-shared, and the VDI demo-data there (its VBD, disk 1,
+unplugged).  Try:
     export XM_POOLRC=$XM_POOLRC
     $cli --http host-list
     $cli --http vm-list params=all
     $cli --http vm-migrate vm=demo-vm host-uuid=${h[2]} live=true
     $cli --http vdi-create sr-uuid=$sr name-label=disk2 virtual-size=2G
+    $cli --http vbd-plug uuid=$vbd
     $cli --http help
 Logs are in $demo/h*/xm-poold.log.  Stop it all with:
     $top/scripts/pool-demo.sh stop

@@ -141,7 +141,7 @@ print("   guest on host%s: heartbeat %s, disk writes %s, disk re-reads %s, "
           n, st["hb_last_seq"], st.get("disk_writes", "-"),
           st.get("disk_reads", "-"), st.get("disk_mismatches", "-"),
           st.get("mismatches", "-")))
-if st.get("disk_hp_attached") or st.get("disk_hp_refused"):
+if int(st.get("disk_hp_attached", 0)) or int(st.get("disk_hp_refused", 0)):
     print("   its hot-plug: disks taken %s, released %s, refused %s, "
           "stamps written and read back %s" % (
               st["disk_hp_attached"], st["disk_hp_ejected"],

@@ -4,7 +4,7 @@
  *
  *   nbdkit [-r] -U SOCKET nbdkit-xmvdi-plugin.so \
  *       sr_type=shared-file sr_uuid=UUID location=/srv/sr vdi=UUID [mode=ro]
- *       [lock=start|connection] [peer=ADDR]
+ *       [lock=start|connection] [peer=ADDR] [ctl=SOCKET]
  *
  * nbdkit speaks the protocol (fixed newstyle, structured replies, meta
  * contexts, TLS, several requests in flight, multi-conn); this file maps
@@ -24,6 +24,13 @@
  * address is let in, checked when it connects, before TLS and before
  * anything is read from it (the export of a VDI for one peer host).
  *
+ * ctl=SOCKET: a unix socket where the daemon drives a mirror of the VDI
+ * (vdi/mirror.h, the protocol in mirror_ctl.h): while one exists, every
+ * write goes through it.  A mirror holds the VDI open (lock=connection)
+ * while no client is connected, so the copy goes on while a VM pauses.
+ * One control client is served at a time (the daemon), each read bounded
+ * so that an idle one cannot keep the socket.
+ *
  * nbdkit's plugin interface is a table of callbacks without a context
  * argument, so the served VDI is this file's one static state.
  */
@@ -35,11 +42,19 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include "mirror_ctl.h"
 #include "sr.h"
+
+#define CTL_IDLE_MS 10000       /* a control client's silence ends it */
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 #define MAX_REQUEST (32u << 20)     /* nbdkit's own limit */
@@ -63,7 +78,18 @@ static struct {
     pthread_mutex_t mutex;
     unsigned users;
     struct sr_vdi *vdi;
-} xv = { .spec = { .type = NULL }, .mutex = PTHREAD_MUTEX_INITIALIZER };
+    /* ctl=: the control socket and its thread; the mirror, read by the
+     * I/O callbacks under mlock's read side, set and cleared (by the
+     * control thread only) under its write side */
+    const char *ctl_path;
+    int ctl_fd;
+    pthread_t ctl_th;
+    bool ctl_started;
+    volatile bool quit;
+    pthread_rwlock_t mlock;
+    struct mirror *mirror;
+} xv = { .spec = { .type = NULL }, .mutex = PTHREAD_MUTEX_INITIALIZER,
+         .ctl_fd = -1, .mlock = PTHREAD_RWLOCK_INITIALIZER };
 
 static int parse_uuid(const char *key, const char *value, struct xt_uuid *u)
 {
@@ -112,6 +138,15 @@ static int xv_config(const char *key, const char *value)
             return -1;
         }
         xv.lock_per_connection = strcmp(value, "connection") == 0;
+    } else if (strcmp(key, "ctl") == 0) {
+        struct sockaddr_un sun;
+
+        if (!*value || strlen(value) >= sizeof(sun.sun_path)) {
+            nbdkit_error("ctl: a unix socket path of 1..%zu bytes",
+                         sizeof(sun.sun_path) - 1);
+            return -1;
+        }
+        xv.ctl_path = value;
     } else {
         nbdkit_error("unknown parameter '%s'", key);
         return -1;
@@ -172,8 +207,11 @@ static int xv_get_ready(void)
     return 0;
 }
 
+static void ctl_stop(void);
+
 static void xv_unload(void)
 {
+    ctl_stop();
     sr_vdi_close(xv.vdi);
     sr_detach(xv.sr);
     xt_ctx_free(xv.ctx);
@@ -286,40 +324,67 @@ static int xv_pread(void *h, void *buf, uint32_t count, uint64_t offset,
     return result(sr_vdi_pread(xv.vdi, buf, count, offset));
 }
 
+/* The writes go through the mirror while there is one. */
 static int xv_pwrite(void *h, const void *buf, uint32_t count,
                      uint64_t offset, uint32_t flags)
 {
+    bool fua = flags & NBDKIT_FLAG_FUA;
+    int rc;
+
     (void)h;
-    return result(sr_vdi_pwrite(xv.vdi, buf, count, offset,
-                                flags & NBDKIT_FLAG_FUA));
+    pthread_rwlock_rdlock(&xv.mlock);
+    rc = xv.mirror ? mirror_pwrite(xv.mirror, buf, count, offset, fua) :
+                     sr_vdi_pwrite(xv.vdi, buf, count, offset, fua);
+    pthread_rwlock_unlock(&xv.mlock);
+    return result(rc);
 }
 
 static int xv_flush(void *h, uint32_t flags)
 {
+    int rc;
+
     (void)h;
     (void)flags;
-    return result(sr_vdi_flush(xv.vdi));
+    pthread_rwlock_rdlock(&xv.mlock);
+    rc = xv.mirror ? mirror_flush(xv.mirror) : sr_vdi_flush(xv.vdi);
+    pthread_rwlock_unlock(&xv.mlock);
+    return result(rc);
 }
 
 static int xv_trim(void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
+    bool fua = flags & NBDKIT_FLAG_FUA;
     int rc;
 
     (void)h;
-    rc = sr_vdi_trim(xv.vdi, offset, count);
-    if (rc == 0 && (flags & NBDKIT_FLAG_FUA))
-        rc = sr_vdi_flush(xv.vdi);
+    pthread_rwlock_rdlock(&xv.mlock);
+    if (xv.mirror) {
+        rc = mirror_trim(xv.mirror, offset, count, fua);
+    } else {
+        rc = sr_vdi_trim(xv.vdi, offset, count);
+        if (rc == 0 && fua)
+            rc = sr_vdi_flush(xv.vdi);
+    }
+    pthread_rwlock_unlock(&xv.mlock);
     return result(rc);
 }
 
 static int xv_zero(void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
+    bool fua = flags & NBDKIT_FLAG_FUA;
+    bool may_trim = flags & NBDKIT_FLAG_MAY_TRIM;
     int rc;
 
     (void)h;
-    rc = sr_vdi_zero(xv.vdi, offset, count, flags & NBDKIT_FLAG_MAY_TRIM);
-    if (rc == 0 && (flags & NBDKIT_FLAG_FUA))
-        rc = sr_vdi_flush(xv.vdi);
+    pthread_rwlock_rdlock(&xv.mlock);
+    if (xv.mirror) {
+        rc = mirror_zero(xv.mirror, offset, count, may_trim, fua);
+    } else {
+        rc = sr_vdi_zero(xv.vdi, offset, count, may_trim);
+        if (rc == 0 && fua)
+            rc = sr_vdi_flush(xv.vdi);
+    }
+    pthread_rwlock_unlock(&xv.mlock);
     return result(rc);
 }
 
@@ -339,6 +404,236 @@ static int xv_extents(void *h, uint32_t count, uint64_t offset,
                                  extents));
 }
 
+/* ---- ctl=: the mirror's control --------------------------------------- */
+
+/* A mirror holds the VDI open as a connection does (lock=connection). */
+static int vdi_hold(struct xt_ctx *ctx)
+{
+    int rc = 0;
+
+    if (!xv.lock_per_connection)
+        return 0;
+    pthread_mutex_lock(&xv.mutex);
+    if (xv.users == 0) {
+        rc = sr_vdi_open(xv.sr, &xv.vdi_uuid, xv.read_only, &xv.vdi);
+        if (rc < 0)
+            xt_error(ctx, rc, "%s%s", rc == -EBUSY ? "VDI_IN_USE: " : "",
+                     xv.ctx->err_msg);
+    }
+    if (rc == 0)
+        xv.users++;
+    pthread_mutex_unlock(&xv.mutex);
+    return rc;
+}
+
+static void vdi_release(void)
+{
+    if (!xv.lock_per_connection)
+        return;
+    pthread_mutex_lock(&xv.mutex);
+    if (--xv.users == 0) {
+        sr_vdi_close(xv.vdi);
+        xv.vdi = NULL;
+    }
+    pthread_mutex_unlock(&xv.mutex);
+}
+
+/* start: the mirror enters the write path before its copy begins, so no
+ * write escapes it. */
+static int ctl_start(struct xt_ctx *ctx, const struct mirror_ctl_req *req)
+{
+    struct mirror_cfg cfg;
+    struct mirror *m = NULL;
+    char why[256];
+    int rc;
+
+    if (xv.mirror)
+        return xt_error(ctx, -EBUSY, "a mirror exists: stop it first");
+    if (xv.read_only)
+        return xt_error(ctx, -EROFS, "a read-only export has no mirror");
+    rc = mirror_ctl_cfg(req, &cfg, why, sizeof(why));
+    if (rc < 0)
+        return xt_error(ctx, rc, "%s", why);
+    rc = vdi_hold(ctx);
+    if (rc < 0)
+        return rc;
+    pthread_rwlock_wrlock(&xv.mlock);
+    rc = mirror_prepare(ctx, xv.vdi, &cfg, &m);
+    xv.mirror = m;
+    pthread_rwlock_unlock(&xv.mlock);
+    if (rc < 0) {
+        vdi_release();
+        return rc;
+    }
+    nbdkit_debug("mirror to %s started", cfg.uri);
+    return mirror_run(ctx, m);
+}
+
+/* stop: an ended mirror leaves the write path. */
+static int ctl_stop_mirror(struct xt_ctx *ctx)
+{
+    struct mirror_status st;
+    struct mirror *m = xv.mirror;
+
+    mirror_get_status(m, &st);
+    if (st.state == MIRROR_COPYING || st.state == MIRROR_SYNCED)
+        return xt_error(ctx, -EBUSY, "the mirror is %s: cancel or complete "
+                        "it first", mirror_state_name(st.state));
+    pthread_rwlock_wrlock(&xv.mlock);
+    xv.mirror = NULL;
+    pthread_rwlock_unlock(&xv.mlock);
+    mirror_free(m);
+    vdi_release();
+    return 0;
+}
+
+static int ctl_wait(struct xt_ctx *ctx, const struct mirror_ctl_req *req)
+{
+    const char *sname = mirror_ctl_get(req, "state");
+    enum mirror_state s = MIRROR_COPYING;
+    struct mirror_status st;
+    uint64_t gen, ms;
+    char why[128];
+    int rc;
+
+    rc = mirror_ctl_u64(req, "gen", 0, &gen, why, sizeof(why));
+    rc = rc ?: mirror_ctl_u64(req, "timeout_ms", 1000, &ms, why,
+                              sizeof(why));
+    if (rc == 0 && (!sname || mirror_state_parse(sname, &s) < 0)) {
+        snprintf(why, sizeof(why), "wait: state= a mirror state");
+        rc = -EINVAL;
+    }
+    if (rc < 0)
+        return xt_error(ctx, rc, "%s", why);
+    mirror_wait(xv.mirror, s, gen, ms > 10000 ? 10000 : (unsigned)ms, &st);
+    return 0;
+}
+
+/* One request line: the reply into out. */
+static void ctl_handle(struct xt_ctx *ctx, char *line, char *out,
+                       size_t size)
+{
+    struct mirror_ctl_req req;
+    struct mirror_status st;
+    char why[256];
+    uint64_t gen, ms;
+    int rc = mirror_ctl_parse(line, &req, why, sizeof(why));
+
+    xt_error_clear(ctx);
+    if (rc < 0)
+        rc = xt_error(ctx, rc, "%s", why);
+    else if (req.cmd == MIRROR_CTL_START)
+        rc = ctl_start(ctx, &req);
+    else if (!xv.mirror)
+        rc = xt_error(ctx, -ENOENT, "no mirror");
+    else if (req.cmd == MIRROR_CTL_WAIT)
+        rc = ctl_wait(ctx, &req);
+    else if (req.cmd == MIRROR_CTL_COMPLETE) {
+        rc = mirror_ctl_u64(&req, "gen", 0, &gen, why, sizeof(why));
+        rc = rc ?: mirror_ctl_u64(&req, "timeout_ms", 30000, &ms, why,
+                                  sizeof(why));
+        rc = rc < 0 ? xt_error(ctx, rc, "%s", why) :
+             mirror_complete(ctx, xv.mirror, gen, (unsigned)ms);
+    } else if (req.cmd == MIRROR_CTL_CANCEL)
+        mirror_cancel(xv.mirror);
+    else if (req.cmd == MIRROR_CTL_RESUME)
+        rc = mirror_resume(ctx, xv.mirror, mirror_ctl_get(&req, "uri"));
+    else if (req.cmd == MIRROR_CTL_STOP) {
+        rc = ctl_stop_mirror(ctx);
+        if (rc == 0) {
+            snprintf(out, size, "ok\n");
+            return;
+        }
+    }
+    if (rc < 0) {
+        snprintf(out, size, "error %d %s\n", -rc, ctx->err_msg);
+        return;
+    }
+    mirror_get_status(xv.mirror, &st);
+    mirror_ctl_format_status(&st, out, size);
+}
+
+static void ctl_serve(int fd)
+{
+    char line[MIRROR_CTL_LINE_MAX], out[MIRROR_CTL_LINE_MAX];
+    struct xt_ctx *ctx = xt_ctx_new("xmvdi-ctl");
+
+    if (!ctx)
+        return;
+    ctx->quiet_errors = true;       /* they go back to the client */
+    while (!xv.quit &&
+           mirror_ctl_read_line(fd, line, sizeof(line), CTL_IDLE_MS) == 0) {
+        ctl_handle(ctx, line, out, sizeof(out));
+        if (xt_write_full(fd, out, strlen(out), CTL_IDLE_MS) < 0)
+            break;
+    }
+    xt_ctx_free(ctx);
+}
+
+static void *ctl_main(void *arg)
+{
+    (void)arg;
+    while (!xv.quit) {
+        struct pollfd pfd = { .fd = xv.ctl_fd, .events = POLLIN };
+        int fd;
+
+        if (poll(&pfd, 1, 200) <= 0)
+            continue;
+        fd = accept4(xv.ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ctl_serve(fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+/* After nbdkit's fork: the control socket and its thread. */
+static int xv_after_fork(void)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int rc;
+
+    if (!xv.ctl_path)
+        return 0;
+    strcpy(sun.sun_path, xv.ctl_path);
+    unlink(xv.ctl_path);
+    xv.ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (xv.ctl_fd < 0 ||
+        bind(xv.ctl_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+        chmod(xv.ctl_path, 0600) < 0 || listen(xv.ctl_fd, 4) < 0) {
+        nbdkit_error("ctl=%s: %s", xv.ctl_path, strerror(errno));
+        return -1;
+    }
+    rc = pthread_create(&xv.ctl_th, NULL, ctl_main, NULL);
+    if (rc) {
+        nbdkit_error("ctl thread: %s", strerror(rc));
+        return -1;
+    }
+    xv.ctl_started = true;
+    return 0;
+}
+
+/* At unload: a mirror still going keeps its state file (a restarted
+ * service goes on from it). */
+static void ctl_stop(void)
+{
+    xv.quit = true;
+    if (xv.ctl_started)
+        pthread_join(xv.ctl_th, NULL);
+    xv.ctl_started = false;
+    if (xv.ctl_fd >= 0) {
+        close(xv.ctl_fd);
+        unlink(xv.ctl_path);
+        xv.ctl_fd = -1;
+    }
+    if (xv.mirror) {
+        mirror_free(xv.mirror);
+        xv.mirror = NULL;
+        vdi_release();
+    }
+}
+
 static struct nbdkit_plugin plugin = {
     .name = "xmvdi",
     .longname = "xm-pool VDI block service",
@@ -348,8 +643,9 @@ static struct nbdkit_plugin plugin = {
     .config_complete = xv_config_complete,
     .config_help = "sr_type=<file|shared-file> sr_uuid=<uuid> "
                    "location=<dir> vdi=<uuid> [mode=ro|rw] "
-                   "[lock=start|connection] [peer=ADDR]",
+                   "[lock=start|connection] [peer=ADDR] [ctl=SOCKET]",
     .get_ready = xv_get_ready,
+    .after_fork = xv_after_fork,
     .unload = xv_unload,
     .preconnect = xv_preconnect,
     .open = xv_open,

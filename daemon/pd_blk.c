@@ -3,8 +3,11 @@
  * vdi/) per disk of a VM that runs or is being received here, serving its
  * VDI on a unix socket to the VM's xm-vmm (docs/design/storage.md).
  *
- * A backend is named by its VM and disk index, and all of its state is
- * in files: RUN_DIR/blk/VM.N.sock, VM.N.pid, VM.N.log.  So a daemon
+ * A backend is named by its VM, disk number and VDI, and all of its
+ * state is in files: RUN_DIR/blk/VM.N.TAG.sock, .pid, .log and .ctl (the
+ * mirror's control socket, docs/specs/mirror.md), TAG the first 8
+ * characters of the VDI's uuid.  (Two backends serve one disk while a
+ * storage motion runs: the source's and the destination's.)  So a daemon
  * restart loses nothing (running VMs keep their disks: the backends are
  * not our children, they outlive us), and one function (xa_blk_reap)
  * decides from what runs here which backends are no longer needed.
@@ -39,12 +42,13 @@
 #define BLK_START_MS    10000   /* nbdkit ready (its pid file written) */
 #define BLK_STOP_MS     5000    /* SIGTERM, then SIGKILL */
 
-/* RUN_DIR/blk/VM.N.EXT */
+/* RUN_DIR/blk/VM.N.TAG.EXT */
 static int blk_path(struct xa *xa, struct xt_ctx *ctx, const char *vm,
-                    unsigned i, const char *ext, char *buf, size_t size)
+                    unsigned i, const char *vdi, const char *ext, char *buf,
+                    size_t size)
 {
-    if ((size_t)snprintf(buf, size, "%s/blk/%s.%u.%s", xa->cfg->run_dir, vm,
-                         i, ext) >= size)
+    if ((size_t)snprintf(buf, size, "%s/blk/%s.%u.%.8s.%s",
+                         xa->cfg->run_dir, vm, i, vdi, ext) >= size)
         return xt_error(ctx, -ENAMETOOLONG, "run_dir %s is too long for a "
                         "block service's socket", xa->cfg->run_dir);
     return 0;
@@ -155,6 +159,7 @@ struct blk_listen {
     int listen_fd;
     const char *psk_arg;        /* "--tls-psk=FILE" */
     const char *allow_arg;      /* "peer=ADDR" (our plugin checks it) */
+    const char *ctl_arg;        /* "ctl=SOCKET" (unix socket only) */
 };
 
 #define PEER_CONNS "limit=4"
@@ -207,6 +212,8 @@ static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
     if (!l->sock) {
         argv[n++] = l->allow_arg;
         argv[n++] = PEER_CONNS;
+    } else if (l->ctl_arg) {
+        argv[n++] = l->ctl_arg;
     }
     argv[n] = NULL;
     if (pipe2(p, O_CLOEXEC) < 0)
@@ -293,29 +300,35 @@ static int blk_wait(struct xt_ctx *ctx, int fd, const char *pidfile,
 
 static void blk_stop_one(struct xt_ctx *ctx, const char *pidfile);
 
-/* Starts disk d of vm (files VM.DEVICE.*); fills uri.  A backend left
- * in its place (the VM's earlier run) is stopped first; on failure none
- * is left there. */
+/* Starts disk d of vm (files VM.DEVICE.TAG.*); fills uri.  A backend
+ * left in its place (the VM's earlier run) is stopped first; on failure
+ * none is left there. */
 static int blk_start_one(struct xa *xa, struct xt_ctx *ctx, const char *vm,
                          const struct disk *d, char *uri, size_t uri_size)
 {
     unsigned i = d->device;
     struct sockaddr_un sun;
     char sock[PATH_MAX], pidfile[PATH_MAX], log[PATH_MAX];
+    char ctl[PATH_MAX + 8];
     int fd = -1, rc;
 
-    rc = blk_path(xa, ctx, vm, i, "sock", sock, sizeof(sock));
-    rc = rc ?: blk_path(xa, ctx, vm, i, "pid", pidfile, sizeof(pidfile));
-    rc = rc ?: blk_path(xa, ctx, vm, i, "log", log, sizeof(log));
+    rc = blk_path(xa, ctx, vm, i, d->vdi, "sock", sock, sizeof(sock));
+    rc = rc ?: blk_path(xa, ctx, vm, i, d->vdi, "pid", pidfile,
+                        sizeof(pidfile));
+    rc = rc ?: blk_path(xa, ctx, vm, i, d->vdi, "log", log, sizeof(log));
+    rc = rc ?: blk_path(xa, ctx, vm, i, d->vdi, "ctl", ctl + 4,
+                        sizeof(ctl) - 4);
     if (rc < 0)
         return rc;
     if (strlen(sock) >= sizeof(sun.sun_path))
         return xt_error(ctx, -ENAMETOOLONG, "block service socket %s: over "
                         "%zu bytes", sock, sizeof(sun.sun_path) - 1);
+    memcpy(ctl, "ctl=", 4);
     snprintf(uri, uri_size, "nbd+unix:///?socket=%s", sock);
     blk_stop_one(ctx, pidfile);
-    rc = blk_fork(ctx, d, &(struct blk_listen){ .sock = sock }, pidfile,
-                  log, &fd);
+    rc = blk_fork(ctx, d, &(struct blk_listen){
+                      .sock = sock, .ctl_arg = d->ro ? NULL : ctl },
+                  pidfile, log, &fd);
     rc = rc ?: blk_wait(ctx, fd, pidfile, log, d->vdi);
     if (rc < 0)
         blk_stop_one(ctx, pidfile);
@@ -388,14 +401,6 @@ int xa_blk_start_disk(struct xa *xa, struct xt_ctx *ctx, const char *vm,
     return 0;
 }
 
-void xa_blk_stop_disk(struct xa *xa, struct xt_ctx *ctx, const char *vm,
-                      unsigned device)
-{
-    char pidfile[PATH_MAX];
-
-    if (blk_path(xa, ctx, vm, device, "pid", pidfile, sizeof(pidfile)) == 0)
-        blk_stop_one(ctx, pidfile);
-}
 
 /* Is d's VDI held by a writer elsewhere (our own backends hold nothing
  * while no VMM is connected)? */
@@ -475,15 +480,18 @@ static void blk_stop_one(struct xt_ctx *ctx, const char *pidfile)
     kill_backend(ctx, pidfile, sock);
     unlink(pidfile);
     unlink(sock);
+    strcpy(sock + n - 3, "ctl");
+    unlink(sock);
 }
 
 typedef void backend_fn(struct xa *xa, struct xt_ctx *ctx, const char *vm,
                         const char *pidfile, void *opaque);
 
 /* Calls fn for each backend pid file in RUN_DIR/blk whose VM is vm (NULL:
- * every VM), with the VM's uuid. */
+ * every VM) and disk is device (-1: any), with the VM's uuid. */
 static void for_each_backend(struct xa *xa, struct xt_ctx *ctx,
-                             const char *vm, backend_fn *fn, void *opaque)
+                             const char *vm, int device, backend_fn *fn,
+                             void *opaque)
 {
     char dir[PATH_MAX], path[PATH_MAX + 256], uuid[XT_UUID_STRLEN + 1];
     struct dirent *e;
@@ -503,6 +511,9 @@ static void for_each_backend(struct xa *xa, struct xt_ctx *ctx,
         uuid[XT_UUID_STRLEN] = '\0';
         if (vm && strcmp(vm, uuid) != 0)
             continue;
+        if (device >= 0 &&
+            strtol(e->d_name + XT_UUID_STRLEN + 1, NULL, 10) != device)
+            continue;
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         fn(xa, ctx, uuid, path, opaque);
     }
@@ -520,7 +531,29 @@ static void stop_cb(struct xa *xa, struct xt_ctx *ctx, const char *vm,
 
 void xa_blk_stop(struct xa *xa, struct xt_ctx *ctx, const char *vm)
 {
-    for_each_backend(xa, ctx, vm, stop_cb, NULL);
+    for_each_backend(xa, ctx, vm, -1, stop_cb, NULL);
+}
+
+void xa_blk_stop_disk(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                      unsigned device)
+{
+    for_each_backend(xa, ctx, vm, (int)device, stop_cb, NULL);
+}
+
+void xa_blk_stop_vdi(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                     unsigned device, const char *vdi)
+{
+    char pidfile[PATH_MAX];
+
+    if (blk_path(xa, ctx, vm, device, vdi, "pid", pidfile,
+                 sizeof(pidfile)) == 0)
+        blk_stop_one(ctx, pidfile);
+}
+
+int xa_blk_ctl_path(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                    unsigned device, const char *vdi, char *buf, size_t size)
+{
+    return blk_path(xa, ctx, vm, device, vdi, "ctl", buf, size);
 }
 
 struct reap {
@@ -550,7 +583,7 @@ int xa_blk_reap(struct xa *xa, struct xt_ctx *ctx)
     pthread_mutex_lock(&xa->blk_lock);
     rc = xa_hv_open(xa, ctx, &r.h);
     if (rc == 0) {
-        for_each_backend(xa, ctx, NULL, reap_cb, &r);
+        for_each_backend(xa, ctx, NULL, -1, reap_cb, &r);
         hv_close(r.h);
         rc = r.stopped;
     }

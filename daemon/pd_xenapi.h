@@ -244,9 +244,16 @@ int xa_blk_start(struct xa *xa, struct xt_ctx *ctx, const char *vm,
 int xa_blk_start_disk(struct xa *xa, struct xt_ctx *ctx, const char *vm,
                       const struct api_value *disk, struct hv_disk *hd,
                       char *uri, size_t uri_size);
-/* Stops the block service of vm's disk number device, if it runs. */
+/* Stops the block services of vm's disk number device. */
 void xa_blk_stop_disk(struct xa *xa, struct xt_ctx *ctx, const char *vm,
                       unsigned device);
+/* Stops the one serving VDI vdi as that disk, if it runs. */
+void xa_blk_stop_vdi(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                     unsigned device, const char *vdi);
+/* The mirror control socket of that backend (docs/specs/mirror.md). */
+int xa_blk_ctl_path(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                    unsigned device, const char *vdi, char *buf,
+                    size_t size);
 /* After a VM failed to start: 1 with *vdi_r (pointing into disks) the
  * uuid of a read-write disk that a writer elsewhere holds, else 0. */
 int xa_blk_held(struct xt_ctx *ctx, const struct api_value *disks,

@@ -70,8 +70,10 @@ t.ok(int(st["disk_mismatches"]) == 0 and int(st["mismatches"]) == 0 and
      "%s: the guest writes its disk on host %d, both ledgers clean" %
      (case, end), repr(st))
 def served(n):
-    return sorted(os.path.basename(p) for p in
-                  glob.glob("%s/h%d/run/blk/*.pid" % (tmp, n)))
+    """The block services on host n, as VM.DISK.pid (their VDI's tag
+    left out)."""
+    return sorted(".".join(os.path.basename(p).split(".")[:2]) + ".pid"
+                  for p in glob.glob("%s/h%d/run/blk/*.pid" % (tmp, n)))
 
 # A receiver that failed lingers (10 s) to answer the source's QUERY
 # before its VM's block services are reaped.

@@ -26,8 +26,10 @@ hosts = {h["address"]: r for r, h in s.call("host.get_all_records").items()}
 h2, h3 = hosts["127.0.0.2"], hosts["127.0.0.3"]
 
 def backends(n):
-    return sorted(os.path.basename(p) for p in
-                  glob.glob("%s/h%d/run/blk/*.pid" % (tmp, n)))
+    """The block services on host n, as VM.DISK.pid (their VDI's tag
+    left out)."""
+    return sorted(".".join(os.path.basename(p).split(".")[:2]) + ".pid"
+                  for p in glob.glob("%s/h%d/run/blk/*.pid" % (tmp, n)))
 
 def status(n, uuid):
     return host_local(n, "vm_status", uuid)

@@ -188,6 +188,32 @@ bool vmm_blk_connected(const struct vmm_blk *b)
     return b->nbd != NULL;
 }
 
+int vmm_blk_retarget(struct vmm_blk *b, const char *uri,
+                     unsigned timeout_ms)
+{
+    char *copy;
+
+    /* A connected device would go on with the old export until its next
+     * release: refuse rather than change it under a live connection. */
+    if (b->nbd)
+        return xt_error(b->ctx, -EBUSY, "disk %u: still connected to %s "
+                        "(its release at PAUSE failed?): it cannot change "
+                        "its export", b->idx, b->uri);
+    copy = strdup(uri);
+    if (!copy)
+        return xt_error(b->ctx, -ENOMEM, "disk %u: retarget", b->idx);
+    free(b->uri);
+    b->uri = copy;
+    if (timeout_ms)
+        b->timeout_ms = timeout_ms;
+    return 0;
+}
+
+const char *vmm_blk_uri(const struct vmm_blk *b)
+{
+    return b->uri;
+}
+
 static int flush_timed(struct vmm_blk *b);
 
 static int nbd_rc(void)

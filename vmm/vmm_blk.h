@@ -71,6 +71,18 @@ int vmm_blk_connect(struct vmm_blk *b);
  */
 int vmm_blk_release(struct vmm_blk *b);
 bool vmm_blk_connected(const struct vmm_blk *b);
+/*
+ * Points a released device at another export: uri (copied; the old copy
+ * is freed) and, when timeout_ms is not 0, that request timeout.  The
+ * guest-visible state (capacity, ring, features, read-only flag) stays,
+ * so the next connect checks the new export against it.  -EBUSY while
+ * connected, -ENOMEM; both reported.
+ */
+int vmm_blk_retarget(struct vmm_blk *b, const char *uri,
+                     unsigned timeout_ms);
+/* The URI it connects to (owned by the device; valid until the next
+ * retarget or free). */
+const char *vmm_blk_uri(const struct vmm_blk *b);
 /* Closes the connection at once, without a flush (one just opened). */
 void vmm_blk_disconnect(struct vmm_blk *b);
 

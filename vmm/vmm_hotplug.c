@@ -6,6 +6,8 @@
  * (or, forced, takes it away at once), DISK_LIST says which slots hold
  * one.  The same for both engines: the kvm guest reaches the controller
  * through port I/O, the sim engine's hosted workload through its env.
+ * DISK_RETARGET is no hot-plug but lives with it: it changes the export
+ * of a paused VM's disk, which the guest does not see at all.
  *
  * Everything here runs on the control thread, one request at a time, so
  * no two hot-plug operations ever overlap; the bus (vmm_pci.c) keeps the
@@ -21,6 +23,9 @@
 #include "vmm_internal.h"
 
 #define POLL_US     1000        /* how often a removal looks for an answer */
+/* A retarget's request timeout: the range of --disk-timeout-ms. */
+#define RETARGET_TIMEOUT_MIN_MS 10u
+#define RETARGET_TIMEOUT_MAX_MS 3600000u
 
 static bool running(struct vmm *vm)
 {
@@ -47,6 +52,31 @@ static int check_running(struct vmm *vm, const char *what)
     return 0;
 }
 
+/*
+ * The URI that follows a request header of hdr bytes in payload p of len
+ * bytes, said to be uri_len bytes: 1..VMM_DISK_URI_MAX, exactly the rest
+ * of the payload, no NUL.  *uri_r: malloc'd, caller frees.
+ */
+static int take_uri(struct vmm *vm, const char *what, const void *p,
+                    size_t len, size_t hdr, uint32_t uri_len, char **uri_r)
+{
+    char *uri;
+
+    *uri_r = NULL;
+    if (uri_len == 0 || uri_len > VMM_DISK_URI_MAX || len != hdr + uri_len)
+        return xt_error(vm->ctx, -EINVAL, "%s: a URI of %u bytes in %zu "
+                        "(1..%u)", what, uri_len, len, VMM_DISK_URI_MAX);
+    uri = strndup((const char *)p + hdr, uri_len);
+    if (!uri)
+        return xt_error(vm->ctx, -ENOMEM, "%s", what);
+    if (strlen(uri) != uri_len) {
+        free(uri);
+        return xt_error(vm->ctx, -EINVAL, "%s: a NUL inside the URI", what);
+    }
+    *uri_r = uri;
+    return 0;
+}
+
 int vmm_disk_add(struct vmm *vm, const void *p, size_t len)
 {
     struct vmm_disk_add req;
@@ -58,17 +88,11 @@ int vmm_disk_add(struct vmm *vm, const void *p, size_t len)
         return xt_error(vm->ctx, -EINVAL, "disk-add: payload of %zu bytes",
                         len);
     memcpy(&req, p, sizeof(req));
-    if (req.uri_len == 0 || req.uri_len > VMM_DISK_URI_MAX ||
-        len != sizeof(req) + req.uri_len || (req.flags & ~VMM_DISK_RO))
-        return xt_error(vm->ctx, -EINVAL, "disk-add: a URI of %u bytes in "
-                        "%zu, flags %#x", req.uri_len, len, req.flags);
-    uri = strndup((const char *)p + sizeof(req), req.uri_len);
-    if (!uri)
-        return xt_error(vm->ctx, -ENOMEM, "disk-add");
-    if (strlen(uri) != req.uri_len) {
-        rc = xt_error(vm->ctx, -EINVAL, "disk-add: a NUL inside the URI");
+    if (req.flags & ~VMM_DISK_RO)
+        return xt_error(vm->ctx, -EINVAL, "disk-add: flags %#x", req.flags);
+    rc = take_uri(vm, "disk-add", p, len, sizeof(req), req.uri_len, &uri);
+    if (rc < 0)
         goto out;
-    }
     rc = check_running(vm, "disk-add");
     if (rc < 0)
         goto out;
@@ -166,4 +190,60 @@ void vmm_disk_list(struct vmm *vm, struct vmm_disk_list *l)
     memset(l, 0, sizeof(*l));
     l->slots = vmm_pci_slots(vm->pci);
     l->ro_slots = vmm_pci_ro_slots(vm->pci) & l->slots;
+}
+
+/*
+ * A retarget needs the VM stopped with its disks released: paused (PAUSE
+ * released them) or incoming (never connected).  Running: -EBUSY, the
+ * caller must pause first; shut down or crashed: -EINVAL, nothing will
+ * ever connect again.
+ */
+static int check_stopped(struct vmm *vm)
+{
+    enum vmm_state state;
+
+    pthread_mutex_lock(&vm->lock);
+    state = vm->state;
+    pthread_mutex_unlock(&vm->lock);
+    if (state == VMM_STATE_PAUSED || state == VMM_STATE_INCOMING)
+        return 0;
+    if (state == VMM_STATE_RUNNING)
+        return xt_error(vm->ctx, -EBUSY, "pause first: a running disk "
+                        "cannot change its export");
+    return xt_error(vm->ctx, -EINVAL, "the VM is %s: its disks will not "
+                    "connect again", vmm_state_name(state));
+}
+
+int vmm_disk_retarget(struct vmm *vm, const void *p, size_t len)
+{
+    struct vmm_disk_retarget req;
+    char *uri = NULL;
+    int rc;
+
+    if (len < sizeof(req))
+        return xt_error(vm->ctx, -EINVAL, "payload of %zu bytes", len);
+    memcpy(&req, p, sizeof(req));
+    if (req.flags || req.slot < 1 || req.slot > VMM_MAX_DISKS ||
+        (req.timeout_ms && (req.timeout_ms < RETARGET_TIMEOUT_MIN_MS ||
+                            req.timeout_ms > RETARGET_TIMEOUT_MAX_MS)))
+        return xt_error(vm->ctx, -EINVAL, "slot %u (1..%u), flags %#x (none "
+                        "defined), timeout %u ms (0 or %u..%u)", req.slot,
+                        VMM_MAX_DISKS, req.flags, req.timeout_ms,
+                        RETARGET_TIMEOUT_MIN_MS, RETARGET_TIMEOUT_MAX_MS);
+    rc = take_uri(vm, "disk-retarget", p, len, sizeof(req), req.uri_len,
+                  &uri);
+    if (rc < 0)
+        goto out;
+    /* The state cannot change under us: only this (control) thread
+     * resumes a paused VM, and a stopped VM's vCPUs do nothing. */
+    rc = check_stopped(vm);
+    if (rc < 0)
+        goto out;
+    rc = vmm_pci_retarget(vm->pci, req.slot, uri, req.timeout_ms);
+    if (rc == 0)
+        xt_info(vm->ctx, "disk %u (slot %u) retargeted to %s: the next "
+                "resume connects it there", req.slot - 1, req.slot, uri);
+out:
+    free(uri);
+    return rc;
 }

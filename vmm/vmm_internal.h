@@ -112,5 +112,8 @@ void vmm_guest_stats_reset(struct vmm *vm);
 int vmm_disk_add(struct vmm *vm, const void *p, size_t len);
 int vmm_disk_remove(struct vmm *vm, const void *p, size_t len);
 void vmm_disk_list(struct vmm *vm, struct vmm_disk_list *l);
+/* DISK_RETARGET: another export for a disk of a paused or incoming VM
+ * (vmm_pci_retarget); -EBUSY while running. */
+int vmm_disk_retarget(struct vmm *vm, const void *p, size_t len);
 
 #endif /* VMM_INTERNAL_H */

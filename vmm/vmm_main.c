@@ -12,7 +12,8 @@
  * nbd+unix:///?socket=PATH or nbd://HOST:PORT/EXPORT, in slot SLOT (1..8,
  * its PCI device number for the kvm engine, vmm_pci.h) or, without one,
  * in the lowest slot no other --disk names; at most 8.  More come and go
- * while the VM runs (DISK_ADD, DISK_REMOVE: vmm_hotplug.c).
+ * while the VM runs (DISK_ADD, DISK_REMOVE: vmm_hotplug.c); a paused
+ * VM's disk can be pointed at another export (DISK_RETARGET).
  * The control socket is DIR/<pid>.sock; the domain id is the pid.  Once the
  * socket listens and the guest is started (or waits for an incoming
  * migration), "ready <pid>\n" is written to FD.
@@ -504,6 +505,9 @@ static int dispatch(struct server *srv, int fd, const struct vmm_msg_hdr *h,
             break;
         vmm_disk_list(vm, &dl);
         return reply(srv, fd, h, 0, &dl, sizeof(dl), -1);
+    case VMM_CMD_DISK_RETARGET:
+        rc = vmm_disk_retarget(vm, p, h->len);
+        break;
     default:
         rc = xt_error(vm->ctx, -EOPNOTSUPP, "unknown command %u", h->type);
         break;

@@ -668,6 +668,26 @@ int vmm_pci_unplug(struct vmm_pci *pci, unsigned slot)
     return rc;
 }
 
+int vmm_pci_retarget(struct vmm_pci *pci, unsigned slot, const char *uri,
+                     unsigned timeout_ms)
+{
+    struct pci_dev *d;
+    int rc = check_slot(pci, slot);
+
+    if (rc < 0)
+        return rc;
+    d = &pci->dev[slot - 1];
+    /* Under io: no notify can be in progress (the vCPUs are stopped), but
+     * the lock keeps dev->blk and its URI consistent for every reader. */
+    pthread_mutex_lock(&d->io);
+    if (!d->blk)
+        rc = xt_error(pci->ctx, -ENODEV, "slot %u holds no disk", slot);
+    else
+        rc = vmm_blk_retarget(d->blk, uri, timeout_ms);
+    pthread_mutex_unlock(&d->io);
+    return rc;
+}
+
 /* ---- the hosted workload's disks (sim) ---------------------------------- */
 
 uint64_t vmm_pci_disk_sectors(struct vmm_pci *pci, unsigned disk)

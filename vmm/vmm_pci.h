@@ -103,6 +103,17 @@ enum vmm_eject vmm_pci_eject_poll(struct vmm_pci *pci, unsigned slot,
 int vmm_pci_unplug(struct vmm_pci *pci, unsigned slot);
 
 /*
+ * Points the disk in slot at the export uri (copied) and, when timeout_ms
+ * is not 0, that request timeout, leaving its device state and its place
+ * on the bus as they are: the guest sees nothing, the next
+ * vmm_pci_disks_connect() connects the new export (control thread only,
+ * the vCPUs stopped).  -EINVAL out of range, -ENODEV when the slot holds
+ * no disk, -EBUSY while that disk is connected (vmm_blk_retarget).
+ */
+int vmm_pci_retarget(struct vmm_pci *pci, unsigned slot, const char *uri,
+                     unsigned timeout_ms);
+
+/*
  * The controller's registers (XMG_HP_*, guest/xmg_abi.h) as the hosted
  * workload reaches them (the sim engine); the kvm engine's vCPUs reach
  * the same through vmm_pci_port_in/out at XMG_PORT_HP.

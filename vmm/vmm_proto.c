@@ -30,6 +30,7 @@ static const char *const cmd_names[VMM_CMD_MAX_] = {
     [VMM_CMD_DISK_ADD] = "disk-add",
     [VMM_CMD_DISK_REMOVE] = "disk-remove",
     [VMM_CMD_DISK_LIST] = "disk-list",
+    [VMM_CMD_DISK_RETARGET] = "disk-retarget",
 };
 
 const char *vmm_cmd_name(uint16_t type)

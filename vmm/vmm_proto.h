@@ -43,6 +43,7 @@ enum vmm_cmd {
     VMM_CMD_DISK_ADD,           /* struct vmm_disk_add + uri */
     VMM_CMD_DISK_REMOVE,        /* struct vmm_disk_remove */
     VMM_CMD_DISK_LIST,          /* -> struct vmm_disk_list */
+    VMM_CMD_DISK_RETARGET,      /* struct vmm_disk_retarget + uri */
     VMM_CMD_MAX_
 };
 
@@ -151,6 +152,16 @@ struct vmm_disk_remove {
 struct vmm_disk_list {
     uint32_t slots;             /* bit s: a disk in slot s */
     uint32_t ro_slots;          /* bit s: that disk is read-only */
+};
+
+/* Gives the released disk of a paused (or incoming) VM another export:
+ * the switch-over of a storage live migration (docs/specs/vmm-control.md
+ * "Retarget").  The guest-visible device state stays. */
+struct vmm_disk_retarget {
+    uint32_t slot;              /* 1..8, holding a disk */
+    uint32_t flags;             /* 0 (the read-only flag stays the disk's) */
+    uint32_t timeout_ms;        /* 0: keep the disk's */
+    uint32_t uri_len;           /* then uri_len bytes, no NUL */
 };
 
 const char *vmm_cmd_name(uint16_t type);

@@ -154,6 +154,7 @@ bool hv_has(const struct hv_handle *h, enum hv_cap cap)
     case HV_CAP_OPAQUE_STREAM:      return o->stream_save && o->stream_restore;
     case HV_CAP_DISKS:              return o->flags & HV_OPS_DISKS;
     case HV_CAP_DISK_HOTPLUG:       return o->disk_plug && o->disk_unplug;
+    case HV_CAP_DISK_RETARGET:      return o->disk_retarget;
     }
     return false;
 }
@@ -389,6 +390,20 @@ int hv_disk_unplug(struct hv_handle *h, uint32_t domid, unsigned slot,
                         "%u (1..%u), flags %#x", domid, slot, HV_MAX_DISKS,
                         flags);
     return h->ops->disk_unplug(h, domid, slot, flags, wait_ms);
+}
+
+int hv_disk_retarget(struct hv_handle *h, uint32_t domid, unsigned slot,
+                     const char *uri)
+{
+    if (!h->ops->disk_retarget)
+        return notsup(h, "disk retarget");
+    if (!uri || !*uri)
+        return xt_error(h->ctx, -EINVAL, "disk retarget in domain %u: no "
+                        "URI", domid);
+    if (slot < 1 || slot > HV_MAX_DISKS)
+        return xt_error(h->ctx, -EINVAL, "disk retarget in domain %u: slot "
+                        "%u (1..%u)", domid, slot, HV_MAX_DISKS);
+    return h->ops->disk_retarget(h, domid, slot, uri);
 }
 
 int hv_destroy(struct hv_handle *h, uint32_t domid)

@@ -208,6 +208,8 @@ enum hv_cap {
     HV_CAP_DISKS,               /* create/boot specs may carry disks */
     HV_CAP_DISK_HOTPLUG,        /* hv_disk_plug, hv_disk_unplug (kvm,
                                  * sim; not xen) */
+    HV_CAP_DISK_RETARGET,       /* hv_disk_retarget (kvm, sim; not
+                                 * xen) */
 };
 bool hv_has(const struct hv_handle *h, enum hv_cap cap);
 
@@ -261,6 +263,21 @@ int hv_disk_plug(struct hv_handle *h, uint32_t domid,
 #define HV_UNPLUG_FORCE 0x1u
 int hv_disk_unplug(struct hv_handle *h, uint32_t domid, unsigned slot,
                    unsigned flags, unsigned wait_ms);
+/*
+ * Storage live migration's switch-over (HV_CAP_DISK_RETARGET): points the
+ * disk at slot of paused (or created, not yet run) domain domid at
+ * another export, uri, a libnbd URI (copied), transparently for the
+ * guest: same slot, same device state, no hot-plug event; the read-only
+ * flag and the request timeout stay the disk's.  The new export is not
+ * contacted here: the next hv_unpause connects it, and fails when nothing
+ * serves it or its size is not the disk's (the domain stays paused, the
+ * error names the disk; retarget again and unpause).  -EBUSY the domain
+ * is running (hv_pause first: that flushes and releases its disks),
+ * -ENODEV no disk at slot, -EINVAL bad slot or URI, or the domain has
+ * stopped (shut down, crashed).
+ */
+int hv_disk_retarget(struct hv_handle *h, uint32_t domid, unsigned slot,
+                     const char *uri);
 int hv_populated(struct hv_handle *h, uint32_t domid, uint64_t first,
                  uint64_t nr, uint64_t *bitmap, uint64_t *count_r);
 int hv_shutdown_request(struct hv_handle *h, uint32_t domid);

@@ -26,9 +26,9 @@
  * state_restore, destroy.  Optional (NULL => -ENOTSUP): boot, dirty_peek,
  * throttle, suspend, guest_stats, resume_after_failure, populated,
  * shutdown_request, stream_save, stream_restore, disk_plug, disk_unplug
- * (both or neither; a driver with them has HV_OPS_DISKS).  A driver with
- * HV_OPS_SPARSE must have populated (a migration's first round sends only
- * the pages that op names).
+ * (both or neither), disk_retarget; a driver with any disk op has
+ * HV_OPS_DISKS.  A driver with HV_OPS_SPARSE must have populated (a
+ * migration's first round sends only the pages that op names).
  */
 struct hv_ops {
     const char *name;
@@ -142,6 +142,11 @@ struct hv_ops {
                      const struct hv_disk *disk);
     int (*disk_unplug)(struct hv_handle *h, uint32_t domid, unsigned slot,
                        unsigned flags, unsigned wait_ms);
+    /* Another export for the disk at slot of a paused domain, its device
+     * state untouched (hv_disk_retarget; the wrapper checked the slot and
+     * that uri is not empty). */
+    int (*disk_retarget)(struct hv_handle *h, uint32_t domid, unsigned slot,
+                         const char *uri);
 
     /* Stops and removes the domain and all it holds. */
     int (*destroy)(struct hv_handle *h, uint32_t domid);

@@ -45,5 +45,6 @@ const struct hv_ops hv_kvm_ops = {
     .populated = vmmc_populated,
     .disk_plug = vmmc_disk_plug,
     .disk_unplug = vmmc_disk_unplug,
+    .disk_retarget = vmmc_disk_retarget,
     .destroy = vmmc_destroy,
 };

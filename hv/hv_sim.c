@@ -40,5 +40,6 @@ const struct hv_ops hv_sim_ops = {
     .populated = vmmc_populated,
     .disk_plug = vmmc_disk_plug,
     .disk_unplug = vmmc_disk_unplug,
+    .disk_retarget = vmmc_disk_retarget,
     .destroy = vmmc_destroy,
 };

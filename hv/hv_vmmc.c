@@ -926,6 +926,33 @@ int vmmc_disk_unplug(struct hv_handle *h, uint32_t domid, unsigned slot,
                 NULL);
 }
 
+int vmmc_disk_retarget(struct hv_handle *h, uint32_t domid, unsigned slot,
+                       const char *uri)
+{
+    size_t ul = strlen(uri);
+    struct vmm_disk_retarget req = {
+        .slot = slot,
+        .uri_len = (uint32_t)ul,
+        /* flags 0: the disk keeps its read-only flag; timeout_ms 0: and
+         * its request timeout */
+    };
+    uint8_t *buf;
+    int rc;
+
+    if (ul > VMM_DISK_URI_MAX)
+        return xt_error(h->ctx, -ENAMETOOLONG, "domain %u: disk URI of %zu "
+                        "bytes (at most %u)", domid, ul, VMM_DISK_URI_MAX);
+    buf = malloc(sizeof(req) + ul);
+    if (!buf)
+        return xt_error(h->ctx, -ENOMEM, "disk retarget");
+    memcpy(buf, &req, sizeof(req));
+    memcpy(buf + sizeof(req), uri, ul);
+    rc = call(h, domid, VMM_CMD_DISK_RETARGET, buf, sizeof(req) + ul, NULL,
+              NULL);
+    free(buf);
+    return rc;
+}
+
 int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t first,
                    uint64_t nr, uint64_t *bitmap, uint64_t *count_r)
 {

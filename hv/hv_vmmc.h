@@ -46,6 +46,8 @@ int vmmc_disk_plug(struct hv_handle *h, uint32_t domid,
                    const struct hv_disk *disk);
 int vmmc_disk_unplug(struct hv_handle *h, uint32_t domid, unsigned slot,
                      unsigned flags, unsigned wait_ms);
+int vmmc_disk_retarget(struct hv_handle *h, uint32_t domid, unsigned slot,
+                       const char *uri);
 int vmmc_destroy(struct hv_handle *h, uint32_t domid);
 
 /*

@@ -40,3 +40,25 @@ tests_unit_hv_test_hv_hotplug_sim_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_unit_hv_test_hv_hotplug_sim_CFLAGS = \
 	$(tests_unit_hv_test_hv_hotplug_CFLAGS)
 tests_unit_hv_test_hv_hotplug_sim_LDADD = $(tests_unit_hv_test_hv_hotplug_LDADD)
+
+# The switch-over of a storage live migration through the hv API (pause,
+# copy, hv_disk_retarget, unpause): real xm-vmm processes, the test guest,
+# nbdkit file exports; once per driver, both under the sanitizers too.
+HV_RETARGET_TESTS = tests/unit/hv/test_hv_retarget \
+	tests/unit/hv/test_hv_retarget_sim
+check_PROGRAMS += $(HV_RETARGET_TESTS)
+TESTS += $(HV_RETARGET_TESTS)
+SANITIZE_TESTS += $(HV_RETARGET_TESTS)
+TSAN_TESTS += $(HV_RETARGET_TESTS)
+tests_unit_hv_test_hv_retarget_SOURCES = tests/unit/hv/test_hv_retarget.c \
+	tests/tap.h
+tests_unit_hv_test_hv_retarget_CFLAGS = $(AM_CFLAGS) $(LIBNBD_CFLAGS)
+tests_unit_hv_test_hv_retarget_LDADD = $(HV_LIBS) $(LIBNBD_LIBS)
+tests_unit_hv_test_hv_retarget_sim_SOURCES = \
+	$(tests_unit_hv_test_hv_retarget_SOURCES)
+tests_unit_hv_test_hv_retarget_sim_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DRETARGET_ENGINE='"sim"'
+tests_unit_hv_test_hv_retarget_sim_CFLAGS = \
+	$(tests_unit_hv_test_hv_retarget_CFLAGS)
+tests_unit_hv_test_hv_retarget_sim_LDADD = \
+	$(tests_unit_hv_test_hv_retarget_LDADD)

@@ -127,14 +127,26 @@ static int done_cb(void *user_data, int *error)
     return 1;
 }
 
-static void conn_close(struct conn *c)
+/* Closes c; an idle connection says goodbye first (NBD_CMD_DISC, the TLS
+ * close), one whose request failed is dropped. */
+static void conn_close_idle(struct conn *c, bool idle)
 {
     pthread_mutex_lock(&c->fd_lock);
     c->fd = -1;
+    if (c->h && idle && nbd_aio_is_ready(c->h) == 1 &&
+        nbd_shutdown(c->h, 0) == 0)
+        while (nbd_aio_is_closed(c->h) != 1 && nbd_aio_is_dead(c->h) != 1 &&
+               nbd_poll(c->h, 1000) > 0)
+            ;
     if (c->h)
         nbd_close(c->h);
     c->h = NULL;
     pthread_mutex_unlock(&c->fd_lock);
+}
+
+static void conn_close(struct conn *c)
+{
+    conn_close_idle(c, false);
 }
 
 /* Makes c's request in flight fail now (another thread's). */
@@ -611,7 +623,7 @@ static void join_workers(struct mirror *m)
         if (c->started)
             pthread_join(c->th, NULL);
         c->started = false;
-        conn_close(c);
+        conn_close_idle(c, true);
     }
 }
 
@@ -795,7 +807,7 @@ int mirror_resume(struct xt_ctx *ctx, struct mirror *m, const char *uri)
         return xt_error(ctx, -ENOMEM, "mirror");
     join_workers(m);            /* they left when it failed */
     pthread_mutex_lock(&m->active_lock);
-    conn_close(&m->active);
+    conn_close_idle(&m->active, true);
     pthread_mutex_unlock(&m->active_lock);
     if (u) {
         free(m->uri);
@@ -848,7 +860,7 @@ void mirror_free(struct mirror *m)
         pthread_mutex_unlock(&m->lock);
     }
     pthread_mutex_lock(&m->active_lock);
-    conn_close(&m->active);
+    conn_close_idle(&m->active, true);
     pthread_mutex_unlock(&m->active_lock);
     for (unsigned i = 0; i < MIRROR_CONNS_MAX; i++) {
         free(m->conn[i].buf);
@@ -1070,13 +1082,11 @@ static bool changed(struct mirror *m, const void *arg)
 }
 
 void mirror_wait(struct mirror *m, enum mirror_state state, uint64_t gen,
-                 unsigned timeout_ms, struct mirror_status *st)
+                 bool synced, unsigned timeout_ms, struct mirror_status *st)
 {
-    struct seen s = { state, gen, false };
+    struct seen s = { state, gen, synced };
 
     pthread_mutex_lock(&m->lock);
-    /* Becoming (or ceasing to be) actively synced is a change too. */
-    s.synced = actively_synced(m);
     wait_until(m, changed, &s, xt_now_ns() +
                (uint64_t)timeout_ms * 1000000u);
     status_locked(m, st);

@@ -128,12 +128,13 @@ int mirror_flush(struct mirror *m);
 
 void mirror_get_status(struct mirror *m, struct mirror_status *st);
 /*
- * Waits until m's state or generation differs from (state, gen), or
- * timeout_ms passes; fills *st either way.  The event a controller
- * waits on: a failure is seen at once, not at the next poll.
+ * Waits until m's state, generation or being actively synced differs
+ * from what the caller saw (state, gen, synced), or timeout_ms passes;
+ * fills *st either way.  The event a controller waits on: a failure is
+ * seen at once, not at the next poll.
  */
 void mirror_wait(struct mirror *m, enum mirror_state state, uint64_t gen,
-                 unsigned timeout_ms, struct mirror_status *st);
+                 bool synced, unsigned timeout_ms, struct mirror_status *st);
 
 /*
  * The switch-over's last step, once no write can come any more (the

@@ -26,7 +26,7 @@ enum mirror_ctl_cmd {
     MIRROR_CTL_START = 1,   /* uri= [granule= chunk= conns= max_bps=
                              * stall_ms= target_zeroed=0|1 state_file=] */
     MIRROR_CTL_STATUS,
-    MIRROR_CTL_WAIT,        /* state= gen= timeout_ms= */
+    MIRROR_CTL_WAIT,        /* state= gen= synced= timeout_ms= */
     MIRROR_CTL_COMPLETE,    /* gen= [timeout_ms=] */
     MIRROR_CTL_CANCEL,
     MIRROR_CTL_RESUME,      /* [uri=] */

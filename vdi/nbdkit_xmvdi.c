@@ -492,11 +492,12 @@ static int ctl_wait(struct xt_ctx *ctx, const struct mirror_ctl_req *req)
     const char *sname = mirror_ctl_get(req, "state");
     enum mirror_state s = MIRROR_COPYING;
     struct mirror_status st;
-    uint64_t gen, ms;
+    uint64_t gen, ms, synced;
     char why[128];
     int rc;
 
     rc = mirror_ctl_u64(req, "gen", 0, &gen, why, sizeof(why));
+    rc = rc ?: mirror_ctl_u64(req, "synced", 0, &synced, why, sizeof(why));
     rc = rc ?: mirror_ctl_u64(req, "timeout_ms", 1000, &ms, why,
                               sizeof(why));
     if (rc == 0 && (!sname || mirror_state_parse(sname, &s) < 0)) {
@@ -505,7 +506,8 @@ static int ctl_wait(struct xt_ctx *ctx, const struct mirror_ctl_req *req)
     }
     if (rc < 0)
         return xt_error(ctx, rc, "%s", why);
-    mirror_wait(xv.mirror, s, gen, ms > 10000 ? 10000 : (unsigned)ms, &st);
+    mirror_wait(xv.mirror, s, gen, synced != 0,
+                ms > 10000 ? 10000 : (unsigned)ms, &st);
     return 0;
 }
 

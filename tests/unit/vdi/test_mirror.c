@@ -115,7 +115,7 @@ static void wait_state(struct mirror *m, bool want_synced,
         mirror_get_status(m, st);
         if (want_synced ? st->actively_synced : st->state == want)
             return;
-        mirror_wait(m, st->state, st->gen, 100, st);
+        mirror_wait(m, st->state, st->gen, st->actively_synced, 100, st);
     }
 }
 

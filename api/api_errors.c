@@ -79,7 +79,7 @@ static const struct api_error_info errors[] = {
       "The method was called with the wrong number of parameters"),
     E("MESSAGE_REMOVED", 0, "",
       "This call is no longer available"),
-    E("MIRROR_FAILED", 1, "vdi",
+    E("MIRROR_FAILED", 2, "vdi, reason",
       "Mirroring the disk to the destination failed"),
     E("NOT_IMPLEMENTED", 1, "function",
       "The function is not implemented"),

@@ -38,6 +38,9 @@ static const char *const k_migrate[] = {
 static const char *const k_cancel[] = { "uuid", NULL };
 static const char *const k_uuid[] = { "uuid", NULL };
 static const char *const k_vbd_unplug[] = { "uuid", "force", NULL };
+static const char *const k_vdi_pool_migrate[] = {
+    "uuid", "sr-uuid", "max-bps", NULL
+};
 static const char *const k_sr_create[] = {
     "host-uuid", "name-label", "name-description", "type", "content-type",
     "shared", "physical-size", "device-config:location", NULL
@@ -153,6 +156,11 @@ static const struct cli_command commands[] = {
     { "vbd-unplug", cli_vbd_unplug, "uuid=UUID [force=true|false]",
       "ask a running VM's guest to release a disk (force: take it away "
       "without asking)", k_vbd_unplug, NULL },
+    { "vdi-pool-migrate", cli_vdi_pool_migrate,
+      "uuid=UUID sr-uuid=UUID [max-bps=RATE]",
+      "move a running VM's disk to another SR while the VM runs (storage "
+      "live migration); prints the new VDI's uuid", k_vdi_pool_migrate,
+      NULL },
     { "vm-disk-add", cli_vm_disk_add,
       "vm=NAME|UUID disk-size=SIZE [sr-uuid=UUID] [device=0-7] "
       "[mode=RW|RO]",

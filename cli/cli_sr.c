@@ -455,3 +455,56 @@ int cli_vm_disk_add(struct cli_ctx *cli)
     free(name);
     return rc;
 }
+
+/* vdi-pool-migrate uuid= sr-uuid= [max-bps=]: a running VM's disk to
+ * another SR, live (Async.VDI.pool_migrate, with the progress bar);
+ * prints the new VDI's uuid. */
+int cli_vdi_pool_migrate(struct cli_ctx *cli)
+{
+    const char *bps = cli_arg(cli, "max-bps");
+    struct api_value *vdi = NULL, *sr = NULL, *task = NULL, *rec = NULL;
+    struct api_value *params = NULL, *opts = NULL;
+    const char *status;
+    int64_t b = 0;
+    int rc = 0;
+
+    if (bps && (cli_parse_size(bps, &b) < 0 || b <= 0))
+        return cli_usage_error(cli, "max-bps=%s: a rate in bytes/s (K, M, "
+                               "G allowed)", bps);
+    rc = ref_of(cli, "VDI", "uuid", &vdi);
+    rc = rc ?: ref_of(cli, "SR", "sr-uuid", &sr);
+    if (rc)
+        goto out;
+    opts = api_struct();
+    if (bps) {
+        char num[32];
+
+        snprintf(num, sizeof(num), "%lld", (long long)b);
+        rc = api_struct_add(opts, "max_bps", api_string(num));
+    }
+    params = cli_strings(api_value_string(vdi) ?: "",
+                         api_value_string(sr) ?: "", NULL);
+    if (rc || !params || api_array_append(params, opts) < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    opts = NULL;
+    rc = cli_rpc_call(cli, "Async.VDI.pool_migrate", params, &task);
+    params = NULL;
+    rc = rc ?: cli_task_wait(cli, api_value_string(task) ?: "", true, &rec);
+    if (rc)
+        goto out;
+    status = api_value_string(api_struct_get(rec, "status")) ?: "";
+    if (!strcmp(status, "success"))
+        rc = print_uuid(cli, "VDI", api_struct_get(rec, "result"));
+    else
+        rc = cli_task_failed(cli, rec);
+out:
+    api_value_free(vdi);
+    api_value_free(sr);
+    api_value_free(task);
+    api_value_free(rec);
+    api_value_free(params);
+    api_value_free(opts);
+    return rc;
+}

@@ -555,7 +555,7 @@ int cli_vm_shutdown(struct cli_ctx *cli)
 }
 
 /* The task's error_info as a failure envelope, reported. */
-static int task_failed(struct cli_ctx *cli, const struct api_value *task)
+int cli_task_failed(struct cli_ctx *cli, const struct api_value *task)
 {
     const struct api_value *info = api_struct_get(task, "error_info");
     size_t i, n = info ? api_value_count(info) : 0;
@@ -656,7 +656,7 @@ int cli_vm_migrate(struct cli_ctx *cli)
         cli->status = cli->status ? cli->status : CLI_EXIT_SERVER;
         rc = -ECANCELED;
     } else {
-        rc = task_failed(cli, rec);
+        rc = cli_task_failed(cli, rec);
     }
 out:
     free(host);

@@ -43,13 +43,14 @@ daemon_xm_poold_SOURCES = \
 	daemon/pd_verdict.c \
 	daemon/pd_methods_sr.c \
 	daemon/pd_sr_agent.c daemon/pd_blk.c \
-	daemon/pd_methods_vbd.c
+	daemon/pd_methods_vbd.c daemon/pd_motion.c
 daemon_xm_poold_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon \
 	-I$(top_srcdir)/api -I$(top_srcdir)/pool -I$(top_srcdir)/xl-migrate \
-	-I$(top_srcdir)/sr
+	-I$(top_srcdir)/sr -I$(top_srcdir)/vdi
 daemon_xm_poold_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(XML2_CFLAGS)
 daemon_xm_poold_LDADD = $(POOLD_LIBS) api/libapi.a pool/libpool.a \
-	sr/libsr.a $(MIG_LIBS) $(HV_LIBS) $(XML2_LIBS) $(SQLITE_LIBS) $(CURL_LIBS)
+	vdi/libmirror.a sr/libsr.a $(MIG_LIBS) $(HV_LIBS) $(XML2_LIBS) $(SQLITE_LIBS) $(CURL_LIBS) \
+	$(LIBNBD_LIBS)
 
 dist_man_MANS += man/xm-poold.8 man/xm-pool.conf.5
 

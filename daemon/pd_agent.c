@@ -1008,6 +1008,10 @@ static int host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,
             for (m = xa_sr_agent_methods; m->name; m++)
                 if (!strcmp(m->name, method))
                     break;
+        if (!m->name)
+            for (m = xa_motion_agent_methods; m->name; m++)
+                if (!strcmp(m->name, method))
+                    break;
         xc.api.xt = ctx;
         xc.api.daemon = &xc;
         xc.api.method = method;

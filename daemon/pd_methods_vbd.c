@@ -138,27 +138,19 @@ static int check_free(struct api_call_ctx *call, const char *vm,
     return rc;
 }
 
-/* One disk for the agent: { vdi, sr_type, sr_uuid, device_config,
- * mode, device }, its SR reached through a PBD plugged on host.  op
- * ("start", "plug"): the VM is about to take it, so no other may hold it;
- * NULL: it has it already (a migration). */
-static int disk_value(struct api_call_ctx *call, const char *vm,
-                      const char *vbd, int num, const char *host,
-                      const char *op, struct api_value **disk_r,
-                      struct api_value **result_r)
+int xa_disk_value(struct api_call_ctx *call, const char *vm,
+                  const char *vdi, const char *mode, int num,
+                  const char *host, const char *op,
+                  struct api_value **disk_r, struct api_value **result_r)
 {
     struct pool_db *db = dbof(call);
     struct pool_value dc = { 0 };
-    char *vdi = NULL, *sr = NULL, *pbd = NULL, *mode = NULL;
-    char *vdi_uuid = NULL, *sr_uuid = NULL, *type = NULL;
+    char *sr = NULL, *pbd = NULL, *vdi_uuid = NULL, *sr_uuid = NULL;
+    char *type = NULL;
     struct api_value *d = NULL;
     int rc;
 
     *disk_r = NULL;
-    rc = xa_field_str(db, POOL_CLASS_VBD, vbd, "VDI", &vdi);
-    rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, vbd, "mode", &mode);
-    if (rc < 0 || pool_ref_is_null(vdi))
-        goto out;               /* an empty drive: no disk */
     rc = xa_field_str(db, POOL_CLASS_VDI, vdi, "SR", &sr);
     rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "uuid", &vdi_uuid);
     rc = rc ?: xa_field_str(db, POOL_CLASS_SR, sr, "uuid", &sr_uuid);
@@ -197,13 +189,33 @@ static int disk_value(struct api_call_ctx *call, const char *vm,
 out:
     api_value_free(d);
     pool_value_clear(&dc);
-    free(vdi);
     free(sr);
     free(pbd);
-    free(mode);
     free(vdi_uuid);
     free(sr_uuid);
     free(type);
+    return rc;
+}
+
+/* The disk of VBD vbd (number num) for the agent: xa_disk_value of its
+ * VDI; *disk_r NULL for an empty drive. */
+static int disk_value(struct api_call_ctx *call, const char *vm,
+                      const char *vbd, int num, const char *host,
+                      const char *op, struct api_value **disk_r,
+                      struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    char *vdi = NULL, *mode = NULL;
+    int rc;
+
+    *disk_r = NULL;
+    rc = xa_field_str(db, POOL_CLASS_VBD, vbd, "VDI", &vdi);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, vbd, "mode", &mode);
+    if (rc == 0 && !pool_ref_is_null(vdi))
+        rc = xa_disk_value(call, vm, vdi, mode, num, host, op, disk_r,
+                           result_r);
+    free(vdi);
+    free(mode);
     return rc;
 }
 

@@ -931,7 +931,8 @@ static int table_build(struct api_method **t_r, size_t *nstatic_r)
     const struct api_method *fams[] = { base_methods, xa_vm_methods,
                                         xa_migrate_methods, xa_pool_methods,
                                         xa_agent_methods, xa_sr_methods,
-                                        xa_vbd_methods,
+                                        xa_vbd_methods, xa_motion_methods,
+                                        xa_motion_agent_methods,
                                         xa_sr_agent_methods, NULL };
     struct api_method *t = NULL;
     size_t n = 0, cap = 0, i, k;
@@ -1517,6 +1518,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         if (rc < 0)
             goto fail;
         xa_reconcile(xa, db);
+        xa_motion_reconcile(xa, db, ctx);
         xt_info(ctx, "pool master, host %s at %s", xa->host_uuid,
                 xa->self_url);
     }

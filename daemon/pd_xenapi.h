@@ -348,6 +348,13 @@ void xa_vdi_in_use_ref(struct pool_db *db, struct api_value **fail,
                        const char *op);
 /* pd_methods_vbd.c: a VM's disks. */
 extern const struct api_method xa_vbd_methods[];
+/* pd_motion.c: VDI.pool_migrate and the agent's side of it. */
+extern const struct api_method xa_motion_methods[];
+extern const struct api_method xa_motion_agent_methods[];
+/* A master's start: the storage motions a stopped master left are
+ * finished (switched) or undone (docs/design/storage-motion.md). */
+void xa_motion_reconcile(struct xa *xa, struct pool_db *db,
+                         struct xt_ctx *ctx);
 /*
  * The disks of vm for host's agent (an API array, *disks_r the caller's,
  * see xa_blk_start), in disk-number order: every VBD with a VDI when
@@ -358,6 +365,17 @@ extern const struct api_method xa_vbd_methods[];
 int xa_vm_disks(struct api_call_ctx *call, const char *vm, const char *host,
                 bool starting, struct api_value **disks_r,
                 struct api_value **result_r);
+/*
+ * One disk for host's agent: { vdi, sr_type, sr_uuid, device_config,
+ * mode, device } of VDI vdi as disk number num of vm, its SR reached
+ * through a PBD plugged on host (else VM_REQUIRES_SR).  op ("start",
+ * "plug", ...): vm is about to take it, so no other VM may hold it
+ * (VDI_IN_USE); NULL: it has it already.
+ */
+int xa_disk_value(struct api_call_ctx *call, const char *vm,
+                  const char *vdi, const char *mode, int num,
+                  const char *host, const char *op,
+                  struct api_value **disk_r, struct api_value **result_r);
 /* Marks vm's VBDs with a VDI attached (or none); in the caller's
  * transaction. */
 int xa_vbds_attach(struct pool_db *db, const char *vm, bool attached);

@@ -30,6 +30,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-vm-disk-restart.sh \
 	tests/pool/pool-migrate-disk-fault.sh \
 	tests/pool/pool-vbd-hotplug.sh \
+	tests/pool/pool-vdi-motion.sh \
 	tests/pool/cli-vm-disk.sh \
 	tests/pool/pool-https.sh \
 	tests/pool/pool-forward.sh \

@@ -1,0 +1,788 @@
+/*
+ * pd_motion.c - storage motion of a running VM's disk on its host:
+ * VDI.pool_migrate(vdi, sr, options) on the master, driving the agent of
+ * the VM's host (host_local.vdi_motion_*), which drives the mirror inside
+ * the disk's block service (vdi/mirror.h, docs/specs/mirror.md) and the
+ * VMM's disk (hv_disk_retarget).  docs/design/storage-motion.md says why.
+ *
+ * The stages, kept in the source VDI's other_config (xm:motion-to = the
+ * destination VDI, xm:motion-stage) and the destination's (xm:motion-of
+ * = the source) before each begins, so that a restarted master knows
+ * what to undo or finish (xa_motion_reconcile):
+ *   prepare   the destination VDI exists, tagged       undo: destroy it
+ *   copy      its backend and the mirror run           undo: cancel, stop
+ *                                                      the backend, destroy
+ *   synced    the mirror is write-blocking             undo: the same
+ *   switched  the VM uses the destination (its VBD     finish: destroy the
+ *             points there)                            source, drop tags
+ * A switch-over happens only on the agent, in one call: pause the VM (its
+ * VMM hands its disks back), complete the mirror at the generation the
+ * master saw (a mirror that failed since refuses), point the VMM's disk
+ * at the destination, resume.  Any failure before the resume puts the VM
+ * back on its source disk.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mirror_ctl.h"
+#include "pd_xenapi.h"
+
+#define MOTION_TO       "xm:motion-to"
+#define MOTION_OF       "xm:motion-of"
+#define MOTION_STAGE    "xm:motion-stage"
+#define AGENT_TIMEOUT_S 60
+#define CTL_TIMEOUT_MS  30000
+#define WAIT_MS         1000
+
+static struct pool_db *dbof(struct api_call_ctx *call)
+{
+    return xa_call_of(call)->db;
+}
+
+/* ---- the agent's side ------------------------------------------------ */
+
+/* One mirror control exchange with the backend of (vm, device, vdi). */
+static int ctl(struct api_call_ctx *call, const char *vm, unsigned device,
+               const char *vdi, const char *req, char *reply, size_t size)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    char path[PATH_MAX];
+    int rc = xa_blk_ctl_path(xa, call->xt, vm, device, vdi, path,
+                             sizeof(path));
+
+    return rc ?: mirror_ctl_call(call->xt, path, req, reply, size,
+                                 CTL_TIMEOUT_MS);
+}
+
+/* The mirror status line as an API struct. */
+static int status_value(struct api_call_ctx *call, const char *line,
+                        struct api_value **v_r)
+{
+    struct mirror_status st;
+    struct api_value *v;
+    int rc;
+
+    if (mirror_ctl_parse_status(line, &st) < 0)
+        return xt_error(call->xt, -EPROTO, "mirror status: '%.100s'", line);
+    v = api_struct();
+    rc = api_struct_add(v, "state", api_string(mirror_state_name(st.state)));
+    rc = rc ?: api_struct_add(v, "gen", api_int((int64_t)st.gen));
+    rc = rc ?: api_struct_add(v, "size", api_int((int64_t)st.size));
+    rc = rc ?: api_struct_add(v, "dirty", api_int((int64_t)st.dirty_bytes));
+    rc = rc ?: api_struct_add(v, "sent", api_int((int64_t)st.sent_bytes));
+    rc = rc ?: api_struct_add(v, "synced", api_bool(st.actively_synced));
+    rc = rc ?: api_struct_add(v, "reason", api_string(st.reason));
+    if (rc < 0) {
+        api_value_free(v);
+        return xt_error(call->xt, -ENOMEM, "out of memory");
+    }
+    *v_r = v;
+    return 0;
+}
+
+struct motion_args {
+    const char *vm;             /* uuid */
+    int64_t device;
+    const char *src, *dst;      /* VDI uuids */
+};
+
+/* (secret, vm, device, src_vdi, dst_vdi, ...): the common arguments. */
+static int motion_args(struct api_call_ctx *call,
+                       const struct api_value *params,
+                       struct motion_args *a, struct api_value **result_r)
+{
+    int rc = xa_check_secret(call, params, result_r);
+
+    if (rc < 0)
+        return rc;
+    a->vm = xa_param_str(params, 1);
+    a->src = xa_param_str(params, 3);
+    a->dst = xa_param_str(params, 4);
+    if (!a->vm || !a->src || !a->dst ||
+        api_value_get_int64(api_array_get(params, 2), &a->device) < 0 ||
+        a->device < 0 || a->device >= HV_MAX_DISKS)
+        return xt_error(call->xt, -EINVAL, "vdi_motion_*(secret, vm, "
+                        "device, src_vdi, dst_vdi, ...)");
+    return 0;
+}
+
+/*
+ * host_local.vdi_motion_start(secret, vm, device, src_vdi, dst_vdi,
+ * dst_disk, max_bps): the destination's backend (its disk an entry as
+ * xa_vm_disks gives), then the mirror to it from the source's.
+ */
+static int a_motion_start(struct api_call_ctx *call,
+                          const struct api_value *params,
+                          struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    const struct api_value *disk = api_array_get(params, 5);
+    char uri[PATH_MAX + 32], req[PATH_MAX + 256], reply[MIRROR_CTL_LINE_MAX];
+    char state[PATH_MAX];
+    struct hv_disk hd = { 0 };
+    struct motion_args a;
+    int64_t bps = 0;
+    int rc = motion_args(call, params, &a, result_r);
+
+    if (rc < 0)
+        return rc;
+    api_value_get_int64(api_array_get(params, 6), &bps);
+    rc = xa_blk_ctl_path(xa, call->xt, a.vm, (unsigned)a.device, a.src,
+                         state, sizeof(state) - 8);
+    if (rc < 0)
+        return rc;
+    /* the state file beside the control socket: VM.N.TAG.mirror */
+    strcpy(state + strlen(state) - 3, "mirror");
+    pthread_mutex_lock(&xa->blk_lock);
+    rc = xa_blk_start_disk(xa, call->xt, a.vm, disk, &hd, uri, sizeof(uri));
+    pthread_mutex_unlock(&xa->blk_lock);
+    if (rc < 0)
+        return rc;
+    unlink(state);              /* a fresh copy: never an old bitmap */
+    snprintf(req, sizeof(req), "start uri=%s target_zeroed=1 max_bps=%lld "
+             "state_file=%s", uri, (long long)(bps > 0 ? bps : 0), state);
+    rc = ctl(call, a.vm, (unsigned)a.device, a.src, req, reply,
+             sizeof(reply));
+    if (rc < 0) {
+        char r2[MIRROR_CTL_LINE_MAX];
+        struct xt_err e = { 0 };
+
+        xt_err_take(&e, call->xt, rc);
+        ctl(call, a.vm, (unsigned)a.device, a.src, "stop", r2, sizeof(r2));
+        xa_blk_stop_vdi(xa, call->xt, a.vm, (unsigned)a.device, a.dst);
+        return xt_err_put(&e, call->xt);
+    }
+    xt_info(call->xt, "VM %s disk %lld: mirroring VDI %s to %s", a.vm,
+            (long long)a.device, a.src, a.dst);
+    return status_value(call, reply, result_r);
+}
+
+/* host_local.vdi_motion_status(secret, vm, device, src, dst, state, gen,
+ * synced): the mirror's status once it differs from what the master saw
+ * last, or after 1 s. */
+static int a_motion_status(struct api_call_ctx *call,
+                           const struct api_value *params,
+                           struct api_value **result_r)
+{
+    const char *state = xa_param_str(params, 5);
+    char req[128], reply[MIRROR_CTL_LINE_MAX];
+    struct motion_args a;
+    int64_t gen = 0;
+    bool synced = false;
+    int rc = motion_args(call, params, &a, result_r);
+
+    if (rc < 0)
+        return rc;
+    api_value_get_int64(api_array_get(params, 6), &gen);
+    api_value_get_bool(api_array_get(params, 7), &synced);
+    if (state && *state)
+        snprintf(req, sizeof(req), "wait state=%.16s gen=%lld synced=%d "
+                 "timeout_ms=%d", state, (long long)gen, synced, WAIT_MS);
+    else
+        snprintf(req, sizeof(req), "status");
+    rc = ctl(call, a.vm, (unsigned)a.device, a.src, req, reply,
+             sizeof(reply));
+    return rc ?: status_value(call, reply, result_r);
+}
+
+/* The switch-over proper, the VM paused: the mirror completed at gen,
+ * the VMM's disk pointed at the destination.  On failure the VMM's disk
+ * is the source's again. */
+static int switch_paused(struct api_call_ctx *call, struct hv_handle *h,
+                         uint32_t domid, const struct motion_args *a,
+                         int64_t gen, struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    char req[64], reply[MIRROR_CTL_LINE_MAX], dst_uri[PATH_MAX + 32];
+    char src_uri[PATH_MAX + 32], path[PATH_MAX];
+    unsigned slot = (unsigned)a->device + 1;
+    int rc;
+
+    rc = xa_blk_ctl_path(xa, call->xt, a->vm, (unsigned)a->device, a->dst,
+                         path, sizeof(path));
+    if (rc < 0)
+        return rc;
+    strcpy(path + strlen(path) - 3, "sock");
+    snprintf(dst_uri, sizeof(dst_uri), "nbd+unix:///?socket=%s", path);
+    xa_blk_ctl_path(xa, call->xt, a->vm, (unsigned)a->device, a->src, path,
+                    sizeof(path));
+    strcpy(path + strlen(path) - 3, "sock");
+    snprintf(src_uri, sizeof(src_uri), "nbd+unix:///?socket=%s", path);
+    xt_fault(call->xt, "pd.motion.paused");
+    snprintf(req, sizeof(req), "complete gen=%lld", (long long)gen);
+    rc = ctl(call, a->vm, (unsigned)a->device, a->src, req, reply,
+             sizeof(reply));
+    if (rc < 0) {
+        *result_r = api_failure("MIRROR_FAILED", a->src, call->xt->err_msg,
+                                NULL);
+        return rc;
+    }
+    rc = hv_disk_retarget(h, domid, slot, dst_uri);
+    if (rc < 0)
+        return rc;
+    rc = hv_unpause(h, domid);
+    if (rc < 0) {
+        /* The destination's backend would not take the VMM: back to the
+         * source (the mirror is over, the motion must start again). */
+        struct xt_err e = { 0 };
+
+        xt_err_take(&e, call->xt, rc);
+        hv_disk_retarget(h, domid, slot, src_uri);
+        return xt_err_put(&e, call->xt);
+    }
+    return 1;                   /* running on the destination */
+}
+
+/* host_local.vdi_motion_switch(secret, vm, device, src, dst, gen). */
+static int a_motion_switch(struct api_call_ctx *call,
+                           const struct api_value *params,
+                           struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    char reply[MIRROR_CTL_LINE_MAX];
+    struct hv_handle *h = NULL;
+    struct motion_args a;
+    uint32_t domid;
+    int64_t gen = -1;
+    int rc = motion_args(call, params, &a, result_r);
+
+    if (rc < 0)
+        return rc;
+    api_value_get_int64(api_array_get(params, 5), &gen);
+    rc = xa_hv_open(xa, call->xt, &h);
+    if (rc < 0)
+        return rc;
+    if (xa_find_domain(h, a.vm, &domid, NULL) < 0) {
+        rc = xt_error(call->xt, -ENOENT, "VM %s does not run here", a.vm);
+        goto out;
+    }
+    if (!hv_has(h, HV_CAP_DISK_RETARGET)) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", "this host's "
+                                "hypervisor driver cannot switch a running "
+                                "VM's disk", NULL);
+        rc = xt_error(call->xt, -ENOTSUP, "driver %s: no disk retarget",
+                      hv_name(h));
+        goto out;
+    }
+    rc = hv_pause(h, domid);
+    if (rc == 0) {
+        rc = switch_paused(call, h, domid, &a, gen, result_r);
+        if (rc < 0) {
+            struct xt_err e = { 0 };
+
+            xt_err_take(&e, call->xt, rc);
+            hv_unpause(h, domid);   /* on the source disk still */
+            xt_err_put(&e, call->xt);
+        }
+    }
+    if (rc < 0)
+        goto out;
+    /* The source's backend is done with: its mirror, then itself. */
+    ctl(call, a.vm, (unsigned)a.device, a.src, "stop", reply, sizeof(reply));
+    xt_error_clear(call->xt);
+    pthread_mutex_lock(&xa->blk_lock);
+    xa_blk_stop_vdi(xa, call->xt, a.vm, (unsigned)a.device, a.src);
+    pthread_mutex_unlock(&xa->blk_lock);
+    xt_info(call->xt, "VM %s disk %lld: switched from VDI %s to %s", a.vm,
+            (long long)a.device, a.src, a.dst);
+    *result_r = api_void();
+    rc = 0;
+out:
+    hv_close(h);
+    return rc;
+}
+
+/* host_local.vdi_motion_cancel(secret, vm, device, src, dst): the mirror
+ * cancelled and forgotten, the destination's backend stopped; what is
+ * not there any more is not an error. */
+static int a_motion_cancel(struct api_call_ctx *call,
+                           const struct api_value *params,
+                           struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    char reply[MIRROR_CTL_LINE_MAX];
+    struct motion_args a;
+    bool quiet = call->xt->quiet_errors;
+    int rc = motion_args(call, params, &a, result_r);
+
+    if (rc < 0)
+        return rc;
+    call->xt->quiet_errors = true;
+    ctl(call, a.vm, (unsigned)a.device, a.src, "cancel", reply,
+        sizeof(reply));
+    ctl(call, a.vm, (unsigned)a.device, a.src, "stop", reply, sizeof(reply));
+    call->xt->quiet_errors = quiet;
+    xt_error_clear(call->xt);
+    pthread_mutex_lock(&xa->blk_lock);
+    xa_blk_stop_vdi(xa, call->xt, a.vm, (unsigned)a.device, a.dst);
+    pthread_mutex_unlock(&xa->blk_lock);
+    *result_r = api_void();
+    return 0;
+}
+
+const struct api_method xa_motion_agent_methods[] = {
+    { "host_local.vdi_motion_start", 7, 0, API_METHOD_NO_ASYNC,
+      a_motion_start },
+    { "host_local.vdi_motion_status", 8, 0, API_METHOD_NO_ASYNC,
+      a_motion_status },
+    { "host_local.vdi_motion_switch", 6, 0, API_METHOD_NO_ASYNC,
+      a_motion_switch },
+    { "host_local.vdi_motion_cancel", 5, 0, API_METHOD_NO_ASYNC,
+      a_motion_cancel },
+    { NULL, 0, 0, 0, NULL },
+};
+
+/* ---- the master's side: VDI.pool_migrate ----------------------------- */
+
+struct motion {
+    struct api_call_ctx *call;
+    char *vm, *vm_uuid, *vbd, *host, *url, *mode;
+    char *src, *src_uuid, *src_sr, *dst, *dst_uuid;
+    int num;
+    int64_t max_bps;
+};
+
+static void motion_clear(struct motion *mo)
+{
+    free(mo->vm);
+    free(mo->vm_uuid);
+    free(mo->vbd);
+    free(mo->host);
+    free(mo->url);
+    free(mo->mode);
+    free(mo->src);
+    free(mo->src_uuid);
+    free(mo->src_sr);
+    free(mo->dst);
+    free(mo->dst_uuid);
+}
+
+/* Calls host_local.METHOD(vm, device, src, dst, extra...) on the VM's
+ * host; extra (an array, taken) may be NULL. */
+static int agent(struct motion *mo, const char *method,
+                 struct api_value *extra, struct api_value **v_r,
+                 struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(mo->call);
+    struct api_value *p = api_array(), *v = NULL;
+    char name[64];
+    size_t i;
+    int rc;
+
+    snprintf(name, sizeof(name), "host_local.vdi_motion_%s", method);
+    rc = api_array_append(p, api_string(mo->vm_uuid));
+    rc = rc ?: api_array_append(p, api_int(mo->num));
+    rc = rc ?: api_array_append(p, api_string(mo->src_uuid));
+    rc = rc ?: api_array_append(p, api_string(mo->dst_uuid));
+    for (i = 0; rc == 0 && extra && i < api_value_count(extra); i++)
+        rc = api_array_append(p, api_value_copy(api_array_get(extra, i)));
+    api_value_free(extra);
+    if (rc < 0) {
+        api_value_free(p);
+        return xt_error(mo->call->xt, -ENOMEM, "out of memory");
+    }
+    rc = xa_host_call(xc->xa, mo->call->xt, mo->url, name, p,
+                      AGENT_TIMEOUT_S, &v, result_r);
+    if (v_r)
+        *v_r = v;
+    else
+        api_value_free(v);
+    return rc;
+}
+
+/* The running VM whose attached VBD holds src: mo's VM, VBD, host. */
+static int motion_find(struct motion *mo, struct api_value **result_r)
+{
+    struct pool_db *db = dbof(mo->call);
+    struct pool_strv vbds = { 0 };
+    char *ud = NULL, *ps = NULL;
+    size_t i;
+    int rc;
+
+    rc = xa_field_str(db, POOL_CLASS_VDI, mo->src, "SR", &mo->src_sr);
+    rc = xa_db_fail(mo->call, rc, "VDI", mo->src, result_r);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, mo->src, "uuid",
+                            &mo->src_uuid);
+    rc = rc ?: pool_db_find(db, POOL_CLASS_VBD, "VDI", &POOL_V_REF(mo->src),
+                            &vbds);
+    for (i = 0; rc == 0 && i < vbds.n && !mo->vbd; i++) {
+        int64_t att = 0;
+
+        rc = xa_field_int(db, POOL_CLASS_VBD, vbds.v[i],
+                          "currently_attached", &att);
+        if (rc == 0 && att && !(mo->vbd = strdup(vbds.v[i])))
+            rc = -ENOMEM;
+    }
+    pool_strv_free(&vbds);
+    if (rc == 0 && !mo->vbd) {
+        *result_r = api_failure("VDI_NOT_IN_MAP", mo->src, NULL);
+        rc = xt_error(mo->call->xt, -EINVAL, "VDI %s is not a running VM's "
+                      "disk: VDI.pool_migrate moves those (VDI.copy the "
+                      "others)", mo->src);
+    }
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, mo->vbd, "VM", &mo->vm);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, mo->vbd, "mode", &mo->mode);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, mo->vbd, "userdevice", &ud);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VM, mo->vm, "uuid", &mo->vm_uuid);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VM, mo->vm, "resident_on",
+                            &mo->host);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VM, mo->vm, "power_state", &ps);
+    if (rc == 0 && strcmp(ps, "Running") != 0) {
+        *result_r = api_failure("VM_BAD_POWER_STATE", mo->vm, "Running", ps,
+                                NULL);
+        rc = xt_error(mo->call->xt, -EPERM, "VM %s is %s", mo->vm, ps);
+    }
+    if (rc == 0 && !strcmp(mo->mode, "RO")) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", "a read-only disk "
+                                "has no writes to mirror: VDI.copy it",
+                                NULL);
+        rc = xt_error(mo->call->xt, -EROFS, "VDI %s is read-only here",
+                      mo->src);
+    }
+    mo->num = ud ? atoi(ud) : 0;
+    free(ud);
+    free(ps);
+    return rc;
+}
+
+static int set_stage(struct motion *mo, const char *stage)
+{
+    xt_debug(mo->call->xt, "VDI %s: motion stage %s", mo->src, stage);
+    return pool_db_map_put(dbof(mo->call), POOL_CLASS_VDI, mo->src,
+                           "other_config", MOTION_STAGE, stage,
+                           POOL_DB_INTERNAL);
+}
+
+/* Stage prepare: the destination VDI on sr, tagged both ways. */
+static int motion_prepare(struct motion *mo, const char *sr,
+                          struct api_value **result_r)
+{
+    struct pool_db *db = dbof(mo->call);
+    char *name = NULL;
+    int64_t size = 0;
+    int rc;
+
+    if (!strcmp(sr, mo->src_sr)) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", "the VDI is on "
+                                "that SR already", NULL);
+        return xt_error(mo->call->xt, -EEXIST, "VDI %s is on SR %s",
+                        mo->src, sr);
+    }
+    rc = xa_field_int(db, POOL_CLASS_VDI, mo->src, "virtual_size", &size);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, mo->src, "name_label",
+                            &name);
+    rc = rc ?: set_stage(mo, "prepare");
+    rc = rc ?: xa_vdi_create(mo->call, sr, size, name, &mo->dst, result_r);
+    free(name);
+    if (rc < 0)
+        return rc;
+    rc = pool_db_map_put(db, POOL_CLASS_VDI, mo->src, "other_config",
+                         MOTION_TO, mo->dst, POOL_DB_INTERNAL);
+    rc = rc ?: pool_db_map_put(db, POOL_CLASS_VDI, mo->dst, "other_config",
+                               MOTION_OF, mo->src, POOL_DB_INTERNAL);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, mo->dst, "uuid",
+                            &mo->dst_uuid);
+    return rc;
+}
+
+/* Stage copy: the destination's backend and the mirror, on the host. */
+static int motion_copy(struct motion *mo, struct api_value **result_r)
+{
+    struct api_value *disk = NULL, *extra;
+    int rc;
+
+    rc = xa_disk_value(mo->call, mo->vm, mo->dst, "RW", mo->num, mo->host,
+                       "pool_migrate", &disk, result_r);
+    rc = rc ?: set_stage(mo, "copy");
+    if (rc < 0) {
+        api_value_free(disk);
+        return rc;
+    }
+    extra = api_array();
+    api_array_append(extra, disk);
+    api_array_append(extra, api_int(mo->max_bps));
+    return agent(mo, "start", extra, NULL, result_r);
+}
+
+static bool cancelling(struct api_call_ctx *call)
+{
+    const char *task = xa_call_of(call)->task;
+    struct pool_value st = { 0 };
+    bool r;
+
+    if (!task || pool_db_get_field(dbof(call), POOL_CLASS_TASK, task,
+                                   "status", &st) < 0)
+        return false;
+    r = st.s && !strcmp(st.s, "cancelling");
+    pool_value_clear(&st);
+    return r;
+}
+
+/* Follows the mirror until it is actively synced (*gen_r its
+ * generation), the task's progress going with it.  A failed mirror ends
+ * the motion: MIRROR_FAILED [vdi, reason]. */
+static int motion_sync(struct motion *mo, int64_t *gen_r,
+                       struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(mo->call);
+    char state[16] = "";
+    int64_t gen = 0;
+    int rc = 0;
+
+    for (;;) {
+        struct api_value *extra = api_array(), *v = NULL;
+        const char *s, *why;
+        int64_t dirty = 0, sent = 0;
+        bool synced = false;
+
+        api_array_append(extra, api_string(state));
+        api_array_append(extra, api_int(gen));
+        api_array_append(extra, api_bool(false));
+        rc = agent(mo, "status", extra, &v, result_r);
+        if (rc < 0)
+            return rc;
+        s = api_value_string(api_struct_get(v, "state"));
+        why = api_value_string(api_struct_get(v, "reason"));
+        api_value_get_int64(api_struct_get(v, "gen"), &gen);
+        api_value_get_int64(api_struct_get(v, "dirty"), &dirty);
+        api_value_get_int64(api_struct_get(v, "sent"), &sent);
+        api_value_get_bool(api_struct_get(v, "synced"), &synced);
+        snprintf(state, sizeof(state), "%s", s ? s : "");
+        if (xc->task && sent + dirty > 0)
+            xa_task_progress(xc->xa, xc->db, xc->task,
+                             0.05 + 0.9 * (double)sent / (double)(sent +
+                                                                  dirty));
+        if (!s || strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0) {
+            *result_r = api_failure("MIRROR_FAILED", mo->src,
+                                    why && *why ? why : "the mirror ended",
+                                    NULL);
+            rc = xt_error(mo->call->xt, -EIO, "mirror of VDI %s: %s",
+                          mo->src, why ? why : "ended");
+        }
+        api_value_free(v);
+        if (rc < 0 || synced)
+            break;
+        if (cancelling(mo->call)) {
+            *result_r = api_failure("TASK_CANCELLED", xc->task, NULL);
+            return xt_error(mo->call->xt, -ECANCELED, "VDI.pool_migrate "
+                            "cancelled");
+        }
+    }
+    *gen_r = gen;
+    return rc;
+}
+
+/* Stage switched: the VM on the destination, the VBD pointing there. */
+static int motion_switch(struct motion *mo, int64_t gen,
+                         struct api_value **result_r)
+{
+    struct pool_db *db = dbof(mo->call);
+    struct api_value *extra = api_array();
+    int rc;
+
+    xt_fault(mo->call->xt, "pd.motion.synced");
+    api_array_append(extra, api_int(gen));
+    rc = agent(mo, "switch", extra, NULL, result_r);
+    if (rc < 0)
+        return rc;
+    rc = pool_db_begin(db);
+    rc = rc ?: pool_db_set_field(db, POOL_CLASS_VBD, mo->vbd, "VDI",
+                                 &POOL_V_REF(mo->dst), POOL_DB_INTERNAL);
+    rc = rc ?: set_stage(mo, "switched");
+    rc = rc ?: pool_db_commit(db);
+    if (rc < 0)
+        pool_db_rollback(db);
+    return rc;
+}
+
+/* After the switch: the source goes, the tags with it. */
+static int motion_finish(struct motion *mo)
+{
+    struct api_value *ignored = NULL;
+    int rc;
+
+    xt_fault(mo->call->xt, "pd.motion.switched");
+    pool_db_map_remove(dbof(mo->call), POOL_CLASS_VDI, mo->dst,
+                       "other_config", MOTION_OF, POOL_DB_INTERNAL);
+    rc = xa_vdi_destroy(mo->call, mo->src, &ignored);
+    api_value_free(ignored);
+    if (rc < 0)
+        xt_warn(mo->call->xt, "VDI %s: the motion's source stays (%s): "
+                "destroy it by hand", mo->src, mo->call->xt->err_msg);
+    return 0;
+}
+
+/* Before the switch: the mirror and the destination go, the VM keeps its
+ * source disk.  Best effort, each step whatever the one before did. */
+static void motion_undo(struct motion *mo)
+{
+    struct pool_db *db = dbof(mo->call);
+    struct api_value *ignored = NULL;
+    struct xt_err e = { 0 };
+    bool quiet = mo->call->xt->quiet_errors;
+
+    xt_err_take(&e, mo->call->xt, mo->call->xt->err_rc);
+    mo->call->xt->quiet_errors = true;
+    if (mo->dst_uuid && mo->url)
+        agent(mo, "cancel", NULL, NULL, &ignored);
+    api_value_free(ignored);
+    ignored = NULL;
+    if (mo->dst)
+        xa_vdi_destroy(mo->call, mo->dst, &ignored);
+    api_value_free(ignored);
+    mo->call->xt->quiet_errors = quiet;
+    pool_db_map_remove(db, POOL_CLASS_VDI, mo->src, "other_config",
+                       MOTION_TO, POOL_DB_INTERNAL);
+    pool_db_map_remove(db, POOL_CLASS_VDI, mo->src, "other_config",
+                       MOTION_STAGE, POOL_DB_INTERNAL);
+    if (e.rc)
+        xt_err_put(&e, mo->call->xt);
+}
+
+/* The motion itself, the VM claimed: prepare, copy, synced, switched,
+ * finished. */
+static int motion_run(struct motion *mo, const char *sr,
+                      struct api_value **result_r)
+{
+    struct pool_db *db = dbof(mo->call);
+    int64_t gen = 0;
+    int rc;
+
+    rc = xa_host_usable(mo->call, mo->host, result_r);
+    rc = rc ?: xa_host_url(xa_call_of(mo->call)->xa, db, mo->host,
+                           &mo->url);
+    rc = rc ?: motion_prepare(mo, sr, result_r);
+    rc = rc ?: motion_copy(mo, result_r);
+    rc = rc ?: motion_sync(mo, &gen, result_r);
+    rc = rc ?: set_stage(mo, "synced");
+    rc = rc ?: motion_switch(mo, gen, result_r);
+    if (rc < 0) {
+        motion_undo(mo);
+        return rc;
+    }
+    motion_finish(mo);
+    *result_r = api_string(mo->dst);
+    return 0;
+}
+
+/* VDI.pool_migrate(session, vdi, sr, options): a running VM's disk to
+ * another SR its host has plugged, the VM staying where it is.  options:
+ * max_bps (the copy's bandwidth cap, bytes/s).  Returns the new VDI. */
+static int vdi_pool_migrate(struct api_call_ctx *call,
+                            const struct api_value *params,
+                            struct api_value **result_r)
+{
+    const char *vdi = xa_param_str(params, 1), *sr = xa_param_str(params, 2);
+    const struct api_value *opts = api_array_get(params, 3);
+    const char *bps = api_value_string(api_struct_get(opts, "max_bps"));
+    struct motion mo = { .call = call };
+    char key[POOL_REF_STRLEN + 1];
+    bool claimed = false;
+    int rc;
+
+    if (!vdi || !sr)
+        return xt_error(call->xt, -EINVAL, "VDI.pool_migrate(session, vdi, "
+                        "sr, options)");
+    mo.src = strdup(vdi);
+    mo.max_bps = bps ? atoll(bps) : 0;
+    rc = mo.src ? 0 : xt_error(call->xt, -ENOMEM, "out of memory");
+    rc = rc ?: xa_db_fail(call, pool_db_check_ref(dbof(call), POOL_CLASS_SR,
+                                                  sr), "SR", sr, result_r);
+    rc = rc ?: motion_find(&mo, result_r);
+    if (rc == 0) {
+        xa_op_key(call, key);
+        rc = xa_vm_claim(call, mo.vm, "Running", "VDI.pool_migrate", key,
+                         NULL, result_r);
+        claimed = rc == 0;
+    }
+    rc = rc ?: motion_run(&mo, sr, result_r);
+    if (claimed)
+        pool_db_map_remove(dbof(call), POOL_CLASS_VM, mo.vm,
+                           "current_operations", key, POOL_DB_INTERNAL);
+    motion_clear(&mo);
+    return rc;
+}
+
+const struct api_method xa_motion_methods[] = {
+    { "VDI.pool_migrate", 4, 0, 0, vdi_pool_migrate },
+    { NULL, 0, 0, 0, NULL },
+};
+
+/* ---- the master's restart -------------------------------------------- */
+
+/* One motion a stopped master left: finished if the VM was switched to
+ * the destination, else undone. */
+static void reconcile_one(struct motion *mo, const char *stage)
+{
+    struct pool_db *db = dbof(mo->call);
+    char *vbd_vdi = NULL;
+
+    if (mo->vbd)
+        xa_field_str(db, POOL_CLASS_VBD, mo->vbd, "VDI", &vbd_vdi);
+    if (!strcmp(stage, "switched") ||
+        (vbd_vdi && mo->dst && !strcmp(vbd_vdi, mo->dst))) {
+        xt_info(mo->call->xt, "VDI %s: its motion to %s was switched; "
+                "finishing it", mo->src, mo->dst);
+        motion_finish(mo);
+    } else {
+        xt_info(mo->call->xt, "VDI %s: its motion to %s stopped at stage "
+                "%s; undoing it", mo->src, mo->dst ? mo->dst : "-", stage);
+        motion_undo(mo);
+    }
+    free(vbd_vdi);
+}
+
+/* Fills mo for the motion whose source VDI record is rec. */
+static void reconcile_fill(struct motion *mo, const struct pool_record *rec)
+{
+    struct pool_db *db = dbof(mo->call);
+    const struct pool_value *oc = pool_record_get(rec, "other_config");
+    const char *dst = pool_value_map_get(oc, MOTION_TO);
+    struct api_value *ignored = NULL;
+
+    mo->src = strdup(rec->ref);
+    mo->src_uuid = strdup(pool_record_get(rec, "uuid")->s);
+    mo->dst = dst ? strdup(dst) : NULL;
+    if (mo->dst && xa_field_str(db, POOL_CLASS_VDI, mo->dst, "uuid",
+                                &mo->dst_uuid) < 0) {
+        free(mo->dst);          /* never made, or gone */
+        mo->dst = NULL;
+    }
+    /* Where the VM runs, for the agent's cancel (best effort). */
+    if (motion_find(mo, &ignored) == 0)
+        xa_host_url(xa_call_of(mo->call)->xa, db, mo->host, &mo->url);
+    api_value_free(ignored);
+    xt_error_clear(mo->call->xt);
+}
+
+void xa_motion_reconcile(struct xa *xa, struct pool_db *db,
+                         struct xt_ctx *ctx)
+{
+    struct xa_call xc = { .api = { .xt = ctx }, .xa = xa, .db = db };
+
+    xc.api.daemon = &xc;        /* a call of our own, for the helpers */
+    struct pool_record **vdis = NULL;
+    size_t n = 0, i;
+
+    if (pool_db_get_all_records(db, POOL_CLASS_VDI, &vdis, &n) < 0)
+        return;
+    for (i = 0; i < n; i++) {
+        const struct pool_value *oc = pool_record_get(vdis[i],
+                                                      "other_config");
+        const char *stage = pool_value_map_get(oc, MOTION_STAGE);
+        struct motion mo = { .call = &xc.api };
+
+        if (!stage)
+            continue;
+        reconcile_fill(&mo, vdis[i]);
+        reconcile_one(&mo, stage);
+        motion_clear(&mo);
+    }
+    pool_records_free(vdis, n);
+}

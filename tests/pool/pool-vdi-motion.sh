@@ -1,0 +1,238 @@
+#!/bin/bash
+# Storage live migration on one host (VDI.pool_migrate): a running VM's
+# disk moves from one SR to another while the guest writes it; the VM
+# stays where it is, its VBD points at the new VDI, the old one is gone,
+# the guest's disk ledger is clean.  Its errors (VDI_NOT_IN_MAP, the same
+# SR, VM_REQUIRES_SR, SR_FULL).  Faults, each at a named state: the
+# destination's block service killed mid-copy (MIRROR_FAILED, the VM on
+# its source disk, no destination VDI left); the master killed once the
+# mirror is synced (its restart undoes the motion) and once the VM is
+# switched (its restart finishes it).  And vdi-pool-migrate, the CLI's.
+. "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
+pt_setup vdi-motion
+command -v nbdkit >/dev/null || pt_skip_all "nbdkit is missing"
+pt_start 2 || pt_bail "host 2 did not start"
+pt_start 3 || pt_bail "host 3 did not start"
+mkdir -p "$PT_TMP/a" "$PT_TMP/b" "$PT_TMP/small" "$PT_TMP/l3"
+pt_py <<'P'
+import glob, os
+from pool_client import *
+t = Tap()
+tmp = os.environ["PT_TMP"]
+MiB = 1 << 20
+Session(3).call("pool.join", "127.0.0.2", "root", PASSWORD)
+s = Session(2)
+hosts = {h["address"]: r for r, h in s.call("host.get_all_records").items()}
+h2, h3 = hosts["127.0.0.2"], hosts["127.0.0.3"]
+def sr(name, host, d, size=0):
+    return s.call("SR.create", host, {"location": tmp + "/" + d}, size,
+                  name, "", "file", "user", False, {})
+a, b = sr("A", h2, "a"), sr("B", h2, "b")
+small = sr("small", h2, "small", 4 * MiB)
+l3 = sr("on host 3", h3, "l3")
+vdi = s.call("VDI.create", {"SR": a, "virtual_size": str(32 * MiB),
+                            "name_label": "moving disk"})
+vm = s.call("VM.create", {"name_label": "vm-motion",
+                          "memory_static_max": str(256 * MiB),
+                          "VCPUs_max": "1",
+                          "other_config": {"xm:cmdline":
+                                           "ws_mib=16 rate_mib=8 "
+                                           "disk_rate_mib=4 disk_ws_mib=16"}})
+vbd = s.call("VBD.create", {"VM": vm, "VDI": vdi, "userdevice": "0"})
+t.fails_with(lambda: s.call("VDI.pool_migrate", vdi, b, {}),
+             "VDI_NOT_IN_MAP", "a halted VM's disk: VDI_NOT_IN_MAP")
+s.call("VM.start_on", vm, h2, False, False)
+save(a=a, b=b, small=small, l3=l3, vm=vm, vbd=vbd, uuid=s.call("VM.get_uuid", vm))
+t.done()
+P
+
+pt_py <<'P'
+import glob, os, time
+from pool_client import *
+t = Tap()
+ids = load()
+tmp = os.environ["PT_TMP"]
+s = Session(2)
+vm, vbd, uuid = ids["vm"], ids["vbd"], ids["uuid"]
+def st():
+    return host_local(2, "vm_status", uuid)
+def count(k):
+    return int(st().get(k, -1))
+def raws(d):
+    return sorted(os.path.basename(p) for p in glob.glob("%s/%s/*.raw" % (tmp, d)))
+wait_until(lambda: count("disk_writes") > 50, 30, "disk writes")
+vdi = s.call("VBD.get_VDI", vbd)
+t.fails_with(lambda: s.call("VDI.pool_migrate", vdi, ids["a"], {}),
+             "OPERATION_NOT_ALLOWED", "to the SR it is on: refused")
+t.fails_with(lambda: s.call("VDI.pool_migrate", vdi, ids["l3"], {}),
+             "VM_REQUIRES_SR", "to an SR the VM's host has not plugged: "
+             "VM_REQUIRES_SR")
+t.fails_with(lambda: s.call("VDI.pool_migrate", vdi, ids["small"], {}),
+             "SR_FULL", "to an SR without the room: SR_FULL")
+t.is_((raws("small"), len(s.call("SR.get_VDIs", ids["small"]))), ([], 0),
+      "  and nothing is left there")
+
+w0 = count("disk_writes")
+task = s.call("Async.VDI.pool_migrate", vdi, ids["b"], {})
+rec = s.wait_task(task, 120)
+t.is_(rec["status"], "success", "VDI.pool_migrate A -> B succeeds")
+new = rec["result"]
+t.ok(new != vdi and s.call("VDI.get_SR", new) == ids["b"],
+     "it answers a new VDI, on SR B")
+t.is_(s.call("VBD.get_VDI", vbd), new, "the VM's VBD points at it")
+t.fails_with(lambda: s.call("VDI.get_record", vdi), "HANDLE_INVALID",
+             "the old VDI is gone")
+t.is_((raws("a"), raws("b")), ([], [s.call("VDI.get_uuid", new) + ".raw"]),
+      "its file too; the new one is on B")
+t.is_(running_on(uuid, (2, 3)), [2], "the VM stays on host 2")
+t.ok(wait_until(lambda: count("disk_writes") > w0 + 50, 30, "writes"),
+     "the guest goes on writing")
+r = st()
+t.is_((int(r["disk_mismatches"]), int(r["disk_errors"]),
+       int(r["mismatches"])), (0, 0, 0),
+      "its disk and memory ledgers are clean")
+oc = s.call("VDI.get_other_config", new)
+t.ok(not [k for k in oc if k.startswith("xm:motion")],
+     "no motion tag is left", repr(oc))
+ids["vdi"] = new
+save(**ids)
+t.done()
+P
+
+# The destination's block service killed mid-copy.
+pt_arm 2 "vdi.mirror.copy=wait"
+pt_py <<'P'
+from pool_client import *
+t = Tap()
+ids = load()
+s = Session(2)
+ids["task"] = s.call("Async.VDI.pool_migrate", ids["vdi"], ids["a"], {})
+save(**ids)
+t.done()
+P
+pt_hit 2 vdi.mirror.copy || pt_fail "the copy reached vdi.mirror.copy"
+vdi_tag=$(pt_py <<'P'
+from pool_client import *
+print(Session(2).call("VDI.get_uuid", load()["vdi"])[:8])
+P
+)
+for p in "$PT_TMP"/h2/run/blk/*.pid; do
+    case $p in *".$vdi_tag.pid") ;; *) kill -9 "$(cat "$p")" ;; esac
+done
+pt_arm 2 ""
+: > "$PT_TMP/h2/faults/vdi.mirror.copy.go"
+pt_py <<'P'
+import glob, os
+from pool_client import *
+t = Tap()
+ids = load()
+tmp = os.environ["PT_TMP"]
+s = Session(2)
+rec = s.wait_task(ids["task"], 120)
+t.is_((rec["status"], (rec["error_info"] or ["?"])[0]),
+      ("failure", "MIRROR_FAILED"),
+      "the destination killed mid-copy: MIRROR_FAILED")
+t.is_(s.call("VBD.get_VDI", ids["vbd"]), ids["vdi"],
+      "the VM keeps its disk on B")
+t.is_(sorted(os.path.basename(p) for p in glob.glob(tmp + "/a/*.raw")), [],
+      "no destination VDI is left on A")
+t.is_(len(s.call("SR.get_VDIs", ids["a"])), 0, "nor in the database")
+st = host_local(2, "vm_status", ids["uuid"])
+t.is_((int(st["disk_mismatches"]), int(st["disk_errors"])), (0, 0),
+      "the ledger is clean")
+t.done()
+P
+
+# The master killed with the mirror synced: its restart undoes it.
+pt_arm 2 "pd.motion.synced=kill"
+pt_py <<'P'
+from pool_client import *
+t = Tap()
+ids = load()
+try:
+    Session(2).call("VDI.pool_migrate", ids["vdi"], ids["a"], {})
+except Exception:
+    pass
+t.done()
+P
+pt_gone 2 && pt_ok "the master is killed at pd.motion.synced"
+pt_arm 2 ""
+pt_start 2 || pt_bail "host 2 did not start again"
+pt_py <<'P'
+import glob, os
+from pool_client import *
+t = Tap()
+ids = load()
+tmp = os.environ["PT_TMP"]
+s = Session(2)
+t.is_(s.call("VBD.get_VDI", ids["vbd"]), ids["vdi"],
+      "restarted: the VM is on its disk on B still")
+t.is_((len(s.call("SR.get_VDIs", ids["a"])),
+       glob.glob(tmp + "/a/*.raw")), (0, []),
+      "the half-made destination is destroyed")
+t.ok(not [k for k in s.call("VDI.get_other_config", ids["vdi"])
+          if k.startswith("xm:motion")], "no motion tag is left")
+w = int(host_local(2, "vm_status", ids["uuid"])["disk_writes"])
+t.ok(wait_until(lambda: int(host_local(2, "vm_status", ids["uuid"])
+                            ["disk_writes"]) > w + 20, 30, "writes"),
+     "the guest writes on")
+t.is_(len(glob.glob(tmp + "/h2/run/blk/*.pid")), 1,
+      "one block service left, the disk's")
+t.done()
+P
+
+# The master killed once the VM is switched: its restart finishes it.
+pt_arm 2 "pd.motion.switched=kill"
+pt_py <<'P'
+from pool_client import *
+t = Tap()
+ids = load()
+try:
+    Session(2).call("VDI.pool_migrate", ids["vdi"], ids["a"], {})
+except Exception:
+    pass
+t.done()
+P
+pt_gone 2 && pt_ok "the master is killed at pd.motion.switched"
+pt_arm 2 ""
+pt_start 2 || pt_bail "host 2 did not start again"
+pt_py <<'P'
+import glob, os
+from pool_client import *
+t = Tap()
+ids = load()
+tmp = os.environ["PT_TMP"]
+s = Session(2)
+now = s.call("VBD.get_VDI", ids["vbd"])
+t.ok(now != ids["vdi"] and s.call("VDI.get_SR", now) == ids["a"],
+     "restarted: the VM's disk is the new one, on A")
+t.is_((s.call("SR.get_VDIs", ids["b"]), glob.glob(tmp + "/b/*.raw")),
+      ([], []), "the source on B is destroyed")
+st = host_local(2, "vm_status", ids["uuid"])
+t.is_((int(st["disk_mismatches"]), int(st["disk_errors"])), (0, 0),
+      "the ledger is clean")
+ids["vdi"] = now
+save(**ids)
+t.done()
+P
+
+# The CLI, back to B.
+pt_cli_login 2
+vdi_uuid=$(pt_py <<'P'
+from pool_client import *
+print(Session(2).call("VDI.get_uuid", load()["vdi"]))
+P
+)
+b_uuid=$(pt_py <<'P'
+from pool_client import *
+print(Session(2).call("SR.get_uuid", load()["b"]))
+P
+)
+x vdi-pool-migrate uuid="$vdi_uuid" max-bps=lots 2>/dev/null
+pt_is "$?" 2 "vdi-pool-migrate max-bps=lots: usage error"
+new=$(x vdi-pool-migrate uuid="$vdi_uuid" sr-uuid="$b_uuid" 2>"$PT_TMP/e" |
+      tail -n 1)
+[ -f "$PT_TMP/b/$new.raw" ] && pt_ok "vdi-pool-migrate prints the new VDI" ||
+    pt_fail "vdi-pool-migrate prints the new VDI" "got '$new'" \
+    "$(tail -n 3 "$PT_TMP/e")"
+pt_done

@@ -6,7 +6,8 @@
 # xm-pool's progress bar; each move's total time and guest-observed
 # downtime are printed, and the guest's disk writes and ledgers after
 # each; then a second VDI that the block service serves over NBD, hot-plugged
-# into the running VM and unplugged again.  The pool is left running;
+# into the running VM and unplugged again; last, the VM's disk moved live to
+# another SR (storage live migration).  The pool is left running;
 # `scripts/pool-demo.sh stop` stops it.  Expects a built tree (scripts/demo.sh builds first).
 set -uo pipefail
 
@@ -210,17 +211,34 @@ x vbd-unplug uuid="$vbd" &&
     { echo "pool-demo: hot-unplug failed" >&2; exit 1; }
 guest_status 1 "$vm_uuid"
 
+echo "== storage live migration: demo-vm's disk from demo-shared to" \
+    "demo-array while the guest writes it (vdi-pool-migrate)"
+mkdir -p "$demo/sr-array"
+sr2=$(x sr-create host-uuid="${h[1]}" name-label=demo-array type=shared-file \
+      device-config:location="$demo/sr-array" physical-size=8G) ||
+    { echo "pool-demo: storage step failed" >&2; exit 1; }
+disk=$(x vdi-list name-label="demo-vm disk" --minimal)
+t0=$(date +%s%N)
+new=$(x vdi-pool-migrate uuid="$disk" sr-uuid="$sr2" | tail -n 1) ||
+    { echo "pool-demo: the disk move failed (the VM keeps its disk)" >&2
+      exit 1; }
+echo "   moved in $((($(date +%s%N) - t0) / 1000000)) ms; the disk is now" \
+    "VDI $new on demo-array ($(ls "$demo/sr-array" | grep -c raw) VDI" \
+    "there), the VM still on host1:"
+guest_status 1 "$vm_uuid"
+
 cat <<EOF
 
 The pool is running: three xm-poold hosts, demo-vm on host1 with its
-disk on the SR demo-shared, and the VDI demo-data there (its VBD, disk 1,
-unplugged).  Try:
+disk now on the SR demo-array, and the VDI demo-data on demo-shared (its
+VBD, disk 1, unplugged).  Try:
     export XM_POOLRC=$XM_POOLRC
     $cli --http host-list
     $cli --http vm-list params=all
     $cli --http vm-migrate vm=demo-vm host-uuid=${h[2]} live=true
     $cli --http vdi-create sr-uuid=$sr name-label=disk2 virtual-size=2G
     $cli --http vbd-plug uuid=$vbd
+    $cli --http vdi-pool-migrate uuid=\$($cli --http vdi-list name-label="demo-vm disk" --minimal) sr-uuid=$sr
     $cli --http help
 Logs are in $demo/h*/xm-poold.log.  Stop it all with:
     $top/scripts/pool-demo.sh stop

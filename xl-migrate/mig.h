@@ -126,6 +126,14 @@ typedef void (*mig_progress_fn)(const struct mig_progress *p, void *opaque);
 /* Polled between batches, must return at once; true asks to cancel
  * (honoured before COMMIT). */
 typedef bool (*mig_cancel_fn)(void *opaque);
+/*
+ * Called once the source is paused and everything is sent, the receiver
+ * ready, just before COMMIT: the last moment something the VM depends on
+ * (its disks' mirrors, docs/design/storage-motion.md) can still say no.
+ * 0 commits; -errno (reported into ctx by the callee) aborts, and the
+ * source runs on where it is.  ctx is the sender's, for this call only.
+ */
+typedef int (*mig_precommit_fn)(struct xt_ctx *ctx, void *opaque);
 
 /*
  * The convergence policy: one place, replaceable.  Called after each
@@ -175,7 +183,8 @@ struct mig_send_opts {
     mig_policy_fn policy;       /* NULL: mig_policy_default */
     mig_progress_fn progress;
     mig_cancel_fn cancel;
-    void *opaque;               /* for progress and cancel */
+    mig_precommit_fn precommit; /* NULL: commit when ready */
+    void *opaque;               /* for progress, cancel and precommit */
 };
 
 /* Fills defaults: 1 stream, no compression, checksums on, 10 ms target,

@@ -312,6 +312,11 @@ static int send_commit(struct mig_sender *s)
     if (mig_send_cancelled(s))
         return xt_error(s->ctx, -ECANCELED, "migration cancelled before "
                         "commit");
+    if (s->o->precommit) {
+        rc = s->o->precommit(s->ctx, s->o->opaque);
+        if (rc < 0)
+            return rc;          /* the source runs on: nothing committed */
+    }
     /* A receiver that hung up after READY cannot take the VM: that stays
      * a plain failure. */
     if (mig_chan_peer_gone(s->main))

@@ -312,6 +312,58 @@ static void test_stop(void)
 }
 
 
+/* opts.precommit: asked once, with the source paused, before COMMIT; a
+ * no commits nothing (the source runs on), a yes commits. */
+struct pc {
+    int answer;
+    unsigned calls;
+    bool src_paused;
+    struct dom *src;
+};
+
+static int precommit(struct xt_ctx *ctx, void *opaque)
+{
+    struct pc *pc = opaque;
+
+    pc->calls++;
+    pc->src_paused = pc->src->state == HV_STATE_PAUSED;
+    return pc->answer < 0 ? xt_error(ctx, pc->answer, "the disks say no")
+                          : 0;
+}
+
+static void test_precommit(void)
+{
+    static struct dom src, dst;
+    struct pc pc = { .answer = -EIO, .src = &src };
+    struct mig_send_opts so;
+    struct mig_stats st;
+    char msg[XT_ERRMSG_MAX];
+    int rc, dst_rc;
+
+    mig_send_opts_init(&so);
+    so.timeout_ms = 5000;
+    so.precommit = precommit;
+    so.opaque = &pc;
+    source_init(&src);
+    dest_init(&dst);
+    rc = migrate_with(&sparse_ops, &so, &src, &dst, &dst_rc, &st, msg,
+                      sizeof(msg));
+    tap_ok(pc.calls == 1 && pc.src_paused, "precommit: asked once, the "
+           "source paused");
+    tap_ok(rc == -EIO && strstr(msg, "the disks say no") &&
+           st.src_state == MIG_SRC_SOLE_RUNNING && !src.destroyed &&
+           src.state == HV_STATE_RUNNING && dst_rc < 0,
+           "precommit: a no fails the migration with its error, the source "
+           "runs on (%d: %s)", rc, msg);
+    pc = (struct pc){ .answer = 0, .src = &src };
+    source_init(&src);
+    dest_init(&dst);
+    rc = migrate_with(&sparse_ops, &so, &src, &dst, &dst_rc, &st, msg,
+                      sizeof(msg));
+    tap_ok(rc == 0 && pc.calls == 1 && src.destroyed &&
+           dst.state == HV_STATE_RUNNING, "precommit: a yes commits");
+}
+
 /* The destination matches the source page for page. */
 static void check_copy(const char *what, const struct dom *src,
                        const struct dom *dst)
@@ -337,7 +389,7 @@ int main(void)
     char msg[XT_ERRMSG_MAX];
     int rc, dst_rc;
 
-    tap_plan(23);
+    tap_plan(26);
 
     source_init(&src);
     dest_init(&dst);
@@ -413,5 +465,6 @@ int main(void)
     tap_ok(!src.destroyed && src.state == HV_STATE_RUNNING,
            "dense: the source keeps running");
     test_stop();
+    test_precommit();
     return tap_done();
 }

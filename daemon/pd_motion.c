@@ -39,6 +39,7 @@
 #define AGENT_TIMEOUT_S 60
 #define CTL_TIMEOUT_MS  30000
 #define WAIT_MS         1000
+#define MAX_RESUMES     3       /* a failed mirror is resumed so often */
 
 static struct pool_db *dbof(struct api_call_ctx *call)
 {
@@ -191,6 +192,36 @@ static int a_motion_status(struct api_call_ctx *call,
     return rc ?: status_value(call, reply, result_r);
 }
 
+/*
+ * host_local.vdi_motion_resume(secret, vm, device, src, dst, dst_disk):
+ * after the mirror failed, the destination's backend (started again: it
+ * may be the one that died) and the mirror going on from its bitmap.
+ */
+static int a_motion_resume(struct api_call_ctx *call,
+                           const struct api_value *params,
+                           struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    const struct api_value *disk = api_array_get(params, 5);
+    char uri[PATH_MAX + 32], reply[MIRROR_CTL_LINE_MAX];
+    struct hv_disk hd = { 0 };
+    struct motion_args a;
+    int rc = motion_args(call, params, &a, result_r);
+
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&xa->blk_lock);
+    rc = xa_blk_start_disk(xa, call->xt, a.vm, disk, &hd, uri, sizeof(uri));
+    pthread_mutex_unlock(&xa->blk_lock);
+    rc = rc ?: ctl(call, a.vm, (unsigned)a.device, a.src, "resume", reply,
+                   sizeof(reply));
+    if (rc < 0)
+        return rc;
+    xt_info(call->xt, "VM %s disk %lld: the mirror to VDI %s resumed", a.vm,
+            (long long)a.device, a.dst);
+    return status_value(call, reply, result_r);
+}
+
 /* The switch-over proper, the VM paused: the mirror completed at gen,
  * the VMM's disk pointed at the destination.  On failure the VMM's disk
  * is the source's again. */
@@ -331,6 +362,8 @@ const struct api_method xa_motion_agent_methods[] = {
       a_motion_start },
     { "host_local.vdi_motion_status", 8, 0, API_METHOD_NO_ASYNC,
       a_motion_status },
+    { "host_local.vdi_motion_resume", 6, 0, API_METHOD_NO_ASYNC,
+      a_motion_resume },
     { "host_local.vdi_motion_switch", 6, 0, API_METHOD_NO_ASYNC,
       a_motion_switch },
     { "host_local.vdi_motion_cancel", 5, 0, API_METHOD_NO_ASYNC,
@@ -346,6 +379,8 @@ struct motion {
     char *src, *src_uuid, *src_sr, *dst, *dst_uuid;
     int num;
     int64_t max_bps;
+    struct api_value *dst_disk; /* the destination as the agent serves it */
+    unsigned resumes;
 };
 
 static void motion_clear(struct motion *mo)
@@ -361,6 +396,7 @@ static void motion_clear(struct motion *mo)
     free(mo->src_sr);
     free(mo->dst);
     free(mo->dst_uuid);
+    api_value_free(mo->dst_disk);
 }
 
 /* Calls host_local.METHOD(vm, device, src, dst, extra...) on the VM's
@@ -504,8 +540,9 @@ static int motion_copy(struct motion *mo, struct api_value **result_r)
         api_value_free(disk);
         return rc;
     }
+    mo->dst_disk = disk;
     extra = api_array();
-    api_array_append(extra, disk);
+    api_array_append(extra, api_value_copy(disk));
     api_array_append(extra, api_int(mo->max_bps));
     return agent(mo, "start", extra, NULL, result_r);
 }
@@ -558,6 +595,27 @@ static int motion_sync(struct motion *mo, int64_t *gen_r,
             xa_task_progress(xc->xa, xc->db, xc->task,
                              0.05 + 0.9 * (double)sent / (double)(sent +
                                                                   dirty));
+        if (s && !strcmp(s, "failed") && mo->resumes < MAX_RESUMES) {
+            /* A dropped link, a dead destination backend: go on from the
+             * bitmap rather than start over. */
+            mo->resumes++;
+            xt_warn(mo->call->xt, "mirror of VDI %s failed (%s): resuming "
+                    "(%u of %u)", mo->src, why ? why : "?", mo->resumes,
+                    MAX_RESUMES);
+            api_value_free(v);
+            extra = api_array();
+            api_array_append(extra, api_value_copy(mo->dst_disk));
+            rc = agent(mo, "resume", extra, &v, result_r);
+            if (rc < 0 && mo->resumes < MAX_RESUMES) {
+                xt_error_clear(mo->call->xt);
+                rc = 0;     /* the next status says failed again */
+            }
+            api_value_free(v);
+            if (rc < 0)
+                return rc;
+            state[0] = '\0';
+            continue;
+        }
         if (!s || strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0) {
             *result_r = api_failure("MIRROR_FAILED", mo->src,
                                     why && *why ? why : "the mirror ended",

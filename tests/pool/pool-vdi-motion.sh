@@ -4,8 +4,10 @@
 # stays where it is, its VBD points at the new VDI, the old one is gone,
 # the guest's disk ledger is clean.  Its errors (VDI_NOT_IN_MAP, the same
 # SR, VM_REQUIRES_SR, SR_FULL).  Faults, each at a named state: the
-# destination's block service killed mid-copy (MIRROR_FAILED, the VM on
-# its source disk, no destination VDI left); the master killed once the
+# destination's block service killed mid-copy (the mirror resumes from
+# its bitmap with the service started again, the move succeeds); every
+# copy request failing (MIRROR_FAILED after the resumes, the VM on its
+# source disk, no destination VDI left); the master killed once the
 # mirror is synced (its restart undoes the motion) and once the VM is
 # switched (its restart finishes it).  And vdi-pool-migrate, the CLI's.
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
@@ -99,7 +101,7 @@ save(**ids)
 t.done()
 P
 
-# The destination's block service killed mid-copy.
+# The destination's block service killed mid-copy: resumed.
 pt_arm 2 "vdi.mirror.copy=wait"
 pt_py <<'P'
 from pool_client import *
@@ -129,19 +131,50 @@ ids = load()
 tmp = os.environ["PT_TMP"]
 s = Session(2)
 rec = s.wait_task(ids["task"], 120)
+t.is_(rec["status"], "success",
+      "the destination killed mid-copy: the mirror resumes, the move "
+      "succeeds")
+new = rec["result"]
+t.is_((s.call("VBD.get_VDI", ids["vbd"]), s.call("VDI.get_SR", new)),
+      (new, ids["a"]), "the VM's disk is the new VDI, on A")
+log = open(tmp + "/h2/log").read()
+t.ok("resuming (1 of 3)" in log, "the log says it resumed")
+st = host_local(2, "vm_status", ids["uuid"])
+t.is_((int(st["disk_mismatches"]), int(st["disk_errors"])), (0, 0),
+      "the ledger is clean")
+t.is_((len(s.call("SR.get_VDIs", ids["b"])), glob.glob(tmp + "/b/*.raw")),
+      (0, []), "the source on B is gone")
+ids["vdi"] = new
+save(**ids)
+t.done()
+P
+
+# Every copy request fails: after its resumes, MIRROR_FAILED.
+pt_arm 2 "vdi.mirror.copy=fail"
+pt_py <<'P'
+import glob, os
+from pool_client import *
+t = Tap()
+ids = load()
+tmp = os.environ["PT_TMP"]
+s = Session(2)
+task = s.call("Async.VDI.pool_migrate", ids["vdi"], ids["b"], {})
+rec = s.wait_task(task, 120)
 t.is_((rec["status"], (rec["error_info"] or ["?"])[0]),
       ("failure", "MIRROR_FAILED"),
-      "the destination killed mid-copy: MIRROR_FAILED")
+      "a target that fails every request: MIRROR_FAILED")
+t.ok(len(rec["error_info"]) == 3 and rec["error_info"][2],
+     "  with the reason (%s)" % rec["error_info"][2:])
 t.is_(s.call("VBD.get_VDI", ids["vbd"]), ids["vdi"],
-      "the VM keeps its disk on B")
-t.is_(sorted(os.path.basename(p) for p in glob.glob(tmp + "/a/*.raw")), [],
-      "no destination VDI is left on A")
-t.is_(len(s.call("SR.get_VDIs", ids["a"])), 0, "nor in the database")
+      "the VM keeps its disk on A")
+t.is_((len(s.call("SR.get_VDIs", ids["b"])), glob.glob(tmp + "/b/*.raw")),
+      (0, []), "no destination VDI is left on B")
 st = host_local(2, "vm_status", ids["uuid"])
 t.is_((int(st["disk_mismatches"]), int(st["disk_errors"])), (0, 0),
       "the ledger is clean")
 t.done()
 P
+pt_arm 2 ""
 
 # The master killed with the mirror synced: its restart undoes it.
 pt_arm 2 "pd.motion.synced=kill"
@@ -150,7 +183,7 @@ from pool_client import *
 t = Tap()
 ids = load()
 try:
-    Session(2).call("VDI.pool_migrate", ids["vdi"], ids["a"], {})
+    Session(2).call("VDI.pool_migrate", ids["vdi"], ids["b"], {})
 except Exception:
     pass
 t.done()
@@ -166,9 +199,9 @@ ids = load()
 tmp = os.environ["PT_TMP"]
 s = Session(2)
 t.is_(s.call("VBD.get_VDI", ids["vbd"]), ids["vdi"],
-      "restarted: the VM is on its disk on B still")
-t.is_((len(s.call("SR.get_VDIs", ids["a"])),
-       glob.glob(tmp + "/a/*.raw")), (0, []),
+      "restarted: the VM is on its disk on A still")
+t.is_((len(s.call("SR.get_VDIs", ids["b"])),
+       glob.glob(tmp + "/b/*.raw")), (0, []),
       "the half-made destination is destroyed")
 t.ok(not [k for k in s.call("VDI.get_other_config", ids["vdi"])
           if k.startswith("xm:motion")], "no motion tag is left")
@@ -188,7 +221,7 @@ from pool_client import *
 t = Tap()
 ids = load()
 try:
-    Session(2).call("VDI.pool_migrate", ids["vdi"], ids["a"], {})
+    Session(2).call("VDI.pool_migrate", ids["vdi"], ids["b"], {})
 except Exception:
     pass
 t.done()
@@ -204,10 +237,10 @@ ids = load()
 tmp = os.environ["PT_TMP"]
 s = Session(2)
 now = s.call("VBD.get_VDI", ids["vbd"])
-t.ok(now != ids["vdi"] and s.call("VDI.get_SR", now) == ids["a"],
-     "restarted: the VM's disk is the new one, on A")
-t.is_((s.call("SR.get_VDIs", ids["b"]), glob.glob(tmp + "/b/*.raw")),
-      ([], []), "the source on B is destroyed")
+t.ok(now != ids["vdi"] and s.call("VDI.get_SR", now) == ids["b"],
+     "restarted: the VM's disk is the new one, on B")
+t.is_((s.call("SR.get_VDIs", ids["a"]), glob.glob(tmp + "/a/*.raw")),
+      ([], []), "the source on A is destroyed")
 st = host_local(2, "vm_status", ids["uuid"])
 t.is_((int(st["disk_mismatches"]), int(st["disk_errors"])), (0, 0),
       "the ledger is clean")
@@ -216,23 +249,23 @@ save(**ids)
 t.done()
 P
 
-# The CLI, back to B.
+# The CLI, back to A.
 pt_cli_login 2
 vdi_uuid=$(pt_py <<'P'
 from pool_client import *
 print(Session(2).call("VDI.get_uuid", load()["vdi"]))
 P
 )
-b_uuid=$(pt_py <<'P'
+a_uuid=$(pt_py <<'P'
 from pool_client import *
-print(Session(2).call("SR.get_uuid", load()["b"]))
+print(Session(2).call("SR.get_uuid", load()["a"]))
 P
 )
 x vdi-pool-migrate uuid="$vdi_uuid" max-bps=lots 2>/dev/null
 pt_is "$?" 2 "vdi-pool-migrate max-bps=lots: usage error"
-new=$(x vdi-pool-migrate uuid="$vdi_uuid" sr-uuid="$b_uuid" 2>"$PT_TMP/e" |
+new=$(x vdi-pool-migrate uuid="$vdi_uuid" sr-uuid="$a_uuid" 2>"$PT_TMP/e" |
       tail -n 1)
-[ -f "$PT_TMP/b/$new.raw" ] && pt_ok "vdi-pool-migrate prints the new VDI" ||
+[ -f "$PT_TMP/a/$new.raw" ] && pt_ok "vdi-pool-migrate prints the new VDI" ||
     pt_fail "vdi-pool-migrate prints the new VDI" "got '$new'" \
     "$(tail -n 3 "$PT_TMP/e")"
 pt_done

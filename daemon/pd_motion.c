@@ -561,6 +561,35 @@ static bool cancelling(struct api_call_ctx *call)
     return r;
 }
 
+/* The mirror's figures on the task, for GUIs and the CLI's progress bar
+ * (the keys a migration's source writes, and the mirror's own). */
+static void task_figures(struct motion *mo, const char *state, int64_t sent,
+                         int64_t dirty, bool synced, uint64_t t0)
+{
+    struct xa_call *xc = xa_call_of(mo->call);
+    double s = (double)(xt_now_ns() - t0) / 1e9;
+    double rate = s > 0 ? (double)sent / s : 0;
+    char v[6][32];
+    const char *k[6] = { "mig:bytes", "mig:total_bytes", "mig:rate",
+                         "mig:eta", "mig:phase", "mirror:actively_synced" };
+    unsigned i;
+
+    if (!xc->task)
+        return;
+    snprintf(v[0], sizeof(v[0]), "%lld", (long long)sent);
+    snprintf(v[1], sizeof(v[1]), "%lld", (long long)(sent + dirty));
+    snprintf(v[2], sizeof(v[2]), "%.0f", rate);
+    snprintf(v[3], sizeof(v[3]), "%.3f", rate > 0 ? dirty / rate : 0);
+    snprintf(v[4], sizeof(v[4]), "%.16s", state);
+    snprintf(v[5], sizeof(v[5]), "%s", synced ? "true" : "false");
+    for (i = 0; i < 6; i++)
+        pool_db_map_put(xc->db, POOL_CLASS_TASK, xc->task, "other_config",
+                        k[i], v[i], POOL_DB_INTERNAL);
+    if (sent + dirty > 0)
+        xa_task_progress(xc->xa, xc->db, xc->task,
+                         0.05 + 0.9 * (double)sent / (double)(sent + dirty));
+}
+
 /* Follows the mirror until it is actively synced (*gen_r its
  * generation), the task's progress going with it.  A failed mirror ends
  * the motion: MIRROR_FAILED [vdi, reason]. */
@@ -568,6 +597,7 @@ static int motion_sync(struct motion *mo, int64_t *gen_r,
                        struct api_value **result_r)
 {
     struct xa_call *xc = xa_call_of(mo->call);
+    uint64_t t0 = xt_now_ns();
     char state[16] = "";
     int64_t gen = 0;
     int rc = 0;
@@ -591,10 +621,7 @@ static int motion_sync(struct motion *mo, int64_t *gen_r,
         api_value_get_int64(api_struct_get(v, "sent"), &sent);
         api_value_get_bool(api_struct_get(v, "synced"), &synced);
         snprintf(state, sizeof(state), "%s", s ? s : "");
-        if (xc->task && sent + dirty > 0)
-            xa_task_progress(xc->xa, xc->db, xc->task,
-                             0.05 + 0.9 * (double)sent / (double)(sent +
-                                                                  dirty));
+        task_figures(mo, state, sent, dirty, synced, t0);
         if (s && !strcmp(s, "failed") && mo->resumes < MAX_RESUMES) {
             /* A dropped link, a dead destination backend: go on from the
              * bitmap rather than start over. */

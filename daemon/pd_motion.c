@@ -718,8 +718,16 @@ static void motion_undo(struct motion *mo)
         agent(mo, "cancel", NULL, NULL, &ignored);
     api_value_free(ignored);
     ignored = NULL;
-    if (mo->dst)
-        xa_vdi_destroy(mo->call, mo->dst, &ignored);
+    if (mo->dst && xa_vdi_destroy(mo->call, mo->dst, &ignored) < 0) {
+        /* Still tagged both ways: the next master start tries again. */
+        api_value_free(ignored);
+        mo->call->xt->quiet_errors = quiet;
+        xt_warn(mo->call->xt, "VDI %s: the motion's destination %s could "
+                "not be destroyed yet; it stays tagged", mo->src, mo->dst);
+        if (e.rc)
+            xt_err_put(&e, mo->call->xt);
+        return;
+    }
     api_value_free(ignored);
     mo->call->xt->quiet_errors = quiet;
     pool_db_map_remove(db, POOL_CLASS_VDI, mo->src, "other_config",

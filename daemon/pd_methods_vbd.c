@@ -695,7 +695,7 @@ static int prov_one(struct api_call_ctx *call, const char *vm,
     int rc;
 
     *vdi_r = *vbd_r = NULL;
-    snprintf(label, sizeof(label), "%s %s", name, d->device);
+    snprintf(label, sizeof(label), "%.140s %.8s", name, d->device);
     rc = prov_sr(call, d, &sr, result_r);
     rc = rc ?: xa_vdi_create(call, sr, d->size, label, vdi_r, result_r);
     free(sr);

@@ -124,7 +124,8 @@ static int a_motion_start(struct api_call_ctx *call,
 {
     struct xa *xa = xa_call_of(call)->xa;
     const struct api_value *disk = api_array_get(params, 5);
-    char uri[PATH_MAX + 32], req[PATH_MAX + 256], reply[MIRROR_CTL_LINE_MAX];
+    char uri[PATH_MAX + 32], req[MIRROR_CTL_LINE_MAX];
+    char reply[MIRROR_CTL_LINE_MAX];
     char state[PATH_MAX];
     struct hv_disk hd = { 0 };
     struct motion_args a;
@@ -146,10 +147,14 @@ static int a_motion_start(struct api_call_ctx *call,
     if (rc < 0)
         return rc;
     unlink(state);              /* a fresh copy: never an old bitmap */
-    snprintf(req, sizeof(req), "start uri=%s target_zeroed=1 max_bps=%lld "
-             "state_file=%s", uri, (long long)(bps > 0 ? bps : 0), state);
-    rc = ctl(call, a.vm, (unsigned)a.device, a.src, req, reply,
-             sizeof(reply));
+    if ((size_t)snprintf(req, sizeof(req), "start uri=%s target_zeroed=1 "
+                         "max_bps=%lld state_file=%s", uri,
+                         (long long)(bps > 0 ? bps : 0), state) >=
+        sizeof(req))
+        rc = xt_error(call->xt, -ENAMETOOLONG, "run_dir too long for the "
+                      "mirror's request");
+    rc = rc ?: ctl(call, a.vm, (unsigned)a.device, a.src, req, reply,
+                   sizeof(reply));
     if (rc < 0) {
         char r2[MIRROR_CTL_LINE_MAX];
         struct xt_err e = { 0 };

@@ -255,7 +255,7 @@ static void fail_locked(struct mirror *m, int rc, const char *why)
         return;
     m->state = MIRROR_FAILED;
     m->gen++;
-    snprintf(m->st.reason, sizeof(m->st.reason), "%s",
+    snprintf(m->st.reason, sizeof(m->st.reason), "%.255s",
              why && *why ? why : strerror(-rc));
     /* Wake the workers out of their requests: they stop. */
     for (i = 0; i < m->conns; i++)

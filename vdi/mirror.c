@@ -941,6 +941,22 @@ static void write_target(struct mirror *m, enum op op, const void *buf,
     pthread_mutex_unlock(&m->lock);
 }
 
+struct range {
+    uint64_t g0, g1;
+};
+
+/* Nothing to wait for: not write-blocking, or [g0, g1) not busy. */
+static bool range_free(struct mirror *m, const void *arg)
+{
+    const struct range *r = arg;
+
+    return m->state != MIRROR_SYNCED || !range_busy(m, r->g0, r->g1);
+}
+
+static bool wait_until(struct mirror *m, bool (*pred)(struct mirror *,
+                                                      const void *),
+                       const void *arg, uint64_t deadline_ns);
+
 static int mirrored_op(struct mirror *m, enum op op, const void *buf,
                        uint64_t len, uint64_t off, bool flag, bool fua)
 {
@@ -952,8 +968,13 @@ static int mirrored_op(struct mirror *m, enum op op, const void *buf,
     if (len == 0 || off + len > m->size)
         return source_op(m, op, buf, len, off, flag, fua);
     pthread_mutex_lock(&m->lock);
-    while (m->state == MIRROR_SYNCED && range_busy(m, g0, g1))
-        pthread_cond_wait(&m->cond, &m->lock);
+    /* A copy of these blocks in flight: wait for it, as long as a
+     * write-blocking write may wait for the target, then give up on the
+     * mirror rather than hold the guest. */
+    if (!wait_until(m, range_free, &(struct range){ g0, g1 },
+                    t0 + ACTIVE_TIMEOUT_MS * 1000000ull))
+        fail_locked(m, -ETIMEDOUT, "a write waited 2 s for the copy of its "
+                    "blocks");
     blocking = m->state == MIRROR_SYNCED;
     if (blocking)
         set_range(m, m->busy, &m->nbusy, g0, g1, true);

@@ -381,6 +381,113 @@ static int a_vdi_snapshot(struct api_call_ctx *call,
     return vdi_copy(call, params, true, result_r);
 }
 
+/* A sparse copy between two open VDIs: each allocated extent of src is
+ * read and written at the same offset of dst, a fresh VDI whose holes
+ * read as zeros already, so that holes stay holes. */
+struct sparse_copy {
+    struct xt_ctx *xt;
+    struct sr_vdi *src, *dst;
+    void *buf;
+    bool hit;                   /* the fault point was passed */
+};
+
+#define COPY_CHUNK  (1u << 20)
+
+static int copy_extent(void *opaque, uint64_t off, uint64_t len, bool hole)
+{
+    struct sparse_copy *c = opaque;
+    int rc = 0;
+
+    if (hole)
+        return 0;
+    while (rc == 0 && len) {
+        size_t n = len < COPY_CHUNK ? (size_t)len : COPY_CHUNK;
+
+        rc = sr_vdi_pread(c->src, c->buf, n, off);
+        rc = rc ?: sr_vdi_pwrite(c->dst, c->buf, n, off, false);
+        off += n;
+        len -= n;
+    }
+    /* Once, after the first data: a copy that fails half done. */
+    if (rc == 0 && !c->hit) {
+        c->hit = true;
+        if (xt_fault(c->xt, "pd.vdi-copy.copying") == XT_FAULT_FAIL)
+            rc = -EIO;
+    }
+    return rc;
+}
+
+/* vdi_copy(secret, spec, src, dst_spec, dst): the allocated extents of
+ * VDI src (on spec's SR) into VDI dst (on dst_spec's, made by the master
+ * with src's size), holding src read-only (VDI_IN_USE against a writer)
+ * and dst read-write for the whole copy.  Answers dst's SR figures and
+ * dst's. */
+static int a_vdi_copy(struct api_call_ctx *call,
+                      const struct api_value *params,
+                      struct api_value **result_r)
+{
+    struct sparse_copy c = { .xt = call->xt };
+    struct sr *sr = NULL, *dsr = NULL;
+    struct sr_vdi_info info;
+    struct spec_buf sb, db;
+    struct xt_uuid src, dst;
+    const char *fail_vdi = NULL;
+    int rc = enter(call, params, &sb, &sr, result_r);
+
+    rc = rc ?: vdi_of(call, params, 2, &src);
+    rc = rc ?: spec_of(call, params, 3, &db);
+    rc = rc ?: vdi_of(call, params, 4, &dst);
+    if (rc < 0)
+        goto out;
+    fail_vdi = xa_param_str(params, 4);
+    /* The same SR: one attach serves both sides. */
+    if (xt_uuid_equal(&sb.spec.uuid, &db.spec.uuid))
+        dsr = sr;
+    else
+        rc = sr_attach(call->xt, &db.spec, &dsr);
+    rc = rc ?: sr_vdi_open(dsr, &dst, false, &c.dst);
+    if (rc == 0) {
+        fail_vdi = xa_param_str(params, 2);
+        rc = sr_vdi_open(sr, &src, true, &c.src);
+    }
+    if (rc < 0)
+        goto fail;
+    if (sr_vdi_size(c.dst) < sr_vdi_size(c.src)) {
+        rc = xt_error(call->xt, -EINVAL, "VDI %s is smaller than %s",
+                      xa_param_str(params, 4), xa_param_str(params, 2));
+        goto fail;
+    }
+    if (!(c.buf = malloc(COPY_CHUNK))) {
+        rc = xt_error(call->xt, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    rc = sr_vdi_extents(c.src, 0, sr_vdi_size(c.src), copy_extent, &c);
+    rc = rc ?: sr_vdi_flush(c.dst);
+    if (rc < 0) {
+        rc = xt_error(call->xt, rc, "copying VDI %s to %s: %s",
+                      xa_param_str(params, 2), xa_param_str(params, 4),
+                      strerror(-rc));
+        goto fail;
+    }
+    sr_vdi_close(c.dst);
+    c.dst = NULL;
+    rc = sr_vdi_info(dsr, &dst, &info);
+    if (rc == 0) {
+        rc = answer(call, dsr, "vdi", info_value(&info), result_r);
+        goto out;
+    }
+fail:
+    *result_r = failure_of(call, rc, sb.spec.type, fail_vdi, "copy", 0, 0);
+out:
+    sr_vdi_close(c.src);
+    sr_vdi_close(c.dst);
+    free(c.buf);
+    if (dsr != sr)
+        sr_detach(dsr);
+    sr_detach(sr);
+    return rc;
+}
+
 /* vdi_export(secret, disk, address, peer): serves the disk's VDI on TCP
  * at address for peer only, with TLS; answers { port, psk_identity, psk }
  * (the peer's client needs the key: it travels in this answer, over the
@@ -445,5 +552,6 @@ const struct api_method xa_sr_agent_methods[] = {
     { "host_local.vdi_clone", 4, 0, API_METHOD_NO_ASYNC, a_vdi_clone },
     { "host_local.vdi_snapshot", 4, 0, API_METHOD_NO_ASYNC,
       a_vdi_snapshot },
+    { "host_local.vdi_copy", 5, 0, API_METHOD_NO_ASYNC, a_vdi_copy },
     { NULL, 0, 0, 0, NULL },
 };

@@ -110,11 +110,13 @@ static void with_refs(struct api_value **fail, const char *sr,
 }
 
 /* Calls the agent of host about SR sr (through PBD pbd): method(secret,
- * spec, extra...).  extra is consumed.  *ans_r: the caller's. */
-static int sr_call(struct api_call_ctx *call, const char *sr,
-                   const char *pbd, const char *host, const char *vdi,
-                   const char *method, struct api_value *extra,
-                   struct api_value **ans_r, struct api_value **result_r)
+ * spec, extra...), given timeout_s to answer.  extra is consumed.
+ * *ans_r: the caller's. */
+static int sr_call_timed(struct api_call_ctx *call, const char *sr,
+                         const char *pbd, const char *host, const char *vdi,
+                         const char *method, struct api_value *extra,
+                         long timeout_s, struct api_value **ans_r,
+                         struct api_value **result_r)
 {
     struct xa_call *xc = xa_call_of(call);
     struct api_value *params = api_array(), *spec = NULL;
@@ -136,8 +138,8 @@ static int sr_call(struct api_call_ctx *call, const char *sr,
         rc = xt_error(call->xt, -ENOMEM, "out of memory");
         goto out;
     }
-    rc = xa_host_call(xc->xa, call->xt, url, method, params,
-                      SR_CALL_TIMEOUT_S, ans_r, result_r);
+    rc = xa_host_call(xc->xa, call->xt, url, method, params, timeout_s,
+                      ans_r, result_r);
     params = NULL;
     if (rc < 0 && *result_r)
         with_refs(result_r, sr, vdi);
@@ -146,6 +148,15 @@ out:
     api_value_free(extra);
     free(url);
     return rc;
+}
+
+static int sr_call(struct api_call_ctx *call, const char *sr,
+                   const char *pbd, const char *host, const char *vdi,
+                   const char *method, struct api_value *extra,
+                   struct api_value **ans_r, struct api_value **result_r)
+{
+    return sr_call_timed(call, sr, pbd, host, vdi, method, extra,
+                         SR_CALL_TIMEOUT_S, ans_r, result_r);
 }
 
 /* ---- PBDs --------------------------------------------------------------- */
@@ -973,6 +984,304 @@ static int vdi_snapshot(struct api_call_ctx *call,
     return vdi_copy(call, params, true, result_r);
 }
 
+/* ---- VDI.copy: a sparse copy to any SR --------------------------------- */
+
+#define COPY_OF         "xm:copy-of"
+#define COPY_MIN_BPS    (16 << 20)  /* the slowest copy the timeout allows */
+
+/* VDI_IN_USE [vdi, "copy"] while a running VM holds vdi read-write: its
+ * copy would be torn.  Read-only holders may stay. */
+static int check_no_writer(struct api_call_ctx *call, const char *vdi,
+                           struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct pool_strv vbds = { 0 };
+    size_t i;
+    int rc = pool_db_find(db, POOL_CLASS_VBD, "VDI", &POOL_V_REF(vdi),
+                          &vbds);
+
+    for (i = 0; rc == 0 && i < vbds.n && !*result_r; i++) {
+        char *mode = NULL;
+        int64_t att = 0;
+
+        rc = xa_field_int(db, POOL_CLASS_VBD, vbds.v[i],
+                          "currently_attached", &att);
+        rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, vbds.v[i], "mode",
+                                &mode);
+        if (rc == 0 && att && strcmp(mode, "RO") != 0) {
+            *result_r = api_failure("VDI_IN_USE", vdi, "copy", NULL);
+            rc = xt_error(call->xt, -EBUSY, "VDI %s is written by a "
+                          "running VM (VBD %s)", vdi, vbds.v[i]);
+        }
+        free(mode);
+    }
+    pool_strv_free(&vbds);
+    return rc;
+}
+
+/* The PBD of sr plugged on host, or NULL (no error). */
+static char *plugged_on(struct pool_db *db, const char *sr, const char *host)
+{
+    struct pool_strv pbds = { 0 };
+    char *on = NULL, *pbd = NULL;
+    int64_t att;
+    size_t i;
+
+    if (pool_db_find(db, POOL_CLASS_PBD, "SR", &POOL_V_REF(sr), &pbds) < 0)
+        return NULL;
+    for (i = 0; i < pbds.n && !pbd; i++) {
+        free(on);
+        on = NULL;
+        if (xa_field_str(db, POOL_CLASS_PBD, pbds.v[i], "host", &on) == 0 &&
+            xa_field_int(db, POOL_CLASS_PBD, pbds.v[i],
+                         "currently_attached", &att) == 0 &&
+            att && !strcmp(on, host))
+            pbd = strdup(pbds.v[i]);
+    }
+    free(on);
+    pool_strv_free(&pbds);
+    return pbd;
+}
+
+/* A live host that has plugged both src_sr and dst_sr (this one first):
+ * *host_r and the PBDs there.  SR_NOT_ATTACHED when one is plugged
+ * nowhere, OPERATION_NOT_ALLOWED when no host has both. */
+static int pick_both(struct api_call_ctx *call, const char *src_sr,
+                     const char *dst_sr, char **src_pbd_r, char **dst_pbd_r,
+                     char **host_r, struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct pool_strv hosts = { 0 };
+    char *self = NULL, *pbd = NULL, *host = NULL;
+    size_t i;
+    int rc, pass;
+
+    *src_pbd_r = *dst_pbd_r = *host_r = NULL;
+    rc = pick_pbd(call, src_sr, true, &pbd, &host, result_r);
+    free(pbd);
+    free(host);
+    pbd = host = NULL;
+    rc = rc ?: pick_pbd(call, dst_sr, true, &pbd, &host, result_r);
+    free(pbd);
+    free(host);
+    rc = rc ?: pool_db_get_all(db, POOL_CLASS_HOST, &hosts);
+    if (rc < 0)
+        goto out;
+    xa_self_host(xa_call_of(call)->xa, db, &self);
+    for (pass = 0; pass < 2 && !*host_r; pass++)
+        for (i = 0; i < hosts.n && !*host_r; i++) {
+            int64_t live = 0;
+
+            if ((pass == 0) != (self && !strcmp(hosts.v[i], self)) ||
+                xa_field_int(db, POOL_CLASS_HOST, hosts.v[i], "live",
+                             &live) < 0 || !live ||
+                !(*src_pbd_r = plugged_on(db, src_sr, hosts.v[i])))
+                continue;
+            if (!(*dst_pbd_r = plugged_on(db, dst_sr, hosts.v[i]))) {
+                free(*src_pbd_r);
+                *src_pbd_r = NULL;
+                continue;
+            }
+            *host_r = strdup(hosts.v[i]);
+        }
+    if (!*host_r) {
+        free(*src_pbd_r);
+        free(*dst_pbd_r);
+        *src_pbd_r = *dst_pbd_r = NULL;
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", "no live host has "
+                                "plugged both SRs: a copy across hosts is "
+                                "not supported yet", NULL);
+        rc = xt_error(call->xt, -EXDEV, "no live host has plugged both SR "
+                      "%s and SR %s", src_sr, dst_sr);
+    }
+out:
+    free(self);
+    pool_strv_free(&hosts);
+    return rc;
+}
+
+/* The copy's VDI on sr, through VDI.create (SR_FULL when it does not
+ * fit): vdi's size, name and description, tagged COPY_OF vdi until the
+ * copy is done.  *ref_r: the caller's. */
+static int copy_create(struct api_call_ctx *call, const char *vdi,
+                       const char *sr, char **ref_r,
+                       struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct api_value *params = api_array(), *rec = api_struct(), *oc;
+    struct api_value *r = NULL;
+    char *name = NULL, *desc = NULL;
+    int64_t size = 0;
+    int rc;
+
+    *ref_r = NULL;
+    rc = xa_field_int(db, POOL_CLASS_VDI, vdi, "virtual_size", &size);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "name_label", &name);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "name_description",
+                            &desc);
+    if (rc < 0)
+        goto out;
+    oc = api_struct();
+    rc = api_struct_add(oc, COPY_OF, api_string(vdi));
+    rc = rc ?: api_struct_add(rec, "other_config", oc);
+    rc = rc ?: api_struct_add(rec, "SR", api_string(sr));
+    rc = rc ?: api_struct_add(rec, "virtual_size", api_int(size));
+    rc = rc ?: api_struct_add(rec, "name_label", api_string(name));
+    rc = rc ?: api_struct_add(rec, "name_description", api_string(desc));
+    rc = rc ?: api_array_append(params, api_string(""));
+    rc = rc ?: api_array_append(params, rec);
+    if (rc < 0) {
+        rc = xt_error(call->xt, -ENOMEM, "out of memory");
+        goto out;
+    }
+    rec = NULL;
+    rc = vdi_create(call, params, &r);
+    if (rc == 0 && !(*ref_r = strdup(api_value_string(r) ?: "")))
+        rc = xt_error(call->xt, -ENOMEM, "out of memory");
+    if (rc < 0 && r && !*result_r) {
+        *result_r = r;
+        r = NULL;
+    }
+out:
+    api_value_free(r);
+    api_value_free(rec);
+    api_value_free(params);
+    free(name);
+    free(desc);
+    return rc;
+}
+
+/* The copy failed: its VDI goes, the first error stays.  A VDI that
+ * cannot be destroyed (the agent may still hold it, its answer lost)
+ * keeps its COPY_OF tag, so that it can be found. */
+static void copy_undo(struct api_call_ctx *call, const char *dst)
+{
+    struct api_value *ignored = NULL;
+    struct xt_err first = { 0 };
+    bool quiet = call->xt->quiet_errors;
+
+    xt_err_take(&first, call->xt, call->xt->err_rc);
+    call->xt->quiet_errors = true;
+    if (vdi_change(call, dst, "destroy", 0, &ignored) < 0)
+        xt_warn(call->xt, "VDI %s, a failed copy, is left (other_config "
+                "%s): %s", dst, COPY_OF, call->xt->err_msg);
+    call->xt->quiet_errors = quiet;
+    api_value_free(ignored);
+    xt_err_put(&first, call->xt);
+}
+
+/* The copy is on the medium: dst's record and its SR's follow, and the
+ * tag goes, in one transaction. */
+static int copy_done(struct api_call_ctx *call, const char *sr,
+                     const char *dst, const struct api_value *ans)
+{
+    struct pool_db *db = dbof(call);
+    int64_t used = 0;
+    int rc;
+
+    api_value_get_int64(api_struct_get(api_struct_get(ans, "vdi"),
+                                       "physical_utilisation"), &used);
+    rc = pool_db_begin(db);
+    rc = rc ?: pool_db_set_field(db, POOL_CLASS_VDI, dst,
+                                 "physical_utilisation", &POOL_V_INT(used),
+                                 POOL_DB_INTERNAL);
+    rc = rc ?: apply_stat(db, sr, ans);
+    rc = rc ?: pool_db_map_remove(db, POOL_CLASS_VDI, dst, "other_config",
+                                  COPY_OF, POOL_DB_INTERNAL);
+    rc = rc ?: pool_db_commit(db);
+    if (rc < 0) {
+        pool_db_rollback(db);
+        rc = xt_error(call->xt, rc, "VDI %s: the copy's record", dst);
+    }
+    return rc;
+}
+
+/*
+ * VDI.copy(session, vdi, sr[, base_vdi, into_vdi]): a new VDI on sr with
+ * vdi's size, name and description holding a sparse copy of it (only the
+ * allocated extents are read and written), made by the agent of a host
+ * that has plugged both SRs.  Refused while a running VM writes vdi.  The
+ * copy's VDI is tagged COPY_OF before the copy starts and untagged when
+ * it is done; a failure destroys it.  XAPI's base_vdi and into_vdi (a
+ * delta into an existing VDI) are not supported.
+ */
+static int vdi_copy_sr(struct api_call_ctx *call,
+                       const struct api_value *params,
+                       struct api_value **result_r)
+{
+    const char *vdi = xa_param_str(params, 1), *sr = xa_param_str(params, 2);
+    const char *base = xa_param_str(params, 3);
+    const char *into = xa_param_str(params, 4);
+    struct xa_call *xc = xa_call_of(call);
+    struct pool_db *db = dbof(call);
+    struct api_value *extra = NULL, *spec = NULL, *ans = NULL;
+    char *src_sr = NULL, *src_pbd = NULL, *dst_pbd = NULL, *host = NULL;
+    char *src = NULL, *dst = NULL, *dst_uuid = NULL;
+    int64_t size = 0;
+    int rc;
+
+    if (!vdi || !sr)
+        return xt_error(call->xt, -EINVAL, "VDI.copy(session, vdi, sr)");
+    if (!pool_ref_is_null(base) || !pool_ref_is_null(into)) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", "VDI.copy with "
+                                "base_vdi or into_vdi is not supported: "
+                                "give both as OpaqueRef:NULL for a copy "
+                                "into a new VDI", NULL);
+        return xt_error(call->xt, -ENOTSUP, "VDI.copy: base_vdi and "
+                        "into_vdi are not supported");
+    }
+    rc = xa_field_str(db, POOL_CLASS_VDI, vdi, "SR", &src_sr);
+    rc = xa_db_fail(call, rc, "VDI", vdi, result_r);
+    rc = rc ?: xa_db_fail(call, pool_db_check_ref(db, POOL_CLASS_SR, sr),
+                          "SR", sr, result_r);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "uuid", &src);
+    rc = rc ?: xa_field_int(db, POOL_CLASS_VDI, vdi, "virtual_size", &size);
+    rc = rc ?: check_no_writer(call, vdi, result_r);
+    rc = rc ?: pick_both(call, src_sr, sr, &src_pbd, &dst_pbd, &host,
+                         result_r);
+    rc = rc ?: copy_create(call, vdi, sr, &dst, result_r);
+    if (rc < 0)
+        goto out;
+    xa_task_progress(xc->xa, db, xc->task, 0.05);
+    rc = xa_field_str(db, POOL_CLASS_VDI, dst, "uuid", &dst_uuid);
+    rc = rc ?: spec_value(call, sr, dst_pbd, &spec);
+    if (rc == 0) {
+        extra = api_array();
+        rc = api_array_append(extra, api_string(src));
+        rc = rc ?: api_array_append(extra, spec);
+        spec = NULL;
+        rc = rc ?: api_array_append(extra, api_string(dst_uuid));
+        if (rc < 0)
+            rc = xt_error(call->xt, -ENOMEM, "out of memory");
+    }
+    if (rc == 0 && xt_fault(call->xt, "pd.vdi-copy.created") ==
+        XT_FAULT_FAIL)
+        rc = xt_error(call->xt, -EIO, "fault pd.vdi-copy.created");
+    rc = rc ?: sr_call_timed(call, src_sr, src_pbd, host, vdi,
+                             "host_local.vdi_copy", extra,
+                             SR_CALL_TIMEOUT_S + size / COPY_MIN_BPS, &ans,
+                             result_r);
+    extra = NULL;
+    rc = rc ?: copy_done(call, sr, dst, ans);
+    if (rc < 0) {
+        copy_undo(call, dst);
+        goto out;
+    }
+    *result_r = api_string(dst);
+out:
+    api_value_free(extra);
+    api_value_free(spec);
+    api_value_free(ans);
+    free(src_sr);
+    free(src_pbd);
+    free(dst_pbd);
+    free(host);
+    free(src);
+    free(dst);
+    free(dst_uuid);
+    return rc;
+}
+
 /* ---- SM: the drivers --------------------------------------------------- */
 
 /* XAPI's capability names for what a driver can do. */
@@ -1059,5 +1368,6 @@ const struct api_method xa_sr_methods[] = {
     { "VDI.resize", 3, 0, 0, vdi_resize },
     { "VDI.clone", 2, 3, 0, vdi_clone },
     { "VDI.snapshot", 2, 3, 0, vdi_snapshot },
+    { "VDI.copy", 3, 5, 0, vdi_copy_sr },
     { NULL, 0, 0, 0, NULL },
 };

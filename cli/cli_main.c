@@ -14,6 +14,9 @@
 
 #include "cli.h"
 
+/* cli_sr.c; declared here until cli.h gets it (not this change's file). */
+int cli_vdi_copy(struct cli_ctx *cli);
+
 /* ---- the command table ------------------------------------------------- */
 
 static const char *const k_none[] = { NULL };
@@ -41,6 +44,7 @@ static const char *const k_vbd_unplug[] = { "uuid", "force", NULL };
 static const char *const k_vdi_pool_migrate[] = {
     "uuid", "sr-uuid", "max-bps", NULL
 };
+static const char *const k_vdi_copy[] = { "uuid", "sr-uuid", NULL };
 static const char *const k_sr_create[] = {
     "host-uuid", "name-label", "name-description", "type", "content-type",
     "shared", "physical-size", "device-config:location", NULL
@@ -156,6 +160,9 @@ static const struct cli_command commands[] = {
     { "vbd-unplug", cli_vbd_unplug, "uuid=UUID [force=true|false]",
       "ask a running VM's guest to release a disk (force: take it away "
       "without asking)", k_vbd_unplug, NULL },
+    { "vdi-copy", cli_vdi_copy, "uuid=UUID sr-uuid=UUID",
+      "copy a virtual disk that no running VM writes into a new one on an "
+      "SR (holes stay holes); prints the new VDI's uuid", k_vdi_copy, NULL },
     { "vdi-pool-migrate", cli_vdi_pool_migrate,
       "uuid=UUID sr-uuid=UUID [max-bps=RATE]",
       "move a running VM's disk to another SR while the VM runs (storage "

@@ -2,7 +2,7 @@
  * cli_sr.c - the storage commands, in xe's syntax: sr-create, sr-list,
  * sr-scan, sr-destroy, sr-forget, pbd-list, pbd-plug, pbd-unplug,
  * vdi-create, vdi-list, vdi-destroy, vdi-resize, vdi-clone, vdi-snapshot,
- * vbd-create,
+ * vdi-copy, vbd-create,
  * vbd-list, vbd-destroy, vbd-plug, vbd-unplug, vm-disk-add.
  */
 #include "config.h"
@@ -315,6 +315,43 @@ int cli_vdi_clone(struct cli_ctx *cli)
 int cli_vdi_snapshot(struct cli_ctx *cli)
 {
     return vdi_copy(cli, "VDI.snapshot");
+}
+
+/* Declared here until cli.h gets it (cli.h is not this change's file). */
+int cli_vdi_copy(struct cli_ctx *cli);
+
+/* vdi-copy uuid= sr-uuid=: a sparse copy of a VDI into a new one on
+ * another SR (or the same), through Async.VDI.copy; prints the new VDI's
+ * uuid. */
+int cli_vdi_copy(struct cli_ctx *cli)
+{
+    struct api_value *vdi = NULL, *sr = NULL, *task = NULL, *rec = NULL;
+    const char *status;
+    int rc;
+
+    if (!cli_arg(cli, "uuid") || !cli_arg(cli, "sr-uuid"))
+        return cli_usage_error(cli, "vdi-copy needs uuid=UUID and "
+                               "sr-uuid=UUID");
+    rc = ref_of(cli, "VDI", "uuid", &vdi);
+    rc = rc ?: ref_of(cli, "SR", "sr-uuid", &sr);
+    rc = rc ?: cli_rpc_call(cli, "Async.VDI.copy",
+                            cli_strings(api_value_string(vdi) ?: "",
+                                        api_value_string(sr) ?: "", NULL),
+                            &task);
+    rc = rc ?: cli_task_wait(cli, api_value_string(task) ?: "", false, &rec);
+    if (rc)
+        goto out;
+    status = api_value_string(api_struct_get(rec, "status")) ?: "";
+    if (!strcmp(status, "success"))
+        rc = print_uuid(cli, "VDI", api_struct_get(rec, "result"));
+    else
+        rc = cli_task_failed(cli, rec);
+out:
+    api_value_free(vdi);
+    api_value_free(sr);
+    api_value_free(task);
+    api_value_free(rec);
+    return rc;
 }
 
 /* VBD.create of vdi as disk device (NULL: the first free) of vm, with

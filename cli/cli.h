@@ -274,6 +274,7 @@ int cli_task_cancel(struct cli_ctx *cli);
 /* A failed task's error_info, printed as the server's error (exit 1). */
 int cli_task_failed(struct cli_ctx *cli, const struct api_value *task);
 int cli_vdi_pool_migrate(struct cli_ctx *cli);
+int cli_vdi_copy(struct cli_ctx *cli);
 /* Waits for task ref to finish, showing progress when show; *rec_r gets
  * its last record. */
 int cli_task_wait(struct cli_ctx *cli, const char *ref, bool show,

@@ -14,9 +14,6 @@
 
 #include "cli.h"
 
-/* cli_sr.c; declared here until cli.h gets it (not this change's file). */
-int cli_vdi_copy(struct cli_ctx *cli);
-
 /* ---- the command table ------------------------------------------------- */
 
 static const char *const k_none[] = { NULL };

@@ -317,9 +317,6 @@ int cli_vdi_snapshot(struct cli_ctx *cli)
     return vdi_copy(cli, "VDI.snapshot");
 }
 
-/* Declared here until cli.h gets it (cli.h is not this change's file). */
-int cli_vdi_copy(struct cli_ctx *cli);
-
 /* vdi-copy uuid= sr-uuid=: a sparse copy of a VDI into a new one on
  * another SR (or the same), through Async.VDI.copy; prints the new VDI's
  * uuid. */

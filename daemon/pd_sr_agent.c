@@ -464,9 +464,8 @@ static int a_vdi_copy(struct api_call_ctx *call,
     rc = sr_vdi_extents(c.src, 0, sr_vdi_size(c.src), copy_extent, &c);
     rc = rc ?: sr_vdi_flush(c.dst);
     if (rc < 0) {
-        rc = xt_error(call->xt, rc, "copying VDI %s to %s: %s",
-                      xa_param_str(params, 2), xa_param_str(params, 4),
-                      strerror(-rc));
+        rc = xt_error(call->xt, rc, "copying VDI %s to %s",
+                      xa_param_str(params, 2), xa_param_str(params, 4));
         goto fail;
     }
     sr_vdi_close(c.dst);

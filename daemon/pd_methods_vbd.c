@@ -220,8 +220,8 @@ static int disk_value(struct api_call_ctx *call, const char *vm,
 }
 
 int xa_vm_disks(struct api_call_ctx *call, const char *vm, const char *host,
-                bool starting, struct api_value **disks_r,
-                struct api_value **result_r)
+                bool starting, const struct api_value *moving,
+                struct api_value **disks_r, struct api_value **result_r)
 {
     struct pool_db *db = dbof(call);
     struct pool_strv vbds = { 0 };
@@ -239,6 +239,16 @@ int xa_vm_disks(struct api_call_ctx *call, const char *vm, const char *host,
         if (!starting)
             rc = xa_field_int(db, POOL_CLASS_VBD, vbds.v[i],
                               "currently_attached", &att);
+        /* A disk a storage motion moves (moving: VDI ref -> SR) gets
+         * its new VDI's entry from the motion. */
+        if (rc == 0 && att && moving) {
+            char *vdi = NULL;
+
+            rc = xa_field_str(db, POOL_CLASS_VBD, vbds.v[i], "VDI", &vdi);
+            if (rc == 0 && api_struct_get(moving, vdi))
+                att = 0;
+            free(vdi);
+        }
         if (rc == 0 && att && nums[i] < 0)
             rc = xt_error(call->xt, -EINVAL, "VBD %s: userdevice is not a "
                           "disk number", vbds.v[i]);

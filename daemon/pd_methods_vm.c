@@ -329,7 +329,7 @@ static int do_start(struct api_call_ctx *call, const char *vm,
     if (rc < 0)
         goto out;
     oc = pool_record_get(rec, "other_config");
-    rc = xa_vm_disks(call, vm, host, true, &disks, result_r);
+    rc = xa_vm_disks(call, vm, host, true, NULL, &disks, result_r);
     if (rc < 0)
         goto out;
     spec = api_struct();

@@ -31,6 +31,9 @@ struct migration {
     int64_t pages, vcpus;
     struct api_value *disks;    /* the VM's disks on the target */
     struct api_value *prep;     /* migrate_prepare's answer */
+    const struct api_value *vdi_map;    /* disks moved with it, or NULL */
+    int64_t max_bps;            /* their mirrors' bandwidth cap */
+    struct xa_sxm *sxm;         /* their motion (pd_motion.c) */
 };
 
 static struct pool_db *dbof(struct api_call_ctx *call)
@@ -45,6 +48,7 @@ static void migration_clear(struct migration *m)
     free(m->naddr);
     api_value_free(m->disks);
     api_value_free(m->prep);
+    xa_sxm_free(m->sxm);
 }
 
 /* ---- checks ------------------------------------------------------------ */
@@ -117,8 +121,8 @@ static int check_target(struct api_call_ctx *call, const char *vm,
  * target reaches them (VM_REQUIRES_SR if it cannot: a disk on a local
  * SR moves with storage migration, not with the VM). */
 static int migrate_check(struct api_call_ctx *call, const char *vm,
-                         const char *host, char **src_r,
-                         struct api_value **disks_r,
+                         const char *host, const struct api_value *vdi_map,
+                         char **src_r, struct api_value **disks_r,
                          struct api_value **result_r)
 {
     struct pool_db *db = dbof(call);
@@ -139,7 +143,8 @@ static int migrate_check(struct api_call_ctx *call, const char *vm,
     }
     rc = xa_field_str(db, POOL_CLASS_VM, vm, "resident_on", &src);
     rc = rc ?: check_target(call, vm, host, src, result_r);
-    rc = rc ?: xa_vm_disks(call, vm, host, false, &disks, result_r);
+    rc = rc ?: xa_vm_disks(call, vm, host, false, vdi_map, &disks,
+                           result_r);
     if (rc < 0)
         goto out;
     *src_r = src;
@@ -167,7 +172,7 @@ static int vm_assert_can_migrate(struct api_call_ctx *call,
     if (!vm || !host)
         return xt_error(call->xt, -EINVAL, "VM.assert_can_migrate(session, "
                         "vm, host, options)");
-    rc = migrate_check(call, vm, host, &src, NULL, result_r);
+    rc = migrate_check(call, vm, host, NULL, &src, NULL, result_r);
     free(src);
     if (rc == 0)
         *result_r = api_void();
@@ -284,8 +289,8 @@ static int begin(struct api_call_ctx *call, struct migration *m,
     char *src = NULL, *uuid = NULL;
     int rc;
 
-    rc = migrate_check(call, m->pm.vm, m->pm.dst, &src, &m->disks,
-                       result_r);
+    rc = migrate_check(call, m->pm.vm, m->pm.dst, m->vdi_map, &src,
+                       &m->disks, result_r);
     rc = rc ?: network_address(call, m->pm.vm, src, m->pm.dst, net,
                                &m->naddr, result_r);
     if (rc < 0)
@@ -327,6 +332,11 @@ static int prepare(struct api_call_ctx *call, struct migration *m,
     struct api_value *p = api_array(), *fail = NULL;
     int rc;
 
+    if (xa_sxm_disks(m->sxm, m->disks) < 0) {
+        api_value_free(p);
+        return give_up(call, m, xt_error(call->xt, -ENOMEM, "disks"),
+                       result_r);
+    }
     api_array_append(p, api_string(m->pm.uuid));
     api_array_append(p, api_int(m->pages / HV_PAGE_SIZE));
     api_array_append(p, api_int(m->vcpus));
@@ -369,6 +379,9 @@ static struct api_value *send_params(struct api_call_ctx *call,
     }
     if (xc->task)
         api_struct_add(so, "master_url", api_string(xc->xa->self_url));
+    /* The disks' mirrors the source completes before it commits. */
+    if (m->sxm)
+        api_struct_add(so, "mirrors", xa_sxm_mirrors(m->sxm));
     /* The destination's key: the source pins it on the channel.  The
      * answer came over the master's pinned channel to that host. */
     api_struct_add(so, "pin", api_value_copy(api_struct_get(m->prep,
@@ -444,23 +457,22 @@ static int start_send(struct api_call_ctx *call, struct migration *m,
     return 0;
 }
 
-static int vm_pool_migrate(struct api_call_ctx *call,
-                           const struct api_value *params,
-                           struct api_value **result_r)
+/* A migration of vm to host, with the disks of vdi_map (NULL: none)
+ * moved to the SRs it names. */
+static int migrate(struct api_call_ctx *call, const char *vm,
+                   const char *host, const struct api_value *opts,
+                   const struct api_value *vdi_map,
+                   struct api_value **result_r)
 {
     struct xa_call *xc = xa_call_of(call);
-    const char *vm = xa_param_str(params, 1);
-    const char *host = xa_param_str(params, 2);
-    const struct api_value *opts = api_array_get(params, 3);
-    struct migration m = { 0 };
+    const char *bps = api_value_string(api_struct_get(opts, "max_bps"));
+    struct migration m = { .vdi_map = vdi_map };
+    bool sent = false;
     int rc;
 
-    if (!vm || !host || api_value_type(opts) != API_STRUCT ||
-        strlen(vm) > POOL_REF_STRLEN || strlen(host) > POOL_REF_STRLEN)
-        return xt_error(call->xt, -EINVAL, "VM.pool_migrate(session, vm, "
-                        "host, options)");
     snprintf(m.pm.vm, sizeof(m.pm.vm), "%s", vm);
     snprintf(m.pm.dst, sizeof(m.pm.dst), "%s", host);
+    m.max_bps = bps ? atoll(bps) : 0;
     xa_op_key(call, m.pm.op);
     /* This thread settles it; the reconciler leaves it alone. */
     rc = xa_settler_enter(xc->xa, m.pm.op);
@@ -468,13 +480,161 @@ static int vm_pool_migrate(struct api_call_ctx *call,
         return xt_error(call->xt, rc, "operation %s", m.pm.op);
     rc = begin(call, &m, api_value_string(api_struct_get(opts, "network")),
                result_r);
+    /* The disks first: their mirrors synced before the memory moves. */
+    if (rc == 0 && api_value_count(vdi_map)) {
+        rc = xa_sxm_start(call, m.pm.vm, m.pm.dst, m.pm.op, vdi_map,
+                          m.max_bps, &m.sxm, result_r);
+        if (rc < 0)
+            give_up(call, &m, rc, result_r);
+    }
     rc = rc ?: prepare(call, &m, result_r);
-    rc = rc ?: start_send(call, &m, opts, result_r);
+    if (rc == 0) {
+        rc = start_send(call, &m, opts, result_r);
+        sent = rc == 0;
+    }
+    /* Nothing reached the source: the disks' motion is undone here;
+     * once it may have, the settling decides. */
+    if (rc < 0 && m.sxm && !sent)
+        xa_sxm_abort(call, m.sxm);
     if (rc == 0)
         rc = xa_settle_wait(xc->xa, call->xt, dbof(call), &m.pm, result_r,
                             &xc->task_open);
     xa_settler_leave(xc->xa, m.pm.op);
     migration_clear(&m);
+    return rc;
+}
+
+static int vm_pool_migrate(struct api_call_ctx *call,
+                           const struct api_value *params,
+                           struct api_value **result_r)
+{
+    const char *vm = xa_param_str(params, 1);
+    const char *host = xa_param_str(params, 2);
+    const struct api_value *opts = api_array_get(params, 3);
+
+    if (!vm || !host || api_value_type(opts) != API_STRUCT ||
+        strlen(vm) > POOL_REF_STRLEN || strlen(host) > POOL_REF_STRLEN)
+        return xt_error(call->xt, -EINVAL, "VM.pool_migrate(session, vm, "
+                        "host, options)");
+    return migrate(call, vm, host, opts, NULL, result_r);
+}
+
+/* Host.migrate_receive(session, host, network, options): what
+ * VM.migrate_send needs to reach host (in this pool: its ref). */
+static int host_migrate_receive(struct api_call_ctx *call,
+                                const struct api_value *params,
+                                struct api_value **result_r)
+{
+    const char *host = xa_param_str(params, 1);
+    const char *net = xa_param_str(params, 2);
+    struct api_value *d;
+    int rc;
+
+    if (!host || !net)
+        return xt_error(call->xt, -EINVAL, "Host.migrate_receive(session, "
+                        "host, network, options)");
+    rc = xa_host_usable(call, host, result_r);
+    if (rc < 0)
+        return rc;
+    d = api_struct();
+    rc = api_struct_add(d, "xm:host", api_string(host));
+    if (!pool_ref_is_null(net))
+        rc = rc ?: api_struct_add(d, "xm:network", api_string(net));
+    if (rc < 0) {
+        api_value_free(d);
+        return xt_error(call->xt, -ENOMEM, "out of memory");
+    }
+    *result_r = d;
+    return 0;
+}
+
+/* The entries of vdi_map that move a disk: one mapped to the SR it is
+ * on stays where it is (the migration's usual checks apply to it). */
+static int moving_disks(struct api_call_ctx *call,
+                        const struct api_value *vdi_map,
+                        struct api_value **moving_r,
+                        struct api_value **result_r)
+{
+    struct api_value *mv = api_struct();
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < api_value_count(vdi_map); i++) {
+        const char *vdi = api_struct_key(vdi_map, i);
+        const char *sr = api_value_string(api_struct_value(vdi_map, i));
+        char *cur = NULL;
+
+        rc = sr ? 0 : xt_error(call->xt, -EINVAL, "vdi_map: VDI -> SR");
+        rc = rc ?: xa_db_fail(call, xa_field_str(dbof(call), POOL_CLASS_VDI,
+                                                 vdi, "SR", &cur),
+                              "VDI", vdi, result_r);
+        rc = rc ?: xa_db_fail(call, pool_db_check_ref(dbof(call),
+                                                      POOL_CLASS_SR, sr),
+                              "SR", sr, result_r);
+        if (rc == 0 && strcmp(cur, sr) != 0 &&
+            api_struct_add(mv, vdi, api_string(sr)) < 0)
+            rc = xt_error(call->xt, -ENOMEM, "out of memory");
+        free(cur);
+    }
+    if (rc < 0) {
+        api_value_free(mv);
+        return rc;
+    }
+    *moving_r = mv;
+    return 0;
+}
+
+/*
+ * VM.migrate_send(session, vm, dest, live, vdi_map, vif_map, options):
+ * a live migration to the host of dest (Host.migrate_receive's answer)
+ * with the disks of vdi_map (VDI -> SR of that host) moved by storage
+ * motion first.  Another pool's dest is refused (not yet).
+ */
+static int vm_migrate_send(struct api_call_ctx *call,
+                           const struct api_value *params,
+                           struct api_value **result_r)
+{
+    const char *vm = xa_param_str(params, 1);
+    const struct api_value *dest = api_array_get(params, 2);
+    const struct api_value *vdi_map = api_array_get(params, 4);
+    const struct api_value *vif_map = api_array_get(params, 5);
+    const struct api_value *opts = api_array_get(params, 6);
+    const char *host = api_value_string(api_struct_get(dest, "xm:host"));
+    struct api_value *o = NULL, *moving = NULL;
+    bool live = true;
+    int rc;
+
+    if (!vm || api_value_type(dest) != API_STRUCT ||
+        api_value_type(vdi_map) != API_STRUCT ||
+        api_value_type(vif_map) != API_STRUCT ||
+        api_value_type(opts) != API_STRUCT ||
+        api_value_get_bool(api_array_get(params, 3), &live) < 0)
+        return xt_error(call->xt, -EINVAL, "VM.migrate_send(session, vm, "
+                        "dest, live, vdi_map, vif_map, options)");
+    if (!host) {
+        *result_r = api_failure("NOT_IMPLEMENTED", "VM.migrate_send to "
+                                "another pool", NULL);
+        return xt_error(call->xt, -ENOTSUP, "dest is not a host of this "
+                        "pool (Host.migrate_receive of this pool's host)");
+    }
+    if (api_value_count(vif_map)) {
+        *result_r = api_failure("NOT_IMPLEMENTED", "vif_map: xm-pool VMs "
+                                "have no VIFs yet", NULL);
+        return xt_error(call->xt, -ENOTSUP, "vif_map");
+    }
+    rc = moving_disks(call, vdi_map, &moving, result_r);
+    if (rc < 0)
+        return rc;
+    o = api_value_copy(opts);
+    rc = api_struct_add(o, "live", api_string(live ? "true" : "false"));
+    if (rc == 0 && api_struct_get(dest, "xm:network"))
+        rc = api_struct_add(o, "network",
+                            api_value_copy(api_struct_get(dest,
+                                                          "xm:network")));
+    rc = rc < 0 ? xt_error(call->xt, -ENOMEM, "out of memory") :
+         migrate(call, vm, host, o, moving, result_r);
+    api_value_free(o);
+    api_value_free(moving);
     return rc;
 }
 
@@ -535,6 +695,8 @@ out:
 const struct api_method xa_migrate_methods[] = {
     { "VM.assert_can_migrate", 4, 0, 0, vm_assert_can_migrate },
     { "VM.pool_migrate", 4, 0, 0, vm_pool_migrate },
+    { "VM.migrate_send", 7, 0, 0, vm_migrate_send },
+    { "Host.migrate_receive", 4, 0, 0, host_migrate_receive },
     { "task.cancel", 2, 0, API_METHOD_NO_ASYNC, task_cancel },
     { NULL },
 };

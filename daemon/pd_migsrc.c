@@ -28,6 +28,7 @@
 
 #include "hv.h"
 #include "mig.h"
+#include "mirror_ctl.h"
 #include "pd_internal.h"
 #include "pd_xenapi.h"
 
@@ -63,6 +64,13 @@ struct xa_send {
     enum mig_compression compression;
     bool live;
     uint64_t last_progress_ns;
+    /* the disks' mirrors to complete before COMMIT (storage motion) */
+    unsigned nmirrors;
+    struct {
+        unsigned device;
+        char vdi[XT_UUID_STRLEN + 1];
+        int64_t gen;
+    } mirrors[HV_MAX_DISKS];
 };
 
 static void send_free(struct xa_send *s)
@@ -383,6 +391,39 @@ static void send_publish(struct xa_send *s, struct xt_ctx *ctx, int rc,
             rc < 0 ? ctx->err_msg : "");
 }
 
+/*
+ * opts.precommit: the VM paused, its VMM has handed its disks back, so
+ * nothing writes them: each mirror drains into the destination's VDI at
+ * the generation the master saw synced (a mirror that failed since says
+ * no: the source runs on), then lets go of it, so that the destination's
+ * own block service can take the VDI when its VM resumes.
+ */
+static int send_precommit(struct xt_ctx *ctx, void *opaque)
+{
+    struct xa_send *s = opaque;
+    char path[4096], req[64], reply[MIRROR_CTL_LINE_MAX];
+    unsigned i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < s->nmirrors; i++) {
+        rc = xa_blk_ctl_path(s->xa, ctx, s->vm, s->mirrors[i].device,
+                             s->mirrors[i].vdi, path, sizeof(path));
+        snprintf(req, sizeof(req), "complete gen=%lld",
+                 (long long)s->mirrors[i].gen);
+        rc = rc ?: mirror_ctl_call(ctx, path, req, reply, sizeof(reply),
+                                   30000);
+    }
+    if (rc == 0)
+        xt_fault(ctx, "pd.source.mirrors-completed");
+    for (i = 0; rc == 0 && i < s->nmirrors; i++) {
+        xa_blk_ctl_path(s->xa, ctx, s->vm, s->mirrors[i].device,
+                        s->mirrors[i].vdi, path, sizeof(path));
+        rc = mirror_ctl_call(ctx, path, "stop", reply, sizeof(reply),
+                             30000);
+    }
+    return rc;
+}
+
 static void *send_main(void *p)
 {
     struct xa_send *s = p;
@@ -402,6 +443,8 @@ static void *send_main(void *p)
     o.chan.pin = s->pin;
     o.cancel = send_cancelled;
     o.progress = send_progress;
+    if (s->nmirrors)
+        o.precommit = send_precommit;
     o.opaque = s;
     rc = t ? xa_hv_open(xa, ctx, &h) : -ENOMEM;
     if (rc == 0 && s->cancel)
@@ -424,6 +467,35 @@ static void *send_main(void *p)
 }
 
 /* ---- host_local.migrate_send ------------------------------------------- */
+
+/* options.mirrors: [{ device, vdi, gen }], the disks' mirrors the
+ * precommit completes. */
+static int send_mirrors(struct api_call_ctx *call, struct xa_send *s,
+                        const struct api_value *ms)
+{
+    size_t i, n = ms ? api_value_count(ms) : 0;
+
+    if (n > HV_MAX_DISKS)
+        return xt_error(call->xt, -EINVAL, "mirrors: %zu of them", n);
+    for (i = 0; i < n; i++) {
+        const struct api_value *m = api_array_get(ms, i);
+        const char *vdi = api_value_string(api_struct_get(m, "vdi"));
+        int64_t dev = -1, gen = -1;
+        struct xt_uuid u;
+
+        api_value_get_int64(api_struct_get(m, "device"), &dev);
+        api_value_get_int64(api_struct_get(m, "gen"), &gen);
+        if (!vdi || xt_uuid_parse(vdi, &u) < 0 || dev < 0 ||
+            dev >= HV_MAX_DISKS || gen < 0)
+            return xt_error(call->xt, -EINVAL, "mirrors: { device, vdi, "
+                            "gen }");
+        s->mirrors[i].device = (unsigned)dev;
+        snprintf(s->mirrors[i].vdi, sizeof(s->mirrors[i].vdi), "%s", vdi);
+        s->mirrors[i].gen = gen;
+    }
+    s->nmirrors = (unsigned)n;
+    return 0;
+}
 
 /* The entry migrate_send's parameters describe (not registered). */
 static int send_new(struct api_call_ctx *call, const struct api_value *params,
@@ -476,6 +548,10 @@ static int send_new(struct api_call_ctx *call, const struct api_value *params,
         return xt_error(call->xt, -ENOMEM, "migrate_send");
     }
     snprintf(s->port, 16, "%d", (int)port);
+    if (send_mirrors(call, s, api_struct_get(opts, "mirrors")) < 0) {
+        send_free(s);
+        return -EINVAL;
+    }
     *s_r = s;
     return 0;
 }

@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,9 @@
 #define MOTION_TO       "xm:motion-to"
 #define MOTION_OF       "xm:motion-of"
 #define MOTION_STAGE    "xm:motion-stage"
+#define MOTION_OP       "xm:motion-op"      /* with a VM migration: its key */
+#define MOTION_HOST     "xm:motion-host"    /* ... and the destination host,
+                                             * which exports the new VDI */
 #define AGENT_TIMEOUT_S 60
 #define CTL_TIMEOUT_MS  30000
 #define WAIT_MS         1000
@@ -114,9 +118,53 @@ static int motion_args(struct api_call_ctx *call,
 }
 
 /*
+ * The mirror's target when it is another host's export of the VDI
+ * (remote: { address, port, psk_identity, psk }): its key in a file
+ * beside the source's control socket, VM.N.TAG.psk, and an nbds:// URI
+ * naming it.
+ */
+static int remote_target(struct api_call_ctx *call, const struct motion_args *a,
+                         const struct api_value *remote, char *uri,
+                         size_t size)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    const char *addr = api_value_string(api_struct_get(remote, "address"));
+    const char *id = api_value_string(api_struct_get(remote,
+                                                     "psk_identity"));
+    const char *psk = api_value_string(api_struct_get(remote, "psk"));
+    char path[PATH_MAX];
+    int64_t port = 0;
+    int fd, rc;
+
+    api_value_get_int64(api_struct_get(remote, "port"), &port);
+    if (!addr || !id || !psk || port <= 0 || port > 65535 ||
+        strpbrk(addr, "/?@ ") || strpbrk(id, ":/@ "))
+        return xt_error(call->xt, -EINVAL, "remote: { address, port, "
+                        "psk_identity, psk }");
+    rc = xa_blk_ctl_path(xa, call->xt, a->vm, (unsigned)a->device, a->src,
+                         path, sizeof(path) - 4);
+    if (rc < 0)
+        return rc;
+    strcpy(path + strlen(path) - 3, "psk");
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || dprintf(fd, "%s:%s\n", id, psk) < 0)
+        rc = xt_error(call->xt, -errno, "%s", path);
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0 && (size_t)snprintf(uri, size, "nbds://%s@%s%s%s:%lld/?"
+                                    "tls-psk-file=%s", id,
+                                    strchr(addr, ':') ? "[" : "", addr,
+                                    strchr(addr, ':') ? "]" : "",
+                                    (long long)port, path) >= size)
+        rc = xt_error(call->xt, -ENAMETOOLONG, "the target's URI");
+    return rc;
+}
+
+/*
  * host_local.vdi_motion_start(secret, vm, device, src_vdi, dst_vdi,
- * dst_disk, max_bps): the destination's backend (its disk an entry as
- * xa_vm_disks gives), then the mirror to it from the source's.
+ * dst_disk, max_bps[, remote]): the mirror from the source's backend to
+ * the destination: a backend started here for dst_disk (an entry as
+ * xa_vm_disks gives), or, with remote, another host's export of it.
  */
 static int a_motion_start(struct api_call_ctx *call,
                           const struct api_value *params,
@@ -141,9 +189,15 @@ static int a_motion_start(struct api_call_ctx *call,
         return rc;
     /* the state file beside the control socket: VM.N.TAG.mirror */
     strcpy(state + strlen(state) - 3, "mirror");
-    pthread_mutex_lock(&xa->blk_lock);
-    rc = xa_blk_start_disk(xa, call->xt, a.vm, disk, &hd, uri, sizeof(uri));
-    pthread_mutex_unlock(&xa->blk_lock);
+    if (api_value_count(params) > 7) {
+        rc = remote_target(call, &a, api_array_get(params, 7), uri,
+                           sizeof(uri));
+    } else {
+        pthread_mutex_lock(&xa->blk_lock);
+        rc = xa_blk_start_disk(xa, call->xt, a.vm, disk, &hd, uri,
+                               sizeof(uri));
+        pthread_mutex_unlock(&xa->blk_lock);
+    }
     if (rc < 0)
         return rc;
     unlink(state);              /* a fresh copy: never an old bitmap */
@@ -215,9 +269,14 @@ static int a_motion_resume(struct api_call_ctx *call,
 
     if (rc < 0)
         return rc;
-    pthread_mutex_lock(&xa->blk_lock);
-    rc = xa_blk_start_disk(xa, call->xt, a.vm, disk, &hd, uri, sizeof(uri));
-    pthread_mutex_unlock(&xa->blk_lock);
+    /* A remote target (no disk here to serve) is the other host's to
+     * restart: the mirror only reconnects. */
+    if (api_value_type(disk) == API_STRUCT) {
+        pthread_mutex_lock(&xa->blk_lock);
+        rc = xa_blk_start_disk(xa, call->xt, a.vm, disk, &hd, uri,
+                               sizeof(uri));
+        pthread_mutex_unlock(&xa->blk_lock);
+    }
     rc = rc ?: ctl(call, a.vm, (unsigned)a.device, a.src, "resume", reply,
                    sizeof(reply));
     if (rc < 0)
@@ -342,7 +401,7 @@ static int a_motion_cancel(struct api_call_ctx *call,
                            struct api_value **result_r)
 {
     struct xa *xa = xa_call_of(call)->xa;
-    char reply[MIRROR_CTL_LINE_MAX];
+    char reply[MIRROR_CTL_LINE_MAX], path[PATH_MAX];
     struct motion_args a;
     bool quiet = call->xt->quiet_errors;
     int rc = motion_args(call, params, &a, result_r);
@@ -358,12 +417,17 @@ static int a_motion_cancel(struct api_call_ctx *call,
     pthread_mutex_lock(&xa->blk_lock);
     xa_blk_stop_vdi(xa, call->xt, a.vm, (unsigned)a.device, a.dst);
     pthread_mutex_unlock(&xa->blk_lock);
+    if (xa_blk_ctl_path(xa, call->xt, a.vm, (unsigned)a.device, a.src, path,
+                        sizeof(path) - 4) == 0) {
+        strcpy(path + strlen(path) - 3, "psk");
+        unlink(path);
+    }
     *result_r = api_void();
     return 0;
 }
 
 const struct api_method xa_motion_agent_methods[] = {
-    { "host_local.vdi_motion_start", 7, 0, API_METHOD_NO_ASYNC,
+    { "host_local.vdi_motion_start", 7, 8, API_METHOD_NO_ASYNC,
       a_motion_start },
     { "host_local.vdi_motion_status", 8, 0, API_METHOD_NO_ASYNC,
       a_motion_status },
@@ -386,6 +450,7 @@ struct motion {
     int64_t max_bps;
     struct api_value *dst_disk; /* the destination as the agent serves it */
     unsigned resumes;
+    char *dst_host;             /* with a VM migration: where it goes */
 };
 
 static void motion_clear(struct motion *mo)
@@ -402,6 +467,7 @@ static void motion_clear(struct motion *mo)
     free(mo->dst);
     free(mo->dst_uuid);
     api_value_free(mo->dst_disk);
+    free(mo->dst_host);
 }
 
 /* Calls host_local.METHOD(vm, device, src, dst, extra...) on the VM's
@@ -636,7 +702,8 @@ static int motion_sync(struct motion *mo, int64_t *gen_r,
                     MAX_RESUMES);
             api_value_free(v);
             extra = api_array();
-            api_array_append(extra, api_value_copy(mo->dst_disk));
+            api_array_append(extra, mo->dst_host ? api_string("") :
+                                    api_value_copy(mo->dst_disk));
             rc = agent(mo, "resume", extra, &v, result_r);
             if (rc < 0 && mo->resumes < MAX_RESUMES) {
                 xt_error_clear(mo->call->xt);
@@ -692,12 +759,34 @@ static int motion_switch(struct motion *mo, int64_t gen,
 }
 
 /* After the switch: the source goes, the tags with it. */
+/* With a VM migration: the destination host stops exporting the new
+ * VDI (best effort: an export left over serves nobody and goes with that
+ * host's next restart). */
+static void unexport(struct motion *mo)
+{
+    struct xa *xa = xa_call_of(mo->call)->xa;
+    struct api_value *p, *ignored = NULL, *v = NULL;
+    char *url = NULL;
+
+    if (!mo->dst_host || !mo->dst_uuid ||
+        xa_host_url(xa, dbof(mo->call), mo->dst_host, &url) < 0)
+        return;
+    p = api_array();
+    api_array_append(p, api_string(mo->dst_uuid));
+    xa_host_call(xa, mo->call->xt, url, "host_local.vdi_unexport", p,
+                 AGENT_TIMEOUT_S, &v, &ignored);
+    api_value_free(v);
+    api_value_free(ignored);
+    free(url);
+}
+
 static int motion_finish(struct motion *mo)
 {
     struct api_value *ignored = NULL;
     int rc;
 
     xt_fault(mo->call->xt, "pd.motion.switched");
+    unexport(mo);
     pool_db_map_remove(dbof(mo->call), POOL_CLASS_VDI, mo->dst,
                        "other_config", MOTION_OF, POOL_DB_INTERNAL);
     rc = xa_vdi_destroy(mo->call, mo->src, &ignored);
@@ -723,6 +812,7 @@ static void motion_undo(struct motion *mo)
         agent(mo, "cancel", NULL, NULL, &ignored);
     api_value_free(ignored);
     ignored = NULL;
+    unexport(mo);
     if (mo->dst && xa_vdi_destroy(mo->call, mo->dst, &ignored) < 0) {
         /* Still tagged both ways: the next master start tries again. */
         api_value_free(ignored);
@@ -739,6 +829,10 @@ static void motion_undo(struct motion *mo)
                        MOTION_TO, POOL_DB_INTERNAL);
     pool_db_map_remove(db, POOL_CLASS_VDI, mo->src, "other_config",
                        MOTION_STAGE, POOL_DB_INTERNAL);
+    pool_db_map_remove(db, POOL_CLASS_VDI, mo->src, "other_config",
+                       MOTION_OP, POOL_DB_INTERNAL);
+    pool_db_map_remove(db, POOL_CLASS_VDI, mo->src, "other_config",
+                       MOTION_HOST, POOL_DB_INTERNAL);
     if (e.rc)
         xt_err_put(&e, mo->call->xt);
 }
@@ -812,6 +906,249 @@ const struct api_method xa_motion_methods[] = {
     { NULL, 0, 0, 0, NULL },
 };
 
+/* ---- with a VM migration to another host (VM.migrate_send) ---------- */
+
+struct xa_sxm {
+    unsigned n;
+    struct motion mo[HV_MAX_DISKS];
+    int64_t gen[HV_MAX_DISKS];
+};
+
+/* The destination host exports mo's new VDI to the source host: the
+ * mirror's remote target { address, port, psk_identity, psk }. */
+static int sxm_export(struct motion *mo, struct api_value **remote_r,
+                      struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(mo->call)->xa;
+    struct pool_db *db = dbof(mo->call);
+    struct api_value *p = api_array(), *v = NULL;
+    char *durl = NULL, *daddr = NULL, *saddr = NULL;
+    int rc;
+
+    rc = xa_host_url(xa, db, mo->dst_host, &durl);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_HOST, mo->dst_host, "address",
+                            &daddr);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_HOST, mo->host, "address",
+                            &saddr);
+    if (rc == 0) {
+        api_array_append(p, api_value_copy(mo->dst_disk));
+        api_array_append(p, api_string(daddr));
+        /* The peer let in is the source host; hosts on one machine's
+         * loopback (tests, a demo) all connect from 127.0.0.1. */
+        api_array_append(p, api_string(!strncmp(saddr, "127.", 4) ?
+                                       "127.0.0.1" : saddr));
+        rc = xa_host_call(xa, mo->call->xt, durl, "host_local.vdi_export",
+                          p, AGENT_TIMEOUT_S, &v, result_r);
+        p = NULL;
+    }
+    if (rc == 0 && api_struct_add(v, "address", api_string(daddr)) < 0)
+        rc = xt_error(mo->call->xt, -ENOMEM, "out of memory");
+    if (rc == 0) {
+        *remote_r = v;
+        v = NULL;
+    }
+    api_value_free(p);
+    api_value_free(v);
+    free(durl);
+    free(daddr);
+    free(saddr);
+    return rc;
+}
+
+/* One disk of the motion: its new VDI on sr, tagged with the migration,
+ * exported by the destination host, mirrored to from the source's. */
+static int sxm_one(struct motion *mo, const char *vm, const char *op,
+                   const char *sr, struct api_value **result_r)
+{
+    struct pool_db *db = dbof(mo->call);
+    struct api_value *remote = NULL, *extra;
+    int rc;
+
+    rc = motion_find(mo, result_r);
+    if (rc == 0 && strcmp(mo->vm, vm) != 0) {
+        *result_r = api_failure("VDI_NOT_IN_MAP", mo->src, NULL);
+        rc = xt_error(mo->call->xt, -EINVAL, "VDI %s is not a disk of VM "
+                      "%s", mo->src, vm);
+    }
+    rc = rc ?: xa_host_url(xa_call_of(mo->call)->xa, db, mo->host,
+                           &mo->url);
+    rc = rc ?: motion_prepare(mo, sr, result_r);
+    rc = rc ?: pool_db_map_put(db, POOL_CLASS_VDI, mo->src, "other_config",
+                               MOTION_OP, op, POOL_DB_INTERNAL);
+    rc = rc ?: pool_db_map_put(db, POOL_CLASS_VDI, mo->src, "other_config",
+                               MOTION_HOST, mo->dst_host, POOL_DB_INTERNAL);
+    rc = rc ?: set_stage(mo, "sxm");
+    rc = rc ?: xa_disk_value(mo->call, mo->vm, mo->dst, "RW", mo->num,
+                             mo->dst_host, "migrate_send", &mo->dst_disk,
+                             result_r);
+    rc = rc ?: sxm_export(mo, &remote, result_r);
+    if (rc < 0)
+        return rc;
+    extra = api_array();
+    api_array_append(extra, api_string(""));    /* no disk here */
+    api_array_append(extra, api_int(mo->max_bps));
+    api_array_append(extra, remote);
+    return agent(mo, "start", extra, NULL, result_r);
+}
+
+int xa_sxm_start(struct api_call_ctx *call, const char *vm,
+                 const char *dst_host, const char *op,
+                 const struct api_value *vdi_map, int64_t max_bps,
+                 struct xa_sxm **sxm_r, struct api_value **result_r)
+{
+    struct xa_sxm *x = calloc(1, sizeof(*x));
+    size_t i, n = api_value_count(vdi_map);
+    int rc = x ? 0 : xt_error(call->xt, -ENOMEM, "out of memory");
+
+    *sxm_r = NULL;
+    if (rc == 0 && n > HV_MAX_DISKS)
+        rc = xt_error(call->xt, -E2BIG, "vdi_map: %zu disks", n);
+    for (i = 0; rc == 0 && i < n; i++) {
+        struct motion *mo = &x->mo[x->n++];
+        const char *sr = api_value_string(api_struct_value(vdi_map, i));
+
+        mo->call = call;
+        mo->max_bps = max_bps;
+        mo->src = strdup(api_struct_key(vdi_map, i));
+        mo->dst_host = strdup(dst_host);
+        rc = mo->src && mo->dst_host && sr ? 0 :
+             xt_error(call->xt, -EINVAL, "vdi_map: VDI -> SR");
+        rc = rc ?: sxm_one(mo, vm, op, sr, result_r);
+    }
+    /* All mirrors run at once; each is followed until actively synced. */
+    for (i = 0; rc == 0 && i < x->n; i++)
+        rc = motion_sync(&x->mo[i], &x->gen[i], result_r);
+    if (rc < 0 && x) {
+        xa_sxm_abort(call, x);
+        xa_sxm_free(x);
+        return rc;
+    }
+    *sxm_r = x;
+    return 0;
+}
+
+void xa_sxm_abort(struct api_call_ctx *call, struct xa_sxm *x)
+{
+    unsigned i;
+
+    for (i = 0; x && i < x->n; i++) {
+        x->mo[i].call = call;
+        if (x->mo[i].dst)
+            motion_undo(&x->mo[i]);
+    }
+}
+
+void xa_sxm_free(struct xa_sxm *x)
+{
+    unsigned i;
+
+    for (i = 0; x && i < x->n; i++)
+        motion_clear(&x->mo[i]);
+    free(x);
+}
+
+int xa_sxm_disks(const struct xa_sxm *x, struct api_value *disks)
+{
+    unsigned i;
+
+    for (i = 0; x && i < x->n; i++)
+        if (api_array_append(disks, api_value_copy(x->mo[i].dst_disk)) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+struct api_value *xa_sxm_mirrors(const struct xa_sxm *x)
+{
+    struct api_value *a = api_array();
+    unsigned i;
+
+    for (i = 0; x && i < x->n; i++) {
+        struct api_value *m = api_struct();
+
+        api_struct_add(m, "device", api_int(x->mo[i].num));
+        api_struct_add(m, "vdi", api_string(x->mo[i].src_uuid));
+        api_struct_add(m, "gen", api_int(x->gen[i]));
+        api_array_append(a, m);
+    }
+    return a;
+}
+
+/* The VDIs a migration moves: its key in their xm:motion-op. */
+static int sxm_vdis(struct pool_db *db, const char *op,
+                    struct pool_record ***recs_r, size_t *n_r)
+{
+    struct pool_record **all = NULL;
+    size_t n = 0, i, k = 0;
+    int rc = pool_db_get_all_records(db, POOL_CLASS_VDI, &all, &n);
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        const char *o = pool_value_map_get(pool_record_get(all[i],
+                                           "other_config"), MOTION_OP);
+
+        if (o && !strcmp(o, op))
+            all[k++] = all[i];
+        else
+            pool_record_free(all[i]);
+    }
+    *recs_r = all;
+    *n_r = rc == 0 ? k : 0;
+    return rc;
+}
+
+int xa_sxm_apply_db(struct pool_db *db, const char *op, bool on_dest)
+{
+    struct pool_record **vdis = NULL;
+    size_t n = 0, i;
+    int rc = sxm_vdis(db, op, &vdis, &n);
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        const struct pool_value *oc = pool_record_get(vdis[i],
+                                                      "other_config");
+        const char *dst = pool_value_map_get(oc, MOTION_TO);
+        struct pool_strv vbds = { 0 };
+        size_t k;
+
+        if (on_dest && dst)
+            rc = pool_db_find(db, POOL_CLASS_VBD, "VDI",
+                              &POOL_V_REF(vdis[i]->ref), &vbds);
+        for (k = 0; rc == 0 && k < vbds.n; k++)
+            rc = pool_db_set_field(db, POOL_CLASS_VBD, vbds.v[k], "VDI",
+                                   &POOL_V_REF(dst), POOL_DB_INTERNAL);
+        pool_strv_free(&vbds);
+        rc = rc ?: pool_db_map_put(db, POOL_CLASS_VDI, vdis[i]->ref,
+                                   "other_config", MOTION_STAGE,
+                                   on_dest && dst ? "switched" : "undo",
+                                   POOL_DB_INTERNAL);
+    }
+    pool_records_free(vdis, n);
+    return rc;
+}
+
+static void reconcile_fill(struct motion *mo, const struct pool_record *rec);
+static void reconcile_one(struct motion *mo, const char *stage);
+
+void xa_sxm_settled(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
+                    const char *op)
+{
+    struct xa_call xc = { .api = { .xt = ctx }, .xa = xa, .db = db };
+    struct pool_record **vdis = NULL;
+    size_t n = 0, i;
+
+    xc.api.daemon = &xc;
+    if (sxm_vdis(db, op, &vdis, &n) < 0)
+        return;
+    for (i = 0; i < n; i++) {
+        struct motion mo = { .call = &xc.api };
+        const char *stage = pool_value_map_get(
+            pool_record_get(vdis[i], "other_config"), MOTION_STAGE);
+
+        reconcile_fill(&mo, vdis[i]);
+        reconcile_one(&mo, stage ? stage : "undo");
+        motion_clear(&mo);
+    }
+    pool_records_free(vdis, n);
+}
+
 /* ---- the master's restart -------------------------------------------- */
 
 /* One motion a stopped master left: finished if the VM was switched to
@@ -844,9 +1181,12 @@ static void reconcile_fill(struct motion *mo, const struct pool_record *rec)
     const char *dst = pool_value_map_get(oc, MOTION_TO);
     struct api_value *ignored = NULL;
 
+    const char *host = pool_value_map_get(oc, MOTION_HOST);
+
     mo->src = strdup(rec->ref);
     mo->src_uuid = strdup(pool_record_get(rec, "uuid")->s);
     mo->dst = dst ? strdup(dst) : NULL;
+    mo->dst_host = host ? strdup(host) : NULL;
     if (mo->dst && xa_field_str(db, POOL_CLASS_VDI, mo->dst, "uuid",
                                 &mo->dst_uuid) < 0) {
         free(mo->dst);          /* never made, or gone */
@@ -857,6 +1197,28 @@ static void reconcile_fill(struct motion *mo, const struct pool_record *rec)
         xa_host_url(xa_call_of(mo->call)->xa, db, mo->host, &mo->url);
     api_value_free(ignored);
     xt_error_clear(mo->call->xt);
+}
+
+/* Whether the migration the motion of VDI rec goes with still has its
+ * record on a VM (then pd_settle.c has it to settle). */
+static bool sxm_unsettled(struct pool_db *db, const struct pool_record *rec)
+{
+    const char *op = pool_value_map_get(pool_record_get(rec, "other_config"),
+                                        MOTION_OP);
+    struct pool_record **vms = NULL;
+    size_t n = 0, i;
+    bool found = false;
+
+    if (!op || pool_db_get_all_records(db, POOL_CLASS_VM, &vms, &n) < 0)
+        return false;
+    for (i = 0; i < n && !found; i++) {
+        const char *o = pool_value_map_get(pool_record_get(vms[i],
+                                           "other_config"), XA_MIG_OP);
+
+        found = o && !strcmp(o, op);
+    }
+    pool_records_free(vms, n);
+    return found;
 }
 
 void xa_motion_reconcile(struct xa *xa, struct pool_db *db,
@@ -877,6 +1239,10 @@ void xa_motion_reconcile(struct xa *xa, struct pool_db *db,
         struct motion mo = { .call = &xc.api };
 
         if (!stage)
+            continue;
+        /* A motion with a VM migration that is not settled yet: the
+         * migration's settling finishes or undoes it. */
+        if (!strcmp(stage, "sxm") && sxm_unsettled(db, vdis[i]))
             continue;
         reconcile_fill(&mo, vdis[i]);
         reconcile_one(&mo, stage);

@@ -287,6 +287,8 @@ static int apply(struct pool_db *db, const struct xa_pm *pm, enum verdict v,
                                   "current_operations", pm->op,
                                   POOL_DB_INTERNAL);
     rc = rc ?: task_outcome(db, pm->op, env);
+    /* Disks moved with it: the VM's VBDs follow it (storage motion). */
+    rc = rc ?: xa_sxm_apply_db(db, pm->op, v == V_ON_DEST);
     rc = rc ?: xa_pm_set_state(db, pm, v == V_ON_DEST ? XA_MIG_CLEANUP_DST
                                : XA_MIG_CLEANUP_SRC);
     rc = rc ?: pool_db_commit(db);
@@ -384,6 +386,8 @@ static int settle_pass(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
             v == V_ON_DEST ? "on the destination" : v == V_ON_SOURCE ?
             "on the source" : "running nowhere");
     xt_fault(ctx, "pd.master.applied");
+    /* The VDIs the VM no longer uses go, the exports with them. */
+    xa_sxm_settled(xa, ctx, db, pm->op);
     if (cleanup(xa, ctx, db, pm, v == V_ON_DEST) < 0)
         xt_warn(xa->log, "VM %s: the source has not forgotten migration %s "
                 "yet: the reconciler tells it", pm->vm, pm->op);

@@ -356,15 +356,41 @@ extern const struct api_method xa_motion_agent_methods[];
 void xa_motion_reconcile(struct xa *xa, struct pool_db *db,
                          struct xt_ctx *ctx);
 /*
+ * A VM migration that moves some of the VM's disks to the destination
+ * host's SRs (VM.migrate_send's vdi_map: VDI ref -> SR ref).  Before the
+ * migration: xa_sxm_start makes each new VDI (tagged with the migration's
+ * key op), has the destination host export it and the source mirror to
+ * it, and returns once every mirror is actively synced (or undoes all);
+ * xa_sxm_disks appends the new VDIs to the destination's disk list and
+ * xa_sxm_mirrors gives the source what its precommit completes.  When
+ * the migration settles: xa_sxm_apply_db (in the settling's transaction)
+ * points the VBDs at the new VDIs if the VM is on the destination, and
+ * xa_sxm_settled then destroys the VDIs the VM no longer uses.  abort:
+ * undo before the migration started.
+ */
+struct xa_sxm;
+int xa_sxm_start(struct api_call_ctx *call, const char *vm,
+                 const char *dst_host, const char *op,
+                 const struct api_value *vdi_map, int64_t max_bps,
+                 struct xa_sxm **sxm_r, struct api_value **result_r);
+void xa_sxm_abort(struct api_call_ctx *call, struct xa_sxm *x);
+void xa_sxm_free(struct xa_sxm *x);
+int xa_sxm_disks(const struct xa_sxm *x, struct api_value *disks);
+struct api_value *xa_sxm_mirrors(const struct xa_sxm *x);
+int xa_sxm_apply_db(struct pool_db *db, const char *op, bool on_dest);
+void xa_sxm_settled(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
+                    const char *op);
+/*
  * The disks of vm for host's agent (an API array, *disks_r the caller's,
  * see xa_blk_start), in disk-number order: every VBD with a VDI when
  * starting (then VDI_IN_USE if another running VM holds one), the
  * attached ones otherwise (a migration).  VM_REQUIRES_SR when host has
- * not plugged a disk's SR.
+ * not plugged a disk's SR.  The VDIs that are keys of moving (NULL: none),
+ * a storage motion's vdi_map, are left out.
  */
 int xa_vm_disks(struct api_call_ctx *call, const char *vm, const char *host,
-                bool starting, struct api_value **disks_r,
-                struct api_value **result_r);
+                bool starting, const struct api_value *moving,
+                struct api_value **disks_r, struct api_value **result_r);
 /*
  * One disk for host's agent: { vdi, sr_type, sr_uuid, device_config,
  * mode, device } of VDI vdi as disk number num of vm, its SR reached

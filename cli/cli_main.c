@@ -33,7 +33,8 @@ static const char *const k_create[] = {
 static const char *const k_start[] = { "vm", "on", "multiple", NULL };
 static const char *const k_shutdown[] = { "vm", "force", "multiple", NULL };
 static const char *const k_migrate[] = {
-    "vm", "host", "host-uuid", "live", "compress", "network-uuid", NULL
+    "vm", "host", "host-uuid", "live", "compress", "network-uuid",
+    "dry-run", "vdi:", NULL
 };
 static const char *const k_cancel[] = { "uuid", NULL };
 static const char *const k_uuid[] = { "uuid", NULL };
@@ -98,8 +99,11 @@ static const struct cli_command commands[] = {
       "shut a VM down (--force: hard shutdown)", k_shutdown, "VM" },
     { "vm-migrate", cli_vm_migrate,
       "vm=NAME|UUID host=NAME|UUID|host-uuid=UUID [live=true|false] "
-      "[compress=zlib|zstd|true|false] [network-uuid=UUID]",
-      "migrate a running VM to another host of the pool, showing progress",
+      "[compress=zlib|zstd|true|false] [network-uuid=UUID] "
+      "[vdi:VDI-UUID=SR-UUID ...] [--dry-run]",
+      "migrate a running VM to another host of the pool, showing progress; "
+      "vdi: moves those disks to SRs of that host with it (storage live "
+      "migration); --dry-run checks everything and prints the plan",
       k_migrate, "VM" },
     { "task-list", cli_task_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
       "list the tasks", k_list, "task" },
@@ -669,8 +673,12 @@ int cli_check_keys(struct cli_ctx *cli)
         char nb[64];
         const char *s;
 
+        /* "PREFIX:" in a command's keys takes any PREFIX:NAME. */
         for (j = 0; keys[j] && !ok; j++)
-            ok = key_eq(keys[j], k);
+            ok = key_eq(keys[j], k) ||
+                 (keys[j][0] && keys[j][strlen(keys[j]) - 1] == ':' &&
+                  !strncmp(keys[j], k, strlen(keys[j])) &&
+                  k[strlen(keys[j])]);
         if (!ok && cls) {
             char base[128];
 

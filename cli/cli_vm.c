@@ -583,6 +583,112 @@ int cli_task_failed(struct cli_ctx *cli, const struct api_value *task)
     return rc;
 }
 
+/* The arguments vdi:VDI-UUID=SR-UUID as a vdi_map (VDI ref -> SR ref). */
+static int vdi_map_args(struct cli_ctx *cli, struct api_value **map_r)
+{
+    struct api_value *map = api_struct();
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < cli->args.n; i++) {
+        const char *k = cli->args.kv[i].key;
+        struct api_value *vdi = NULL, *sr = NULL;
+
+        if (strncmp(k, "vdi:", 4) != 0)
+            continue;
+        rc = cli_rpc_call(cli, "VDI.get_by_uuid", cli_strings(k + 4, NULL),
+                          &vdi);
+        rc = rc ?: cli_rpc_call(cli, "SR.get_by_uuid",
+                                cli_strings(cli->args.kv[i].value, NULL),
+                                &sr);
+        if (rc == 0 && api_struct_add(map, api_value_string(vdi) ?: "",
+                                      api_string(api_value_string(sr) ?:
+                                                 "")) < 0)
+            rc = -ENOMEM;
+        api_value_free(vdi);
+        api_value_free(sr);
+    }
+    if (rc) {
+        api_value_free(map);
+        return rc;
+    }
+    *map_r = map;
+    return 0;
+}
+
+/* A name for ref of cls: its name_label, else its uuid. */
+static void name_of(struct cli_ctx *cli, const char *cls, const char *ref,
+                    char *buf, size_t size)
+{
+    struct api_value *v = NULL;
+    char m[64];
+
+    snprintf(m, sizeof(m), "%s.get_name_label", cls);
+    snprintf(buf, size, "%s", ref);
+    if (cli_rpc_call(cli, m, cli_strings(ref, NULL), &v) == 0 &&
+        api_value_string(v) && *api_value_string(v))
+        snprintf(buf, size, "%s", api_value_string(v));
+    api_value_free(v);
+}
+
+/* vm-migrate --dry-run: every check at once (VM.migrate_precheck), and
+ * where each disk would go; exit 1 when the migration cannot go. */
+static int migrate_dry_run(struct cli_ctx *cli, const char *vm,
+                           const char *vmname, const char *hname,
+                           struct api_value *dest, struct api_value *map)
+{
+    struct api_value *p = cli_strings(vm, NULL), *r = NULL;
+    const struct api_value *plan, *fails;
+    bool ok = false;
+    size_t i;
+    int rc;
+
+    if (!p || api_array_append(p, dest) < 0 ||
+        api_array_append(p, map) < 0 ||
+        api_array_append(p, api_struct()) < 0)
+        return -ENOMEM;
+    rc = cli_rpc_call(cli, "VM.migrate_precheck", p, &r);
+    if (rc)
+        return rc;
+    plan = api_struct_get(r, "plan");
+    fails = api_struct_get(r, "failures");
+    api_value_get_bool(api_struct_get(r, "can_migrate"), &ok);
+    fprintf(cli->out, "plan: %s to %s\n", vmname, hname);
+    for (i = 0; i < api_value_count(plan); i++) {
+        const struct api_value *d = api_array_get(plan, i);
+        char from[128], to[128];
+        bool moves = false;
+
+        name_of(cli, "SR", api_value_string(api_struct_get(d, "SR")) ?: "",
+                from, sizeof(from));
+        name_of(cli, "SR", api_value_string(api_struct_get(d, "to_SR")) ?:
+                "", to, sizeof(to));
+        api_value_get_bool(api_struct_get(d, "moves"), &moves);
+        fprintf(cli->out, "  disk %s: on %s%s%s\n",
+                api_value_string(api_struct_get(d, "device")) ?: "?", from,
+                moves ? " -> " : " (stays)", moves ? to : "");
+    }
+    for (i = 0; i < api_value_count(fails); i++) {
+        const struct api_value *f = api_array_get(fails, i);
+        const char *code = api_value_string(api_array_get(f, 0)) ?: "?";
+        const char *meaning = api_error_meaning(code);
+        size_t k;
+
+        fprintf(cli->out, "  cannot: %s", code);
+        for (k = 1; k < api_value_count(f); k++)
+            fprintf(cli->out, " %s",
+                    api_value_string(api_array_get(f, k)) ?: "");
+        fprintf(cli->out, "%s%s\n", meaning ? " - " : "",
+                meaning ? meaning : "");
+    }
+    fprintf(cli->out, "%s\n", ok ? "the migration can go" :
+            "the migration cannot go");
+    if (!ok)
+        cli->status = cli->status ? cli->status : CLI_EXIT_SERVER;
+    api_value_free(r);
+    return ok ? 0 : -EPERM;
+}
+
 int cli_vm_migrate(struct cli_ctx *cli)
 {
     const char *hostarg = cli_arg(cli, "host");
@@ -594,8 +700,9 @@ int cli_vm_migrate(struct cli_ctx *cli)
     const char **refs = NULL;
     const struct api_value **recs = NULL;
     char *host = NULL, *hname = NULL, line[256];
+    struct api_value *map = NULL, *dest = NULL, *sopts = NULL;
     const char *vmname, *status;
-    bool live = true;
+    bool live = true, dry = false;
     size_t n = 0;
     int rc;
 
@@ -636,16 +743,52 @@ int cli_vm_migrate(struct cli_ctx *cli)
         api_value_free(params);
         goto out;
     }
-    rc = cli_rpc_call(cli, "Async.VM.pool_migrate", params, &task);
+    vmname = api_value_string(api_struct_get(recs[0], "name_label"));
+    if (!vmname || !*vmname)
+        vmname = api_value_string(api_struct_get(recs[0], "uuid")) ?: "?";
+    rc = cli_arg_bool(cli, "dry-run", false, &dry);
+    rc = rc ?: vdi_map_args(cli, &map);
+    if (rc) {
+        api_value_free(params);
+        goto out;
+    }
+    if (dry || api_value_count(map)) {
+        /* Disks moved with it (or the checks only): XAPI's pair
+         * Host.migrate_receive + VM.migrate_send. */
+        struct api_value *rp = cli_strings(host, NULL);
+
+        if (rp)
+            api_array_append(rp, api_string(net ? api_value_string(net) :
+                                            "OpaqueRef:NULL"));
+        if (rp)
+            api_array_append(rp, api_struct());
+        rc = cli_rpc_call(cli, "Host.migrate_receive", rp, &dest);
+        if (!rc && dry) {
+            rc = migrate_dry_run(cli, refs[0], vmname, hname, dest, map);
+            dest = map = NULL;
+            api_value_free(params);
+            goto out;
+        }
+        sopts = api_value_copy(api_array_get(params, 2));
+        api_value_free(params);
+        params = rc ? NULL : cli_strings(refs[0], NULL);
+        if (!rc && (!params || api_array_append(params, dest) < 0 ||
+                    api_array_append(params, api_bool(live)) < 0 ||
+                    api_array_append(params, map) < 0 ||
+                    api_array_append(params, api_struct()) < 0 ||
+                    api_array_append(params, sopts) < 0))
+            rc = -ENOMEM;
+        dest = map = sopts = NULL;
+        rc = rc ?: cli_rpc_call(cli, "Async.VM.migrate_send", params, &task);
+    } else {
+        rc = cli_rpc_call(cli, "Async.VM.pool_migrate", params, &task);
+    }
     if (rc)
         goto out;
     rc = cli_task_wait(cli, api_value_string(task) ?: "", true, &rec);
     if (rc)
         goto out;
     status = api_value_string(api_struct_get(rec, "status")) ?: "";
-    vmname = api_value_string(api_struct_get(recs[0], "name_label"));
-    if (!vmname || !*vmname)
-        vmname = api_value_string(api_struct_get(recs[0], "uuid")) ?: "?";
     if (!strcmp(status, "success")) {
         fprintf(cli->out, "%s\n", cli_migrate_summary(vmname, hname,
                 api_value_string(api_struct_get(rec, "result")), line,
@@ -665,6 +808,9 @@ out:
     free(recs);
     api_value_free(all);
     api_value_free(opts);
+    api_value_free(map);
+    api_value_free(dest);
+    api_value_free(sopts);
     api_value_free(task);
     api_value_free(rec);
     api_value_free(net);

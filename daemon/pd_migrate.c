@@ -160,6 +160,197 @@ out:
     return rc;
 }
 
+/* ---- prechecks: every failure at once, and the plan ------------------- */
+
+/* Whether host has plugged sr. */
+static bool sr_on(struct pool_db *db, const char *sr, const char *host)
+{
+    struct pool_strv pbds = { 0 };
+    bool on = false;
+    size_t i;
+
+    if (pool_db_find(db, POOL_CLASS_PBD, "SR", &POOL_V_REF(sr), &pbds) < 0)
+        return false;
+    for (i = 0; i < pbds.n && !on; i++) {
+        char *h = NULL;
+        int64_t att = 0;
+
+        if (xa_field_str(db, POOL_CLASS_PBD, pbds.v[i], "host", &h) == 0 &&
+            xa_field_int(db, POOL_CLASS_PBD, pbds.v[i],
+                         "currently_attached", &att) == 0)
+            on = att && !strcmp(h, host);
+        free(h);
+    }
+    pool_strv_free(&pbds);
+    return on;
+}
+
+/* Appends failure f (taken; NULL: an error without one, from ctx) to
+ * fails as [code, params...]. */
+static void add_failure(struct api_call_ctx *call, struct api_value *fails,
+                        struct api_value *f)
+{
+    const struct api_value *d;
+
+    if (!f)
+        f = api_failure_errno(call->xt->err_rc ? call->xt->err_rc : -EIO,
+                              call->xt->err_msg);
+    d = api_struct_get(f, "ErrorDescription");
+    if (d)
+        api_array_append(fails, api_value_copy(d));
+    api_value_free(f);
+    xt_error_clear(call->xt);
+}
+
+/* The failure envelope of an ErrorDescription [code, params...]. */
+static struct api_value *failure_of_desc(const struct api_value *d)
+{
+    const char *p[16];
+    size_t n = api_value_count(d), i;
+
+    for (i = 1; i < n && i <= 16; i++)
+        p[i - 1] = api_value_string(api_array_get(d, i)) ?: "";
+    return api_failure_array(api_value_string(api_array_get(d, 0)) ?: "?",
+                             p, i - 1);
+}
+
+/* One disk of the plan: where it is and where it goes; its failures into
+ * fails. */
+static struct api_value *plan_disk(struct api_call_ctx *call, const char *vm,
+                                   const char *vbd, const char *host,
+                                   const struct api_value *vdi_map,
+                                   struct api_value *fails)
+{
+    struct pool_db *db = dbof(call);
+    char *vdi = NULL, *ud = NULL, *sr = NULL;
+    const char *to;
+    struct api_value *d = api_struct();
+    int64_t size = 0, psize = 0, used = 0;
+
+    xa_field_str(db, POOL_CLASS_VBD, vbd, "VDI", &vdi);
+    xa_field_str(db, POOL_CLASS_VBD, vbd, "userdevice", &ud);
+    if (!vdi || pool_ref_is_null(vdi) ||
+        xa_field_str(db, POOL_CLASS_VDI, vdi, "SR", &sr) < 0)
+        goto out;
+    xa_field_int(db, POOL_CLASS_VDI, vdi, "virtual_size", &size);
+    to = api_value_string(api_struct_get(vdi_map, vdi));
+    if (!to)
+        to = sr;
+    api_struct_add(d, "device", api_string(ud ? ud : "?"));
+    api_struct_add(d, "VDI", api_string(vdi));
+    api_struct_add(d, "SR", api_string(sr));
+    api_struct_add(d, "to_SR", api_string(to));
+    api_struct_add(d, "moves", api_bool(strcmp(to, sr) != 0));
+    if (!sr_on(db, to, host))
+        add_failure(call, fails, api_failure("VM_REQUIRES_SR", vm, to,
+                                             NULL));
+    if (strcmp(to, sr) != 0 &&
+        xa_field_int(db, POOL_CLASS_SR, to, "physical_size", &psize) == 0 &&
+        xa_field_int(db, POOL_CLASS_SR, to, "physical_utilisation",
+                     &used) == 0 && psize > 0 && psize - used < size) {
+        char a[32], b[32];
+
+        snprintf(a, sizeof(a), "%lld", (long long)size);
+        snprintf(b, sizeof(b), "%lld", (long long)(psize - used));
+        add_failure(call, fails, api_failure("SR_FULL", a, b, NULL));
+    }
+out:
+    free(vdi);
+    free(ud);
+    free(sr);
+    return d;
+}
+
+/*
+ * Every check of a migration of vm to host with vdi_map, none stopping
+ * at the first: *fails_r an array of [code, params...] (empty: it can
+ * go), *plan_r one entry per disk { device, VDI, SR, to_SR, moves }.
+ * No side effect anywhere.
+ */
+static int precheck(struct api_call_ctx *call, const char *vm,
+                    const char *host, const struct api_value *vdi_map,
+                    struct api_value **fails_r, struct api_value **plan_r)
+{
+    struct pool_db *db = dbof(call);
+    struct api_value *fails = api_array(), *plan = api_array(), *f = NULL;
+    struct pool_strv vbds = { 0 };
+    char *ps = NULL, *src = NULL;
+    size_t i;
+    int rc;
+
+    if (check_idle(call, vm, &f) < 0)
+        add_failure(call, fails, f);
+    f = NULL;
+    rc = xa_field_str(db, POOL_CLASS_VM, vm, "power_state", &ps);
+    rc = rc ?: xa_field_str(db, POOL_CLASS_VM, vm, "resident_on", &src);
+    if (rc < 0)
+        goto out;
+    if (strcmp(ps, "Running") != 0)
+        add_failure(call, fails, api_failure("VM_BAD_POWER_STATE", vm,
+                                             "Running", ps, NULL));
+    if (check_target(call, vm, host, src, &f) < 0)
+        add_failure(call, fails, f);
+    rc = pool_db_find(db, POOL_CLASS_VBD, "VM", &POOL_V_REF(vm), &vbds);
+    for (i = 0; rc == 0 && i < vbds.n; i++) {
+        int64_t att = 0;
+
+        xa_field_int(db, POOL_CLASS_VBD, vbds.v[i], "currently_attached",
+                     &att);
+        if (att)
+            api_array_append(plan, plan_disk(call, vm, vbds.v[i], host,
+                                             vdi_map, fails));
+    }
+out:
+    pool_strv_free(&vbds);
+    free(ps);
+    free(src);
+    if (rc < 0) {
+        api_value_free(fails);
+        api_value_free(plan);
+        return rc;
+    }
+    *fails_r = fails;
+    *plan_r = plan;
+    return 0;
+}
+
+/* The host of a dest map (Host.migrate_receive's), or NULL. */
+static const char *dest_host(const struct api_value *dest)
+{
+    return api_value_string(api_struct_get(dest, "xm:host"));
+}
+
+/*
+ * VM.migrate_precheck(session, vm, dest, vdi_map, options), xm-pool's:
+ * { can_migrate, failures: [[code, params...]...], plan: [...] } — what
+ * `xm-pool vm-migrate --dry-run` prints.
+ */
+static int vm_migrate_precheck(struct api_call_ctx *call,
+                               const struct api_value *params,
+                               struct api_value **result_r)
+{
+    const char *vm = xa_param_str(params, 1);
+    const char *host = dest_host(api_array_get(params, 2));
+    const struct api_value *vdi_map = api_array_get(params, 3);
+    struct api_value *fails = NULL, *plan = NULL, *r;
+    int rc;
+
+    if (!vm || !host || api_value_type(vdi_map) != API_STRUCT)
+        return xt_error(call->xt, -EINVAL, "VM.migrate_precheck(session, "
+                        "vm, dest, vdi_map, options)");
+    rc = xa_db_fail(call, pool_db_check_ref(dbof(call), POOL_CLASS_VM, vm),
+                    "VM", vm, result_r);
+    rc = rc ?: precheck(call, vm, host, vdi_map, &fails, &plan);
+    if (rc < 0)
+        return rc;
+    r = api_struct();
+    api_struct_add(r, "can_migrate", api_bool(api_value_count(fails) == 0));
+    api_struct_add(r, "failures", fails);
+    api_struct_add(r, "plan", plan);
+    *result_r = r;
+    return 0;
+}
+
 static int vm_assert_can_migrate(struct api_call_ctx *call,
                                  const struct api_value *params,
                                  struct api_value **result_r)
@@ -168,6 +359,32 @@ static int vm_assert_can_migrate(struct api_call_ctx *call,
     const char *host = xa_param_str(params, 2);
     char *src = NULL;
     int rc;
+
+    /* XAPI's form (session, vm, dest, live, vdi_map, vif_map, options):
+     * the prechecks, the first failure raised. */
+    if (api_value_count(params) == 7) {
+        struct api_value *fails = NULL, *plan = NULL;
+        const struct api_value *d;
+
+        host = dest_host(api_array_get(params, 2));
+        if (!vm || !host ||
+            api_value_type(api_array_get(params, 4)) != API_STRUCT)
+            return xt_error(call->xt, -EINVAL, "VM.assert_can_migrate("
+                            "session, vm, dest, live, vdi_map, vif_map, "
+                            "options)");
+        rc = precheck(call, vm, host, api_array_get(params, 4), &fails,
+                      &plan);
+        if (rc == 0 && (d = api_array_get(fails, 0))) {
+            *result_r = failure_of_desc(d);
+            rc = xt_error(call->xt, -EPERM, "VM %s cannot migrate: %s",
+                          vm, api_value_string(api_array_get(d, 0)));
+        } else if (rc == 0) {
+            *result_r = api_void();
+        }
+        api_value_free(fails);
+        api_value_free(plan);
+        return rc;
+    }
 
     if (!vm || !host)
         return xt_error(call->xt, -EINVAL, "VM.assert_can_migrate(session, "
@@ -625,8 +842,18 @@ static int vm_migrate_send(struct api_call_ctx *call,
     rc = moving_disks(call, vdi_map, &moving, result_r);
     if (rc < 0)
         return rc;
-    o = api_value_copy(opts);
-    rc = api_struct_add(o, "live", api_string(live ? "true" : "false"));
+    /* live is migrate_send's own argument, the network dest's. */
+    o = api_struct();
+    rc = 0;
+    for (size_t i = 0; rc == 0 && i < api_value_count(opts); i++) {
+        const char *k = api_struct_key(opts, i);
+
+        if (strcmp(k, "live") && strcmp(k, "network"))
+            rc = api_struct_add(o, k, api_value_copy(api_struct_value(opts,
+                                                                      i)));
+    }
+    rc = rc ?: api_struct_add(o, "live", api_string(live ? "true" :
+                                                    "false"));
     if (rc == 0 && api_struct_get(dest, "xm:network"))
         rc = api_struct_add(o, "network",
                             api_value_copy(api_struct_get(dest,
@@ -693,7 +920,8 @@ out:
 }
 
 const struct api_method xa_migrate_methods[] = {
-    { "VM.assert_can_migrate", 4, 0, 0, vm_assert_can_migrate },
+    { "VM.assert_can_migrate", 4, 7, 0, vm_assert_can_migrate },
+    { "VM.migrate_precheck", 5, 0, 0, vm_migrate_precheck },
     { "VM.pool_migrate", 4, 0, 0, vm_pool_migrate },
     { "VM.migrate_send", 7, 0, 0, vm_migrate_send },
     { "Host.migrate_receive", 4, 0, 0, host_migrate_receive },

@@ -163,6 +163,52 @@ t.ok(wait_until(lambda: not [p for p in glob.glob(tmp + "/h2/run/blk/*")
 st = host_local(2, "vm_status", uuid)
 t.is_((int(st["disk_mismatches"]), int(st["disk_errors"])), (0, 0),
       "the ledger is clean")
+ids["vdi"] = new
+# XAPI's form of VM.assert_can_migrate, with a vdi_map
+dest3 = s.call("Host.migrate_receive", ids["h3"], "OpaqueRef:NULL", {})
+t.fails_with(lambda: s.call("VM.assert_can_migrate", ids["vm"], dest3, True,
+                            {}, {}, {}), "VM_REQUIRES_SR",
+             "VM.assert_can_migrate(dest, vdi_map {}): VM_REQUIRES_SR")
+t.is_(s.call("VM.assert_can_migrate", ids["vm"], dest3, True,
+             {new: ids["l3"]}, {}, {}), "",
+      "VM.assert_can_migrate with the disk mapped to host 3's SR: yes")
+save(**ids)
 t.done()
 P
+
+# The CLI: --dry-run prints the plan and every failure; vdi: moves.
+pt_cli_login 2
+read -r vdi_u l3_u l2_u h3_u vm_u <<<"$(pt_py <<'P'
+from pool_client import *
+ids = load()
+s = Session(2)
+print(s.call("VDI.get_uuid", ids["vdi"]), s.call("SR.get_uuid", ids["l3"]),
+      s.call("SR.get_uuid", ids["l2"]), s.call("host.get_uuid", ids["h3"]),
+      s.call("VM.get_uuid", ids["vm"]))
+P
+)"
+out=$(x vm-migrate vm=vm-sxm host-uuid="$h3_u" vdi:"$vdi_u"="$l3_u" --dry-run)
+pt_is "$?" 0 "vm-migrate --dry-run of a possible move: exit 0"
+[[ $out == *"disk 0: on local 2 -> local 3"* &&
+   $out == *"the migration can go"* ]] &&
+    pt_ok "it prints the plan" || pt_fail "it prints the plan" "$out"
+out=$(x vm-migrate vm=vm-sxm host-uuid="$h3_u" --dry-run)
+pt_is "$?" 1 "--dry-run without the mapping: exit 1"
+[[ $out == *"disk 0: on local 2 (stays)"* &&
+   $out == *"cannot: VM_REQUIRES_SR"* ]] &&
+    pt_ok "it says which check fails" || pt_fail "it says which check fails" \
+    "$out"
+pt_is "$(pt_py <<'P'
+from pool_client import *
+print(running_on(load()["uuid"], (2, 3)))
+P
+)" "[2]" "a dry run moves nothing"
+x vm-migrate vm=vm-sxm host-uuid="$h3_u" vdi:"$vdi_u"="$l3_u" \
+    >/dev/null 2>"$PT_TMP/e" && pt_ok "vm-migrate vdi:...= moves it" ||
+    pt_fail "vm-migrate vdi:...= moves it" "$(tail -n 3 "$PT_TMP/e")"
+pt_is "$(pt_py <<'P'
+from pool_client import *
+print(running_on(load()["uuid"], (2, 3)))
+P
+)" "[3]" "the VM runs on host 3"
 pt_done

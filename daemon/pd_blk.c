@@ -39,7 +39,8 @@
 #include "pd_xenapi.h"
 #include "sr.h"
 
-#define BLK_START_MS    10000   /* nbdkit ready (its pid file written) */
+#define BLK_START_MS    30000   /* nbdkit ready (its pid file written);
+                                 * a loaded host may take seconds */
 #define BLK_STOP_MS     5000    /* SIGTERM, then SIGKILL */
 
 /* RUN_DIR/blk/VM.N.TAG.EXT */
@@ -289,8 +290,9 @@ static int blk_wait(struct xt_ctx *ctx, int fd, const char *pidfile,
         if (poll(&pfd, 1, 10) > 0 || (waited += 10) >= BLK_START_MS) {
             log_tail(log, why, sizeof(why));
             rc = xt_error(ctx, strstr(why, "VDI_IN_USE") ? -EBUSY : -EIO,
-                          "block service of VDI %s did not start: %s",
-                          vdi, why);
+                          "block service of VDI %s did not start (%s): %s",
+                          vdi, waited >= BLK_START_MS ? "not ready in time"
+                          : "it exited", why);
             break;
         }
     }

@@ -7,7 +7,8 @@
 # downtime are printed, and the guest's disk writes and ledgers after
 # each; then a second VDI that the block service serves over NBD, hot-plugged
 # into the running VM and unplugged again; last, the VM's disk moved live to
-# another SR (storage live migration).  The pool is left running;
+# another SR (storage live migration), then the VM to host2 with its disk
+# moved to host2's local SR.  The pool is left running;
 # `scripts/pool-demo.sh stop` stops it.  Expects a built tree (scripts/demo.sh builds first).
 set -uo pipefail
 
@@ -227,11 +228,27 @@ echo "   moved in $((($(date +%s%N) - t0) / 1000000)) ms; the disk is now" \
     "there), the VM still on host1:"
 guest_status 1 "$vm_uuid"
 
+echo "== storage live migration to another host: demo-vm to host2 with its" \
+    "disk moved to host2's local SR (vm-migrate vdi:...)"
+mkdir -p "$demo/sr-local2"
+sr3=$(x sr-create host-uuid="${h[2]}" name-label=host2-local type=file \
+      device-config:location="$demo/sr-local2" physical-size=4G) ||
+    { echo "pool-demo: storage step failed" >&2; exit 1; }
+disk=$(x vdi-list name-label="demo-vm disk" --minimal)
+x vm-migrate vm=demo-vm host-uuid="${h[2]}" vdi:"$disk"="$sr3" --dry-run
+x vm-migrate vm=demo-vm host-uuid="${h[2]}" vdi:"$disk"="$sr3" ||
+    { echo "pool-demo: the move failed (the VM still runs on host1, on" \
+      "its disk)" >&2; exit 1; }
+echo "   the disk is now on host2-local:" \
+    "$(ls "$demo/sr-local2" | grep -c raw) VDI there," \
+    "$(ls "$demo/sr-array" | grep -c raw) left on demo-array"
+guest_status 2 "$vm_uuid"
+
 cat <<EOF
 
-The pool is running: three xm-poold hosts, demo-vm on host1 with its
-disk now on the SR demo-array, and the VDI demo-data on demo-shared (its
-VBD, disk 1, unplugged).  Try:
+The pool is running: three xm-poold hosts, demo-vm on host2 with its
+disk on host2's local SR host2-local, and the VDI demo-data on
+demo-shared (its VBD, disk 1, unplugged).  Try:
     export XM_POOLRC=$XM_POOLRC
     $cli --http host-list
     $cli --http vm-list params=all

@@ -83,6 +83,11 @@ static int status_value(struct api_call_ctx *call, const char *line,
     rc = rc ?: api_struct_add(v, "sent", api_int((int64_t)st.sent_bytes));
     rc = rc ?: api_struct_add(v, "synced", api_bool(st.actively_synced));
     rc = rc ?: api_struct_add(v, "reason", api_string(st.reason));
+    /* the guest's writes through the mirror, mean latency per phase */
+    rc = rc ?: api_struct_add(v, "wlat_copying_us", api_int((int64_t)(
+        st.writes[0] ? st.write_ns[0] / st.writes[0] / 1000 : 0)));
+    rc = rc ?: api_struct_add(v, "wlat_synced_us", api_int((int64_t)(
+        st.writes[1] ? st.write_ns[1] / st.writes[1] / 1000 : 0)));
     if (rc < 0) {
         api_value_free(v);
         return xt_error(call->xt, -ENOMEM, "out of memory");
@@ -635,25 +640,33 @@ static bool cancelling(struct api_call_ctx *call)
 /* The mirror's figures on the task, for GUIs and the CLI's progress bar
  * (the keys a migration's source writes, and the mirror's own). */
 static void task_figures(struct motion *mo, const char *state, int64_t sent,
-                         int64_t dirty, bool synced, uint64_t t0)
+                         int64_t dirty, bool synced, uint64_t t0,
+                         const struct api_value *st)
 {
     struct xa_call *xc = xa_call_of(mo->call);
     double s = (double)(xt_now_ns() - t0) / 1e9;
     double rate = s > 0 ? (double)sent / s : 0;
-    char v[6][32];
-    const char *k[6] = { "mig:bytes", "mig:total_bytes", "mig:rate",
-                         "mig:eta", "mig:phase", "mirror:actively_synced" };
+    char v[8][32];
+    const char *k[8] = { "mig:bytes", "mig:total_bytes", "mig:rate",
+                         "mig:eta", "mig:phase", "mirror:actively_synced",
+                         "mirror:write_latency_copying_us",
+                         "mirror:write_latency_synced_us" };
+    int64_t l0 = 0, l1 = 0;
     unsigned i;
 
     if (!xc->task)
         return;
+    api_value_get_int64(api_struct_get(st, "wlat_copying_us"), &l0);
+    api_value_get_int64(api_struct_get(st, "wlat_synced_us"), &l1);
+    snprintf(v[6], sizeof(v[6]), "%lld", (long long)l0);
+    snprintf(v[7], sizeof(v[7]), "%lld", (long long)l1);
     snprintf(v[0], sizeof(v[0]), "%lld", (long long)sent);
     snprintf(v[1], sizeof(v[1]), "%lld", (long long)(sent + dirty));
     snprintf(v[2], sizeof(v[2]), "%.0f", rate);
     snprintf(v[3], sizeof(v[3]), "%.3f", rate > 0 ? dirty / rate : 0);
     snprintf(v[4], sizeof(v[4]), "%.16s", state);
     snprintf(v[5], sizeof(v[5]), "%s", synced ? "true" : "false");
-    for (i = 0; i < 6; i++)
+    for (i = 0; i < 8; i++)
         pool_db_map_put(xc->db, POOL_CLASS_TASK, xc->task, "other_config",
                         k[i], v[i], POOL_DB_INTERNAL);
     if (sent + dirty > 0)
@@ -692,7 +705,7 @@ static int motion_sync(struct motion *mo, int64_t *gen_r,
         api_value_get_int64(api_struct_get(v, "sent"), &sent);
         api_value_get_bool(api_struct_get(v, "synced"), &synced);
         snprintf(state, sizeof(state), "%s", s ? s : "");
-        task_figures(mo, state, sent, dirty, synced, t0);
+        task_figures(mo, state, sent, dirty, synced, t0, v);
         if (s && !strcmp(s, "failed") && mo->resumes < MAX_RESUMES) {
             /* A dropped link, a dead destination backend: go on from the
              * bitmap rather than start over. */

@@ -95,8 +95,10 @@ t.is_((int(r["disk_mismatches"]), int(r["disk_errors"]),
       "its disk and memory ledgers are clean")
 toc = s.call("task.get_other_config", task)
 t.ok(toc.get("mirror:actively_synced") == "true" and
-     int(toc.get("mig:bytes", 0)) > 0 and "mig:eta" in toc,
-     "the task shows the mirror's figures", repr(toc))
+     int(toc.get("mig:bytes", 0)) > 0 and "mig:eta" in toc and
+     "mirror:write_latency_copying_us" in toc,
+     "the task shows the mirror's figures, the guest's write latency "
+     "per phase too", repr(toc))
 oc = s.call("VDI.get_other_config", new)
 t.ok(not [k for k in oc if k.startswith("xm:motion")],
      "no motion tag is left", repr(oc))

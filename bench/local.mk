@@ -78,3 +78,20 @@ bench/bench-mirror: $(srcdir)/bench/bench_mirror.sh tests/vdi/sr-tool$(EXEEXT)
 	sed -e 's|%SRCDIR%|$(abs_top_srcdir)|g' \
 	    $(srcdir)/bench/bench_mirror.sh > $@.tmp && \
 	chmod +x $@.tmp && mv $@.tmp $@
+
+# Storage live migration to another host: VM.migrate_send of a running
+# 1 GiB VM with a 4 GiB half-empty disk on a local SR, its disk mapped to
+# the other host's local SR, against VM.pool_migrate of the same VM with
+# its disk on a shared SR (memory only), on a pool of two xm-poold on
+# loopback: total time, guest-observed downtime, disk bytes sent, the
+# guest's ledgers (bench/bench_sxm.sh says how each figure is measured).
+# Generated like bench/bench-migrate.
+noinst_SCRIPTS += bench/bench-sxm
+BENCHES += bench/bench-sxm
+EXTRA_DIST += bench/bench_sxm.sh bench/bench_sxm.py
+CLEANFILES += bench/bench-sxm
+bench/bench-sxm: $(srcdir)/bench/bench_sxm.sh
+	$(AM_V_GEN)$(MKDIR_P) bench && \
+	sed -e 's|%SRCDIR%|$(abs_top_srcdir)|g' \
+	    $(srcdir)/bench/bench_sxm.sh > $@.tmp && \
+	chmod +x $@.tmp && mv $@.tmp $@

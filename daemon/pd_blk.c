@@ -723,7 +723,6 @@ int xa_blk_unexport(struct xa *xa, struct xt_ctx *ctx, const char *vdi)
     snprintf(psk_arg, sizeof(psk_arg), "--tls-psk=%s", p[2]);
     kill_backend(ctx, p[0], psk_arg);
     unlink(p[0]);
-    unlink(p[1]);
     unlink(p[2]);
     return 0;
 }

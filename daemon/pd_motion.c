@@ -1195,6 +1195,7 @@ static void reconcile_fill(struct motion *mo, const struct pool_record *rec)
     struct api_value *ignored = NULL;
 
     const char *host = pool_value_map_get(oc, MOTION_HOST);
+    bool quiet;
 
     mo->src = strdup(rec->ref);
     mo->src_uuid = strdup(pool_record_get(rec, "uuid")->s);
@@ -1205,9 +1206,13 @@ static void reconcile_fill(struct motion *mo, const struct pool_record *rec)
         free(mo->dst);          /* never made, or gone */
         mo->dst = NULL;
     }
-    /* Where the VM runs, for the agent's cancel (best effort). */
+    /* Where the VM runs, for the agent's cancel (best effort: once
+     * switched, no running VM has the source, and that is no error). */
+    quiet = mo->call->xt->quiet_errors;
+    mo->call->xt->quiet_errors = true;
     if (motion_find(mo, &ignored) == 0)
         xa_host_url(xa_call_of(mo->call)->xa, db, mo->host, &mo->url);
+    mo->call->xt->quiet_errors = quiet;
     api_value_free(ignored);
     xt_error_clear(mo->call->xt);
 }

@@ -676,7 +676,8 @@ static int check_cfg(struct xt_ctx *ctx, const struct mirror_cfg *cfg)
     if (!cfg->uri || !*cfg->uri)
         return xt_error(ctx, -EINVAL, "mirror: no target URI");
     if (g < 4096 || (g & (g - 1)) || (cfg->chunk && cfg->chunk < g) ||
-        cfg->conns > MIRROR_CONNS_MAX || (cfg->chunk && cfg->chunk > (32u << 20)))
+        cfg->conns > MIRROR_CONNS_MAX ||
+        (cfg->chunk && cfg->chunk > (32u << 20)))
         return xt_error(ctx, -EINVAL, "mirror: granule %u (a power of 2 "
                         ">= 4096), chunk %u (granule..32 MiB), conns %u "
                         "(1..%u)", g, cfg->chunk, cfg->conns,

@@ -49,8 +49,8 @@ daemon_xm_poold_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon \
 	-I$(top_srcdir)/sr -I$(top_srcdir)/vdi
 daemon_xm_poold_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(XML2_CFLAGS)
 daemon_xm_poold_LDADD = $(POOLD_LIBS) api/libapi.a pool/libpool.a \
-	vdi/libmirror.a sr/libsr.a $(MIG_LIBS) $(HV_LIBS) $(XML2_LIBS) $(SQLITE_LIBS) $(CURL_LIBS) \
-	$(LIBNBD_LIBS)
+	vdi/libmirrorctl.a sr/libsr.a $(MIG_LIBS) $(HV_LIBS) $(XML2_LIBS) \
+	$(SQLITE_LIBS) $(CURL_LIBS)
 
 dist_man_MANS += man/xm-poold.8 man/xm-pool.conf.5
 

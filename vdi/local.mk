@@ -15,13 +15,17 @@ vdi_nbdkit_xmvdi_plugin_so_LDFLAGS = -shared
 vdi_nbdkit_xmvdi_plugin_so_LDADD = $(NBDKIT_LIBS) $(LIBNBD_LIBS)
 
 # The mirror engine and its control codec (vdi/mirror.h, mirror_ctl.h):
-# in the plugin, and as a library for the daemon and the tests.
+# both in the plugin; the engine (libnbd) as a library for its tests, the
+# codec alone for the daemon, which needs no libnbd (the Xen lane's dom0
+# has none).
 vdi_mirror_sources = vdi/mirror.c vdi/mirror.h vdi/mirror_ctl.c \
 	vdi/mirror_ctl.h
-noinst_LIBRARIES += vdi/libmirror.a
-vdi_libmirror_a_SOURCES = $(vdi_mirror_sources)
+noinst_LIBRARIES += vdi/libmirror.a vdi/libmirrorctl.a
+vdi_libmirror_a_SOURCES = vdi/mirror.c vdi/mirror.h
 vdi_libmirror_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sr
 vdi_libmirror_a_CFLAGS = $(AM_CFLAGS) $(LIBNBD_CFLAGS)
+vdi_libmirrorctl_a_SOURCES = vdi/mirror_ctl.c vdi/mirror_ctl.h
+vdi_libmirrorctl_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sr
 
 dist_check_SCRIPTS += tests/vdi/lib.sh tests/vdi/nbd-interop.sh \
 	tests/vdi/nbd-durability.sh tests/vdi/nbd-bad-client.sh \

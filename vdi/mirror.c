@@ -92,20 +92,6 @@ struct mirror {
     enum mirror_state saved_state;
 };
 
-static const char *const state_names[] = {
-    [MIRROR_COPYING] = "copying",
-    [MIRROR_SYNCED] = "synced",
-    [MIRROR_FAILED] = "failed",
-    [MIRROR_COMPLETED] = "completed",
-    [MIRROR_CANCELLED] = "cancelled",
-};
-
-const char *mirror_state_name(enum mirror_state s)
-{
-    return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ?
-           state_names[s] : "?";
-}
-
 static bool live(const struct mirror *m)
 {
     return m->state == MIRROR_COPYING || m->state == MIRROR_SYNCED;

@@ -48,7 +48,18 @@ enum mirror_state {
     MIRROR_CANCELLED,
 };
 
-const char *mirror_state_name(enum mirror_state s);
+/* Its name in the spec and on the wire ("copying" ...), "?" if none. */
+static inline const char *mirror_state_name(enum mirror_state s)
+{
+    switch (s) {
+    case MIRROR_COPYING:    return "copying";
+    case MIRROR_SYNCED:     return "synced";
+    case MIRROR_FAILED:     return "failed";
+    case MIRROR_COMPLETED:  return "completed";
+    case MIRROR_CANCELLED:  return "cancelled";
+    }
+    return "?";
+}
 
 #define MIRROR_GRANULE_DEFAULT  (64u << 10)
 #define MIRROR_CHUNK_DEFAULT    (1u << 20)

@@ -485,7 +485,10 @@ static void reconcile_one(struct xa *xa, struct xt_ctx *ctx,
         env = api_failure("VM_MIGRATE_FAILED", pm->vm, pm->src, pm->dst,
                           "the master stopped before the migration began",
                           NULL);
-        xa_pm_abandon(db, pm, env);
+        /* Disks it was moving first (storage motion): undone too. */
+        if (xa_pm_abandon(db, pm, env) == 0 &&
+            xa_sxm_apply_db(db, pm->op, false) == 0)
+            xa_sxm_settled(xa, ctx, db, pm->op);
     } else if (!strcmp(state, XA_MIG_CLEANUP_DST) ||
                !strcmp(state, XA_MIG_CLEANUP_SRC)) {
         if (cleanup(xa, ctx, db, pm, !strcmp(state, XA_MIG_CLEANUP_DST)) ==

@@ -6,9 +6,9 @@
 # export is left on either host, the ledger is clean.  A mirror that
 # fails before the commit (every request failing, at the fault point
 # vdi.mirror.copy) ends in MIRROR_FAILED with the VM on host 2 on its old
-# disk and nothing left on host 3; the master killed once the migration
-# is applied (pd.master.applied) finishes the disks' motion when it
-# starts again.
+# disk and nothing left on host 3; the master killed while the mirror
+# copies undoes the motion when it starts again, and killed once the
+# migration is applied (pd.master.applied) finishes it.
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
 pt_setup sxm
 command -v nbdkit >/dev/null || pt_skip_all "nbdkit is missing"
@@ -54,6 +54,52 @@ t.is_((len(s.call("SR.get_VDIs", l2)), s.call("VBD.get_VDI", vbd)),
       (1, vdi), "  and nothing changed")
 save(vm=vm, vbd=vbd, vdi=vdi, uuid=uuid, h2=h2, h3=h3, l2=l2, l3=l3,
      dest=dest)
+t.done()
+P
+
+# The master killed while the disk's mirror copies (the migration not
+# begun): its restart undoes the motion.
+pt_arm 2 "vdi.mirror.copy=wait"
+pt_py <<'P'
+from pool_client import *
+t = Tap()
+ids = load()
+Session(2).call("Async.VM.migrate_send", ids["vm"], ids["dest"], True,
+                {ids["vdi"]: ids["l3"]}, {}, {})
+t.done()
+P
+pt_hit 2 vdi.mirror.copy || pt_fail "the copy reached vdi.mirror.copy"
+pt_kill 2 KILL
+pt_ok "the master is killed while the mirror copies"
+pt_arm 2 ""
+: > "$PT_TMP/h2/faults/vdi.mirror.copy.go"
+pt_start 2 || pt_bail "host 2 did not start again"
+pt_py <<'P'
+import glob, os
+from pool_client import *
+t = Tap()
+ids = load()
+tmp = os.environ["PT_TMP"]
+s = Session(2)
+t.ok(wait_until(lambda: s.call("SR.get_VDIs", ids["l3"]) == [] and
+                glob.glob(tmp + "/l3/*.raw") == [], 60, "destination gone"),
+     "restarted: the half-made destination on host 3 is destroyed")
+t.ok(wait_until(lambda: not [p for p in glob.glob(tmp + "/h3/run/blk/*")
+                             if not p.endswith(".log")], 30, "export gone"),
+     "host 3 exports nothing")
+t.ok(wait_until(lambda: settled(s, ids["vm"]), 60, "settled"),
+     "the migration's record is gone")
+t.is_((running_on(ids["uuid"], (2, 3)), s.call("VBD.get_VDI", ids["vbd"])),
+      ([2], ids["vdi"]), "the VM runs on host 2 on its disk")
+t.ok(not [k for k in s.call("VDI.get_other_config", ids["vdi"])
+          if k.startswith("xm:motion")], "no motion tag is left")
+w = int(host_local(2, "vm_status", ids["uuid"])["disk_writes"])
+t.ok(wait_until(lambda: int(host_local(2, "vm_status", ids["uuid"])
+                            ["disk_writes"]) > w + 20, 30, "writes"),
+     "the guest writes on")
+st = host_local(2, "vm_status", ids["uuid"])
+t.is_((int(st["disk_mismatches"]), int(st["disk_errors"])), (0, 0),
+      "the ledger is clean")
 t.done()
 P
 

@@ -522,6 +522,33 @@ static int a_vm_shutdown(struct api_call_ctx *call,
     return rc;
 }
 
+int xa_domain_here(struct api_call_ctx *call, const char *vm,
+                   enum hv_cap cap, const char *cannot,
+                   struct hv_handle **h_r, uint32_t *domid_r,
+                   struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    char why[160];
+    int rc = xa_hv_open(xa, call->xt, h_r);
+
+    if (rc < 0)
+        return rc;
+    if (xa_find_domain(*h_r, vm, domid_r, NULL) < 0) {
+        rc = xt_error(call->xt, -ENOENT, "VM %s does not run here", vm);
+    } else if (!hv_has(*h_r, cap)) {
+        snprintf(why, sizeof(why), "this host's hypervisor driver cannot "
+                 "%s", cannot);
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", why, NULL);
+        rc = xt_error(call->xt, -ENOTSUP, "driver %s cannot %s",
+                      hv_name(*h_r), cannot);
+    }
+    if (rc < 0) {
+        hv_close(*h_r);
+        *h_r = NULL;
+    }
+    return rc;
+}
+
 /*
  * host_local.vm_disk_plug(secret, vm, disk): a disk for VM vm, running
  * here, while it runs: its block service, then the VMM shows it to the
@@ -546,21 +573,10 @@ static int a_vm_disk_plug(struct api_call_ctx *call,
     if (!uuid || api_value_type(disk) != API_STRUCT)
         return xt_error(call->xt, -EINVAL, "vm_disk_plug(secret, uuid, "
                         "disk)");
-    rc = xa_hv_open(xa, call->xt, &h);
+    rc = xa_domain_here(call, uuid, HV_CAP_DISK_HOTPLUG, "hot-plug disks",
+                        &h, &domid, result_r);
     if (rc < 0)
         return rc;
-    if (xa_find_domain(h, uuid, &domid, NULL) < 0) {
-        rc = xt_error(call->xt, -ENOENT, "VM %s does not run here", uuid);
-        goto out;
-    }
-    if (!hv_has(h, HV_CAP_DISK_HOTPLUG)) {
-        *result_r = api_failure("OPERATION_NOT_ALLOWED", "this host's "
-                                "hypervisor driver cannot hot-plug disks",
-                                NULL);
-        rc = xt_error(call->xt, -ENOTSUP, "driver %s: no disk hot-plug",
-                      hv_name(h));
-        goto out;
-    }
     pthread_mutex_lock(&xa->blk_lock);
     rc = xa_blk_start_disk(xa, call->xt, uuid, disk, &hd, uri, sizeof(uri));
     rc = rc ?: hv_disk_plug(h, domid, &hd);
@@ -581,7 +597,6 @@ static int a_vm_disk_plug(struct api_call_ctx *call,
                 hd.uri);
         *result_r = api_void();
     }
-out:
     hv_close(h);
     return rc;
 }
@@ -613,21 +628,10 @@ static int a_vm_disk_unplug(struct api_call_ctx *call,
         device < 0 || device >= HV_MAX_DISKS)
         return xt_error(call->xt, -EINVAL, "vm_disk_unplug(secret, uuid, "
                         "device, force, vbd)");
-    rc = xa_hv_open(xa, call->xt, &h);
+    rc = xa_domain_here(call, uuid, HV_CAP_DISK_HOTPLUG, "hot-unplug disks",
+                        &h, &domid, result_r);
     if (rc < 0)
         return rc;
-    if (xa_find_domain(h, uuid, &domid, NULL) < 0) {
-        rc = xt_error(call->xt, -ENOENT, "VM %s does not run here", uuid);
-        goto out;
-    }
-    if (!hv_has(h, HV_CAP_DISK_HOTPLUG)) {
-        *result_r = api_failure("OPERATION_NOT_ALLOWED", "this host's "
-                                "hypervisor driver cannot hot-unplug disks",
-                                NULL);
-        rc = xt_error(call->xt, -ENOTSUP, "driver %s: no disk hot-unplug",
-                      hv_name(h));
-        goto out;
-    }
     rc = hv_disk_unplug(h, domid, (unsigned)device + 1,
                         force ? HV_UNPLUG_FORCE : 0, 0);
     if (rc == -ENODEV) {

@@ -469,21 +469,25 @@ static void kill_backend(struct xt_ctx *ctx, const char *pidfile,
     }
 }
 
-/* Stops one backend (its pid file names it) and removes its files. */
+/* Stops one backend (its pid file names it) and removes its files, but
+ * its log: the socket, the mirror's control socket, state file and key. */
 static void blk_stop_one(struct xt_ctx *ctx, const char *pidfile)
 {
-    char sock[PATH_MAX];
-    size_t n = strlen(pidfile);
+    static const char *const ext[] = { "ctl", "mirror", "psk", NULL };
+    char path[PATH_MAX];
+    size_t n = strlen(pidfile), i;
 
-    if (n < 4 || n - 4 + sizeof("sock") > sizeof(sock))
+    if (n < 4 || n - 3 + sizeof("mirror") > sizeof(path))
         return;
-    memcpy(sock, pidfile, n - 3);
-    strcpy(sock + n - 3, "sock");
-    kill_backend(ctx, pidfile, sock);
+    memcpy(path, pidfile, n - 3);
+    strcpy(path + n - 3, "sock");
+    kill_backend(ctx, pidfile, path);
     unlink(pidfile);
-    unlink(sock);
-    strcpy(sock + n - 3, "ctl");
-    unlink(sock);
+    unlink(path);
+    for (i = 0; ext[i]; i++) {
+        strcpy(path + n - 3, ext[i]);
+        unlink(path);
+    }
 }
 
 typedef void backend_fn(struct xa *xa, struct xt_ctx *ctx, const char *vm,
@@ -552,10 +556,11 @@ void xa_blk_stop_vdi(struct xa *xa, struct xt_ctx *ctx, const char *vm,
         blk_stop_one(ctx, pidfile);
 }
 
-int xa_blk_ctl_path(struct xa *xa, struct xt_ctx *ctx, const char *vm,
-                    unsigned device, const char *vdi, char *buf, size_t size)
+int xa_blk_path(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                unsigned device, const char *vdi, const char *ext, char *buf,
+                size_t size)
 {
-    return blk_path(xa, ctx, vm, device, vdi, "ctl", buf, size);
+    return blk_path(xa, ctx, vm, device, vdi, ext, buf, size);
 }
 
 struct reap {

@@ -989,60 +989,6 @@ static int vdi_snapshot(struct api_call_ctx *call,
 #define COPY_OF         "xm:copy-of"
 #define COPY_MIN_BPS    (16 << 20)  /* the slowest copy the timeout allows */
 
-/* VDI_IN_USE [vdi, "copy"] while a running VM holds vdi read-write: its
- * copy would be torn.  Read-only holders may stay. */
-static int check_no_writer(struct api_call_ctx *call, const char *vdi,
-                           struct api_value **result_r)
-{
-    struct pool_db *db = dbof(call);
-    struct pool_strv vbds = { 0 };
-    size_t i;
-    int rc = pool_db_find(db, POOL_CLASS_VBD, "VDI", &POOL_V_REF(vdi),
-                          &vbds);
-
-    for (i = 0; rc == 0 && i < vbds.n && !*result_r; i++) {
-        char *mode = NULL;
-        int64_t att = 0;
-
-        rc = xa_field_int(db, POOL_CLASS_VBD, vbds.v[i],
-                          "currently_attached", &att);
-        rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, vbds.v[i], "mode",
-                                &mode);
-        if (rc == 0 && att && strcmp(mode, "RO") != 0) {
-            *result_r = api_failure("VDI_IN_USE", vdi, "copy", NULL);
-            rc = xt_error(call->xt, -EBUSY, "VDI %s is written by a "
-                          "running VM (VBD %s)", vdi, vbds.v[i]);
-        }
-        free(mode);
-    }
-    pool_strv_free(&vbds);
-    return rc;
-}
-
-/* The PBD of sr plugged on host, or NULL (no error). */
-static char *plugged_on(struct pool_db *db, const char *sr, const char *host)
-{
-    struct pool_strv pbds = { 0 };
-    char *on = NULL, *pbd = NULL;
-    int64_t att;
-    size_t i;
-
-    if (pool_db_find(db, POOL_CLASS_PBD, "SR", &POOL_V_REF(sr), &pbds) < 0)
-        return NULL;
-    for (i = 0; i < pbds.n && !pbd; i++) {
-        free(on);
-        on = NULL;
-        if (xa_field_str(db, POOL_CLASS_PBD, pbds.v[i], "host", &on) == 0 &&
-            xa_field_int(db, POOL_CLASS_PBD, pbds.v[i],
-                         "currently_attached", &att) == 0 &&
-            att && !strcmp(on, host))
-            pbd = strdup(pbds.v[i]);
-    }
-    free(on);
-    pool_strv_free(&pbds);
-    return pbd;
-}
-
 /* A live host that has plugged both src_sr and dst_sr (this one first):
  * *host_r and the PBDs there.  SR_NOT_ATTACHED when one is plugged
  * nowhere, OPERATION_NOT_ALLOWED when no host has both. */
@@ -1075,9 +1021,11 @@ static int pick_both(struct api_call_ctx *call, const char *src_sr,
             if ((pass == 0) != (self && !strcmp(hosts.v[i], self)) ||
                 xa_field_int(db, POOL_CLASS_HOST, hosts.v[i], "live",
                              &live) < 0 || !live ||
-                !(*src_pbd_r = plugged_on(db, src_sr, hosts.v[i])))
+                xa_pbd_on(db, src_sr, hosts.v[i], src_pbd_r) < 0 ||
+                !*src_pbd_r)
                 continue;
-            if (!(*dst_pbd_r = plugged_on(db, dst_sr, hosts.v[i]))) {
+            if (xa_pbd_on(db, dst_sr, hosts.v[i], dst_pbd_r) < 0 ||
+                !*dst_pbd_r) {
                 free(*src_pbd_r);
                 *src_pbd_r = NULL;
                 continue;
@@ -1236,7 +1184,8 @@ static int vdi_copy_sr(struct api_call_ctx *call,
                           "SR", sr, result_r);
     rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "uuid", &src);
     rc = rc ?: xa_field_int(db, POOL_CLASS_VDI, vdi, "virtual_size", &size);
-    rc = rc ?: check_no_writer(call, vdi, result_r);
+    /* A copy of a disk being written would be torn; readers may stay. */
+    rc = rc ?: xa_vdi_check_free(call, NULL, vdi, true, "copy", result_r);
     rc = rc ?: pick_both(call, src_sr, sr, &src_pbd, &dst_pbd, &host,
                          result_r);
     rc = rc ?: copy_create(call, vdi, sr, &dst, result_r);

@@ -79,9 +79,8 @@ static int vm_vbds(struct pool_db *db, const char *vm,
     return rc;
 }
 
-/* The plugged PBD of sr on host (caller frees), or NULL. */
-static int pbd_on(struct pool_db *db, const char *sr, const char *host,
-                  char **pbd_r)
+int xa_pbd_on(struct pool_db *db, const char *sr, const char *host,
+              char **pbd_r)
 {
     struct pool_strv pbds = { 0 };
     size_t i;
@@ -104,9 +103,7 @@ static int pbd_on(struct pool_db *db, const char *sr, const char *host,
     return rc;
 }
 
-/* VDI_IN_USE when another VM's VBD holds vdi attached, unless both read
- * only. */
-static int check_free(struct api_call_ctx *call, const char *vm,
+int xa_vdi_check_free(struct api_call_ctx *call, const char *vm,
                       const char *vdi, bool ro, const char *op,
                       struct api_value **result_r)
 {
@@ -125,7 +122,7 @@ static int check_free(struct api_call_ctx *call, const char *vm,
                                 "currently_attached", &att);
         rc = rc ?: xa_field_str(db, POOL_CLASS_VBD, vbds.v[i], "mode",
                                 &mode);
-        if (rc == 0 && att && strcmp(other, vm) &&
+        if (rc == 0 && att && (!vm || strcmp(other, vm)) &&
             !(ro && !strcmp(mode, "RO"))) {
             *result_r = api_failure("VDI_IN_USE", vdi, op, NULL);
             rc = xt_error(call->xt, -EBUSY, "VDI %s is attached to VM %s",
@@ -155,7 +152,7 @@ int xa_disk_value(struct api_call_ctx *call, const char *vm,
     rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, vdi, "uuid", &vdi_uuid);
     rc = rc ?: xa_field_str(db, POOL_CLASS_SR, sr, "uuid", &sr_uuid);
     rc = rc ?: xa_field_str(db, POOL_CLASS_SR, sr, "type", &type);
-    rc = rc ?: pbd_on(db, sr, host, &pbd);
+    rc = rc ?: xa_pbd_on(db, sr, host, &pbd);
     if (rc < 0)
         goto out;
     if (!pbd) {
@@ -166,7 +163,8 @@ int xa_disk_value(struct api_call_ctx *call, const char *vm,
         goto out;
     }
     if (op) {
-        rc = check_free(call, vm, vdi, !strcmp(mode, "RO"), op, result_r);
+        rc = xa_vdi_check_free(call, vm, vdi, !strcmp(mode, "RO"), op,
+                               result_r);
         if (rc < 0)
             goto out;
     }

@@ -165,23 +165,10 @@ out:
 /* Whether host has plugged sr. */
 static bool sr_on(struct pool_db *db, const char *sr, const char *host)
 {
-    struct pool_strv pbds = { 0 };
-    bool on = false;
-    size_t i;
+    char *pbd = NULL;
+    bool on = xa_pbd_on(db, sr, host, &pbd) == 0 && pbd;
 
-    if (pool_db_find(db, POOL_CLASS_PBD, "SR", &POOL_V_REF(sr), &pbds) < 0)
-        return false;
-    for (i = 0; i < pbds.n && !on; i++) {
-        char *h = NULL;
-        int64_t att = 0;
-
-        if (xa_field_str(db, POOL_CLASS_PBD, pbds.v[i], "host", &h) == 0 &&
-            xa_field_int(db, POOL_CLASS_PBD, pbds.v[i],
-                         "currently_attached", &att) == 0)
-            on = att && !strcmp(h, host);
-        free(h);
-    }
-    pool_strv_free(&pbds);
+    free(pbd);
     return on;
 }
 
@@ -613,21 +600,6 @@ static struct api_value *send_params(struct api_call_ctx *call,
     return p;
 }
 
-/* Whether task.cancel came before the source was told anything. */
-static bool cancelled_early(struct api_call_ctx *call)
-{
-    const char *task = xa_call_of(call)->task;
-    struct pool_value st = { 0 };
-    bool r;
-
-    if (!task || pool_db_get_field(dbof(call), POOL_CLASS_TASK, task,
-                                   "status", &st) < 0)
-        return false;
-    r = st.s && !strcmp(st.s, "cancelling");
-    pool_value_clear(&st);
-    return r;
-}
-
 /*
  * Tells the source to start.  "sending" is recorded first: from then on
  * the source may run the migration, whatever this call answers.  A
@@ -643,7 +615,8 @@ static int start_send(struct api_call_ctx *call, struct migration *m,
     enum xt_fault_action f;
     int rc;
 
-    if (cancelled_early(call)) {
+    /* task.cancel before the source was told anything */
+    if (xa_task_cancelling(dbof(call), xc->task)) {
         *result_r = api_failure("TASK_CANCELLED", xc->task, NULL);
         return give_up(call, m, xt_error(call->xt, -ECANCELED,
                                          "migration cancelled"), result_r);

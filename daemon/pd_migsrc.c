@@ -406,8 +406,8 @@ static int send_precommit(struct xt_ctx *ctx, void *opaque)
     int rc = 0;
 
     for (i = 0; rc == 0 && i < s->nmirrors; i++) {
-        rc = xa_blk_ctl_path(s->xa, ctx, s->vm, s->mirrors[i].device,
-                             s->mirrors[i].vdi, path, sizeof(path));
+        rc = xa_blk_path(s->xa, ctx, s->vm, s->mirrors[i].device,
+                         s->mirrors[i].vdi, "ctl", path, sizeof(path));
         snprintf(req, sizeof(req), "complete gen=%lld",
                  (long long)s->mirrors[i].gen);
         rc = rc ?: mirror_ctl_call(ctx, path, req, reply, sizeof(reply),
@@ -416,8 +416,8 @@ static int send_precommit(struct xt_ctx *ctx, void *opaque)
     if (rc == 0)
         xt_fault(ctx, "pd.source.mirrors-completed");
     for (i = 0; rc == 0 && i < s->nmirrors; i++) {
-        xa_blk_ctl_path(s->xa, ctx, s->vm, s->mirrors[i].device,
-                        s->mirrors[i].vdi, path, sizeof(path));
+        xa_blk_path(s->xa, ctx, s->vm, s->mirrors[i].device,
+                    s->mirrors[i].vdi, "ctl", path, sizeof(path));
         rc = mirror_ctl_call(ctx, path, "stop", reply, sizeof(reply),
                              30000);
     }

@@ -58,8 +58,8 @@ static int ctl(struct api_call_ctx *call, const char *vm, unsigned device,
 {
     struct xa *xa = xa_call_of(call)->xa;
     char path[PATH_MAX];
-    int rc = xa_blk_ctl_path(xa, call->xt, vm, device, vdi, path,
-                             sizeof(path));
+    int rc = xa_blk_path(xa, call->xt, vm, device, vdi, "ctl", path,
+                         sizeof(path));
 
     return rc ?: mirror_ctl_call(call->xt, path, req, reply, size,
                                  CTL_TIMEOUT_MS);
@@ -146,11 +146,10 @@ static int remote_target(struct api_call_ctx *call, const struct motion_args *a,
         strpbrk(addr, "/?@ ") || strpbrk(id, ":/@ "))
         return xt_error(call->xt, -EINVAL, "remote: { address, port, "
                         "psk_identity, psk }");
-    rc = xa_blk_ctl_path(xa, call->xt, a->vm, (unsigned)a->device, a->src,
-                         path, sizeof(path) - 4);
+    rc = xa_blk_path(xa, call->xt, a->vm, (unsigned)a->device, a->src,
+                     "psk", path, sizeof(path));
     if (rc < 0)
         return rc;
-    strcpy(path + strlen(path) - 3, "psk");
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || dprintf(fd, "%s:%s\n", id, psk) < 0)
         rc = xt_error(call->xt, -errno, "%s", path);
@@ -188,12 +187,11 @@ static int a_motion_start(struct api_call_ctx *call,
     if (rc < 0)
         return rc;
     api_value_get_int64(api_array_get(params, 6), &bps);
-    rc = xa_blk_ctl_path(xa, call->xt, a.vm, (unsigned)a.device, a.src,
-                         state, sizeof(state) - 8);
+    /* the state file beside the control socket: VM.N.TAG.mirror */
+    rc = xa_blk_path(xa, call->xt, a.vm, (unsigned)a.device, a.src,
+                     "mirror", state, sizeof(state));
     if (rc < 0)
         return rc;
-    /* the state file beside the control socket: VM.N.TAG.mirror */
-    strcpy(state + strlen(state) - 3, "mirror");
     if (api_value_count(params) > 7) {
         rc = remote_target(call, &a, api_array_get(params, 7), uri,
                            sizeof(uri));
@@ -304,15 +302,13 @@ static int switch_paused(struct api_call_ctx *call, struct hv_handle *h,
     unsigned slot = (unsigned)a->device + 1;
     int rc;
 
-    rc = xa_blk_ctl_path(xa, call->xt, a->vm, (unsigned)a->device, a->dst,
-                         path, sizeof(path));
+    rc = xa_blk_path(xa, call->xt, a->vm, (unsigned)a->device, a->dst,
+                     "sock", path, sizeof(path));
     if (rc < 0)
         return rc;
-    strcpy(path + strlen(path) - 3, "sock");
     snprintf(dst_uri, sizeof(dst_uri), "nbd+unix:///?socket=%s", path);
-    xa_blk_ctl_path(xa, call->xt, a->vm, (unsigned)a->device, a->src, path,
-                    sizeof(path));
-    strcpy(path + strlen(path) - 3, "sock");
+    xa_blk_path(xa, call->xt, a->vm, (unsigned)a->device, a->src, "sock",
+                path, sizeof(path));
     snprintf(src_uri, sizeof(src_uri), "nbd+unix:///?socket=%s", path);
     xt_fault(call->xt, "pd.motion.paused");
     snprintf(req, sizeof(req), "complete gen=%lld", (long long)gen);
@@ -355,21 +351,10 @@ static int a_motion_switch(struct api_call_ctx *call,
     if (rc < 0)
         return rc;
     api_value_get_int64(api_array_get(params, 5), &gen);
-    rc = xa_hv_open(xa, call->xt, &h);
+    rc = xa_domain_here(call, a.vm, HV_CAP_DISK_RETARGET,
+                        "switch a running VM's disk", &h, &domid, result_r);
     if (rc < 0)
         return rc;
-    if (xa_find_domain(h, a.vm, &domid, NULL) < 0) {
-        rc = xt_error(call->xt, -ENOENT, "VM %s does not run here", a.vm);
-        goto out;
-    }
-    if (!hv_has(h, HV_CAP_DISK_RETARGET)) {
-        *result_r = api_failure("OPERATION_NOT_ALLOWED", "this host's "
-                                "hypervisor driver cannot switch a running "
-                                "VM's disk", NULL);
-        rc = xt_error(call->xt, -ENOTSUP, "driver %s: no disk retarget",
-                      hv_name(h));
-        goto out;
-    }
     rc = hv_pause(h, domid);
     if (rc == 0) {
         rc = switch_paused(call, h, domid, &a, gen, result_r);
@@ -422,11 +407,9 @@ static int a_motion_cancel(struct api_call_ctx *call,
     pthread_mutex_lock(&xa->blk_lock);
     xa_blk_stop_vdi(xa, call->xt, a.vm, (unsigned)a.device, a.dst);
     pthread_mutex_unlock(&xa->blk_lock);
-    if (xa_blk_ctl_path(xa, call->xt, a.vm, (unsigned)a.device, a.src, path,
-                        sizeof(path) - 4) == 0) {
-        strcpy(path + strlen(path) - 3, "psk");
+    if (xa_blk_path(xa, call->xt, a.vm, (unsigned)a.device, a.src, "psk",
+                    path, sizeof(path)) == 0)
         unlink(path);
-    }
     *result_r = api_void();
     return 0;
 }
@@ -623,20 +606,6 @@ static int motion_copy(struct motion *mo, struct api_value **result_r)
     return agent(mo, "start", extra, NULL, result_r);
 }
 
-static bool cancelling(struct api_call_ctx *call)
-{
-    const char *task = xa_call_of(call)->task;
-    struct pool_value st = { 0 };
-    bool r;
-
-    if (!task || pool_db_get_field(dbof(call), POOL_CLASS_TASK, task,
-                                   "status", &st) < 0)
-        return false;
-    r = st.s && !strcmp(st.s, "cancelling");
-    pool_value_clear(&st);
-    return r;
-}
-
 /* The mirror's figures on the task, for GUIs and the CLI's progress bar
  * (the keys a migration's source writes, and the mirror's own). */
 static void task_figures(struct motion *mo, const char *state, int64_t sent,
@@ -738,7 +707,7 @@ static int motion_sync(struct motion *mo, int64_t *gen_r,
         api_value_free(v);
         if (rc < 0 || synced)
             break;
-        if (cancelling(mo->call)) {
+        if (xa_task_cancelling(xc->db, xc->task)) {
             *result_r = api_failure("TASK_CANCELLED", xc->task, NULL);
             return xt_error(mo->call->xt, -ECANCELED, "VDI.pool_migrate "
                             "cancelled");

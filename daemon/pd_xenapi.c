@@ -540,6 +540,19 @@ void xa_task_progress(struct xa *xa, struct pool_db *db, const char *task,
                       &POOL_V_FLOAT(progress), POOL_DB_INTERNAL);
 }
 
+bool xa_task_cancelling(struct pool_db *db, const char *task)
+{
+    struct pool_value st = { 0 };
+    bool r;
+
+    if (!task || !db ||
+        pool_db_get_field(db, POOL_CLASS_TASK, task, "status", &st) < 0)
+        return false;
+    r = st.s && !strcmp(st.s, "cancelling");
+    pool_value_clear(&st);
+    return r;
+}
+
 int xa_task_set_outcome(struct pool_db *db, const char *task,
                         const struct api_value *env)
 {

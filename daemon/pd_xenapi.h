@@ -139,6 +139,8 @@ int xa_db_fail(struct api_call_ctx *call, int rc, const char *cls,
 /* Sets a task's progress (0..1); best effort. */
 void xa_task_progress(struct xa *xa, struct pool_db *db, const char *task,
                       double progress);
+/* Whether task.cancel was called on task (NULL: no task, false). */
+bool xa_task_cancelling(struct pool_db *db, const char *task);
 /* Ends a pending (or cancelling) task with the envelope env: success with
  * its Value as result, failure (cancelled for TASK_CANCELLED) with its
  * ErrorDescription.  A task already ended is left as it is.  No
@@ -218,6 +220,13 @@ int xa_host_ask(struct xa *xa, struct xt_ctx *ctx, const char *url,
                 struct api_value **failure_r);
 /* Opens this host's hv driver; caller hv_close()s. */
 int xa_hv_open(struct xa *xa, struct xt_ctx *ctx, struct hv_handle **h_r);
+/* The driver (*h_r, caller closes) and domain of VM vm, which runs here
+ * (-ENOENT otherwise), on a driver that has cap (else
+ * OPERATION_NOT_ALLOWED saying it cannot do `cannot`, and no handle). */
+int xa_domain_here(struct api_call_ctx *call, const char *vm,
+                   enum hv_cap cap, const char *cannot,
+                   struct hv_handle **h_r, uint32_t *domid_r,
+                   struct api_value **result_r);
 
 /* pd_blk.c: this host's block services, one per disk of a VM here. */
 struct xa_blk_set {
@@ -250,10 +259,12 @@ void xa_blk_stop_disk(struct xa *xa, struct xt_ctx *ctx, const char *vm,
 /* Stops the one serving VDI vdi as that disk, if it runs. */
 void xa_blk_stop_vdi(struct xa *xa, struct xt_ctx *ctx, const char *vm,
                      unsigned device, const char *vdi);
-/* The mirror control socket of that backend (docs/specs/mirror.md). */
-int xa_blk_ctl_path(struct xa *xa, struct xt_ctx *ctx, const char *vm,
-                    unsigned device, const char *vdi, char *buf,
-                    size_t size);
+/* A file of that backend, RUN_DIR/blk/VM.N.TAG.EXT: "sock" (NBD),
+ * "ctl" (the mirror's control, docs/specs/mirror.md), "mirror" (its
+ * state file), "psk" (a remote mirror target's key). */
+int xa_blk_path(struct xa *xa, struct xt_ctx *ctx, const char *vm,
+                unsigned device, const char *vdi, const char *ext, char *buf,
+                size_t size);
 /* After a VM failed to start: 1 with *vdi_r (pointing into disks) the
  * uuid of a read-write disk that a writer elsewhere holds, else 0. */
 int xa_blk_held(struct xt_ctx *ctx, const struct api_value *disks,
@@ -391,6 +402,16 @@ void xa_sxm_settled(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
 int xa_vm_disks(struct api_call_ctx *call, const char *vm, const char *host,
                 bool starting, const struct api_value *moving,
                 struct api_value **disks_r, struct api_value **result_r);
+/* The PBD of sr that host has plugged: *pbd_r (caller frees), NULL if
+ * none. */
+int xa_pbd_on(struct pool_db *db, const char *sr, const char *host,
+              char **pbd_r);
+/* VDI_IN_USE [vdi, op] when a VM other than vm (NULL: any VM) has a VBD
+ * of vdi attached, unless both that VBD and the caller (ro) are read
+ * only. */
+int xa_vdi_check_free(struct api_call_ctx *call, const char *vm,
+                      const char *vdi, bool ro, const char *op,
+                      struct api_value **result_r);
 /*
  * One disk for host's agent: { vdi, sr_type, sr_uuid, device_config,
  * mode, device } of VDI vdi as disk number num of vm, its SR reached

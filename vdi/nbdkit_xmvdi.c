@@ -244,25 +244,29 @@ static int xv_preconnect(int readonly)
     return -1;
 }
 
-static void *xv_open(int readonly)
+/*
+ * A user of the VDI, a connection or a mirror: with lock=connection the
+ * first opens it (taking its lock) and the last closes it.  A failure is
+ * reported through nbdkit, and into ctx when there is one.
+ */
+static int vdi_hold(struct xt_ctx *ctx)
 {
-    void *h = &xv;
+    int rc = 0;
 
-    (void)readonly;
     if (!xv.lock_per_connection)
-        return h;
+        return 0;
     pthread_mutex_lock(&xv.mutex);
-    if (xv.users == 0 && open_vdi() < 0)
-        h = NULL;
-    else
+    if (xv.users == 0 && (rc = open_vdi()) < 0 && ctx)
+        xt_error(ctx, rc, "%s%s", rc == -EBUSY ? "VDI_IN_USE: " : "",
+                 xv.ctx->err_msg);
+    if (rc == 0)
         xv.users++;
     pthread_mutex_unlock(&xv.mutex);
-    return h;
+    return rc;
 }
 
-static void xv_close(void *h)
+static void vdi_release(void)
 {
-    (void)h;
     if (!xv.lock_per_connection)
         return;
     pthread_mutex_lock(&xv.mutex);
@@ -271,6 +275,18 @@ static void xv_close(void *h)
         xv.vdi = NULL;
     }
     pthread_mutex_unlock(&xv.mutex);
+}
+
+static void *xv_open(int readonly)
+{
+    (void)readonly;
+    return vdi_hold(NULL) < 0 ? NULL : &xv;
+}
+
+static void xv_close(void *h)
+{
+    (void)h;
+    vdi_release();
 }
 
 static int64_t xv_get_size(void *h)
@@ -405,38 +421,6 @@ static int xv_extents(void *h, uint32_t count, uint64_t offset,
 }
 
 /* ---- ctl=: the mirror's control --------------------------------------- */
-
-/* A mirror holds the VDI open as a connection does (lock=connection). */
-static int vdi_hold(struct xt_ctx *ctx)
-{
-    int rc = 0;
-
-    if (!xv.lock_per_connection)
-        return 0;
-    pthread_mutex_lock(&xv.mutex);
-    if (xv.users == 0) {
-        rc = sr_vdi_open(xv.sr, &xv.vdi_uuid, xv.read_only, &xv.vdi);
-        if (rc < 0)
-            xt_error(ctx, rc, "%s%s", rc == -EBUSY ? "VDI_IN_USE: " : "",
-                     xv.ctx->err_msg);
-    }
-    if (rc == 0)
-        xv.users++;
-    pthread_mutex_unlock(&xv.mutex);
-    return rc;
-}
-
-static void vdi_release(void)
-{
-    if (!xv.lock_per_connection)
-        return;
-    pthread_mutex_lock(&xv.mutex);
-    if (--xv.users == 0) {
-        sr_vdi_close(xv.vdi);
-        xv.vdi = NULL;
-    }
-    pthread_mutex_unlock(&xv.mutex);
-}
 
 /* start: the mirror enters the write path before its copy begins, so no
  * write escapes it. */

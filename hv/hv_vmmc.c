@@ -884,29 +884,40 @@ int vmmc_guest_stats(struct hv_handle *h, uint32_t domid, unsigned flags,
     return 0;
 }
 
-int vmmc_disk_plug(struct hv_handle *h, uint32_t domid,
-                   const struct hv_disk *disk)
+/* A disk command: its request (len bytes, uri_len already set) followed
+ * by the URI's bytes. */
+static int call_uri(struct hv_handle *h, uint32_t domid, uint16_t cmd,
+                    const void *req, size_t len, const char *uri,
+                    const char *what)
 {
-    size_t ul = strlen(disk->uri);
-    struct vmm_disk_add req = {
-        .slot = disk->slot,
-        .flags = disk->read_only ? VMM_DISK_RO : 0,
-        .uri_len = (uint32_t)ul,
-    };
+    size_t ul = strlen(uri);
     uint8_t *buf;
     int rc;
 
     if (ul > VMM_DISK_URI_MAX)
         return xt_error(h->ctx, -ENAMETOOLONG, "domain %u: disk URI of %zu "
                         "bytes (at most %u)", domid, ul, VMM_DISK_URI_MAX);
-    buf = malloc(sizeof(req) + ul);
+    buf = malloc(len + ul);
     if (!buf)
-        return xt_error(h->ctx, -ENOMEM, "disk plug");
-    memcpy(buf, &req, sizeof(req));
-    memcpy(buf + sizeof(req), disk->uri, ul);
-    rc = call(h, domid, VMM_CMD_DISK_ADD, buf, sizeof(req) + ul, NULL, NULL);
+        return xt_error(h->ctx, -ENOMEM, "%s", what);
+    memcpy(buf, req, len);
+    memcpy(buf + len, uri, ul);
+    rc = call(h, domid, cmd, buf, len + ul, NULL, NULL);
     free(buf);
     return rc;
+}
+
+int vmmc_disk_plug(struct hv_handle *h, uint32_t domid,
+                   const struct hv_disk *disk)
+{
+    struct vmm_disk_add req = {
+        .slot = disk->slot,
+        .flags = disk->read_only ? VMM_DISK_RO : 0,
+        .uri_len = (uint32_t)strlen(disk->uri),
+    };
+
+    return call_uri(h, domid, VMM_CMD_DISK_ADD, &req, sizeof(req),
+                    disk->uri, "disk plug");
 }
 
 int vmmc_disk_unplug(struct hv_handle *h, uint32_t domid, unsigned slot,
@@ -929,28 +940,15 @@ int vmmc_disk_unplug(struct hv_handle *h, uint32_t domid, unsigned slot,
 int vmmc_disk_retarget(struct hv_handle *h, uint32_t domid, unsigned slot,
                        const char *uri)
 {
-    size_t ul = strlen(uri);
     struct vmm_disk_retarget req = {
         .slot = slot,
-        .uri_len = (uint32_t)ul,
+        .uri_len = (uint32_t)strlen(uri),
         /* flags 0: the disk keeps its read-only flag; timeout_ms 0: and
          * its request timeout */
     };
-    uint8_t *buf;
-    int rc;
 
-    if (ul > VMM_DISK_URI_MAX)
-        return xt_error(h->ctx, -ENAMETOOLONG, "domain %u: disk URI of %zu "
-                        "bytes (at most %u)", domid, ul, VMM_DISK_URI_MAX);
-    buf = malloc(sizeof(req) + ul);
-    if (!buf)
-        return xt_error(h->ctx, -ENOMEM, "disk retarget");
-    memcpy(buf, &req, sizeof(req));
-    memcpy(buf + sizeof(req), uri, ul);
-    rc = call(h, domid, VMM_CMD_DISK_RETARGET, buf, sizeof(req) + ul, NULL,
-              NULL);
-    free(buf);
-    return rc;
+    return call_uri(h, domid, VMM_CMD_DISK_RETARGET, &req, sizeof(req), uri,
+                    "disk retarget");
 }
 
 int vmmc_populated(struct hv_handle *h, uint32_t domid, uint64_t first,

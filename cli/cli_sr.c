@@ -317,13 +317,37 @@ int cli_vdi_snapshot(struct cli_ctx *cli)
     return vdi_copy(cli, "VDI.snapshot");
 }
 
+/* Runs Async.METHOD(params, taken) and waits for its task (with the
+ * progress bar when show); prints the new VDI's uuid it answers, or the
+ * task's failure. */
+static int vdi_task(struct cli_ctx *cli, const char *method,
+                    struct api_value *params, bool show)
+{
+    struct api_value *task = NULL, *rec = NULL;
+    const char *status;
+    char async[64];
+    int rc;
+
+    snprintf(async, sizeof(async), "Async.%s", method);
+    rc = cli_rpc_call(cli, async, params, &task);
+    rc = rc ?: cli_task_wait(cli, api_value_string(task) ?: "", show, &rec);
+    if (rc == 0) {
+        status = api_value_string(api_struct_get(rec, "status")) ?: "";
+        rc = !strcmp(status, "success") ?
+             print_uuid(cli, "VDI", api_struct_get(rec, "result")) :
+             cli_task_failed(cli, rec);
+    }
+    api_value_free(task);
+    api_value_free(rec);
+    return rc;
+}
+
 /* vdi-copy uuid= sr-uuid=: a sparse copy of a VDI into a new one on
  * another SR (or the same), through Async.VDI.copy; prints the new VDI's
  * uuid. */
 int cli_vdi_copy(struct cli_ctx *cli)
 {
-    struct api_value *vdi = NULL, *sr = NULL, *task = NULL, *rec = NULL;
-    const char *status;
+    struct api_value *vdi = NULL, *sr = NULL;
     int rc;
 
     if (!cli_arg(cli, "uuid") || !cli_arg(cli, "sr-uuid"))
@@ -331,23 +355,12 @@ int cli_vdi_copy(struct cli_ctx *cli)
                                "sr-uuid=UUID");
     rc = ref_of(cli, "VDI", "uuid", &vdi);
     rc = rc ?: ref_of(cli, "SR", "sr-uuid", &sr);
-    rc = rc ?: cli_rpc_call(cli, "Async.VDI.copy",
-                            cli_strings(api_value_string(vdi) ?: "",
-                                        api_value_string(sr) ?: "", NULL),
-                            &task);
-    rc = rc ?: cli_task_wait(cli, api_value_string(task) ?: "", false, &rec);
-    if (rc)
-        goto out;
-    status = api_value_string(api_struct_get(rec, "status")) ?: "";
-    if (!strcmp(status, "success"))
-        rc = print_uuid(cli, "VDI", api_struct_get(rec, "result"));
-    else
-        rc = cli_task_failed(cli, rec);
-out:
+    rc = rc ?: vdi_task(cli, "VDI.copy",
+                        cli_strings(api_value_string(vdi) ?: "",
+                                    api_value_string(sr) ?: "", NULL),
+                        false);
     api_value_free(vdi);
     api_value_free(sr);
-    api_value_free(task);
-    api_value_free(rec);
     return rc;
 }
 
@@ -496,9 +509,7 @@ int cli_vm_disk_add(struct cli_ctx *cli)
 int cli_vdi_pool_migrate(struct cli_ctx *cli)
 {
     const char *bps = cli_arg(cli, "max-bps");
-    struct api_value *vdi = NULL, *sr = NULL, *task = NULL, *rec = NULL;
-    struct api_value *params = NULL, *opts = NULL;
-    const char *status;
+    struct api_value *vdi = NULL, *sr = NULL, *params = NULL, *opts = NULL;
     int64_t b = 0;
     int rc = 0;
 
@@ -523,21 +534,11 @@ int cli_vdi_pool_migrate(struct cli_ctx *cli)
         goto out;
     }
     opts = NULL;
-    rc = cli_rpc_call(cli, "Async.VDI.pool_migrate", params, &task);
+    rc = vdi_task(cli, "VDI.pool_migrate", params, true);
     params = NULL;
-    rc = rc ?: cli_task_wait(cli, api_value_string(task) ?: "", true, &rec);
-    if (rc)
-        goto out;
-    status = api_value_string(api_struct_get(rec, "status")) ?: "";
-    if (!strcmp(status, "success"))
-        rc = print_uuid(cli, "VDI", api_struct_get(rec, "result"));
-    else
-        rc = cli_task_failed(cli, rec);
 out:
     api_value_free(vdi);
     api_value_free(sr);
-    api_value_free(task);
-    api_value_free(rec);
     api_value_free(params);
     api_value_free(opts);
     return rc;

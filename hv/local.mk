@@ -30,7 +30,7 @@ TESTS += $(HV_HOTPLUG_TESTS)
 SANITIZE_TESTS += $(HV_HOTPLUG_TESTS)
 TSAN_TESTS += $(HV_HOTPLUG_TESTS)
 tests_unit_hv_test_hv_hotplug_SOURCES = tests/unit/hv/test_hv_hotplug.c \
-	tests/tap.h
+	tests/unit/hv/hv_disk_test.h tests/tap.h
 tests_unit_hv_test_hv_hotplug_CFLAGS = $(AM_CFLAGS) $(LIBNBD_CFLAGS)
 tests_unit_hv_test_hv_hotplug_LDADD = $(HV_LIBS) $(LIBNBD_LIBS)
 tests_unit_hv_test_hv_hotplug_sim_SOURCES = \
@@ -51,7 +51,7 @@ TESTS += $(HV_RETARGET_TESTS)
 SANITIZE_TESTS += $(HV_RETARGET_TESTS)
 TSAN_TESTS += $(HV_RETARGET_TESTS)
 tests_unit_hv_test_hv_retarget_SOURCES = tests/unit/hv/test_hv_retarget.c \
-	tests/tap.h
+	tests/unit/hv/hv_disk_test.h tests/tap.h
 tests_unit_hv_test_hv_retarget_CFLAGS = $(AM_CFLAGS) $(LIBNBD_CFLAGS)
 tests_unit_hv_test_hv_retarget_LDADD = $(HV_LIBS) $(LIBNBD_LIBS)
 tests_unit_hv_test_hv_retarget_sim_SOURCES = \

@@ -182,9 +182,12 @@ t.done()
 P
 pt_arm 2 ""
 
-# The master killed with the mirror synced: its restart undoes it.
-pt_arm 2 "pd.motion.synced=kill"
-pt_py <<'P'
+# kill_master_at STATE: a move of the disk to B with the master killed at
+# pd.motion.STATE, then the master started again.
+kill_master_at()
+{
+    pt_arm 2 "pd.motion.$1=kill"
+    pt_py <<'P'
 from pool_client import *
 t = Tap()
 ids = load()
@@ -194,9 +197,13 @@ except Exception:
     pass
 t.done()
 P
-pt_gone 2 && pt_ok "the master is killed at pd.motion.synced"
-pt_arm 2 ""
-pt_start 2 || pt_bail "host 2 did not start again"
+    pt_gone 2 && pt_ok "the master is killed at pd.motion.$1"
+    pt_arm 2 ""
+    pt_start 2 || pt_bail "host 2 did not start again"
+}
+
+# The master killed with the mirror synced: its restart undoes it.
+kill_master_at synced
 pt_py <<'P'
 import glob, os
 from pool_client import *
@@ -221,20 +228,7 @@ t.done()
 P
 
 # The master killed once the VM is switched: its restart finishes it.
-pt_arm 2 "pd.motion.switched=kill"
-pt_py <<'P'
-from pool_client import *
-t = Tap()
-ids = load()
-try:
-    Session(2).call("VDI.pool_migrate", ids["vdi"], ids["b"], {})
-except Exception:
-    pass
-t.done()
-P
-pt_gone 2 && pt_ok "the master is killed at pd.motion.switched"
-pt_arm 2 ""
-pt_start 2 || pt_bail "host 2 did not start again"
+kill_master_at switched
 pt_py <<'P'
 import glob, os
 from pool_client import *

@@ -38,6 +38,7 @@
 #include "hv.h"
 #include "xt.h"
 #include "../../tap.h"
+#include "hv_disk_test.h"
 
 #ifndef RETARGET_ENGINE
 #define RETARGET_ENGINE "kvm"
@@ -61,30 +62,6 @@ static void bail(const char *what)
 {
     tap_diag("%s: %s", what, ctx->err_msg);
     tap_bail(what);
-}
-
-static pid_t start_nbdkit(const char *sock, const char *plugin,
-                          const char *arg)
-{
-    struct stat st;
-    pid_t pid = fork();
-    int i;
-
-    if (pid < 0)
-        tap_bail("fork");
-    if (pid == 0) {
-        execlp("nbdkit", "nbdkit", "-f", "--exit-with-parent", "-U", sock,
-               "--filter=limit", plugin, arg, "limit=1", (char *)NULL);
-        _exit(127);
-    }
-    for (i = 0; i < 500; i++) {
-        if (stat(sock, &st) == 0)
-            return pid;
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return -1;
-        usleep(10000);
-    }
-    return -1;
 }
 
 static struct hv_guest_stats stats(uint32_t domid)
@@ -131,27 +108,6 @@ static enum hv_run_state state_of(uint32_t domid)
     if (hv_info(h, domid, &info) < 0)
         return HV_STATE_DYING;
     return info.state;
-}
-
-/* Can another client get at the export (within ms)? */
-static bool export_free(const char *uri, int ms)
-{
-    uint64_t t_end = xt_now_ns() + (uint64_t)ms * 1000000;
-
-    do {
-        struct nbd_handle *n = nbd_create();
-        bool ok = n && nbd_connect_uri(n, uri) == 0;
-
-        if (ok)
-            nbd_shutdown(n, 0);
-        if (n)
-            nbd_close(n);
-        if (ok)
-            return true;
-        if (ms)
-            usleep(10000);
-    } while (xt_now_ns() < t_end);
-    return false;
 }
 
 /* The whole of a backing file (FILE_BYTES, malloc'd), or NULL. */

@@ -42,6 +42,7 @@
 #define BLK_START_MS    30000   /* nbdkit ready (its pid file written);
                                  * a loaded host may take seconds */
 #define BLK_STOP_MS     5000    /* SIGTERM, then SIGKILL */
+#define BLK_LINGER_MS   3000    /* fault point pd.blk.detach */
 
 /* RUN_DIR/blk/VM.N.TAG.EXT */
 static int blk_path(struct xa *xa, struct xt_ctx *ctx, const char *vm,
@@ -165,8 +166,71 @@ struct blk_listen {
 
 #define PEER_CONNS "limit=4"
 
+/* In the child that will exec nbdkit: stdin from /dev/null, stdout and
+ * stderr into log, the pipe's write end wp as fd 3 (it lives as long as
+ * nbdkit does) or, for a TCP export, as fd 4 with the listening socket
+ * as fd 3 (socket activation); nothing else open. */
+static void blk_child_fds(const struct blk_listen *l, const char *log,
+                          int wp)
+{
+    char lpid[24];
+    int fd, ls = -1;
+
+    xt_child_signals_reset();
+    fd = open("/dev/null", O_RDONLY);
+    if (fd >= 0 && fd != 0) {
+        dup2(fd, 0);
+        close(fd);
+    }
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+    /* Both moved high first, so that neither dup2 clobbers the other's
+     * source. */
+    wp = fcntl(wp, F_DUPFD, 64);
+    if (!l->sock)
+        ls = fcntl(l->listen_fd, F_DUPFD, 64);
+    if (wp < 0 || (!l->sock && ls < 0) ||
+        dup2(wp, l->sock ? 3 : 4) < 0 || (ls >= 0 && dup2(ls, 3) < 0))
+        _exit(127);
+    close_range(l->sock ? 4 : 5, ~0u, 0);
+    if (!l->sock) {
+        snprintf(lpid, sizeof(lpid), "%d", (int)getpid());
+        setenv("LISTEN_PID", lpid, 1);
+        setenv("LISTEN_FDS", "1", 1);
+    }
+}
+
+/* Fault point pd.blk.detach: our detaching child, blocked reading
+ * hold[0], goes once nbdkit wrote its pid file or BLK_LINGER_MS passed. */
+static void linger_until_ready(const char *pidfile, int hold[2])
+{
+    struct stat sb;
+    int waited;
+
+    for (waited = 0; waited < BLK_LINGER_MS; waited += 10) {
+        if (stat(pidfile, &sb) == 0 && sb.st_size > 0)
+            break;
+        poll(NULL, 0, 10);
+    }
+    close(hold[1]);
+    hold[1] = -1;
+    close(hold[0]);
+    hold[0] = -1;
+}
+
 /* Forks nbdkit for one disk, detached (a grandchild: init reaps it), its
- * output in log; *ready_r gets a pipe that reads EOF once nbdkit is gone. */
+ * output in log; *ready_r gets a pipe that reads EOF once nbdkit is gone.
+ *
+ * nbdkit (1.32 at least) arms PR_SET_PDEATHSIG with SIGTERM as it
+ * starts: had it started before its parent, our short-lived child, had
+ * exited, that exit would stop it, silently.  So the grandchild execs
+ * only once it belongs to init.  (Fault point pd.blk.detach=fail: that
+ * child lingers until nbdkit is ready, at most BLK_LINGER_MS.) */
 static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
                     const struct blk_listen *l, const char *pidfile,
                     const char *log, int *ready_r)
@@ -174,9 +238,12 @@ static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
     char plugin[PATH_MAX], a_type[64], a_sr[64], a_loc[PATH_MAX + 16];
     char a_vdi[64];
     const char *argv[32];
-    int p[2], n = 0, st;
+    int rc = 0, p[2], hold[2] = { -1, -1 }, n = 0, st;
     pid_t pid;
 
+    if (xt_fault(ctx, "pd.blk.detach") == XT_FAULT_FAIL &&
+        pipe2(hold, O_CLOEXEC) < 0)
+        return xt_error(ctx, -errno, "pipe");
     plugin_path(plugin, sizeof(plugin));
     snprintf(a_type, sizeof(a_type), "sr_type=%s", d->sr_type);
     snprintf(a_sr, sizeof(a_sr), "sr_uuid=%s", d->sr_uuid);
@@ -217,60 +284,46 @@ static int blk_fork(struct xt_ctx *ctx, const struct disk *d,
         argv[n++] = l->ctl_arg;
     }
     argv[n] = NULL;
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return xt_error(ctx, -errno, "pipe");
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        rc = xt_error(ctx, -errno, "pipe");
+        goto out;
+    }
     pid = fork();
     if (pid < 0) {
         close(p[0]);
         close(p[1]);
-        return xt_error(ctx, -errno, "fork");
+        rc = xt_error(ctx, -errno, "fork");
+        goto out;
     }
     if (pid == 0) {
-        char lpid[24];
-        int fd;
+        pid_t parent = getpid();
 
         setsid();
-        if (fork() != 0)
+        if (hold[1] >= 0)
+            close(hold[1]);
+        if (fork() != 0) {
+            if (hold[0] >= 0)
+                (void)!read(hold[0], &st, 1);
             _exit(0);
-        xt_child_signals_reset();
-        fd = open("/dev/null", O_RDONLY);
-        if (fd >= 0 && fd != 0) {
-            dup2(fd, 0);
-            close(fd);
         }
-        fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            if (fd > 2)
-                close(fd);
-        }
-        /* The pipe's write end lives as long as nbdkit does: fd 3 for a
-         * unix socket; for TCP, socket activation wants the listening
-         * socket as fd 3, so the pipe is fd 4.  (Moved high first, so
-         * that neither dup2 clobbers the other's source.) */
-        {
-            int wp = fcntl(p[1], F_DUPFD, 64);
-            int ls = l->sock ? -1 : fcntl(l->listen_fd, F_DUPFD, 64);
-
-            if (wp < 0 || (!l->sock && ls < 0) ||
-                dup2(wp, l->sock ? 3 : 4) < 0 || (ls >= 0 && dup2(ls, 3) < 0))
-                _exit(127);
-            close_range(l->sock ? 4 : 5, ~0u, 0);
-        }
-        if (!l->sock) {
-            snprintf(lpid, sizeof(lpid), "%d", (int)getpid());
-            setenv("LISTEN_PID", lpid, 1);
-            setenv("LISTEN_FDS", "1", 1);
-        }
+        while (getppid() == parent)
+            poll(NULL, 0, 1);
+        blk_child_fds(l, log, p[1]);
         execvp("nbdkit", (char *const *)argv);
         fprintf(stderr, "exec nbdkit: %s\n", strerror(errno));
         _exit(127);
     }
     close(p[1]);
+    if (hold[1] >= 0)
+        linger_until_ready(pidfile, hold);
     waitpid(pid, &st, 0);
     *ready_r = p[0];
-    return 0;
+out:
+    if (hold[0] >= 0) {
+        close(hold[0]);
+        close(hold[1]);
+    }
+    return rc;
 }
 
 /* Waits until the backend forked by blk_fork wrote its pid file, or

@@ -5,7 +5,8 @@
 # the restart and the guest's writes went on, ledger clean); then the
 # backend is killed with SIGKILL: the guest's disk requests fail with
 # errors it counts (no hang), the VM keeps running, and a shutdown leaves
-# no block service.
+# no block service.  Last, a block service whose detaching parent is slow
+# to exit (fault point pd.blk.detach) still serves.
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
 pt_setup vm-disk-restart
 command -v nbdkit >/dev/null || pt_skip_all "nbdkit is missing"
@@ -102,4 +103,28 @@ t.ok("vdi=" + disk(two)["vdi"] in served(),
 host_local(2, "vm_shutdown", uuid, True)
 t.done()
 P
+
+# nbdkit stops when its parent exits (it arms PR_SET_PDEATHSIG): with the
+# detaching child slow to exit (it lingers until nbdkit is ready, or 3 s),
+# the backend must not have started under it, and serves on after.
+pt_arm 2 "pd.blk.detach=fail"
+pt_py <<'P'
+import glob, os
+from pool_client import *
+t = Tap()
+ids = load()
+tmp = os.environ["PT_TMP"]
+s = Session(2)
+s.call("VM.start", ids["vm"], False, False)
+st = wait_until(lambda: int(host_local(2, "vm_status", ids["uuid"])
+                            ["disk_writes"]) > 20 and
+                host_local(2, "vm_status", ids["uuid"]), 30, "disk writes")
+pid = open(glob.glob("%s/h2/run/blk/*.pid" % tmp)[0]).read().split()[0]
+t.ok(st and int(st["disk_errors"]) == 0 and
+     os.path.exists("/proc/%s" % pid),
+     "a slow detach: the block service serves on, no disk error", repr(st))
+s.call("VM.hard_shutdown", ids["vm"])
+t.done()
+P
+pt_arm 2 ""
 pt_done

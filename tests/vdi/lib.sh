@@ -63,11 +63,24 @@ vt_done()
     [ "$VT_FAILED" -eq 0 ]
 }
 
+# The pid in pid file $1 if that process is still one of ours (its
+# command line names VT_TMP): a backend that died leaves its pid file,
+# and a recycled pid may by now be another test's process.
+vt_pid_of()
+{
+    local pid
+    [ -f "$1" ] || return 1
+    pid=$(cat "$1" 2>/dev/null) && [ -n "$pid" ] || return 1
+    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$VT_TMP/" ||
+        return 1
+    printf '%s\n' "$pid"
+}
+
 vt_cleanup()
 {
-    local p
+    local p pid
     for p in "$VT_TMP"/*.pid; do
-        [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null
+        pid=$(vt_pid_of "$p") && kill -9 "$pid" 2>/dev/null
     done
     if [ -n "$VT_TMP" ] && [ "${XM_TEST_KEEP:-0}" != 1 ]; then
         rm -rf "$VT_TMP"
@@ -141,9 +154,9 @@ vt_serve()
 vt_stop()
 {
     local pid
-    [ -f "$VT_TMP/$1.pid" ] || return 0
-    pid=$(cat "$VT_TMP/$1.pid")
-    kill -"${2:-TERM}" "$pid" 2>/dev/null
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    if pid=$(vt_pid_of "$VT_TMP/$1.pid"); then
+        kill -"${2:-TERM}" "$pid" 2>/dev/null
+        while vt_pid_of "$VT_TMP/$1.pid" >/dev/null; do sleep 0.05; done
+    fi
     rm -f "$VT_TMP/$1.pid"
 }

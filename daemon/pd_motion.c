@@ -15,6 +15,10 @@
  *   synced    the mirror is write-blocking             undo: the same
  *   switched  the VM uses the destination (its VBD     finish: destroy the
  *             points there)                            source, drop tags
+ *   sxm       with a VM migration (VM.migrate_send): its settling decides
+ *   undo      an undo that could not reach a host      both tried again by
+ *   finish    a finish that could not destroy the      xa_motion_retry once
+ *             source                                   the hosts are live
  * A switch-over happens only on the agent, in one call: pause the VM (its
  * VMM hands its disks back), complete the mirror at the generation the
  * master saw (a mirror that failed since refuses), point the VMM's disk
@@ -740,10 +744,9 @@ static int motion_switch(struct motion *mo, int64_t gen,
     return rc;
 }
 
-/* After the switch: the source goes, the tags with it. */
 /* With a VM migration: the destination host stops exporting the new
- * VDI (best effort: an export left over serves nobody and goes with that
- * host's next restart). */
+ * VDI (best effort: an export left over serves nobody, only the source
+ * host may connect, and its key is gone with the motion). */
 static void unexport(struct motion *mo)
 {
     struct xa *xa = xa_call_of(mo->call)->xa;
@@ -762,6 +765,7 @@ static void unexport(struct motion *mo)
     free(url);
 }
 
+/* After the switch: the source goes, the tags with it. */
 static int motion_finish(struct motion *mo)
 {
     struct api_value *ignored = NULL;
@@ -773,9 +777,15 @@ static int motion_finish(struct motion *mo)
                        "other_config", MOTION_OF, POOL_DB_INTERNAL);
     rc = xa_vdi_destroy(mo->call, mo->src, &ignored);
     api_value_free(ignored);
-    if (rc < 0)
+    if (rc < 0) {
+        /* Left to xa_motion_retry. */
+        pool_db_map_put(dbof(mo->call), POOL_CLASS_VDI, mo->src,
+                        "other_config", MOTION_STAGE, "finish",
+                        POOL_DB_INTERNAL);
         xt_warn(mo->call->xt, "VDI %s: the motion's source stays (%s): "
-                "destroy it by hand", mo->src, mo->call->xt->err_msg);
+                "destroyed once its host answers", mo->src,
+                mo->call->xt->err_msg);
+    }
     return 0;
 }
 
@@ -796,9 +806,11 @@ static void motion_undo(struct motion *mo)
     ignored = NULL;
     unexport(mo);
     if (mo->dst && xa_vdi_destroy(mo->call, mo->dst, &ignored) < 0) {
-        /* Still tagged both ways: the next master start tries again. */
+        /* Still tagged both ways, left to xa_motion_retry. */
         api_value_free(ignored);
         mo->call->xt->quiet_errors = quiet;
+        pool_db_map_put(db, POOL_CLASS_VDI, mo->src, "other_config",
+                        MOTION_STAGE, "undo", POOL_DB_INTERNAL);
         xt_warn(mo->call->xt, "VDI %s: the motion's destination %s could "
                 "not be destroyed yet; it stays tagged", mo->src, mo->dst);
         if (e.rc)
@@ -1000,6 +1012,8 @@ int xa_sxm_start(struct api_call_ctx *call, const char *vm,
     /* All mirrors run at once; each is followed until actively synced. */
     for (i = 0; rc == 0 && i < x->n; i++)
         rc = motion_sync(&x->mo[i], &x->gen[i], result_r);
+    if (rc == 0)
+        xt_fault(call->xt, "pd.sxm.synced");
     if (rc < 0 && x) {
         xa_sxm_abort(call, x);
         xa_sxm_free(x);
@@ -1142,7 +1156,7 @@ static void reconcile_one(struct motion *mo, const char *stage)
 
     if (mo->vbd)
         xa_field_str(db, POOL_CLASS_VBD, mo->vbd, "VDI", &vbd_vdi);
-    if (!strcmp(stage, "switched") ||
+    if (!strcmp(stage, "switched") || !strcmp(stage, "finish") ||
         (vbd_vdi && mo->dst && !strcmp(vbd_vdi, mo->dst))) {
         xt_info(mo->call->xt, "VDI %s: its motion to %s was switched; "
                 "finishing it", mo->src, mo->dst);
@@ -1208,32 +1222,61 @@ static bool sxm_unsettled(struct pool_db *db, const struct pool_record *rec)
     return found;
 }
 
-void xa_motion_reconcile(struct xa *xa, struct pool_db *db,
-                         struct xt_ctx *ctx)
+/* Whether a left-over motion may be tried now: its hosts answer. */
+static bool motion_hosts_live(struct motion *mo)
+{
+    const char *host[2] = { mo->host, mo->dst_host };
+    int64_t live;
+    unsigned i;
+
+    for (i = 0; i < 2; i++)
+        if (host[i] && (xa_field_int(dbof(mo->call), POOL_CLASS_HOST,
+                                     host[i], "live", &live) < 0 || !live))
+            return false;
+    return true;
+}
+
+/* Every tagged motion (left_over: only those whose owner gave them up,
+ * stages undo and finish, with their hosts live) is finished or undone. */
+static void reconcile_all(struct xa *xa, struct pool_db *db,
+                          struct xt_ctx *ctx, bool left_over)
 {
     struct xa_call xc = { .api = { .xt = ctx }, .xa = xa, .db = db };
-
-    xc.api.daemon = &xc;        /* a call of our own, for the helpers */
     struct pool_record **vdis = NULL;
     size_t n = 0, i;
 
+    xc.api.daemon = &xc;        /* a call of our own, for the helpers */
     if (pool_db_get_all_records(db, POOL_CLASS_VDI, &vdis, &n) < 0)
         return;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && !xa->stopping; i++) {
         const struct pool_value *oc = pool_record_get(vdis[i],
                                                       "other_config");
         const char *stage = pool_value_map_get(oc, MOTION_STAGE);
         struct motion mo = { .call = &xc.api };
 
-        if (!stage)
+        if (!stage || (left_over && strcmp(stage, "undo") &&
+                       strcmp(stage, "finish")))
             continue;
         /* A motion with a VM migration that is not settled yet: the
          * migration's settling finishes or undoes it. */
-        if (!strcmp(stage, "sxm") && sxm_unsettled(db, vdis[i]))
+        if (sxm_unsettled(db, vdis[i]) &&
+            (left_over || !strcmp(stage, "sxm")))
             continue;
         reconcile_fill(&mo, vdis[i]);
-        reconcile_one(&mo, stage);
+        if (!left_over || motion_hosts_live(&mo))
+            reconcile_one(&mo, stage);
         motion_clear(&mo);
     }
     pool_records_free(vdis, n);
+}
+
+void xa_motion_reconcile(struct xa *xa, struct pool_db *db,
+                         struct xt_ctx *ctx)
+{
+    reconcile_all(xa, db, ctx, false);
+}
+
+void xa_motion_retry(struct xa *xa, struct pool_db *db, struct xt_ctx *ctx)
+{
+    reconcile_all(xa, db, ctx, true);
 }

@@ -29,6 +29,8 @@
 #define STATUS_WAIT_S   2       /* the long poll of a running sender */
 #define RETRY_MS        1000    /* between passes that got no answer */
 #define RECONCILE_MS    1000    /* between the reconciler's rounds */
+#define MOTION_RETRY_ROUNDS 5   /* left-over storage motions: tried again
+                                 * every so many rounds */
 
 /* A migration a live thread of this master settles. */
 struct xa_settler {
@@ -526,10 +528,14 @@ static void *reconcile_main(void *p)
     struct xa *xa = p;
     struct xa_thread *t = xa_thread(xa);
     struct pool_db *db;
+    unsigned round;
 
-    while (t && !xa->stopping) {
-        if (xa_is_master(xa) && xa_db(xa, &db) == 0)
+    for (round = 0; t && !xa->stopping; round++) {
+        if (xa_is_master(xa) && xa_db(xa, &db) == 0) {
             reconcile_round(xa, t->ctx, db);
+            if (round % MOTION_RETRY_ROUNDS == 0)
+                xa_motion_retry(xa, db, t->ctx);
+        }
         xa_sleep(xa, RECONCILE_MS);
     }
     return NULL;

@@ -366,6 +366,10 @@ extern const struct api_method xa_motion_agent_methods[];
  * finished (switched) or undone (docs/design/storage-motion.md). */
 void xa_motion_reconcile(struct xa *xa, struct pool_db *db,
                          struct xt_ctx *ctx);
+/* While the master runs (its reconciler, pd_settle.c): the motions whose
+ * undo or finish could not reach a host (stages undo, finish) are tried
+ * again once their hosts are live. */
+void xa_motion_retry(struct xa *xa, struct pool_db *db, struct xt_ctx *ctx);
 /*
  * A VM migration that moves some of the VM's disks to the destination
  * host's SRs (VM.migrate_send's vdi_map: VDI ref -> SR ref).  Before the

@@ -32,6 +32,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-vbd-hotplug.sh \
 	tests/pool/pool-vdi-motion.sh \
 	tests/pool/pool-sxm.sh \
+	tests/pool/pool-sxm-faults.sh \
 	tests/pool/pool-vdi-copy.sh \
 	tests/pool/cli-vm-disk.sh \
 	tests/pool/pool-https.sh \

@@ -4,8 +4,9 @@
  * VDI on a unix socket to the VM's xm-vmm (docs/design/storage.md).
  *
  * A backend is named by its VM, disk number and VDI, and all of its
- * state is in files: RUN_DIR/blk/VM.N.TAG.sock, .pid, .log and .ctl (the
- * mirror's control socket, docs/specs/mirror.md), TAG the first 8
+ * state is in files: RUN_DIR/blk/VM.N.TAG.sock, .pid, .log, .ctl (the
+ * mirror's control socket, docs/specs/mirror.md) and .switch (a storage
+ * motion's switch-over journal, pd_motion.c), TAG the first 8
  * characters of the VDI's uuid.  (Two backends serve one disk while a
  * storage motion runs: the source's and the destination's.)  So a daemon
  * restart loses nothing (running VMs keep their disks: the backends are
@@ -523,10 +524,12 @@ static void kill_backend(struct xt_ctx *ctx, const char *pidfile,
 }
 
 /* Stops one backend (its pid file names it) and removes its files, but
- * its log: the socket, the mirror's control socket, state file and key. */
+ * its log: the socket, the mirror's control socket, state file and key,
+ * the switch journal. */
 static void blk_stop_one(struct xt_ctx *ctx, const char *pidfile)
 {
-    static const char *const ext[] = { "ctl", "mirror", "psk", NULL };
+    static const char *const ext[] = { "ctl", "mirror", "psk", "switch",
+                                       NULL };
     char path[PATH_MAX];
     size_t n = strlen(pidfile), i;
 

@@ -293,6 +293,65 @@ static int a_motion_resume(struct api_call_ctx *call,
     return status_value(call, reply, result_r);
 }
 
+/*
+ * The switch-over's journal on the agent, VM.N.DSTTAG.switch: how far a
+ * switch got, so that the cancel that follows an agent killed mid-switch
+ * knows which disk the VMM holds and leaves the VM running on it
+ * (switch_recover).  "retargeted" is written before the retarget, "done"
+ * once the VM runs on the destination.
+ */
+enum switch_step { SW_NONE, SW_PAUSED, SW_RETARGETED, SW_DONE };
+static const char *const switch_steps[] = {
+    "none", "paused", "retargeted", "done"
+};
+
+static int switch_path(struct api_call_ctx *call, const struct motion_args *a,
+                       char *path, size_t size)
+{
+    return xa_blk_path(xa_call_of(call)->xa, call->xt, a->vm,
+                       (unsigned)a->device, a->dst, "switch", path, size);
+}
+
+/* Notes step (SW_NONE: the journal goes), atomically. */
+static void switch_note(struct api_call_ctx *call, const struct motion_args *a,
+                        enum switch_step step)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    FILE *f;
+
+    if (switch_path(call, a, path, sizeof(path)) < 0)
+        return;
+    if (step == SW_NONE) {
+        unlink(path);
+        return;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    f = fopen(tmp, "we");
+    if (!f || fprintf(f, "%s\n", switch_steps[step]) < 0 || fclose(f) != 0 ||
+        rename(tmp, path) < 0)
+        xt_warn(call->xt, "switch journal %s: %s", path, strerror(errno));
+}
+
+static enum switch_step switch_read(struct api_call_ctx *call,
+                                    const struct motion_args *a)
+{
+    char path[PATH_MAX], line[32] = "";
+    enum switch_step i;
+    FILE *f;
+
+    if (switch_path(call, a, path, sizeof(path)) < 0 ||
+        !(f = fopen(path, "re")))
+        return SW_NONE;
+    if (!fgets(line, sizeof(line), f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\n")] = '\0';
+    for (i = SW_PAUSED; i <= SW_DONE; i++)
+        if (!strcmp(line, switch_steps[i]))
+            return i;
+    return SW_PAUSED;           /* unreadable: assume the earliest */
+}
+
 /* The switch-over proper, the VM paused: the mirror completed at gen,
  * the VMM's disk pointed at the destination.  On failure the VMM's disk
  * is the source's again. */
@@ -314,6 +373,7 @@ static int switch_paused(struct api_call_ctx *call, struct hv_handle *h,
     xa_blk_path(xa, call->xt, a->vm, (unsigned)a->device, a->src, "sock",
                 path, sizeof(path));
     snprintf(src_uri, sizeof(src_uri), "nbd+unix:///?socket=%s", path);
+    switch_note(call, a, SW_PAUSED);
     xt_fault(call->xt, "pd.motion.paused");
     snprintf(req, sizeof(req), "complete gen=%lld", (long long)gen);
     rc = ctl(call, a->vm, (unsigned)a->device, a->src, req, reply,
@@ -323,6 +383,7 @@ static int switch_paused(struct api_call_ctx *call, struct hv_handle *h,
                                 NULL);
         return rc;
     }
+    switch_note(call, a, SW_RETARGETED);
     rc = hv_disk_retarget(h, domid, slot, dst_uri);
     if (rc < 0)
         return rc;
@@ -336,7 +397,28 @@ static int switch_paused(struct api_call_ctx *call, struct hv_handle *h,
         hv_disk_retarget(h, domid, slot, src_uri);
         return xt_err_put(&e, call->xt);
     }
+    switch_note(call, a, SW_DONE);
+    xt_fault(call->xt, "pd.motion.resumed");
     return 1;                   /* running on the destination */
+}
+
+/* After a switch: the source's backend is done with, its mirror, then
+ * itself. */
+static void switch_source_stop(struct api_call_ctx *call,
+                               const struct motion_args *a)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    char reply[MIRROR_CTL_LINE_MAX];
+    bool quiet = call->xt->quiet_errors;
+
+    call->xt->quiet_errors = true;
+    ctl(call, a->vm, (unsigned)a->device, a->src, "stop", reply,
+        sizeof(reply));
+    call->xt->quiet_errors = quiet;
+    xt_error_clear(call->xt);
+    pthread_mutex_lock(&xa->blk_lock);
+    xa_blk_stop_vdi(xa, call->xt, a->vm, (unsigned)a->device, a->src);
+    pthread_mutex_unlock(&xa->blk_lock);
 }
 
 /* host_local.vdi_motion_switch(secret, vm, device, src, dst, gen). */
@@ -344,8 +426,6 @@ static int a_motion_switch(struct api_call_ctx *call,
                            const struct api_value *params,
                            struct api_value **result_r)
 {
-    struct xa *xa = xa_call_of(call)->xa;
-    char reply[MIRROR_CTL_LINE_MAX];
     struct hv_handle *h = NULL;
     struct motion_args a;
     uint32_t domid;
@@ -367,17 +447,13 @@ static int a_motion_switch(struct api_call_ctx *call,
 
             xt_err_take(&e, call->xt, rc);
             hv_unpause(h, domid);   /* on the source disk still */
+            switch_note(call, &a, SW_NONE);
             xt_err_put(&e, call->xt);
         }
     }
     if (rc < 0)
         goto out;
-    /* The source's backend is done with: its mirror, then itself. */
-    ctl(call, a.vm, (unsigned)a.device, a.src, "stop", reply, sizeof(reply));
-    xt_error_clear(call->xt);
-    pthread_mutex_lock(&xa->blk_lock);
-    xa_blk_stop_vdi(xa, call->xt, a.vm, (unsigned)a.device, a.src);
-    pthread_mutex_unlock(&xa->blk_lock);
+    switch_source_stop(call, &a);
     xt_info(call->xt, "VM %s disk %lld: switched from VDI %s to %s", a.vm,
             (long long)a.device, a.src, a.dst);
     *result_r = api_void();
@@ -387,9 +463,68 @@ out:
     return rc;
 }
 
+/*
+ * After an agent died mid-switch (a journal is left): the VM is left
+ * running on the source disk, unless it already ran on the destination:
+ * then 1, the motion is switched.  No journal: 0.
+ */
+static int switch_recover(struct api_call_ctx *call,
+                          const struct motion_args *a,
+                          struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    enum switch_step step = switch_read(call, a);
+    char path[PATH_MAX], uri[PATH_MAX + 32];
+    struct hv_handle *h = NULL;
+    uint32_t domid;
+    int rc;
+
+    if (step == SW_NONE)
+        return 0;
+    rc = xa_domain_here(call, a->vm, HV_CAP_DISK_RETARGET,
+                        "switch a running VM's disk", &h, &domid, result_r);
+    if (rc < 0) {               /* no VM here: no disk held */
+        api_value_free(*result_r);
+        *result_r = NULL;
+        xt_error_clear(call->xt);
+        switch_note(call, a, SW_NONE);
+        return 0;
+    }
+    rc = xa_blk_path(xa, call->xt, a->vm, (unsigned)a->device, a->src,
+                     "sock", path, sizeof(path));
+    snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", path);
+    /* Paused (the switch never resumed it): back onto the source.  A
+     * running VM was resumed by the switch itself: on the destination if
+     * it had got to the retarget. */
+    if (rc == 0 && step != SW_DONE)
+        rc = hv_disk_retarget(h, domid, (unsigned)a->device + 1, uri);
+    if (rc == -EBUSY && step == SW_RETARGETED)
+        step = SW_DONE;
+    if (step == SW_DONE || rc == -EBUSY) {
+        xt_error_clear(call->xt);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = hv_unpause(h, domid);
+    }
+    hv_close(h);
+    if (rc < 0)
+        return rc;
+    if (step == SW_DONE) {
+        xt_info(call->xt, "VM %s disk %lld: an interrupted switch had put "
+                "it on VDI %s", a->vm, (long long)a->device, a->dst);
+        return 1;
+    }
+    switch_note(call, a, SW_NONE);
+    xt_info(call->xt, "VM %s disk %lld: an interrupted switch is undone: "
+            "it runs on VDI %s", a->vm, (long long)a->device, a->src);
+    return 0;
+}
+
 /* host_local.vdi_motion_cancel(secret, vm, device, src, dst): the mirror
  * cancelled and forgotten, the destination's backend stopped; what is
- * not there any more is not an error. */
+ * not there any more is not an error.  MOTION_SWITCHED when an
+ * interrupted switch-over had put the VM on the destination: nothing is
+ * cancelled, the master finishes the motion instead. */
 static int a_motion_cancel(struct api_call_ctx *call,
                            const struct api_value *params,
                            struct api_value **result_r)
@@ -400,6 +535,15 @@ static int a_motion_cancel(struct api_call_ctx *call,
     bool quiet = call->xt->quiet_errors;
     int rc = motion_args(call, params, &a, result_r);
 
+    rc = rc ?: switch_recover(call, &a, result_r);
+    if (rc == 1) {
+        /* What the switch did not get to: the source's backend goes. */
+        switch_source_stop(call, &a);
+        *result_r = api_failure("MOTION_SWITCHED", a.src, a.dst, NULL);
+        return xt_error(call->xt, -EALREADY, "VM %s disk %lld runs on VDI "
+                        "%s: not cancelled", a.vm, (long long)a.device,
+                        a.dst);
+    }
     if (rc < 0)
         return rc;
     call->xt->quiet_errors = true;
@@ -789,46 +933,96 @@ static int motion_finish(struct motion *mo)
     return 0;
 }
 
-/* Before the switch: the mirror and the destination go, the VM keeps its
- * source disk.  Best effort, each step whatever the one before did. */
-static void motion_undo(struct motion *mo)
+/* The source's motion tags go, in one transaction. */
+static void untag(struct pool_db *db, const char *src)
+{
+    static const char *const keys[] = {
+        MOTION_TO, MOTION_STAGE, MOTION_OP, MOTION_HOST, NULL
+    };
+    size_t i;
+    int rc = pool_db_begin(db);
+
+    for (i = 0; rc == 0 && keys[i]; i++)
+        rc = pool_db_map_remove(db, POOL_CLASS_VDI, src, "other_config",
+                                keys[i], POOL_DB_INTERNAL);
+    rc = rc ?: pool_db_commit(db);
+    if (rc < 0)
+        pool_db_rollback(db);
+}
+
+/* An agent's cancel found the VM switched by a switch-over it had not
+ * answered (MOTION_SWITCHED): the database follows, then the finish. */
+static void motion_switched_late(struct motion *mo)
+{
+    struct pool_db *db = dbof(mo->call);
+    int rc = pool_db_begin(db);
+
+    rc = rc ?: pool_db_set_field(db, POOL_CLASS_VBD, mo->vbd, "VDI",
+                                 &POOL_V_REF(mo->dst), POOL_DB_INTERNAL);
+    rc = rc ?: set_stage(mo, "switched");
+    rc = rc ?: pool_db_commit(db);
+    if (rc < 0) {
+        pool_db_rollback(db);
+        return;                 /* tagged still: the next pass */
+    }
+    xt_info(mo->call->xt, "VDI %s: the VM runs on %s already; finishing "
+            "its motion", mo->src, mo->dst);
+    motion_finish(mo);
+}
+
+/*
+ * Before the switch: the mirror and the destination go, the VM keeps its
+ * source disk.  The agent's cancel comes first and must be answered
+ * while the VM runs: after an agent died mid-switch only it knows which
+ * disk the VMM holds.  1 when it said the VM runs on the destination
+ * (the motion is finished instead), else 0 (undone, or left tagged at
+ * stage undo for xa_motion_retry).
+ */
+static int motion_undo(struct motion *mo)
 {
     struct pool_db *db = dbof(mo->call);
     struct api_value *ignored = NULL;
     struct xt_err e = { 0 };
     bool quiet = mo->call->xt->quiet_errors;
+    int rc = 0;
 
     xt_err_take(&e, mo->call->xt, mo->call->xt->err_rc);
     mo->call->xt->quiet_errors = true;
     if (mo->dst_uuid && mo->url)
-        agent(mo, "cancel", NULL, NULL, &ignored);
+        rc = agent(mo, "cancel", NULL, NULL, &ignored);
+    if (rc < 0 && mo->vbd && ignored && api_failure_code(ignored) &&
+        !strcmp(api_failure_code(ignored), "MOTION_SWITCHED")) {
+        api_value_free(ignored);
+        mo->call->xt->quiet_errors = quiet;
+        xt_error_clear(mo->call->xt);
+        motion_switched_late(mo);
+        return 1;
+    }
     api_value_free(ignored);
     ignored = NULL;
-    unexport(mo);
-    if (mo->dst && xa_vdi_destroy(mo->call, mo->dst, &ignored) < 0) {
+    if (rc == 0)
+        unexport(mo);
+    if (rc < 0 || (mo->dst && xa_vdi_destroy(mo->call, mo->dst,
+                                             &ignored) < 0)) {
         /* Still tagged both ways, left to xa_motion_retry. */
         api_value_free(ignored);
         mo->call->xt->quiet_errors = quiet;
         pool_db_map_put(db, POOL_CLASS_VDI, mo->src, "other_config",
                         MOTION_STAGE, "undo", POOL_DB_INTERNAL);
-        xt_warn(mo->call->xt, "VDI %s: the motion's destination %s could "
-                "not be destroyed yet; it stays tagged", mo->src, mo->dst);
+        xt_warn(mo->call->xt, "VDI %s: the motion to %s is not undone yet "
+                "(%s); it stays tagged", mo->src, mo->dst ? mo->dst : "-",
+                rc < 0 ? "the VM's host did not cancel" :
+                "its destination is not destroyed");
         if (e.rc)
             xt_err_put(&e, mo->call->xt);
-        return;
+        return 0;
     }
     api_value_free(ignored);
     mo->call->xt->quiet_errors = quiet;
-    pool_db_map_remove(db, POOL_CLASS_VDI, mo->src, "other_config",
-                       MOTION_TO, POOL_DB_INTERNAL);
-    pool_db_map_remove(db, POOL_CLASS_VDI, mo->src, "other_config",
-                       MOTION_STAGE, POOL_DB_INTERNAL);
-    pool_db_map_remove(db, POOL_CLASS_VDI, mo->src, "other_config",
-                       MOTION_OP, POOL_DB_INTERNAL);
-    pool_db_map_remove(db, POOL_CLASS_VDI, mo->src, "other_config",
-                       MOTION_HOST, POOL_DB_INTERNAL);
+    untag(db, mo->src);
     if (e.rc)
         xt_err_put(&e, mo->call->xt);
+    return 0;
 }
 
 /* The motion itself, the VM claimed: prepare, copy, synced, switched,
@@ -849,8 +1043,13 @@ static int motion_run(struct motion *mo, const char *sr,
     rc = rc ?: set_stage(mo, "synced");
     rc = rc ?: motion_switch(mo, gen, result_r);
     if (rc < 0) {
-        motion_undo(mo);
-        return rc;
+        if (motion_undo(mo) == 0)
+            return rc;
+        /* The switch it did not answer had happened. */
+        api_value_free(*result_r);
+        xt_error_clear(mo->call->xt);
+        *result_r = api_string(mo->dst);
+        return 0;
     }
     motion_finish(mo);
     *result_r = api_string(mo->dst);

@@ -31,6 +31,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-migrate-disk-fault.sh \
 	tests/pool/pool-vbd-hotplug.sh \
 	tests/pool/pool-vdi-motion.sh \
+	tests/pool/pool-vdi-motion-agent.sh \
 	tests/pool/pool-sxm.sh \
 	tests/pool/pool-sxm-faults.sh \
 	tests/pool/pool-vdi-copy.sh \

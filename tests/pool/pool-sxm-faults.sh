@@ -65,7 +65,8 @@ def clean(t, s, ids, on, label):
                glob.glob(tmp + "/l[34]/*.raw"))))
     t.ok(wait_until(lambda: not exports(3) and not exports(4), 30,
                     "no export"), label + ": no export is left")
-    t.is_(tags(s, ids["vdi"]), [], label + ": no motion tag is left")
+    t.ok(wait_until(lambda: tags(s, ids["vdi"]) == [], 30, "no tag"),
+         label + ": no motion tag is left", repr(tags(s, ids["vdi"])))
     t.ok(wait_until(lambda: [os.path.basename(p).split(".")[0] for p in
                              glob.glob(tmp + "/h%d/run/blk/*.pid" % other)]
                     == [], 30, "backends gone"),

@@ -780,6 +780,7 @@ int mirror_start(struct xt_ctx *ctx, struct sr_vdi *src,
 int mirror_resume(struct xt_ctx *ctx, struct mirror *m, const char *uri)
 {
     char *u = NULL;
+    int rc;
 
     pthread_mutex_lock(&m->lock);
     if (m->state != MIRROR_FAILED) {
@@ -806,7 +807,15 @@ int mirror_resume(struct xt_ctx *ctx, struct mirror *m, const char *uri)
     m->pass_dirty = m->ndirty;
     m->progress_ns = xt_now_ns();
     pthread_mutex_unlock(&m->lock);
-    return connect_all(ctx, m);
+    rc = connect_all(ctx, m);
+    if (rc < 0) {
+        /* Failed again, at once: not copying with nobody to copy until
+         * the stall timer says so. */
+        pthread_mutex_lock(&m->lock);
+        fail_locked(m, rc, ctx->err_msg);
+        pthread_mutex_unlock(&m->lock);
+    }
+    return rc;
 }
 
 /* Stops the workers, the mirror ending in end unless it has ended. */

@@ -160,7 +160,9 @@ int mirror_complete(struct xt_ctx *ctx, struct mirror *m, uint64_t gen,
 void mirror_cancel(struct mirror *m);
 /*
  * After FAILED: reconnects (to uri, or the same target when NULL) and
- * goes on copying from the bitmap.  -EINVAL in another state.
+ * goes on copying from the bitmap.  -EINVAL in another state.  A
+ * reconnect that fails leaves the mirror FAILED again (the generation
+ * up, the reason in its status), ready for another resume.
  */
 int mirror_resume(struct xt_ctx *ctx, struct mirror *m, const char *uri);
 

@@ -6,8 +6,9 @@
  * target holds exactly the source's bytes; a write-blocking write is on
  * the target when it returns; a target killed while synced fails the
  * mirror at the next write (not the write), the generation goes up,
- * complete(old gen) is refused and a resume to a restarted target ends
- * identical.  Run under ThreadSanitizer too.
+ * complete(old gen) is refused, a resume to the target still down
+ * leaves it failed and a resume to a restarted target ends identical.
+ * Run under ThreadSanitizer too.
  */
 #include "config.h"
 
@@ -194,11 +195,16 @@ static void test_lost_target(struct sr_fixture *f, struct sr_vdi *v,
            "and the mirror is failed at once, generation 1 (%s)", st.reason);
     tap_is_int(mirror_complete(f->ctx, m, 0, 1000), -ESTALE,
                "complete(generation 0) is refused");
+    rc = mirror_resume(f->ctx, m, NULL);
+    mirror_get_status(m, &st);
+    tap_ok(rc < 0 && st.state == MIRROR_FAILED && st.gen == 2 &&
+           st.reason[0], "a resume to the target still gone fails, and "
+           "leaves the mirror failed, generation 2 (%s)", st.reason);
     target_start(t);
     tap_is_int(mirror_resume(f->ctx, m, NULL), 0, "resume");
     wait_state(m, true, MIRROR_SYNCED, &st);
-    tap_is_int(mirror_complete(f->ctx, m, 1, 30000), 0,
-               "complete(generation 1)");
+    tap_is_int(mirror_complete(f->ctx, m, 2, 30000), 0,
+               "complete(generation 2)");
     tap_ok(same_files(src_raw, t->file), "the target is the source again");
     mirror_free(m);
 }

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libnbd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,8 @@
 #define ZERO_MAX            (1ull << 30)
 #define STATE_MAGIC         0x524f52494d4d58ull     /* "XMMIROR" */
 #define STATE_VERSION       1u
+#define REFUSED_RETRIES     20u     /* a handshake the server ended: */
+#define REFUSED_WAIT_MS     50      /* tried again so often, so apart */
 
 enum op { OP_WRITE, OP_ZERO, OP_TRIM, OP_FLUSH };
 
@@ -144,21 +147,36 @@ static void conn_kick(struct conn *c)
     pthread_mutex_unlock(&c->fd_lock);
 }
 
-/* Connects c to uri; why gets the reason on failure. */
+/*
+ * Connects c to uri; why gets the reason on failure.  A server that ends
+ * the handshake at once, with no error of its own (libnbd's errno 0), is
+ * tried again for up to REFUSED_RETRIES * REFUSED_WAIT_MS: it is one
+ * that still counts the connections we just closed (nbdkit's limit
+ * filter on a peer's export drops a client beyond its limit so, and
+ * forgets a closed one only once its thread has ended).
+ */
 static int conn_open(struct conn *c, const char *uri, uint64_t size,
                      char *why, size_t why_size)
 {
+    unsigned tries = 0;
     int64_t tsize;
     int rc;
 
-    c->h = nbd_create();
-    if (!c->h) {
-        snprintf(why, why_size, "%s", nbd_get_error());
-        return -ENOMEM;
+    for (;;) {
+        c->h = nbd_create();
+        if (!c->h) {
+            snprintf(why, why_size, "%s", nbd_get_error());
+            return -ENOMEM;
+        }
+        nbd_set_uri_allow_local_file(c->h, true);   /* tls-psk-file= */
+        if (nbd_connect_uri(c->h, uri) == 0)
+            break;
+        if (nbd_get_errno() != 0 || ++tries > REFUSED_RETRIES)
+            goto fail;
+        nbd_close(c->h);
+        c->h = NULL;
+        poll(NULL, 0, REFUSED_WAIT_MS);
     }
-    nbd_set_uri_allow_local_file(c->h, true);   /* tls-psk-file= */
-    if (nbd_connect_uri(c->h, uri) < 0)
-        goto fail;
     tsize = nbd_get_size(c->h);
     if (tsize < 0)
         goto fail;
@@ -443,6 +461,7 @@ static void *worker_main(void *arg)
     struct conn *c = arg;
     struct mirror *m = c->m;
     uint64_t g0, n;
+    bool failed;
 
     pthread_mutex_lock(&m->lock);
     while (live(m)) {
@@ -470,7 +489,19 @@ static void *worker_main(void *arg)
         }
         pthread_cond_broadcast(&m->cond);
     }
+    failed = m->state == MIRROR_FAILED;
     pthread_mutex_unlock(&m->lock);
+    /* A failed mirror lets go of its target at once, the write-blocking
+     * connection too (no write uses it now): nbdkit stops on SIGTERM only
+     * once its clients have gone (the daemon stops and starts a
+     * destination's backend before a resume), and a peer's export counts
+     * them against its limit. */
+    if (failed) {
+        conn_close_idle(c, true);
+        pthread_mutex_lock(&m->active_lock);
+        conn_close_idle(&m->active, true);
+        pthread_mutex_unlock(&m->active_lock);
+    }
     return NULL;
 }
 

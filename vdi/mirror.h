@@ -17,7 +17,8 @@
  *             synced" is SYNCED with nothing dirty and nothing in flight.
  *   FAILED    the target failed (an I/O error, or no progress for
  *             stall_ms): the guest's writes still succeed on the source
- *             and mark their granules dirty; the generation went up.
+ *             and mark their granules dirty; the generation went up; the
+ *             engine closes its connections to the target.
  *             mirror_resume() reconnects and goes on from the bitmap.
  *   COMPLETED mirror_complete() drained everything into the target and
  *             flushed it: the target is a copy of the source.

@@ -7,11 +7,15 @@
  * the target when it returns; a target killed while synced fails the
  * mirror at the next write (not the write), the generation goes up,
  * complete(old gen) is refused, a resume to the target still down
- * leaves it failed and a resume to a restarted target ends identical.
+ * leaves it failed and a resume to a restarted target ends identical; a
+ * target that answers ENOSPC fails the mirror, which lets go of it at
+ * once (its nbdkit stops on SIGTERM), and a resume to a target whose
+ * limit filter still counts another client waits for that one to go.
  * Run under ThreadSanitizer too.
  */
 #include "config.h"
 
+#include <libnbd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -26,6 +30,10 @@
 
 struct target {
     char file[512], sock[512], uri[600];
+    /* guarded: nbdkit's limit filter (3 clients) and error filter
+     * (ENOSPC while errfile exists), its messages in log */
+    bool guarded;
+    char errfile[512], log[512];
     pid_t pid;
 };
 
@@ -38,11 +46,20 @@ static void target_start(struct target *t)
     unlink(t->sock);
     t->pid = fork();
     if (t->pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
+        char ef[600];
+        int fd = t->guarded ? open(t->log, O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644) : open("/dev/null", O_WRONLY);
 
         dup2(fd, 2);
-        execlp("nbdkit", "nbdkit", "-f", "-U", t->sock, "file", t->file,
-               (char *)NULL);
+        snprintf(ef, sizeof(ef), "error-file=%s", t->errfile);
+        if (t->guarded)
+            execlp("nbdkit", "nbdkit", "-f", "-U", t->sock,
+                   "--filter=limit", "--filter=error", "file", t->file,
+                   "limit=3", "error=ENOSPC", "error-rate=100%", ef,
+                   (char *)NULL);
+        else
+            execlp("nbdkit", "nbdkit", "-f", "-U", t->sock, "file",
+                   t->file, (char *)NULL);
         _exit(127);
     }
     for (i = 0; i < 500 && stat(t->sock, &st) < 0; i++)
@@ -56,6 +73,43 @@ static void target_kill(struct target *t)
     kill(t->pid, SIGKILL);
     waitpid(t->pid, NULL, 0);
     t->pid = 0;
+}
+
+/* SIGTERM: whether nbdkit is gone within 5 s (it waits for its clients
+ * to go); killed if not. */
+static bool target_stop(struct target *t)
+{
+    int i;
+
+    kill(t->pid, SIGTERM);
+    for (i = 0; i < 500; i++) {
+        if (waitpid(t->pid, NULL, WNOHANG) == t->pid) {
+            t->pid = 0;
+            return true;
+        }
+        usleep(10000);
+    }
+    target_kill(t);
+    return false;
+}
+
+/* Whether the file holds text (waited for at most 10 s). */
+static bool file_says(const char *path, const char *text)
+{
+    char buf[8192];
+
+    for (int i = 0; i < 1000; i++) {
+        FILE *fp = fopen(path, "r");
+        size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+
+        if (fp)
+            fclose(fp);
+        buf[n] = '\0';
+        if (strstr(buf, text))
+            return true;
+        usleep(10000);
+    }
+    return false;
 }
 
 struct writer {
@@ -209,10 +263,78 @@ static void test_lost_target(struct sr_fixture *f, struct sr_vdi *v,
     mirror_free(m);
 }
 
+struct resume {
+    struct xt_ctx *ctx;
+    struct mirror *m;
+    int rc;
+};
+
+static void *resume_main(void *arg)
+{
+    struct resume *r = arg;
+
+    r->rc = mirror_resume(r->ctx, r->m, NULL);
+    return NULL;
+}
+
+/* A target that answers ENOSPC: the mirror fails, not the write, and
+ * lets go of the target; a resume to a target that counts another
+ * client against its limit waits for it to go, then completes. */
+static void test_target_full(struct sr_fixture *f, struct sr_vdi *v,
+                             const char *src_raw, struct target *t)
+{
+    /* two copy connections and the write-blocking one: the limit */
+    struct mirror_cfg cfg = { .uri = t->uri, .conns = 2 };
+    struct nbd_handle *other = NULL;
+    struct resume r = { .ctx = f->ctx };
+    struct mirror_status st;
+    struct mirror *m = NULL;
+    pthread_t th;
+    char buf[4096];
+    int fd, rc;
+
+    tap_is_int(mirror_start(f->ctx, v, &cfg, &m), 0, "a mirror to a "
+               "target of 3 clients at most");
+    if (!m)
+        return;
+    wait_state(m, true, MIRROR_SYNCED, &st);
+    tap_ok(st.actively_synced, "actively synced");
+    fd = open(t->errfile, O_WRONLY | O_CREAT, 0644);
+    if (fd < 0)
+        tap_bail("error file");
+    close(fd);
+    memset(buf, 'F', sizeof(buf));
+    rc = mirror_pwrite(m, buf, sizeof(buf), 8 * MiB, false);
+    mirror_get_status(m, &st);
+    tap_ok(rc == 0 && st.state == MIRROR_FAILED &&
+           strstr(st.reason, "No space left"), "a write the target "
+           "answers ENOSPC succeeds, the mirror fails (%s)", st.reason);
+    unlink(t->errfile);
+    tap_ok(target_stop(t), "the failed mirror has let go of the target: "
+           "its nbdkit stops on SIGTERM");
+    target_start(t);
+    other = nbd_create();
+    if (!other || nbd_connect_uri(other, t->uri) < 0)
+        tap_bail("another client of the target");
+    r.m = m;
+    pthread_create(&th, NULL, resume_main, &r);
+    tap_ok(file_says(t->log, "connection rejected"), "a resume meanwhile: "
+           "the target's limit rejects one of its connections");
+    nbd_shutdown(other, 0);
+    nbd_close(other);
+    pthread_join(th, NULL);
+    tap_is_int(r.rc, 0, "the resume tries again until the other client "
+               "has gone");
+    wait_state(m, true, MIRROR_SYNCED, &st);
+    tap_is_int(mirror_complete(f->ctx, m, st.gen, 30000), 0, "complete");
+    tap_ok(same_files(src_raw, t->file), "the target is the source");
+    mirror_free(m);
+}
+
 int main(void)
 {
     struct sr_fixture f;
-    struct target t = { .pid = 0 };
+    struct target t = { .pid = 0 }, g = { .guarded = true };
     struct xt_uuid u;
     struct sr_vdi *v = NULL;
     struct sr *sr = NULL;
@@ -257,6 +379,19 @@ int main(void)
     test_lost_target(&f, v, src_raw, &t);
     if (t.pid)
         target_kill(&t);
+    snprintf(g.file, sizeof(g.file), "%s/guarded.raw", f.dir);
+    snprintf(g.sock, sizeof(g.sock), "%s/g.sock", f.dir);
+    snprintf(g.uri, sizeof(g.uri), "nbd+unix:///?socket=%s", g.sock);
+    snprintf(g.errfile, sizeof(g.errfile), "%s/g.enospc", f.dir);
+    snprintf(g.log, sizeof(g.log), "%s/g.log", f.dir);
+    fd = open(g.file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || ftruncate(fd, SIZE) < 0)
+        tap_bail("target file");
+    close(fd);
+    target_start(&g);
+    test_target_full(&f, v, src_raw, &g);
+    if (g.pid)
+        target_kill(&g);
     sr_vdi_close(v);
     sr_detach(sr);
     fixture_done(&f);

@@ -12,14 +12,16 @@ pool_libpool_a_SOURCES = \
 	pool/pool_schema.c \
 	pool/pool_db.c \
 	pool/pool_obj.c \
-	pool/pool_event.c
+	pool/pool_event.c \
+	pool/pool_evac.c
 pool_libpool_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
 pool_libpool_a_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 POOL_LIBS = pool/libpool.a common/libxt.a $(SQLITE_LIBS)
 
 POOL_UNIT_TESTS = \
 	tests/unit/pool/test_db \
-	tests/unit/pool/test_db_crash
+	tests/unit/pool/test_db_crash \
+	tests/unit/pool/test_evac
 
 check_PROGRAMS += $(POOL_UNIT_TESTS)
 TESTS += $(POOL_UNIT_TESTS)
@@ -34,3 +36,6 @@ tests_unit_pool_test_db_crash_SOURCES = tests/unit/pool/test_db_crash.c \
 tests_unit_pool_test_db_crash_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
 tests_unit_pool_test_db_crash_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_pool_test_db_crash_LDADD = $(POOL_LIBS)
+tests_unit_pool_test_evac_SOURCES = tests/unit/pool/test_evac.c tests/tap.h
+tests_unit_pool_test_evac_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
+tests_unit_pool_test_evac_LDADD = $(POOL_LIBS)

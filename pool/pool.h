@@ -410,4 +410,24 @@ int pool_db_event_token(struct pool_db *db, char **token_r);
 /* Discards all but the newest keep events; older tokens become -ESTALE. */
 int pool_db_events_trim(struct pool_db *db, uint64_t keep);
 
+/* ---- evacuation planning (pool_evac.c) ---------------------------------
+ *
+ * Where each VM of a host being emptied goes.  The caller has checked every
+ * (VM, host) pair but memory (can[]: live, enabled, its disks reachable,
+ * ...); pool_evac_plan() places the VMs largest first, each on the host it
+ * may use with the most memory free once the VMs placed before it are
+ * counted (spreading, so that no destination gets every stream), the
+ * lowest index on a tie.  A VM no host it may use has room for gets dest
+ * -1 and, in room, the most memory free among those hosts (0 when it
+ * may use none).  Pure: no allocation but the order, -ENOMEM.
+ */
+struct pool_evac_vm {
+    uint64_t need;              /* bytes of memory on its target */
+    const bool *can;            /* [nhosts]: may it run there */
+    int dest;                   /* out: host index, -1 none */
+    uint64_t room;              /* out, dest -1: see above */
+};
+int pool_evac_plan(uint64_t *free_bytes, size_t nhosts,
+                   struct pool_evac_vm *vms, size_t nvms);
+
 #endif /* POOL_H */

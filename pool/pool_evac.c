@@ -1,0 +1,58 @@
+/*
+ * pool_evac.c - where the VMs of a host being evacuated go (pool.h,
+ * docs/design/pool.md "Host evacuation").
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "pool.h"
+
+/* Largest first; the lower index first among equals (qsort is not
+ * stable). */
+static int by_need(const void *a, const void *b, void *p)
+{
+    const struct pool_evac_vm *vms = p;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+
+    if (vms[i].need != vms[j].need)
+        return vms[i].need > vms[j].need ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+static void place(uint64_t *free_bytes, size_t nhosts,
+                  struct pool_evac_vm *vm)
+{
+    size_t h;
+
+    vm->dest = -1;
+    vm->room = 0;
+    for (h = 0; h < nhosts; h++) {
+        if (!vm->can[h])
+            continue;
+        if (free_bytes[h] > vm->room)
+            vm->room = free_bytes[h];
+        if (free_bytes[h] >= vm->need &&
+            (vm->dest < 0 || free_bytes[h] > free_bytes[vm->dest]))
+            vm->dest = (int)h;
+    }
+    if (vm->dest >= 0)
+        free_bytes[vm->dest] -= vm->need;
+}
+
+int pool_evac_plan(uint64_t *free_bytes, size_t nhosts,
+                   struct pool_evac_vm *vms, size_t nvms)
+{
+    size_t *idx = calloc(nvms ? nvms : 1, sizeof(*idx)), i;
+
+    if (!idx)
+        return -ENOMEM;
+    for (i = 0; i < nvms; i++)
+        idx[i] = i;
+    qsort_r(idx, nvms, sizeof(*idx), by_need, vms);
+    for (i = 0; i < nvms; i++)
+        place(free_bytes, nhosts, &vms[idx[i]]);
+    free(idx);
+    return 0;
+}

@@ -21,17 +21,18 @@
 struct miss {
     char ref[POOL_REF_STRLEN + 1];
     unsigned n;
+    int64_t started;            /* its daemon's start, as hello said */
 };
 
-static unsigned misses_of(const struct miss *old, size_t nold,
-                          const char *ref)
+static const struct miss *miss_of(const struct miss *old, size_t nold,
+                                  const char *ref)
 {
     size_t i;
 
     for (i = 0; i < nold; i++)
         if (!strcmp(old[i].ref, ref))
-            return old[i].n;
-    return 0;
+            return &old[i];
+    return NULL;
 }
 
 /* One round over the hosts; *m_r and *n_r carry the counts to the next. */
@@ -54,17 +55,29 @@ static void check_round(struct xa *xa, struct xt_ctx *ctx,
         const char *url = pool_value_map_get(
             pool_record_get(hosts[i], "other_config"), "xm:url");
         bool live = pool_record_get(hosts[i], "live")->b, now;
+        const struct miss *prev;
         struct api_value *v = NULL;
 
         snprintf(m[i].ref, sizeof(m[i].ref), "%s", hosts[i]->ref);
         if (!strcmp(uuid, xa->host_uuid) || !url)
             continue;
-        m[i].n = misses_of(*m_r, *n_r, hosts[i]->ref);
+        prev = miss_of(*m_r, *n_r, hosts[i]->ref);
+        m[i].n = prev ? prev->n : 0;
+        m[i].started = prev ? prev->started : 0;
         if (xa_host_call(xa, ctx, url, "host_local.hello", api_array(),
-                         timeout_s, &v, NULL) == 0)
+                         timeout_s, &v, NULL) == 0) {
+            int64_t st = 0;
+
             m[i].n = 0;
-        else
+            api_value_get_int64(api_struct_get(v, "started"), &st);
+            /* A daemon that started again: re-enabled unless told not. */
+            if (st && m[i].started && st != m[i].started)
+                xa_host_restarted(xa, db, hosts[i]->ref);
+            if (st)
+                m[i].started = st;
+        } else {
             m[i].n++;
+        }
         api_value_free(v);
         now = m[i].n < LIVENESS_MISSES;
         if (now == live)

@@ -864,11 +864,20 @@ static int task_cancel(struct api_call_ctx *call,
     if (rc < 0)
         goto out;
     src = pool_value_map_get(&oc, "xm:source");
-    if (strcmp(st.s, "pending") != 0 || !src) {
+    if (strcmp(st.s, "pending") != 0 ||
+        (!src && !pool_value_map_get(&oc, XA_TASK_CANCELLABLE))) {
         *result_r = api_failure("OPERATION_NOT_ALLOWED",
-                                "only a pending VM.pool_migrate task can be "
-                                "cancelled", NULL);
+                                "only a pending VM.pool_migrate or "
+                                "host.evacuate task can be cancelled", NULL);
         rc = xt_error(call->xt, -EPERM, "task %s cannot be cancelled", task);
+        goto out;
+    }
+    if (!src) {
+        /* An operation of this master that looks at its task. */
+        rc = pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
+                               &POOL_V_ENUM("cancelling"), POOL_DB_INTERNAL);
+        if (rc == 0)
+            *result_r = api_void();
         goto out;
     }
     /* Seen by the master before it tells the source to start, and by the

@@ -946,7 +946,8 @@ static int table_build(struct api_method **t_r, size_t *nstatic_r)
                                         xa_agent_methods, xa_sr_methods,
                                         xa_vbd_methods, xa_motion_methods,
                                         xa_motion_agent_methods,
-                                        xa_sr_agent_methods, NULL };
+                                        xa_sr_agent_methods,
+                                        xa_evacuate_methods, NULL };
     struct api_method *t = NULL;
     size_t n = 0, cap = 0, i, k;
     const struct api_method *m;
@@ -1414,7 +1415,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
 {
     struct xa *xa = calloc(1, sizeof(*xa));
     struct pool_db *db = NULL;
-    char *role = NULL, *murl = NULL;
+    char *role = NULL, *murl = NULL, *self = NULL;
     const char *addr, *maddr;
     int rc;
 
@@ -1439,6 +1440,17 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
                     xa->check_interval_s > 3600))
         rc = xt_error(ctx, -EINVAL, "host_check_interval: %llu s is not in "
                       "1..3600", (unsigned long long)xa->check_interval_s);
+    {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        xa->started = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+    rc = rc ?: xt_config_get_u64(ctx, cfg->raw, "evacuation-batch-size",
+                                 10, &xa->evacuation_batch);
+    if (rc == 0 && (xa->evacuation_batch < 1 || xa->evacuation_batch > 64))
+        rc = xt_error(ctx, -EINVAL, "evacuation-batch-size: %llu is not in "
+                      "1..64", (unsigned long long)xa->evacuation_batch);
     rc = rc ?: xt_config_get_u64(ctx, cfg->raw, "forward_timeout",
                                  FORWARD_TIMEOUT_S, &xa->forward_timeout_s);
     if (rc == 0 && (xa->forward_timeout_s < 1 ||
@@ -1532,6 +1544,9 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
             goto fail;
         xa_reconcile(xa, db);
         xa_motion_reconcile(xa, db, ctx);
+        if (xa_self_host(xa, db, &self) == 0)
+            xa_host_restarted(xa, db, self);
+        free(self);
         xt_info(ctx, "pool master, host %s at %s", xa->host_uuid,
                 xa->self_url);
     }
@@ -1556,7 +1571,8 @@ fail:
 
 static const char *const config_keys[] = {
     "role_address", "hv_driver", "hv_driver_args", "guest_image",
-    "master_address", "host_check_interval", "forward_timeout", NULL
+    "master_address", "host_check_interval", "forward_timeout",
+    "evacuation-batch-size", NULL
 };
 
 const struct pd_service xa_service = {

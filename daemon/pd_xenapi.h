@@ -81,6 +81,10 @@ struct xa {
     bool checker_started;
     uint64_t check_interval_s;      /* host_check_interval */
     uint64_t forward_timeout_s;     /* forward_timeout */
+    uint64_t evacuation_batch;      /* evacuation-batch-size */
+    int64_t started;                /* this daemon's start (ns since the
+                                     * epoch): host_local.hello says it, the
+                                     * master sees a restart */
 };
 
 /* What each thread keeps: its error slot and database connection. */
@@ -141,6 +145,9 @@ void xa_task_progress(struct xa *xa, struct pool_db *db, const char *task,
                       double progress);
 /* Whether task.cancel was called on task (NULL: no task, false). */
 bool xa_task_cancelling(struct pool_db *db, const char *task);
+/* A task's other_config key: task.cancel only marks it "cancelling", the
+ * operation (on this master) looks (host.evacuate). */
+#define XA_TASK_CANCELLABLE "xm:cancellable"
 /* Ends a pending (or cancelling) task with the envelope env: success with
  * its Value as result, failure (cancelled for TASK_CANCELLED) with its
  * ErrorDescription.  A task already ended is left as it is.  No
@@ -362,6 +369,11 @@ extern const struct api_method xa_vbd_methods[];
 /* pd_motion.c: VDI.pool_migrate and the agent's side of it. */
 extern const struct api_method xa_motion_methods[];
 extern const struct api_method xa_motion_agent_methods[];
+/* pd_evacuate.c: host.disable/enable, host.evacuate and its checks. */
+extern const struct api_method xa_evacuate_methods[];
+/* A host's daemon started again: enabled, unless it was disabled with
+ * auto_enable false (pd_liveness.c, and the master's own at its start). */
+void xa_host_restarted(struct xa *xa, struct pool_db *db, const char *host);
 /* A master's start: the storage motions a stopped master left are
  * finished (switched) or undone (docs/design/storage-motion.md). */
 void xa_motion_reconcile(struct xa *xa, struct pool_db *db,

@@ -35,6 +35,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-sxm.sh \
 	tests/pool/pool-sxm-faults.sh \
 	tests/pool/pool-vdi-copy.sh \
+	tests/pool/pool-evacuate.sh \
 	tests/pool/cli-vm-disk.sh \
 	tests/pool/pool-https.sh \
 	tests/pool/pool-forward.sh \

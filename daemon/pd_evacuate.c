@@ -1,0 +1,762 @@
+/*
+ * pd_evacuate.c - emptying a host on the master (docs/design/pool.md,
+ * "Host evacuation"): host.disable and host.enable, host.compute_free_memory,
+ * host.get_vms_which_prevent_evacuation, host.assert_can_evacuate and
+ * host.evacuate.
+ *
+ * The plan: every running VM of the host and every other host checked as
+ * a migration's prechecks would (live, enabled, the VM's disks reachable
+ * there), then pool_evac_plan() (pool/) places them, largest first, by
+ * free memory as each host reports it now.  The evacuation runs the plan
+ * through the pool's own VM.pool_migrate (an Async call to ourselves with
+ * the caller's session: each move is a task, settled as any migration),
+ * at most `batch` in flight, a new one starting as soon as one ends.  A
+ * move that fails is planned again once, on another host; task.cancel
+ * starts no new move and lets those in flight end.  What happened is the
+ * report, a JSON string: the evacuation's result, and its task's
+ * other_config xm:evacuation.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pd_xenapi.h"
+
+#define EVAC_OP         "evacuate"
+#define EVAC_POLL_MS    200
+#define EVAC_ATTEMPTS   2       /* a move that failed: once more elsewhere */
+#define RPC_TIMEOUT_S   60
+#define HELLO_TIMEOUT_S 5
+
+static struct pool_db *dbof(struct api_call_ctx *call)
+{
+    return xa_call_of(call)->db;
+}
+
+/* ---- host.disable / host.enable ---------------------------------------- */
+
+#define AUTO_ENABLE     "xm:auto_enable"
+
+static int host_param(struct api_call_ctx *call, const struct api_value *p,
+                      const char **host_r, struct api_value **result_r)
+{
+    *host_r = xa_param_str(p, 1);
+    if (!*host_r)
+        return xt_error(call->xt, -EINVAL, "(session, host, ...)");
+    return xa_db_fail(call, pool_db_check_ref(dbof(call), POOL_CLASS_HOST,
+                                              *host_r), "host", *host_r,
+                      result_r);
+}
+
+/* host.disable(session, host[, auto_enable]): no VM starts or arrives
+ * there; auto_enable false: it stays so when its daemon restarts. */
+static int host_disable(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    const char *host;
+    bool autoen = true;
+    int rc = host_param(call, params, &host, result_r);
+
+    if (rc == 0 && api_value_count(params) > 2 &&
+        api_value_get_bool(api_array_get(params, 2), &autoen) < 0)
+        rc = xt_error(call->xt, -EINVAL, "host.disable: auto_enable is a "
+                      "boolean");
+    rc = rc ?: pool_db_begin(db);
+    if (rc < 0)
+        return rc;
+    rc = pool_db_set_field(db, POOL_CLASS_HOST, host, "enabled",
+                           &POOL_V_BOOL(false), POOL_DB_INTERNAL);
+    rc = rc ?: autoen ? pool_db_map_remove(db, POOL_CLASS_HOST, host,
+                                           "other_config", AUTO_ENABLE,
+                                           POOL_DB_INTERNAL)
+                      : pool_db_map_put(db, POOL_CLASS_HOST, host,
+                                        "other_config", AUTO_ENABLE,
+                                        "false", POOL_DB_INTERNAL);
+    rc = rc ?: pool_db_commit(db);
+    if (rc < 0) {
+        pool_db_rollback(db);
+        return rc;
+    }
+    *result_r = api_void();
+    return 0;
+}
+
+static int host_enable(struct api_call_ctx *call,
+                       const struct api_value *params,
+                       struct api_value **result_r)
+{
+    const char *host;
+    int rc = host_param(call, params, &host, result_r);
+
+    rc = rc ?: pool_db_set_field(dbof(call), POOL_CLASS_HOST, host,
+                                 "enabled", &POOL_V_BOOL(true),
+                                 POOL_DB_INTERNAL);
+    rc = rc ?: pool_db_map_remove(dbof(call), POOL_CLASS_HOST, host,
+                                  "other_config", AUTO_ENABLE,
+                                  POOL_DB_INTERNAL);
+    if (rc == 0)
+        *result_r = api_void();
+    return rc;
+}
+
+void xa_host_restarted(struct xa *xa, struct pool_db *db, const char *host)
+{
+    struct pool_value oc = { 0 };
+    int64_t enabled = 1;
+
+    if (xa_field_int(db, POOL_CLASS_HOST, host, "enabled", &enabled) < 0 ||
+        enabled ||
+        pool_db_get_field(db, POOL_CLASS_HOST, host, "other_config",
+                          &oc) < 0)
+        return;
+    if (!pool_value_map_get(&oc, AUTO_ENABLE) &&
+        pool_db_set_field(db, POOL_CLASS_HOST, host, "enabled",
+                          &POOL_V_BOOL(true), POOL_DB_INTERNAL) == 0)
+        xt_info(xa->log, "host %s: its daemon restarted: enabled again",
+                host);
+    pool_value_clear(&oc);
+}
+
+/* ---- the plan ------------------------------------------------------------ */
+
+enum evac_state { EV_WAIT, EV_MOVING, EV_DONE, EV_FAILED };
+
+struct evac_vm {
+    char *ref, *uuid;
+    uint64_t need;
+    bool *can;                  /* [nh] */
+    struct api_value *why;      /* a check's failure: its ErrorDescription */
+    struct pool_evac_vm plan;
+    enum evac_state st;
+    int attempts;
+    char *task;                 /* its move's */
+    struct api_value *fail;     /* the last move's ErrorDescription */
+    uint64_t t0, t1;            /* ns, from the evacuation's start */
+};
+
+struct evac {
+    struct api_call_ctx *call;
+    const char *host;
+    char **hosts;               /* the other hosts */
+    size_t nh;
+    uint64_t *free_bytes;
+    struct evac_vm *vms;
+    size_t nv;
+};
+
+static void evac_clear(struct evac *ev)
+{
+    size_t i;
+
+    for (i = 0; i < ev->nh; i++)
+        free(ev->hosts[i]);
+    for (i = 0; i < ev->nv; i++) {
+        free(ev->vms[i].ref);
+        free(ev->vms[i].uuid);
+        free(ev->vms[i].can);
+        free(ev->vms[i].task);
+        api_value_free(ev->vms[i].why);
+        api_value_free(ev->vms[i].fail);
+    }
+    free(ev->hosts);
+    free(ev->free_bytes);
+    free(ev->vms);
+}
+
+/* The host's VMs that run (paused ones too), and the other hosts. */
+static int evac_load(struct evac *ev)
+{
+    struct pool_db *db = dbof(ev->call);
+    struct pool_record **r = NULL;
+    size_t n = 0, i;
+    int rc = pool_db_get_all_records(db, POOL_CLASS_HOST, &r, &n);
+
+    ev->hosts = calloc(n ? n : 1, sizeof(*ev->hosts));
+    ev->free_bytes = calloc(n ? n : 1, sizeof(*ev->free_bytes));
+    for (i = 0; rc == 0 && i < n; i++)
+        if (strcmp(r[i]->ref, ev->host) != 0 && ev->hosts)
+            ev->hosts[ev->nh++] = strdup(r[i]->ref);
+    pool_records_free(r, n);
+    r = NULL;
+    rc = rc ?: pool_db_get_all_records(db, POOL_CLASS_VM, &r, &n);
+    ev->vms = calloc(n ? n : 1, sizeof(*ev->vms));
+    if (rc == 0 && (!ev->hosts || !ev->free_bytes || !ev->vms))
+        rc = xt_error(ev->call->xt, -ENOMEM, "out of memory");
+    for (i = 0; rc == 0 && i < n; i++) {
+        const char *on = pool_record_get(r[i], "resident_on")->s;
+        const char *ps = pool_record_get(r[i], "power_state")->s;
+        struct evac_vm *v = &ev->vms[ev->nv];
+
+        if (!on || strcmp(on, ev->host) != 0 ||
+            (strcmp(ps, "Running") != 0 && strcmp(ps, "Paused") != 0))
+            continue;
+        ev->nv++;
+        v->ref = strdup(r[i]->ref);
+        v->uuid = strdup(pool_record_get(r[i], "uuid")->s);
+        v->need = (uint64_t)pool_record_get(r[i], "memory_static_max")->i;
+        v->can = calloc(ev->nh ? ev->nh : 1, sizeof(*v->can));
+        if (!v->ref || !v->uuid || !v->can)
+            rc = xt_error(ev->call->xt, -ENOMEM, "out of memory");
+    }
+    pool_records_free(r, n);
+    return rc;
+}
+
+/* Each other host's free memory as it says now (its record if it does
+ * not answer). */
+static void evac_free(struct evac *ev)
+{
+    struct xa *xa = xa_call_of(ev->call)->xa;
+    struct pool_db *db = dbof(ev->call);
+    size_t h;
+
+    for (h = 0; h < ev->nh; h++) {
+        struct api_value *v = NULL;
+        int64_t fr = 0;
+        char *url = NULL;
+
+        xa_field_int(db, POOL_CLASS_HOST, ev->hosts[h], "memory_free", &fr);
+        if (xa_host_url(xa, db, ev->hosts[h], &url) == 0 &&
+            xa_host_ask(xa, ev->call->xt, url, "host_local.hello",
+                        api_array(), HELLO_TIMEOUT_S, &v, NULL) == 0)
+            api_value_get_int64(api_struct_get(v, "memory_free"), &fr);
+        xt_error_clear(ev->call->xt);
+        api_value_free(v);
+        free(url);
+        ev->free_bytes[h] = fr > 0 ? (uint64_t)fr : 0;
+    }
+}
+
+/* Whether vm may go to host h (but memory): live, enabled, its disks
+ * there; the first failure is kept. */
+static bool evac_can(struct evac *ev, struct evac_vm *v, size_t h)
+{
+    struct pool_db *db = dbof(ev->call);
+    struct api_value *disks = NULL, *fail = NULL;
+    int64_t live = 0, enabled = 0;
+    bool ok;
+
+    xa_field_int(db, POOL_CLASS_HOST, ev->hosts[h], "live", &live);
+    xa_field_int(db, POOL_CLASS_HOST, ev->hosts[h], "enabled", &enabled);
+    if (!live || !enabled)
+        return false;
+    ok = xa_vm_disks(ev->call, v->ref, ev->hosts[h], false, NULL, &disks,
+                     &fail) == 0;
+    if (!ok && !v->why && fail)
+        v->why = api_value_copy(api_struct_get(fail, "ErrorDescription"));
+    xt_error_clear(ev->call->xt);
+    api_value_free(disks);
+    api_value_free(fail);
+    return ok;
+}
+
+/* Plans the VMs still waiting, against what the hosts have free now
+ * less what the moves in flight will take; a host a VM's move failed on
+ * (can[] false since) is not tried again for it. */
+static int evac_plan(struct evac *ev)
+{
+    struct pool_evac_vm *p = calloc(ev->nv ? ev->nv : 1, sizeof(*p));
+    size_t i, h, n = 0;
+    int rc;
+
+    if (!p)
+        return xt_error(ev->call->xt, -ENOMEM, "out of memory");
+    evac_free(ev);
+    for (i = 0; i < ev->nv; i++) {
+        struct evac_vm *v = &ev->vms[i];
+        uint64_t *fr = v->st == EV_MOVING ? &ev->free_bytes[v->plan.dest]
+                                          : NULL;
+
+        if (fr)
+            *fr -= *fr < v->need ? *fr : v->need;
+        if (v->st != EV_WAIT)
+            continue;
+        for (h = 0; h < ev->nh; h++)
+            if (v->attempts == 0 || v->can[h])
+                v->can[h] = evac_can(ev, v, h);
+        p[n] = (struct pool_evac_vm){ .need = v->need, .can = v->can };
+        n++;
+    }
+    rc = pool_evac_plan(ev->free_bytes, ev->nh, p, n);
+    for (i = 0, n = 0; rc == 0 && i < ev->nv; i++)
+        if (ev->vms[i].st == EV_WAIT)
+            ev->vms[i].plan = p[n++];
+    free(p);
+    return rc < 0 ? xt_error(ev->call->xt, rc, "evacuation plan") : 0;
+}
+
+/* Why vm cannot go anywhere: [code, params...]. */
+static struct api_value *evac_blocker(const struct evac_vm *v)
+{
+    struct api_value *d = api_array();
+    char a[32], b[32];
+
+    if (v->plan.room > 0) {
+        snprintf(a, sizeof(a), "%" PRIu64, v->need);
+        snprintf(b, sizeof(b), "%" PRIu64, v->plan.room);
+        api_array_append(d, api_string("HOST_NOT_ENOUGH_FREE_MEMORY"));
+        api_array_append(d, api_string(a));
+        api_array_append(d, api_string(b));
+        return d;
+    }
+    api_value_free(d);
+    if (v->why)
+        return api_value_copy(v->why);
+    d = api_array();
+    api_array_append(d, api_string("NO_HOSTS_AVAILABLE"));
+    return d;
+}
+
+/* The plan for host, and its blockers (VM ref -> [code, params...]). */
+static int evac_prepare(struct api_call_ctx *call, const char *host,
+                        struct evac *ev, struct api_value **blockers_r)
+{
+    size_t i;
+    int rc;
+
+    memset(ev, 0, sizeof(*ev));
+    ev->call = call;
+    ev->host = host;
+    *blockers_r = api_struct();
+    rc = evac_load(ev);
+    rc = rc ?: evac_plan(ev);
+    for (i = 0; rc == 0 && i < ev->nv; i++)
+        if (ev->vms[i].plan.dest < 0)
+            api_struct_add(*blockers_r, ev->vms[i].ref,
+                           evac_blocker(&ev->vms[i]));
+    if (rc < 0) {
+        api_value_free(*blockers_r);
+        *blockers_r = NULL;
+        evac_clear(ev);
+    }
+    return rc;
+}
+
+static int host_prevent_evacuation(struct api_call_ctx *call,
+                                   const struct api_value *params,
+                                   struct api_value **result_r)
+{
+    struct evac ev;
+    const char *host;
+    int rc = host_param(call, params, &host, result_r);
+
+    rc = rc ?: evac_prepare(call, host, &ev, result_r);
+    if (rc == 0)
+        evac_clear(&ev);
+    return rc;
+}
+
+/* CANNOT_EVACUATE_HOST with every blocker in its message, when any. */
+static int evac_assert(struct api_call_ctx *call, const char *host,
+                       const struct api_value *blockers,
+                       struct api_value **result_r)
+{
+    char msg[2048] = "";
+    size_t i, n = api_value_count(blockers), len = 0;
+
+    if (!n)
+        return 0;
+    for (i = 0; i < n && len < sizeof(msg) - 1; i++) {
+        const struct api_value *d = api_struct_value(blockers, i);
+
+        len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s%s: %s",
+                                i ? "; " : "", api_struct_key(blockers, i),
+                                api_value_string(api_array_get(d, 0)) ?:
+                                "?");
+    }
+    *result_r = api_failure("CANNOT_EVACUATE_HOST", msg, NULL);
+    return xt_error(call->xt, -EBUSY, "host %s cannot be evacuated: %s",
+                    host, msg);
+}
+
+static int host_assert_can_evacuate(struct api_call_ctx *call,
+                                    const struct api_value *params,
+                                    struct api_value **result_r)
+{
+    struct api_value *blockers = NULL;
+    struct evac ev;
+    const char *host;
+    int rc = host_param(call, params, &host, result_r);
+
+    rc = rc ?: evac_prepare(call, host, &ev, &blockers);
+    if (rc < 0)
+        return rc;
+    evac_clear(&ev);
+    rc = evac_assert(call, host, blockers, result_r);
+    api_value_free(blockers);
+    if (rc == 0)
+        *result_r = api_void();
+    return rc;
+}
+
+static int host_compute_free_memory(struct api_call_ctx *call,
+                                    const struct api_value *params,
+                                    struct api_value **result_r)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    struct api_value *v = NULL;
+    const char *host;
+    int64_t fr = 0;
+    char *url = NULL;
+    int rc = host_param(call, params, &host, result_r);
+
+    rc = rc ?: xa_field_int(dbof(call), POOL_CLASS_HOST, host,
+                            "memory_free", &fr);
+    if (rc < 0)
+        return rc;
+    if (xa_host_url(xa, dbof(call), host, &url) == 0 &&
+        xa_host_ask(xa, call->xt, url, "host_local.hello", api_array(),
+                    HELLO_TIMEOUT_S, &v, NULL) == 0)
+        api_value_get_int64(api_struct_get(v, "memory_free"), &fr);
+    xt_error_clear(call->xt);
+    api_value_free(v);
+    free(url);
+    *result_r = api_int(fr);
+    return 0;
+}
+
+/* ---- host.evacuate ---------------------------------------------------------- */
+
+/* Starts vm's move to its planned host: an Async.VM.pool_migrate of ours
+ * with the caller's session. */
+static void evac_start(struct evac *ev, struct evac_vm *v,
+                       const char *session, const char *net, uint64_t t0)
+{
+    struct xa *xa = xa_call_of(ev->call)->xa;
+    struct api_value *p = api_array(), *o = api_struct(), *res = NULL;
+    struct api_value *fail = NULL;
+
+    if (net)
+        api_struct_add(o, "network", api_string(net));
+    api_array_append(p, api_string(session));
+    api_array_append(p, api_string(v->ref));
+    api_array_append(p, api_string(ev->hosts[v->plan.dest]));
+    api_array_append(p, o);
+    v->attempts++;
+    v->t0 = xt_now_ns() - t0;
+    if (xa_rpc(ev->call->xt, xa->self_url, "Async.VM.pool_migrate", p,
+               RPC_TIMEOUT_S, &res, &fail) == 0 && api_value_string(res)) {
+        v->task = strdup(api_value_string(res));
+        v->st = v->task ? EV_MOVING : EV_FAILED;
+    } else {
+        api_value_free(v->fail);
+        v->fail = fail ? api_value_copy(api_struct_get(fail,
+                                                       "ErrorDescription"))
+                       : NULL;
+        v->st = EV_FAILED;
+    }
+    xt_error_clear(ev->call->xt);
+    api_value_free(res);
+    api_value_free(fail);
+}
+
+/* A move that ended: done, or failed (then *retry when it may be tried
+ * once more elsewhere). */
+static void evac_ended(struct evac *ev, struct evac_vm *v, const char *st,
+                       uint64_t t0, bool *retry)
+{
+    struct pool_db *db = dbof(ev->call);
+    struct pool_value ei = { 0 };
+
+    v->t1 = xt_now_ns() - t0;
+    if (!strcmp(st, "success")) {
+        v->st = EV_DONE;
+        return;
+    }
+    if (pool_db_get_field(db, POOL_CLASS_TASK, v->task, "error_info",
+                          &ei) == 0) {
+        size_t i;
+
+        api_value_free(v->fail);
+        v->fail = api_array();
+        for (i = 0; i < ei.set.n; i++)
+            api_array_append(v->fail, api_string(ei.set.v[i]));
+    }
+    pool_value_clear(&ei);
+    free(v->task);
+    v->task = NULL;
+    /* Not that host again. */
+    v->can[v->plan.dest] = false;
+    v->st = v->attempts < EVAC_ATTEMPTS && strcmp(st, "cancelled") != 0 ?
+            EV_WAIT : EV_FAILED;
+    *retry = *retry || v->st == EV_WAIT;
+}
+
+/* The moves in flight that ended; *inflight_r those still moving. */
+static void evac_poll(struct evac *ev, uint64_t t0, size_t *inflight_r,
+                      bool *retry)
+{
+    size_t i;
+
+    *inflight_r = 0;
+    for (i = 0; i < ev->nv; i++) {
+        struct evac_vm *v = &ev->vms[i];
+        char *st = NULL;
+
+        if (v->st != EV_MOVING)
+            continue;
+        if (xa_field_str(dbof(ev->call), POOL_CLASS_TASK, v->task, "status",
+                         &st) == 0 && strcmp(st, "pending") != 0 &&
+            strcmp(st, "cancelling") != 0)
+            evac_ended(ev, v, st, t0, retry);
+        else
+            (*inflight_r)++;
+        free(st);
+    }
+}
+
+/* The sliding window: at most batch moves in flight until every VM has
+ * moved or failed (or, cancelled, until the moves in flight end). */
+static void evac_run(struct evac *ev, const char *session, const char *net,
+                     size_t batch, bool *cancelled_r)
+{
+    struct xa_call *xc = xa_call_of(ev->call);
+    uint64_t t0 = xt_now_ns();
+    size_t inflight = 0, i, done;
+    bool retry;
+
+    *cancelled_r = false;
+    for (;;) {
+        retry = false;
+        evac_poll(ev, t0, &inflight, &retry);
+        if (retry && !*cancelled_r)
+            evac_plan(ev);
+        *cancelled_r = *cancelled_r || xa_task_cancelling(dbof(ev->call),
+                                                          xc->task);
+        for (i = 0, done = 0; i < ev->nv; i++) {
+            struct evac_vm *v = &ev->vms[i];
+
+            if (v->st == EV_WAIT && v->plan.dest < 0)
+                v->st = EV_FAILED;
+            if (v->st == EV_WAIT && !*cancelled_r && inflight < batch) {
+                evac_start(ev, v, session, net, t0);
+                inflight += v->st == EV_MOVING;
+            }
+            done += v->st == EV_DONE || v->st == EV_FAILED ||
+                    (*cancelled_r && v->st == EV_WAIT);
+        }
+        xa_task_progress(xc->xa, dbof(ev->call), xc->task,
+                         ev->nv ? (double)done / (double)ev->nv : 1.0);
+        if (done == ev->nv || xc->xa->stopping)
+            return;
+        xa_sleep(xc->xa, EVAC_POLL_MS);
+    }
+}
+
+/* The report: {"migrated": [{vm, host, start_s, end_s}], "failed":
+ * [{vm, error, attempts}], "resident": [vm...]}, uuids and [code, ...]. */
+static char *evac_report(struct evac *ev)
+{
+    struct pool_db *db = dbof(ev->call);
+    size_t i, k, len = 0, cap = 4096;
+    char *out = malloc(cap), *hu;
+    int pass;
+
+    static const char *const names[] = { "migrated", "failed", "resident" };
+#define EMIT(...) do {                                                   \
+        int n_ = snprintf(NULL, 0, __VA_ARGS__);                         \
+        char *o_;                                                        \
+        if (!out || n_ < 0)                                              \
+            break;                                                       \
+        if (len + (size_t)n_ + 1 > cap) {                                \
+            cap = (len + (size_t)n_ + 1) * 2;                            \
+            o_ = realloc(out, cap);                                      \
+            if (!o_) { free(out); out = NULL; break; }                   \
+            out = o_;                                                    \
+        }                                                                \
+        len += (size_t)snprintf(out + len, cap - len, __VA_ARGS__);      \
+    } while (0)
+    EMIT("{");
+    for (pass = 0; pass < 3; pass++) {
+        bool first = true;
+
+        EMIT("%s\"%s\": [", pass ? ", " : "", names[pass]);
+        for (i = 0; i < ev->nv; i++) {
+            struct evac_vm *v = &ev->vms[i];
+            enum evac_state want = pass == 0 ? EV_DONE :
+                                   pass == 1 ? EV_FAILED : EV_WAIT;
+
+            if (v->st != want && !(pass == 2 && v->st == EV_MOVING))
+                continue;
+            EMIT("%s", first ? "" : ", ");
+            first = false;
+            if (pass == 2) {
+                EMIT("\"%s\"", v->uuid);
+                continue;
+            }
+            if (pass == 0) {
+                hu = NULL;
+                xa_field_str(db, POOL_CLASS_HOST, ev->hosts[v->plan.dest],
+                             "uuid", &hu);
+                EMIT("{\"vm\": \"%s\", \"host\": \"%s\", "
+                     "\"start_s\": %.3f, \"end_s\": %.3f}", v->uuid,
+                     hu ? hu : "", v->t0 / 1e9, v->t1 / 1e9);
+                free(hu);
+                continue;
+            }
+            EMIT("{\"vm\": \"%s\", \"attempts\": %d, \"error\": [",
+                 v->uuid, v->attempts);
+            {
+                struct api_value *d = v->fail ? v->fail : evac_blocker(v);
+
+                for (k = 0; k < api_value_count(d); k++)
+                    EMIT("%s\"%s\"", k ? ", " : "",
+                         api_value_string(api_array_get(d, k)) ?: "");
+                if (!v->fail)
+                    api_value_free(d);
+            }
+            EMIT("]}");
+        }
+        EMIT("]");
+    }
+    EMIT("}");
+#undef EMIT
+    return out;
+}
+
+/* The evacuation holds the host (current_operations): one at a time. */
+static int evac_claim(struct api_call_ctx *call, const char *host,
+                      const char *key, struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct pool_value ops = { 0 };
+    size_t i;
+    int rc = pool_db_begin(db);
+
+    rc = rc ?: pool_db_get_field(db, POOL_CLASS_HOST, host,
+                                 "current_operations", &ops);
+    for (i = 0; rc == 0 && i < ops.map.n; i++)
+        if (!strcmp(ops.map.vals[i], EVAC_OP)) {
+            *result_r = api_failure("HOST_EVACUATE_IN_PROGRESS", host,
+                                    NULL);
+            rc = xt_error(call->xt, -EBUSY, "host %s: an evacuation runs",
+                          host);
+        }
+    rc = rc ?: pool_db_map_put(db, POOL_CLASS_HOST, host,
+                               "current_operations", key, EVAC_OP,
+                               POOL_DB_INTERNAL);
+    rc = rc ?: pool_db_commit(db);
+    if (rc < 0)
+        pool_db_rollback(db);
+    pool_value_clear(&ops);
+    return rc;
+}
+
+/* The answer: the report when every VM moved, else the first failure
+ * (TASK_CANCELLED when cancelled); the report in the task either way. */
+static int evac_answer(struct evac *ev, bool cancelled,
+                       struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(ev->call);
+    char *rep = evac_report(ev);
+    const struct evac_vm *bad = NULL;
+    size_t i;
+
+    if (!rep)
+        return xt_error(ev->call->xt, -ENOMEM, "out of memory");
+    if (xc->task)
+        pool_db_map_put(dbof(ev->call), POOL_CLASS_TASK, xc->task,
+                        "other_config", "xm:evacuation", rep,
+                        POOL_DB_INTERNAL);
+    xt_info(ev->call->xt, "host %s evacuated%s: %s", ev->host,
+            cancelled ? " (cancelled)" : "", rep);
+    for (i = 0; i < ev->nv && !bad; i++)
+        if (ev->vms[i].st != EV_DONE)
+            bad = &ev->vms[i];
+    if (!bad) {
+        *result_r = api_string(rep);
+        free(rep);
+        return 0;
+    }
+    free(rep);
+    if (cancelled) {
+        *result_r = api_failure("TASK_CANCELLED", xc->task ? xc->task : "",
+                                NULL);
+        return xt_error(ev->call->xt, -ECANCELED, "evacuation cancelled");
+    }
+    {
+        const char *p[8];
+        size_t n = api_value_count(bad->fail), k;
+
+        for (k = 1; k < n && k <= 8; k++)
+            p[k - 1] = api_value_string(api_array_get(bad->fail, k)) ?: "";
+        *result_r = n ? api_failure_array(
+                            api_value_string(api_array_get(bad->fail, 0)) ?:
+                            "VM_MIGRATE_FAILED", p, k - 1)
+                      : api_failure("VM_MIGRATE_FAILED", bad->ref,
+                                    ev->host, "", "no host could take it",
+                                    NULL);
+    }
+    return xt_error(ev->call->xt, -EIO, "host %s: VM %s did not move",
+                    ev->host, bad->uuid);
+}
+
+/* host.evacuate(session, host[, network[, batch_size]]): OpaqueRef:NULL
+ * and 0 are the defaults (no network: the hosts' addresses; the batch:
+ * evacuation-batch-size). */
+static int host_evacuate(struct api_call_ctx *call,
+                         const struct api_value *params,
+                         struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    const char *session = xa_param_str(params, 0);
+    const char *net = xa_param_str(params, 2);
+    struct api_value *blockers = NULL;
+    int64_t batch = 0;
+    char key[POOL_REF_STRLEN + 1];
+    struct evac ev;
+    const char *host;
+    bool cancelled;
+    int rc = host_param(call, params, &host, result_r);
+
+    if (rc == 0 && api_value_count(params) > 3 &&
+        (api_value_get_int64(api_array_get(params, 3), &batch) < 0 ||
+         batch < 0 || batch > 64))
+        rc = xt_error(call->xt, -EINVAL, "host.evacuate: batch_size is "
+                      "0..64");
+    if (rc < 0)
+        return rc;
+    if (net && (!*net || pool_ref_is_null(net)))
+        net = NULL;
+    if (!batch)
+        batch = (int64_t)xc->xa->evacuation_batch;
+    xa_op_key(call, key);
+    if (xc->task)
+        pool_db_map_put(dbof(call), POOL_CLASS_TASK, xc->task,
+                        "other_config", XA_TASK_CANCELLABLE, "true",
+                        POOL_DB_INTERNAL);
+    rc = evac_claim(call, host, key, result_r);
+    if (rc < 0)
+        return rc;
+    rc = evac_prepare(call, host, &ev, &blockers);
+    if (rc == 0 && evac_assert(call, host, blockers, result_r) < 0) {
+        rc = -EBUSY;
+        evac_clear(&ev);
+    }
+    api_value_free(blockers);
+    if (rc == 0) {
+        evac_run(&ev, session, net, (size_t)batch, &cancelled);
+        rc = evac_answer(&ev, cancelled, result_r);
+        evac_clear(&ev);
+    }
+    pool_db_map_remove(dbof(call), POOL_CLASS_HOST, host,
+                       "current_operations", key, POOL_DB_INTERNAL);
+    return rc;
+}
+
+const struct api_method xa_evacuate_methods[] = {
+    { "host.disable", 2, 3, 0, host_disable },
+    { "host.enable", 2, 0, 0, host_enable },
+    { "host.compute_free_memory", 2, 0, 0, host_compute_free_memory },
+    { "host.get_vms_which_prevent_evacuation", 2, 0, 0,
+      host_prevent_evacuation },
+    { "host.assert_can_evacuate", 2, 0, 0, host_assert_can_evacuate },
+    { "host.evacuate", 2, 4, 0, host_evacuate },
+    { NULL },
+};

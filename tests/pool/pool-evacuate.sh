@@ -1,0 +1,172 @@
+#!/bin/bash
+# Host evacuation on a pool of three hosts (2 the master, VMs on 3):
+# host.compute_free_memory; host.get_vms_which_prevent_evacuation and
+# host.assert_can_evacuate with every blocker (a VM on host 3's local SR:
+# VM_REQUIRES_SR; one too big for any host: HOST_NOT_ENOUGH_FREE_MEMORY
+# with both numbers; every other host disabled: NO_HOSTS_AVAILABLE), and
+# host.evacuate refusing then, nothing moved; an evacuation held at a
+# move's state (pd.master.prepared): a second one is
+# HOST_EVACUATE_IN_PROGRESS, and task.cancel starts no new move, lets the
+# one in flight end and reports who stayed; then host.evacuate with a
+# batch of 2: host 3 ends empty, never more than 2 moves at once, every
+# VM ran throughout with clean ledgers.  host.disable's auto_enable: a
+# restarted daemon is enabled again, unless disabled with auto_enable
+# false.
+. "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
+pt_setup evacuate
+pt_start 2 host_check_interval=1 || pt_bail "host 2 did not start"
+pt_start 3 || pt_bail "host 3 did not start"
+pt_start 4 || pt_bail "host 4 did not start"
+mkdir -p "$PT_TMP/l3"
+pt_py <<'P'
+import json, os
+from pool_client import *
+t = Tap()
+tmp = os.environ["PT_TMP"]
+MiB = 1 << 20
+for n in (3, 4):
+    Session(n).call("pool.join", "127.0.0.2", "root", PASSWORD)
+s = Session(2)
+hosts = {h["address"]: r for r, h in s.call("host.get_all_records").items()}
+h2, h3, h4 = (hosts["127.0.0.%d" % n] for n in (2, 3, 4))
+free = int(s.call("host.compute_free_memory", h4))
+t.ok(free > 256 * MiB, "host.compute_free_memory: %d MiB" % (free // MiB))
+vms = []
+for i in range(3):
+    vm = s.call("VM.create", {"name_label": "evac-%d" % i,
+                              "memory_static_max": str((128 + 64 * i) * MiB),
+                              "VCPUs_max": "1",
+                              "other_config": {"xm:cmdline":
+                                               "ws_mib=4 rate_mib=%d" % i}})
+    s.call("VM.start_on", vm, h3, False, False)
+    vms.append(vm)
+l3 = s.call("SR.create", h3, {"location": tmp + "/l3"}, 0, "local 3", "",
+            "file", "user", False, {})
+local = s.call("VM.create", {"name_label": "pinned by its disk",
+                             "memory_static_max": str(128 * MiB),
+                             "VCPUs_max": "1", "other_config": {}})
+s.call("VBD.create", {"VM": local, "VDI": s.call(
+    "VDI.create", {"SR": l3, "virtual_size": str(8 * MiB)}),
+    "userdevice": "0"})
+s.call("VM.start_on", local, h3, False, False)
+
+got = s.call("host.get_vms_which_prevent_evacuation", h3)
+t.is_((list(got), got.get(local, [""])[0]), ([local], "VM_REQUIRES_SR"),
+      "a VM on host 3's local SR prevents it: VM_REQUIRES_SR")
+t.fails_with(lambda: s.call("host.assert_can_evacuate", h3),
+             "CANNOT_EVACUATE_HOST", "host.assert_can_evacuate: "
+             "CANNOT_EVACUATE_HOST")
+t.fails_with(lambda: s.call("host.evacuate", h3), "CANNOT_EVACUATE_HOST",
+             "host.evacuate refuses")
+t.is_(sorted(running_on(s.call("VM.get_uuid", v), (2, 3, 4))[0]
+             for v in vms), [3, 3, 3], "  and nothing moved")
+s.call("VM.set_memory_static_max", vms[0], str(1 << 50))
+got = s.call("host.get_vms_which_prevent_evacuation", h3)
+b = got.get(vms[0], [])
+t.ok(len(b) == 3 and b[0] == "HOST_NOT_ENOUGH_FREE_MEMORY" and
+     b[1] == str(1 << 50) and int(b[2]) > 0,
+     "a VM too big for every host: HOST_NOT_ENOUGH_FREE_MEMORY [needed, "
+     "available]", repr(b))
+s.call("VM.set_memory_static_max", vms[0], str(128 * MiB))
+s.call("host.disable", h2)
+s.call("host.disable", h4, False)
+got = s.call("host.get_vms_which_prevent_evacuation", h3)
+t.is_(sorted((v, got.get(v, [""])[0]) for v in vms),
+      sorted((v, "NO_HOSTS_AVAILABLE") for v in vms),
+      "every other host disabled: NO_HOSTS_AVAILABLE")
+s.call("VM.hard_shutdown", local)
+s.call("host.disable", h3)
+save(vms=vms, h2=h2, h3=h3, h4=h4)
+t.done()
+P
+
+# auto_enable: their daemons restarted, host 3 (the default) is enabled
+# again, host 4 (false) is not; so is host 2, the master, at its start.
+pt_kill 3
+pt_start 3 || pt_bail "host 3 did not start again"
+pt_kill 4
+pt_start 4 || pt_bail "host 4 did not start again"
+pt_py <<'P'
+from pool_client import *
+t = Tap()
+ids = load()
+s = Session(2)
+t.ok(wait_until(lambda: s.call("host.get_enabled", ids["h3"]), 30,
+                "host 3 enabled"), "host 3 restarted: enabled again")
+t.done()
+P
+pt_kill 2
+pt_start 2 || pt_bail "host 2 did not start again"
+pt_py <<'P'
+from pool_client import *
+t = Tap()
+ids = load()
+s = Session(2)
+t.is_((s.call("host.get_enabled", ids["h2"]),
+       s.call("host.get_enabled", ids["h4"])), (True, False),
+      "the master restarted: enabled again; host 4 (auto_enable false) "
+      "still disabled")
+s.call("host.enable", ids["h4"])
+t.done()
+P
+
+# An evacuation held in its first move, batch 1: a second is refused,
+# task.cancel lets that move end and starts no other.
+pt_arm 2 "pd.master.prepared=wait"
+pt_py <<'P'
+import json
+from pool_client import *
+t = Tap()
+ids = load()
+s = Session(2)
+task = s.call("Async.host.evacuate", ids["h3"], "OpaqueRef:NULL", 1)
+hit(2, "pd.master.prepared")
+t.fails_with(lambda: s.call("host.evacuate", ids["h3"]),
+             "HOST_EVACUATE_IN_PROGRESS", "a second evacuation: "
+             "HOST_EVACUATE_IN_PROGRESS")
+s.call("task.cancel", task)
+arm(2, "")
+go(2, "pd.master.prepared")
+rec = s.wait_task(task, 120)
+rep = json.loads(s.call("task.get_other_config", task)["xm:evacuation"])
+t.ok(rec["status"] == "cancelled" or (rec["error_info"] or [""])[0] ==
+     "TASK_CANCELLED", "the evacuation ends cancelled", repr(rec))
+t.is_((len(rep["migrated"]), len(rep["resident"]), rep["failed"]),
+      (1, 2, []), "the report: the move in flight ended, two VMs stayed")
+t.done()
+P
+pt_arm 2 ""
+
+pt_py <<'P'
+import json
+from pool_client import *
+t = Tap()
+ids = load()
+s = Session(2)
+uuids = [s.call("VM.get_uuid", v) for v in ids["vms"]]
+before = {u: int(host_local(n, "vm_status", u)["hb_last_seq"])
+          for u in uuids for n in running_on(u, (2, 3, 4))}
+task = s.call("Async.host.evacuate", ids["h3"], "OpaqueRef:NULL", 2)
+rec = s.wait_task(task, 300)
+t.is_(rec["status"], "success", "host.evacuate with a batch of 2 succeeds")
+rep = json.loads(rec["result"] if rec["result"].startswith("{") else
+                 s.call("task.get_other_config", task)["xm:evacuation"])
+t.is_((len(rep["migrated"]), rep["failed"], rep["resident"]),
+      (2, [], []), "the report: the two VMs left moved")
+spans = [(m["start_s"], m["end_s"]) for m in rep["migrated"]]
+peak = max(sum(1 for a, b in spans if a <= x < b) for x, _ in spans)
+t.ok(peak <= 2, "never more than 2 moves at once (%d)" % peak)
+t.is_([r for r in (s.call("VM.get_resident_on", v) for v in ids["vms"])
+       if r == ids["h3"]], [], "the database has no VM on host 3")
+where = {u: running_on(u, (2, 3, 4)) for u in uuids}
+t.ok(all(len(w) == 1 and w[0] != 3 for w in where.values()),
+     "every VM runs on exactly one other host", repr(where))
+ok = True
+for u in uuids:
+    st = host_local(where[u][0], "vm_status", u)
+    ok = ok and int(st["mismatches"]) == 0 and \
+        int(st["hb_last_seq"]) > before[u]
+t.ok(ok, "every VM ran throughout, its ledger clean")
+t.done()
+P
+pt_done

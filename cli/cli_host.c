@@ -1,7 +1,14 @@
 /*
- * cli_host.c - the host commands: host-list.
+ * cli_host.c - the host commands: host-list, host-disable, host-enable,
+ * host-compute-free-memory, host-get-vms-which-prevent-evacuation and
+ * host-evacuate.
  */
 #include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -12,4 +19,148 @@ static const char *const host_dflt[] = {
 int cli_host_list(struct cli_ctx *cli)
 {
     return cli_list(cli, "host", host_dflt);
+}
+
+/* The host of host= (name, uuid or address) or uuid=: *ref_r (free()). */
+static int the_host(struct cli_ctx *cli, const char *cmd, char **ref_r)
+{
+    const char *key = cli_arg(cli, "host") ?: cli_arg(cli, "uuid");
+
+    *ref_r = NULL;
+    if (!key)
+        return cli_usage_error(cli, "%s needs host=NAME|UUID or uuid=UUID",
+                               cmd);
+    return cli_find_one(cli, "host", key, ref_r, NULL);
+}
+
+/* METHOD(host, extra...) (extra taken, may be NULL); *v_r its value. */
+static int host_call(struct cli_ctx *cli, const char *cmd,
+                     const char *method, struct api_value *extra,
+                     struct api_value **v_r)
+{
+    struct api_value *p = api_array();
+    char *host = NULL;
+    size_t i;
+    int rc = the_host(cli, cmd, &host);
+
+    rc = rc ?: api_array_append(p, api_string(host));
+    for (i = 0; rc == 0 && i < api_value_count(extra); i++)
+        rc = api_array_append(p, api_value_copy(api_array_get(extra, i)));
+    api_value_free(extra);
+    free(host);
+    if (rc) {
+        api_value_free(p);
+        return rc;
+    }
+    return cli_rpc_call(cli, method, p, v_r);
+}
+
+int cli_host_disable(struct cli_ctx *cli)
+{
+    struct api_value *extra = api_array(), *v = NULL;
+    bool autoen = true;
+    int rc = cli_arg_bool(cli, "auto-enable", true, &autoen);
+
+    if (rc) {
+        api_value_free(extra);
+        return rc;
+    }
+    api_array_append(extra, api_bool(autoen));
+    rc = host_call(cli, "host-disable", "host.disable", extra, &v);
+    api_value_free(v);
+    return rc;
+}
+
+int cli_host_enable(struct cli_ctx *cli)
+{
+    struct api_value *v = NULL;
+    int rc = host_call(cli, "host-enable", "host.enable", NULL, &v);
+
+    api_value_free(v);
+    return rc;
+}
+
+int cli_host_compute_free_memory(struct cli_ctx *cli)
+{
+    struct api_value *v = NULL;
+    int64_t fr = 0;
+    int rc = host_call(cli, "host-compute-free-memory",
+                       "host.compute_free_memory", NULL, &v);
+
+    if (rc == 0 && api_value_get_int64(v, &fr) == 0)
+        fprintf(cli->out, "%lld\n", (long long)fr);
+    api_value_free(v);
+    return rc;
+}
+
+/* A VM ref as its uuid, for printing (the ref when that fails). */
+static void print_vm(struct cli_ctx *cli, const char *ref)
+{
+    struct api_value *p = api_array(), *u = NULL;
+
+    api_array_append(p, api_string(ref));
+    if (cli_rpc_call(cli, "VM.get_uuid", p, &u) == 0 && api_value_string(u))
+        fprintf(cli->out, "%s:", api_value_string(u));
+    else
+        fprintf(cli->out, "%s:", ref);
+    api_value_free(u);
+}
+
+int cli_host_prevent_evacuation(struct cli_ctx *cli)
+{
+    struct api_value *v = NULL;
+    size_t i, k;
+    int rc = host_call(cli, "host-get-vms-which-prevent-evacuation",
+                       "host.get_vms_which_prevent_evacuation", NULL, &v);
+
+    for (i = 0; rc == 0 && i < api_value_count(v); i++) {
+        const struct api_value *d = api_struct_value(v, i);
+
+        print_vm(cli, api_struct_key(v, i));
+        for (k = 0; k < api_value_count(d); k++)
+            fprintf(cli->out, " %s",
+                    api_value_string(api_array_get(d, k)) ?: "");
+        fputc('\n', cli->out);
+    }
+    api_value_free(v);
+    return rc;
+}
+
+/* host-evacuate host= [network-uuid=] [batch-size=]: Async.host.evacuate
+ * with its progress; prints its report (JSON). */
+int cli_host_evacuate(struct cli_ctx *cli)
+{
+    const char *net = cli_arg(cli, "network-uuid");
+    const char *bs = cli_arg(cli, "batch-size");
+    struct api_value *extra = api_array(), *task = NULL, *rec = NULL;
+    char *netref = NULL, *end = NULL;
+    long batch = 0;
+    int rc = 0;
+
+    if (bs && (batch = strtol(bs, &end, 10), !*bs || *end || batch < 1 ||
+               batch > 64))
+        rc = cli_usage_error(cli, "batch-size=%s: a number 1..64", bs);
+    if (rc == 0 && net)
+        rc = cli_find_one(cli, "network", net, &netref, NULL);
+    if (rc) {
+        api_value_free(extra);
+        return rc;
+    }
+    api_array_append(extra, api_string(netref ? netref : "OpaqueRef:NULL"));
+    api_array_append(extra, api_int(batch));
+    free(netref);
+    rc = host_call(cli, "host-evacuate", "Async.host.evacuate", extra, &task);
+    rc = rc ?: cli_task_wait(cli, api_value_string(task) ?: "", true, &rec);
+    if (rc == 0) {
+        const char *st = api_value_string(api_struct_get(rec, "status"));
+
+        if (st && !strcmp(st, "success"))
+            fprintf(cli->out, "%s\n", api_value_string(
+                        api_struct_get(rec, "result")) ?: "");
+        else
+            rc = cli_task_failed(cli, rec);
+    }
+    api_value_free(task);
+    api_value_free(rec);
+    return rc;
 }

@@ -37,6 +37,13 @@ static const char *const k_migrate[] = {
     "dry-run", "vdi:", NULL
 };
 static const char *const k_cancel[] = { "uuid", NULL };
+static const char *const k_host[] = { "host", "uuid", NULL };
+static const char *const k_host_disable[] = {
+    "host", "uuid", "auto-enable", NULL
+};
+static const char *const k_evacuate[] = {
+    "host", "uuid", "network-uuid", "batch-size", NULL
+};
 static const char *const k_uuid[] = { "uuid", NULL };
 static const char *const k_vbd_unplug[] = { "uuid", "force", NULL };
 static const char *const k_vdi_pool_migrate[] = {
@@ -76,6 +83,24 @@ static const struct cli_command commands[] = {
       "remove a member host from the pool", k_eject, NULL },
     { "host-list", cli_host_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
       "list the hosts of the pool", k_list, "host" },
+    { "host-disable", cli_host_disable,
+      "host=NAME|UUID|uuid=UUID [auto-enable=true|false]",
+      "no VM starts on or migrates to the host; auto-enable=false: it "
+      "stays so when its daemon restarts", k_host_disable, NULL },
+    { "host-enable", cli_host_enable, "host=NAME|UUID|uuid=UUID",
+      "the host takes VMs again", k_host, NULL },
+    { "host-compute-free-memory", cli_host_compute_free_memory,
+      "host=NAME|UUID|uuid=UUID", "print the host's free memory (bytes)",
+      k_host, NULL },
+    { "host-get-vms-which-prevent-evacuation", cli_host_prevent_evacuation,
+      "host=NAME|UUID|uuid=UUID",
+      "print each VM that no other host can take, with why", k_host,
+      NULL },
+    { "host-evacuate", cli_host_evacuate,
+      "host=NAME|UUID|uuid=UUID [network-uuid=UUID] [batch-size=N]",
+      "live-migrate every VM of the host to other hosts, at most N at a "
+      "time (default: the master's evacuation-batch-size), showing "
+      "progress; prints what moved where (JSON)", k_evacuate, NULL },
     { "vm-list", cli_vm_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
       "list the VMs", k_list, "VM" },
     { "vm-param-get", cli_vm_param_get,

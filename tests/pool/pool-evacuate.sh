@@ -7,8 +7,8 @@
 # host.evacuate refusing then, nothing moved; an evacuation held at a
 # move's state (pd.master.prepared): a second one is
 # HOST_EVACUATE_IN_PROGRESS, and task.cancel starts no new move, lets the
-# one in flight end and reports who stayed; then host.evacuate with a
-# batch of 2: host 3 ends empty, never more than 2 moves at once, every
+# one in flight end and reports who stayed; then (the CLI's
+# host-evacuate) a batch of 2: host 3 ends empty, never more than 2 moves at once, every
 # VM ran throughout with clean ledgers.  host.disable's auto_enable: a
 # restarted daemon is enabled again, unless disabled with auto_enable
 # false.
@@ -137,22 +137,39 @@ t.done()
 P
 pt_arm 2 ""
 
+# The rest with the CLI: host-evacuate with a batch of 2.
+pt_cli_login 2
 pt_py <<'P'
-import json
 from pool_client import *
 t = Tap()
 ids = load()
 s = Session(2)
-uuids = [s.call("VM.get_uuid", v) for v in ids["vms"]]
-before = {u: int(host_local(n, "vm_status", u)["hb_last_seq"])
-          for u in uuids for n in running_on(u, (2, 3, 4))}
-task = s.call("Async.host.evacuate", ids["h3"], "OpaqueRef:NULL", 2)
-rec = s.wait_task(task, 300)
-t.is_(rec["status"], "success", "host.evacuate with a batch of 2 succeeds")
-rep = json.loads(rec["result"] if rec["result"].startswith("{") else
-                 s.call("task.get_other_config", task)["xm:evacuation"])
+ids["uuids"] = [s.call("VM.get_uuid", v) for v in ids["vms"]]
+ids["before"] = {u: int(host_local(n, "vm_status", u)["hb_last_seq"])
+                 for u in ids["uuids"] for n in running_on(u, (2, 3, 4))}
+ids["h3_uuid"] = s.call("host.get_uuid", ids["h3"])
+save(**ids)
+t.done()
+P
+h3=$(python3 -c 'import ast, sys; print(ast.literal_eval(open(sys.argv[1]).read())["h3_uuid"])' "$PT_TMP/ids")
+out=$("$PT_CLI" --http host-get-vms-which-prevent-evacuation uuid="$h3" 2>&1)
+pt_is "$?:$out" "0:" "host-get-vms-which-prevent-evacuation: none left"
+"$PT_CLI" --http host-evacuate uuid="$h3" batch-size=0 >/dev/null 2>&1
+pt_is "$?" 2 "host-evacuate batch-size=0: a usage error"
+"$PT_CLI" --http host-evacuate uuid="$h3" batch-size=2 > "$PT_TMP/evac.out" \
+    2>&1
+pt_is "$?" 0 "host-evacuate batch-size=2 succeeds"
+pt_py <<'P'
+import json, os
+from pool_client import *
+t = Tap()
+ids = load()
+s = Session(2)
+uuids, before = ids["uuids"], ids["before"]
+last = open(os.environ["PT_TMP"] + "/evac.out").read().splitlines()[-1]
+rep = json.loads(last)
 t.is_((len(rep["migrated"]), rep["failed"], rep["resident"]),
-      (2, [], []), "the report: the two VMs left moved")
+      (2, [], []), "its report: the two VMs left moved")
 spans = [(m["start_s"], m["end_s"]) for m in rep["migrated"]]
 peak = max(sum(1 for a, b in spans if a <= x < b) for x, _ in spans)
 t.ok(peak <= 2, "never more than 2 moves at once (%d)" % peak)

@@ -8,7 +8,8 @@
 # each; then a second VDI that the block service serves over NBD, hot-plugged
 # into the running VM and unplugged again; last, the VM's disk moved live to
 # another SR (storage live migration), then the VM to host2 with its disk
-# moved to host2's local SR.  The pool is left running;
+# moved to host2's local SR; last, two more VMs started on host3 and host3
+# evacuated (host-evacuate, 2 moves at a time).  The pool is left running;
 # `scripts/pool-demo.sh stop` stops it.  Expects a built tree (scripts/demo.sh builds first).
 set -uo pipefail
 
@@ -244,11 +245,32 @@ echo "   the disk is now on host2-local:" \
     "$(ls "$demo/sr-array" | grep -c raw) left on demo-array"
 guest_status 2 "$vm_uuid"
 
+echo "== host evacuation: two more VMs on host3, then host3 emptied"
+for n in 1 2; do
+    x vm-create name-label="demo-small-$n" memory=256M \
+        cmdline="ws_mib=32 rate_mib=$((8 * n))" >/dev/null &&
+        x vm-start vm="demo-small-$n" on=127.0.0.4 ||
+        { echo "pool-demo: evacuation step failed" >&2; exit 1; }
+done
+x vm-list params=name-label,resident-on
+echo "   what would keep host2 from being emptied (demo-vm's disk is on" \
+    "host2's local SR):"
+x host-get-vms-which-prevent-evacuation uuid="${h[2]}"
+echo "   host3: nothing in the way; evacuating it, 2 moves at a time:"
+x host-get-vms-which-prevent-evacuation uuid="${h[3]}"
+x host-disable uuid="${h[3]}" &&
+    x host-evacuate uuid="${h[3]}" batch-size=2 ||
+    { echo "pool-demo: the evacuation failed (its VMs still run where" \
+      "they were)" >&2; exit 1; }
+x host-enable uuid="${h[3]}"
+x vm-list params=name-label,resident-on
+
 cat <<EOF
 
 The pool is running: three xm-poold hosts, demo-vm on host2 with its
 disk on host2's local SR host2-local, and the VDI demo-data on
-demo-shared (its VBD, disk 1, unplugged).  Try:
+demo-shared (its VBD, disk 1, unplugged), demo-small-1 and -2 moved off
+host3 by its evacuation.  Try:
     export XM_POOLRC=$XM_POOLRC
     $cli --http host-list
     $cli --http vm-list params=all
@@ -256,6 +278,7 @@ demo-shared (its VBD, disk 1, unplugged).  Try:
     $cli --http vdi-create sr-uuid=$sr name-label=disk2 virtual-size=2G
     $cli --http vbd-plug uuid=$vbd
     $cli --http vdi-pool-migrate uuid=\$($cli --http vdi-list name-label="demo-vm disk" --minimal) sr-uuid=$sr
+    $cli --http host-evacuate uuid=${h[1]} batch-size=1
     $cli --http help
 Logs are in $demo/h*/xm-poold.log.  Stop it all with:
     $top/scripts/pool-demo.sh stop

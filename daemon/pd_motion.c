@@ -270,21 +270,27 @@ static int a_motion_resume(struct api_call_ctx *call,
     struct xa *xa = xa_call_of(call)->xa;
     const struct api_value *disk = api_array_get(params, 5);
     char uri[PATH_MAX + 32], reply[MIRROR_CTL_LINE_MAX];
+    char req[PATH_MAX + 64] = "resume";
     struct hv_disk hd = { 0 };
     struct motion_args a;
     int rc = motion_args(call, params, &a, result_r);
 
     if (rc < 0)
         return rc;
-    /* A remote target (no disk here to serve) is the other host's to
-     * restart: the mirror only reconnects. */
-    if (api_value_type(disk) == API_STRUCT) {
+    /* A remote target is the other host's to export again (a new port
+     * and key: the mirror reconnects there); a local one is started here
+     * again in its place. */
+    if (api_struct_get(disk, "psk")) {
+        rc = remote_target(call, &a, disk, uri, sizeof(uri));
+        if (rc == 0)
+            snprintf(req, sizeof(req), "resume uri=%s", uri);
+    } else if (api_value_type(disk) == API_STRUCT) {
         pthread_mutex_lock(&xa->blk_lock);
         rc = xa_blk_start_disk(xa, call->xt, a.vm, disk, &hd, uri,
                                sizeof(uri));
         pthread_mutex_unlock(&xa->blk_lock);
     }
-    rc = rc ?: ctl(call, a.vm, (unsigned)a.device, a.src, "resume", reply,
+    rc = rc ?: ctl(call, a.vm, (unsigned)a.device, a.src, req, reply,
                    sizeof(reply));
     if (rc < 0)
         return rc;
@@ -794,6 +800,32 @@ static void task_figures(struct motion *mo, const char *state, int64_t sent,
 /* Follows the mirror until it is actively synced (*gen_r its
  * generation), the task's progress going with it.  A failed mirror ends
  * the motion: MIRROR_FAILED [vdi, reason]. */
+static int sxm_export(struct motion *mo, struct api_value **remote_r,
+                      struct api_value **result_r);
+static void unexport(struct motion *mo);
+
+/* A failed mirror resumed: its local destination backend started again in
+ * its place, or (with a VM migration) the destination host's export made
+ * again, the mirror reconnecting to the new one. */
+static int motion_resume(struct motion *mo, struct api_value **result_r)
+{
+    struct api_value *extra = api_array(), *v = NULL, *remote = NULL;
+    int rc = 0;
+
+    if (mo->dst_host) {
+        unexport(mo);
+        rc = sxm_export(mo, &remote, result_r);
+    }
+    if (rc < 0) {
+        api_value_free(extra);
+        return rc;
+    }
+    api_array_append(extra, remote ? remote : api_value_copy(mo->dst_disk));
+    rc = agent(mo, "resume", extra, &v, result_r);
+    api_value_free(v);
+    return rc;
+}
+
 static int motion_sync(struct motion *mo, int64_t *gen_r,
                        struct api_value **result_r)
 {
@@ -831,17 +863,16 @@ static int motion_sync(struct motion *mo, int64_t *gen_r,
                     "(%u of %u)", mo->src, why ? why : "?", mo->resumes,
                     MAX_RESUMES);
             api_value_free(v);
-            extra = api_array();
-            api_array_append(extra, mo->dst_host ? api_string("") :
-                                    api_value_copy(mo->dst_disk));
-            rc = agent(mo, "resume", extra, &v, result_r);
-            if (rc < 0 && mo->resumes < MAX_RESUMES) {
+            v = NULL;
+            rc = motion_resume(mo, result_r);
+            if (rc < 0) {
+                /* The next status says failed again: the last resume's
+                 * failure is the mirror's (MIRROR_FAILED below). */
+                api_value_free(*result_r);
+                *result_r = NULL;
                 xt_error_clear(mo->call->xt);
-                rc = 0;     /* the next status says failed again */
+                rc = 0;
             }
-            api_value_free(v);
-            if (rc < 0)
-                return rc;
             state[0] = '\0';
             continue;
         }

@@ -14,7 +14,9 @@
  * move that fails is planned again once, on another host; task.cancel
  * starts no new move and lets those in flight end.  What happened is the
  * report, a JSON string: the evacuation's result, and its task's
- * other_config xm:evacuation.
+ * other_config xm:evacuation.  A master that stopped mid-evacuation ends
+ * its task at the next start with what happened (xa_evacuate_reconcile),
+ * from the VMs its task names (xm:evacuation-vms).
  */
 #include "config.h"
 
@@ -697,6 +699,119 @@ static int evac_answer(struct evac *ev, bool cancelled,
                     ev->host, bad->uuid);
 }
 
+/* The journal a master restart reads (xa_evacuate_reconcile): the VMs
+ * the evacuation moves, in its task's other_config. */
+#define EVAC_VMS        "xm:evacuation-vms"
+
+static void evac_journal(struct evac *ev, const char *task)
+{
+    size_t i, len = 0, cap = ev->nv * (XT_UUID_STRLEN + 1) + 1;
+    char *list = calloc(1, cap);
+
+    for (i = 0; list && i < ev->nv; i++)
+        len += (size_t)snprintf(list + len, cap - len, "%s%s", i ? "," : "",
+                                ev->vms[i].uuid);
+    if (list)
+        pool_db_map_put(dbof(ev->call), POOL_CLASS_TASK, task,
+                        "other_config", EVAC_VMS, list, POOL_DB_INTERNAL);
+    free(list);
+}
+
+/* One VM of an interrupted evacuation: 0 moved, 1 moving (its migration
+ * settles by itself), 2 still on the host, -1 gone. */
+static int evac_where(struct pool_db *db, const char *uuid, const char *host)
+{
+    struct pool_value oc = { 0 };
+    char *ref = NULL, *on = NULL;
+    int r = -1;
+
+    if (pool_db_get_by_uuid(db, POOL_CLASS_VM, uuid, &ref) == 0 &&
+        xa_field_str(db, POOL_CLASS_VM, ref, "resident_on", &on) == 0 &&
+        pool_db_get_field(db, POOL_CLASS_VM, ref, "other_config", &oc) == 0)
+        r = pool_value_map_get(&oc, XA_MIG_STATE) ? 1 :
+            strcmp(on, host) ? 0 : 2;
+    pool_value_clear(&oc);
+    free(ref);
+    free(on);
+    return r;
+}
+
+/* An evacuation a stopped master left (its op on host, key its task):
+ * the task ends with what happened, the host is free again. */
+static void evac_interrupted(struct xa *xa, struct pool_db *db,
+                             const char *host, const char *task)
+{
+    static const char *const names[] = { "migrated", "moving", "resident" };
+    struct pool_value oc = { 0 };
+    char rep[8192], why[160];
+    size_t len = 0, n[3] = { 0 };
+    const char *vms;
+    int k;
+
+    if (pool_db_get_field(db, POOL_CLASS_TASK, task, "other_config",
+                          &oc) < 0)
+        goto out;
+    vms = pool_value_map_get(&oc, EVAC_VMS);
+    len += (size_t)snprintf(rep, sizeof(rep), "{\"interrupted\": true");
+    for (k = 0; k < 3; k++) {
+        const char *p = vms ? vms : "";
+
+        len += (size_t)snprintf(rep + len, sizeof(rep) - len, ", \"%s\": [",
+                                names[k]);
+        while (*p && len < sizeof(rep) - 64) {
+            char uuid[XT_UUID_STRLEN + 1];
+            size_t l = strcspn(p, ",");
+
+            snprintf(uuid, sizeof(uuid), "%.*s", (int)l, p);
+            p += l + (p[l] == ',');
+            if (evac_where(db, uuid, host) != k)
+                continue;
+            len += (size_t)snprintf(rep + len, sizeof(rep) - len,
+                                    "%s\"%s\"", n[k]++ ? ", " : "", uuid);
+        }
+        len += (size_t)snprintf(rep + len, sizeof(rep) - len, "]");
+    }
+    snprintf(rep + len, sizeof(rep) - len, "}");
+    pool_db_map_put(db, POOL_CLASS_TASK, task, "other_config",
+                    "xm:evacuation", rep, POOL_DB_INTERNAL);
+    snprintf(why, sizeof(why), "the master restarted mid-evacuation: %zu "
+             "moved, %zu moving, %zu still on the host", n[0], n[1], n[2]);
+    {
+        struct api_value *env = api_failure("INTERNAL_ERROR", why, NULL);
+
+        xa_task_set_outcome(db, task, env);
+        api_value_free(env);
+    }
+    xt_info(xa->log, "host %s: %s: %s", host, why, rep);
+out:
+    pool_value_clear(&oc);
+}
+
+void xa_evacuate_reconcile(struct xa *xa, struct pool_db *db)
+{
+    struct pool_record **hosts = NULL;
+    size_t nh = 0, i, j;
+
+    if (pool_db_get_all_records(db, POOL_CLASS_HOST, &hosts, &nh) < 0)
+        return;
+    for (i = 0; i < nh; i++) {
+        const struct pool_value *ops =
+            pool_record_get(hosts[i], "current_operations");
+
+        for (j = 0; j < ops->map.n; j++) {
+            if (strcmp(ops->map.vals[j], EVAC_OP) != 0)
+                continue;
+            if (pool_db_check_ref(db, POOL_CLASS_TASK,
+                                  ops->map.keys[j]) == 0)
+                evac_interrupted(xa, db, hosts[i]->ref, ops->map.keys[j]);
+            pool_db_map_remove(db, POOL_CLASS_HOST, hosts[i]->ref,
+                               "current_operations", ops->map.keys[j],
+                               POOL_DB_INTERNAL);
+        }
+    }
+    pool_records_free(hosts, nh);
+}
+
 /* host.evacuate(session, host[, network[, batch_size]]): OpaqueRef:NULL
  * and 0 are the defaults (no network: the hosts' addresses; the batch:
  * evacuation-batch-size). */
@@ -740,6 +855,8 @@ static int host_evacuate(struct api_call_ctx *call,
         evac_clear(&ev);
     }
     api_value_free(blockers);
+    if (rc == 0 && xc->task)
+        evac_journal(&ev, xc->task);
     if (rc == 0) {
         evac_run(&ev, session, net, (size_t)batch, &cancelled);
         rc = evac_answer(&ev, cancelled, result_r);

@@ -21,7 +21,6 @@
 struct miss {
     char ref[POOL_REF_STRLEN + 1];
     unsigned n;
-    int64_t started;            /* its daemon's start, as hello said */
 };
 
 static const struct miss *miss_of(const struct miss *old, size_t nold,
@@ -33,6 +32,30 @@ static const struct miss *miss_of(const struct miss *old, size_t nold,
         if (!strcmp(old[i].ref, ref))
             return &old[i];
     return NULL;
+}
+
+/* A hello's "started" against the one host's record keeps: a daemon that
+ * started again is enabled again, unless disabled with auto_enable
+ * false (xa_host_restarted). */
+static void seen_start(struct xa *xa, struct pool_db *db,
+                       const struct pool_record *host,
+                       const struct api_value *hello)
+{
+    const char *was = pool_value_map_get(pool_record_get(host,
+                                         "other_config"), XA_HOST_STARTED);
+    int64_t st = 0;
+    char now[24];
+
+    if (api_value_get_int64(api_struct_get(hello, "started"), &st) < 0 ||
+        !st)
+        return;
+    snprintf(now, sizeof(now), "%lld", (long long)st);
+    if (was && !strcmp(was, now))
+        return;
+    if (was)
+        xa_host_restarted(xa, db, host->ref);
+    pool_db_map_put(db, POOL_CLASS_HOST, host->ref, "other_config",
+                    XA_HOST_STARTED, now, POOL_DB_INTERNAL);
 }
 
 /* One round over the hosts; *m_r and *n_r carry the counts to the next. */
@@ -63,18 +86,10 @@ static void check_round(struct xa *xa, struct xt_ctx *ctx,
             continue;
         prev = miss_of(*m_r, *n_r, hosts[i]->ref);
         m[i].n = prev ? prev->n : 0;
-        m[i].started = prev ? prev->started : 0;
         if (xa_host_call(xa, ctx, url, "host_local.hello", api_array(),
                          timeout_s, &v, NULL) == 0) {
-            int64_t st = 0;
-
             m[i].n = 0;
-            api_value_get_int64(api_struct_get(v, "started"), &st);
-            /* A daemon that started again: re-enabled unless told not. */
-            if (st && m[i].started && st != m[i].started)
-                xa_host_restarted(xa, db, hosts[i]->ref);
-            if (st)
-                m[i].started = st;
+            seen_start(xa, db, hosts[i], v);
         } else {
             m[i].n++;
         }

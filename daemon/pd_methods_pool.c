@@ -80,6 +80,7 @@ static int pool_join(struct api_call_ctx *call, const struct api_value *params,
     rc = rc ?: api_struct_add(info, "hostname", api_string(hostname));
     rc = rc ?: api_struct_add(info, "memory_total", api_int((int64_t)tot));
     rc = rc ?: api_struct_add(info, "memory_free", api_int((int64_t)fr));
+    rc = rc ?: api_struct_add(info, "started", api_int(xa->started));
     p = api_array();
     rc = rc ?: api_array_append(p, api_string(user));
     rc = rc ?: api_array_append(p, api_string(pw));
@@ -161,7 +162,8 @@ int xa_pool_join_request(struct api_call_ctx *call,
     struct pool_value sw = { .type = POOL_FT_MAP };
     struct pool_value oc = { .type = POOL_FT_MAP };
     char *ref = NULL;
-    int64_t tot = 0, fr = 0;
+    int64_t tot = 0, fr = 0, started = 0;
+    char st[24];
     struct api_value *r;
     int rc;
 
@@ -189,11 +191,14 @@ int xa_pool_join_request(struct api_call_ctx *call,
     hn = api_value_string(api_struct_get(info, "hostname"));
     api_value_get_int64(api_struct_get(info, "memory_total"), &tot);
     api_value_get_int64(api_struct_get(info, "memory_free"), &fr);
+    api_value_get_int64(api_struct_get(info, "started"), &started);
     if (!uuid || !addr || !url || strncmp(url, "http", 4) != 0)
         return xt_error(call->xt, -EINVAL, "join_request: bad host info");
     pool_value_map_put(&sw, "product_brand", "xm-pool");
     pool_value_map_put(&sw, "product_version", PACKAGE_VERSION);
     pool_value_map_put(&oc, "xm:url", url);
+    snprintf(st, sizeof(st), "%lld", (long long)started);
+    pool_value_map_put(&oc, XA_HOST_STARTED, st);
     if (pool_db_get_by_uuid(xc->db, POOL_CLASS_HOST, uuid, &ref) == 0) {
         /* A host joining again (after a lost answer): refresh it. */
         rc = pool_db_set_field(xc->db, POOL_CLASS_HOST, ref, "live",

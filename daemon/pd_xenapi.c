@@ -1542,6 +1542,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         rc = rc ?: xa_sm_records(db);
         if (rc < 0)
             goto fail;
+        xa_evacuate_reconcile(xa, db);
         xa_reconcile(xa, db);
         xa_motion_reconcile(xa, db, ctx);
         if (xa_self_host(xa, db, &self) == 0)

@@ -374,6 +374,12 @@ extern const struct api_method xa_evacuate_methods[];
 /* A host's daemon started again: enabled, unless it was disabled with
  * auto_enable false (pd_liveness.c, and the master's own at its start). */
 void xa_host_restarted(struct xa *xa, struct pool_db *db, const char *host);
+/* A host's other_config: when its daemon started (ns since the epoch, as
+ * host_local.hello says): the liveness check compares. */
+#define XA_HOST_STARTED "xm:started"
+/* A master's start: the evacuations a stopped master left end, their
+ * tasks saying which VMs moved, are moving and stayed. */
+void xa_evacuate_reconcile(struct xa *xa, struct pool_db *db);
 /* A master's start: the storage motions a stopped master left are
  * finished (switched) or undone (docs/design/storage-motion.md). */
 void xa_motion_reconcile(struct xa *xa, struct pool_db *db,

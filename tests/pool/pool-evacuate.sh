@@ -9,7 +9,9 @@
 # HOST_EVACUATE_IN_PROGRESS, and task.cancel starts no new move, lets the
 # one in flight end and reports who stayed; then (the CLI's
 # host-evacuate) a batch of 2: host 3 ends empty, never more than 2 moves at once, every
-# VM ran throughout with clean ledgers.  host.disable's auto_enable: a
+# VM ran throughout with clean ledgers; before that, the master killed
+# mid-evacuation ends its task at its restart with what happened.
+# host.disable's auto_enable: a
 # restarted daemon is enabled again, unless disabled with auto_enable
 # false.
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
@@ -136,6 +138,43 @@ t.is_((len(rep["migrated"]), len(rep["resident"]), rep["failed"]),
 t.done()
 P
 pt_arm 2 ""
+
+# The master killed in the middle of an evacuation (at its first move's
+# pd.master.prepared): started again, it ends the evacuation's task with
+# what happened and frees the host for the next one.
+pt_arm 2 "pd.master.prepared=kill"
+pt_py <<'P'
+from pool_client import *
+t = Tap()
+ids = load()
+ids["task"] = Session(2).call("Async.host.evacuate", ids["h3"],
+                              "OpaqueRef:NULL", 1)
+save(**ids)
+t.done()
+P
+pt_gone 2 && pt_ok "the master is killed mid-evacuation"
+pt_arm 2 ""
+pt_start 2 || pt_bail "host 2 did not start again"
+pt_py <<'P'
+import json
+from pool_client import *
+t = Tap()
+ids = load()
+s = Session(2)
+rec = s.call("task.get_record", ids["task"])
+rep = json.loads(rec["other_config"].get("xm:evacuation", "{}"))
+t.ok(rec["status"] == "failure" and "mid-evacuation" in
+     " ".join(rec["error_info"]), "restarted: the evacuation's task failed, "
+     "saying so", repr(rec["error_info"]))
+t.is_((rep.get("interrupted"), len(rep.get("migrated", [])),
+       len(rep.get("moving", [])), len(rep.get("resident", []))),
+      (True, 0, 1, 1), "its report: one VM was moving, one stayed")
+t.is_(s.call("host.get_current_operations", ids["h3"]), {},
+      "the host is free for the next evacuation")
+t.ok(wait_until(lambda: all(settled(s, v) for v in ids["vms"]), 60,
+                "settled"), "the move in flight settles by itself")
+t.done()
+P
 
 # The rest with the CLI: host-evacuate with a batch of 2.
 pt_cli_login 2

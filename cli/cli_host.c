@@ -126,8 +126,81 @@ int cli_host_prevent_evacuation(struct cli_ctx *cli)
     return rc;
 }
 
-/* host-evacuate host= [network-uuid=] [batch-size=]: Async.host.evacuate
- * with its progress; prints its report (JSON). */
+/* A field of an object, for printing ("?" when it cannot be read). */
+static void print_field(struct cli_ctx *cli, const char *cls,
+                        const char *field, const char *ref)
+{
+    struct api_value *p = api_array(), *v = NULL;
+    char method[64];
+
+    snprintf(method, sizeof(method), "%s.get_%s", cls, field);
+    api_array_append(p, api_string(ref));
+    fputs(cli_rpc_call(cli, method, p, &v) == 0 && api_value_string(v) ?
+          api_value_string(v) : "?", cli->out);
+    api_value_free(v);
+}
+
+/* host-evacuate --plan: host.evacuate_plan, printed. */
+static int evacuate_plan(struct cli_ctx *cli, long batch)
+{
+    struct api_value *extra = api_array(), *o = api_struct(), *v = NULL;
+    const struct api_value *moves, *bl;
+    int64_t bytes = 0, bw = 0, b = 0, wave = 0, n;
+    double eta = -1;
+    size_t i, k;
+    char bsz[24];
+    int rc;
+
+    snprintf(bsz, sizeof(bsz), "%ld", batch);
+    api_struct_add(o, "batch_size", api_string(bsz));
+    api_array_append(extra, o);
+    rc = host_call(cli, "host-evacuate", "host.evacuate_plan", extra, &v);
+    if (rc)
+        return rc;
+    moves = api_struct_get(v, "moves");
+    bl = api_struct_get(v, "blockers");
+    api_value_get_int64(api_struct_get(v, "bytes"), &bytes);
+    api_value_get_int64(api_struct_get(v, "bandwidth"), &bw);
+    api_value_get_int64(api_struct_get(v, "batch"), &b);
+    api_value_get_double(api_struct_get(v, "eta_s"), &eta);
+    fprintf(cli->out, "plan: %zu move(s), %lld MiB, %lld at a time; ",
+            api_value_count(moves), (long long)(bytes >> 20), (long long)b);
+    if (eta >= 0)
+        fprintf(cli->out, "ETA %.1f s (from the pool's moves so far: "
+                "each VM's last, %lld MiB/s overall)\n", eta,
+                (long long)(bw >> 20));
+    else
+        fprintf(cli->out, "ETA unknown (no migration measured yet)\n");
+    for (i = 0; i < api_value_count(moves); i++) {
+        const struct api_value *m = api_array_get(moves, i);
+
+        api_value_get_int64(api_struct_get(m, "wave"), &wave);
+        api_value_get_int64(api_struct_get(m, "bytes"), &n);
+        fprintf(cli->out, "  wave %lld: ", (long long)wave);
+        print_field(cli, "VM", "name_label",
+                    api_value_string(api_struct_get(m, "VM")) ?: "");
+        fputs(" -> ", cli->out);
+        print_field(cli, "host", "name_label",
+                    api_value_string(api_struct_get(m, "host")) ?: "");
+        fprintf(cli->out, " (%lld MiB)\n", (long long)(n >> 20));
+    }
+    for (i = 0; i < api_value_count(bl); i++) {
+        const struct api_value *d = api_struct_value(bl, i);
+
+        fputs("  cannot move: ", cli->out);
+        print_field(cli, "VM", "name_label", api_struct_key(bl, i));
+        for (k = 0; k < api_value_count(d); k++)
+            fprintf(cli->out, " %s",
+                    api_value_string(api_array_get(d, k)) ?: "");
+        fputc('\n', cli->out);
+    }
+    api_value_free(v);
+    return 0;
+}
+
+/* host-evacuate host= [network-uuid=] [batch-size=] [--plan]:
+ * Async.host.evacuate with its progress; prints its report (JSON).
+ * --plan: what it would do, nothing done. */
 int cli_host_evacuate(struct cli_ctx *cli)
 {
     const char *net = cli_arg(cli, "network-uuid");
@@ -135,11 +208,16 @@ int cli_host_evacuate(struct cli_ctx *cli)
     struct api_value *extra = api_array(), *task = NULL, *rec = NULL;
     char *netref = NULL, *end = NULL;
     long batch = 0;
-    int rc = 0;
+    bool plan = false;
+    int rc = cli_arg_bool(cli, "plan", false, &plan);
 
-    if (bs && (batch = strtol(bs, &end, 10), !*bs || *end || batch < 1 ||
-               batch > 64))
+    if (rc == 0 && bs && (batch = strtol(bs, &end, 10), !*bs || *end ||
+                          batch < 1 || batch > 64))
         rc = cli_usage_error(cli, "batch-size=%s: a number 1..64", bs);
+    if (rc == 0 && plan) {
+        api_value_free(extra);
+        return evacuate_plan(cli, batch);
+    }
     if (rc == 0 && net)
         rc = cli_find_one(cli, "network", net, &netref, NULL);
     if (rc) {

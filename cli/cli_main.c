@@ -42,7 +42,7 @@ static const char *const k_host_disable[] = {
     "host", "uuid", "auto-enable", NULL
 };
 static const char *const k_evacuate[] = {
-    "host", "uuid", "network-uuid", "batch-size", NULL
+    "host", "uuid", "network-uuid", "batch-size", "plan", NULL
 };
 static const char *const k_uuid[] = { "uuid", NULL };
 static const char *const k_vbd_unplug[] = { "uuid", "force", NULL };
@@ -97,10 +97,12 @@ static const struct cli_command commands[] = {
       "print each VM that no other host can take, with why", k_host,
       NULL },
     { "host-evacuate", cli_host_evacuate,
-      "host=NAME|UUID|uuid=UUID [network-uuid=UUID] [batch-size=N]",
+      "host=NAME|UUID|uuid=UUID [network-uuid=UUID] [batch-size=N] "
+      "[--plan]",
       "live-migrate every VM of the host to other hosts, at most N at a "
       "time (default: the master's evacuation-batch-size), showing "
-      "progress; prints what moved where (JSON)", k_evacuate, NULL },
+      "progress; prints what moved where (JSON); --plan prints what it "
+      "would do and its ETA, moving nothing", k_evacuate, NULL },
     { "vm-list", cli_vm_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
       "list the VMs", k_list, "VM" },
     { "vm-param-get", cli_vm_param_get,

@@ -171,7 +171,18 @@ static void evac_clear(struct evac *ev)
     free(ev->vms);
 }
 
-/* The host's VMs that run (paused ones too), and the other hosts. */
+/* The order moves start in: largest first, then by ref. */
+static int by_need(const void *a, const void *b)
+{
+    const struct evac_vm *x = a, *y = b;
+
+    if (x->need != y->need)
+        return x->need > y->need ? -1 : 1;
+    return strcmp(x->ref, y->ref);
+}
+
+/* The host's VMs that run (paused ones too), largest first, and the
+ * other hosts. */
 static int evac_load(struct evac *ev)
 {
     struct pool_db *db = dbof(ev->call);
@@ -207,6 +218,8 @@ static int evac_load(struct evac *ev)
             rc = xt_error(ev->call->xt, -ENOMEM, "out of memory");
     }
     pool_records_free(r, n);
+    if (rc == 0)
+        qsort(ev->vms, ev->nv, sizeof(*ev->vms), by_need);
     return rc;
 }
 
@@ -420,6 +433,153 @@ static int host_compute_free_memory(struct api_call_ctx *call,
     api_value_free(v);
     free(url);
     *result_r = api_int(fr);
+    return 0;
+}
+
+/* ---- host.evacuate_plan -------------------------------------------------- */
+
+/* What the pool's migrations so far say: *bw_r the VM memory they moved
+ * per second (a move's time, the engine's total_ms in its task's result,
+ * over its VM's memory: guests touch a part of it, pre-copy resends what
+ * they dirty; 0 when none yet), and secs[i] how long the last move of
+ * ev's VM i took (0: never moved). */
+static void measured(struct evac *ev, double *bw_r, double *secs)
+{
+    struct pool_record **t = NULL;
+    size_t n = 0, i, k;
+    double bytes = 0, ms = 0;
+    char last[64][POOL_DATETIME_STRLEN + 1];
+
+    *bw_r = 0;
+    memset(last, 0, sizeof(last));
+    if (pool_db_get_all_records(dbof(ev->call), POOL_CLASS_TASK, &t,
+                                &n) < 0)
+        return;
+    for (i = 0; i < n; i++) {
+        const char *name = pool_record_get(t[i], "name_label")->s;
+        const char *st = pool_record_get(t[i], "status")->s;
+        const char *res = pool_record_get(t[i], "result")->s;
+        const char *fin = pool_record_get(t[i], "finished")->s;
+        const char *vm = pool_value_map_get(pool_record_get(t[i],
+                                            "other_config"), "xm:vm");
+        const char *m = res ? strstr(res, "\"total_ms\":") : NULL;
+        int64_t mem = 0;
+        double tms;
+
+        if (!name || strcmp(name, "VM.pool_migrate") || !st ||
+            strcmp(st, "success") || !m || !vm ||
+            xa_field_int(dbof(ev->call), POOL_CLASS_VM, vm,
+                         "memory_static_max", &mem) < 0 || mem <= 0)
+            continue;
+        tms = strtod(m + strlen("\"total_ms\":"), NULL);
+        bytes += (double)mem;
+        ms += tms;
+        for (k = 0; vm && fin && k < ev->nv && k < 64; k++)
+            if (!strcmp(ev->vms[k].ref, vm) && strcmp(fin, last[k]) > 0) {
+                snprintf(last[k], sizeof(last[k]), "%s", fin);
+                secs[k] = tms / 1000;
+            }
+    }
+    pool_records_free(t, n);
+    *bw_r = ms > 0 ? bytes * 1000 / ms : 0;
+}
+
+/* The evacuation's time: each move as long as the VM's last one took (or
+ * its memory over bw), batch at a time, each starting once a slot is
+ * free.  -1 when a move's time is not known. */
+static double plan_eta(const struct evac *ev, const double *secs, double bw,
+                       size_t batch)
+{
+    double end[64] = { 0 }, eta = 0;
+    size_t i, k, slots = batch < 64 ? batch : 64;
+
+    for (i = 0; i < ev->nv; i++) {
+        double d = secs[i] > 0 ? secs[i] : bw > 0 ?
+                   (double)ev->vms[i].need / bw : -1;
+        size_t best = 0;
+
+        if (ev->vms[i].plan.dest < 0)
+            continue;
+        if (d < 0)
+            return -1;
+        for (k = 1; k < slots; k++)
+            if (end[k] < end[best])
+                best = k;
+        end[best] += d;
+        if (end[best] > eta)
+            eta = end[best];
+    }
+    return eta;
+}
+
+/* host.evacuate_plan(session, host, options), xm-pool's: what
+ * host.evacuate would do, nothing done: { can_evacuate, batch, bytes,
+ * bandwidth (bytes/s, 0 unknown), eta_s (-1 unknown), moves: [{ VM,
+ * host, bytes, order, wave }], blockers: { VM: [code, ...] } }.  options:
+ * batch_size.  The ETA (plan_eta) is from what the pool measured: each
+ * VM's last move, else its memory over the bandwidth of all moves so
+ * far; the guests' dirty rates now are not asked yet. */
+static int host_evacuate_plan(struct api_call_ctx *call,
+                              const struct api_value *params,
+                              struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    const char *bs = api_value_string(api_struct_get(api_array_get(params,
+                                                                   2),
+                                                     "batch_size"));
+    struct api_value *blockers = NULL, *moves, *r;
+    long batch = bs ? strtol(bs, NULL, 10) : 0;
+    uint64_t bytes = 0;
+    double bw, *secs;
+    struct evac ev;
+    const char *host;
+    size_t i, k = 0;
+    int rc = host_param(call, params, &host, result_r);
+
+    if (rc == 0 && (batch < 0 || batch > 64))
+        rc = xt_error(call->xt, -EINVAL, "batch_size: 0..64");
+    rc = rc ?: evac_prepare(call, host, &ev, &blockers);
+    if (rc < 0)
+        return rc;
+    if (!batch)
+        batch = (long)xc->xa->evacuation_batch;
+    moves = api_array();
+    for (i = 0; i < ev.nv; i++) {
+        struct evac_vm *v = &ev.vms[i];
+        struct api_value *m;
+
+        if (v->plan.dest < 0)
+            continue;
+        m = api_struct();
+        api_struct_add(m, "VM", api_string(v->ref));
+        api_struct_add(m, "host", api_string(ev.hosts[v->plan.dest]));
+        api_struct_add(m, "bytes", api_int((int64_t)v->need));
+        api_struct_add(m, "order", api_int((int64_t)k));
+        api_struct_add(m, "wave", api_int((int64_t)(k / (size_t)batch)));
+        api_array_append(moves, m);
+        bytes += v->need;
+        k++;
+    }
+    secs = calloc(ev.nv ? ev.nv : 1, sizeof(*secs));
+    if (!secs) {
+        api_value_free(moves);
+        api_value_free(blockers);
+        evac_clear(&ev);
+        return xt_error(call->xt, -ENOMEM, "out of memory");
+    }
+    measured(&ev, &bw, secs);
+    r = api_struct();
+    api_struct_add(r, "can_evacuate", api_bool(!api_value_count(blockers)));
+    api_struct_add(r, "batch", api_int(batch));
+    api_struct_add(r, "bytes", api_int((int64_t)bytes));
+    api_struct_add(r, "bandwidth", api_int((int64_t)bw));
+    api_struct_add(r, "eta_s", api_double(plan_eta(&ev, secs, bw,
+                                                   (size_t)batch)));
+    free(secs);
+    api_struct_add(r, "moves", moves);
+    api_struct_add(r, "blockers", blockers);
+    evac_clear(&ev);
+    *result_r = r;
     return 0;
 }
 
@@ -875,5 +1035,6 @@ const struct api_method xa_evacuate_methods[] = {
       host_prevent_evacuation },
     { "host.assert_can_evacuate", 2, 0, 0, host_assert_can_evacuate },
     { "host.evacuate", 2, 4, 0, host_evacuate },
+    { "host.evacuate_plan", 3, 0, 0, host_evacuate_plan },
     { NULL },
 };

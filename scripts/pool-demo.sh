@@ -9,7 +9,8 @@
 # into the running VM and unplugged again; last, the VM's disk moved live to
 # another SR (storage live migration), then the VM to host2 with its disk
 # moved to host2's local SR; last, two more VMs started on host3 and host3
-# evacuated (host-evacuate, 2 moves at a time).  The pool is left running;
+# evacuated (host-evacuate: its plan and ETA first, then 2 moves at a
+# time).  The pool is left running;
 # `scripts/pool-demo.sh stop` stops it.  Expects a built tree (scripts/demo.sh builds first).
 set -uo pipefail
 
@@ -256,8 +257,10 @@ x vm-list params=name-label,resident-on
 echo "   what would keep host2 from being emptied (demo-vm's disk is on" \
     "host2's local SR):"
 x host-get-vms-which-prevent-evacuation uuid="${h[2]}"
-echo "   host3: nothing in the way; evacuating it, 2 moves at a time:"
+echo "   host3: nothing in the way; its plan, then the evacuation, 2 moves" \
+    "at a time:"
 x host-get-vms-which-prevent-evacuation uuid="${h[3]}"
+x host-evacuate uuid="${h[3]}" batch-size=2 --plan
 x host-disable uuid="${h[3]}" &&
     x host-evacuate uuid="${h[3]}" batch-size=2 ||
     { echo "pool-demo: the evacuation failed (its VMs still run where" \

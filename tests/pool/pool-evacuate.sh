@@ -187,10 +187,29 @@ ids["uuids"] = [s.call("VM.get_uuid", v) for v in ids["vms"]]
 ids["before"] = {u: int(host_local(n, "vm_status", u)["hb_last_seq"])
                  for u in ids["uuids"] for n in running_on(u, (2, 3, 4))}
 ids["h3_uuid"] = s.call("host.get_uuid", ids["h3"])
+plan = s.call("host.evacuate_plan", ids["h3"], {"batch_size": "1"})
+# (XML-RPC carries 64-bit integers as strings, as XAPI's does.)
+t.ok(plan["can_evacuate"] and plan["blockers"] == {} and
+     [int(m["wave"]) for m in plan["moves"]] == [0, 1] and
+     int(plan["moves"][0]["bytes"]) >= int(plan["moves"][1]["bytes"]) and
+     all(m["host"] != ids["h3"] for m in plan["moves"]),
+     "host.evacuate_plan, batch 1: two moves, largest first, one per "
+     "wave, to other hosts", repr(plan))
+t.ok(int(plan["bandwidth"]) > 0 and float(plan["eta_s"]) > 0,
+     "  its ETA from the pool's measured migrations (%.2f s at %d MiB/s)"
+     % (float(plan["eta_s"]), int(plan["bandwidth"]) >> 20))
+t.is_(sorted(n for u in ids["uuids"] for n in running_on(u, (2, 3, 4))
+             if n == 3), [3, 3], "  and nothing moved")
 save(**ids)
 t.done()
 P
 h3=$(python3 -c 'import ast, sys; print(ast.literal_eval(open(sys.argv[1]).read())["h3_uuid"])' "$PT_TMP/ids")
+out=$("$PT_CLI" --http host-evacuate uuid="$h3" batch-size=2 --plan 2>&1)
+case $out in
+    "plan: 2 move(s), "*", 2 at a time; ETA "*"wave 0: "*"wave 0: "*)
+        pt_ok "host-evacuate --plan prints the plan and its ETA" ;;
+    *) pt_fail "host-evacuate --plan prints the plan and its ETA" "$out" ;;
+esac
 out=$("$PT_CLI" --http host-get-vms-which-prevent-evacuation uuid="$h3" 2>&1)
 pt_is "$?:$out" "0:" "host-get-vms-which-prevent-evacuation: none left"
 "$PT_CLI" --http host-evacuate uuid="$h3" batch-size=0 >/dev/null 2>&1

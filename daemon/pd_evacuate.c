@@ -125,6 +125,25 @@ void xa_host_restarted(struct xa *xa, struct pool_db *db, const char *host)
     pool_value_clear(&oc);
 }
 
+int xa_pool_migration_network(struct pool_db *db, char **net_r)
+{
+    struct pool_strv pools = { 0 };
+    char *net = NULL;
+    int rc = pool_db_get_all(db, POOL_CLASS_POOL, &pools);
+
+    *net_r = NULL;
+    if (rc == 0 && pools.n)
+        rc = xa_field_str(db, POOL_CLASS_POOL, pools.v[0],
+                          "migration_network", &net);
+    pool_strv_free(&pools);
+    if (rc < 0 || !net || pool_ref_is_null(net)) {
+        free(net);
+        return -ENOENT;
+    }
+    *net_r = net;
+    return 0;
+}
+
 /* ---- the plan ------------------------------------------------------------ */
 
 enum evac_state { EV_WAIT, EV_MOVING, EV_DONE, EV_FAILED };
@@ -145,6 +164,7 @@ struct evac_vm {
 struct evac {
     struct api_call_ctx *call;
     const char *host;
+    char *net;                  /* the moves' network, or NULL */
     char **hosts;               /* the other hosts */
     size_t nh;
     uint64_t *free_bytes;
@@ -169,6 +189,7 @@ static void evac_clear(struct evac *ev)
     free(ev->hosts);
     free(ev->free_bytes);
     free(ev->vms);
+    free(ev->net);
 }
 
 /* The order moves start in: largest first, then by ref. */
@@ -248,8 +269,30 @@ static void evac_free(struct evac *ev)
     }
 }
 
-/* Whether vm may go to host h (but memory): live, enabled, its disks
- * there; the first failure is kept. */
+/* Whether the migration network has an address of host (its
+ * other_config xm:address:<host uuid>, as VM.pool_migrate wants). */
+static bool net_reaches(struct pool_db *db, const char *net,
+                        const char *host)
+{
+    struct pool_value oc = { 0 };
+    char *uuid = NULL, key[XT_UUID_STRLEN + 16];
+    const char *a;
+    bool ok = false;
+
+    if (xa_field_str(db, POOL_CLASS_HOST, host, "uuid", &uuid) == 0 &&
+        pool_db_get_field(db, POOL_CLASS_NETWORK, net, "other_config",
+                          &oc) == 0) {
+        snprintf(key, sizeof(key), "%s%s", POOL_NET_OC_ADDRESS, uuid);
+        a = pool_value_map_get(&oc, key);
+        ok = a && *a;
+    }
+    pool_value_clear(&oc);
+    free(uuid);
+    return ok;
+}
+
+/* Whether vm may go to host h (but memory): live, enabled, on the
+ * migration network, its disks there; the first failure is kept. */
 static bool evac_can(struct evac *ev, struct evac_vm *v, size_t h)
 {
     struct pool_db *db = dbof(ev->call);
@@ -261,6 +304,15 @@ static bool evac_can(struct evac *ev, struct evac_vm *v, size_t h)
     xa_field_int(db, POOL_CLASS_HOST, ev->hosts[h], "enabled", &enabled);
     if (!live || !enabled)
         return false;
+    if (ev->net && !net_reaches(db, ev->net, ev->hosts[h])) {
+        if (!v->why) {
+            v->why = api_array();
+            api_array_append(v->why, api_string("VM_REQUIRES_NETWORK"));
+            api_array_append(v->why, api_string(v->ref));
+            api_array_append(v->why, api_string(ev->net));
+        }
+        return false;
+    }
     ok = xa_vm_disks(ev->call, v->ref, ev->hosts[h], false, NULL, &disks,
                      &fail) == 0;
     if (!ok && !v->why && fail)
@@ -328,9 +380,11 @@ static struct api_value *evac_blocker(const struct evac_vm *v)
     return d;
 }
 
-/* The plan for host, and its blockers (VM ref -> [code, params...]). */
+/* The plan for host, its moves on net (NULL: the pool's migration
+ * network, if any), and its blockers (VM ref -> [code, params...]). */
 static int evac_prepare(struct api_call_ctx *call, const char *host,
-                        struct evac *ev, struct api_value **blockers_r)
+                        const char *net, struct evac *ev,
+                        struct api_value **blockers_r)
 {
     size_t i;
     int rc;
@@ -338,6 +392,10 @@ static int evac_prepare(struct api_call_ctx *call, const char *host,
     memset(ev, 0, sizeof(*ev));
     ev->call = call;
     ev->host = host;
+    if (net)
+        ev->net = strdup(net);
+    else
+        xa_pool_migration_network(dbof(call), &ev->net);
     *blockers_r = api_struct();
     rc = evac_load(ev);
     rc = rc ?: evac_plan(ev);
@@ -361,7 +419,7 @@ static int host_prevent_evacuation(struct api_call_ctx *call,
     const char *host;
     int rc = host_param(call, params, &host, result_r);
 
-    rc = rc ?: evac_prepare(call, host, &ev, result_r);
+    rc = rc ?: evac_prepare(call, host, NULL, &ev, result_r);
     if (rc == 0)
         evac_clear(&ev);
     return rc;
@@ -399,7 +457,7 @@ static int host_assert_can_evacuate(struct api_call_ctx *call,
     const char *host;
     int rc = host_param(call, params, &host, result_r);
 
-    rc = rc ?: evac_prepare(call, host, &ev, &blockers);
+    rc = rc ?: evac_prepare(call, host, NULL, &ev, &blockers);
     if (rc < 0)
         return rc;
     evac_clear(&ev);
@@ -538,7 +596,7 @@ static int host_evacuate_plan(struct api_call_ctx *call,
 
     if (rc == 0 && (batch < 0 || batch > 64))
         rc = xt_error(call->xt, -EINVAL, "batch_size: 0..64");
-    rc = rc ?: evac_prepare(call, host, &ev, &blockers);
+    rc = rc ?: evac_prepare(call, host, NULL, &ev, &blockers);
     if (rc < 0)
         return rc;
     if (!batch)
@@ -1009,7 +1067,7 @@ static int host_evacuate(struct api_call_ctx *call,
     rc = evac_claim(call, host, key, result_r);
     if (rc < 0)
         return rc;
-    rc = evac_prepare(call, host, &ev, &blockers);
+    rc = evac_prepare(call, host, net, &ev, &blockers);
     if (rc == 0 && evac_assert(call, host, blockers, result_r) < 0) {
         rc = -EBUSY;
         evac_clear(&ev);

@@ -648,7 +648,8 @@ static int start_send(struct api_call_ctx *call, struct migration *m,
 }
 
 /* A migration of vm to host, with the disks of vdi_map (NULL: none)
- * moved to the SRs it names. */
+ * moved to the SRs it names; on the option `network`, else the pool's
+ * migration_network when it names one. */
 static int migrate(struct api_call_ctx *call, const char *vm,
                    const char *host, const struct api_value *opts,
                    const struct api_value *vdi_map,
@@ -656,9 +657,14 @@ static int migrate(struct api_call_ctx *call, const char *vm,
 {
     struct xa_call *xc = xa_call_of(call);
     const char *bps = api_value_string(api_struct_get(opts, "max_bps"));
+    const char *net = api_value_string(api_struct_get(opts, "network"));
     struct migration m = { .vdi_map = vdi_map };
+    char *pool_net = NULL;
     bool sent = false;
     int rc;
+
+    if (!net && xa_pool_migration_network(dbof(call), &pool_net) == 0)
+        net = pool_net;
 
     snprintf(m.pm.vm, sizeof(m.pm.vm), "%s", vm);
     snprintf(m.pm.dst, sizeof(m.pm.dst), "%s", host);
@@ -668,8 +674,8 @@ static int migrate(struct api_call_ctx *call, const char *vm,
     rc = xa_settler_enter(xc->xa, m.pm.op);
     if (rc < 0)
         return xt_error(call->xt, rc, "operation %s", m.pm.op);
-    rc = begin(call, &m, api_value_string(api_struct_get(opts, "network")),
-               result_r);
+    rc = begin(call, &m, net, result_r);
+    free(pool_net);
     /* The disks first: their mirrors synced before the memory moves. */
     if (rc == 0 && api_value_count(vdi_map)) {
         rc = xa_sxm_start(call, m.pm.vm, m.pm.dst, m.pm.op, vdi_map,

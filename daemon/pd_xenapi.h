@@ -374,6 +374,9 @@ extern const struct api_method xa_evacuate_methods[];
 /* A host's daemon started again: enabled, unless it was disabled with
  * auto_enable false (pd_liveness.c, and the master's own at its start). */
 void xa_host_restarted(struct xa *xa, struct pool_db *db, const char *host);
+/* The pool's migration_network: 0 and *net_r (caller frees) when it
+ * names one, else -ENOENT. */
+int xa_pool_migration_network(struct pool_db *db, char **net_r);
 /* A host's other_config: when its daemon started (ns since the epoch, as
  * host_local.hello says): the liveness check compares. */
 #define XA_HOST_STARTED "xm:started"

@@ -10,7 +10,9 @@
 # one in flight end and reports who stayed; then (the CLI's
 # host-evacuate) a batch of 2: host 3 ends empty, never more than 2 moves at once, every
 # VM ran throughout with clean ledgers; before that, the master killed
-# mid-evacuation ends its task at its restart with what happened.
+# mid-evacuation ends its task at its restart with what happened; the
+# pool's migration network honoured (VM_REQUIRES_NETWORK where a host has
+# no address on it).
 # host.disable's auto_enable: a
 # restarted daemon is enabled again, unless disabled with auto_enable
 # false.
@@ -109,6 +111,31 @@ t.is_((s.call("host.get_enabled", ids["h2"]),
       "the master restarted: enabled again; host 4 (auto_enable false) "
       "still disabled")
 s.call("host.enable", ids["h4"])
+t.done()
+P
+
+# The pool's migration network: a destination without an address on it
+# takes no VM (VM_REQUIRES_NETWORK), and the moves go over it.
+pt_py <<'P'
+from pool_client import *
+t = Tap()
+ids = load()
+s = Session(2)
+net = s.call("network.get_all")[0]
+s.call("pool.set_migration_network", s.call("pool.get_all")[0], net)
+got = s.call("host.get_vms_which_prevent_evacuation", ids["h3"])
+t.is_(sorted((v, got.get(v, [""])[0]) for v in ids["vms"]),
+      sorted((v, "VM_REQUIRES_NETWORK") for v in ids["vms"]),
+      "pool.migration_network with no address for any other host: "
+      "VM_REQUIRES_NETWORK")
+s.call("network.add_to_other_config", net, "xm:address:" +
+       s.call("host.get_uuid", ids["h4"]), "127.0.0.4")
+plan = s.call("host.evacuate_plan", ids["h3"], {})
+t.ok(plan["can_evacuate"] and
+     all(m["host"] == ids["h4"] for m in plan["moves"]),
+     "an address for host 4 only: every move goes there", repr(plan))
+s.call("network.add_to_other_config", net, "xm:address:" +
+       s.call("host.get_uuid", ids["h2"]), "127.0.0.2")
 t.done()
 P
 

@@ -1200,6 +1200,12 @@ static int vdi_copy_sr(struct api_call_ctx *call,
         rc = rc ?: api_array_append(extra, spec);
         spec = NULL;
         rc = rc ?: api_array_append(extra, api_string(dst_uuid));
+        /* The copy's progress to our task. */
+        if (xc->task) {
+            rc = rc ?: api_array_append(extra, api_string(xc->task));
+            rc = rc ?: api_array_append(extra,
+                                        api_string(xc->xa->self_url));
+        }
         if (rc < 0)
             rc = xt_error(call->xt, -ENOMEM, "out of memory");
     }

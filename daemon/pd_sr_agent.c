@@ -389,9 +389,36 @@ struct sparse_copy {
     struct sr_vdi *src, *dst;
     void *buf;
     bool hit;                   /* the fault point was passed */
+    struct xa *xa;
+    const char *task, *master;  /* where the progress goes, or NULL */
+    uint64_t size, last_ns;
 };
 
 #define COPY_CHUNK  (1u << 20)
+#define COPY_PROGRESS_NS 1000000000ull  /* at most one report a second */
+
+/* The copy's progress to the master's task, by how far into the VDI it
+ * is: 5% (the master's, once the VDI is made) to 95%. */
+static void copy_progress(struct sparse_copy *c, uint64_t off)
+{
+    struct api_value *p, *v = NULL;
+    uint64_t now = xt_now_ns();
+    bool quiet = c->xt->quiet_errors;
+
+    if (!c->task || !c->size || now - c->last_ns < COPY_PROGRESS_NS)
+        return;
+    c->last_ns = now;
+    p = api_array();
+    api_array_append(p, api_string(c->task));
+    api_array_append(p, api_double(0.05 + 0.9 * (double)off /
+                                   (double)c->size));
+    c->xt->quiet_errors = true;
+    if (xa_host_call(c->xa, c->xt, c->master, "host_local.task_progress", p,
+                     2, &v, NULL) < 0)
+        xt_error_clear(c->xt);  /* progress only: the copy goes on */
+    c->xt->quiet_errors = quiet;
+    api_value_free(v);
+}
 
 static int copy_extent(void *opaque, uint64_t off, uint64_t len, bool hole)
 {
@@ -407,6 +434,7 @@ static int copy_extent(void *opaque, uint64_t off, uint64_t len, bool hole)
         rc = rc ?: sr_vdi_pwrite(c->dst, c->buf, n, off, false);
         off += n;
         len -= n;
+        copy_progress(c, off);
     }
     /* Once, after the first data: a copy that fails half done. */
     if (rc == 0 && !c->hit) {
@@ -417,16 +445,19 @@ static int copy_extent(void *opaque, uint64_t off, uint64_t len, bool hole)
     return rc;
 }
 
-/* vdi_copy(secret, spec, src, dst_spec, dst): the allocated extents of
- * VDI src (on spec's SR) into VDI dst (on dst_spec's, made by the master
- * with src's size), holding src read-only (VDI_IN_USE against a writer)
- * and dst read-write for the whole copy.  Answers dst's SR figures and
+/* vdi_copy(secret, spec, src, dst_spec, dst[, task, master_url]): the
+ * allocated extents of VDI src (on spec's SR) into VDI dst (on
+ * dst_spec's, made by the master with src's size), holding src read-only
+ * (VDI_IN_USE against a writer) and dst read-write for the whole copy;
+ * the progress to the master's task.  Answers dst's SR figures and
  * dst's. */
 static int a_vdi_copy(struct api_call_ctx *call,
                       const struct api_value *params,
                       struct api_value **result_r)
 {
-    struct sparse_copy c = { .xt = call->xt };
+    struct sparse_copy c = { .xt = call->xt, .xa = xa_call_of(call)->xa,
+                             .task = xa_param_str(params, 5),
+                             .master = xa_param_str(params, 6) };
     struct sr *sr = NULL, *dsr = NULL;
     struct sr_vdi_info info;
     struct spec_buf sb, db;
@@ -457,6 +488,9 @@ static int a_vdi_copy(struct api_call_ctx *call,
                       xa_param_str(params, 4), xa_param_str(params, 2));
         goto fail;
     }
+    if (!c.master || !*c.task)
+        c.task = NULL;
+    c.size = sr_vdi_size(c.src);     /* the first report comes at once */
     if (!(c.buf = malloc(COPY_CHUNK))) {
         rc = xt_error(call->xt, -ENOMEM, "out of memory");
         goto fail;
@@ -551,6 +585,6 @@ const struct api_method xa_sr_agent_methods[] = {
     { "host_local.vdi_clone", 4, 0, API_METHOD_NO_ASYNC, a_vdi_clone },
     { "host_local.vdi_snapshot", 4, 0, API_METHOD_NO_ASYNC,
       a_vdi_snapshot },
-    { "host_local.vdi_copy", 5, 0, API_METHOD_NO_ASYNC, a_vdi_copy },
+    { "host_local.vdi_copy", 5, 7, API_METHOD_NO_ASYNC, a_vdi_copy },
     { NULL, 0, 0, 0, NULL },
 };

@@ -39,7 +39,7 @@
 #define ZERO_MAX            (1ull << 30)
 #define STATE_MAGIC         0x524f52494d4d58ull     /* "XMMIROR" */
 #define STATE_VERSION       1u
-#define REFUSED_RETRIES     20u     /* a handshake the server ended: */
+#define REFUSED_RETRIES     100u    /* a handshake the server ended: */
 #define REFUSED_WAIT_MS     50      /* tried again so often, so apart */
 
 enum op { OP_WRITE, OP_ZERO, OP_TRIM, OP_FLUSH };
@@ -147,13 +147,22 @@ static void conn_kick(struct conn *c)
     pthread_mutex_unlock(&c->fd_lock);
 }
 
+/* Whether a failed connect is a server that ended the handshake at once
+ * (ended_handshake): libnbd says errno 0, or, when the close comes
+ * before its connect completed, EINVAL ("external event ... invalid in
+ * state CONNECT.START"), or a reset. */
+static bool ended_handshake(int err)
+{
+    return err == 0 || err == EINVAL || err == ECONNRESET || err == EPIPE;
+}
+
 /*
  * Connects c to uri; why gets the reason on failure.  A server that ends
- * the handshake at once, with no error of its own (libnbd's errno 0), is
- * tried again for up to REFUSED_RETRIES * REFUSED_WAIT_MS: it is one
- * that still counts the connections we just closed (nbdkit's limit
- * filter on a peer's export drops a client beyond its limit so, and
- * forgets a closed one only once its thread has ended).
+ * the handshake at once is tried again for up to REFUSED_RETRIES *
+ * REFUSED_WAIT_MS: it is one that still counts the connections we just
+ * closed (nbdkit's limit filter on a peer's export drops a client beyond
+ * its limit so, and forgets a closed one only once its thread has
+ * ended).
  */
 static int conn_open(struct conn *c, const char *uri, uint64_t size,
                      char *why, size_t why_size)
@@ -171,7 +180,7 @@ static int conn_open(struct conn *c, const char *uri, uint64_t size,
         nbd_set_uri_allow_local_file(c->h, true);   /* tls-psk-file= */
         if (nbd_connect_uri(c->h, uri) == 0)
             break;
-        if (nbd_get_errno() != 0 || ++tries > REFUSED_RETRIES)
+        if (!ended_handshake(nbd_get_errno()) || ++tries > REFUSED_RETRIES)
             goto fail;
         nbd_close(c->h);
         c->h = NULL;

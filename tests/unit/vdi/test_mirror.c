@@ -37,13 +37,18 @@ struct target {
     pid_t pid;
 };
 
-/* nbdkit file FILE on a unix socket, our child; waits until it serves. */
+/* nbdkit file FILE on a unix socket, our child; waits until it serves:
+ * its pid file is written once it listens (the socket's file exists from
+ * the bind on, before the listen: a connect then is refused). */
 static void target_start(struct target *t)
 {
+    char pidf[600];
     struct stat st;
     int i;
 
+    snprintf(pidf, sizeof(pidf), "%s.pid", t->sock);
     unlink(t->sock);
+    unlink(pidf);
     t->pid = fork();
     if (t->pid == 0) {
         char ef[600];
@@ -53,18 +58,18 @@ static void target_start(struct target *t)
         dup2(fd, 2);
         snprintf(ef, sizeof(ef), "error-file=%s", t->errfile);
         if (t->guarded)
-            execlp("nbdkit", "nbdkit", "-f", "-U", t->sock,
-                   "--filter=limit", "--filter=error", "file", t->file,
-                   "limit=3", "error=ENOSPC", "error-rate=100%", ef,
-                   (char *)NULL);
+            execlp("nbdkit", "nbdkit", "-f", "-U", t->sock, "--pidfile",
+                   pidf, "--filter=limit", "--filter=error", "file",
+                   t->file, "limit=3", "error=ENOSPC", "error-rate=100%",
+                   ef, (char *)NULL);
         else
-            execlp("nbdkit", "nbdkit", "-f", "-U", t->sock, "file",
-                   t->file, (char *)NULL);
+            execlp("nbdkit", "nbdkit", "-f", "-U", t->sock, "--pidfile",
+                   pidf, "file", t->file, (char *)NULL);
         _exit(127);
     }
-    for (i = 0; i < 500 && stat(t->sock, &st) < 0; i++)
+    for (i = 0; i < 3000 && (stat(pidf, &st) < 0 || st.st_size == 0); i++)
         usleep(10000);
-    if (i == 500)
+    if (i == 3000)
         tap_bail("nbdkit did not start");
 }
 
@@ -323,8 +328,9 @@ static void test_target_full(struct sr_fixture *f, struct sr_vdi *v,
     nbd_shutdown(other, 0);
     nbd_close(other);
     pthread_join(th, NULL);
-    tap_is_int(r.rc, 0, "the resume tries again until the other client "
-               "has gone");
+    mirror_get_status(m, &st);
+    tap_ok(r.rc == 0, "the resume tries again until the other client has "
+           "gone (%d: %s)", r.rc, st.reason);
     wait_state(m, true, MIRROR_SYNCED, &st);
     tap_is_int(mirror_complete(f->ctx, m, st.gen, 30000), 0, "complete");
     tap_ok(same_files(src_raw, t->file), "the target is the source");

@@ -34,8 +34,8 @@ static const struct miss *miss_of(const struct miss *old, size_t nold,
     return NULL;
 }
 
-/* A hello's "started" against the one host's record keeps: a daemon that
- * started again is enabled again, unless disabled with auto_enable
+/* A hello's "started" against the one the host's record keeps: a daemon
+ * that started again is enabled again, unless disabled with auto_enable
  * false (xa_host_restarted). */
 static void seen_start(struct xa *xa, struct pool_db *db,
                        const struct pool_record *host,

@@ -198,7 +198,8 @@ int xa_pool_join_request(struct api_call_ctx *call,
     pool_value_map_put(&sw, "product_version", PACKAGE_VERSION);
     pool_value_map_put(&oc, "xm:url", url);
     snprintf(st, sizeof(st), "%lld", (long long)started);
-    pool_value_map_put(&oc, XA_HOST_STARTED, st);
+    if (started)                /* an older member does not say */
+        pool_value_map_put(&oc, XA_HOST_STARTED, st);
     if (pool_db_get_by_uuid(xc->db, POOL_CLASS_HOST, uuid, &ref) == 0) {
         /* A host joining again (after a lost answer): refresh it. */
         rc = pool_db_set_field(xc->db, POOL_CLASS_HOST, ref, "live",

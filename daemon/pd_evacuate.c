@@ -731,8 +731,46 @@ static void evac_poll(struct evac *ev, uint64_t t0, size_t *inflight_r,
     }
 }
 
-/* The sliding window: at most batch moves in flight until every VM has
- * moved or failed (or, cancelled, until the moves in flight end). */
+/* Starts what may start now: at most batch moves in flight, and at most
+ * their share on one destination (pool_evac_next); *inflight_r counts. */
+static void evac_start_some(struct evac *ev, const char *session,
+                            const char *net, size_t batch, uint64_t t0,
+                            size_t *inflight_r)
+{
+    struct pool_evac_vm *p = calloc(ev->nv ? ev->nv : 1, sizeof(*p));
+    bool *waiting = calloc(ev->nv ? ev->nv : 1, sizeof(*waiting));
+    unsigned *in = calloc(ev->nh ? ev->nh : 1, sizeof(*in)), share;
+    size_t i;
+    int next;
+
+    for (i = 0; p && waiting && in && i < ev->nv; i++) {
+        p[i] = ev->vms[i].plan;
+        waiting[i] = ev->vms[i].st == EV_WAIT;
+        if (ev->vms[i].st == EV_MOVING)
+            in[ev->vms[i].plan.dest]++;
+    }
+    share = p && waiting && in ?
+            pool_evac_per_host(p, waiting, ev->nv, ev->nh, (unsigned)batch)
+            : 0;
+    while (share && *inflight_r < batch &&
+           (next = pool_evac_next(p, waiting, ev->nv, in, ev->nh,
+                                  share)) >= 0) {
+        struct evac_vm *v = &ev->vms[next];
+
+        waiting[next] = false;
+        evac_start(ev, v, session, net, t0);
+        if (v->st == EV_MOVING) {
+            in[v->plan.dest]++;
+            (*inflight_r)++;
+        }
+    }
+    free(p);
+    free(waiting);
+    free(in);
+}
+
+/* The sliding window until every VM has moved or failed (or, cancelled,
+ * until the moves in flight end). */
 static void evac_run(struct evac *ev, const char *session, const char *net,
                      size_t batch, bool *cancelled_r)
 {
@@ -749,18 +787,14 @@ static void evac_run(struct evac *ev, const char *session, const char *net,
             evac_plan(ev);
         *cancelled_r = *cancelled_r || xa_task_cancelling(dbof(ev->call),
                                                           xc->task);
-        for (i = 0, done = 0; i < ev->nv; i++) {
-            struct evac_vm *v = &ev->vms[i];
-
-            if (v->st == EV_WAIT && v->plan.dest < 0)
-                v->st = EV_FAILED;
-            if (v->st == EV_WAIT && !*cancelled_r && inflight < batch) {
-                evac_start(ev, v, session, net, t0);
-                inflight += v->st == EV_MOVING;
-            }
-            done += v->st == EV_DONE || v->st == EV_FAILED ||
-                    (*cancelled_r && v->st == EV_WAIT);
-        }
+        for (i = 0; i < ev->nv; i++)
+            if (ev->vms[i].st == EV_WAIT && ev->vms[i].plan.dest < 0)
+                ev->vms[i].st = EV_FAILED;
+        if (!*cancelled_r)
+            evac_start_some(ev, session, net, batch, t0, &inflight);
+        for (i = 0, done = 0; i < ev->nv; i++)
+            done += ev->vms[i].st == EV_DONE || ev->vms[i].st == EV_FAILED ||
+                    (*cancelled_r && ev->vms[i].st == EV_WAIT);
         xa_task_progress(xc->xa, dbof(ev->call), xc->task,
                          ev->nv ? (double)done / (double)ev->nv : 1.0);
         if (done == ev->nv || xc->xa->stopping)

@@ -429,5 +429,19 @@ struct pool_evac_vm {
 };
 int pool_evac_plan(uint64_t *free_bytes, size_t nhosts,
                    struct pool_evac_vm *vms, size_t nvms);
+/*
+ * The schedule's share: at most this many moves in flight to one host,
+ * batch over the hosts that the VMs still waiting (waiting[i]) are planned
+ * to (at least 1), so that no destination gets every stream.
+ */
+unsigned pool_evac_per_host(const struct pool_evac_vm *vms,
+                            const bool *waiting, size_t nvms, size_t nhosts,
+                            unsigned batch);
+/* The next VM to start, in vms' order (the caller's: largest first): the
+ * first waiting one planned to a host with fewer than per_host moves in
+ * flight (inflight[nhosts]); -1 when none may start now. */
+int pool_evac_next(const struct pool_evac_vm *vms, const bool *waiting,
+                   size_t nvms, const unsigned *inflight, size_t nhosts,
+                   unsigned per_host);
 
 #endif /* POOL_H */

@@ -56,3 +56,33 @@ int pool_evac_plan(uint64_t *free_bytes, size_t nhosts,
     free(idx);
     return 0;
 }
+
+unsigned pool_evac_per_host(const struct pool_evac_vm *vms,
+                            const bool *waiting, size_t nvms, size_t nhosts,
+                            unsigned batch)
+{
+    unsigned used = 0;
+    size_t h, i;
+
+    for (h = 0; h < nhosts; h++)
+        for (i = 0; i < nvms; i++)
+            if (waiting[i] && vms[i].dest == (int)h) {
+                used++;
+                break;
+            }
+    return used ? (batch + used - 1) / used : (batch ? batch : 1);
+}
+
+int pool_evac_next(const struct pool_evac_vm *vms, const bool *waiting,
+                   size_t nvms, const unsigned *inflight, size_t nhosts,
+                   unsigned per_host)
+{
+    size_t i;
+
+    for (i = 0; i < nvms; i++)
+        if (waiting[i] && vms[i].dest >= 0 &&
+            (size_t)vms[i].dest < nhosts &&
+            inflight[vms[i].dest] < per_host)
+            return (int)i;
+    return -1;
+}

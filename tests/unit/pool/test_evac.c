@@ -1,7 +1,8 @@
 /*
  * test_evac.c - the evacuation planner: largest first, spread by free
  * memory, what each VM may use respected, the memory of the VMs placed
- * before counted, the room reported for a VM that does not fit.
+ * before counted, the room reported for a VM that does not fit; the
+ * schedule: the batch shared among the destinations.
  */
 #include "config.h"
 
@@ -46,5 +47,38 @@ int main(void)
            (unsigned long long)(fr[1] / MiB),
            (unsigned long long)(fr[2] / MiB));
     tap_is_int(pool_evac_plan(fr, 3, v, 0), 0, "no VM: nothing to do");
+
+    /* The schedule: 4 VMs to hosts 0, 1, 0, 1; a batch of 2. */
+    {
+        struct pool_evac_vm w[4] = {
+            { .dest = 0 }, { .dest = 1 }, { .dest = 0 }, { .dest = 1 },
+        };
+        bool waiting[4] = { true, true, true, true };
+        unsigned in[2] = { 0, 0 }, per = pool_evac_per_host(w, waiting, 4,
+                                                           2, 2);
+
+        tap_is_int((int)per, 1, "a batch of 2 over 2 hosts: 1 each");
+        tap_is_int(pool_evac_next(w, waiting, 4, in, 2, per), 0,
+                   "the first VM starts first");
+        waiting[0] = false;
+        in[0] = 1;
+        tap_is_int(pool_evac_next(w, waiting, 4, in, 2, per), 1,
+                   "host 0 busy: the next goes to host 1, not host 0");
+        waiting[1] = false;
+        in[1] = 1;
+        tap_is_int(pool_evac_next(w, waiting, 4, in, 2, per), -1,
+                   "both busy: none starts, though the batch is not the "
+                   "limit of 2 alone");
+        in[1] = 0;
+        tap_is_int(pool_evac_next(w, waiting, 4, in, 2, per), 3,
+                   "host 1 done first: its next VM starts, host 0's waits");
+        waiting[2] = waiting[3] = false;
+        tap_is_int((int)pool_evac_per_host(w, waiting, 4, 2, 2), 2,
+                   "no VM waiting: the whole batch");
+        w[2].dest = 0;
+        waiting[2] = true;
+        tap_is_int((int)pool_evac_per_host(w, waiting, 4, 2, 3), 3,
+                   "the VMs left all go to one host: all of a batch of 3");
+    }
     return tap_done();
 }

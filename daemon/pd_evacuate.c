@@ -1,16 +1,17 @@
 /*
  * pd_evacuate.c - emptying a host on the master (docs/design/pool.md,
  * "Host evacuation"): host.disable and host.enable, host.compute_free_memory,
- * host.get_vms_which_prevent_evacuation, host.assert_can_evacuate and
- * host.evacuate.
+ * host.get_vms_which_prevent_evacuation, host.assert_can_evacuate,
+ * host.evacuate and host.evacuate_plan.
  *
  * The plan: every running VM of the host and every other host checked as
- * a migration's prechecks would (live, enabled, the VM's disks reachable
- * there), then pool_evac_plan() (pool/) places them, largest first, by
- * free memory as each host reports it now.  The evacuation runs the plan
- * through the pool's own VM.pool_migrate (an Async call to ourselves with
- * the caller's session: each move is a task, settled as any migration),
- * at most `batch` in flight, a new one starting as soon as one ends.  A
+ * a migration's prechecks would (live, enabled, on the migration network,
+ * the VM's disks reachable there), then pool_evac_plan() (pool/) places
+ * them, largest first, by free memory as each host reports it now.  The
+ * evacuation runs the plan through the pool's own VM.pool_migrate (an
+ * Async call to ourselves with the caller's session: each move is a task,
+ * settled as any migration), at most `batch` in flight and at most its
+ * share on one destination, a new one starting as soon as one ends.  A
  * move that fails is planned again once, on another host; task.cancel
  * starts no new move and lets those in flight end.  What happened is the
  * report, a JSON string: the evacuation's result, and its task's

@@ -216,6 +216,9 @@ int xt_write_full(int fd, const void *buf, size_t len, int timeout_ms);
  * block service or a VMM that cannot be stopped with SIGTERM.
  */
 void xt_child_signals_reset(void);
+/* In the same child: stdin from /dev/null, stdout and stderr appended to
+ * the file log (created, truncated); what cannot be opened is left. */
+void xt_child_stdio(const char *log);
 
 /* ---- bitmaps over 64-bit words ----------------------------------------- */
 

@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -222,4 +223,21 @@ void xt_child_signals_reset(void)
             signal(sig, SIG_DFL);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void xt_child_stdio(const char *log)
+{
+    int fd = open("/dev/null", O_RDONLY);
+
+    if (fd >= 0 && fd != 0) {
+        dup2(fd, 0);
+        close(fd);
+    }
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
 }

@@ -175,21 +175,10 @@ static void blk_child_fds(const struct blk_listen *l, const char *log,
                           int wp)
 {
     char lpid[24];
-    int fd, ls = -1;
+    int ls = -1;
 
     xt_child_signals_reset();
-    fd = open("/dev/null", O_RDONLY);
-    if (fd >= 0 && fd != 0) {
-        dup2(fd, 0);
-        close(fd);
-    }
-    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-    if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-        if (fd > 2)
-            close(fd);
-    }
+    xt_child_stdio(log);
     /* Both moved high first, so that neither dup2 clobbers the other's
      * source. */
     wp = fcntl(wp, F_DUPFD, 64);

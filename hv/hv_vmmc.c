@@ -580,23 +580,11 @@ static int spawn(struct hv_handle *h, const char *name,
     }
     if (pid == 0) {
         char log[PATH_MAX];
-        int fd;
 
         setsid();
         xt_child_signals_reset();
         snprintf(log, sizeof(log), "%s/%d.log", v->run_dir, (int)getpid());
-        fd = open("/dev/null", O_RDONLY);
-        if (fd >= 0 && fd != 0) {
-            dup2(fd, 0);
-            close(fd);
-        }
-        fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            if (fd > 2)
-                close(fd);
-        }
+        xt_child_stdio(log);
         if (dup2(p[1], 3) < 0)
             _exit(127);
         /* Nothing of ours leaks into the VMM (it outlives us). */

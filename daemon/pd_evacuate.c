@@ -145,6 +145,26 @@ int xa_pool_migration_network(struct pool_db *db, char **net_r)
     return 0;
 }
 
+/* The memory host has free as it says now (host_local.hello), its record's
+ * when it does not answer. */
+static int64_t host_free(struct api_call_ctx *call, const char *host)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    struct api_value *v = NULL;
+    int64_t fr = 0;
+    char *url = NULL;
+
+    xa_field_int(dbof(call), POOL_CLASS_HOST, host, "memory_free", &fr);
+    if (xa_host_url(xa, dbof(call), host, &url) == 0 &&
+        xa_host_ask(xa, call->xt, url, "host_local.hello", api_array(),
+                    HELLO_TIMEOUT_S, &v, NULL) == 0)
+        api_value_get_int64(api_struct_get(v, "memory_free"), &fr);
+    xt_error_clear(call->xt);
+    api_value_free(v);
+    free(url);
+    return fr;
+}
+
 /* ---- the plan ------------------------------------------------------------ */
 
 enum evac_state { EV_WAIT, EV_MOVING, EV_DONE, EV_FAILED };
@@ -245,27 +265,14 @@ static int evac_load(struct evac *ev)
     return rc;
 }
 
-/* Each other host's free memory as it says now (its record if it does
- * not answer). */
+/* Each other host's free memory as it says now. */
 static void evac_free(struct evac *ev)
 {
-    struct xa *xa = xa_call_of(ev->call)->xa;
-    struct pool_db *db = dbof(ev->call);
     size_t h;
 
     for (h = 0; h < ev->nh; h++) {
-        struct api_value *v = NULL;
-        int64_t fr = 0;
-        char *url = NULL;
+        int64_t fr = host_free(ev->call, ev->hosts[h]);
 
-        xa_field_int(db, POOL_CLASS_HOST, ev->hosts[h], "memory_free", &fr);
-        if (xa_host_url(xa, db, ev->hosts[h], &url) == 0 &&
-            xa_host_ask(xa, ev->call->xt, url, "host_local.hello",
-                        api_array(), HELLO_TIMEOUT_S, &v, NULL) == 0)
-            api_value_get_int64(api_struct_get(v, "memory_free"), &fr);
-        xt_error_clear(ev->call->xt);
-        api_value_free(v);
-        free(url);
         ev->free_bytes[h] = fr > 0 ? (uint64_t)fr : 0;
     }
 }
@@ -473,25 +480,12 @@ static int host_compute_free_memory(struct api_call_ctx *call,
                                     const struct api_value *params,
                                     struct api_value **result_r)
 {
-    struct xa *xa = xa_call_of(call)->xa;
-    struct api_value *v = NULL;
     const char *host;
-    int64_t fr = 0;
-    char *url = NULL;
     int rc = host_param(call, params, &host, result_r);
 
-    rc = rc ?: xa_field_int(dbof(call), POOL_CLASS_HOST, host,
-                            "memory_free", &fr);
     if (rc < 0)
         return rc;
-    if (xa_host_url(xa, dbof(call), host, &url) == 0 &&
-        xa_host_ask(xa, call->xt, url, "host_local.hello", api_array(),
-                    HELLO_TIMEOUT_S, &v, NULL) == 0)
-        api_value_get_int64(api_struct_get(v, "memory_free"), &fr);
-    xt_error_clear(call->xt);
-    api_value_free(v);
-    free(url);
-    *result_r = api_int(fr);
+    *result_r = api_int(host_free(call, host));
     return 0;
 }
 

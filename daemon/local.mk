@@ -43,7 +43,8 @@ daemon_xm_poold_SOURCES = \
 	daemon/pd_verdict.c \
 	daemon/pd_methods_sr.c \
 	daemon/pd_sr_agent.c daemon/pd_blk.c \
-	daemon/pd_methods_vbd.c daemon/pd_motion.c daemon/pd_evacuate.c
+	daemon/pd_methods_vbd.c daemon/pd_motion.c daemon/pd_evacuate.c \
+	daemon/pd_import.c daemon/pd_xpool.c
 daemon_xm_poold_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon \
 	-I$(top_srcdir)/api -I$(top_srcdir)/pool -I$(top_srcdir)/xl-migrate \
 	-I$(top_srcdir)/sr -I$(top_srcdir)/vdi

@@ -34,6 +34,7 @@ struct migration {
     const struct api_value *vdi_map;    /* disks moved with it, or NULL */
     int64_t max_bps;            /* their mirrors' bandwidth cap */
     struct xa_sxm *sxm;         /* their motion (pd_motion.c) */
+    struct xa_xpool *xp;        /* to another pool (pd_xpool.c), or NULL */
 };
 
 static struct pool_db *dbof(struct api_call_ctx *call)
@@ -189,8 +190,7 @@ static void add_failure(struct api_call_ctx *call, struct api_value *fails,
     xt_error_clear(call->xt);
 }
 
-/* The failure envelope of an ErrorDescription [code, params...]. */
-static struct api_value *failure_of_desc(const struct api_value *d)
+struct api_value *xa_failure_of_desc(const struct api_value *d)
 {
     const char *p[16];
     size_t n = api_value_count(d), i;
@@ -202,7 +202,7 @@ static struct api_value *failure_of_desc(const struct api_value *d)
 }
 
 /* One disk of the plan: where it is and where it goes; its failures into
- * fails. */
+ * fails (to another pool, fails is NULL: that pool checks its SRs). */
 static struct api_value *plan_disk(struct api_call_ctx *call, const char *vm,
                                    const char *vbd, const char *host,
                                    const struct api_value *vdi_map,
@@ -228,6 +228,8 @@ static struct api_value *plan_disk(struct api_call_ctx *call, const char *vm,
     api_struct_add(d, "SR", api_string(sr));
     api_struct_add(d, "to_SR", api_string(to));
     api_struct_add(d, "moves", api_bool(strcmp(to, sr) != 0));
+    if (!fails)
+        goto out;
     if (!sr_on(db, to, host))
         add_failure(call, fails, api_failure("VM_REQUIRES_SR", vm, to,
                                              NULL));
@@ -256,7 +258,8 @@ out:
  */
 static int precheck(struct api_call_ctx *call, const char *vm,
                     const char *host, const struct api_value *vdi_map,
-                    struct api_value **fails_r, struct api_value **plan_r)
+                    const struct xa_xpool *xp, struct api_value **fails_r,
+                    struct api_value **plan_r)
 {
     struct pool_db *db = dbof(call);
     struct api_value *fails = api_array(), *plan = api_array(), *f = NULL;
@@ -275,9 +278,16 @@ static int precheck(struct api_call_ctx *call, const char *vm,
     if (strcmp(ps, "Running") != 0)
         add_failure(call, fails, api_failure("VM_BAD_POWER_STATE", vm,
                                              "Running", ps, NULL));
-    if (check_target(call, vm, host, src, &f) < 0)
+    if (xp) {
+        char *s2 = NULL;
+
+        rc = xa_xpool_check(call, xp, vm, vdi_map, &s2, fails);
+        free(s2);
+    } else if (check_target(call, vm, host, src, &f) < 0) {
         add_failure(call, fails, f);
-    rc = pool_db_find(db, POOL_CLASS_VBD, "VM", &POOL_V_REF(vm), &vbds);
+    }
+    rc = rc ?: pool_db_find(db, POOL_CLASS_VBD, "VM", &POOL_V_REF(vm),
+                            &vbds);
     for (i = 0; rc == 0 && i < vbds.n; i++) {
         int64_t att = 0;
 
@@ -285,7 +295,7 @@ static int precheck(struct api_call_ctx *call, const char *vm,
                      &att);
         if (att)
             api_array_append(plan, plan_disk(call, vm, vbds.v[i], host,
-                                             vdi_map, fails));
+                                             vdi_map, xp ? NULL : fails));
     }
 out:
     pool_strv_free(&vbds);
@@ -320,14 +330,19 @@ static int vm_migrate_precheck(struct api_call_ctx *call,
     const char *host = dest_host(api_array_get(params, 2));
     const struct api_value *vdi_map = api_array_get(params, 3);
     struct api_value *fails = NULL, *plan = NULL, *r;
-    int rc;
+    struct xa_xpool xp;
+    int rc, other;
 
     if (!vm || !host || api_value_type(vdi_map) != API_STRUCT)
         return xt_error(call->xt, -EINVAL, "VM.migrate_precheck(session, "
                         "vm, dest, vdi_map, options)");
     rc = xa_db_fail(call, pool_db_check_ref(dbof(call), POOL_CLASS_VM, vm),
                     "VM", vm, result_r);
-    rc = rc ?: precheck(call, vm, host, vdi_map, &fails, &plan);
+    other = rc ?: xa_xpool_of_dest(call, api_array_get(params, 2), &xp,
+                                   result_r);
+    rc = other < 0 ? other : 0;
+    rc = rc ?: precheck(call, vm, host, vdi_map, other == 1 ? &xp : NULL,
+                        &fails, &plan);
     if (rc < 0)
         return rc;
     r = api_struct();
@@ -352,6 +367,8 @@ static int vm_assert_can_migrate(struct api_call_ctx *call,
     if (api_value_count(params) == 7) {
         struct api_value *fails = NULL, *plan = NULL;
         const struct api_value *d;
+        struct xa_xpool xp;
+        int other;
 
         host = dest_host(api_array_get(params, 2));
         if (!vm || !host ||
@@ -359,10 +376,14 @@ static int vm_assert_can_migrate(struct api_call_ctx *call,
             return xt_error(call->xt, -EINVAL, "VM.assert_can_migrate("
                             "session, vm, dest, live, vdi_map, vif_map, "
                             "options)");
-        rc = precheck(call, vm, host, api_array_get(params, 4), &fails,
-                      &plan);
+        other = xa_xpool_of_dest(call, api_array_get(params, 2), &xp,
+                                 result_r);
+        if (other < 0)
+            return other;
+        rc = precheck(call, vm, host, api_array_get(params, 4),
+                      other ? &xp : NULL, &fails, &plan);
         if (rc == 0 && (d = api_array_get(fails, 0))) {
-            *result_r = failure_of_desc(d);
+            *result_r = xa_failure_of_desc(d);
             rc = xt_error(call->xt, -EPERM, "VM %s cannot migrate: %s",
                           vm, api_value_string(api_array_get(d, 0)));
         } else if (rc == 0) {
@@ -460,8 +481,21 @@ out:
 static int give_up(struct api_call_ctx *call, struct migration *m, int rc,
                    struct api_value **result_r)
 {
+    struct xt_err e = { 0 };
+
     if (!*result_r)
         *result_r = migrate_failure(call, &m->pm, NULL);
+    /* The disks' motion, then the other pool's import, are undone before
+     * the task ends: a client may end its session there when it does. */
+    xt_err_take(&e, call->xt, rc);
+    if (m->sxm) {
+        xa_sxm_abort(call, m->sxm);
+        xa_sxm_free(m->sxm);
+        m->sxm = NULL;
+    }
+    if (m->xp)
+        xa_xpool_end(xa_call_of(call)->xa, call->xt, m->pm.op);
+    xt_err_put(&e, call->xt);
     xa_pm_abandon(dbof(call), &m->pm, *result_r);
     return rc;
 }
@@ -482,6 +516,53 @@ static void describe_task(struct api_call_ctx *call, const struct xa_pm *pm)
     pool_value_clear(&oc);
 }
 
+/* The checks of a migration of vm to another pool, this pool's (the VM
+ * idle and running) and that pool's: every failure appended to fails. */
+static int xpool_failures(struct api_call_ctx *call,
+                          const struct xa_xpool *xp, const char *vm,
+                          const struct api_value *vdi_map, char **src_r,
+                          struct api_value *fails,
+                          struct api_value **result_r)
+{
+    char *ps = NULL;
+    int rc;
+
+    *src_r = NULL;
+    rc = check_idle(call, vm, result_r);
+    rc = rc ?: xa_field_str(dbof(call), POOL_CLASS_VM, vm, "power_state",
+                            &ps);
+    if (rc == 0 && strcmp(ps, "Running") != 0) {
+        *result_r = api_failure("VM_BAD_POWER_STATE", vm, "Running", ps,
+                                NULL);
+        rc = xt_error(call->xt, -EPERM, "VM %s is %s", vm, ps);
+    }
+    free(ps);
+    return rc ?: xa_xpool_check(call, xp, vm, vdi_map, src_r, fails);
+}
+
+/* The same, the first failure raised. */
+static int xpool_check(struct api_call_ctx *call, struct migration *m,
+                       char **src_r, struct api_value **result_r)
+{
+    struct api_value *fails = api_array();
+    const struct api_value *d;
+    int rc = xpool_failures(call, m->xp, m->pm.vm, m->vdi_map, src_r,
+                            fails, result_r);
+
+    if (rc == 0 && (d = api_array_get(fails, 0))) {
+        *result_r = xa_failure_of_desc(d);
+        rc = xt_error(call->xt, -EPERM, "VM %s cannot migrate to pool %s: "
+                      "%s", m->pm.vm, m->xp->pool,
+                      api_value_string(api_array_get(d, 0)));
+    }
+    api_value_free(fails);
+    if (rc < 0) {
+        free(*src_r);
+        *src_r = NULL;
+    }
+    return rc;
+}
+
 /* Checks, then claims the VM with the record "preparing" in one
  * transaction; reads what the next steps need. */
 static int begin(struct api_call_ctx *call, struct migration *m,
@@ -493,10 +574,14 @@ static int begin(struct api_call_ctx *call, struct migration *m,
     char *src = NULL, *uuid = NULL;
     int rc;
 
-    rc = migrate_check(call, m->pm.vm, m->pm.dst, m->vdi_map, &src,
-                       &m->disks, result_r);
-    rc = rc ?: network_address(call, m->pm.vm, src, m->pm.dst, net,
-                               &m->naddr, result_r);
+    if (m->xp) {
+        rc = xpool_check(call, m, &src, result_r);
+    } else {
+        rc = migrate_check(call, m->pm.vm, m->pm.dst, m->vdi_map, &src,
+                           &m->disks, result_r);
+        rc = rc ?: network_address(call, m->pm.vm, src, m->pm.dst, net,
+                                   &m->naddr, result_r);
+    }
     if (rc < 0)
         goto out;
     snprintf(m->pm.src, sizeof(m->pm.src), "%s", src);
@@ -504,10 +589,20 @@ static int begin(struct api_call_ctx *call, struct migration *m,
     pool_value_map_put(&rec, XA_MIG_OP, m->pm.op);
     pool_value_map_put(&rec, XA_MIG_SOURCE, m->pm.src);
     pool_value_map_put(&rec, XA_MIG_DEST, m->pm.dst);
+    /* The journal first: a claimed record always finds it. */
+    if (m->xp) {
+        pool_value_map_put(&rec, XA_MIG_POOL, m->xp->pool);
+        rc = xa_xpool_save(call, m->pm.op, m->xp);
+        if (rc < 0)
+            goto out;
+    }
     rc = xa_vm_claim(call, m->pm.vm, "Running", "pool_migrate", m->pm.op,
                      &rec, result_r);
-    if (rc < 0)
+    if (rc < 0) {
+        if (m->xp)
+            xa_xpool_drop(xa, m->pm.op);    /* nothing was made there */
         goto out;
+    }
     describe_task(call, &m->pm);
     rc = xa_field_str(db, POOL_CLASS_VM, m->pm.vm, "uuid", &uuid);
     rc = rc ?: xa_field_int(db, POOL_CLASS_VM, m->pm.vm,
@@ -515,7 +610,8 @@ static int begin(struct api_call_ctx *call, struct migration *m,
     rc = rc ?: xa_field_int(db, POOL_CLASS_VM, m->pm.vm, "VCPUs_max",
                             &m->vcpus);
     rc = rc ?: xa_host_url(xa, db, m->pm.src, &m->surl);
-    rc = rc ?: xa_host_url(xa, db, m->pm.dst, &m->durl);
+    if (!m->xp)
+        rc = rc ?: xa_host_url(xa, db, m->pm.dst, &m->durl);
     if (rc == 0)
         snprintf(m->pm.uuid, sizeof(m->pm.uuid), "%s", uuid);
     else
@@ -527,20 +623,16 @@ out:
     return rc;
 }
 
-/* host_local.migrate_prepare on the target: a receiver and its token.  A
- * lost answer costs nothing: the receiver expires by itself. */
-static int prepare(struct api_call_ctx *call, struct migration *m,
-                   struct api_value **result_r)
+/* host_local.migrate_prepare on the target of this pool. */
+static int prepare_here(struct api_call_ctx *call, struct migration *m,
+                        struct api_value **fail_r)
 {
     struct xa_call *xc = xa_call_of(call);
-    struct api_value *p = api_array(), *fail = NULL;
-    int rc;
+    struct api_value *p;
 
-    if (xa_sxm_disks(m->sxm, m->disks) < 0) {
-        api_value_free(p);
-        return give_up(call, m, xt_error(call->xt, -ENOMEM, "disks"),
-                       result_r);
-    }
+    if (xa_sxm_disks(m->sxm, m->disks) < 0)
+        return xt_error(call->xt, -ENOMEM, "disks");
+    p = api_array();
     api_array_append(p, api_string(m->pm.uuid));
     api_array_append(p, api_int(m->pages / HV_PAGE_SIZE));
     api_array_append(p, api_int(m->vcpus));
@@ -549,9 +641,24 @@ static int prepare(struct api_call_ctx *call, struct migration *m,
     /* The target serves the VM's disks before the sender connects. */
     if (api_value_count(m->disks))
         api_array_append(p, api_value_copy(m->disks));
-    rc = xa_host_call(xc->xa, call->xt, m->durl,
-                      "host_local.migrate_prepare", p, HOST_CALL_TIMEOUT_S,
-                      &m->prep, &fail);
+    return xa_host_call(xc->xa, call->xt, m->durl,
+                        "host_local.migrate_prepare", p, HOST_CALL_TIMEOUT_S,
+                        &m->prep, fail_r);
+}
+
+/* A receiver on the target (another pool's: through its master) and its
+ * token.  A lost answer costs nothing: the receiver expires by itself. */
+static int prepare(struct api_call_ctx *call, struct migration *m,
+                   struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct api_value *fail = NULL;
+    int rc;
+
+    if (m->xp)
+        rc = xa_xpool_receive(call, m->xp, &m->prep, &fail);
+    else
+        rc = prepare_here(call, m, &fail);
     if (rc < 0) {
         *result_r = migrate_failure(call, &m->pm, fail);
         return give_up(call, m, rc, result_r);
@@ -652,15 +759,16 @@ static int start_send(struct api_call_ctx *call, struct migration *m,
  * migration_network when it names one. */
 static int migrate(struct api_call_ctx *call, const char *vm,
                    const char *host, const struct api_value *opts,
-                   const struct api_value *vdi_map,
+                   const struct api_value *vdi_map, struct xa_xpool *xp,
                    struct api_value **result_r)
 {
     struct xa_call *xc = xa_call_of(call);
     const char *bps = api_value_string(api_struct_get(opts, "max_bps"));
     const char *net = api_value_string(api_struct_get(opts, "network"));
-    struct migration m = { .vdi_map = vdi_map };
+    struct migration m = { .vdi_map = vdi_map, .xp = xp };
+    struct api_value *exports = NULL;
     char *pool_net = NULL;
-    bool sent = false;
+    bool begun;
     int rc;
 
     if (!net && xa_pool_migration_network(dbof(call), &pool_net) == 0)
@@ -668,6 +776,7 @@ static int migrate(struct api_call_ctx *call, const char *vm,
 
     snprintf(m.pm.vm, sizeof(m.pm.vm), "%s", vm);
     snprintf(m.pm.dst, sizeof(m.pm.dst), "%s", host);
+    m.pm.xpool = xp != NULL;
     m.max_bps = bps ? atoll(bps) : 0;
     xa_op_key(call, m.pm.op);
     /* This thread settles it; the reconciler leaves it alone. */
@@ -675,23 +784,23 @@ static int migrate(struct api_call_ctx *call, const char *vm,
     if (rc < 0)
         return xt_error(call->xt, rc, "operation %s", m.pm.op);
     rc = begin(call, &m, net, result_r);
+    begun = rc == 0;
     free(pool_net);
-    /* The disks first: their mirrors synced before the memory moves. */
-    if (rc == 0 && api_value_count(vdi_map)) {
+    /* The disks first: their mirrors synced before the memory moves
+     * (to another pool: to the VDIs its import makes). */
+    if (rc == 0 && xp)
+        rc = xa_xpool_begin(call, xp, m.pm.vm, m.pm.src, vdi_map, &exports,
+                            result_r);
+    if (rc == 0 && api_value_count(vdi_map))
         rc = xa_sxm_start(call, m.pm.vm, m.pm.dst, m.pm.op, vdi_map,
-                          m.max_bps, &m.sxm, result_r);
-        if (rc < 0)
-            give_up(call, &m, rc, result_r);
-    }
+                          m.max_bps, xp, exports, &m.sxm, result_r);
+    api_value_free(exports);
+    if (rc < 0 && begun)
+        give_up(call, &m, rc, result_r);
     rc = rc ?: prepare(call, &m, result_r);
-    if (rc == 0) {
-        rc = start_send(call, &m, opts, result_r);
-        sent = rc == 0;
-    }
-    /* Nothing reached the source: the disks' motion is undone here;
-     * once it may have, the settling decides. */
-    if (rc < 0 && m.sxm && !sent)
-        xa_sxm_abort(call, m.sxm);
+    rc = rc ?: start_send(call, &m, opts, result_r);
+    /* Nothing reached the source: give_up undid the disks' motion and
+     * the other pool's import; once it may have, the settling decides. */
     if (rc == 0)
         rc = xa_settle_wait(xc->xa, call->xt, dbof(call), &m.pm, result_r,
                             &xc->task_open);
@@ -712,7 +821,7 @@ static int vm_pool_migrate(struct api_call_ctx *call,
         strlen(vm) > POOL_REF_STRLEN || strlen(host) > POOL_REF_STRLEN)
         return xt_error(call->xt, -EINVAL, "VM.pool_migrate(session, vm, "
                         "host, options)");
-    return migrate(call, vm, host, opts, NULL, result_r);
+    return migrate(call, vm, host, opts, NULL, NULL, result_r);
 }
 
 /* Host.migrate_receive(session, host, network, options): what
@@ -723,7 +832,9 @@ static int host_migrate_receive(struct api_call_ctx *call,
 {
     const char *host = xa_param_str(params, 1);
     const char *net = xa_param_str(params, 2);
+    struct xa_call *xc = xa_call_of(call);
     struct api_value *d;
+    char *pool = NULL;
     int rc;
 
     if (!host || !net)
@@ -732,10 +843,18 @@ static int host_migrate_receive(struct api_call_ctx *call,
     rc = xa_host_usable(call, host, result_r);
     if (rc < 0)
         return rc;
+    rc = xa_pool_uuid(dbof(call), &pool);
     d = api_struct();
-    rc = api_struct_add(d, "xm:host", api_string(host));
+    rc = rc ?: api_struct_add(d, "xm:host", api_string(host));
     if (!pool_ref_is_null(net))
         rc = rc ?: api_struct_add(d, "xm:network", api_string(net));
+    /* What another pool's master needs to reach this one (pd_xpool.c):
+     * this master, with its pin, and the caller's session. */
+    rc = rc ?: api_struct_add(d, "xm:pool", api_string(pool));
+    rc = rc ?: api_struct_add(d, "xm:master", api_string(xc->xa->self_url));
+    rc = rc ?: api_struct_add(d, "xm:session", api_string(xc->session ?
+                                                           xc->session : ""));
+    free(pool);
     if (rc < 0) {
         api_value_free(d);
         return xt_error(call->xt, -ENOMEM, "out of memory");
@@ -784,7 +903,8 @@ static int moving_disks(struct api_call_ctx *call,
  * VM.migrate_send(session, vm, dest, live, vdi_map, vif_map, options):
  * a live migration to the host of dest (Host.migrate_receive's answer)
  * with the disks of vdi_map (VDI -> SR of that host) moved by storage
- * motion first.  Another pool's dest is refused (not yet).
+ * motion first.  Another pool's dest (pd_xpool.c): every disk moves to
+ * the SRs of that pool vdi_map names, and the VM leaves this pool.
  */
 static int vm_migrate_send(struct api_call_ctx *call,
                            const struct api_value *params,
@@ -797,7 +917,8 @@ static int vm_migrate_send(struct api_call_ctx *call,
     const struct api_value *opts = api_array_get(params, 6);
     const char *host = api_value_string(api_struct_get(dest, "xm:host"));
     struct api_value *o = NULL, *moving = NULL;
-    bool live = true;
+    struct xa_xpool xp;
+    bool live = true, other;
     int rc;
 
     if (!vm || api_value_type(dest) != API_STRUCT ||
@@ -807,18 +928,24 @@ static int vm_migrate_send(struct api_call_ctx *call,
         api_value_get_bool(api_array_get(params, 3), &live) < 0)
         return xt_error(call->xt, -EINVAL, "VM.migrate_send(session, vm, "
                         "dest, live, vdi_map, vif_map, options)");
+    rc = xa_xpool_of_dest(call, dest, &xp, result_r);
+    if (rc < 0)
+        return rc;
+    other = rc == 1;
     if (!host) {
-        *result_r = api_failure("NOT_IMPLEMENTED", "VM.migrate_send to "
-                                "another pool", NULL);
-        return xt_error(call->xt, -ENOTSUP, "dest is not a host of this "
-                        "pool (Host.migrate_receive of this pool's host)");
+        *result_r = api_failure("INVALID_VALUE", "dest", "not "
+                                "Host.migrate_receive's answer", NULL);
+        return xt_error(call->xt, -EINVAL, "dest names no host");
     }
     if (api_value_count(vif_map)) {
         *result_r = api_failure("NOT_IMPLEMENTED", "vif_map: xm-pool VMs "
                                 "have no VIFs yet", NULL);
         return xt_error(call->xt, -ENOTSUP, "vif_map");
     }
-    rc = moving_disks(call, vdi_map, &moving, result_r);
+    /* To another pool every disk moves; its SRs are that pool's. */
+    rc = other ? ((moving = api_value_copy(vdi_map)) ? 0 :
+                  xt_error(call->xt, -ENOMEM, "out of memory")) :
+         moving_disks(call, vdi_map, &moving, result_r);
     if (rc < 0)
         return rc;
     /* live is migrate_send's own argument, the network dest's. */
@@ -838,7 +965,7 @@ static int vm_migrate_send(struct api_call_ctx *call,
                             api_value_copy(api_struct_get(dest,
                                                           "xm:network")));
     rc = rc < 0 ? xt_error(call->xt, -ENOMEM, "out of memory") :
-         migrate(call, vm, host, o, moving, result_r);
+         migrate(call, vm, host, o, moving, other ? &xp : NULL, result_r);
     api_value_free(o);
     api_value_free(moving);
     return rc;

@@ -44,6 +44,9 @@
 #define MOTION_OP       "xm:motion-op"      /* with a VM migration: its key */
 #define MOTION_HOST     "xm:motion-host"    /* ... and the destination host,
                                              * which exports the new VDI */
+#define MOTION_TO_UUID  "xm:motion-to-uuid" /* to another pool: the new
+                                             * VDI's uuid there (instead of
+                                             * MOTION_TO) */
 #define AGENT_TIMEOUT_S 60
 #define CTL_TIMEOUT_MS  30000
 #define WAIT_MS         1000
@@ -593,6 +596,10 @@ struct motion {
     struct api_value *dst_disk; /* the destination as the agent serves it */
     unsigned resumes;
     char *dst_host;             /* with a VM migration: where it goes */
+    /* To another pool: dst is NULL and dst_host a ref there; that pool's
+     * import makes, exports and ends the new VDI (pd_xpool.c). */
+    bool remote;
+    const struct xa_xpool *xp;  /* while the migration runs */
 };
 
 static void motion_clear(struct motion *mo)
@@ -928,7 +935,7 @@ static void unexport(struct motion *mo)
     struct api_value *p, *ignored = NULL, *v = NULL;
     char *url = NULL;
 
-    if (!mo->dst_host || !mo->dst_uuid ||
+    if (mo->remote || !mo->dst_host || !mo->dst_uuid ||
         xa_host_url(xa, dbof(mo->call), mo->dst_host, &url) < 0)
         return;
     p = api_array();
@@ -948,8 +955,9 @@ static int motion_finish(struct motion *mo)
 
     xt_fault(mo->call->xt, "pd.motion.switched");
     unexport(mo);
-    pool_db_map_remove(dbof(mo->call), POOL_CLASS_VDI, mo->dst,
-                       "other_config", MOTION_OF, POOL_DB_INTERNAL);
+    if (mo->dst)
+        pool_db_map_remove(dbof(mo->call), POOL_CLASS_VDI, mo->dst,
+                           "other_config", MOTION_OF, POOL_DB_INTERNAL);
     rc = xa_vdi_destroy(mo->call, mo->src, &ignored);
     api_value_free(ignored);
     if (rc < 0) {
@@ -968,7 +976,8 @@ static int motion_finish(struct motion *mo)
 static void untag(struct pool_db *db, const char *src)
 {
     static const char *const keys[] = {
-        MOTION_TO, MOTION_STAGE, MOTION_OP, MOTION_HOST, NULL
+        MOTION_TO, MOTION_STAGE, MOTION_OP, MOTION_HOST, MOTION_TO_UUID,
+        NULL
     };
     size_t i;
     int rc = pool_db_begin(db);
@@ -1149,6 +1158,11 @@ static int sxm_export(struct motion *mo, struct api_value **remote_r,
     char *durl = NULL, *daddr = NULL, *saddr = NULL;
     int rc;
 
+    if (mo->xp) {
+        api_value_free(p);
+        return xa_xpool_export(mo->call, mo->xp, mo->num, remote_r,
+                               result_r);
+    }
     rc = xa_host_url(xa, db, mo->dst_host, &durl);
     rc = rc ?: xa_field_str(db, POOL_CLASS_HOST, mo->dst_host, "address",
                             &daddr);
@@ -1179,10 +1193,41 @@ static int sxm_export(struct motion *mo, struct api_value **remote_r,
     return rc;
 }
 
-/* One disk of the motion: its new VDI on sr, tagged with the migration,
- * exported by the destination host, mirrored to from the source's. */
+/* To another pool: the new VDI of mo's disk that pool's import made,
+ * from exports [{ device, vdi, remote }...]; *remote_r its export. */
+static int sxm_import(struct motion *mo, const struct api_value *exports,
+                      struct api_value **remote_r)
+{
+    struct pool_db *db = dbof(mo->call);
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < api_value_count(exports); i++) {
+        const struct api_value *e = api_array_get(exports, i);
+        const char *uuid = api_value_string(api_struct_get(e, "vdi"));
+        int64_t dev = -1;
+
+        api_value_get_int64(api_struct_get(e, "device"), &dev);
+        if (dev != mo->num || !uuid)
+            continue;
+        mo->dst_uuid = strdup(uuid);
+        *remote_r = api_value_copy(api_struct_get(e, "remote"));
+        rc = mo->dst_uuid && *remote_r ? 0 : -ENOMEM;
+        rc = rc ?: pool_db_map_put(db, POOL_CLASS_VDI, mo->src,
+                                   "other_config", MOTION_TO_UUID, uuid,
+                                   POOL_DB_INTERNAL);
+        return rc < 0 ? xt_error(mo->call->xt, rc, "VDI %s", mo->src) : 0;
+    }
+    return xt_error(mo->call->xt, -ENOENT, "the import made no disk %d",
+                    mo->num);
+}
+
+/* One disk of the motion: its new VDI on sr (to another pool: the one
+ * its import made), tagged with the migration, exported by the
+ * destination host, mirrored to from the source's. */
 static int sxm_one(struct motion *mo, const char *vm, const char *op,
-                   const char *sr, struct api_value **result_r)
+                   const char *sr, const struct api_value *exports,
+                   struct api_value **result_r)
 {
     struct pool_db *db = dbof(mo->call);
     struct api_value *remote = NULL, *extra;
@@ -1196,16 +1241,23 @@ static int sxm_one(struct motion *mo, const char *vm, const char *op,
     }
     rc = rc ?: xa_host_url(xa_call_of(mo->call)->xa, db, mo->host,
                            &mo->url);
-    rc = rc ?: motion_prepare(mo, sr, result_r);
+    if (mo->remote) {
+        rc = rc ?: set_stage(mo, "prepare");
+        rc = rc ?: sxm_import(mo, exports, &remote);
+    } else {
+        rc = rc ?: motion_prepare(mo, sr, result_r);
+    }
     rc = rc ?: pool_db_map_put(db, POOL_CLASS_VDI, mo->src, "other_config",
                                MOTION_OP, op, POOL_DB_INTERNAL);
     rc = rc ?: pool_db_map_put(db, POOL_CLASS_VDI, mo->src, "other_config",
                                MOTION_HOST, mo->dst_host, POOL_DB_INTERNAL);
     rc = rc ?: set_stage(mo, "sxm");
-    rc = rc ?: xa_disk_value(mo->call, mo->vm, mo->dst, "RW", mo->num,
-                             mo->dst_host, "migrate_send", &mo->dst_disk,
-                             result_r);
-    rc = rc ?: sxm_export(mo, &remote, result_r);
+    if (!mo->remote) {
+        rc = rc ?: xa_disk_value(mo->call, mo->vm, mo->dst, "RW", mo->num,
+                                 mo->dst_host, "migrate_send",
+                                 &mo->dst_disk, result_r);
+        rc = rc ?: sxm_export(mo, &remote, result_r);
+    }
     if (rc < 0)
         return rc;
     extra = api_array();
@@ -1218,6 +1270,7 @@ static int sxm_one(struct motion *mo, const char *vm, const char *op,
 int xa_sxm_start(struct api_call_ctx *call, const char *vm,
                  const char *dst_host, const char *op,
                  const struct api_value *vdi_map, int64_t max_bps,
+                 const struct xa_xpool *xp, const struct api_value *exports,
                  struct xa_sxm **sxm_r, struct api_value **result_r)
 {
     struct xa_sxm *x = calloc(1, sizeof(*x));
@@ -1233,11 +1286,13 @@ int xa_sxm_start(struct api_call_ctx *call, const char *vm,
 
         mo->call = call;
         mo->max_bps = max_bps;
+        mo->xp = xp;
+        mo->remote = xp != NULL;
         mo->src = strdup(api_struct_key(vdi_map, i));
         mo->dst_host = strdup(dst_host);
         rc = mo->src && mo->dst_host && sr ? 0 :
              xt_error(call->xt, -EINVAL, "vdi_map: VDI -> SR");
-        rc = rc ?: sxm_one(mo, vm, op, sr, result_r);
+        rc = rc ?: sxm_one(mo, vm, op, sr, exports, result_r);
     }
     /* All mirrors run at once; each is followed until actively synced. */
     for (i = 0; rc == 0 && i < x->n; i++)
@@ -1259,7 +1314,7 @@ void xa_sxm_abort(struct api_call_ctx *call, struct xa_sxm *x)
 
     for (i = 0; x && i < x->n; i++) {
         x->mo[i].call = call;
-        if (x->mo[i].dst)
+        if (x->mo[i].dst || x->mo[i].dst_uuid)
             motion_undo(&x->mo[i]);
     }
 }
@@ -1278,7 +1333,8 @@ int xa_sxm_disks(const struct xa_sxm *x, struct api_value *disks)
     unsigned i;
 
     for (i = 0; x && i < x->n; i++)
-        if (api_array_append(disks, api_value_copy(x->mo[i].dst_disk)) < 0)
+        if (x->mo[i].dst_disk &&
+            api_array_append(disks, api_value_copy(x->mo[i].dst_disk)) < 0)
             return -ENOMEM;
     return 0;
 }
@@ -1331,6 +1387,7 @@ int xa_sxm_apply_db(struct pool_db *db, const char *op, bool on_dest)
         const struct pool_value *oc = pool_record_get(vdis[i],
                                                       "other_config");
         const char *dst = pool_value_map_get(oc, MOTION_TO);
+        bool moved = dst || pool_value_map_get(oc, MOTION_TO_UUID);
         struct pool_strv vbds = { 0 };
         size_t k;
 
@@ -1343,7 +1400,7 @@ int xa_sxm_apply_db(struct pool_db *db, const char *op, bool on_dest)
         pool_strv_free(&vbds);
         rc = rc ?: pool_db_map_put(db, POOL_CLASS_VDI, vdis[i]->ref,
                                    "other_config", MOTION_STAGE,
-                                   on_dest && dst ? "switched" : "undo",
+                                   on_dest && moved ? "switched" : "undo",
                                    POOL_DB_INTERNAL);
     }
     pool_records_free(vdis, n);
@@ -1388,8 +1445,9 @@ static void reconcile_one(struct motion *mo, const char *stage)
         xa_field_str(db, POOL_CLASS_VBD, mo->vbd, "VDI", &vbd_vdi);
     if (!strcmp(stage, "switched") || !strcmp(stage, "finish") ||
         (vbd_vdi && mo->dst && !strcmp(vbd_vdi, mo->dst))) {
-        xt_info(mo->call->xt, "VDI %s: its motion to %s was switched; "
-                "finishing it", mo->src, mo->dst);
+        xt_info(mo->call->xt, "VDI %s: its motion to %s%s was switched; "
+                "finishing it", mo->src, mo->remote ? "another pool's " : "",
+                mo->dst ? mo->dst : mo->dst_uuid ? mo->dst_uuid : "-");
         motion_finish(mo);
     } else {
         xt_info(mo->call->xt, "VDI %s: its motion to %s stopped at stage "
@@ -1408,12 +1466,16 @@ static void reconcile_fill(struct motion *mo, const struct pool_record *rec)
     struct api_value *ignored = NULL;
 
     const char *host = pool_value_map_get(oc, MOTION_HOST);
+    const char *there = pool_value_map_get(oc, MOTION_TO_UUID);
     bool quiet;
 
     mo->src = strdup(rec->ref);
     mo->src_uuid = strdup(pool_record_get(rec, "uuid")->s);
     mo->dst = dst ? strdup(dst) : NULL;
     mo->dst_host = host ? strdup(host) : NULL;
+    mo->remote = there != NULL;
+    if (there)
+        mo->dst_uuid = strdup(there);
     if (mo->dst && xa_field_str(db, POOL_CLASS_VDI, mo->dst, "uuid",
                                 &mo->dst_uuid) < 0) {
         free(mo->dst);          /* never made, or gone */

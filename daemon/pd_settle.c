@@ -209,6 +209,17 @@ static void ask_vm(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
     api_value_free(v);
 }
 
+/* The destination of another pool: asked through its master. */
+static void ask_other_pool(struct xa *xa, struct xt_ctx *ctx,
+                           const struct xa_pm *pm, struct vm_facts *f)
+{
+    struct api_value *v = NULL;
+
+    if (xa_xpool_status(xa, ctx, pm->op, &v) == 0)
+        parse_vm(v, f);
+    api_value_free(v);
+}
+
 /* Asks what pd_decide() needs, in order: the source, the destination, the
  * source's hypervisor. */
 static void gather(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
@@ -217,7 +228,10 @@ static void gather(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
     ask_src(xa, ctx, db, pm, wait_s, &f->src);
     if (pd_src_decides(&f->src))
         return;
-    ask_vm(xa, ctx, db, pm->dst, pm->uuid, &f->dst);
+    if (pm->xpool)
+        ask_other_pool(xa, ctx, pm, &f->dst);
+    else
+        ask_vm(xa, ctx, db, pm->dst, pm->uuid, &f->dst);
     if (pd_need_srcvm(f))
         ask_vm(xa, ctx, db, pm->src, pm->uuid, &f->srcvm);
 }
@@ -281,13 +295,24 @@ static int apply(struct pool_db *db, const struct xa_pm *pm, enum verdict v,
     int rc;
 
     placement(pm, v, f, &host, &domid, &state);
+    /* Gone to another pool: it runs nowhere here, and its record goes
+     * once the source forgot the migration (cleanup). */
+    if (pm->xpool && v == V_ON_DEST) {
+        host = POOL_NULL_REF;
+        domid = -1;
+        state = "Halted";
+    }
     rc = pool_db_begin(db);
     if (rc < 0)
         return rc;
     rc = xa_vm_set_running(db, pm->vm, state, host, domid);
-    rc = rc ?: pool_db_map_remove(db, POOL_CLASS_VM, pm->vm,
-                                  "current_operations", pm->op,
-                                  POOL_DB_INTERNAL);
+    /* ... and nothing may start it here meanwhile: the operation stays. */
+    if (pm->xpool && v == V_ON_DEST)
+        rc = rc ?: xa_vbds_attach(db, pm->vm, false);
+    else
+        rc = rc ?: pool_db_map_remove(db, POOL_CLASS_VM, pm->vm,
+                                      "current_operations", pm->op,
+                                      POOL_DB_INTERNAL);
     rc = rc ?: task_outcome(db, pm->op, env);
     /* Disks moved with it: the VM's VBDs follow it (storage motion). */
     rc = rc ?: xa_sxm_apply_db(db, pm->op, v == V_ON_DEST);
@@ -323,6 +348,15 @@ static int tell_src(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
     return rc;
 }
 
+/* The record goes; a VM that went to another pool goes with it (its
+ * VBDs with it, its VDIs went when the migration settled). */
+static int gone(struct pool_db *db, const struct xa_pm *pm, bool on_dest)
+{
+    if (pm->xpool && on_dest)
+        return pool_db_destroy(db, POOL_CLASS_VM, pm->vm);
+    return record_remove(db, pm->vm);
+}
+
 /*
  * After the verdict the source forgets the migration: a copy still in
  * doubt there is destroyed first when the destination has the VM.  Until
@@ -335,15 +369,19 @@ static int cleanup(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
     struct src_facts s = { 0 };
     int rc = 0;
 
+    /* Another pool hears the outcome first: until it knows, the record
+     * stays and the reconciler tells it again. */
+    if (pm->xpool && xa_xpool_tell(xa, ctx, pm->op, on_dest) < 0)
+        return -EAGAIN;
     if (pool_db_check_ref(db, POOL_CLASS_HOST, pm->src) == -ENOENT)
-        return record_remove(db, pm->vm);   /* the host left the pool */
+        return gone(db, pm, on_dest);   /* the host left the pool */
     if (on_dest)
         rc = tell_src(xa, ctx, db, pm, "host_local.migrate_resolve",
                       "destination-runs", &s);
     free(s.stats);
     rc = rc ?: tell_src(xa, ctx, db, pm, "host_local.migrate_forget", NULL,
                         NULL);
-    return rc ?: record_remove(db, pm->vm);
+    return rc ?: gone(db, pm, on_dest);
 }
 
 /*
@@ -381,6 +419,21 @@ static int settle_pass(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
     }
     xt_fault(ctx, "pd.master.decided");
     *env_r = outcome_env(pm, v, &f);
+    if (pm->xpool) {
+        const char *h, *ps;
+        int64_t domid;
+
+        /* What the other pool is to hear, kept, then told before this
+         * pool's database (and the task) says it: a client that ends its
+         * session there once the task ends leaves nothing untold.  Not
+         * told now: the cleanup tells it. */
+        placement(pm, v, &f, &h, &domid, &ps);
+        rc = xa_xpool_verdict(xa, ctx, pm->op, v == V_ON_DEST, domid);
+        if (rc < 0)
+            goto out;
+        if (xa_xpool_tell(xa, ctx, pm->op, v == V_ON_DEST) < 0)
+            xt_error_clear(ctx);
+    }
     rc = apply(db, pm, v, &f, *env_r);
     if (rc < 0)
         goto out;
@@ -464,6 +517,7 @@ static int record_of(const struct pool_record *rec, struct xa_pm *pm_r,
     if (!state || !op || !src || !dst)
         return -ENOENT;
     memset(pm_r, 0, sizeof(*pm_r));
+    pm_r->xpool = pool_value_map_get(oc, XA_MIG_POOL) != NULL;
     snprintf(pm_r->vm, sizeof(pm_r->vm), "%s", rec->ref);
     snprintf(pm_r->op, sizeof(pm_r->op), "%s", op);
     snprintf(pm_r->src, sizeof(pm_r->src), "%s", src);
@@ -488,6 +542,10 @@ static void reconcile_one(struct xa *xa, struct xt_ctx *ctx,
                           "the master stopped before the migration began",
                           NULL);
         /* Disks it was moving first (storage motion): undone too. */
+        /* Another pool's import first (xa_xpool_retry if it fails):
+         * its client's session may end with the task. */
+        if (pm->xpool)
+            xa_xpool_end(xa, ctx, pm->op);
         if (xa_pm_abandon(db, pm, env) == 0 &&
             xa_sxm_apply_db(db, pm->op, false) == 0)
             xa_sxm_settled(xa, ctx, db, pm->op);
@@ -533,8 +591,11 @@ static void *reconcile_main(void *p)
     for (round = 0; t && !xa->stopping; round++) {
         if (xa_is_master(xa) && xa_db(xa, &db) == 0) {
             reconcile_round(xa, t->ctx, db);
-            if (round % MOTION_RETRY_ROUNDS == 0)
+            if (round % MOTION_RETRY_ROUNDS == 0) {
                 xa_motion_retry(xa, db, t->ctx);
+                xa_xpool_retry(xa, db, t->ctx);
+                xa_import_reconcile(xa, db, t->ctx);
+            }
         }
         xa_sleep(xa, RECONCILE_MS);
     }

@@ -947,7 +947,8 @@ static int table_build(struct api_method **t_r, size_t *nstatic_r)
                                         xa_vbd_methods, xa_motion_methods,
                                         xa_motion_agent_methods,
                                         xa_sr_agent_methods,
-                                        xa_evacuate_methods, NULL };
+                                        xa_evacuate_methods,
+                                        xa_import_methods, NULL };
     struct api_method *t = NULL;
     size_t n = 0, cap = 0, i, k;
     const struct api_method *m;

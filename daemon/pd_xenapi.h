@@ -405,9 +405,13 @@ void xa_motion_retry(struct xa *xa, struct pool_db *db, struct xt_ctx *ctx);
  * undo before the migration started.
  */
 struct xa_sxm;
+struct xa_xpool;
+/* To another pool: xp, and exports (xa_xpool_begin's) instead of new
+ * VDIs made here; NULL, NULL otherwise. */
 int xa_sxm_start(struct api_call_ctx *call, const char *vm,
                  const char *dst_host, const char *op,
                  const struct api_value *vdi_map, int64_t max_bps,
+                 const struct xa_xpool *xp, const struct api_value *exports,
                  struct xa_sxm **sxm_r, struct api_value **result_r);
 void xa_sxm_abort(struct api_call_ctx *call, struct xa_sxm *x);
 void xa_sxm_free(struct xa_sxm *x);
@@ -458,6 +462,93 @@ int xa_host_usable(struct api_call_ctx *call, const char *host,
 int xa_vm_set_running(struct pool_db *db, const char *vm, const char *state,
                       const char *host, int64_t domid);
 
+/* ---- a migration to another pool ------------------------------------ */
+
+/* The other pool's half (pd_import.c): VM.xm_import_*, and the
+ * reconciler's pass over receiving imports no source tells the outcome
+ * of (ended as their host says). */
+extern const struct api_method xa_import_methods[];
+void xa_import_reconcile(struct xa *xa, struct pool_db *db,
+                         struct xt_ctx *ctx);
+/* The failure envelope of an ErrorDescription [code, params...]. */
+struct api_value *xa_failure_of_desc(const struct api_value *d);
+
+#define XA_XPOOL_SESSION_MAX 128
+#define XA_XPOOL_OP_MAX (XT_UUID_STRLEN + POOL_REF_STRLEN + 2)
+/*
+ * The source's half (pd_xpool.c): VM.migrate_send with the dest of
+ * another pool's Host.migrate_receive.  What it needs of that pool is
+ * persisted in a journal (JOURNAL_DIR/xpool.OP, 0600: it holds the
+ * session the client opened there), written before the VM is claimed
+ * and removed once that pool was told the outcome; the VM's record
+ * carries XA_MIG_POOL.
+ */
+struct xa_xpool {
+    char url[XA_URL_MAX];               /* its master, with its pin */
+    char session[XA_XPOOL_SESSION_MAX];
+    char pool[XT_UUID_STRLEN + 1];
+    char host[POOL_REF_STRLEN + 1];     /* the destination there */
+    char network[POOL_REF_STRLEN + 1];  /* a network there, or "" */
+    char op[XA_XPOOL_OP_MAX];           /* the import's key there */
+    char end[32];                       /* the outcome still to tell it:
+                                         * "", "failed", "running DOMID" */
+};
+#define XA_MIG_POOL "xm:migration-pool" /* the record: the other pool */
+/* This pool's uuid: *uuid_r, caller frees. */
+int xa_pool_uuid(struct pool_db *db, char **uuid_r);
+/* 1 and *xp when dest (Host.migrate_receive's) is another pool's, 0
+ * when it is this pool's, else the failure set. */
+int xa_xpool_of_dest(struct api_call_ctx *call, const struct api_value *dest,
+                     struct xa_xpool *xp, struct api_value **result_r);
+/* The journal: saved for op (xp->op derived from it), loaded, removed. */
+int xa_xpool_save(struct api_call_ctx *call, const char *op,
+                  struct xa_xpool *xp);
+int xa_xpool_load(struct xa *xa, struct xt_ctx *ctx, const char *op,
+                  struct xa_xpool *xp);
+void xa_xpool_drop(struct xa *xa, const char *op);
+/*
+ * The source's checks of a migration of vm with vdi_map (VDI ref -> SR
+ * ref of that pool) and the other pool's (no side effect): every
+ * failure appended to fails as [code, params...].  *src_r: the VM's
+ * host (caller frees).
+ */
+int xa_xpool_check(struct api_call_ctx *call, const struct xa_xpool *xp,
+                   const char *vm, const struct api_value *vdi_map,
+                   char **src_r, struct api_value *fails);
+/* The import there: the VM, its new VDIs and their exports to the source
+ * host src; *exports_r [{ device, vdi, remote }...]. */
+int xa_xpool_begin(struct api_call_ctx *call, const struct xa_xpool *xp,
+                   const char *vm, const char *src,
+                   const struct api_value *vdi_map,
+                   struct api_value **exports_r,
+                   struct api_value **result_r);
+/* A disk's export there made again (a mirror resumes): *remote_r. */
+int xa_xpool_export(struct api_call_ctx *call, const struct xa_xpool *xp,
+                    int device, struct api_value **remote_r,
+                    struct api_value **result_r);
+/* The receiver there: *prep_r { address, port, token, pin }. */
+int xa_xpool_receive(struct api_call_ctx *call, const struct xa_xpool *xp,
+                     struct api_value **prep_r, struct api_value **fail_r);
+/* What the destination host says of the VM: 0 and *v_r its
+ * host_local.vm_status (an empty struct when that pool has no import of
+ * op: nothing there), else no answer. */
+int xa_xpool_status(struct xa *xa, struct xt_ctx *ctx, const char *op,
+                    struct api_value **v_r);
+/* Records in the journal the outcome the other pool is to be told
+ * (running: the VM on its host as domid), before the verdict is applied. */
+int xa_xpool_verdict(struct xa *xa, struct xt_ctx *ctx, const char *op,
+                     bool running, int64_t domid);
+/* Tells it the outcome recorded (none: running when on_dest, else
+ * failed); the journal goes once it knows.  0 when told or when there is
+ * no journal (told before). */
+int xa_xpool_tell(struct xa *xa, struct xt_ctx *ctx, const char *op,
+                  bool on_dest);
+/* Both: a migration that never reached the source ends there. */
+int xa_xpool_end(struct xa *xa, struct xt_ctx *ctx, const char *op);
+/* The reconciler: journals no migration record or live thread owns are
+ * told again. */
+void xa_xpool_retry(struct xa *xa, struct pool_db *db, struct xt_ctx *ctx);
+
 /* ---- the master's record of a migration (pd_settle.c) ---------------- */
 
 /* VM other_config keys: the migration's state on the master and what the
@@ -487,7 +578,8 @@ struct xa_pm {
                                          * task when it is one */
     char uuid[XT_UUID_STRLEN + 1];
     char src[POOL_REF_STRLEN + 1];
-    char dst[POOL_REF_STRLEN + 1];
+    char dst[POOL_REF_STRLEN + 1];     /* with xpool: a ref there */
+    bool xpool;                         /* to another pool (XA_MIG_POOL) */
 };
 
 /* Registers pm->op as settled by this thread (the reconciler leaves it

@@ -34,7 +34,8 @@ static const char *const k_start[] = { "vm", "on", "multiple", NULL };
 static const char *const k_shutdown[] = { "vm", "force", "multiple", NULL };
 static const char *const k_migrate[] = {
     "vm", "host", "host-uuid", "live", "compress", "network-uuid",
-    "dry-run", "vdi:", NULL
+    "dry-run", "vdi:", "remote-master", "remote-username", "remote-password",
+    NULL
 };
 static const char *const k_cancel[] = { "uuid", NULL };
 static const char *const k_host[] = { "host", "uuid", NULL };
@@ -127,10 +128,12 @@ static const struct cli_command commands[] = {
     { "vm-migrate", cli_vm_migrate,
       "vm=NAME|UUID host=NAME|UUID|host-uuid=UUID [live=true|false] "
       "[compress=zlib|zstd|true|false] [network-uuid=UUID] "
-      "[vdi:VDI-UUID=SR-UUID ...] [--dry-run]",
+      "[vdi:VDI-UUID=SR-UUID ...] [remote-master=ADDR[:PORT] "
+      "[remote-username=USER] remote-password=PW] [--dry-run]",
       "migrate a running VM to another host of the pool, showing progress; "
       "vdi: moves those disks to SRs of that host with it (storage live "
-      "migration); --dry-run checks everything and prints the plan",
+      "migration); remote-master: to a host of another pool, every disk "
+      "moving; --dry-run checks everything and prints the plan",
       k_migrate, "VM" },
     { "task-list", cli_task_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
       "list the tasks", k_list, "task" },

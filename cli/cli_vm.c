@@ -584,7 +584,10 @@ int cli_task_failed(struct cli_ctx *cli, const struct api_value *task)
 }
 
 /* The arguments vdi:VDI-UUID=SR-UUID as a vdi_map (VDI ref -> SR ref). */
-static int vdi_map_args(struct cli_ctx *cli, struct api_value **map_r)
+/* vdi:VDI-UUID=SR-UUID arguments as a vdi_map, the SRs looked up on dc
+ * (the destination's pool: cli, or another pool's connection). */
+static int vdi_map_args(struct cli_ctx *cli, struct cli_ctx *dc,
+                        struct api_value **map_r)
 {
     struct api_value *map = api_struct();
     size_t i;
@@ -598,7 +601,7 @@ static int vdi_map_args(struct cli_ctx *cli, struct api_value **map_r)
             continue;
         rc = cli_rpc_call(cli, "VDI.get_by_uuid", cli_strings(k + 4, NULL),
                           &vdi);
-        rc = rc ?: cli_rpc_call(cli, "SR.get_by_uuid",
+        rc = rc ?: cli_rpc_call(dc, "SR.get_by_uuid",
                                 cli_strings(cli->args.kv[i].value, NULL),
                                 &sr);
         if (rc == 0 && api_struct_add(map, api_value_string(vdi) ?: "",
@@ -633,9 +636,10 @@ static void name_of(struct cli_ctx *cli, const char *cls, const char *ref,
 
 /* vm-migrate --dry-run: every check at once (VM.migrate_precheck), and
  * where each disk would go; exit 1 when the migration cannot go. */
-static int migrate_dry_run(struct cli_ctx *cli, const char *vm,
-                           const char *vmname, const char *hname,
-                           struct api_value *dest, struct api_value *map)
+static int migrate_dry_run(struct cli_ctx *cli, struct cli_ctx *dc,
+                           const char *vm, const char *vmname,
+                           const char *hname, struct api_value *dest,
+                           struct api_value *map)
 {
     struct api_value *p = cli_strings(vm, NULL), *r = NULL;
     const struct api_value *plan, *fails;
@@ -661,7 +665,7 @@ static int migrate_dry_run(struct cli_ctx *cli, const char *vm,
 
         name_of(cli, "SR", api_value_string(api_struct_get(d, "SR")) ?: "",
                 from, sizeof(from));
-        name_of(cli, "SR", api_value_string(api_struct_get(d, "to_SR")) ?:
+        name_of(dc, "SR", api_value_string(api_struct_get(d, "to_SR")) ?:
                 "", to, sizeof(to));
         api_value_get_bool(api_struct_get(d, "moves"), &moves);
         fprintf(cli->out, "  disk %s: on %s%s%s\n",
@@ -689,12 +693,56 @@ static int migrate_dry_run(struct cli_ctx *cli, const char *vm,
     return ok ? 0 : -EPERM;
 }
 
+/*
+ * vm-migrate remote-master=ADDR[:PORT]: the other pool's connection *r,
+ * logged in to its master as remote-username= (default root) with
+ * remote-password=, as xe does; its certificate is pinned in the rc file
+ * as any server's.
+ */
+static int remote_login(struct cli_ctx *cli, const char *master,
+                        struct cli_ctx *r)
+{
+    const char *user = cli_arg(cli, "remote-username");
+    const char *pw = cli_arg(cli, "remote-password");
+    const char *colon = strchr(master, ':');
+
+    cli_ctx_init(r, cli->xt);
+    r->out = cli->out;
+    r->err = cli->err;
+    r->opts.http = cli->opts.http;
+    r->opts.no_verify = cli->opts.no_verify;
+    r->opts.port = cli->opts.port;
+    if (colon && !strchr(colon + 1, ':')) {
+        char *end;
+        unsigned long p = strtoul(colon + 1, &end, 10);
+
+        if (*end || !p || p > 65535)
+            return cli_usage_error(cli, "remote-master=%s: a bad port",
+                                   master);
+        r->opts.port = (unsigned)p;
+        r->opts.server = strndup(master, (size_t)(colon - master));
+    } else {
+        r->opts.server = strdup(master);
+    }
+    if (!pw)
+        return cli_usage_error(cli, "remote-master= needs remote-password=");
+    r->opts.user = strdup(user ? user : "root");
+    r->opts.password = strdup(pw);
+    r->opts.rc_path = cli->opts.rc_path ? strdup(cli->opts.rc_path) : NULL;
+    if (!r->opts.server || !r->opts.user || !r->opts.password ||
+        (cli->opts.rc_path && !r->opts.rc_path))
+        return -ENOMEM;
+    return cli_rpc_login(r);
+}
+
 int cli_vm_migrate(struct cli_ctx *cli)
 {
     const char *hostarg = cli_arg(cli, "host");
     const char *hostuuid = cli_arg(cli, "host-uuid");
     const char *compress = cli_arg(cli, "compress");
     const char *netuuid = cli_arg(cli, "network-uuid");
+    const char *rmaster = cli_arg(cli, "remote-master");
+    struct cli_ctx rcli, *dc = cli;     /* the destination's pool */
     struct api_value *all = NULL, *opts = NULL, *params = NULL;
     struct api_value *task = NULL, *rec = NULL, *net = NULL;
     const char **refs = NULL;
@@ -712,16 +760,21 @@ int cli_vm_migrate(struct cli_ctx *cli)
         strcmp(compress, "true") && strcmp(compress, "false"))
         return cli_usage_error(cli, "compress=%s: expected zlib, zstd, true "
                                "or false", compress);
+    cli_ctx_init(&rcli, cli->xt);
     rc = cli_arg_bool(cli, "live", true, &live);
     if (!rc)
         rc = select_vms(cli, &all, &refs, &recs, &n);
     if (!rc && n != 1)
         rc = cli_usage_error(cli, "vm-migrate moves one VM at a time");
+    if (!rc && rmaster) {
+        dc = &rcli;
+        rc = remote_login(cli, rmaster, &rcli);
+    }
     if (!rc)
-        rc = cli_find_one(cli, "host", hostuuid ? hostuuid : hostarg, &host,
-                      &hname);
+        rc = cli_find_one(dc, "host", hostuuid ? hostuuid : hostarg, &host,
+                          &hname);
     if (!rc && netuuid)
-        rc = cli_rpc_call(cli, "network.get_by_uuid",
+        rc = cli_rpc_call(dc, "network.get_by_uuid",
                           cli_strings(netuuid, NULL), &net);
     if (rc)
         goto out;
@@ -747,14 +800,15 @@ int cli_vm_migrate(struct cli_ctx *cli)
     if (!vmname || !*vmname)
         vmname = api_value_string(api_struct_get(recs[0], "uuid")) ?: "?";
     rc = cli_arg_bool(cli, "dry-run", false, &dry);
-    rc = rc ?: vdi_map_args(cli, &map);
+    rc = rc ?: vdi_map_args(cli, dc, &map);
     if (rc) {
         api_value_free(params);
         goto out;
     }
-    if (dry || api_value_count(map)) {
-        /* Disks moved with it (or the checks only): XAPI's pair
-         * Host.migrate_receive + VM.migrate_send. */
+    if (dry || api_value_count(map) || rmaster) {
+        /* Disks moved with it (or the checks only, or to another pool):
+         * XAPI's pair Host.migrate_receive (on the destination's pool) +
+         * VM.migrate_send. */
         struct api_value *rp = cli_strings(host, NULL);
 
         if (rp)
@@ -762,9 +816,10 @@ int cli_vm_migrate(struct cli_ctx *cli)
                                             "OpaqueRef:NULL"));
         if (rp)
             api_array_append(rp, api_struct());
-        rc = cli_rpc_call(cli, "Host.migrate_receive", rp, &dest);
+        rc = cli_rpc_call(dc, "Host.migrate_receive", rp, &dest);
         if (!rc && dry) {
-            rc = migrate_dry_run(cli, refs[0], vmname, hname, dest, map);
+            rc = migrate_dry_run(cli, dc, refs[0], vmname, hname, dest,
+                                 map);
             dest = map = NULL;
             api_value_free(params);
             goto out;
@@ -802,6 +857,11 @@ int cli_vm_migrate(struct cli_ctx *cli)
         rc = cli_task_failed(cli, rec);
     }
 out:
+    /* The other pool's session lasts until the task ended: its master
+     * was told the outcome before (pd_settle.c). */
+    if (dc != cli && !cli->status)
+        cli->status = dc->status;
+    cli_ctx_clear(&rcli);
     free(host);
     free(hname);
     free(refs);

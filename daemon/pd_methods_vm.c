@@ -146,15 +146,24 @@ static void release(struct api_call_ctx *call, const char *vm,
 int xa_vm_set_running(struct pool_db *db, const char *vm, const char *state,
                       const char *host, int64_t domid)
 {
+    bool halted = !strcmp(state, "Halted"), was = false;
+    char *before = NULL;
     int rc;
 
-    rc = pool_db_set_field(db, POOL_CLASS_VM, vm, "power_state",
-                           &POOL_V_ENUM(state), POOL_DB_INTERNAL);
+    /* A start attaches every disk, a halt detaches them; a VM that keeps
+     * running (a migration) keeps the ones it has plugged. */
+    rc = xa_field_str(db, POOL_CLASS_VM, vm, "power_state", &before);
+    if (rc == 0)
+        was = !strcmp(before, "Halted");
+    free(before);
+    rc = rc ?: pool_db_set_field(db, POOL_CLASS_VM, vm, "power_state",
+                                 &POOL_V_ENUM(state), POOL_DB_INTERNAL);
     rc = rc ?: pool_db_set_field(db, POOL_CLASS_VM, vm, "resident_on",
                                  &POOL_V_REF(host), POOL_DB_INTERNAL);
     rc = rc ?: pool_db_set_field(db, POOL_CLASS_VM, vm, "domid",
                                  &POOL_V_INT(domid), POOL_DB_INTERNAL);
-    rc = rc ?: xa_vbds_attach(db, vm, strcmp(state, "Halted") != 0);
+    if (rc == 0 && (halted || was))
+        rc = xa_vbds_attach(db, vm, !halted);
     return rc;
 }
 

@@ -307,9 +307,7 @@ static int apply(struct pool_db *db, const struct xa_pm *pm, enum verdict v,
         return rc;
     rc = xa_vm_set_running(db, pm->vm, state, host, domid);
     /* ... and nothing may start it here meanwhile: the operation stays. */
-    if (pm->xpool && v == V_ON_DEST)
-        rc = rc ?: xa_vbds_attach(db, pm->vm, false);
-    else
+    if (!pm->xpool || v != V_ON_DEST)
         rc = rc ?: pool_db_map_remove(db, POOL_CLASS_VM, pm->vm,
                                       "current_operations", pm->op,
                                       POOL_DB_INTERNAL);

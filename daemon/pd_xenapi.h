@@ -458,7 +458,10 @@ int xa_vbds_attach(struct pool_db *db, const char *vm, bool attached);
 /* HANDLE_INVALID / HOST_OFFLINE unless host exists and is live. */
 int xa_host_usable(struct api_call_ctx *call, const char *host,
                    struct api_value **result_r);
-/* Sets the VM's power_state, resident_on and domid (no transaction). */
+/* Sets the VM's power_state, resident_on and domid, and its VBDs'
+ * currently_attached: all from Halted (a start), none to Halted,
+ * unchanged otherwise (a migration keeps what is plugged).  No
+ * transaction. */
 int xa_vm_set_running(struct pool_db *db, const char *vm, const char *state,
                       const char *host, int64_t domid);
 

@@ -134,6 +134,16 @@ t.ok(wait_until(lambda: count(3, "hb_last_seq") > hb + 5, 30,
                 "heartbeats after the forced unplug"),
      "the guest keeps running")
 
+# A VBD unplugged stays so across a migration (it does not move).
+s.call("VM.pool_migrate", vm, h2, {"live": "true"})
+t.is_((running_on(uuid, (2, 3)), s.call("VBD.get_currently_attached", vbd1),
+       backends(2)), ([2], False, [uuid + ".0.pid"]),
+      "migrated to host 2 with disk 2 unplugged: it stays unplugged")
+s.call("VM.pool_migrate", vm, h3, {"live": "true"})
+t.is_((running_on(uuid, (2, 3)), s.call("VBD.get_currently_attached", vbd1),
+       backends(3)), ([3], False, [uuid + ".0.pid"]),
+      "  and so back on host 3")
+
 # A disk another VM holds; a disk the VM's host cannot reach.
 vm2 = create_vm(s, "other")
 s.call("VBD.create", {"VM": vm2, "VDI": vdi1, "userdevice": "0"})

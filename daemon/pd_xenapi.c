@@ -534,7 +534,14 @@ static int m_logout(struct api_call_ctx *call, const struct api_value *params,
 void xa_task_progress(struct xa *xa, struct pool_db *db, const char *task,
                       double progress)
 {
+    struct pool_value cur = { 0 };
+
     if (!task || !db)
+        return;
+    /* Never back: a storage motion's disks, then its memory, each
+     * report their own share. */
+    if (pool_db_get_field(db, POOL_CLASS_TASK, task, "progress", &cur) ==
+        0 && cur.type == POOL_FT_FLOAT && cur.f >= progress)
         return;
     pool_db_set_field(db, POOL_CLASS_TASK, task, "progress",
                       &POOL_V_FLOAT(progress), POOL_DB_INTERNAL);

@@ -140,7 +140,7 @@ int xa_value_from_api(const struct pool_field *f, const struct api_value *a,
  * lookup of ref failed); for rc = pool_db_...(ref) in one step. */
 int xa_db_fail(struct api_call_ctx *call, int rc, const char *cls,
                const char *ref, struct api_value **result_r);
-/* Sets a task's progress (0..1); best effort. */
+/* Raises a task's progress (0..1; never lowers it); best effort. */
 void xa_task_progress(struct xa *xa, struct pool_db *db, const char *task,
                       double progress);
 /* Whether task.cancel was called on task (NULL: no task, false). */

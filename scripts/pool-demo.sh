@@ -10,7 +10,9 @@
 # another SR (storage live migration), then the VM to host2 with its disk
 # moved to host2's local SR; last, two more VMs started on host3 and host3
 # evacuated (host-evacuate: its plan and ETA first, then 2 moves at a
-# time).  The pool is left running;
+# time); last, a second pool of one host (127.0.0.5) and demo-vm moved
+# there with its disk (vm-migrate remote-master=...).  The pools are left
+# running;
 # `scripts/pool-demo.sh stop` stops it.  Expects a built tree (scripts/demo.sh builds first).
 set -uo pipefail
 
@@ -107,18 +109,19 @@ h=()
 for n in 1 2 3; do
     h[$n]=$(x host-list address="127.0.0.$((n + 1))" --minimal)
 done
-# Name the hosts after their place in the demo (XenAPI host.set_name_label,
-# as any client would).
-python3 - "$port" "$password" "${h[@]}" <<'EOP' || true
+# name_host MASTER UUID NAME: names a host after its place in the demo
+# (XenAPI host.set_name_label on its pool's master, as any client would).
+name_host() {
+    python3 - "$port" "$password" "$@" <<'EOP' || true
 import sys, xmlrpc.client
-port, pw, uuids = sys.argv[1], sys.argv[2], sys.argv[3:]
-s = xmlrpc.client.ServerProxy("http://127.0.0.2:%s/" % port)
+port, pw, master, uuid, name = sys.argv[1:6]
+s = xmlrpc.client.ServerProxy("http://%s:%s/" % (master, port))
 sess = s.session.login_with_password("root", pw)["Value"]
-for i, u in enumerate(uuids, 1):
-    ref = s.host.get_by_uuid(sess, u)["Value"]
-    s.host.set_name_label(sess, ref, "host%d" % i)
+s.host.set_name_label(sess, s.host.get_by_uuid(sess, uuid)["Value"], name)
 s.session.logout(sess)
 EOP
+}
+for n in 1 2 3; do name_host 127.0.0.2 "${h[$n]}" "host$n"; done
 x host-list params=uuid,name-label,address
 echo "== storage: a shared-file SR plugged on the three hosts, the pool's default"
 mkdir -p "$demo/sr-shared"
@@ -268,19 +271,51 @@ x host-disable uuid="${h[3]}" &&
 x host-enable uuid="${h[3]}"
 x vm-list params=name-label,resident-on
 
+echo "== storage live migration to another pool: a second pool, host4 on" \
+    "127.0.0.5 alone, and demo-vm moved there with its disk" \
+    "(vm-migrate remote-master=...)"
+start_host 4 || { echo "pool-demo: host4 did not start" >&2; exit 1; }
+h4=$(x -s 127.0.0.5 host-list --minimal)
+name_host 127.0.0.5 "$h4" host4
+mkdir -p "$demo/sr-local4"
+sr4=$(x -s 127.0.0.5 sr-create host-uuid="$h4" name-label=host4-local \
+      type=file device-config:location="$demo/sr-local4" \
+      physical-size=4G) ||
+    { echo "pool-demo: storage step failed" >&2; exit 1; }
+echo "   demo-data stays in this pool: its VBD (disk 1, unplugged) goes" \
+    "first (a disk not plugged cannot move with the VM)"
+x vbd-destroy uuid="$vbd" ||
+    { echo "pool-demo: vbd-destroy failed" >&2; exit 1; }
+disk=$(x vdi-list name-label="demo-vm disk" --minimal)
+remote=(remote-master="127.0.0.5:$port" remote-username=root
+        remote-password="$password")
+x vm-migrate vm=demo-vm host-uuid="$h4" "${remote[@]}" \
+    vdi:"$disk"="$sr4" --dry-run
+x vm-migrate vm=demo-vm host-uuid="$h4" "${remote[@]}" vdi:"$disk"="$sr4" ||
+    { echo "pool-demo: the move failed (the VM still runs on host2, on" \
+      "its disk)" >&2; exit 1; }
+echo "   the first pool's VMs now:"
+x vm-list params=name-label,resident-on
+echo "   the second pool's (demo-vm kept its uuid $vm_uuid):"
+x -s 127.0.0.5 vm-list params=name-label,uuid,power-state,resident-on
+echo "   its disk: $(ls "$demo/sr-local4" | grep -c raw) VDI on host4-local," \
+    "$(ls "$demo/sr-local2" | grep -c raw) left on host2-local"
+guest_status 4 "$vm_uuid"
+
 cat <<EOF
 
-The pool is running: three xm-poold hosts, demo-vm on host2 with its
-disk on host2's local SR host2-local, and the VDI demo-data on
-demo-shared (its VBD, disk 1, unplugged), demo-small-1 and -2 moved off
-host3 by its evacuation.  Try:
+The pools are running: three xm-poold hosts in the first, the VDI
+demo-data on demo-shared, demo-small-1 and
+-2 moved off host3 by its evacuation; host4 alone in the second, with
+demo-vm and its disk on host4-local.  Try:
     export XM_POOLRC=$XM_POOLRC
     $cli --http host-list
     $cli --http vm-list params=all
-    $cli --http vm-migrate vm=demo-vm host-uuid=${h[2]} live=true
+    $cli --http -s 127.0.0.5 vm-list params=all
+    $cli --http -s 127.0.0.5 vm-migrate vm=demo-vm host-uuid=${h[2]} remote-master=127.0.0.2:$port remote-password=\$(cat $demo/password) vdi:\$($cli --http -s 127.0.0.5 vdi-list name-label="demo-vm disk" --minimal)=$sr3
+    $cli --http vm-migrate vm=demo-small-1 host-uuid=${h[2]} live=true
     $cli --http vdi-create sr-uuid=$sr name-label=disk2 virtual-size=2G
-    $cli --http vbd-plug uuid=$vbd
-    $cli --http vdi-pool-migrate uuid=\$($cli --http vdi-list name-label="demo-vm disk" --minimal) sr-uuid=$sr
+    $cli --http vdi-pool-migrate uuid=\$($cli --http vdi-list name-label="demo-data" --minimal) sr-uuid=$sr2
     $cli --http host-evacuate uuid=${h[1]} batch-size=1
     $cli --http help
 Logs are in $demo/h*/xm-poold.log.  Stop it all with:

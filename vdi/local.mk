@@ -29,10 +29,10 @@ vdi_libmirrorctl_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sr
 
 dist_check_SCRIPTS += tests/vdi/lib.sh tests/vdi/nbd-interop.sh \
 	tests/vdi/nbd-durability.sh tests/vdi/nbd-bad-client.sh \
-	tests/vdi/nbd-handover.sh tests/vdi/mirror.sh
+	tests/vdi/nbd-handover.sh tests/vdi/mirror.sh tests/vdi/mirror-corrupt.sh
 TESTS += tests/vdi/nbd-interop.sh tests/vdi/nbd-durability.sh \
 	tests/vdi/nbd-bad-client.sh tests/vdi/nbd-handover.sh \
-	tests/vdi/mirror.sh
+	tests/vdi/mirror.sh tests/vdi/mirror-corrupt.sh
 
 check_PROGRAMS += tests/vdi/sr-tool
 tests_vdi_sr_tool_SOURCES = tests/vdi/sr-tool.c

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""tcp_proxy.py - a TCP proxy the pool tests put between two hosts, to cut
-the link between them at a state of the test's choosing.
+"""tcp_proxy.py - a TCP proxy the tests put between two ends of a link,
+to cut it or corrupt it at a state of the test's choosing.
 
     tcp_proxy.py LISTEN_ADDR:PORT TARGET_ADDR:PORT STATE_FILE
 
 It forwards every connection to LISTEN to TARGET.  SIGUSR1 cuts the link:
 every open connection is reset and the listening socket closed (a new
-connection is refused); SIGUSR2 listens again.  STATE_FILE says "open" or
-"cut" once the proxy is in that state, so that a test acts only after it.
-SIGTERM ends the proxy.
+connection is refused); SIGUSR2 listens again.  SIGHUP arms a corruption:
+one byte of the next chunk a client sends is flipped on its way.
+STATE_FILE says "open", "cut", "armed" or "corrupted" once the proxy is in
+that state, so that a test acts only after it.  SIGTERM ends the proxy.
 """
 import os
 import selectors
@@ -33,6 +34,8 @@ class Proxy:
         self.peer = {}          # socket -> the socket it is paired with
         self.want = "open"
         self.done = False
+        self.clients = set()    # the accepted ends
+        self.armed = False
         self.rfd, self.wfd = os.pipe()
         os.set_blocking(self.wfd, False)
         self.sel.register(self.rfd, selectors.EVENT_READ, "wake")
@@ -66,6 +69,7 @@ class Proxy:
             if x is None:
                 continue
             self.peer.pop(x, None)
+            self.clients.discard(x)
             try:
                 self.sel.unregister(x)
             except (KeyError, ValueError):
@@ -101,6 +105,7 @@ class Proxy:
             self.sel.register(x, selectors.EVENT_READ, "data")
         self.peer[c] = t
         self.peer[t] = c
+        self.clients.add(c)
 
     def pump(self, s):
         other = self.peer.get(s)
@@ -115,12 +120,19 @@ class Proxy:
         if not data:
             self.drop(s)
             return
+        flipped = self.armed and s in self.clients
+        if flipped:
+            data = bytearray(data)
+            data[len(data) // 2] ^= 0xFF
+            self.armed = False
         try:
             other.setblocking(True)
             other.sendall(data)
             other.setblocking(False)
         except OSError:
             self.drop(s)
+        if flipped:
+            self.say("corrupted")
 
     def run(self):
         self.open()
@@ -132,6 +144,10 @@ class Proxy:
                     self.accept()
                 elif key.data == "data":
                     self.pump(key.fileobj)
+            if self.want == "corrupt":
+                self.armed = True
+                self.want = "open"
+                self.say("armed")
             if self.want == "cut" and self.lsock:
                 self.cut()
             elif self.want == "open" and not self.lsock:
@@ -146,6 +162,7 @@ def main():
     p = Proxy(addr(sys.argv[1]), addr(sys.argv[2]), sys.argv[3])
     signal.signal(signal.SIGUSR1, lambda *a: p.signalled("cut"))
     signal.signal(signal.SIGUSR2, lambda *a: p.signalled("open"))
+    signal.signal(signal.SIGHUP, lambda *a: p.signalled("corrupt"))
     signal.signal(signal.SIGTERM, lambda *a: p.signalled("stop"))
     p.run()
 

@@ -795,6 +795,10 @@ static int migrate(struct api_call_ctx *call, const char *vm,
         rc = xa_sxm_start(call, m.pm.vm, m.pm.dst, m.pm.op, vdi_map,
                           m.max_bps, xp, exports, &m.sxm, result_r);
     api_value_free(exports);
+    /* A mirror may have failed since it was synced (a dropped link):
+     * resumed now rather than refused at the switch-over. */
+    if (rc == 0 && m.sxm)
+        rc = xa_sxm_recheck(call, m.sxm, result_r);
     if (rc < 0 && begun)
         give_up(call, &m, rc, result_r);
     rc = rc ?: prepare(call, &m, result_r);

@@ -1308,6 +1308,19 @@ int xa_sxm_start(struct api_call_ctx *call, const char *vm,
     return 0;
 }
 
+int xa_sxm_recheck(struct api_call_ctx *call, struct xa_sxm *x,
+                   struct api_value **result_r)
+{
+    unsigned i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && x && i < x->n; i++) {
+        x->mo[i].call = call;
+        rc = motion_sync(&x->mo[i], &x->gen[i], result_r);
+    }
+    return rc;
+}
+
 void xa_sxm_abort(struct api_call_ctx *call, struct xa_sxm *x)
 {
     unsigned i;

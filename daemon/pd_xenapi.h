@@ -413,6 +413,11 @@ int xa_sxm_start(struct api_call_ctx *call, const char *vm,
                  const struct api_value *vdi_map, int64_t max_bps,
                  const struct xa_xpool *xp, const struct api_value *exports,
                  struct xa_sxm **sxm_r, struct api_value **result_r);
+/* Just before the memory moves: every mirror still actively synced, one
+ * that failed since resumed from its bitmap (its generation taken anew);
+ * MIRROR_FAILED when one cannot be. */
+int xa_sxm_recheck(struct api_call_ctx *call, struct xa_sxm *x,
+                   struct api_value **result_r);
 void xa_sxm_abort(struct api_call_ctx *call, struct xa_sxm *x);
 void xa_sxm_free(struct xa_sxm *x);
 int xa_sxm_disks(const struct xa_sxm *x, struct api_value *disks);

@@ -16,13 +16,18 @@
 #     bitmap, the VM moves to host 4 with its disk;
 #  D. back to l3, the master held once the mirror is actively synced
 #     (pd.sxm.synced), the connections killed: the write-blocking mirror
-#     fails at the guest's next write; the source's precommit refuses to
-#     complete it (another generation), the migration fails, the VM stays
-#     on host 4 on its disk;
-#  E. to l3 again, the copy held, host 3's export backend killed
-#     (SIGKILL): the master has host 3 export the VDI again (a new port
+#     fails at the guest's next write; the master checks its mirrors
+#     once more before the memory moves and resumes it from its bitmap:
+#     the VM moves to host 3 with its disk;
+#  D2. to l4, the master held once the receiver is prepared
+#     (pd.master.prepared, after that check), the connections killed: the
+#     source's precommit refuses to complete the failed mirror (another
+#     generation), the migration fails, the VM stays on host 3 on its
+#     disk;
+#  E. to l4 again, the copy held, host 4's export backend killed
+#     (SIGKILL): the master has host 4 export the VDI again (a new port
 #     and key) and the mirror resumes there from its bitmap: the VM moves
-#     to host 3 with its disk.
+#     to host 4 with its disk.
 # After each: the VM runs on exactly one host, its VBD names the disk it
 # runs on, which is the only VDI (and the only files) of the four SRs; the
 # guest's disk and memory ledgers are clean; no export, no block service
@@ -332,7 +337,8 @@ t.done()
 P
 
 # D. The link cut with the mirror write-blocking, before the memory
-# moves: the switch-over refuses the failed mirror.
+# moves: the master checks its mirrors once more and resumes the failed
+# one from its bitmap; the VM moves.
 pt_arm 2 "pd.sxm.synced=wait"
 pt_py <<'P'
 import sys, os
@@ -353,7 +359,7 @@ t = Tap()
 ids = load()
 s = Session(2)
 vu = s.call("VDI.get_uuid", ids["vdi"])
-log = os.path.getsize(tmp + "/h4/log")
+log = os.path.getsize(tmp + "/h2/log")
 t.is_(mirror_status(4, ids["uuid"], vu)["state"], "synced",
       "D: the master held, the mirror is write-blocking")
 n = cut(3)
@@ -365,27 +371,72 @@ t.ok(wait_until(lambda: mirror_status(4, ids["uuid"], vu)["state"] ==
 arm(2, "")
 go(2, "pd.sxm.synced")
 rec = s.wait_task(ids["task"], 180)
-t.ok(rec["status"] == "failure", "D: the migration fails (the source's "
-     "precommit refuses the mirror that failed: %s)" % rec["error_info"])
-t.ok(b"mirror cannot complete" in open(tmp + "/h4/log", "rb").read()[log:],
-     "D: the source's log says its mirror could not complete")
-clean(t, s, ids, 4, "D")
+t.is_((rec["status"], rec["error_info"]), ("success", []),
+      "D: the master resumes it before the memory moves: the migration "
+      "succeeds")
+t.ok(b"resuming (1 of" in open(tmp + "/h2/log", "rb").read()[log:],
+     "D: the master's log says it resumed the mirror")
+ids["vdi"] = s.call("VBD.get_VDI", ids["vbd"])
+save(**ids)
+clean(t, s, ids, 3, "D")
 t.done()
 P
 
-# E. The destination's export backend killed while the mirror copies.
-pt_arm 4 "vdi.mirror.copy=wait"
+# D2. The link cut once the mirrors were checked and the receiver is
+# prepared (pd.master.prepared): the source's precommit refuses the
+# failed mirror (another generation), the VM stays on host 3 on its disk.
+pt_arm 2 "pd.master.prepared=wait"
 pt_py <<'P'
 import sys, os
 sys.path.insert(0, os.environ["PT_TMP"])
 from mf import *
 t = Tap()
 ids = load()
-ids["task"] = send(Session(2), ids, 3, "l3")
+ids["task"] = send(Session(2), ids, 4, "l4")
 save(**ids)
 t.done()
 P
-pt_hit 4 vdi.mirror.copy || pt_fail "E: the copy reached vdi.mirror.copy"
+pt_hit 2 pd.master.prepared || pt_fail "D2: the master reached " \
+    "pd.master.prepared"
+pt_py <<'P'
+import sys, os
+sys.path.insert(0, os.environ["PT_TMP"])
+from mf import *
+t = Tap()
+ids = load()
+s = Session(2)
+vu = s.call("VDI.get_uuid", ids["vdi"])
+log = os.path.getsize(tmp + "/h3/log")
+n = cut(4)
+t.ok(n >= 1, "D2: the mirror's %d connections to host 4's export are "
+     "killed" % n)
+t.ok(wait_until(lambda: mirror_status(3, ids["uuid"], vu)["state"] ==
+                "failed", 30, "failed"), "D2: the mirror fails at the "
+     "guest's next write", repr(mirror_status(3, ids["uuid"], vu)))
+arm(2, "")
+go(2, "pd.master.prepared")
+rec = s.wait_task(ids["task"], 180)
+t.ok(rec["status"] == "failure", "D2: the migration fails (the source's "
+     "precommit refuses the mirror that failed: %s)" % rec["error_info"])
+t.ok(b"mirror cannot complete" in open(tmp + "/h3/log", "rb").read()[log:],
+     "D2: the source's log says its mirror could not complete")
+clean(t, s, ids, 3, "D2")
+t.done()
+P
+
+# E. The destination's export backend killed while the mirror copies.
+pt_arm 3 "vdi.mirror.copy=wait"
+pt_py <<'P'
+import sys, os
+sys.path.insert(0, os.environ["PT_TMP"])
+from mf import *
+t = Tap()
+ids = load()
+ids["task"] = send(Session(2), ids, 4, "l4")
+save(**ids)
+t.done()
+P
+pt_hit 3 vdi.mirror.copy || pt_fail "E: the copy reached vdi.mirror.copy"
 pt_py <<'P'
 import sys, os, signal
 sys.path.insert(0, os.environ["PT_TMP"])
@@ -393,7 +444,7 @@ from mf import *
 t = Tap()
 ids = load()
 s = Session(2)
-pid = export_pid(3)
+pid = export_pid(4)
 os.kill(pid, signal.SIGKILL)
 
 def gone():
@@ -403,13 +454,13 @@ def gone():
     except FileNotFoundError:
         return True
 t.ok(wait_until(gone, 10, "export gone"), "E: with the copy held, host "
-     "3's export backend is killed")
-arm(4, "")
-go(4, "vdi.mirror.copy")
+     "4's export backend is killed")
+arm(3, "")
+go(3, "vdi.mirror.copy")
 rec = s.wait_task(ids["task"], 180)
 t.is_(rec["status"], "success", "E: the mirror resumes at the export made "
       "again, the migration succeeds")
-on = 3 if rec["status"] == "success" else 4
+on = 4 if rec["status"] == "success" else 3
 ids["vdi"] = s.call("VBD.get_VDI", ids["vbd"])
 save(**ids)
 clean(t, s, ids, on, "E")

@@ -35,7 +35,7 @@ static const char *const k_shutdown[] = { "vm", "force", "multiple", NULL };
 static const char *const k_migrate[] = {
     "vm", "host", "host-uuid", "live", "compress", "network-uuid",
     "dry-run", "vdi:", "remote-master", "remote-username", "remote-password",
-    NULL
+    "keep-source", NULL
 };
 static const char *const k_cancel[] = { "uuid", NULL };
 static const char *const k_host[] = { "host", "uuid", NULL };
@@ -48,7 +48,7 @@ static const char *const k_evacuate[] = {
 static const char *const k_uuid[] = { "uuid", NULL };
 static const char *const k_vbd_unplug[] = { "uuid", "force", NULL };
 static const char *const k_vdi_pool_migrate[] = {
-    "uuid", "sr-uuid", "max-bps", NULL
+    "uuid", "sr-uuid", "max-bps", "keep-source", NULL
 };
 static const char *const k_vdi_copy[] = { "uuid", "sr-uuid", NULL };
 static const char *const k_sr_create[] = {
@@ -129,7 +129,8 @@ static const struct cli_command commands[] = {
       "vm=NAME|UUID host=NAME|UUID|host-uuid=UUID [live=true|false] "
       "[compress=zlib|zstd|true|false] [network-uuid=UUID] "
       "[vdi:VDI-UUID=SR-UUID ...] [remote-master=ADDR[:PORT] "
-      "[remote-username=USER] remote-password=PW] [--dry-run]",
+      "[remote-username=USER] remote-password=PW] [keep-source=true] "
+      "[--dry-run]",
       "migrate a running VM to another host of the pool, showing progress; "
       "vdi: moves those disks to SRs of that host with it (storage live "
       "migration); remote-master: to a host of another pool, every disk "
@@ -195,9 +196,10 @@ static const struct cli_command commands[] = {
       "copy a virtual disk that no running VM writes into a new one on an "
       "SR (holes stay holes); prints the new VDI's uuid", k_vdi_copy, NULL },
     { "vdi-pool-migrate", cli_vdi_pool_migrate,
-      "uuid=UUID sr-uuid=UUID [max-bps=RATE]",
+      "uuid=UUID sr-uuid=UUID [max-bps=RATE] [keep-source=true]",
       "move a running VM's disk to another SR while the VM runs (storage "
-      "live migration); prints the new VDI's uuid", k_vdi_pool_migrate,
+      "live migration); prints the new VDI's uuid; keep-source keeps the "
+      "old VDI", k_vdi_pool_migrate,
       NULL },
     { "vm-disk-add", cli_vm_disk_add,
       "vm=NAME|UUID disk-size=SIZE [sr-uuid=UUID] [device=0-7] "

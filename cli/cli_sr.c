@@ -503,19 +503,23 @@ int cli_vm_disk_add(struct cli_ctx *cli)
     return rc;
 }
 
-/* vdi-pool-migrate uuid= sr-uuid= [max-bps=]: a running VM's disk to
- * another SR, live (Async.VDI.pool_migrate, with the progress bar);
- * prints the new VDI's uuid. */
+/* vdi-pool-migrate uuid= sr-uuid= [max-bps=] [keep-source=]: a running
+ * VM's disk to another SR, live (Async.VDI.pool_migrate, with the
+ * progress bar); prints the new VDI's uuid. */
 int cli_vdi_pool_migrate(struct cli_ctx *cli)
 {
     const char *bps = cli_arg(cli, "max-bps");
     struct api_value *vdi = NULL, *sr = NULL, *params = NULL, *opts = NULL;
+    bool keep = false;
     int64_t b = 0;
     int rc = 0;
 
     if (bps && (cli_parse_size(bps, &b) < 0 || b <= 0))
         return cli_usage_error(cli, "max-bps=%s: a rate in bytes/s (K, M, "
                                "G allowed)", bps);
+    rc = cli_arg_bool(cli, "keep-source", false, &keep);
+    if (rc)
+        return rc;
     rc = ref_of(cli, "VDI", "uuid", &vdi);
     rc = rc ?: ref_of(cli, "SR", "sr-uuid", &sr);
     if (rc)
@@ -527,6 +531,8 @@ int cli_vdi_pool_migrate(struct cli_ctx *cli)
         snprintf(num, sizeof(num), "%lld", (long long)b);
         rc = api_struct_add(opts, "max_bps", api_string(num));
     }
+    if (!rc && keep)
+        rc = api_struct_add(opts, "keep_source", api_string("true"));
     params = cli_strings(api_value_string(vdi) ?: "",
                          api_value_string(sr) ?: "", NULL);
     if (rc || !params || api_array_append(params, opts) < 0) {

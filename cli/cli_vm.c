@@ -750,7 +750,7 @@ int cli_vm_migrate(struct cli_ctx *cli)
     char *host = NULL, *hname = NULL, line[256];
     struct api_value *map = NULL, *dest = NULL, *sopts = NULL;
     const char *vmname, *status;
-    bool live = true, dry = false;
+    bool live = true, dry = false, keep = false;
     size_t n = 0;
     int rc;
 
@@ -762,6 +762,7 @@ int cli_vm_migrate(struct cli_ctx *cli)
                                "or false", compress);
     cli_ctx_init(&rcli, cli->xt);
     rc = cli_arg_bool(cli, "live", true, &live);
+    rc = rc ?: cli_arg_bool(cli, "keep-source", false, &keep);
     if (!rc)
         rc = select_vms(cli, &all, &refs, &recs, &n);
     if (!rc && n != 1)
@@ -782,6 +783,8 @@ int cli_vm_migrate(struct cli_ctx *cli)
     rc = api_struct_add(opts, "live", api_string(live ? "true" : "false"));
     if (!rc && compress)
         rc = api_struct_add(opts, "compress", api_string(compress));
+    if (!rc && keep)
+        rc = api_struct_add(opts, "keep_source", api_string("true"));
     if (!rc && net)
         rc = api_struct_add(opts, "network",
                             api_string(api_value_string(net) ?: ""));

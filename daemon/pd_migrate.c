@@ -32,7 +32,7 @@ struct migration {
     struct api_value *disks;    /* the VM's disks on the target */
     struct api_value *prep;     /* migrate_prepare's answer */
     const struct api_value *vdi_map;    /* disks moved with it, or NULL */
-    int64_t max_bps;            /* their mirrors' bandwidth cap */
+    struct xa_sxm_opts so;      /* their mirrors' options */
     struct xa_sxm *sxm;         /* their motion (pd_motion.c) */
     struct xa_xpool *xp;        /* to another pool (pd_xpool.c), or NULL */
 };
@@ -777,7 +777,8 @@ static int migrate(struct api_call_ctx *call, const char *vm,
     snprintf(m.pm.vm, sizeof(m.pm.vm), "%s", vm);
     snprintf(m.pm.dst, sizeof(m.pm.dst), "%s", host);
     m.pm.xpool = xp != NULL;
-    m.max_bps = bps ? atoll(bps) : 0;
+    m.so.max_bps = bps ? atoll(bps) : 0;
+    m.so.keep_source = xa_opt_keep_source(opts);
     xa_op_key(call, m.pm.op);
     /* This thread settles it; the reconciler leaves it alone. */
     rc = xa_settler_enter(xc->xa, m.pm.op);
@@ -791,9 +792,12 @@ static int migrate(struct api_call_ctx *call, const char *vm,
     if (rc == 0 && xp)
         rc = xa_xpool_begin(call, xp, m.pm.vm, m.pm.src, vdi_map, &exports,
                             result_r);
+    m.so.xp = xp;
+    m.so.exports = exports;
     if (rc == 0 && api_value_count(vdi_map))
-        rc = xa_sxm_start(call, m.pm.vm, m.pm.dst, m.pm.op, vdi_map,
-                          m.max_bps, xp, exports, &m.sxm, result_r);
+        rc = xa_sxm_start(call, m.pm.vm, m.pm.dst, m.pm.op, vdi_map, &m.so,
+                          &m.sxm, result_r);
+    m.so.exports = NULL;
     api_value_free(exports);
     /* A mirror may have failed since it was synced (a dropped link):
      * resumed now rather than refused at the switch-over. */

@@ -44,6 +44,7 @@
 #define MOTION_OP       "xm:motion-op"      /* with a VM migration: its key */
 #define MOTION_HOST     "xm:motion-host"    /* ... and the destination host,
                                              * which exports the new VDI */
+#define MOTION_KEEP     "xm:motion-keep"    /* "true": the source stays */
 #define MOTION_TO_UUID  "xm:motion-to-uuid" /* to another pool: the new
                                              * VDI's uuid there (instead of
                                              * MOTION_TO) */
@@ -593,6 +594,7 @@ struct motion {
     char *src, *src_uuid, *src_sr, *dst, *dst_uuid;
     int num;
     int64_t max_bps;
+    bool keep;                  /* the source stays (MOTION_KEEP) */
     struct api_value *dst_disk; /* the destination as the agent serves it */
     unsigned resumes;
     char *dst_host;             /* with a VM migration: where it goes */
@@ -715,6 +717,27 @@ static int set_stage(struct motion *mo, const char *stage)
                            POOL_DB_INTERNAL);
 }
 
+bool xa_opt_keep_source(const struct api_value *opts)
+{
+    const struct api_value *v = api_struct_get(opts, "keep_source");
+    const char *s = api_value_string(v);
+    bool b = false;
+
+    if (v && api_value_type(v) == API_BOOL)
+        api_value_get_bool(v, &b);
+    return b || (s && !strcmp(s, "true"));
+}
+
+/* The source kept after the switch, when asked: said on the source. */
+static int tag_keep(struct motion *mo)
+{
+    if (!mo->keep)
+        return 0;
+    return pool_db_map_put(dbof(mo->call), POOL_CLASS_VDI, mo->src,
+                           "other_config", MOTION_KEEP, "true",
+                           POOL_DB_INTERNAL);
+}
+
 /* Stage prepare: the destination VDI on sr, tagged both ways. */
 static int motion_prepare(struct motion *mo, const char *sr,
                           struct api_value **result_r)
@@ -734,6 +757,7 @@ static int motion_prepare(struct motion *mo, const char *sr,
     rc = rc ?: xa_field_str(db, POOL_CLASS_VDI, mo->src, "name_label",
                             &name);
     rc = rc ?: set_stage(mo, "prepare");
+    rc = rc ?: tag_keep(mo);
     rc = rc ?: xa_vdi_create(mo->call, sr, size, name, &mo->dst, result_r);
     free(name);
     if (rc < 0)
@@ -947,7 +971,26 @@ static void unexport(struct motion *mo)
     free(url);
 }
 
-/* After the switch: the source goes, the tags with it. */
+/* The source's motion tags go, in one transaction. */
+static void untag(struct pool_db *db, const char *src)
+{
+    static const char *const keys[] = {
+        MOTION_TO, MOTION_STAGE, MOTION_OP, MOTION_HOST, MOTION_TO_UUID,
+        MOTION_KEEP, NULL
+    };
+    size_t i;
+    int rc = pool_db_begin(db);
+
+    for (i = 0; rc == 0 && keys[i]; i++)
+        rc = pool_db_map_remove(db, POOL_CLASS_VDI, src, "other_config",
+                                keys[i], POOL_DB_INTERNAL);
+    rc = rc ?: pool_db_commit(db);
+    if (rc < 0)
+        pool_db_rollback(db);
+}
+
+/* After the switch: the source goes, the tags with it (the source stays
+ * untagged when it is to be kept). */
 static int motion_finish(struct motion *mo)
 {
     struct api_value *ignored = NULL;
@@ -958,6 +1001,13 @@ static int motion_finish(struct motion *mo)
     if (mo->dst)
         pool_db_map_remove(dbof(mo->call), POOL_CLASS_VDI, mo->dst,
                            "other_config", MOTION_OF, POOL_DB_INTERNAL);
+    if (mo->keep) {
+        untag(dbof(mo->call), mo->src);
+        xt_info(mo->call->xt, "VDI %s: kept, as asked; its copy %s is the "
+                "VM's disk now", mo->src, mo->dst ? mo->dst :
+                mo->dst_uuid ? mo->dst_uuid : "-");
+        return 0;
+    }
     rc = xa_vdi_destroy(mo->call, mo->src, &ignored);
     api_value_free(ignored);
     if (rc < 0) {
@@ -970,24 +1020,6 @@ static int motion_finish(struct motion *mo)
                 mo->call->xt->err_msg);
     }
     return 0;
-}
-
-/* The source's motion tags go, in one transaction. */
-static void untag(struct pool_db *db, const char *src)
-{
-    static const char *const keys[] = {
-        MOTION_TO, MOTION_STAGE, MOTION_OP, MOTION_HOST, MOTION_TO_UUID,
-        NULL
-    };
-    size_t i;
-    int rc = pool_db_begin(db);
-
-    for (i = 0; rc == 0 && keys[i]; i++)
-        rc = pool_db_map_remove(db, POOL_CLASS_VDI, src, "other_config",
-                                keys[i], POOL_DB_INTERNAL);
-    rc = rc ?: pool_db_commit(db);
-    if (rc < 0)
-        pool_db_rollback(db);
 }
 
 /* An agent's cancel found the VM switched by a switch-over it had not
@@ -1116,6 +1148,7 @@ static int vdi_pool_migrate(struct api_call_ctx *call,
                         "sr, options)");
     mo.src = strdup(vdi);
     mo.max_bps = bps ? atoll(bps) : 0;
+    mo.keep = xa_opt_keep_source(opts);
     rc = mo.src ? 0 : xt_error(call->xt, -ENOMEM, "out of memory");
     rc = rc ?: xa_db_fail(call, pool_db_check_ref(dbof(call), POOL_CLASS_SR,
                                                   sr), "SR", sr, result_r);
@@ -1243,6 +1276,7 @@ static int sxm_one(struct motion *mo, const char *vm, const char *op,
                            &mo->url);
     if (mo->remote) {
         rc = rc ?: set_stage(mo, "prepare");
+        rc = rc ?: tag_keep(mo);
         rc = rc ?: sxm_import(mo, exports, &remote);
     } else {
         rc = rc ?: motion_prepare(mo, sr, result_r);
@@ -1269,9 +1303,9 @@ static int sxm_one(struct motion *mo, const char *vm, const char *op,
 
 int xa_sxm_start(struct api_call_ctx *call, const char *vm,
                  const char *dst_host, const char *op,
-                 const struct api_value *vdi_map, int64_t max_bps,
-                 const struct xa_xpool *xp, const struct api_value *exports,
-                 struct xa_sxm **sxm_r, struct api_value **result_r)
+                 const struct api_value *vdi_map,
+                 const struct xa_sxm_opts *o, struct xa_sxm **sxm_r,
+                 struct api_value **result_r)
 {
     struct xa_sxm *x = calloc(1, sizeof(*x));
     size_t i, n = api_value_count(vdi_map);
@@ -1285,14 +1319,15 @@ int xa_sxm_start(struct api_call_ctx *call, const char *vm,
         const char *sr = api_value_string(api_struct_value(vdi_map, i));
 
         mo->call = call;
-        mo->max_bps = max_bps;
-        mo->xp = xp;
-        mo->remote = xp != NULL;
+        mo->max_bps = o->max_bps;
+        mo->keep = o->keep_source;
+        mo->xp = o->xp;
+        mo->remote = o->xp != NULL;
         mo->src = strdup(api_struct_key(vdi_map, i));
         mo->dst_host = strdup(dst_host);
         rc = mo->src && mo->dst_host && sr ? 0 :
              xt_error(call->xt, -EINVAL, "vdi_map: VDI -> SR");
-        rc = rc ?: sxm_one(mo, vm, op, sr, exports, result_r);
+        rc = rc ?: sxm_one(mo, vm, op, sr, o->exports, result_r);
     }
     /* All mirrors run at once; each is followed until actively synced. */
     for (i = 0; rc == 0 && i < x->n; i++)
@@ -1487,6 +1522,7 @@ static void reconcile_fill(struct motion *mo, const struct pool_record *rec)
     mo->dst = dst ? strdup(dst) : NULL;
     mo->dst_host = host ? strdup(host) : NULL;
     mo->remote = there != NULL;
+    mo->keep = pool_value_map_get(oc, MOTION_KEEP) != NULL;
     if (there)
         mo->dst_uuid = strdup(there);
     if (mo->dst && xa_field_str(db, POOL_CLASS_VDI, mo->dst, "uuid",

@@ -406,13 +406,22 @@ void xa_motion_retry(struct xa *xa, struct pool_db *db, struct xt_ctx *ctx);
  */
 struct xa_sxm;
 struct xa_xpool;
-/* To another pool: xp, and exports (xa_xpool_begin's) instead of new
- * VDIs made here; NULL, NULL otherwise. */
+struct xa_sxm_opts {
+    int64_t max_bps;                    /* the mirrors' cap, bytes/s; 0 */
+    bool keep_source;                   /* the old VDIs stay (untagged) */
+    /* To another pool: xp, and exports (xa_xpool_begin's) instead of
+     * new VDIs made here; NULL, NULL otherwise. */
+    const struct xa_xpool *xp;
+    const struct api_value *exports;
+};
 int xa_sxm_start(struct api_call_ctx *call, const char *vm,
                  const char *dst_host, const char *op,
-                 const struct api_value *vdi_map, int64_t max_bps,
-                 const struct xa_xpool *xp, const struct api_value *exports,
-                 struct xa_sxm **sxm_r, struct api_value **result_r);
+                 const struct api_value *vdi_map,
+                 const struct xa_sxm_opts *o, struct xa_sxm **sxm_r,
+                 struct api_value **result_r);
+/* The option keep_source ("true") of VDI.pool_migrate and migrate_send:
+ * the VDIs a motion moved away from are kept, not destroyed. */
+bool xa_opt_keep_source(const struct api_value *opts);
 /* Just before the memory moves: every mirror still actively synced, one
  * that failed since resumed from its bitmap (its generation taken anew);
  * MIRROR_FAILED when one cannot be. */

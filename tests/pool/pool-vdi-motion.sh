@@ -268,4 +268,34 @@ new=$(x vdi-pool-migrate uuid="$vdi_uuid" sr-uuid="$a_uuid" 2>"$PT_TMP/e" |
 [ -f "$PT_TMP/a/$new.raw" ] && pt_ok "vdi-pool-migrate prints the new VDI" ||
     pt_fail "vdi-pool-migrate prints the new VDI" "got '$new'" \
     "$(tail -n 3 "$PT_TMP/e")"
+
+# keep-source=true: the disk moves to B, its old VDI on A stays.
+b_uuid=$(pt_py <<'P'
+from pool_client import *
+print(Session(2).call("SR.get_uuid", load()["b"]))
+P
+)
+new2=$(x vdi-pool-migrate uuid="$new" sr-uuid="$b_uuid" keep-source=true \
+       2>"$PT_TMP/e" | tail -n 1)
+NEW=$new NEW2=$new2 pt_py <<'P'
+import os
+from pool_client import *
+t = Tap()
+ids = load()
+tmp = os.environ["PT_TMP"]
+s = Session(2)
+old = s.call("VDI.get_by_uuid", os.environ["NEW"])
+t.is_(s.call("VDI.get_uuid", s.call("VBD.get_VDI", ids["vbd"])),
+      os.environ["NEW2"], "keep-source=true: the VM's disk is the new VDI")
+t.is_((s.call("VDI.get_SR", old), os.path.exists(tmp + "/a/%s.raw" %
+                                                 os.environ["NEW"])),
+      (ids["a"], True), "  its old VDI stays on A, with its file")
+t.is_([k for k in s.call("VDI.get_other_config", old)
+       if k.startswith("xm:motion")], [], "  untagged")
+t.is_(s.call("VDI.get_VBDs", old), [], "  and no VBD uses it")
+st = host_local(2, "vm_status", ids["uuid"])
+t.is_((int(st["disk_mismatches"]), int(st["disk_errors"])), (0, 0),
+      "the ledger is clean")
+t.done()
+P
 pt_done

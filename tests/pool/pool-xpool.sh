@@ -291,12 +291,13 @@ case $st:$out in 0:*) pt_fail "a wrong remote password is refused" "$out" ;;
 *refused*) pt_ok "a wrong remote password is refused" ;;
 *) pt_fail "a wrong remote password is refused" "status $st: $out" ;; esac
 # Pool B unreachable when pool A tells it the outcome (pd.xpool.tell):
-# the move succeeds; pool B's import ends by itself (its host runs the
-# VM), and pool A keeps its record until it could tell (the CLI's
-# session there is gone by then: pool A gives up telling).
+# the move (keep-source=true) succeeds; pool B's import ends by itself
+# (its host runs the VM), and pool A keeps its record until it could tell
+# (the CLI's session there is gone by then: pool A gives up telling);
+# the old VDI stays in pool A.
 pt_arm 2 "pd.xpool.tell=fail"
 out=$(x vm-migrate vm="$VM_UUID" host=127.0.0.5 $REMOTE \
-      "vdi:$VDI_UUID=$L5_UUID" 2>&1)
+      "vdi:$VDI_UUID=$L5_UUID" keep-source=true 2>&1)
 st=$?
 pt_is "$st" 0 "vm-migrate remote-master=... moves it to pool B" ||
     pt_diag "$out"
@@ -324,7 +325,8 @@ t.fails_with(lambda: a.call("VM.start", vma[0], False, False),
 t.done()
 P
 pt_arm 2 ""
-pt_py <<'P'
+VDI_UUID=$VDI_UUID pt_py <<'P'
+import os
 from pool_client import *
 t = Tap()
 ids = load()
@@ -334,6 +336,15 @@ t.ok(wait_until(lambda: uuid not in [r["uuid"] for r in Session(2).call(
      "more")
 t.is_([j for j in journals(2) if j.startswith("xpool.")], [],
       "  nor a journal of it")
+a = Session(2)
+old = a.call("VDI.get_by_uuid", os.environ["VDI_UUID"])
+t.is_((a.call("VDI.get_SR", old), a.call("VDI.get_VBDs", old),
+       [k for k in a.call("VDI.get_other_config", old)
+        if k.startswith("xm:")],
+       os.path.exists(os.environ["PT_TMP"] + "/l3/%s.raw" %
+                      os.environ["VDI_UUID"])),
+      (ids["l3"], [], [], True), "keep-source=true: its old VDI stays in "
+      "pool A, untagged, with its file")
 st = host_local(5, "vm_status", uuid)
 t.is_((int(st["disk_mismatches"]), int(st["disk_errors"]),
        int(st["mismatches"])), (0, 0, 0), "disk and memory ledgers clean")

@@ -110,12 +110,17 @@ dt_cleanup()
     fi
 }
 
-# A TCP port of 127.0.0.1 nobody listens on (a race remains: rare).
+# A TCP port of 127.0.0.1 nobody listens on, below the kernel's
+# ephemeral range: a port in it may be taken meanwhile by any outgoing
+# connection of the tests running beside this one (the daemon's bind then
+# fails).  A race with another test picking the same port remains: rare.
 dt_free_port()
 {
-    local p i
+    local p i lo=32768 hi
+    read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
+    [ "$lo" -gt 12000 ] || lo=32768
     for i in 1 2 3 4 5 6 7 8 9 10; do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (lo - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return 0

@@ -10,7 +10,8 @@ common_libxt_a_SOURCES = \
 	common/xt_io.c \
 	common/xt_bitmap.c \
 	common/xt_err.c \
-	common/xt_fault.c
+	common/xt_fault.c \
+	common/xt_version.c
 
 COMMON_UNIT_TESTS = \
 	tests/unit/common/test_log \
@@ -18,7 +19,8 @@ COMMON_UNIT_TESTS = \
 	tests/unit/common/test_config \
 	tests/unit/common/test_io \
 	tests/unit/common/test_bitmap \
-	tests/unit/common/test_fault
+	tests/unit/common/test_fault \
+	tests/unit/common/test_version
 
 check_PROGRAMS += $(COMMON_UNIT_TESTS)
 TESTS += $(COMMON_UNIT_TESTS)
@@ -42,3 +44,6 @@ tests_unit_common_test_bitmap_LDADD = common/libxt.a
 tests_unit_common_test_fault_SOURCES = \
 	tests/unit/common/test_fault.c tests/tap.h
 tests_unit_common_test_fault_LDADD = common/libxt.a
+tests_unit_common_test_version_SOURCES = \
+	tests/unit/common/test_version.c tests/tap.h
+tests_unit_common_test_version_LDADD = common/libxt.a

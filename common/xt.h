@@ -130,6 +130,12 @@ static inline enum xt_fault_action xt_fault(struct xt_ctx *ctx,
 }
 #endif
 
+/* ---- versions ---------------------------------------------------------- */
+
+/* Versions ("0.1.10") compared number by number, a missing part being 0;
+ * <0, 0 or >0.  A part that is no number compares the rest as text. */
+int xt_version_cmp(const char *a, const char *b);
+
 /* ---- UUIDs ------------------------------------------------------------- */
 
 #define XT_UUID_STRLEN 36   /* without the NUL */

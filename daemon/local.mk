@@ -22,12 +22,13 @@ daemon_libpoold_a_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(GNUTLS_CFLAGS) \
 POOLD_LIBS = daemon/libpoold.a common/libxt.a $(MHD_LIBS) $(GNUTLS_LIBS) \
 	$(LIBCRYPT_LIBS)
 
-# xm-poold: the core with the XenAPI service (handler and method table,
-# VM and pool methods, the master's migrations and their settling, the host
-# agent, a migration's source side and the host-to-host client).
-sbin_PROGRAMS += daemon/xm-poold
-daemon_xm_poold_SOURCES = \
-	daemon/xm_poold.c \
+# The XenAPI service (handler and method table, VM and pool methods, the
+# master's migrations and their settling, the host agent, a migration's
+# source side and the host-to-host client) as libxapi.a; xm-poold is
+# main() and its version on top, so that a test can build the same daemon
+# as a newer version (tests/pool/xm-poold-next, for the rolling upgrade).
+noinst_LIBRARIES += daemon/libxapi.a
+daemon_libxapi_a_SOURCES = \
 	daemon/pd_xenapi.h \
 	daemon/pd_xenapi.c \
 	daemon/pd_methods_vm.c \
@@ -44,14 +45,29 @@ daemon_xm_poold_SOURCES = \
 	daemon/pd_methods_sr.c \
 	daemon/pd_sr_agent.c daemon/pd_blk.c \
 	daemon/pd_methods_vbd.c daemon/pd_motion.c daemon/pd_evacuate.c \
-	daemon/pd_import.c daemon/pd_xpool.c
-daemon_xm_poold_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon \
+	daemon/pd_import.c daemon/pd_xpool.c daemon/pd_upgrade.c
+XAPI_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon \
 	-I$(top_srcdir)/api -I$(top_srcdir)/pool -I$(top_srcdir)/xl-migrate \
 	-I$(top_srcdir)/sr -I$(top_srcdir)/vdi
-daemon_xm_poold_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(XML2_CFLAGS)
-daemon_xm_poold_LDADD = $(POOLD_LIBS) api/libapi.a pool/libpool.a \
+daemon_libxapi_a_CPPFLAGS = $(XAPI_CPPFLAGS)
+daemon_libxapi_a_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(XML2_CFLAGS)
+XAPI_LIBS = daemon/libxapi.a $(POOLD_LIBS) api/libapi.a pool/libpool.a \
 	vdi/libmirrorctl.a sr/libsr.a $(MIG_LIBS) $(HV_LIBS) $(XML2_LIBS) \
 	$(SQLITE_LIBS) $(CURL_LIBS)
+
+sbin_PROGRAMS += daemon/xm-poold
+daemon_xm_poold_SOURCES = daemon/xm_poold.c daemon/pd_version.c
+daemon_xm_poold_CPPFLAGS = $(XAPI_CPPFLAGS)
+daemon_xm_poold_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+daemon_xm_poold_LDADD = $(XAPI_LIBS)
+
+# The same daemon, one version newer (XM_POOLD_NEXT): what the rolling
+# upgrade's test installs.
+check_PROGRAMS += tests/pool/xm-poold-next
+tests_pool_xm_poold_next_SOURCES = daemon/xm_poold.c daemon/pd_version.c
+tests_pool_xm_poold_next_CPPFLAGS = $(XAPI_CPPFLAGS) -DXM_POOLD_NEXT
+tests_pool_xm_poold_next_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+tests_pool_xm_poold_next_LDADD = $(XAPI_LIBS)
 
 dist_man_MANS += man/xm-poold.8 man/xm-pool.conf.5
 

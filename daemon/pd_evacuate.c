@@ -312,6 +312,17 @@ static bool evac_can(struct evac *ev, struct evac_vm *v, size_t h)
     xa_field_int(db, POOL_CLASS_HOST, ev->hosts[h], "enabled", &enabled);
     if (!live || !enabled)
         return false;
+    /* A rolling upgrade: only to a host as new as this one. */
+    if (xa_upgrade_check_target(ev->call, ev->host, ev->hosts[h],
+                                &fail) < 0) {
+        if (!v->why)
+            v->why = api_value_copy(api_struct_get(fail,
+                                                   "ErrorDescription"));
+        api_value_free(fail);
+        fail = NULL;
+        xt_error_clear(ev->call->xt);
+        return false;
+    }
     if (ev->net && !net_reaches(db, ev->net, ev->hosts[h])) {
         if (!v->why) {
             v->why = api_array();

@@ -36,7 +36,8 @@ static const struct miss *miss_of(const struct miss *old, size_t nold,
 
 /* A hello's "started" against the one the host's record keeps: a daemon
  * that started again is enabled again, unless disabled with auto_enable
- * false (xa_host_restarted). */
+ * false (xa_host_restarted).  Its version is kept too (a rolling
+ * upgrade). */
 static void seen_start(struct xa *xa, struct pool_db *db,
                        const struct pool_record *host,
                        const struct api_value *hello)
@@ -46,6 +47,8 @@ static void seen_start(struct xa *xa, struct pool_db *db,
     int64_t st = 0;
     char now[24];
 
+    xa_host_version_seen(xa, db, host->ref,
+                         api_value_string(api_struct_get(hello, "version")));
     if (api_value_get_int64(api_struct_get(hello, "started"), &st) < 0 ||
         !st)
         return;

@@ -195,7 +195,10 @@ int xa_pool_join_request(struct api_call_ctx *call,
     if (!uuid || !addr || !url || strncmp(url, "http", 4) != 0)
         return xt_error(call->xt, -EINVAL, "join_request: bad host info");
     pool_value_map_put(&sw, "product_brand", "xm-pool");
-    pool_value_map_put(&sw, "product_version", PACKAGE_VERSION);
+    /* The member's own (an older one does not say: ours). */
+    pool_value_map_put(&sw, "product_version",
+                       api_value_string(api_struct_get(info, "version")) ?:
+                       PACKAGE_VERSION);
     pool_value_map_put(&oc, "xm:url", url);
     snprintf(st, sizeof(st), "%lld", (long long)started);
     if (started)                /* an older member does not say */

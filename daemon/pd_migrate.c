@@ -114,7 +114,8 @@ static int check_target(struct api_call_ctx *call, const char *vm,
         return xt_error(call->xt, -ENOMEM, "host %s: %s bytes free, %s "
                         "needed", host, ab, nb);
     }
-    return 0;
+    /* A rolling upgrade: never to an older version. */
+    return xa_upgrade_check_target(call, src, host, result_r);
 }
 
 /* The checks of VM.assert_can_migrate, without claiming.  *src_r: the

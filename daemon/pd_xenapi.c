@@ -1163,6 +1163,10 @@ static int handler(void *opaque, const char *path, const char *content_type,
                           xa->master_address : "", NULL);
         goto answer;
     }
+    /* A rolling upgrade: what would change the pool's shape waits. */
+    if (xc.db && needs_session(xc.api.m->name) &&
+        xa_upgrade_refuse(&xc.api, xc.api.m->name, &env) < 0)
+        goto answer;
     rc = api_dispatch(xa->table, &xc.api, method, params, &env);
     if (rc == 0 && !env && xc.api.async) {
         rc = start_async(&xc, xc.api.m->name, params, &env);
@@ -1259,7 +1263,7 @@ int xa_first_start(struct xa *xa, struct pool_db *db)
     gethostname(hostname, sizeof(hostname) - 1);
     xa_memory(&tot, &fr);
     pool_value_map_put(&sw, "product_brand", "xm-pool");
-    pool_value_map_put(&sw, "product_version", PACKAGE_VERSION);
+    pool_value_map_put(&sw, "product_version", xa_version());
     pool_value_map_put(&oc, "xm:url", xa->self_url);
     rc = pool_db_begin(db);
     if (rc < 0)
@@ -1553,8 +1557,17 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         xa_evacuate_reconcile(xa, db);
         xa_reconcile(xa, db);
         xa_motion_reconcile(xa, db, ctx);
-        if (xa_self_host(xa, db, &self) == 0)
+        if (xa_self_host(xa, db, &self) == 0) {
+            char st[24];
+
             xa_host_restarted(xa, db, self);
+            /* What the liveness check keeps of the others: when it
+             * started, its version (a rolling upgrade waits for both). */
+            snprintf(st, sizeof(st), "%lld", (long long)xa->started);
+            pool_db_map_put(db, POOL_CLASS_HOST, self, "other_config",
+                            XA_HOST_STARTED, st, POOL_DB_INTERNAL);
+            xa_host_version_seen(xa, db, self, xa_version());
+        }
         free(self);
         xt_info(ctx, "pool master, host %s at %s", xa->host_uuid,
                 xa->self_url);

@@ -479,6 +479,27 @@ int xa_host_usable(struct api_call_ctx *call, const char *host,
 int xa_vm_set_running(struct pool_db *db, const char *vm, const char *state,
                       const char *host, int64_t domid);
 
+/* ---- versions and the rolling upgrade (pd_version.c, pd_upgrade.c) -- */
+
+/* This daemon's version (its hello, its host's software_version). */
+const char *xa_version(void);
+/* host's software_version product_version: *v_r, caller frees. */
+int xa_host_version(struct pool_db *db, const char *host, char **v_r);
+/* Upgrade mode: the hosts say different versions. */
+bool xa_upgrade_mode(struct pool_db *db);
+/* In upgrade mode, NOT_SUPPORTED_DURING_UPGRADE for a VM of host src
+ * going to an older host dst. */
+int xa_upgrade_check_target(struct api_call_ctx *call, const char *src,
+                            const char *dst, struct api_value **result_r);
+/* In upgrade mode, NOT_SUPPORTED_DURING_UPGRADE for the methods that
+ * change the pool's shape (pool.join, SR.create, ...). */
+int xa_upgrade_refuse(struct api_call_ctx *call, const char *method,
+                      struct api_value **result_r);
+/* A host's daemon said its version (hello, a master's start): its
+ * software_version follows, and the pool's rolling_upgrade_in_progress. */
+void xa_host_version_seen(struct xa *xa, struct pool_db *db,
+                          const char *host, const char *version);
+
 /* ---- a migration to another pool ------------------------------------ */
 
 /* The other pool's half (pd_import.c): VM.xm_import_*, and the

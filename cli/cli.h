@@ -235,6 +235,8 @@ int cli_host_enable(struct cli_ctx *cli);
 int cli_host_compute_free_memory(struct cli_ctx *cli);
 int cli_host_prevent_evacuation(struct cli_ctx *cli);
 int cli_host_evacuate(struct cli_ctx *cli);
+/* cli_upgrade.c */
+int cli_pool_rolling_upgrade(struct cli_ctx *cli);
 int cli_vm_list(struct cli_ctx *cli);
 int cli_vm_param_get(struct cli_ctx *cli);
 int cli_vm_param_set(struct cli_ctx *cli);

@@ -38,6 +38,9 @@ static const char *const k_migrate[] = {
     "keep-source", NULL
 };
 static const char *const k_cancel[] = { "uuid", NULL };
+static const char *const k_rpu[] = {
+    "hook", "move-back", "host-timeout", NULL
+};
 static const char *const k_host[] = { "host", "uuid", NULL };
 static const char *const k_host_disable[] = {
     "host", "uuid", "auto-enable", NULL
@@ -82,6 +85,12 @@ static const struct cli_command commands[] = {
       "make the host join the pool of the master", k_join, NULL },
     { "pool-eject", cli_pool_eject, "host-uuid=UUID",
       "remove a member host from the pool", k_eject, NULL },
+    { "pool-rolling-upgrade", cli_pool_rolling_upgrade,
+      "hook=PROGRAM [move-back=true|false] [host-timeout=SECONDS]",
+      "upgrade the hosts one at a time, the master first: each disabled, "
+      "evacuated, upgraded by PROGRAM HOST-UUID ADDRESS, back with its new "
+      "version, enabled; then the VMs go home (move-back); run again to "
+      "resume", k_rpu, NULL },
     { "host-list", cli_host_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
       "list the hosts of the pool", k_list, "host" },
     { "host-disable", cli_host_disable,

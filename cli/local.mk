@@ -11,7 +11,8 @@ CLI_SOURCES = \
 	cli/cli_vm.c \
 	cli/cli_task.c \
 	cli/cli_sr.c \
-	cli/cli_progress.c
+	cli/cli_progress.c \
+	cli/cli_upgrade.c
 CLI_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/cli -I$(top_srcdir)/api \
 	-I$(top_srcdir)/pool
 CLI_LIBS = pool/libpool.a $(API_LIBS) $(CURL_LIBS) $(GNUTLS_LIBS) \

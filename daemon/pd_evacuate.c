@@ -172,6 +172,7 @@ enum evac_state { EV_WAIT, EV_MOVING, EV_DONE, EV_FAILED };
 struct evac_vm {
     char *ref, *uuid;
     uint64_t need;
+    long long prio;             /* other_config migration-priority */
     bool *can;                  /* [nh] */
     struct api_value *why;      /* a check's failure: its ErrorDescription */
     struct pool_evac_vm plan;
@@ -213,11 +214,14 @@ static void evac_clear(struct evac *ev)
     free(ev->net);
 }
 
-/* The order moves start in: largest first, then by ref. */
+/* The order moves start in: the highest migration-priority first, then
+ * the largest, then by ref (the plan's placement is largest first). */
 static int by_need(const void *a, const void *b)
 {
     const struct evac_vm *x = a, *y = b;
 
+    if (x->prio != y->prio)
+        return x->prio > y->prio ? -1 : 1;
     if (x->need != y->need)
         return x->need > y->need ? -1 : 1;
     return strcmp(x->ref, y->ref);
@@ -246,6 +250,7 @@ static int evac_load(struct evac *ev)
     for (i = 0; rc == 0 && i < n; i++) {
         const char *on = pool_record_get(r[i], "resident_on")->s;
         const char *ps = pool_record_get(r[i], "power_state")->s;
+        const char *prio;
         struct evac_vm *v = &ev->vms[ev->nv];
 
         if (!on || strcmp(on, ev->host) != 0 ||
@@ -255,6 +260,9 @@ static int evac_load(struct evac *ev)
         v->ref = strdup(r[i]->ref);
         v->uuid = strdup(pool_record_get(r[i], "uuid")->s);
         v->need = (uint64_t)pool_record_get(r[i], "memory_static_max")->i;
+        prio = pool_value_map_get(pool_record_get(r[i], "other_config"),
+                                  "migration-priority");
+        v->prio = prio ? strtoll(prio, NULL, 10) : 0;
         v->can = calloc(ev->nh ? ev->nh : 1, sizeof(*v->can));
         if (!v->ref || !v->uuid || !v->can)
             rc = xt_error(ev->call->xt, -ENOMEM, "out of memory");

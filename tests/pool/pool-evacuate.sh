@@ -239,6 +239,21 @@ case $out in
 esac
 out=$("$PT_CLI" --http host-get-vms-which-prevent-evacuation uuid="$h3" 2>&1)
 pt_is "$?:$out" "0:" "host-get-vms-which-prevent-evacuation: none left"
+# other_config migration-priority: the smaller VM first, one at a time.
+small=$(pt_py <<'P'
+from pool_client import *
+ids = load()
+s = Session(2)
+left = [v for v in ids["vms"] if s.call("VM.get_resident_on", v) == ids["h3"]]
+v = min(left, key=lambda v: int(s.call("VM.get_memory_static_max", v)))
+s.call("VM.add_to_other_config", v, "migration-priority", "10")
+print(s.call("VM.get_name_label", v))
+P
+)
+out=$("$PT_CLI" --http host-evacuate uuid="$h3" batch-size=1 --plan 2>&1)
+case $out in *"wave 0: $small "*"wave 1: "*)
+    pt_ok "migration-priority: $small, the smaller, moves first" ;;
+*) pt_fail "migration-priority: $small moves first" "$out" ;; esac
 "$PT_CLI" --http host-evacuate uuid="$h3" batch-size=0 >/dev/null 2>&1
 pt_is "$?" 2 "host-evacuate batch-size=0: a usage error"
 "$PT_CLI" --http host-evacuate uuid="$h3" batch-size=2 > "$PT_TMP/evac.out" \

@@ -10,8 +10,10 @@
 # another SR (storage live migration), then the VM to host2 with its disk
 # moved to host2's local SR; last, two more VMs started on host3 and host3
 # evacuated (host-evacuate: its plan and ETA first, then 2 moves at a
-# time); last, a second pool of one host (127.0.0.5) and demo-vm moved
-# there with its disk (vm-migrate remote-master=...).  The pools are left
+# time); then a second pool of one host (127.0.0.5) and demo-vm moved
+# there with its disk (vm-migrate remote-master=...); last, the first pool
+# upgraded host by host to the daemon one version newer
+# (pool-rolling-upgrade), its VMs running throughout.  The pools are left
 # running;
 # `scripts/pool-demo.sh stop` stops it.  Expects a built tree (scripts/demo.sh builds first).
 set -uo pipefail
@@ -302,12 +304,40 @@ echo "   its disk: $(ls "$demo/sr-local4" | grep -c raw) VDI on host4-local," \
     "$(ls "$demo/sr-local2" | grep -c raw) left on host2-local"
 guest_status 4 "$vm_uuid"
 
+echo "== rolling pool upgrade of the first pool to the build one version" \
+    "newer (pool-rolling-upgrade): the master first, each host emptied," \
+    "upgraded by the hook, back, enabled; then the VMs go home"
+next=$build/tests/pool/xm-poold-next
+if [ -x "$next" ]; then
+    cat > "$demo/upgrade-hook" <<EOH
+#!/bin/bash
+# pool-rolling-upgrade's hook: HOST-UUID ADDRESS (127.0.0.N is host N-1).
+d=$demo/h\$(( \${2##*.} - 1 ))
+pid=\$(cat "\$d/pid")
+kill -TERM "\$pid"
+while kill -0 "\$pid" 2>/dev/null; do sleep 0.1; done
+XM_BUILDDIR=$build setsid "$next" --config "\$d/xm-pool.conf" \
+    --foreground >>"\$d/out" 2>&1 </dev/null &
+echo \$! > "\$d/pid"
+EOH
+    chmod +x "$demo/upgrade-hook"
+    x host-list params=name-label,software-version
+    x pool-rolling-upgrade hook="$demo/upgrade-hook" ||
+        { echo "pool-demo: the rolling upgrade stopped (run it again to" \
+          "resume)" >&2; exit 1; }
+    x host-list params=name-label,software-version,enabled
+    x vm-list params=name-label,resident-on
+else
+    echo "   (skipped: $next is not built; scripts/setup.sh builds it)"
+fi
+
 cat <<EOF
 
-The pools are running: three xm-poold hosts in the first, the VDI
-demo-data on demo-shared, demo-small-1 and
--2 moved off host3 by its evacuation; host4 alone in the second, with
-demo-vm and its disk on host4-local.  Try:
+The pools are running: three xm-poold hosts in the first, upgraded one
+at a time to the next version, the VDI demo-data on demo-shared,
+demo-small-1 and -2 moved off host3 by its evacuation (and back home
+after the upgrade); host4 alone in the second, with demo-vm and its disk
+on host4-local.  Try:
     export XM_POOLRC=$XM_POOLRC
     $cli --http host-list
     $cli --http vm-list params=all

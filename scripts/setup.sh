@@ -87,4 +87,7 @@ if [ ! -f Makefile ] || [ ../configure -nt config.status ]; then
     ../configure -q CFLAGS="$cflags" LDFLAGS="${cflags/-O[12] -g/}"
 fi
 make -s -j"$(nproc)" >/dev/null
+# The same daemon one version newer: what the demo's rolling upgrade
+# installs (and the suite's test of it).
+make -s tests/pool/xm-poold-next >/dev/null
 echo "setup.sh: built in $top/$dir"

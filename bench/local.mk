@@ -8,6 +8,14 @@ BENCHES += bench/bench-hv
 bench_bench_hv_SOURCES = bench/bench_hv.c
 bench_bench_hv_LDADD = $(HV_LIBS)
 
+# The evacuation planner (pool/pool_evac.c) for 64 hosts and 4000 VMs, in
+# process, against a plain sort of the same VMs (pool.plan of issue 13).
+noinst_PROGRAMS += bench/bench-plan
+BENCHES += bench/bench-plan
+bench_bench_plan_SOURCES = bench/bench_plan.c
+bench_bench_plan_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
+bench_bench_plan_LDADD = pool/libpool.a common/libxt.a
+
 # Live migration against a raw-TCP baseline and against QEMU: stop-and-copy
 # throughput, an idle guest, guest-observed downtime, QEMU's migration of
 # the same guest image (bench/bench_migrate.py says how each figure is

@@ -432,7 +432,8 @@ int pool_evac_plan(uint64_t *free_bytes, size_t nhosts,
 /*
  * The schedule's share: at most this many moves in flight to one host,
  * batch over the hosts that the VMs still waiting (waiting[i]) are planned
- * to (at least 1), so that no destination gets every stream.
+ * to (at least 1), so that no destination gets every stream.  One pass
+ * over the VMs (a scratch array of nhosts flags).
  */
 unsigned pool_evac_per_host(const struct pool_evac_vm *vms,
                             const bool *waiting, size_t nvms, size_t nhosts,

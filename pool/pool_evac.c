@@ -61,15 +61,29 @@ unsigned pool_evac_per_host(const struct pool_evac_vm *vms,
                             const bool *waiting, size_t nvms, size_t nhosts,
                             unsigned batch)
 {
+    bool *seen = calloc(nhosts ? nhosts : 1, sizeof(*seen));
     unsigned used = 0;
     size_t h, i;
 
-    for (h = 0; h < nhosts; h++)
-        for (i = 0; i < nvms; i++)
-            if (waiting[i] && vms[i].dest == (int)h) {
+    if (seen) {
+        /* One pass over the VMs: the hosts the waiting ones go to. */
+        for (i = 0; i < nvms; i++) {
+            int d = vms[i].dest;
+
+            if (waiting[i] && d >= 0 && (size_t)d < nhosts && !seen[d]) {
+                seen[d] = true;
                 used++;
-                break;
             }
+        }
+        free(seen);
+    } else {
+        for (h = 0; h < nhosts; h++)
+            for (i = 0; i < nvms; i++)
+                if (waiting[i] && vms[i].dest == (int)h) {
+                    used++;
+                    break;
+                }
+    }
     return used ? (batch + used - 1) / used : (batch ? batch : 1);
 }
 

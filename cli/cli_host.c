@@ -198,13 +198,14 @@ static int evacuate_plan(struct cli_ctx *cli, long batch)
     return 0;
 }
 
-/* host-evacuate host= [network-uuid=] [batch-size=] [--plan]:
+/* host-evacuate host= [network-uuid=] [batch-size=] [on-failure=] [--plan]:
  * Async.host.evacuate with its progress; prints its report (JSON).
  * --plan: what it would do, nothing done. */
 int cli_host_evacuate(struct cli_ctx *cli)
 {
     const char *net = cli_arg(cli, "network-uuid");
     const char *bs = cli_arg(cli, "batch-size");
+    const char *onf = cli_arg(cli, "on-failure");
     struct api_value *extra = api_array(), *task = NULL, *rec = NULL;
     char *netref = NULL, *end = NULL;
     long batch = 0;
@@ -214,6 +215,8 @@ int cli_host_evacuate(struct cli_ctx *cli)
     if (rc == 0 && bs && (batch = strtol(bs, &end, 10), !*bs || *end ||
                           batch < 1 || batch > 64))
         rc = cli_usage_error(cli, "batch-size=%s: a number 1..64", bs);
+    if (rc == 0 && onf && strcmp(onf, "continue") && strcmp(onf, "stop"))
+        rc = cli_usage_error(cli, "on-failure=%s: continue or stop", onf);
     if (rc == 0 && plan) {
         api_value_free(extra);
         return evacuate_plan(cli, batch);
@@ -226,6 +229,12 @@ int cli_host_evacuate(struct cli_ctx *cli)
     }
     api_array_append(extra, api_string(netref ? netref : "OpaqueRef:NULL"));
     api_array_append(extra, api_int(batch));
+    if (onf) {
+        struct api_value *o = api_struct();
+
+        api_struct_add(o, "on_failure", api_string(onf));
+        api_array_append(extra, o);
+    }
     free(netref);
     rc = host_call(cli, "host-evacuate", "Async.host.evacuate", extra, &task);
     rc = rc ?: cli_task_wait(cli, api_value_string(task) ?: "", true, &rec);

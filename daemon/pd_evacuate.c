@@ -13,6 +13,7 @@
  * settled as any migration), at most `batch` in flight and at most its
  * share on one destination, a new one starting as soon as one ends.  A
  * move that fails is planned again once, on another host; task.cancel
+ * (and, with the option on_failure=stop, a VM that failed for good)
  * starts no new move and lets those in flight end.  What happened is the
  * report, a JSON string: the evacuation's result, and its task's
  * other_config xm:evacuation.  A master that stopped mid-evacuation ends
@@ -783,32 +784,48 @@ static void evac_start_some(struct evac *ev, const char *session,
     free(in);
 }
 
+/* Whether a VM failed for good. */
+static bool evac_any_failed(const struct evac *ev)
+{
+    size_t i;
+
+    for (i = 0; i < ev->nv; i++)
+        if (ev->vms[i].st == EV_FAILED)
+            return true;
+    return false;
+}
+
 /* The sliding window until every VM has moved or failed (or, cancelled,
- * until the moves in flight end). */
+ * or stopped by a failure with on_failure=stop, until the moves in flight
+ * end). */
 static void evac_run(struct evac *ev, const char *session, const char *net,
-                     size_t batch, bool *cancelled_r)
+                     size_t batch, bool stop_on_failure, bool *cancelled_r)
 {
     struct xa_call *xc = xa_call_of(ev->call);
     uint64_t t0 = xt_now_ns();
     size_t inflight = 0, i, done;
-    bool retry;
+    bool retry, halt = false;
 
     *cancelled_r = false;
     for (;;) {
         retry = false;
         evac_poll(ev, t0, &inflight, &retry);
-        if (retry && !*cancelled_r)
+        if (retry && !halt)
             evac_plan(ev);
         *cancelled_r = *cancelled_r || xa_task_cancelling(dbof(ev->call),
                                                           xc->task);
         for (i = 0; i < ev->nv; i++)
             if (ev->vms[i].st == EV_WAIT && ev->vms[i].plan.dest < 0)
                 ev->vms[i].st = EV_FAILED;
-        if (!*cancelled_r)
+        if (!halt && stop_on_failure && evac_any_failed(ev))
+            xt_info(ev->call->xt, "host %s: a VM failed to move and "
+                    "on_failure is stop: no other move starts", ev->host);
+        halt = *cancelled_r || (stop_on_failure && evac_any_failed(ev));
+        if (!halt)
             evac_start_some(ev, session, net, batch, t0, &inflight);
         for (i = 0, done = 0; i < ev->nv; i++)
             done += ev->vms[i].st == EV_DONE || ev->vms[i].st == EV_FAILED ||
-                    (*cancelled_r && ev->vms[i].st == EV_WAIT);
+                    (halt && ev->vms[i].st == EV_WAIT);
         xa_task_progress(xc->xa, dbof(ev->call), xc->task,
                          ev->nv ? (double)done / (double)ev->nv : 1.0);
         if (done == ev->nv || xc->xa->stopping)
@@ -1091,6 +1108,8 @@ static int host_evacuate(struct api_call_ctx *call,
     struct api_value *blockers = NULL;
     int64_t batch = 0;
     char key[POOL_REF_STRLEN + 1];
+    const struct api_value *opts = api_array_get(params, 4);
+    const char *onf = api_value_string(api_struct_get(opts, "on_failure"));
     struct evac ev;
     const char *host;
     bool cancelled;
@@ -1101,6 +1120,12 @@ static int host_evacuate(struct api_call_ctx *call,
          batch < 0 || batch > 64))
         rc = xt_error(call->xt, -EINVAL, "host.evacuate: batch_size is "
                       "0..64");
+    /* xm-pool's options: on_failure continue (the default) or stop. */
+    if (rc == 0 && onf && strcmp(onf, "continue") && strcmp(onf, "stop")) {
+        *result_r = api_failure("INVALID_VALUE", "on_failure", onf, NULL);
+        rc = xt_error(call->xt, -EINVAL, "host.evacuate: on_failure is "
+                      "continue or stop");
+    }
     if (rc < 0)
         return rc;
     if (net && (!*net || pool_ref_is_null(net)))
@@ -1124,7 +1149,8 @@ static int host_evacuate(struct api_call_ctx *call,
     if (rc == 0 && xc->task)
         evac_journal(&ev, xc->task);
     if (rc == 0) {
-        evac_run(&ev, session, net, (size_t)batch, &cancelled);
+        evac_run(&ev, session, net, (size_t)batch,
+                 onf && !strcmp(onf, "stop"), &cancelled);
         rc = evac_answer(&ev, cancelled, result_r);
         evac_clear(&ev);
     }
@@ -1140,7 +1166,7 @@ const struct api_method xa_evacuate_methods[] = {
     { "host.get_vms_which_prevent_evacuation", 2, 0, 0,
       host_prevent_evacuation },
     { "host.assert_can_evacuate", 2, 0, 0, host_assert_can_evacuate },
-    { "host.evacuate", 2, 4, 0, host_evacuate },
+    { "host.evacuate", 2, 5, 0, host_evacuate },
     { "host.evacuate_plan", 3, 0, 0, host_evacuate_plan },
     { NULL },
 };

@@ -39,6 +39,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-motion-faults.sh \
 	tests/pool/pool-vdi-copy.sh \
 	tests/pool/pool-evacuate.sh \
+	tests/pool/pool-evacuate-stop.sh \
 	tests/pool/cli-vm-disk.sh \
 	tests/pool/pool-https.sh \
 	tests/pool/pool-forward.sh \

@@ -43,8 +43,7 @@ check_PROGRAMS += $(CLI_UNIT_TESTS)
 TESTS += $(CLI_UNIT_TESTS)
 UNIT_TESTS += $(CLI_UNIT_TESTS)
 tests_unit_cli_test_cli_SOURCES = tests/unit/cli/test_cli.c \
-	cli/cli.h cli/cli_main.c cli/cli_rpc.c cli/cli_pool.c cli/cli_host.c \
-	cli/cli_vm.c cli/cli_task.c cli/cli_sr.c cli/cli_progress.c tests/tap.h
+	$(CLI_SOURCES) tests/tap.h
 tests_unit_cli_test_cli_CPPFLAGS = $(CLI_CPPFLAGS) -DCLI_NO_MAIN
 tests_unit_cli_test_cli_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(GNUTLS_CFLAGS)
 tests_unit_cli_test_cli_LDADD = $(CLI_LIBS)

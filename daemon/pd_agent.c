@@ -719,6 +719,10 @@ static int a_vm_status(struct api_call_ctx *call,
                               api_int((int64_t)gs.disk_hp_stamps));
     rc = rc ?: api_struct_add(r, "disk_hp_slots",
                               api_int((int64_t)gs.disk_hp_slots));
+    rc = rc ?: api_struct_add(r, "idle_sleeps",
+                              api_int((int64_t)gs.idle_sleeps));
+    rc = rc ?: api_struct_add(r, "idle_ms",
+                              api_int((int64_t)(gs.idle_ns / 1000000)));
     rc = rc ?: api_struct_add(r, "logdirty", api_bool(logdirty));
     rc = rc ?: api_struct_add(r, "sending", api_bool(sending));
     rc = rc ?: api_struct_add(r, "receiving", api_bool(receiving));

@@ -17,7 +17,7 @@
 #define BOOT_MBI_F_CMDLINE      0x04
 
 /* xmg_abi.h, spelled for the assembler */
-#define BOOT_ABI_VERSION        3
+#define BOOT_ABI_VERSION        4
 #define BOOT_HEADER_MAGIC       0x3154534555474d58
 #define BOOT_HEADER_SIZE        72
 #define BOOT_PARAMS_MAGIC_LO    0x41504d58

@@ -69,11 +69,26 @@ static void guest_out(void *opaque, uint16_t port, uint32_t val)
                          : "memory");
 }
 
+/* Nothing to do until until_tsc: a wait long enough is handed to the
+ * host through the idle port (it may sleep the vCPU), a short one spins;
+ * either way the loop looks at the TSC again when it returns. */
 static void guest_idle(void *opaque, uint64_t until_tsc)
 {
-    (void)opaque;
-    (void)until_tsc;
-    __asm__ volatile("pause");
+    uint64_t khz = xmg_status.tsc_khz, now = guest_tsc(opaque), us;
+
+    if (!khz || (int64_t)(until_tsc - now) <= 0) {
+        __asm__ volatile("pause");
+        return;
+    }
+    us = (until_tsc - now) * 1000 / khz;
+    if (us < XMG_IDLE_MIN_US) {
+        __asm__ volatile("pause");
+        return;
+    }
+    __asm__ volatile("outl %0, %w1"
+                     : : "a"((uint32_t)(us < XMG_IDLE_MAX_US ? us :
+                                        XMG_IDLE_MAX_US)),
+                     "Nd"(XMG_PORT_IDLE) : "memory");
 }
 
 static void cpuid(uint32_t leaf, uint32_t r[4])

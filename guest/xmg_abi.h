@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#define XMG_ABI_VERSION     3u
+#define XMG_ABI_VERSION     4u
 #define XMG_PAGE_SIZE       4096u
 #define XMG_PAGE_SHIFT      12u
 
@@ -33,6 +33,12 @@
 #define XMG_PORT_DISK_MISMATCH 0xee /* outl: low 32 bits of the block */
 #define XMG_PORT_DISK_ERROR 0xef    /* outl: the disk index; a request
                                      * failed, the disk workload stopped */
+/* (version 4) outl: microseconds the guest has nothing to do; the host
+ * may stop the vCPU that long (at most XMG_IDLE_MAX_US), or less.  Away
+ * from 0xe9..0xef: under QEMU an outl is split into four byte writes. */
+#define XMG_PORT_IDLE       0xe0
+#define XMG_IDLE_MAX_US     2000u
+#define XMG_IDLE_MIN_US     50u     /* shorter waits spin with pause */
 
 /*
  * The disk hot-plug controller (version 3, docs/specs/guest-abi.md 6.7):

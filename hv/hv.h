@@ -124,6 +124,8 @@ struct hv_guest_stats {
     uint64_t disk_hp_refused;   /* eject requests it refused */
     uint64_t disk_hp_stamps;    /* stamps written, flushed, read back */
     uint32_t disk_hp_slots;     /* bit s: it uses the disk in slot s */
+    /* its idle port (ABI 4): the vCPU slept so often, so long, here */
+    uint64_t idle_sleeps, idle_ns;
 };
 
 /* Blob framing shared by drivers' state_save/state_restore: every blob

@@ -869,6 +869,8 @@ int vmmc_guest_stats(struct hv_handle *h, uint32_t domid, unsigned flags,
     s->disk_hp_refused = gs.disk_hp_refused;
     s->disk_hp_stamps = gs.disk_hp_stamps;
     s->disk_hp_slots = gs.disk_hp_slots;
+    s->idle_sleeps = gs.idle_sleeps;
+    s->idle_ns = gs.idle_ns;
     return 0;
 }
 

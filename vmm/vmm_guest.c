@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm_internal.h"
@@ -243,6 +244,29 @@ static void console_char(struct vmm *vm, char c)
     }
     if (c != '\r')
         vm->con_line[vm->con_len++] = c;
+}
+
+#define IDLE_MARGIN_US 30      /* the host's wake-up latency, about */
+
+void vmm_guest_idle(struct vmm *vm, uint32_t us)
+{
+    struct timespec ts;
+    uint64_t t0 = xt_now_ns(), t1;
+
+    if (us > XMG_IDLE_MAX_US)
+        us = XMG_IDLE_MAX_US;
+    /* Woken a little early rather than late: the guest's heartbeat is
+     * due at the end of its wait, and it spins the rest. */
+    ts.tv_sec = 0;
+    ts.tv_nsec = (long)(us > 2 * IDLE_MARGIN_US ? us - IDLE_MARGIN_US : us) *
+                 1000;
+    /* A kick (SIGUSR1) ends it early: the vCPU is needed. */
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+    t1 = xt_now_ns();
+    pthread_mutex_lock(&vm->lock);
+    vm->gs.idle_sleeps++;
+    vm->gs.idle_ns += t1 - t0;
+    pthread_mutex_unlock(&vm->lock);
 }
 
 bool vmm_guest_port_out(struct vmm *vm, uint16_t port, uint32_t val,

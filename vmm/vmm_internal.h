@@ -100,6 +100,11 @@ int vmm_guest_load(struct vmm *vm, const char *path, const char *cmdline,
  * with CLOCK_MONOTONIC, counts mismatches, collects console lines.
  * Returns true when the guest asked to stop (exit port).  Thread-safe.
  */
+/* The guest's idle port (XMG_PORT_IDLE): the calling vCPU thread sleeps
+ * up to us microseconds (at most XMG_IDLE_MAX_US), less when a signal
+ * kicks it (a pause, a stop); counted in the guest's stats.  Called
+ * without vm->lock. */
+void vmm_guest_idle(struct vmm *vm, uint32_t us);
 bool vmm_guest_port_out(struct vmm *vm, uint16_t port, uint32_t val,
                         unsigned size);
 /* Snapshot of the stats (takes the lock). */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -356,6 +357,14 @@ static bool handle_io(struct vmm *vm, struct kvm_vcpu_ctx *vc)
         }
         return true;
     }
+    if (run->io.port == XMG_PORT_IDLE && run->io.size == 4 &&
+        run->io.count == 1) {
+        uint32_t us;
+
+        memcpy(&us, data, sizeof(us));
+        vmm_guest_idle(vm, us);
+        return true;
+    }
     for (i = 0; i < run->io.count; i++) {
         uint32_t val = 0;
 
@@ -381,6 +390,8 @@ static void *vcpu_thread(void *arg)
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    /* The guest's idle waits end on time (the default slack is 50 us). */
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     /* SIGTERM and SIGINT are the control thread's (its poll loop looks
      * at them); here they would only interrupt disk I/O. */
     sigemptyset(&set);

@@ -126,6 +126,9 @@ struct vmm_guest_stats {
     uint64_t disk_hp_stamps;
     uint32_t disk_hp_slots;     /* slots the guest uses now */
     uint32_t pad;
+    /* the guest's idle port (guest ABI 4): the vCPU's sleeps here */
+    uint64_t idle_sleeps;
+    uint64_t idle_ns;
 };
 
 /* Disk hot-plug (docs/specs/vmm-control.md "Disks"). */

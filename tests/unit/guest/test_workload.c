@@ -300,7 +300,7 @@ static void test_init_ok(void)
     tap_is_u64(f->st.hb_ticks, 1500, "hb_ticks = hb_us * tsc_khz / 1000");
     tap_ok(f->ready_count == 1 && f->ready_val == XMG_ABI_VERSION &&
            f->exit_count == 0, "ready port got the ABI version");
-    tap_ok(strstr(f->con, "xm-guest: abi 3 ws 64 pages") != NULL &&
+    tap_ok(strstr(f->con, "xm-guest: abi 4 ws 64 pages") != NULL &&
            strchr(f->con, '\n') == f->con + f->con_len - 1,
            "a one-line banner");
     ws = page(f, 4);

@@ -190,7 +190,7 @@ pt_kill()
 pt_py()
 {
     local st rc
-    PT_PORT=$PT_PORT PT_TMP=$PT_TMP PT_N=$PT_N PT_HTTPS=$PT_HTTPS \
+    PT_PORT=$PT_PORT PT_TMP=$PT_TMP PT_N=$PT_N PT_HTTPS=$PT_HTTPS PT_HV=$PT_HV \
         PYTHONPATH=$PT_SRCDIR/tests/pool${PYTHONPATH:+:$PYTHONPATH} \
         python3 - "$@"
     rc=$?

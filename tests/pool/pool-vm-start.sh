@@ -6,6 +6,7 @@
 pt_setup vm-start
 pt_start 2 || pt_bail "host 2 did not start"
 pt_py <<'P'
+import os
 from pool_client import *
 t = Tap()
 s = Session(2)
@@ -19,6 +20,11 @@ uuid = s.call("VM.get_uuid", vm)
 a = heartbeats(2, uuid, 1)
 b = heartbeats(2, uuid, 2)
 t.ok(b > a, "the guest's heartbeat advances", "%d then %d" % (a, b))
+if os.environ.get("PT_HV") == "kvm":
+    st = host_local(2, "vm_status", uuid)
+    t.ok(int(st["idle_sleeps"]) > 0 and int(st["idle_ms"]) > 0,
+         "the idle guest sleeps through its idle port (%s sleeps, %s ms)" %
+         (st["idle_sleeps"], st["idle_ms"]))
 t.fails_with(lambda: s.call("VM.start", vm, False, False),
              "VM_BAD_POWER_STATE", "starting it again: VM_BAD_POWER_STATE")
 t.fails_with(lambda: s.call("VM.destroy", vm), "VM_BAD_POWER_STATE",

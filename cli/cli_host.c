@@ -212,9 +212,13 @@ int cli_host_evacuate(struct cli_ctx *cli)
     bool plan = false;
     int rc = cli_arg_bool(cli, "plan", false, &plan);
 
-    if (rc == 0 && bs && (batch = strtol(bs, &end, 10), !*bs || *end ||
-                          batch < 1 || batch > 64))
-        rc = cli_usage_error(cli, "batch-size=%s: a number 1..64", bs);
+    /* auto: -1, the server adapts the window (not for --plan). */
+    if (rc == 0 && bs && !strcmp(bs, "auto") && !plan)
+        batch = -1;
+    else if (rc == 0 && bs && (batch = strtol(bs, &end, 10), !*bs || *end ||
+                               batch < 1 || batch > 64))
+        rc = cli_usage_error(cli, "batch-size=%s: a number 1..64 (or auto)",
+                             bs);
     if (rc == 0 && onf && strcmp(onf, "continue") && strcmp(onf, "stop"))
         rc = cli_usage_error(cli, "on-failure=%s: continue or stop", onf);
     if (rc == 0 && plan) {

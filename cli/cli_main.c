@@ -107,7 +107,7 @@ static const struct cli_command commands[] = {
       "print each VM that no other host can take, with why", k_host,
       NULL },
     { "host-evacuate", cli_host_evacuate,
-      "host=NAME|UUID|uuid=UUID [network-uuid=UUID] [batch-size=N] "
+      "host=NAME|UUID|uuid=UUID [network-uuid=UUID] [batch-size=N|auto] "
       "[on-failure=continue|stop] [--plan]",
       "live-migrate every VM of the host to other hosts, at most N at a "
       "time (default: the master's evacuation-batch-size), showing "

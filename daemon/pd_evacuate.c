@@ -31,6 +31,8 @@
 #include "pd_xenapi.h"
 
 #define EVAC_OP         "evacuate"
+#define EVAC_AUTO_TARGET_MS 100.0   /* batch auto: the pause no move may
+                                     * exceed (guest-observed) */
 #define EVAC_POLL_MS    200
 #define EVAC_ATTEMPTS   2       /* a move that failed: once more elsewhere */
 #define RPC_TIMEOUT_S   60
@@ -187,6 +189,8 @@ struct evac_vm {
 struct evac {
     struct api_call_ctx *call;
     const char *host;
+    struct pool_evac_auto *auto_; /* batch-size=auto, else NULL */
+    char windows[256];          /* auto: the window after each epoch */
     char *net;                  /* the moves' network, or NULL */
     char **hosts;               /* the other hosts */
     size_t nh;
@@ -691,6 +695,42 @@ static void evac_start(struct evac *ev, struct evac_vm *v,
     api_value_free(fail);
 }
 
+/* A number of a move's stats (JSON), 0 when it has none. */
+static double stat_of(const char *json, const char *key)
+{
+    char k[48];
+    const char *p;
+
+    snprintf(k, sizeof(k), "\"%s\":", key);
+    p = json ? strstr(json, k) : NULL;
+    return p ? strtod(p + strlen(k), NULL) : 0;
+}
+
+/* batch-size=auto: a move that ended tells the window its bytes and its
+ * guest's pause (as the guest saw it, else the engine's). */
+static void evac_auto_ended(struct evac *ev, struct evac_vm *v)
+{
+    char *res = NULL;
+    double down;
+    unsigned before = ev->auto_->window, w;
+
+    xa_field_str(dbof(ev->call), POOL_CLASS_TASK, v->task, "result", &res);
+    down = stat_of(res, "guest_downtime_ms");
+    if (down <= 0)
+        down = stat_of(res, "downtime_ms");
+    w = pool_evac_auto_ended(ev->auto_, (uint64_t)stat_of(res, "bytes_sent"),
+                             down, xt_now_ns());
+    free(res);
+    if (w != before || !ev->windows[0]) {
+        size_t n = strlen(ev->windows);
+
+        snprintf(ev->windows + n, sizeof(ev->windows) - n, "%s%u",
+                 n ? "," : "", w);
+        xt_info(ev->call->xt, "host %s: batch auto: %u move(s) in flight "
+                "from now", ev->host, w);
+    }
+}
+
 /* A move that ended: done, or failed (then *retry when it may be tried
  * once more elsewhere). */
 static void evac_ended(struct evac *ev, struct evac_vm *v, const char *st,
@@ -702,6 +742,8 @@ static void evac_ended(struct evac *ev, struct evac_vm *v, const char *st,
     v->t1 = xt_now_ns() - t0;
     if (!strcmp(st, "success")) {
         v->st = EV_DONE;
+        if (ev->auto_)
+            evac_auto_ended(ev, v);
         return;
     }
     if (pool_db_get_field(db, POOL_CLASS_TASK, v->task, "error_info",
@@ -801,12 +843,20 @@ static bool evac_any_failed(const struct evac *ev)
 static void evac_run(struct evac *ev, const char *session, const char *net,
                      size_t batch, bool stop_on_failure, bool *cancelled_r)
 {
+    struct pool_evac_auto a;
     struct xa_call *xc = xa_call_of(ev->call);
     uint64_t t0 = xt_now_ns();
     size_t inflight = 0, i, done;
     bool retry, halt = false;
 
     *cancelled_r = false;
+    /* batch 0 here: auto, at most the configured batch in flight. */
+    if (!batch) {
+        pool_evac_auto_init(&a, (unsigned)xc->xa->evacuation_batch,
+                            EVAC_AUTO_TARGET_MS, t0);
+        ev->auto_ = &a;
+        snprintf(ev->windows, sizeof(ev->windows), "1");
+    }
     for (;;) {
         retry = false;
         evac_poll(ev, t0, &inflight, &retry);
@@ -822,14 +872,17 @@ static void evac_run(struct evac *ev, const char *session, const char *net,
                     "on_failure is stop: no other move starts", ev->host);
         halt = *cancelled_r || (stop_on_failure && evac_any_failed(ev));
         if (!halt)
-            evac_start_some(ev, session, net, batch, t0, &inflight);
+            evac_start_some(ev, session, net, ev->auto_ ? ev->auto_->window
+                            : batch, t0, &inflight);
         for (i = 0, done = 0; i < ev->nv; i++)
             done += ev->vms[i].st == EV_DONE || ev->vms[i].st == EV_FAILED ||
                     (halt && ev->vms[i].st == EV_WAIT);
         xa_task_progress(xc->xa, dbof(ev->call), xc->task,
                          ev->nv ? (double)done / (double)ev->nv : 1.0);
-        if (done == ev->nv || xc->xa->stopping)
+        if (done == ev->nv || xc->xa->stopping) {
+            ev->auto_ = NULL;           /* a's life ends here */
             return;
+        }
         xa_sleep(xc->xa, EVAC_POLL_MS);
     }
 }
@@ -900,6 +953,8 @@ static char *evac_report(struct evac *ev)
         }
         EMIT("]");
     }
+    if (ev->windows[0])
+        EMIT(", \"batch_auto\": [%s]", ev->windows);
     EMIT("}");
 #undef EMIT
     return out;
@@ -1115,11 +1170,12 @@ static int host_evacuate(struct api_call_ctx *call,
     bool cancelled;
     int rc = host_param(call, params, &host, result_r);
 
+    /* batch_size: 0 the default, -1 auto (xm-pool's), else 1..64. */
     if (rc == 0 && api_value_count(params) > 3 &&
         (api_value_get_int64(api_array_get(params, 3), &batch) < 0 ||
-         batch < 0 || batch > 64))
+         batch < -1 || batch > 64))
         rc = xt_error(call->xt, -EINVAL, "host.evacuate: batch_size is "
-                      "0..64");
+                      "0..64, or -1 for auto");
     /* xm-pool's options: on_failure continue (the default) or stop. */
     if (rc == 0 && onf && strcmp(onf, "continue") && strcmp(onf, "stop")) {
         *result_r = api_failure("INVALID_VALUE", "on_failure", onf, NULL);
@@ -1132,6 +1188,8 @@ static int host_evacuate(struct api_call_ctx *call,
         net = NULL;
     if (!batch)
         batch = (int64_t)xc->xa->evacuation_batch;
+    if (batch < 0)
+        batch = 0;                  /* evac_run's auto */
     xa_op_key(call, key);
     if (xc->task)
         pool_db_map_put(dbof(call), POOL_CLASS_TASK, xc->task,

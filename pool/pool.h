@@ -445,4 +445,30 @@ int pool_evac_next(const struct pool_evac_vm *vms, const bool *waiting,
                    size_t nvms, const unsigned *inflight, size_t nhosts,
                    unsigned per_host);
 
+/*
+ * batch-size=auto: how many moves are in flight, adapted as they end.  It
+ * starts at 1; each time as many moves as the window ended (an epoch),
+ * their aggregate rate (bytes over the epoch's time) is compared: a gain
+ * of POOL_EVAC_AUTO_GAIN over the best so far adds a stream (up to max);
+ * none goes back to the best window and stays (settled); a move whose
+ * guest-observed pause exceeded target_ms takes one stream away and
+ * stays there.  Pure: the caller gives the clock.
+ */
+#define POOL_EVAC_AUTO_GAIN 1.10
+struct pool_evac_auto {
+    unsigned window, max, best;
+    double best_rate;           /* bytes/s at best */
+    double target_ms;           /* the pause no move may exceed */
+    bool settled;
+    unsigned ended;             /* this epoch's moves ended so far */
+    uint64_t bytes, t0_ns;      /* its bytes; when it began */
+    double worst_ms;            /* its longest pause */
+};
+void pool_evac_auto_init(struct pool_evac_auto *a, unsigned max,
+                         double target_ms, uint64_t now_ns);
+/* A move ended at now_ns, having sent bytes with a pause of
+ * downtime_ms: the window from now on. */
+unsigned pool_evac_auto_ended(struct pool_evac_auto *a, uint64_t bytes,
+                              double downtime_ms, uint64_t now_ns);
+
 #endif /* POOL_H */

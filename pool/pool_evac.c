@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pool.h"
 
@@ -99,4 +100,53 @@ int pool_evac_next(const struct pool_evac_vm *vms, const bool *waiting,
             inflight[vms[i].dest] < per_host)
             return (int)i;
     return -1;
+}
+
+void pool_evac_auto_init(struct pool_evac_auto *a, unsigned max,
+                         double target_ms, uint64_t now_ns)
+{
+    memset(a, 0, sizeof(*a));
+    a->window = 1;
+    a->best = 1;
+    a->max = max ? max : 1;
+    a->target_ms = target_ms;
+    a->t0_ns = now_ns;
+}
+
+unsigned pool_evac_auto_ended(struct pool_evac_auto *a, uint64_t bytes,
+                              double downtime_ms, uint64_t now_ns)
+{
+    double rate;
+
+    a->bytes += bytes;
+    if (downtime_ms > a->worst_ms)
+        a->worst_ms = downtime_ms;
+    if (++a->ended < a->window)
+        return a->window;           /* the epoch goes on */
+    rate = now_ns > a->t0_ns ? (double)a->bytes * 1e9 /
+                               (double)(now_ns - a->t0_ns) : 0;
+    if (a->worst_ms > a->target_ms) {
+        /* A pause too long: one stream fewer, and that is the best. */
+        if (a->window > 1)
+            a->window--;
+        a->best = a->window;
+        a->best_rate = 0;
+        a->settled = true;
+    } else if (!a->settled && rate > a->best_rate * POOL_EVAC_AUTO_GAIN) {
+        a->best_rate = rate;
+        a->best = a->window;
+        if (a->window < a->max)
+            a->window++;
+    } else {
+        /* No gain from the last stream added: back to the best. */
+        if (rate > a->best_rate)
+            a->best_rate = rate;
+        a->window = a->best;
+        a->settled = true;
+    }
+    a->ended = 0;
+    a->bytes = 0;
+    a->worst_ms = 0;
+    a->t0_ns = now_ns;
+    return a->window;
 }

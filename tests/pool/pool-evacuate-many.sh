@@ -1,8 +1,9 @@
 #!/bin/bash
 # Host evacuation of eight VMs of mixed sizes (128-384 MiB) and dirty
 # rates (idle to 16 MiB/s) on host 3 of a three-host pool, with a batch
-# of 1, then 3, then 10 (all at once), the VMs brought back to host 3
-# between rounds.  After each: host 3 is empty, never more than the batch
+# of 1, then 3, then 10 (all at once), then auto (the window adapted to
+# the rate and pauses, from 1 up to the configured 10), the VMs brought
+# back to host 3 between rounds.  After each: host 3 is empty, never more than the batch
 # moved at once (the report's spans), every VM runs on exactly one host,
 # its heartbeat went on and its ledger is clean.  The guests idle through
 # their idle port, so eight share this machine's cores.
@@ -35,25 +36,32 @@ t.ok(wait_until(lambda: all(running_on(u, (2, 3, 4)) == [3] for u in uuids),
 save(h3=hosts["127.0.0.3"], vms=vms, uuids=uuids)
 t.done()
 P
-for batch in 1 3 10; do
+for batch in 1 3 10 auto; do
 BATCH=$batch pt_py <<'P'
 import json, os
 from pool_client import *
 t = Tap()
 ids = load()
-batch = int(os.environ["BATCH"])
+auto = os.environ["BATCH"] == "auto"
+batch = 10 if auto else int(os.environ["BATCH"])
 s = Session(2)
 hb0 = {u: int(host_local(3, "vm_status", u)["hb_last_seq"])
        for u in ids["uuids"]}
-task = s.call("Async.host.evacuate", ids["h3"], "OpaqueRef:NULL", batch)
+task = s.call("Async.host.evacuate", ids["h3"], "OpaqueRef:NULL",
+              -1 if auto else batch)
 rec = s.wait_task(task, 600)
 rep = json.loads(s.call("task.get_other_config", task)["xm:evacuation"])
 t.is_((rec["status"], len(rep["migrated"]), rep["failed"],
        rep["resident"]), ("success", 8, [], []),
-      "batch %d: all eight moved" % batch)
+      "batch %s: all eight moved" % os.environ["BATCH"])
 spans = [(m["start_s"], m["end_s"]) for m in rep["migrated"]]
 peak = max(sum(1 for a, b in spans if a <= x < b) for x, _ in spans)
 t.ok(peak <= batch, "  never more than %d at once (%d)" % (batch, peak))
+if auto:
+    w = rep.get("batch_auto", [])
+    t.ok(w and w[0] == 1 and all(1 <= x <= 10 for x in w) and
+         peak <= max(w), "  auto: it started with 1 and adapted: windows "
+         "%r, at most %d at once" % (w, peak))
 where = {u: running_on(u, (2, 3, 4)) for u in ids["uuids"]}
 t.ok(all(len(w) == 1 and w[0] != 3 for w in where.values()),
      "  every VM runs on exactly one other host", repr(where))

@@ -14,6 +14,56 @@
 
 #define MiB (1ull << 20)
 
+/* batch-size=auto: moves of 100 MB ending one per second per stream
+ * (each stream adds rate while the link has room), then a link that is
+ * full (no gain), then pauses over the target. */
+static void test_auto(void)
+{
+    struct pool_evac_auto a;
+    const uint64_t s = 1000000000ull, MB = 1000000;
+    uint64_t now = 0;
+    unsigned w, i;
+
+    pool_evac_auto_init(&a, 10, 100, now);
+    tap_is_int(a.window, 1, "auto starts with one move in flight");
+    now += s;
+    w = pool_evac_auto_ended(&a, 100 * MB, 20, now);
+    tap_is_int(w, 2, "the first epoch sets the rate: one more stream");
+    /* Two streams, twice the rate: two moves end within the next second. */
+    now += s / 2;
+    tap_is_int(pool_evac_auto_ended(&a, 100 * MB, 20, now), 2,
+               "mid-epoch: the window holds");
+    now += s / 2;
+    w = pool_evac_auto_ended(&a, 100 * MB, 20, now);
+    tap_is_int(w, 3, "twice the rate at 2: a third stream");
+    /* The link is full: three streams share it, no gain. */
+    for (i = 0; i < 3; i++) {
+        now += s * 2 / 3;
+        w = pool_evac_auto_ended(&a, 200 * MB / 3, 20, now);
+    }
+    tap_is_int(w, 2, "no gain at 3: back to 2, the best");
+    tap_ok(a.settled, "and it stays (settled)");
+    for (i = 0; i < 2; i++) {
+        now += s;
+        w = pool_evac_auto_ended(&a, 200 * MB, 20, now);
+    }
+    tap_is_int(w, 2, "settled: a rate like the best keeps it at 2");
+    now += s;
+    pool_evac_auto_ended(&a, 100 * MB, 20, now);
+    now += s;
+    w = pool_evac_auto_ended(&a, 100 * MB, 250, now);
+    tap_is_int(w, 1, "a pause over the 100 ms target: one stream fewer");
+    now += s;
+    w = pool_evac_auto_ended(&a, 100 * MB, 250, now);
+    tap_is_int(w, 1, "never below one");
+    pool_evac_auto_init(&a, 2, 100, 0);
+    for (i = 0, now = 0; i < 8; i++) {
+        now += s / (a.window ? a.window : 1) / (i + 1);
+        w = pool_evac_auto_ended(&a, 100 * MB, 10, now);
+    }
+    tap_ok(w <= 2, "never above its cap (2): %u", w);
+}
+
 int main(void)
 {
     static const bool all[3] = { true, true, true }, only0[3] = { true },
@@ -80,5 +130,6 @@ int main(void)
         tap_is_int((int)pool_evac_per_host(w, waiting, 4, 2, 3), 3,
                    "the VMs left all go to one host: all of a batch of 3");
     }
+    test_auto();
     return tap_done();
 }

@@ -351,6 +351,21 @@ static int import_disks(struct api_call_ctx *call, const struct import *im,
                        result_r);
 }
 
+/* Every export of the import goes (best effort: an export left over
+ * serves nobody but the source host, whose key goes with the import). */
+static void unexport_all(struct api_call_ctx *call, const struct import *im)
+{
+    struct api_value *disks = NULL, *ignored = NULL;
+    size_t i;
+
+    if (import_disks(call, im, &disks, &ignored) == 0)
+        for (i = 0; i < api_value_count(disks); i++)
+            unexport(call, im, api_array_get(disks, i));
+    api_value_free(disks);
+    api_value_free(ignored);
+    xt_error_clear(call->xt);
+}
+
 /* Everything import op made goes: exports, VDIs, the VM (its VBDs with
  * it).  An error leaves the rest for the source's next end. */
 static int unmake(struct api_call_ctx *call, const char *op,
@@ -358,17 +373,11 @@ static int unmake(struct api_call_ctx *call, const char *op,
 {
     struct pool_db *db = dbof(call);
     struct pool_record **all = NULL;
-    struct api_value *disks = NULL, *ignored = NULL;
+    struct api_value *ignored = NULL;
     size_t i, n = 0;
     int rc;
 
-    if (import_disks(call, im, &disks, &ignored) == 0)
-        for (i = 0; i < api_value_count(disks); i++)
-            unexport(call, im, api_array_get(disks, i));
-    api_value_free(disks);
-    api_value_free(ignored);
-    ignored = NULL;
-    xt_error_clear(call->xt);
+    unexport_all(call, im);
     rc = pool_db_get_all_records(db, POOL_CLASS_VDI, &all, &n);
     for (i = 0; rc == 0 && i < n; i++) {
         const char *o = pool_value_map_get(pool_record_get(all[i],
@@ -665,16 +674,10 @@ static int end_running(struct api_call_ctx *call, const char *op,
     };
     struct pool_db *db = dbof(call);
     struct pool_record **all = NULL;
-    struct api_value *disks = NULL, *ignored = NULL;
     size_t i, n = 0;
     int rc;
 
-    if (import_disks(call, im, &disks, &ignored) == 0)
-        for (i = 0; i < api_value_count(disks); i++)
-            unexport(call, im, api_array_get(disks, i));
-    api_value_free(disks);
-    api_value_free(ignored);
-    xt_error_clear(call->xt);
+    unexport_all(call, im);
     rc = pool_db_get_all_records(db, POOL_CLASS_VDI, &all, &n);
     rc = rc ?: pool_db_begin(db);
     rc = rc ?: xa_vm_set_running(db, im->vm, "Running", im->host, domid);

@@ -1547,20 +1547,8 @@ static bool sxm_unsettled(struct pool_db *db, const struct pool_record *rec)
 {
     const char *op = pool_value_map_get(pool_record_get(rec, "other_config"),
                                         MOTION_OP);
-    struct pool_record **vms = NULL;
-    size_t n = 0, i;
-    bool found = false;
 
-    if (!op || pool_db_get_all_records(db, POOL_CLASS_VM, &vms, &n) < 0)
-        return false;
-    for (i = 0; i < n && !found; i++) {
-        const char *o = pool_value_map_get(pool_record_get(vms[i],
-                                           "other_config"), XA_MIG_OP);
-
-        found = o && !strcmp(o, op);
-    }
-    pool_records_free(vms, n);
-    return found;
+    return op && xa_mig_recorded(db, op) > 0;
 }
 
 /* Whether a left-over motion may be tried now: its hosts answer. */

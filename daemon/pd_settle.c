@@ -76,6 +76,22 @@ void xa_settler_leave(struct xa *xa, const char *op)
 
 /* ---- the record --------------------------------------------------------- */
 
+int xa_mig_recorded(struct pool_db *db, const char *op)
+{
+    struct pool_record **vms = NULL;
+    size_t n = 0, i;
+    int rc = pool_db_get_all_records(db, POOL_CLASS_VM, &vms, &n), found = 0;
+
+    for (i = 0; rc == 0 && i < n && !found; i++) {
+        const char *o = pool_value_map_get(pool_record_get(vms[i],
+                                           "other_config"), XA_MIG_OP);
+
+        found = o && !strcmp(o, op);
+    }
+    pool_records_free(vms, n);
+    return rc < 0 ? rc : found;
+}
+
 int xa_pm_set_state(struct pool_db *db, const struct xa_pm *pm,
                     const char *state)
 {

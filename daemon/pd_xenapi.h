@@ -624,6 +624,9 @@ struct xa_pm {
  * alone); -EBUSY when another thread settles it. */
 int xa_settler_enter(struct xa *xa, const char *op);
 void xa_settler_leave(struct xa *xa, const char *op);
+/* 1 when a VM's migration record names op (its key), 0 when none does,
+ * or an error. */
+int xa_mig_recorded(struct pool_db *db, const char *op);
 /* Sets the VM's XA_MIG_STATE (one write). */
 int xa_pm_set_state(struct pool_db *db, const struct xa_pm *pm,
                     const char *state);

@@ -546,25 +546,6 @@ int xa_xpool_end(struct xa *xa, struct xt_ctx *ctx, const char *op)
     return rc ?: xa_xpool_tell(xa, ctx, op, false);
 }
 
-/* Whether a VM's migration record names op. */
-static bool recorded(struct pool_db *db, const char *op)
-{
-    struct pool_record **vms = NULL;
-    size_t n = 0, i;
-    bool found = false;
-
-    if (pool_db_get_all_records(db, POOL_CLASS_VM, &vms, &n) < 0)
-        return true;            /* not known: not ours to touch now */
-    for (i = 0; i < n && !found; i++) {
-        const char *o = pool_value_map_get(pool_record_get(vms[i],
-                                           "other_config"), XA_MIG_OP);
-
-        found = o && !strcmp(o, op);
-    }
-    pool_records_free(vms, n);
-    return found;
-}
-
 void xa_xpool_retry(struct xa *xa, struct pool_db *db, struct xt_ctx *ctx)
 {
     DIR *d = opendir(xa->journal_dir);
@@ -579,8 +560,9 @@ void xa_xpool_retry(struct xa *xa, struct pool_db *db, struct xt_ctx *ctx)
         if (strncmp(e->d_name, JOURNAL_PREFIX, strlen(JOURNAL_PREFIX)) ||
             strstr(op, ".tmp") || xa_settler_enter(xa, op) < 0)
             continue;
-        /* With a record, its settling or cleanup tells. */
-        if (!recorded(db, op)) {
+        /* With a record (or when we cannot tell), its settling or cleanup
+         * tells. */
+        if (xa_mig_recorded(db, op) == 0) {
             ctx->quiet_errors = true;
             xa_xpool_tell(xa, ctx, op, false);
             ctx->quiet_errors = quiet;

@@ -160,3 +160,32 @@ vt_stop()
     fi
     rm -f "$VT_TMP/$1.pid"
 }
+
+# ---- the mirror's tests (mirror.sh, mirror-corrupt.sh) ----
+# The source is served with ctl=VT_TMP/src.ctl and faults under
+# VT_TMP/faults (XM_FAULT_DIR).
+
+# vt_raw VDI: the VDI's file.
+vt_raw() { printf '%s/%s.raw' "$VT_SR_DIR" "$1"; }
+# vt_mctl WORDS...: one request to the mirror's control socket.
+vt_mctl() { python3 "$VT_SRCDIR/tests/vdi/mirror_ctl.py" "$VT_TMP/src.ctl" "$@"; }
+# vt_field KEY: the value of KEY in a status line on stdin.
+vt_field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+# vt_wait_for KEY VALUE: polls the status (with wait) until KEY=VALUE.
+vt_wait_for()
+{
+    local st
+    for _ in $(seq 100); do
+        st=$(vt_mctl status) || return 1
+        [ "$(printf '%s' "$st" | vt_field "$1")" = "$2" ] && return 0
+        vt_mctl wait state="$(printf '%s' "$st" | vt_field state)" \
+            gen="$(printf '%s' "$st" | vt_field gen)" timeout_ms=200 >/dev/null
+    done
+    vt_diag "never $1=$2: $st"
+    return 1
+}
+# vt_hit POINT: waits (30 s at most) until the source holds at POINT.
+vt_hit() {
+    for _ in $(seq 600); do [ -e "$VT_TMP/faults/$1.hit" ] && return 0
+        sleep 0.05; done; return 1
+}

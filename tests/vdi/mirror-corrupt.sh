@@ -11,25 +11,6 @@ vt_setup mirror-corrupt
 MiB=1048576
 src=$(vt_vdi $((32 * MiB)))
 dst=$(vt_vdi $((32 * MiB)))
-raw() { printf '%s/%s.raw' "$VT_SR_DIR" "$1"; }
-ctl() { python3 "$VT_SRCDIR/tests/vdi/mirror_ctl.py" "$VT_TMP/src.ctl" "$@"; }
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
-wait_for()
-{
-    local st
-    for _ in $(seq 100); do
-        st=$(ctl status) || return 1
-        [ "$(printf '%s' "$st" | field "$1")" = "$2" ] && return 0
-        ctl wait state="$(printf '%s' "$st" | field state)" \
-            gen="$(printf '%s' "$st" | field gen)" timeout_ms=200 >/dev/null
-    done
-    vt_diag "never $1=$2: $st"
-    return 1
-}
-hit() {
-    for _ in $(seq 600); do [ -e "$VT_TMP/faults/$1.hit" ] && return 0
-        sleep 0.05; done; return 1
-}
 # proxy_is STATE: waits until the proxy says it is in STATE.
 proxy_is() {
     for _ in $(seq 200); do
@@ -42,7 +23,7 @@ port() { python3 -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 qemu-io -f raw -c "write -P 0x11 0 12M" -c "write -P 0x22 20M 4M" \
-    "$(raw "$src")" >/dev/null || vt_bail "cannot write the source"
+    "$(vt_raw "$src")" >/dev/null || vt_bail "cannot write the source"
 printf 'mirror:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     > "$VT_TMP/psk"
 chmod 600 "$VT_TMP/psk"
@@ -63,19 +44,19 @@ vt_serve src "$src" -f -- lock=connection ctl="$VT_TMP/src.ctl" ||
 uri="nbds://mirror@127.0.0.1:$pport/?tls-psk-file=$VT_TMP/psk"
 
 echo "vdi.mirror.copy=wait" > "$XM_FAULT_FILE"
-out=$(ctl start uri="$uri" target_zeroed=1 conns=1)
-vt_is "$(printf '%s' "$out" | field state)" copying \
+out=$(vt_mctl start uri="$uri" target_zeroed=1 conns=1)
+vt_is "$(printf '%s' "$out" | vt_field state)" copying \
     "start over TLS through the proxy: copying"
-hit vdi.mirror.copy || vt_bail "the copy never reached vdi.mirror.copy"
+vt_hit vdi.mirror.copy || vt_bail "the copy never reached vdi.mirror.copy"
 kill -HUP $proxy
 proxy_is armed || vt_bail "the proxy did not arm"
 : > "$XM_FAULT_FILE"
 : > "$VT_TMP/faults/vdi.mirror.copy.go"
 proxy_is corrupted && vt_ok "a byte of the copy's next frame is flipped" ||
     vt_fail "a byte of the copy's next frame is flipped"
-wait_for state failed && vt_ok "the mirror fails" ||
+vt_wait_for state failed && vt_ok "the mirror fails" ||
     vt_fail "the mirror fails"
-reason=$(ctl status | sed -n 's/.* reason=//p')
+reason=$(vt_mctl status | sed -n 's/.* reason=//p')
 [ -n "$reason" ] && vt_ok "  saying why: $reason" ||
     vt_fail "  saying why"
 grep -qiE "gnutls|decrypt" "$VT_TMP/dst.err" &&
@@ -87,13 +68,13 @@ qemu-io -f raw -c "write -P 0x33 2M 1M" -c "write -P 0x44 28M 1M" \
     "$(vt_uri src)" >/dev/null &&
     vt_ok "the guest's writes go on while the mirror is failed" ||
     vt_fail "the guest's writes go on while the mirror is failed"
-out=$(ctl resume)
-vt_is "$(printf '%s' "$out" | field state)" copying "resume: copying again"
-wait_for synced 1 && vt_ok "and synced" || vt_fail "and synced"
-out=$(ctl complete gen="$(ctl status | field gen)")
-vt_is "$(printf '%s' "$out" | field state)" completed "complete"
-cmp -s "$(raw "$src")" "$(raw "$dst")" &&
+out=$(vt_mctl resume)
+vt_is "$(printf '%s' "$out" | vt_field state)" copying "resume: copying again"
+vt_wait_for synced 1 && vt_ok "and synced" || vt_fail "and synced"
+out=$(vt_mctl complete gen="$(vt_mctl status | vt_field gen)")
+vt_is "$(printf '%s' "$out" | vt_field state)" completed "complete"
+cmp -s "$(vt_raw "$src")" "$(vt_raw "$dst")" &&
     vt_ok "the target is identical to the source: nothing corrupted landed" ||
     vt_fail "the target is identical to the source"
-ctl stop >/dev/null
+vt_mctl stop >/dev/null
 vt_done

@@ -826,6 +826,60 @@ static void evac_start_some(struct evac *ev, const char *session,
     free(in);
 }
 
+/* The option plan: host.evacuate_plan's moves [{VM, host}...], run as
+ * they are.  EVACUATION_PLAN_CHANGED [host, why] when the pool changed
+ * since: a VM the host runs is not in it (or it names one it does not
+ * run), a destination may no longer take its VM, or has less memory free
+ * than the plan gives it. */
+static int evac_follow(struct evac *ev, const struct api_value *plan,
+                       struct api_value **result_r)
+{
+    uint64_t *given = calloc(ev->nh ? ev->nh : 1, sizeof(*given));
+    char why[256] = "";
+    size_t i, k, h;
+
+    if (!given)
+        return xt_error(ev->call->xt, -ENOMEM, "out of memory");
+    if (api_value_count(plan) != ev->nv)
+        snprintf(why, sizeof(why), "the plan moves %zu VMs, the host runs "
+                 "%zu", api_value_count(plan), ev->nv);
+    for (i = 0; !why[0] && i < ev->nv; i++) {
+        struct evac_vm *v = &ev->vms[i];
+        const char *to = NULL;
+
+        for (k = 0; k < api_value_count(plan) && !to; k++) {
+            const struct api_value *m = api_array_get(plan, k);
+            const char *vm = api_value_string(api_struct_get(m, "VM"));
+
+            if (vm && !strcmp(vm, v->ref))
+                to = api_value_string(api_struct_get(m, "host")) ?: "";
+        }
+        for (h = 0; to && h < ev->nh && strcmp(ev->hosts[h], to); h++)
+            ;
+        if (!to)
+            snprintf(why, sizeof(why), "VM %s is not in the plan", v->uuid);
+        else if (h == ev->nh || !v->can[h])
+            snprintf(why, sizeof(why), "host %s may not take VM %s now",
+                     to, v->uuid);
+        else {
+            v->plan.dest = (int)h;
+            given[h] += v->need;
+        }
+    }
+    evac_free(ev);
+    for (h = 0; !why[0] && h < ev->nh; h++)
+        if (given[h] > ev->free_bytes[h])
+            snprintf(why, sizeof(why), "host %s has %" PRIu64 " bytes "
+                     "free, the plan gives it %" PRIu64, ev->hosts[h],
+                     ev->free_bytes[h], given[h]);
+    free(given);
+    if (!why[0])
+        return 0;
+    *result_r = api_failure("EVACUATION_PLAN_CHANGED", ev->host, why, NULL);
+    return xt_error(ev->call->xt, -ESTALE, "host %s: the plan is stale: %s",
+                    ev->host, why);
+}
+
 /* Whether a VM failed for good. */
 static bool evac_any_failed(const struct evac *ev)
 {
@@ -1199,7 +1253,11 @@ static int host_evacuate(struct api_call_ctx *call,
     if (rc < 0)
         return rc;
     rc = evac_prepare(call, host, net, &ev, &blockers);
-    if (rc == 0 && evac_assert(call, host, blockers, result_r) < 0) {
+    if (rc == 0 && api_struct_get(opts, "plan") &&
+        evac_follow(&ev, api_struct_get(opts, "plan"), result_r) < 0) {
+        rc = -ESTALE;
+        evac_clear(&ev);
+    } else if (rc == 0 && evac_assert(call, host, blockers, result_r) < 0) {
         rc = -EBUSY;
         evac_clear(&ev);
     }

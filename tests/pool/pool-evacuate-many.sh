@@ -3,7 +3,8 @@
 # rates (idle to 16 MiB/s) on host 3 of a three-host pool, with a batch
 # of 1, then 3, then 10 (all at once), then auto (the window adapted to
 # the rate and pauses, from 1 up to the configured 10), the VMs brought
-# back to host 3 between rounds.  After each: host 3 is empty, never more than the batch
+# back to host 3 between rounds; last, a plan read first and run as it
+# is, and one the pool outgrew refused.  After each: host 3 is empty, never more than the batch
 # moved at once (the report's spans), every VM runs on exactly one host,
 # its heartbeat went on and its ledger is clean.  The guests idle through
 # their idle port, so eight share this machine's cores.
@@ -79,4 +80,33 @@ t.ok(all(running_on(u, (2, 3, 4)) == [3] for u in ids["uuids"]),
 t.done()
 P
 done
+
+# The plan, read before it runs (host.evacuate_plan), then run as it is
+# (host.evacuate's option plan); one the pool outgrew is refused.
+pt_py <<'P'
+import json
+from pool_client import *
+t = Tap()
+ids = load()
+s = Session(2)
+plan = s.call("host.evacuate_plan", ids["h3"], {"batch_size": "3"})
+moves = [{"VM": m["VM"], "host": m["host"]} for m in plan["moves"]]
+t.is_(len(moves), 8, "host.evacuate_plan: eight moves")
+other = sorted({m["host"] for m in moves})
+s.call("host.disable", other[0])
+t.fails_with(lambda: s.call("host.evacuate", ids["h3"], "OpaqueRef:NULL", 3,
+                            {"plan": moves}), "EVACUATION_PLAN_CHANGED",
+             "a destination of the plan disabled since: "
+             "EVACUATION_PLAN_CHANGED, nothing moved")
+t.ok(all(running_on(u, (2, 3, 4)) == [3] for u in ids["uuids"]),
+     "  every VM still on host 3")
+s.call("host.enable", other[0])
+plan = s.call("host.evacuate_plan", ids["h3"], {"batch_size": "3"})
+moves = [{"VM": m["VM"], "host": m["host"]} for m in plan["moves"]]
+s.call("host.evacuate", ids["h3"], "OpaqueRef:NULL", 3, {"plan": moves})
+t.is_(sorted((m["VM"], s.call("VM.get_resident_on", m["VM"]))
+             for m in moves), sorted((m["VM"], m["host"]) for m in moves),
+      "a fresh plan runs as it was read: each VM on its planned host")
+t.done()
+P
 pt_done

@@ -10,7 +10,10 @@
  * what they said into a verdict.  A verdict is applied in one transaction
  * (the VM's resident_on, domid and power_state, its current_operations,
  * the task), then the source is told (migrate_resolve for a copy in doubt,
- * migrate_forget) and the record goes.  The thread that started a
+ * migrate_forget) and the record goes.  A migration to another pool
+ * (XA_MIG_POOL) asks that pool's master for its destination's word and
+ * tells it the verdict before applying it (pd_xpool.c); the VM's record
+ * goes with the migration's.  The thread that started a
  * migration settles it; the reconciler thread settles every other one (a
  * restarted master's, one whose thread stopped) and finishes cleanups,
  * continuously, as long as this host is the master.

@@ -583,9 +583,9 @@ int cli_task_failed(struct cli_ctx *cli, const struct api_value *task)
     return rc;
 }
 
-/* The arguments vdi:VDI-UUID=SR-UUID as a vdi_map (VDI ref -> SR ref). */
-/* vdi:VDI-UUID=SR-UUID arguments as a vdi_map, the SRs looked up on dc
- * (the destination's pool: cli, or another pool's connection). */
+/* The arguments vdi:VDI-UUID=SR-UUID as a vdi_map (VDI ref -> SR ref),
+ * the SRs looked up on dc (the destination's pool: cli, or another
+ * pool's connection). */
 static int vdi_map_args(struct cli_ctx *cli, struct cli_ctx *dc,
                         struct api_value **map_r)
 {

@@ -295,20 +295,10 @@ static void evac_free(struct evac *ev)
 static bool net_reaches(struct pool_db *db, const char *net,
                         const char *host)
 {
-    struct pool_value oc = { 0 };
-    char *uuid = NULL, key[XT_UUID_STRLEN + 16];
-    const char *a;
-    bool ok = false;
+    char *a = NULL;
+    bool ok = xa_net_address(db, net, host, &a) == 0 && a;
 
-    if (xa_field_str(db, POOL_CLASS_HOST, host, "uuid", &uuid) == 0 &&
-        pool_db_get_field(db, POOL_CLASS_NETWORK, net, "other_config",
-                          &oc) == 0) {
-        snprintf(key, sizeof(key), "%s%s", POOL_NET_OC_ADDRESS, uuid);
-        a = pool_value_map_get(&oc, key);
-        ok = a && *a;
-    }
-    pool_value_clear(&oc);
-    free(uuid);
+    free(a);
     return ok;
 }
 
@@ -515,6 +505,17 @@ static int host_compute_free_memory(struct api_call_ctx *call,
 
 /* ---- host.evacuate_plan -------------------------------------------------- */
 
+/* A number of a move's stats (JSON), 0 when it has none. */
+static double stat_of(const char *json, const char *key)
+{
+    char k[48];
+    const char *p;
+
+    snprintf(k, sizeof(k), "\"%s\":", key);
+    p = json ? strstr(json, k) : NULL;
+    return p ? strtod(p + strlen(k), NULL) : 0;
+}
+
 /* What the pool's migrations so far say: *bw_r the VM memory they moved
  * per second (a move's time, the engine's total_ms in its task's result,
  * over its VM's memory: guests touch a part of it, pre-copy resends what
@@ -539,16 +540,14 @@ static void measured(struct evac *ev, double *bw_r, double *secs)
         const char *fin = pool_record_get(t[i], "finished")->s;
         const char *vm = pool_value_map_get(pool_record_get(t[i],
                                             "other_config"), "xm:vm");
-        const char *m = res ? strstr(res, "\"total_ms\":") : NULL;
+        double tms = stat_of(res, "total_ms");
         int64_t mem = 0;
-        double tms;
 
         if (!name || strcmp(name, "VM.pool_migrate") || !st ||
-            strcmp(st, "success") || !m || !vm ||
+            strcmp(st, "success") || tms <= 0 || !vm ||
             xa_field_int(dbof(ev->call), POOL_CLASS_VM, vm,
                          "memory_static_max", &mem) < 0 || mem <= 0)
             continue;
-        tms = strtod(m + strlen("\"total_ms\":"), NULL);
         bytes += (double)mem;
         ms += tms;
         for (k = 0; vm && fin && k < ev->nv && k < 64; k++)
@@ -693,17 +692,6 @@ static void evac_start(struct evac *ev, struct evac_vm *v,
     xt_error_clear(ev->call->xt);
     api_value_free(res);
     api_value_free(fail);
-}
-
-/* A number of a move's stats (JSON), 0 when it has none. */
-static double stat_of(const char *json, const char *key)
-{
-    char k[48];
-    const char *p;
-
-    snprintf(k, sizeof(k), "\"%s\":", key);
-    p = json ? strstr(json, k) : NULL;
-    return p ? strtod(p + strlen(k), NULL) : 0;
 }
 
 /* batch-size=auto: a move that ended tells the window its bytes and its

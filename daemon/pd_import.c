@@ -122,15 +122,6 @@ static int on_host(struct api_call_ctx *call, const char *host,
 
 /* ---- the checks, every failure at once ----------------------------------- */
 
-static void fail_add(struct api_value *fails, struct api_value *f)
-{
-    const struct api_value *d = api_struct_get(f, "ErrorDescription");
-
-    if (d)
-        api_array_append(fails, api_value_copy(d));
-    api_value_free(f);
-}
-
 static void check_host(struct api_call_ctx *call, const char *host,
                        int64_t need, struct api_value *fails)
 {
@@ -140,19 +131,19 @@ static void check_host(struct api_call_ctx *call, const char *host,
     char nb[32], ab[32];
 
     if (xa_host_usable(call, host, &f) < 0) {
-        fail_add(fails, f ? f : api_failure("HOST_OFFLINE", host, NULL));
-        xt_error_clear(call->xt);
+        xa_add_failure(call, fails,
+                       f ? f : api_failure("HOST_OFFLINE", host, NULL));
         return;
     }
     xa_field_int(db, POOL_CLASS_HOST, host, "enabled", &enabled);
     if (!enabled)
-        fail_add(fails, api_failure("HOST_OFFLINE", host, NULL));
+        xa_add_failure(call, fails, api_failure("HOST_OFFLINE", host, NULL));
     xa_field_int(db, POOL_CLASS_HOST, host, "memory_free", &avail);
     if (avail < need) {
         snprintf(nb, sizeof(nb), "%lld", (long long)need);
         snprintf(ab, sizeof(ab), "%lld", (long long)avail);
-        fail_add(fails, api_failure("HOST_NOT_ENOUGH_FREE_MEMORY", nb, ab,
-                                    NULL));
+        xa_add_failure(call, fails, api_failure(
+                           "HOST_NOT_ENOUGH_FREE_MEMORY", nb, ab, NULL));
     }
 }
 
@@ -164,28 +155,23 @@ static void check_disk(struct api_call_ctx *call, const char *uuid,
 {
     struct pool_db *db = dbof(call);
     const char *sr = api_value_string(api_struct_get(d, "SR"));
-    int64_t size = 0, psize = 0, used = 0;
+    struct api_value *full;
+    int64_t size = 0;
     char *pbd = NULL;
 
     api_value_get_int64(api_struct_get(d, "virtual_size"), &size);
     if (!sr || pool_db_check_ref(db, POOL_CLASS_SR, sr) < 0) {
         xt_error_clear(call->xt);
-        fail_add(fails, api_failure("HANDLE_INVALID", "SR", sr ? sr : "",
-                                    NULL));
+        xa_add_failure(call, fails, api_failure("HANDLE_INVALID", "SR",
+                                                sr ? sr : "", NULL));
         return;
     }
     if (xa_pbd_on(db, sr, host, &pbd) < 0 || !pbd)
-        fail_add(fails, api_failure("VM_REQUIRES_SR", uuid, sr, NULL));
+        xa_add_failure(call, fails, api_failure("VM_REQUIRES_SR", uuid, sr,
+                                                NULL));
     free(pbd);
-    if (xa_field_int(db, POOL_CLASS_SR, sr, "physical_size", &psize) == 0 &&
-        xa_field_int(db, POOL_CLASS_SR, sr, "physical_utilisation",
-                     &used) == 0 && psize > 0 && psize - used < size) {
-        char a[32], b[32];
-
-        snprintf(a, sizeof(a), "%lld", (long long)size);
-        snprintf(b, sizeof(b), "%lld", (long long)(psize - used));
-        fail_add(fails, api_failure("SR_FULL", a, b, NULL));
-    }
+    if ((full = xa_sr_full(db, sr, size)))
+        xa_add_failure(call, fails, full);
     xt_error_clear(call->xt);
 }
 
@@ -205,8 +191,8 @@ static struct api_value *checks(struct api_call_ctx *call, const char *host,
     check_host(call, host, need, fails);
     if (pool_db_find(dbof(call), POOL_CLASS_VM, "uuid", &POOL_V_STR(uuid),
                      &same) == 0 && same.n)
-        fail_add(fails, api_failure("UUID_ALREADY_EXISTS", "VM", uuid,
-                                    NULL));
+        xa_add_failure(call, fails, api_failure("UUID_ALREADY_EXISTS", "VM",
+                                                uuid, NULL));
     pool_strv_free(&same);
     for (i = 0; i < api_value_count(disks); i++)
         check_disk(call, uuid, host, api_array_get(disks, i), fails);
@@ -557,30 +543,6 @@ static int import_export(struct api_call_ctx *call,
     return rc;
 }
 
-/* The host's address on network (other_config xm:address:<host uuid>),
- * or NULL. */
-static char *network_address(struct api_call_ctx *call, const char *net,
-                             const char *host)
-{
-    struct pool_value oc = { 0 };
-    char *uuid = NULL, key[64], *a = NULL;
-    const char *v;
-
-    if (!net || pool_ref_is_null(net) ||
-        xa_field_str(dbof(call), POOL_CLASS_HOST, host, "uuid", &uuid) < 0 ||
-        pool_db_get_field(dbof(call), POOL_CLASS_NETWORK, net,
-                          "other_config", &oc) < 0) {
-        xt_error_clear(call->xt);
-        free(uuid);
-        return NULL;
-    }
-    snprintf(key, sizeof(key), "xm:address:%s", uuid);
-    v = pool_value_map_get(&oc, key);
-    a = v ? strdup(v) : NULL;
-    pool_value_clear(&oc);
-    free(uuid);
-    return a;
-}
 
 /* VM.xm_import_receive(session, op, network): the host's receiver for
  * the memory, { address, port, token, pin } (host_local.migrate_prepare),
@@ -603,7 +565,10 @@ static int import_receive(struct api_call_ctx *call,
     rc = import_get(call, op, &im, result_r);
     if (rc < 0)
         return rc;
-    naddr = network_address(call, xa_param_str(params, 2), im.host);
+    /* On the dest's network, when it named one (and it says where). */
+    if (!pool_ref_is_null(xa_param_str(params, 2)) &&
+        xa_net_address(db, xa_param_str(params, 2), im.host, &naddr) < 0)
+        xt_error_clear(call->xt);
     rc = xa_field_int(db, POOL_CLASS_VM, im.vm, "memory_static_max", &mem);
     rc = rc ?: xa_field_int(db, POOL_CLASS_VM, im.vm, "VCPUs_max", &vcpus);
     rc = rc ?: import_disks(call, &im, &disks, result_r);

@@ -174,10 +174,8 @@ static bool sr_on(struct pool_db *db, const char *sr, const char *host)
     return on;
 }
 
-/* Appends failure f (taken; NULL: an error without one, from ctx) to
- * fails as [code, params...]. */
-static void add_failure(struct api_call_ctx *call, struct api_value *fails,
-                        struct api_value *f)
+void xa_add_failure(struct api_call_ctx *call, struct api_value *fails,
+                    struct api_value *f)
 {
     const struct api_value *d;
 
@@ -189,6 +187,43 @@ static void add_failure(struct api_call_ctx *call, struct api_value *fails,
         api_array_append(fails, api_value_copy(d));
     api_value_free(f);
     xt_error_clear(call->xt);
+}
+
+struct api_value *xa_sr_full(struct pool_db *db, const char *sr, int64_t size)
+{
+    int64_t psize = 0, used = 0;
+    char a[32], b[32];
+
+    if (xa_field_int(db, POOL_CLASS_SR, sr, "physical_size", &psize) < 0 ||
+        xa_field_int(db, POOL_CLASS_SR, sr, "physical_utilisation",
+                     &used) < 0 || psize <= 0 || psize - used >= size)
+        return NULL;
+    snprintf(a, sizeof(a), "%lld", (long long)size);
+    snprintf(b, sizeof(b), "%lld", (long long)(psize - used));
+    return api_failure("SR_FULL", a, b, NULL);
+}
+
+int xa_net_address(struct pool_db *db, const char *net, const char *host,
+                   char **addr_r)
+{
+    struct pool_value oc = { 0 };
+    char *huuid = NULL, key[XT_UUID_STRLEN + 16];
+    const char *a;
+    int rc;
+
+    *addr_r = NULL;
+    rc = xa_field_str(db, POOL_CLASS_HOST, host, "uuid", &huuid);
+    rc = rc ?: pool_db_get_field(db, POOL_CLASS_NETWORK, net, "other_config",
+                                 &oc);
+    if (rc == 0) {
+        snprintf(key, sizeof(key), "%s%s", POOL_NET_OC_ADDRESS, huuid);
+        a = pool_value_map_get(&oc, key);
+        if (a && *a && !(*addr_r = strdup(a)))
+            rc = -ENOMEM;
+    }
+    pool_value_clear(&oc);
+    free(huuid);
+    return rc;
 }
 
 struct api_value *xa_failure_of_desc(const struct api_value *d)
@@ -212,8 +247,8 @@ static struct api_value *plan_disk(struct api_call_ctx *call, const char *vm,
     struct pool_db *db = dbof(call);
     char *vdi = NULL, *ud = NULL, *sr = NULL;
     const char *to;
-    struct api_value *d = api_struct();
-    int64_t size = 0, psize = 0, used = 0;
+    struct api_value *d = api_struct(), *full;
+    int64_t size = 0;
 
     xa_field_str(db, POOL_CLASS_VBD, vbd, "VDI", &vdi);
     xa_field_str(db, POOL_CLASS_VBD, vbd, "userdevice", &ud);
@@ -232,18 +267,10 @@ static struct api_value *plan_disk(struct api_call_ctx *call, const char *vm,
     if (!fails)
         goto out;
     if (!sr_on(db, to, host))
-        add_failure(call, fails, api_failure("VM_REQUIRES_SR", vm, to,
+        xa_add_failure(call, fails, api_failure("VM_REQUIRES_SR", vm, to,
                                              NULL));
-    if (strcmp(to, sr) != 0 &&
-        xa_field_int(db, POOL_CLASS_SR, to, "physical_size", &psize) == 0 &&
-        xa_field_int(db, POOL_CLASS_SR, to, "physical_utilisation",
-                     &used) == 0 && psize > 0 && psize - used < size) {
-        char a[32], b[32];
-
-        snprintf(a, sizeof(a), "%lld", (long long)size);
-        snprintf(b, sizeof(b), "%lld", (long long)(psize - used));
-        add_failure(call, fails, api_failure("SR_FULL", a, b, NULL));
-    }
+    if (strcmp(to, sr) != 0 && (full = xa_sr_full(db, to, size)))
+        xa_add_failure(call, fails, full);
 out:
     free(vdi);
     free(ud);
@@ -270,14 +297,14 @@ static int precheck(struct api_call_ctx *call, const char *vm,
     int rc;
 
     if (check_idle(call, vm, &f) < 0)
-        add_failure(call, fails, f);
+        xa_add_failure(call, fails, f);
     f = NULL;
     rc = xa_field_str(db, POOL_CLASS_VM, vm, "power_state", &ps);
     rc = rc ?: xa_field_str(db, POOL_CLASS_VM, vm, "resident_on", &src);
     if (rc < 0)
         goto out;
     if (strcmp(ps, "Running") != 0)
-        add_failure(call, fails, api_failure("VM_BAD_POWER_STATE", vm,
+        xa_add_failure(call, fails, api_failure("VM_BAD_POWER_STATE", vm,
                                              "Running", ps, NULL));
     if (xp) {
         char *s2 = NULL;
@@ -285,7 +312,7 @@ static int precheck(struct api_call_ctx *call, const char *vm,
         rc = xa_xpool_check(call, xp, vm, vdi_map, &s2, fails);
         free(s2);
     } else if (check_target(call, vm, host, src, &f) < 0) {
-        add_failure(call, fails, f);
+        xa_add_failure(call, fails, f);
     }
     rc = rc ?: pool_db_find(db, POOL_CLASS_VBD, "VM", &POOL_V_REF(vm),
                             &vbds);
@@ -439,9 +466,7 @@ static int network_address(struct api_call_ctx *call, const char *vm,
                            struct api_value **result_r)
 {
     struct pool_db *db = dbof(call);
-    struct pool_value oc = { 0 };
-    char *huuid = NULL, key[XT_UUID_STRLEN + 16], why[512];
-    const char *a;
+    char why[512];
     int rc;
 
     *addr_r = NULL;
@@ -450,29 +475,21 @@ static int network_address(struct api_call_ctx *call, const char *vm,
     rc = pool_db_check_ref(db, POOL_CLASS_NETWORK, net);
     if (rc == -ENOENT)
         *result_r = api_failure("HANDLE_INVALID", "network", net, NULL);
-    if (rc < 0)
-        return rc;
-    rc = xa_field_str(db, POOL_CLASS_HOST, host, "uuid", &huuid);
-    rc = rc ?: pool_db_get_field(db, POOL_CLASS_NETWORK, net,
-                                 "other_config", &oc);
-    if (rc < 0)
-        goto out;
-    snprintf(key, sizeof(key), "%s%s", POOL_NET_OC_ADDRESS, huuid);
-    a = pool_value_map_get(&oc, key);
-    if (!a || !*a) {
+    rc = rc ?: xa_net_address(db, net, host, addr_r);
+    if (rc == -ENOMEM)
+        return xt_error(call->xt, rc, "network address");
+    if (rc == 0 && !*addr_r) {
+        char *huuid = NULL;
+
+        xa_field_str(db, POOL_CLASS_HOST, host, "uuid", &huuid);
         snprintf(why, sizeof(why), "network %s has no address for host "
-                 "%s (other_config %s)", net, huuid, key);
+                 "%s (other_config %s%s)", net, huuid ? huuid : host,
+                 POOL_NET_OC_ADDRESS, huuid ? huuid : host);
+        free(huuid);
         *result_r = api_failure("VM_MIGRATE_FAILED", vm, src, host, why,
                                 NULL);
         rc = xt_error(call->xt, -EADDRNOTAVAIL, "%s", why);
-        goto out;
     }
-    *addr_r = strdup(a);
-    if (!*addr_r)
-        rc = xt_error(call->xt, -ENOMEM, "network address");
-out:
-    pool_value_clear(&oc);
-    free(huuid);
     return rc;
 }
 

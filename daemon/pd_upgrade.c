@@ -107,7 +107,7 @@ int xa_upgrade_refuse(struct api_call_ctx *call, const char *method,
 
 /* The pool's other_config says the mode (XAPI's key), written only when
  * it changes (each write is an event for every client). */
-static void note_mode(struct pool_db *db)
+void xa_upgrade_note(struct pool_db *db)
 {
     struct pool_strv pools = { 0 };
     struct pool_value oc = { 0 };
@@ -137,12 +137,14 @@ void xa_host_version_seen(struct xa *xa, struct pool_db *db,
 
     if (!version || !*version || xa_host_version(db, host, &was) < 0)
         return;
+    /* The mode can change only with a version (joining and ejecting
+     * wait for it to end); the liveness check asks every round. */
     if (strcmp(was, version) != 0) {
         xt_info(xa->log, "host %s runs xm-poold %s now (was %s)", host,
                 version, was);
         pool_db_map_put(db, POOL_CLASS_HOST, host, "software_version",
                         "product_version", version, POOL_DB_INTERNAL);
+        xa_upgrade_note(db);
     }
     free(was);
-    note_mode(db);
 }

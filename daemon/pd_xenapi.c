@@ -1567,6 +1567,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
             pool_db_map_put(db, POOL_CLASS_HOST, self, "other_config",
                             XA_HOST_STARTED, st, POOL_DB_INTERNAL);
             xa_host_version_seen(xa, db, self, xa_version());
+            xa_upgrade_note(db);
         }
         free(self);
         xt_info(ctx, "pool master, host %s at %s", xa->host_uuid,

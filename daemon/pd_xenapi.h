@@ -496,9 +496,12 @@ int xa_upgrade_check_target(struct api_call_ctx *call, const char *src,
 int xa_upgrade_refuse(struct api_call_ctx *call, const char *method,
                       struct api_value **result_r);
 /* A host's daemon said its version (hello, a master's start): its
- * software_version follows, and the pool's rolling_upgrade_in_progress. */
+ * software_version follows, and when it changed the pool's
+ * rolling_upgrade_in_progress (xa_upgrade_note, which a master's start
+ * calls too). */
 void xa_host_version_seen(struct xa *xa, struct pool_db *db,
                           const char *host, const char *version);
+void xa_upgrade_note(struct pool_db *db);
 
 /* ---- a migration to another pool ------------------------------------ */
 
@@ -510,6 +513,19 @@ void xa_import_reconcile(struct xa *xa, struct pool_db *db,
                          struct xt_ctx *ctx);
 /* The failure envelope of an ErrorDescription [code, params...]. */
 struct api_value *xa_failure_of_desc(const struct api_value *d);
+/* Appends failure f (taken; NULL: an error without one, from call's
+ * ctx) to fails as [code, params...], and clears the ctx's error. */
+void xa_add_failure(struct api_call_ctx *call, struct api_value *fails,
+                    struct api_value *f);
+/* SR_FULL [size, free] when sr has less than size bytes free, else
+ * NULL (also when it does not say). */
+struct api_value *xa_sr_full(struct pool_db *db, const char *sr,
+                             int64_t size);
+/* host's address on network net (its other_config
+ * POOL_NET_OC_ADDRESS<host uuid>): 0 and *addr_r (caller frees; NULL when
+ * it has none), or an error. */
+int xa_net_address(struct pool_db *db, const char *net, const char *host,
+                   char **addr_r);
 
 #define XA_XPOOL_SESSION_MAX 128
 #define XA_XPOOL_OP_MAX (XT_UUID_STRLEN + POOL_REF_STRLEN + 2)

@@ -217,16 +217,6 @@ static int rcall(struct xt_ctx *ctx, const struct xa_xpool *xp,
 
 /* ---- what the import needs, and the checks ----------------------------- */
 
-/* Appends failure f (taken) to fails as [code, params...]. */
-static void fail_add(struct api_value *fails, struct api_value *f)
-{
-    const struct api_value *d = api_struct_get(f, "ErrorDescription");
-
-    if (d)
-        api_array_append(fails, api_value_copy(d));
-    api_value_free(f);
-}
-
 /* One disk of the VM for the import: { device, SR, virtual_size,
  * name_label, mode }, or its failure appended. */
 static struct api_value *import_disk(struct api_call_ctx *call,
@@ -247,13 +237,14 @@ static struct api_value *import_disk(struct api_call_ctx *call,
     sr = api_value_string(api_struct_get(vdi_map, vdi));
     if (!sr) {
         /* Every disk goes with it: that pool cannot reach ours. */
-        fail_add(fails, api_failure("VDI_NOT_IN_MAP", vdi, NULL));
+        xa_add_failure(call, fails, api_failure("VDI_NOT_IN_MAP", vdi,
+                                                NULL));
         goto out;
     }
     if (!att) {
-        fail_add(fails, api_failure("OPERATION_NOT_ALLOWED", "a disk not "
-                                    "plugged has no mirror: plug it or "
-                                    "destroy its VBD", NULL));
+        xa_add_failure(call, fails, api_failure(
+                           "OPERATION_NOT_ALLOWED", "a disk not plugged has "
+                           "no mirror: plug it or destroy its VBD", NULL));
         goto out;
     }
     xa_field_str(db, POOL_CLASS_VBD, vbd, "userdevice", &ud);
@@ -384,12 +375,12 @@ int xa_xpool_check(struct api_call_ctx *call, const struct xa_xpool *xp,
     rc = import_call(call, xp, vm, *src_r, vdi_map, true, fails, &v, &fail);
     if (rc < 0 && fail) {
         /* A failure there that is no check's (a session gone, ...). */
-        fail_add(fails, fail);
+        xa_add_failure(call, fails, fail);
         xt_error_clear(call->xt);
         rc = 0;
     } else if (rc < 0) {
-        fail_add(fails, api_failure("CANNOT_CONTACT_HOST", xp->url, NULL));
-        xt_error_clear(call->xt);
+        xa_add_failure(call, fails, api_failure("CANNOT_CONTACT_HOST",
+                                                xp->url, NULL));
         rc = 0;
     }
     there = api_struct_get(v, "failures");

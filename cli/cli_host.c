@@ -141,7 +141,7 @@ static void print_field(struct cli_ctx *cli, const char *cls,
 }
 
 /* host-evacuate --plan: host.evacuate_plan, printed. */
-static int evacuate_plan(struct cli_ctx *cli, long batch)
+static int evacuate_plan(struct cli_ctx *cli, long batch, const char *sm)
 {
     struct api_value *extra = api_array(), *o = api_struct(), *v = NULL;
     const struct api_value *moves, *bl;
@@ -153,6 +153,8 @@ static int evacuate_plan(struct cli_ctx *cli, long batch)
 
     snprintf(bsz, sizeof(bsz), "%ld", batch);
     api_struct_add(o, "batch_size", api_string(bsz));
+    if (sm)
+        api_struct_add(o, "storage_motion", api_string(sm));
     api_array_append(extra, o);
     rc = host_call(cli, "host-evacuate", "host.evacuate_plan", extra, &v);
     if (rc)
@@ -182,7 +184,8 @@ static int evacuate_plan(struct cli_ctx *cli, long batch)
         fputs(" -> ", cli->out);
         print_field(cli, "host", "name_label",
                     api_value_string(api_struct_get(m, "host")) ?: "");
-        fprintf(cli->out, " (%lld MiB)\n", (long long)(n >> 20));
+        fprintf(cli->out, " (%lld MiB%s)\n", (long long)(n >> 20),
+                api_struct_get(m, "disks") ? ", with its disks" : "");
     }
     for (i = 0; i < api_value_count(bl); i++) {
         const struct api_value *d = api_struct_value(bl, i);
@@ -198,14 +201,15 @@ static int evacuate_plan(struct cli_ctx *cli, long batch)
     return 0;
 }
 
-/* host-evacuate host= [network-uuid=] [batch-size=] [on-failure=] [--plan]:
- * Async.host.evacuate with its progress; prints its report (JSON).
- * --plan: what it would do, nothing done. */
+/* host-evacuate host= [network-uuid=] [batch-size=] [on-failure=]
+ * [storage-motion=] [--plan]: Async.host.evacuate with its progress;
+ * prints its report (JSON).  --plan: what it would do, nothing done. */
 int cli_host_evacuate(struct cli_ctx *cli)
 {
     const char *net = cli_arg(cli, "network-uuid");
     const char *bs = cli_arg(cli, "batch-size");
     const char *onf = cli_arg(cli, "on-failure");
+    const char *sm = cli_arg(cli, "storage-motion");
     struct api_value *extra = api_array(), *task = NULL, *rec = NULL;
     char *netref = NULL, *end = NULL;
     long batch = 0;
@@ -221,9 +225,11 @@ int cli_host_evacuate(struct cli_ctx *cli)
                              bs);
     if (rc == 0 && onf && strcmp(onf, "continue") && strcmp(onf, "stop"))
         rc = cli_usage_error(cli, "on-failure=%s: continue or stop", onf);
+    if (rc == 0 && sm && strcmp(sm, "true") && strcmp(sm, "false"))
+        rc = cli_usage_error(cli, "storage-motion=%s: true or false", sm);
     if (rc == 0 && plan) {
         api_value_free(extra);
-        return evacuate_plan(cli, batch);
+        return evacuate_plan(cli, batch, sm);
     }
     if (rc == 0 && net)
         rc = cli_find_one(cli, "network", net, &netref, NULL);
@@ -233,10 +239,13 @@ int cli_host_evacuate(struct cli_ctx *cli)
     }
     api_array_append(extra, api_string(netref ? netref : "OpaqueRef:NULL"));
     api_array_append(extra, api_int(batch));
-    if (onf) {
+    if (onf || sm) {
         struct api_value *o = api_struct();
 
-        api_struct_add(o, "on_failure", api_string(onf));
+        if (onf)
+            api_struct_add(o, "on_failure", api_string(onf));
+        if (sm)
+            api_struct_add(o, "storage_motion", api_string(sm));
         api_array_append(extra, o);
     }
     free(netref);

@@ -403,7 +403,7 @@ static int a_hello(struct api_call_ctx *call, const struct api_value *params,
 
     if (rc < 0)
         return rc;
-    xa_memory(&tot, &fr);
+    xa_memory(xa, &tot, &fr);
     r = api_struct();
     rc = api_struct_add(r, "uuid", api_string(xa->host_uuid));
     rc = rc ?: api_struct_add(r, "address", api_string(xa->role_address));

@@ -6,11 +6,14 @@
  *
  * The plan: every running VM of the host and every other host checked as
  * a migration's prechecks would (live, enabled, on the migration network,
- * the VM's disks reachable there), then pool_evac_plan() (pool/) places
- * them, largest first, by free memory as each host reports it now.  The
- * evacuation runs the plan through the pool's own VM.pool_migrate (an
- * Async call to ourselves with the caller's session: each move is a task,
- * settled as any migration), at most `batch` in flight and at most its
+ * the VM's disks reachable there or able to move with it, pd_evac_sxm.c),
+ * then pool_evac_plan() (pool/) places them, largest first, by the memory
+ * each host may still give (pd_memory.c).  The plan's memory is reserved
+ * on its destinations before the first move.  The evacuation runs the
+ * plan through the pool's own VM.pool_migrate, or VM.migrate_send for a
+ * VM whose disks move (an Async call to ourselves with the caller's
+ * session: each move is a task, settled as any migration), at most
+ * `batch` in flight and at most its
  * share on one destination, a new one starting as soon as one ends.  A
  * move that fails is planned again once, on another host; task.cancel
  * (and, with the option on_failure=stop, a VM that failed for good)
@@ -148,24 +151,26 @@ int xa_pool_migration_network(struct pool_db *db, char **net_r)
     return 0;
 }
 
-/* The memory host has free as it says now (host_local.hello), its record's
- * when it does not answer. */
+/* What host may still give a VM (xa_host_free), its memory first
+ * refreshed from what it says now (host_local.hello): its record's when
+ * it does not answer. */
 static int64_t host_free(struct api_call_ctx *call, const char *host)
 {
     struct xa *xa = xa_call_of(call)->xa;
     struct api_value *v = NULL;
-    int64_t fr = 0;
+    int64_t tot = 0, fr = 0;
     char *url = NULL;
 
-    xa_field_int(dbof(call), POOL_CLASS_HOST, host, "memory_free", &fr);
     if (xa_host_url(xa, dbof(call), host, &url) == 0 &&
         xa_host_ask(xa, call->xt, url, "host_local.hello", api_array(),
-                    HELLO_TIMEOUT_S, &v, NULL) == 0)
-        api_value_get_int64(api_struct_get(v, "memory_free"), &fr);
+                    HELLO_TIMEOUT_S, &v, NULL) == 0 &&
+        api_value_get_int64(api_struct_get(v, "memory_total"), &tot) == 0 &&
+        api_value_get_int64(api_struct_get(v, "memory_free"), &fr) == 0)
+        xa_host_memory_seen(dbof(call), host, tot, fr);
     xt_error_clear(call->xt);
     api_value_free(v);
     free(url);
-    return fr;
+    return xa_host_free(dbof(call), host, NULL);
 }
 
 /* ---- the plan ------------------------------------------------------------ */
@@ -177,8 +182,11 @@ struct evac_vm {
     uint64_t need;
     long long prio;             /* other_config migration-priority */
     bool *can;                  /* [nh] */
+    bool *motion;               /* [nh]: its disks move with it there */
     struct api_value *why;      /* a check's failure: its ErrorDescription */
     struct pool_evac_vm plan;
+    int resv;                   /* the host its memory is reserved on by
+                                 * this evacuation, -1 none */
     enum evac_state st;
     int attempts;
     char *task;                 /* its move's */
@@ -192,6 +200,8 @@ struct evac {
     struct pool_evac_auto *auto_; /* batch-size=auto, else NULL */
     char windows[256];          /* auto: the window after each epoch */
     char *net;                  /* the moves' network, or NULL */
+    bool keep_disks;            /* option storage_motion false: a VM whose
+                                 * disks a host cannot reach stays */
     char **hosts;               /* the other hosts */
     size_t nh;
     uint64_t *free_bytes;
@@ -209,6 +219,7 @@ static void evac_clear(struct evac *ev)
         free(ev->vms[i].ref);
         free(ev->vms[i].uuid);
         free(ev->vms[i].can);
+        free(ev->vms[i].motion);
         free(ev->vms[i].task);
         api_value_free(ev->vms[i].why);
         api_value_free(ev->vms[i].fail);
@@ -269,7 +280,9 @@ static int evac_load(struct evac *ev)
                                   "migration-priority");
         v->prio = prio ? strtoll(prio, NULL, 10) : 0;
         v->can = calloc(ev->nh ? ev->nh : 1, sizeof(*v->can));
-        if (!v->ref || !v->uuid || !v->can)
+        v->motion = calloc(ev->nh ? ev->nh : 1, sizeof(*v->motion));
+        v->resv = -1;
+        if (!v->ref || !v->uuid || !v->can || !v->motion)
             rc = xt_error(ev->call->xt, -ENOMEM, "out of memory");
     }
     pool_records_free(r, n);
@@ -278,16 +291,69 @@ static int evac_load(struct evac *ev)
     return rc;
 }
 
-/* Each other host's free memory as it says now. */
+/* What each other host may give the VMs still waiting: what it has free
+ * (host_free: moves in flight have their memory reserved) and what this
+ * evacuation reserved there for those waiting, to be planned again. */
 static void evac_free(struct evac *ev)
 {
-    size_t h;
+    size_t h, i;
 
     for (h = 0; h < ev->nh; h++) {
         int64_t fr = host_free(ev->call, ev->hosts[h]);
 
         ev->free_bytes[h] = fr > 0 ? (uint64_t)fr : 0;
     }
+    for (i = 0; i < ev->nv; i++)
+        if (ev->vms[i].st == EV_WAIT && ev->vms[i].resv >= 0)
+            ev->free_bytes[ev->vms[i].resv] += ev->vms[i].need;
+}
+
+/* The plan's memory reserved on each destination in one transaction
+ * (VM.scheduled_to_be_resident_on), so that nothing else takes it; the
+ * reservation of a VM that lost its destination is released.  A VM a
+ * host can no longer take (a start got there first) loses its place:
+ * the next plan tries again. */
+static void evac_reserve(struct evac *ev)
+{
+    struct pool_db *db = dbof(ev->call);
+    size_t i;
+
+    if (pool_db_begin(db) < 0)
+        return;
+    for (i = 0; i < ev->nv; i++) {
+        struct evac_vm *v = &ev->vms[i];
+        struct api_value *f = NULL;
+
+        if (v->st != EV_WAIT)
+            continue;
+        if (v->plan.dest >= 0 &&
+            xa_mem_reserve(ev->call, db, v->ref, ev->hosts[v->plan.dest],
+                           &f) == 0) {
+            v->resv = v->plan.dest;
+        } else {
+            if (v->resv >= 0)
+                xa_mem_release(db, v->ref);
+            v->resv = -1;
+            if (v->plan.dest >= 0)
+                v->plan.dest = -1;
+        }
+        api_value_free(f);
+        xt_error_clear(ev->call->xt);
+    }
+    if (pool_db_commit(db) < 0)
+        pool_db_rollback(db);
+}
+
+/* At the end: what this evacuation still holds for VMs that did not
+ * move is given back. */
+static void evac_unreserve(struct evac *ev)
+{
+    size_t i;
+
+    for (i = 0; i < ev->nv; i++)
+        if (ev->vms[i].resv >= 0 && ev->vms[i].st != EV_DONE &&
+            ev->vms[i].st != EV_MOVING)
+            xa_mem_release(dbof(ev->call), ev->vms[i].ref);
 }
 
 /* Whether the migration network has an address of host (its
@@ -302,12 +368,43 @@ static bool net_reaches(struct pool_db *db, const char *net,
     return ok;
 }
 
+/* Whether vm's disks are there for host h, or, unless keep_disks, may
+ * move with it (motion[h]): VM_REQUIRES_SR in *fail_r when neither. */
+static bool evac_disks(struct evac *ev, struct evac_vm *v, size_t h,
+                       struct api_value **fail_r)
+{
+    struct api_value *disks = NULL, *map = NULL;
+    const char *code;
+    bool ok;
+
+    v->motion[h] = false;
+    ok = xa_vm_disks(ev->call, v->ref, ev->hosts[h], false, NULL, &disks,
+                     fail_r) == 0;
+    code = *fail_r ? api_failure_code(*fail_r) : NULL;
+    if (!ok && !ev->keep_disks && code && !strcmp(code, "VM_REQUIRES_SR") &&
+        xa_evac_vdi_map(dbof(ev->call), v->ref, ev->hosts[h], &map,
+                        NULL) == 0 && map) {
+        api_value_free(disks);
+        disks = NULL;
+        api_value_free(*fail_r);
+        *fail_r = NULL;
+        ok = xa_vm_disks(ev->call, v->ref, ev->hosts[h], false, map, &disks,
+                         fail_r) == 0;
+        v->motion[h] = ok;
+    }
+    xt_error_clear(ev->call->xt);
+    api_value_free(disks);
+    api_value_free(map);
+    return ok;
+}
+
 /* Whether vm may go to host h (but memory): live, enabled, on the
- * migration network, its disks there; the first failure is kept. */
+ * migration network, its disks there or moving with it; the first
+ * failure is kept. */
 static bool evac_can(struct evac *ev, struct evac_vm *v, size_t h)
 {
     struct pool_db *db = dbof(ev->call);
-    struct api_value *disks = NULL, *fail = NULL;
+    struct api_value *fail = NULL;
     int64_t live = 0, enabled = 0;
     bool ok;
 
@@ -335,19 +432,16 @@ static bool evac_can(struct evac *ev, struct evac_vm *v, size_t h)
         }
         return false;
     }
-    ok = xa_vm_disks(ev->call, v->ref, ev->hosts[h], false, NULL, &disks,
-                     &fail) == 0;
+    ok = evac_disks(ev, v, h, &fail);
     if (!ok && !v->why && fail)
         v->why = api_value_copy(api_struct_get(fail, "ErrorDescription"));
-    xt_error_clear(ev->call->xt);
-    api_value_free(disks);
     api_value_free(fail);
     return ok;
 }
 
 /* Plans the VMs still waiting, against what the hosts have free now
- * less what the moves in flight will take; a host a VM's move failed on
- * (can[] false since) is not tried again for it. */
+ * (evac_free); a host a VM's move failed on (can[] false since) is not
+ * tried again for it. */
 static int evac_plan(struct evac *ev)
 {
     struct pool_evac_vm *p = calloc(ev->nv ? ev->nv : 1, sizeof(*p));
@@ -359,11 +453,7 @@ static int evac_plan(struct evac *ev)
     evac_free(ev);
     for (i = 0; i < ev->nv; i++) {
         struct evac_vm *v = &ev->vms[i];
-        uint64_t *fr = v->st == EV_MOVING ? &ev->free_bytes[v->plan.dest]
-                                          : NULL;
 
-        if (fr)
-            *fr -= *fr < v->need ? *fr : v->need;
         if (v->st != EV_WAIT)
             continue;
         for (h = 0; h < ev->nh; h++)
@@ -402,11 +492,22 @@ static struct api_value *evac_blocker(const struct evac_vm *v)
     return d;
 }
 
+/* Whether options (a map, or NULL) say storage_motion false. */
+static bool keep_disks(const struct api_value *options)
+{
+    const char *m = api_value_string(api_struct_get(options,
+                                                    "storage_motion"));
+
+    return m && !strcmp(m, "false");
+}
+
 /* The plan for host, its moves on net (NULL: the pool's migration
- * network, if any), and its blockers (VM ref -> [code, params...]). */
+ * network, if any), and its blockers (VM ref -> [code, params...]).
+ * options: storage_motion false keeps a VM whose disks no other host
+ * reaches (NULL: they move with it). */
 static int evac_prepare(struct api_call_ctx *call, const char *host,
-                        const char *net, struct evac *ev,
-                        struct api_value **blockers_r)
+                        const char *net, const struct api_value *options,
+                        struct evac *ev, struct api_value **blockers_r)
 {
     size_t i;
     int rc;
@@ -414,6 +515,7 @@ static int evac_prepare(struct api_call_ctx *call, const char *host,
     memset(ev, 0, sizeof(*ev));
     ev->call = call;
     ev->host = host;
+    ev->keep_disks = keep_disks(options);
     if (net)
         ev->net = strdup(net);
     else
@@ -441,7 +543,7 @@ static int host_prevent_evacuation(struct api_call_ctx *call,
     const char *host;
     int rc = host_param(call, params, &host, result_r);
 
-    rc = rc ?: evac_prepare(call, host, NULL, &ev, result_r);
+    rc = rc ?: evac_prepare(call, host, NULL, NULL, &ev, result_r);
     if (rc == 0)
         evac_clear(&ev);
     return rc;
@@ -479,7 +581,7 @@ static int host_assert_can_evacuate(struct api_call_ctx *call,
     const char *host;
     int rc = host_param(call, params, &host, result_r);
 
-    rc = rc ?: evac_prepare(call, host, NULL, &ev, &blockers);
+    rc = rc ?: evac_prepare(call, host, NULL, NULL, &ev, &blockers);
     if (rc < 0)
         return rc;
     evac_clear(&ev);
@@ -591,8 +693,9 @@ static double plan_eta(const struct evac *ev, const double *secs, double bw,
 /* host.evacuate_plan(session, host, options), xm-pool's: what
  * host.evacuate would do, nothing done: { can_evacuate, batch, bytes,
  * bandwidth (bytes/s, 0 unknown), eta_s (-1 unknown), moves: [{ VM,
- * host, bytes, order, wave }], blockers: { VM: [code, ...] } }.  options:
- * batch_size.  The ETA (plan_eta) is from what the pool measured: each
+ * host, bytes, order, wave, storage_motion[, disks: { VDI: SR }] }],
+ * blockers: { VM: [code, ...] } }.  options: batch_size, storage_motion
+ * ("false": a VM whose disks no host reaches is a blocker).  The ETA (plan_eta) is from what the pool measured: each
  * VM's last move, else its memory over the bandwidth of all moves so
  * far; the guests' dirty rates now are not asked yet. */
 static int host_evacuate_plan(struct api_call_ctx *call,
@@ -603,8 +706,9 @@ static int host_evacuate_plan(struct api_call_ctx *call,
     const char *bs = api_value_string(api_struct_get(api_array_get(params,
                                                                    2),
                                                      "batch_size"));
-    struct api_value *blockers = NULL, *moves, *r;
+    struct api_value *blockers = NULL, *moves, *r, *map = NULL;
     long batch = bs ? strtol(bs, NULL, 10) : 0;
+    int64_t moved, disk_bytes = 0;
     uint64_t bytes = 0;
     double bw, *secs;
     struct evac ev;
@@ -614,7 +718,8 @@ static int host_evacuate_plan(struct api_call_ctx *call,
 
     if (rc == 0 && (batch < 0 || batch > 64))
         rc = xt_error(call->xt, -EINVAL, "batch_size: 0..64");
-    rc = rc ?: evac_prepare(call, host, NULL, &ev, &blockers);
+    rc = rc ?: evac_prepare(call, host, NULL, api_array_get(params, 2), &ev,
+                            &blockers);
     if (rc < 0)
         return rc;
     if (!batch)
@@ -629,11 +734,20 @@ static int host_evacuate_plan(struct api_call_ctx *call,
         m = api_struct();
         api_struct_add(m, "VM", api_string(v->ref));
         api_struct_add(m, "host", api_string(ev.hosts[v->plan.dest]));
-        api_struct_add(m, "bytes", api_int((int64_t)v->need));
+        moved = (int64_t)v->need;
+        if (v->motion[v->plan.dest] &&
+            xa_evac_vdi_map(dbof(call), v->ref, ev.hosts[v->plan.dest],
+                            &map, &disk_bytes) == 0 && map) {
+            api_struct_add(m, "disks", map);
+            moved += disk_bytes;
+        }
+        api_struct_add(m, "storage_motion",
+                       api_bool(v->motion[v->plan.dest]));
+        api_struct_add(m, "bytes", api_int(moved));
         api_struct_add(m, "order", api_int((int64_t)k));
         api_struct_add(m, "wave", api_int((int64_t)(k / (size_t)batch)));
         api_array_append(moves, m);
-        bytes += v->need;
+        bytes += (uint64_t)moved;
         k++;
     }
     secs = calloc(ev.nv ? ev.nv : 1, sizeof(*secs));
@@ -661,27 +775,55 @@ static int host_evacuate_plan(struct api_call_ctx *call,
 
 /* ---- host.evacuate ---------------------------------------------------------- */
 
-/* Starts vm's move to its planned host: an Async.VM.pool_migrate of ours
- * with the caller's session. */
-static void evac_start(struct evac *ev, struct evac_vm *v,
-                       const char *session, const char *net, uint64_t t0)
+/* The task of vm's move to host: an Async.VM.pool_migrate of ours with
+ * the caller's session, or, when its disks move with it, an
+ * Async.VM.migrate_send (xa_evac_start_sxm).  0 and *task_r, or the
+ * call's error (*fail_r the envelope, if any). */
+static int evac_call(struct evac *ev, struct evac_vm *v, const char *host,
+                     const char *session, const char *net, char **task_r,
+                     struct api_value **fail_r)
 {
     struct xa *xa = xa_call_of(ev->call)->xa;
-    struct api_value *p = api_array(), *o = api_struct(), *res = NULL;
-    struct api_value *fail = NULL;
+    struct api_value *p, *o, *res = NULL, *map = NULL;
+    int rc;
 
+    *task_r = NULL;
+    if (v->motion[v->plan.dest]) {
+        rc = xa_evac_vdi_map(dbof(ev->call), v->ref, host, &map, NULL);
+        if (rc < 0 || !map)
+            return xt_error(ev->call->xt, rc < 0 ? rc : -ENOENT, "VM %s: "
+                            "no SR on host %s for its disks", v->uuid, host);
+        return xa_evac_start_sxm(ev->call, session, v->ref, host, net, map,
+                                 task_r, fail_r);
+    }
+    p = api_array();
+    o = api_struct();
     if (net)
         api_struct_add(o, "network", api_string(net));
     api_array_append(p, api_string(session));
     api_array_append(p, api_string(v->ref));
-    api_array_append(p, api_string(ev->hosts[v->plan.dest]));
+    api_array_append(p, api_string(host));
     api_array_append(p, o);
+    rc = xa_rpc(ev->call->xt, xa->self_url, "Async.VM.pool_migrate", p,
+                RPC_TIMEOUT_S, &res, fail_r);
+    if (rc == 0 && api_value_string(res) &&
+        !(*task_r = strdup(api_value_string(res))))
+        rc = -ENOMEM;
+    api_value_free(res);
+    return rc;
+}
+
+/* Starts vm's move to its planned host (evac_call). */
+static void evac_start(struct evac *ev, struct evac_vm *v,
+                       const char *session, const char *net, uint64_t t0)
+{
+    struct api_value *fail = NULL;
+
     v->attempts++;
     v->t0 = xt_now_ns() - t0;
-    if (xa_rpc(ev->call->xt, xa->self_url, "Async.VM.pool_migrate", p,
-               RPC_TIMEOUT_S, &res, &fail) == 0 && api_value_string(res)) {
-        v->task = strdup(api_value_string(res));
-        v->st = v->task ? EV_MOVING : EV_FAILED;
+    if (evac_call(ev, v, ev->hosts[v->plan.dest], session, net, &v->task,
+                  &fail) == 0 && v->task) {
+        v->st = EV_MOVING;
     } else {
         api_value_free(v->fail);
         v->fail = fail ? api_value_copy(api_struct_get(fail,
@@ -690,7 +832,6 @@ static void evac_start(struct evac *ev, struct evac_vm *v,
         v->st = EV_FAILED;
     }
     xt_error_clear(ev->call->xt);
-    api_value_free(res);
     api_value_free(fail);
 }
 
@@ -746,8 +887,9 @@ static void evac_ended(struct evac *ev, struct evac_vm *v, const char *st,
     pool_value_clear(&ei);
     free(v->task);
     v->task = NULL;
-    /* Not that host again. */
+    /* Not that host again; its reservation ended with the move. */
     v->can[v->plan.dest] = false;
+    v->resv = -1;
     v->st = v->attempts < EVAC_ATTEMPTS && strcmp(st, "cancelled") != 0 ?
             EV_WAIT : EV_FAILED;
     *retry = *retry || v->st == EV_WAIT;
@@ -902,8 +1044,8 @@ static void evac_run(struct evac *ev, const char *session, const char *net,
     for (;;) {
         retry = false;
         evac_poll(ev, t0, &inflight, &retry);
-        if (retry && !halt)
-            evac_plan(ev);
+        if (retry && !halt && evac_plan(ev) == 0)
+            evac_reserve(ev);
         *cancelled_r = *cancelled_r || xa_task_cancelling(dbof(ev->call),
                                                           xc->task);
         for (i = 0; i < ev->nv; i++)
@@ -1218,7 +1360,8 @@ static int host_evacuate(struct api_call_ctx *call,
          batch < -1 || batch > 64))
         rc = xt_error(call->xt, -EINVAL, "host.evacuate: batch_size is "
                       "0..64, or -1 for auto");
-    /* xm-pool's options: on_failure continue (the default) or stop. */
+    /* xm-pool's options: on_failure continue (the default) or stop;
+     * storage_motion (evac_prepare). */
     if (rc == 0 && onf && strcmp(onf, "continue") && strcmp(onf, "stop")) {
         *result_r = api_failure("INVALID_VALUE", "on_failure", onf, NULL);
         rc = xt_error(call->xt, -EINVAL, "host.evacuate: on_failure is "
@@ -1240,7 +1383,7 @@ static int host_evacuate(struct api_call_ctx *call,
     rc = evac_claim(call, host, key, result_r);
     if (rc < 0)
         return rc;
-    rc = evac_prepare(call, host, net, &ev, &blockers);
+    rc = evac_prepare(call, host, net, opts, &ev, &blockers);
     if (rc == 0 && api_struct_get(opts, "plan") &&
         evac_follow(&ev, api_struct_get(opts, "plan"), result_r) < 0) {
         rc = -ESTALE;
@@ -1253,8 +1396,10 @@ static int host_evacuate(struct api_call_ctx *call,
     if (rc == 0 && xc->task)
         evac_journal(&ev, xc->task);
     if (rc == 0) {
+        evac_reserve(&ev);
         evac_run(&ev, session, net, (size_t)batch,
                  onf && !strcmp(onf, "stop"), &cancelled);
+        evac_unreserve(&ev);
         rc = evac_answer(&ev, cancelled, result_r);
         evac_clear(&ev);
     }

@@ -138,7 +138,7 @@ static void check_host(struct api_call_ctx *call, const char *host,
     xa_field_int(db, POOL_CLASS_HOST, host, "enabled", &enabled);
     if (!enabled)
         xa_add_failure(call, fails, api_failure("HOST_OFFLINE", host, NULL));
-    xa_field_int(db, POOL_CLASS_HOST, host, "memory_free", &avail);
+    avail = xa_host_free(db, host, NULL);
     if (avail < need) {
         snprintf(nb, sizeof(nb), "%lld", (long long)need);
         snprintf(ab, sizeof(ab), "%lld", (long long)avail);
@@ -202,7 +202,7 @@ static struct api_value *checks(struct api_call_ctx *call, const char *host,
 
 /* ---- making and unmaking ------------------------------------------------ */
 
-/* The VM record, Halted, tagged. */
+/* The VM record, Halted, tagged, its memory reserved on host. */
 static int make_vm(struct api_call_ctx *call, const char *op,
                    const char *host, const char *peer,
                    const struct api_value *spec, char **vm_r,
@@ -240,6 +240,10 @@ static int make_vm(struct api_call_ctx *call, const char *op,
     if (rc == 0 && !api_struct_get(spec, "other_config"))
         rc = xt_error(call->xt, -EINVAL, "spec: other_config");
     rc = rc ?: pool_db_create(dbof(call), POOL_CLASS_VM, init, n, vm_r);
+    /* Its memory is promised to host until it runs there. */
+    rc = rc ?: pool_db_set_field(dbof(call), POOL_CLASS_VM, *vm_r,
+                                 "scheduled_to_be_resident_on",
+                                 &POOL_V_REF(host), POOL_DB_INTERNAL);
     for (i = 0; i < n; i++)
         pool_value_clear(&init[i].value);
     return rc;

@@ -37,18 +37,21 @@ static const struct miss *miss_of(const struct miss *old, size_t nold,
 /* A hello's "started" against the one the host's record keeps: a daemon
  * that started again is enabled again, unless disabled with auto_enable
  * false (xa_host_restarted).  Its version is kept too (a rolling
- * upgrade). */
+ * upgrade), and its memory. */
 static void seen_start(struct xa *xa, struct pool_db *db,
                        const struct pool_record *host,
                        const struct api_value *hello)
 {
     const char *was = pool_value_map_get(pool_record_get(host,
                                          "other_config"), XA_HOST_STARTED);
-    int64_t st = 0;
+    int64_t st = 0, tot = 0, fr = 0;
     char now[24];
 
     xa_host_version_seen(xa, db, host->ref,
                          api_value_string(api_struct_get(hello, "version")));
+    api_value_get_int64(api_struct_get(hello, "memory_total"), &tot);
+    api_value_get_int64(api_struct_get(hello, "memory_free"), &fr);
+    xa_host_memory_seen(db, host->ref, tot, fr);
     if (api_value_get_int64(api_struct_get(hello, "started"), &st) < 0 ||
         !st)
         return;
@@ -85,6 +88,13 @@ static void check_round(struct xa *xa, struct xt_ctx *ctx,
         struct api_value *v = NULL;
 
         snprintf(m[i].ref, sizeof(m[i].ref), "%s", hosts[i]->ref);
+        if (!strcmp(uuid, xa->host_uuid)) {
+            uint64_t tot, fr;
+
+            xa_memory(xa, &tot, &fr);
+            xa_host_memory_seen(db, hosts[i]->ref, (int64_t)tot,
+                                (int64_t)fr);
+        }
         if (!strcmp(uuid, xa->host_uuid) || !url)
             continue;
         prev = miss_of(*m_r, *n_r, hosts[i]->ref);

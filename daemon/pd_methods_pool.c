@@ -70,7 +70,7 @@ static int pool_join(struct api_call_ctx *call, const struct api_value *params,
         xt_info(xa->log, "master %s: certificate key %s (trusted on first "
                 "use)", addr, pin);
     }
-    xa_memory(&tot, &fr);
+    xa_memory(xa, &tot, &fr);
     gethostname(hostname, sizeof(hostname) - 1);
     info = api_struct();
     rc = api_struct_add(info, "uuid", api_string(xa->host_uuid));

@@ -544,7 +544,7 @@ static int vbd_plug_op(struct api_call_ctx *call,
      * plug, no shutdown meanwhile. */
     xa_op_key(call, key);
     rc = xa_vm_claim(call, vm, "Running", plug ? "VBD.plug" : "VBD.unplug",
-                     key, NULL, result_r);
+                     key, NULL, NULL, result_r);
     if (rc < 0)
         goto out;
     claimed = true;
@@ -761,7 +761,8 @@ static int vm_provision(struct api_call_ctx *call,
         return xt_error(call->xt, -EINVAL, "VM.provision(session, vm)");
     /* Halted and no other operation, until it is done. */
     xa_op_key(call, key);
-    rc = xa_vm_claim(call, vm, "Halted", "provision", key, NULL, result_r);
+    rc = xa_vm_claim(call, vm, "Halted", "provision", key, NULL, NULL,
+                     result_r);
     if (rc < 0)
         return rc;
     claimed = true;

@@ -98,7 +98,8 @@ out:
 
 int xa_vm_claim(struct api_call_ctx *call, const char *vm, const char *want,
                 const char *op, const char *key,
-                const struct pool_value *record, struct api_value **result_r)
+                const struct pool_value *record, const char *host,
+                struct api_value **result_r)
 {
     struct pool_db *db = dbof(call);
     char *ps = NULL;
@@ -119,8 +120,10 @@ int xa_vm_claim(struct api_call_ctx *call, const char *vm, const char *want,
         rc = xt_error(call->xt, -EPERM, "VM %s is %s", vm, ps);
         goto fail;
     }
-    rc = pool_db_map_put(db, POOL_CLASS_VM, vm, "current_operations", key,
-                         op, POOL_DB_INTERNAL);
+    if (host)
+        rc = xa_mem_reserve(call, db, vm, host, result_r);
+    rc = rc ?: pool_db_map_put(db, POOL_CLASS_VM, vm, "current_operations",
+                               key, op, POOL_DB_INTERNAL);
     for (i = 0; rc == 0 && record && i < record->map.n; i++)
         rc = pool_db_map_put(db, POOL_CLASS_VM, vm, "other_config",
                              record->map.keys[i], record->map.vals[i],
@@ -162,6 +165,9 @@ int xa_vm_set_running(struct pool_db *db, const char *vm, const char *state,
                                  &POOL_V_REF(host), POOL_DB_INTERNAL);
     rc = rc ?: pool_db_set_field(db, POOL_CLASS_VM, vm, "domid",
                                  &POOL_V_INT(domid), POOL_DB_INTERNAL);
+    /* Landed (or halted): what was reserved for it is its own now. */
+    if (rc == 0)
+        xa_mem_release(db, vm);
     if (rc == 0 && (halted || was))
         rc = xa_vbds_attach(db, vm, !halted);
     return rc;
@@ -240,7 +246,8 @@ static int vm_destroy(struct api_call_ctx *call,
     if (!vm)
         return xt_error(call->xt, -EINVAL, "VM.destroy(session, vm)");
     xa_op_key(call, key);
-    rc = xa_vm_claim(call, vm, "Halted", "destroy", key, NULL, result_r);
+    rc = xa_vm_claim(call, vm, "Halted", "destroy", key, NULL, NULL,
+                     result_r);
     if (rc < 0)
         return rc;
     rc = pool_db_destroy(dbof(call), POOL_CLASS_VM, vm);
@@ -300,6 +307,125 @@ void xa_vdi_in_use_ref(struct pool_db *db, struct api_value **fail,
     pool_strv_free(&refs);
 }
 
+/* Whether vm may boot on host now: live (HOST_OFFLINE), enabled
+ * (HOST_DISABLED), its memory free (HOST_NOT_ENOUGH_FREE_MEMORY), its
+ * disks there and free (VM_REQUIRES_SR, VDI_IN_USE). */
+static int boot_check(struct api_call_ctx *call, const char *vm,
+                      const char *host, struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    struct api_value *disks = NULL;
+    int64_t enabled = 0;
+    int rc = xa_host_usable(call, host, result_r);
+
+    rc = rc ?: xa_field_int(db, POOL_CLASS_HOST, host, "enabled", &enabled);
+    if (rc < 0)
+        return rc;
+    if (!enabled) {
+        *result_r = api_failure("HOST_DISABLED", host, NULL);
+        return xt_error(call->xt, -EPERM, "host %s is disabled", host);
+    }
+    rc = xa_mem_check(call, db, vm, host, result_r);
+    rc = rc ?: xa_vm_disks(call, vm, host, true, NULL, &disks, result_r);
+    api_value_free(disks);
+    return rc;
+}
+
+struct cand {
+    char *ref;
+    int64_t fr;
+};
+
+static int by_free(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+
+    return x->fr != y->fr ? (x->fr > y->fr ? -1 : 1) : strcmp(x->ref, y->ref);
+}
+
+/* The hosts vm may boot on (boot_check), the most memory free first;
+ * out->v's strings are all's. */
+static int possible_hosts(struct api_call_ctx *call, const char *vm,
+                          struct pool_strv *all, struct pool_strv *out)
+{
+    struct pool_db *db = dbof(call);
+    struct cand *c;
+    size_t i, n = 0;
+    int rc = pool_db_get_all(db, POOL_CLASS_HOST, all);
+
+    memset(out, 0, sizeof(*out));
+    c = calloc(all->n ? all->n : 1, sizeof(*c));
+    out->v = calloc(all->n ? all->n : 1, sizeof(*out->v));
+    if (rc == 0 && (!c || !out->v))
+        rc = xt_error(call->xt, -ENOMEM, "out of memory");
+    for (i = 0; rc == 0 && i < all->n; i++) {
+        struct api_value *f = NULL;
+
+        if (boot_check(call, vm, all->v[i], &f) == 0)
+            c[n++] = (struct cand){ all->v[i],
+                                    xa_host_free(db, all->v[i], vm) };
+        api_value_free(f);
+        xt_error_clear(call->xt);
+    }
+    if (rc == 0 && n)
+        qsort(c, n, sizeof(*c), by_free);
+    for (i = 0; rc == 0 && i < n; i++)
+        out->v[out->n++] = c[i].ref;
+    free(c);
+    return rc;
+}
+
+/* Where VM.start without a host boots vm: its affinity, else this host,
+ * else the possible host with most memory free.  When none may, the
+ * first choice's failure. */
+static int start_host(struct api_call_ctx *call, const char *vm,
+                      const char *aff, char **host_r,
+                      struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct pool_strv all = { 0 }, ok = { 0 };
+    char *first = NULL;
+    int rc;
+
+    *host_r = NULL;
+    if (aff && !pool_ref_is_null(aff))
+        first = strdup(aff);
+    else if ((rc = xa_self_host(xc->xa, dbof(call), &first)) < 0)
+        return rc;
+    if (!first)
+        return xt_error(call->xt, -ENOMEM, "out of memory");
+    rc = boot_check(call, vm, first, result_r);
+    if (rc == 0) {
+        *host_r = first;
+        return 0;
+    }
+    if (possible_hosts(call, vm, &all, &ok) == 0 && ok.n) {
+        api_value_free(*result_r);
+        *result_r = NULL;
+        xt_error_clear(call->xt);
+        *host_r = strdup(ok.v[0]);
+        rc = *host_r ? 0 : xt_error(call->xt, -ENOMEM, "out of memory");
+    }
+    free(ok.v);
+    pool_strv_free(&all);
+    free(first);
+    return rc;
+}
+
+/* vm's memory reserved on host, in a transaction of its own. */
+static int start_reserve(struct api_call_ctx *call, const char *vm,
+                         const char *host, struct api_value **result_r)
+{
+    struct pool_db *db = dbof(call);
+    int rc = pool_db_begin(db);
+
+    rc = rc ?: xa_mem_reserve(call, db, vm, host, result_r);
+    rc = rc ?: pool_db_commit(db);
+    if (rc < 0)
+        pool_db_rollback(db);
+    return rc;
+}
+
 static int do_start(struct api_call_ctx *call, const char *vm,
                     const char *host_arg, bool paused,
                     struct api_value **result_r)
@@ -316,24 +442,20 @@ static int do_start(struct api_call_ctx *call, const char *vm,
     int rc;
 
     xa_op_key(call, key);
-    rc = xa_vm_claim(call, vm, "Halted", "start", key, NULL, result_r);
+    rc = xa_vm_claim(call, vm, "Halted", "start", key, NULL, NULL, result_r);
     if (rc < 0)
         return rc;
     rc = pool_db_get_record(db, POOL_CLASS_VM, vm, &rec);
     if (rc < 0)
         goto out;
     aff = pool_record_get(rec, "affinity");
-    if (host_arg)
-        host = strdup(host_arg);
-    else if (aff && !pool_ref_is_null(aff->s))
-        host = strdup(aff->s);
-    else if ((rc = xa_self_host(xc->xa, db, &host)) < 0)
-        goto out;
-    if (!host) {
+    if (host_arg && !(host = strdup(host_arg)))
         rc = xt_error(call->xt, -ENOMEM, "start");
-        goto out;
-    }
-    rc = xa_host_usable(call, host, result_r);
+    else if (host_arg)
+        rc = boot_check(call, vm, host, result_r);
+    else
+        rc = start_host(call, vm, aff ? aff->s : NULL, &host, result_r);
+    rc = rc ?: start_reserve(call, vm, host, result_r);
     rc = rc ?: xa_host_url(xc->xa, db, host, &url);
     if (rc < 0)
         goto out;
@@ -382,6 +504,8 @@ static int do_start(struct api_call_ctx *call, const char *vm,
     *result_r = api_void();
 out:
     (void)paused;
+    if (rc < 0)
+        xa_mem_release(db, vm);
     release(call, vm, key);
     api_value_free(spec);
     api_value_free(disks);
@@ -446,7 +570,7 @@ static int do_shutdown(struct api_call_ctx *call,
     xa_op_key(call, key);
     rc = xa_vm_claim(call, vm, "Running",
                      hard ? "hard_shutdown" : "clean_shutdown", key, NULL,
-                     result_r);
+                     NULL, result_r);
     if (rc < 0)
         return rc;
     rc = xa_field_str(db, POOL_CLASS_VM, vm, "resident_on", &host);
@@ -508,7 +632,59 @@ static int vm_hard_shutdown(struct api_call_ctx *call,
     return do_shutdown(call, params, true, result_r);
 }
 
+/* VM.assert_can_boot_here(session, vm, host) */
+static int vm_assert_can_boot_here(struct api_call_ctx *call,
+                                   const struct api_value *params,
+                                   struct api_value **result_r)
+{
+    const char *vm = xa_param_str(params, 1);
+    const char *host = xa_param_str(params, 2);
+    int rc;
+
+    if (!vm || !host)
+        return xt_error(call->xt, -EINVAL, "VM.assert_can_boot_here("
+                        "session, vm, host)");
+    if (pool_db_check_ref(dbof(call), POOL_CLASS_VM, vm) < 0) {
+        *result_r = api_failure("HANDLE_INVALID", "VM", vm, NULL);
+        return xt_error(call->xt, -ENOENT, "no VM %s", vm);
+    }
+    rc = boot_check(call, vm, host, result_r);
+    if (rc == 0)
+        *result_r = api_void();
+    return rc;
+}
+
+/* VM.get_possible_hosts(session, vm): the most memory free first. */
+static int vm_get_possible_hosts(struct api_call_ctx *call,
+                                 const struct api_value *params,
+                                 struct api_value **result_r)
+{
+    const char *vm = xa_param_str(params, 1);
+    struct pool_strv all = { 0 }, ok = { 0 };
+    size_t i;
+    int rc;
+
+    if (!vm)
+        return xt_error(call->xt, -EINVAL, "VM.get_possible_hosts("
+                        "session, vm)");
+    if (pool_db_check_ref(dbof(call), POOL_CLASS_VM, vm) < 0) {
+        *result_r = api_failure("HANDLE_INVALID", "VM", vm, NULL);
+        return xt_error(call->xt, -ENOENT, "no VM %s", vm);
+    }
+    rc = possible_hosts(call, vm, &all, &ok);
+    if (rc == 0) {
+        *result_r = api_array();
+        for (i = 0; i < ok.n; i++)
+            api_array_append(*result_r, api_string(ok.v[i]));
+    }
+    free(ok.v);
+    pool_strv_free(&all);
+    return rc;
+}
+
 const struct api_method xa_vm_methods[] = {
+    { "VM.assert_can_boot_here", 3, 0, 0, vm_assert_can_boot_here },
+    { "VM.get_possible_hosts", 2, 0, 0, vm_get_possible_hosts },
     { "VM.create", 2, 0, API_METHOD_NO_ASYNC, vm_create },
     { "VM.destroy", 2, 0, API_METHOD_NO_ASYNC, vm_destroy },
     { "VM.start", 4, 0, 0, vm_start },

@@ -85,8 +85,7 @@ static int check_target(struct api_call_ctx *call, const char *vm,
                         struct api_value **result_r)
 {
     struct pool_db *db = dbof(call);
-    int64_t need = 0, avail = 0, enabled = 0;
-    char nb[32], ab[32];
+    int64_t enabled = 0;
     int rc;
 
     rc = xa_host_usable(call, host, result_r);
@@ -102,18 +101,9 @@ static int check_target(struct api_call_ctx *call, const char *vm,
                                 "the VM already runs on that host", NULL);
         return xt_error(call->xt, -EPERM, "VM %s already on %s", vm, host);
     }
-    rc = xa_field_int(db, POOL_CLASS_VM, vm, "memory_static_max", &need);
-    rc = rc ?: xa_field_int(db, POOL_CLASS_HOST, host, "memory_free",
-                            &avail);
+    rc = xa_mem_check(call, db, vm, host, result_r);
     if (rc < 0)
         return rc;
-    if (avail < need) {
-        snprintf(nb, sizeof(nb), "%lld", (long long)need);
-        snprintf(ab, sizeof(ab), "%lld", (long long)avail);
-        *result_r = api_failure("HOST_NOT_ENOUGH_FREE_MEMORY", nb, ab, NULL);
-        return xt_error(call->xt, -ENOMEM, "host %s: %s bytes free, %s "
-                        "needed", host, ab, nb);
-    }
     /* A rolling upgrade: never to an older version. */
     return xa_upgrade_check_target(call, src, host, result_r);
 }
@@ -615,7 +605,7 @@ static int begin(struct api_call_ctx *call, struct migration *m,
             goto out;
     }
     rc = xa_vm_claim(call, m->pm.vm, "Running", "pool_migrate", m->pm.op,
-                     &rec, result_r);
+                     &rec, m->xp ? NULL : m->pm.dst, result_r);
     if (rc < 0) {
         if (m->xp)
             xa_xpool_drop(xa, m->pm.op);    /* nothing was made there */

@@ -1156,7 +1156,7 @@ static int vdi_pool_migrate(struct api_call_ctx *call,
     if (rc == 0) {
         xa_op_key(call, key);
         rc = xa_vm_claim(call, mo.vm, "Running", "VDI.pool_migrate", key,
-                         NULL, result_r);
+                         NULL, NULL, result_r);
         claimed = rc == 0;
     }
     rc = rc ?: motion_run(&mo, sr, result_r);

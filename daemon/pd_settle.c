@@ -135,6 +135,8 @@ int xa_pm_abandon(struct pool_db *db, const struct xa_pm *pm,
     rc = pool_db_map_remove(db, POOL_CLASS_VM, pm->vm, "current_operations",
                             pm->op, POOL_DB_INTERNAL);
     rc = rc ?: record_remove(db, pm->vm);
+    if (rc == 0)
+        xa_mem_release(db, pm->vm);
     rc = rc ?: task_outcome(db, pm->op, env);
     rc = rc ?: pool_db_commit(db);
     if (rc < 0)

@@ -1193,7 +1193,7 @@ answer:
 
 /* ---- host identity, first start, init/fini ------------------------------ */
 
-void xa_memory(uint64_t *total_r, uint64_t *free_r)
+void xa_memory(struct xa *xa, uint64_t *total_r, uint64_t *free_r)
 {
     FILE *f = fopen("/proc/meminfo", "re");
     char line[256];
@@ -1209,6 +1209,10 @@ void xa_memory(uint64_t *total_r, uint64_t *free_r)
             *free_r = kb * 1024;
     }
     fclose(f);
+    if (xa->vm_memory && xa->vm_memory < *total_r)
+        *total_r = xa->vm_memory;
+    if (*free_r > *total_r)
+        *free_r = *total_r;
 }
 
 int xa_self_host(struct xa *xa, struct pool_db *db, char **ref_r)
@@ -1261,7 +1265,7 @@ int xa_first_start(struct xa *xa, struct pool_db *db)
         return rc;
     }
     gethostname(hostname, sizeof(hostname) - 1);
-    xa_memory(&tot, &fr);
+    xa_memory(xa, &tot, &fr);
     pool_value_map_put(&sw, "product_brand", "xm-pool");
     pool_value_map_put(&sw, "product_version", xa_version());
     pool_value_map_put(&oc, "xm:url", xa->self_url);
@@ -1463,6 +1467,12 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
     if (rc == 0 && (xa->evacuation_batch < 1 || xa->evacuation_batch > 64))
         rc = xt_error(ctx, -EINVAL, "evacuation-batch-size: %llu is not in "
                       "1..64", (unsigned long long)xa->evacuation_batch);
+    rc = rc ?: xt_config_get_u64(ctx, cfg->raw, "vm-memory-mib", 0,
+                                 &xa->vm_memory);
+    if (rc == 0 && xa->vm_memory > (1ull << 32))
+        rc = xt_error(ctx, -EINVAL, "vm-memory-mib: %llu is more than "
+                      "4 PiB", (unsigned long long)xa->vm_memory);
+    xa->vm_memory <<= 20;
     rc = rc ?: xt_config_get_u64(ctx, cfg->raw, "forward_timeout",
                                  FORWARD_TIMEOUT_S, &xa->forward_timeout_s);
     if (rc == 0 && (xa->forward_timeout_s < 1 ||
@@ -1555,6 +1565,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         if (rc < 0)
             goto fail;
         xa_evacuate_reconcile(xa, db);
+        xa_mem_reconcile(xa, db);
         xa_reconcile(xa, db);
         xa_motion_reconcile(xa, db, ctx);
         if (xa_self_host(xa, db, &self) == 0) {
@@ -1595,7 +1606,7 @@ fail:
 static const char *const config_keys[] = {
     "role_address", "hv_driver", "hv_driver_args", "guest_image",
     "master_address", "host_check_interval", "forward_timeout",
-    "evacuation-batch-size", NULL
+    "evacuation-batch-size", "vm-memory-mib", NULL
 };
 
 const struct pd_service xa_service = {

@@ -82,6 +82,7 @@ struct xa {
     uint64_t check_interval_s;      /* host_check_interval */
     uint64_t forward_timeout_s;     /* forward_timeout */
     uint64_t evacuation_batch;      /* evacuation-batch-size */
+    uint64_t vm_memory;             /* vm-memory-mib, bytes; 0: all */
     int64_t started;                /* this daemon's start (ns since the
                                      * epoch): host_local.hello says it, the
                                      * master sees a restart */
@@ -156,8 +157,56 @@ int xa_task_set_outcome(struct pool_db *db, const char *task,
                         const struct api_value *env);
 /* Finds this host's object in the DB (master): *ref_r, caller frees. */
 int xa_self_host(struct xa *xa, struct pool_db *db, char **ref_r);
-/* Memory of this machine (from /proc/meminfo), bytes. */
-void xa_memory(uint64_t *total_r, uint64_t *free_r);
+/* Memory this host offers VMs (its machine's, /proc/meminfo, or
+ * vm-memory-mib when less) and what of it the machine has available now,
+ * bytes. */
+void xa_memory(struct xa *xa, uint64_t *total_r, uint64_t *free_r);
+
+/* ---- an evacuation's storage motion (pd_evac_sxm.c) ---------------- */
+
+/* For an evacuation moving vm to host: each attached disk that host
+ * cannot reach, given an SR host has plugged with room for it (the pool's
+ * default SR first, else the one with most room, counting the disks
+ * placed before).  0 and *map_r (VDI -> SR, caller frees; NULL when host
+ * reaches every disk) and *bytes_r (if not NULL: what the copies move),
+ * or -ENOENT when a disk finds no SR. */
+int xa_evac_vdi_map(struct pool_db *db, const char *vm, const char *host,
+                    struct api_value **map_r, int64_t *bytes_r);
+/* Starts vm's move to host with its disks (map, consumed): our
+ * Host.migrate_receive on net (NULL: none), then Async.VM.migrate_send
+ * with the caller's session.  0 and *task_r (caller frees), or the call's
+ * error with *fail_r (if not NULL) the envelope. */
+int xa_evac_start_sxm(struct api_call_ctx *call, const char *session,
+                      const char *vm, const char *host, const char *net,
+                      struct api_value *map, char **task_r,
+                      struct api_value **fail_r);
+
+/* ---- memory and reservations (pd_memory.c) ------------------------- */
+
+/* What host may still give a VM, bytes: the smaller of its memory_free
+ * and its memory_total less what the VMs it runs and those scheduled to
+ * arrive (scheduled_to_be_resident_on) take; vm's own reservation is not
+ * held against it (vm NULL: every one is). */
+int64_t xa_host_free(struct pool_db *db, const char *host, const char *vm);
+/* Whether vm fits on host (xa_host_free): 0, or -ENOMEM with *result_r
+ * HOST_NOT_ENOUGH_FREE_MEMORY [needed, available]. */
+int xa_mem_check(struct api_call_ctx *call, struct pool_db *db,
+                 const char *vm, const char *host,
+                 struct api_value **result_r);
+/* xa_mem_check, then vm's memory reserved on host (its
+ * scheduled_to_be_resident_on).  In the caller's transaction, so that two
+ * claims cannot both take the last of a host's memory. */
+int xa_mem_reserve(struct api_call_ctx *call, struct pool_db *db,
+                   const char *vm, const char *host,
+                   struct api_value **result_r);
+/* Ends vm's reservation (xa_vm_set_running does when it lands). */
+void xa_mem_release(struct pool_db *db, const char *vm);
+/* A host's memory as its hello says, kept in its record. */
+void xa_host_memory_seen(struct pool_db *db, const char *host,
+                         int64_t total, int64_t free_now);
+/* A master's start: reservations no operation holds any more (an
+ * evacuation a stopped master left) are released. */
+void xa_mem_reconcile(struct xa *xa, struct pool_db *db);
 /* Whether this daemon is the master (taken under the lock). */
 bool xa_is_master(struct xa *xa);
 
@@ -355,11 +404,14 @@ void xa_op_key(struct api_call_ctx *call, char key[POOL_REF_STRLEN + 1]);
  * operation runs (OTHER_OPERATION_IN_PROGRESS), then the power state is
  * want (NULL: any).  record (NULL: none) is a map put into the VM's
  * other_config in the same transaction, and then no migration record may
- * be there already.  Fails with the XenAPI envelope set.
+ * be there already.  host (NULL: none) is where the operation takes the
+ * VM: its memory is reserved there in the same transaction
+ * (xa_mem_reserve).  Fails with the XenAPI envelope set.
  */
 int xa_vm_claim(struct api_call_ctx *call, const char *vm, const char *want,
                 const char *op, const char *key,
-                const struct pool_value *record, struct api_value **result_r);
+                const struct pool_value *record, const char *host,
+                struct api_value **result_r);
 /* An agent names a VDI in use by its uuid: *fail (a VDI_IN_USE
  * failure, else left alone) becomes the one with its ref, for op. */
 void xa_vdi_in_use_ref(struct pool_db *db, struct api_value **fail,

@@ -441,6 +441,7 @@ static void *send_main(void *p)
         o.max_rounds = 1;
     o.token = s->token;
     o.chan.pin = s->pin;
+    o.limit = xa->link_limit;
     o.cancel = send_cancelled;
     o.progress = send_progress;
     if (s->nmirrors)

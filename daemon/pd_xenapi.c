@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "hv.h"
+#include "mig.h"
 #include "pd_internal.h"
 #include "pd_xenapi.h"
 
@@ -1381,6 +1382,7 @@ static void svc_fini(void *opaque)
     free(xa->guest_image);
     free(xa->master_address);
     free(xa->master_url);
+    mig_limit_free(xa->link_limit);
     pthread_cond_destroy(&xa->changed);
     pthread_cond_destroy(&xa->threads_done);
     pthread_mutex_destroy(&xa->blk_lock);
@@ -1432,6 +1434,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
     struct xa *xa = calloc(1, sizeof(*xa));
     struct pool_db *db = NULL;
     char *role = NULL, *murl = NULL, *self = NULL;
+    uint64_t bw = 0;
     const char *addr, *maddr;
     int rc;
 
@@ -1473,6 +1476,13 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         rc = xt_error(ctx, -EINVAL, "vm-memory-mib: %llu is more than "
                       "4 PiB", (unsigned long long)xa->vm_memory);
     xa->vm_memory <<= 20;
+    rc = rc ?: xt_config_get_u64(ctx, cfg->raw, "migration-bandwidth-mib",
+                                 0, &bw);
+    if (rc == 0 && bw > (1u << 20))
+        rc = xt_error(ctx, -EINVAL, "migration-bandwidth-mib: %llu is more "
+                      "than 1 TiB/s", (unsigned long long)bw);
+    if (rc == 0 && bw && !(xa->link_limit = mig_limit_new(bw << 20)))
+        rc = xt_error(ctx, -ENOMEM, "out of memory");
     rc = rc ?: xt_config_get_u64(ctx, cfg->raw, "forward_timeout",
                                  FORWARD_TIMEOUT_S, &xa->forward_timeout_s);
     if (rc == 0 && (xa->forward_timeout_s < 1 ||
@@ -1606,7 +1616,8 @@ fail:
 static const char *const config_keys[] = {
     "role_address", "hv_driver", "hv_driver_args", "guest_image",
     "master_address", "host_check_interval", "forward_timeout",
-    "evacuation-batch-size", "vm-memory-mib", NULL
+    "evacuation-batch-size", "vm-memory-mib", "migration-bandwidth-mib",
+    NULL
 };
 
 const struct pd_service xa_service = {

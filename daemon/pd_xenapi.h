@@ -83,6 +83,9 @@ struct xa {
     uint64_t forward_timeout_s;     /* forward_timeout */
     uint64_t evacuation_batch;      /* evacuation-batch-size */
     uint64_t vm_memory;             /* vm-memory-mib, bytes; 0: all */
+    struct mig_limit *link_limit;   /* migration-bandwidth-mib: what every
+                                     * migration this host sends shares;
+                                     * NULL: none */
     int64_t started;                /* this daemon's start (ns since the
                                      * epoch): host_local.hello says it, the
                                      * master sees a restart */

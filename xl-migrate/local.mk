@@ -14,6 +14,7 @@ xl_migrate_libmig_a_SOURCES = \
 	xl-migrate/mig_proto.c \
 	xl-migrate/mig_report.c \
 	xl-migrate/mig_policy.c \
+	xl-migrate/mig_limit.c \
 	xl-migrate/mig_send.c \
 	xl-migrate/mig_send_pages.c \
 	xl-migrate/mig_recv.c \
@@ -34,6 +35,7 @@ xl_migrate_xm_migrate_LDADD = $(MIG_LIBS) $(HV_LIBS)
 
 MIGRATE_UNIT_TESTS = \
 	tests/unit/migrate/test_policy \
+	tests/unit/migrate/test_limit \
 	tests/unit/migrate/test_stream \
 	tests/unit/migrate/test_opaque \
 	tests/unit/migrate/test_sparse
@@ -65,6 +67,12 @@ tests_unit_migrate_test_sparse_SOURCES = \
 tests_unit_migrate_test_sparse_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/xl-migrate
 tests_unit_migrate_test_sparse_LDADD = $(MIG_LIBS) $(HV_LIBS)
+
+tests_unit_migrate_test_limit_SOURCES = \
+	tests/unit/migrate/test_limit.c tests/tap.h
+tests_unit_migrate_test_limit_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/xl-migrate
+tests_unit_migrate_test_limit_LDADD = $(MIG_LIBS) $(HV_LIBS)
 
 tests_unit_migrate_test_policy_SOURCES = \
 	tests/unit/migrate/test_policy.c tests/tap.h

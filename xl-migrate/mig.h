@@ -164,6 +164,19 @@ void mig_policy_default(const struct mig_send_opts *o,
                         const struct mig_round_info *r,
                         struct mig_decision *d);
 
+/*
+ * A bandwidth limit migrations may share (a host's link, like QEMU's
+ * max-bandwidth for one): thread-safe; the caller owns it and keeps it
+ * until every migration given it has ended.  A migration takes from it
+ * for each batch of pre-copy, not while its source is paused: the
+ * guest's pause is not made longer.  NULL (ENOMEM) from new.
+ */
+struct mig_limit;
+struct mig_limit *mig_limit_new(uint64_t bytes_per_s);
+void mig_limit_free(struct mig_limit *l);
+/* Its rate, bytes/s (0: none, also for a NULL limit). */
+uint64_t mig_limit_rate(struct mig_limit *l);
+
 struct mig_send_opts {
     unsigned nstreams;          /* TCP connections, 1..MIG_MAX_STREAMS */
     enum mig_compression compression;
@@ -180,6 +193,7 @@ struct mig_send_opts {
     const char *devices;        /* VM devices, JSON, carried in VM_CONFIG */
     uint64_t probe_pages;       /* pfns asked per hv_populated in round 0
                                  * (0: MIG_DEFAULT_PROBE_PAGES) */
+    struct mig_limit *limit;    /* NULL: as fast as it goes */
     mig_policy_fn policy;       /* NULL: mig_policy_default */
     mig_progress_fn progress;
     mig_cancel_fn cancel;

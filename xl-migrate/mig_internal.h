@@ -168,6 +168,8 @@ struct mig_sender {
     struct mig_ready ready;
     struct mig_resumed resumed;
     uint64_t stream_digest;     /* opaque mode: of the stream sent */
+    _Atomic bool paused;        /* set once the source is paused: the
+                                 * batches no longer take from o->limit */
 
     /* Shared with the helper threads, under lock. */
     pthread_mutex_t lock;
@@ -202,6 +204,10 @@ int mig_send_rec(struct mig_sender *s, struct xt_ctx *ctx,
                  struct mig_chan *c, uint32_t type, uint32_t flags,
                  const void *body, size_t len);
 void mig_send_count(struct mig_sender *s, uint64_t bytes);
+/* Waits for bytes of o->limit, unless the source is paused. */
+void mig_send_limit(struct mig_sender *s, uint64_t bytes);
+/* Takes bytes from l (NULL: none), sleeping while it is in debt. */
+void mig_limit_take(struct mig_limit *l, uint64_t bytes);
 /* Opens stream i (> 0): connects, image header, STREAM_HELLO. */
 int mig_send_open_stream(struct mig_sender *s, struct xt_ctx *ctx,
                          unsigned i, struct mig_chan **c_r);

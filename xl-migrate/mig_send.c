@@ -102,6 +102,7 @@ void mig_send_set_state(struct mig_sender *s, enum mig_src_state st)
 void mig_send_paused(struct mig_sender *s, uint64_t t_pause)
 {
     s->t_pause = t_pause;
+    s->paused = true;
     mig_send_set_state(s, MIG_SRC_SOLE_PAUSED);
     s->prog.phase = MIG_PHASE_STOPCOPY;
     /* Best effort: a guest that cannot say goes unmeasured. */
@@ -115,6 +116,12 @@ void mig_send_count(struct mig_sender *s, uint64_t bytes)
     pthread_mutex_lock(&s->lock);
     s->bytes += bytes;
     pthread_mutex_unlock(&s->lock);
+}
+
+void mig_send_limit(struct mig_sender *s, uint64_t bytes)
+{
+    if (!s->paused)
+        mig_limit_take(s->o->limit, bytes);
 }
 
 void mig_send_report(struct mig_sender *s)

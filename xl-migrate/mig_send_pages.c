@@ -259,6 +259,7 @@ static int send_typed(struct worker *w, struct batch *b, uint32_t round)
         b->iov[niov].iov_base = (void *)zero_pad;
         b->iov[niov++].iov_len = pad;
     }
+    mig_send_limit(w->p->s, w->meta.len + payload_len + pad);
     rc = mig_chan_writev(w->chan, b->iov, niov);
     if (rc < 0)
         return xt_error(w->ctx, rc, "stream %u: sending a page batch to %s",

@@ -50,6 +50,7 @@ static void usage(FILE *f)
 "  send --to HOST:PORT --domid N   migrate domain N to a receiver\n"
 "      [--streams N] [--compress none|zlib|zstd] [--level N]\n"
 "      [--downtime-ms N] [--max-rounds N] [--max-time-s N]\n"
+"      [--max-bandwidth MiB/s]\n"
 "      [--no-auto-converge] [--no-digest] [--no-checksum] [--token T]\n"
 "      (--tls-pin sha256//... | --plain) [--progress]\n"
 "  receive --listen [HOST:]PORT    receive one migration\n"
@@ -124,7 +125,8 @@ static int print_stats(const struct mig_stats *st, const char *role)
     return 0;
 }
 
-static int cmd_send(struct cli *c, const char *to, struct mig_send_opts *o)
+static int cmd_send(struct cli *c, const char *to, uint64_t max_bw_mib,
+                    struct mig_send_opts *o)
 {
     char host[256], port[32];
     struct mig_stats st;
@@ -141,7 +143,13 @@ static int cmd_send(struct cli *c, const char *to, struct mig_send_opts *o)
     }
     o->progress = on_progress;
     o->opaque = c;
+    if (max_bw_mib && !(o->limit = mig_limit_new(max_bw_mib << 20))) {
+        fprintf(stderr, "xm-migrate send: out of memory\n");
+        return 1;
+    }
     rc = mig_send(c->ctx, c->h, c->domid, host, port, o, &st);
+    mig_limit_free(o->limit);
+    o->limit = NULL;
     print_stats(&st, "send");
     if (st.in_doubt)
         return EXIT_DOUBT;
@@ -373,6 +381,7 @@ struct args {
     const char *cmd, *to, *listen_at, *cmdline, *guest, *name;
     const char *cert, *key;
     uint64_t mem_mib;
+    uint64_t max_bw_mib;        /* --max-bandwidth, 0: none */
     struct mig_send_opts so;
     struct mig_recv_opts ro;
 };
@@ -389,6 +398,7 @@ static const struct option long_opts[] = {
     { "downtime-ms", required_argument, NULL, 'm' },
     { "max-rounds", required_argument, NULL, 'r' },
     { "max-time-s", required_argument, NULL, 'T' },
+    { "max-bandwidth", required_argument, NULL, 'B' },
     { "no-auto-converge", no_argument, NULL, 'n' },
     { "no-digest", no_argument, NULL, 'g' },
     { "no-checksum", no_argument, NULL, 'k' },
@@ -438,6 +448,7 @@ static int number_opt(struct args *a, struct cli *c, int opt, uint64_t v)
         { 'T', 86400, true }, { 'R', UINT64_MAX >> 12, true },
         { 'W', 3600000, true }, { 'l', 3600000, false },
         { 'i', 3600000, true }, { 'M', 1 << 20, true },
+        { 'B', 1 << 20, true },
     };
     size_t i;
 
@@ -457,6 +468,7 @@ static int number_opt(struct args *a, struct cli *c, int opt, uint64_t v)
     case 'l': a->ro.linger_ms = v; break;
     case 'i': a->so.timeout_ms = a->ro.timeout_ms = v; break;
     case 'M': a->mem_mib = v; break;
+    case 'B': a->max_bw_mib = v; break;
     }
     return 0;
 }
@@ -492,7 +504,7 @@ static int one_opt(struct args *a, struct cli *c, int opt, const char *arg)
         c->ctx->level = level;
         return 0;
     case 'd': case 's': case 'v': case 'm': case 'r': case 'T': case 'R':
-    case 'W': case 'l': case 'i': case 'M':
+    case 'W': case 'l': case 'i': case 'M': case 'B':
         return parse_uint(arg, UINT64_MAX, &v) < 0 ? -EINVAL
                                                   : number_opt(a, c, opt, v);
     }
@@ -553,7 +565,7 @@ static int run(struct cli *c, struct args *a)
     const char *cmd = a->cmd;
 
     if (!strcmp(cmd, "send"))
-        return cmd_send(c, a->to, &a->so);
+        return cmd_send(c, a->to, a->max_bw_mib, &a->so);
     if (!strcmp(cmd, "receive"))
         return cmd_receive(c, a->listen_at, &a->ro);
     if (!strcmp(cmd, "boot"))

@@ -209,6 +209,9 @@ static int parse_token(const char *tok, size_t len, struct xmg_config *cfg,
     } else if (str_is(tok, klen, "disk_hp_stamp")) {
         if (!parse_range(val, vlen, 0, 1, &cfg->disk_hp_stamp))
             return XMG_EXIT_BAD_PARAMS;
+    } else if (str_is(tok, klen, "prefill")) {
+        if (!parse_range(val, vlen, 0, 1, &cfg->prefill))
+            return XMG_EXIT_BAD_PARAMS;
     } else {
         return XMG_EXIT_BAD_PARAMS;
     }
@@ -257,6 +260,7 @@ int xmg_parse_cmdline(const char *cmdline, size_t max,
     cfg->disk_nonce = 0;
     cfg->disk_resume = 0;
     cfg->disk_stop_after = 0;
+    cfg->prefill = 0;
     cfg->disk_hp_stamp = 0;
 
     for (;;) {
@@ -922,7 +926,7 @@ int xmg_workload_init(const struct xmg_env *env, struct xmg_params *p,
         con_puts(env, "' (keys: ws_mib ws_pages rate rate_mib mode pattern "
                       "seed hb_us tsc_khz disk_rate_mib disk_ws_mib disk_batch "
                       "disk_nonce disk_resume disk_stop_after "
-                      "disk_hp_stamp)\n");
+                      "disk_hp_stamp prefill)\n");
         return init_fail(env, XMG_EXIT_BAD_PARAMS);
     }
     tsc_khz = pick_tsc_khz(env, p, &cfg);
@@ -975,6 +979,7 @@ int xmg_workload_init(const struct xmg_env *env, struct xmg_params *p,
     if (!st->rng)
         st->rng = 1;
     st->credit_tsc = now;
+    st->prefill_left = cfg.prefill ? cfg.ws_pages : 0;
     st->disk_credit_tsc = now;
     st->disk_hp_next_tsc = now;
     hp_begin(env, &hp_gen, &hp_present);
@@ -1650,7 +1655,12 @@ void xmg_workload_run(const struct xmg_env *env, struct xmg_status *st)
         } else if (st->rate) {
             busy = true;
         }
-        if (busy) {
+        /* prefill=1: the working set once, in order, before the rate. */
+        if (st->prefill_left) {
+            xmg_page_op(env, st, st->ws_pages - st->prefill_left);
+            PUBLISH(st->prefill_left, st->prefill_left - 1);
+            busy = true;
+        } else if (busy) {
             xmg_page_op(env, st, xmg_next_index(st));
             advance(st);
         }

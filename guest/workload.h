@@ -117,6 +117,7 @@ struct xmg_config {
     uint64_t disk_resume;   /* writes an earlier boot made, 0 none */
     uint64_t disk_stop_after;   /* 0: never */
     uint64_t disk_hp_stamp;     /* 1: stamp each disk hot-plugged */
+    uint64_t prefill;           /* 1: write the working set once first */
 };
 
 #define XMG_DEFAULT_WS_MIB  64u

@@ -202,7 +202,10 @@ struct xmg_status {
     uint64_t last_disk_mismatch_disk;   /* env disk index */
     uint64_t last_disk_mismatch_block;
     uint64_t disk_errors;   /* failed requests (the workload stops) */
-    uint64_t reserved[16];
+    uint64_t prefill_left;  /* prefill=1: working-set pages still to write
+                             * once, in order, at full speed (0 after; a
+                             * reserved word before, 0 in older guests) */
+    uint64_t reserved[15];
     /* appended to version 2 (all 0 in an older guest): the disk
      * workload's timing, in TSC ticks (section 6.6) */
     uint64_t disk_t0_tsc;   /* the first disk operation's submit, 0 none */

@@ -526,6 +526,29 @@ static void test_idle(void)
     fake_free(f);
 }
 
+static void test_prefill(void)
+{
+    struct fake *f = fake_new("ws_pages=16 hb_us=1000 prefill=1", TSC_KHZ);
+    bool once = true;
+    uint64_t i;
+    uint32_t *led;
+
+    fake_init(f);
+    tap_is_u64(f->st.prefill_left, 16, "prefill=1: 16 pages to write first");
+    led = ledger(f);
+    f->stop_at_tsc = f->tsc + 100 * 1000;       /* 100 ms */
+    fake_run(f);
+    for (i = 0; i < 16; i++)
+        once = once && led[i] == 1 &&
+               xmg_page_check(page(f, f->st.ws_first_pfn + i),
+                              f->st.ws_first_pfn + i, 1, XMG_PATTERN_FILL);
+    tap_ok(f->st.pages_written == 16 && f->st.prefill_left == 0 && once,
+           "prefill, rate 0: every page written once, then nothing");
+    tap_ok(f->hb_count >= 99 && f->hb_count <= 102,
+           "  and heartbeats every 1 ms (%u in 100 ms)", f->hb_count);
+    fake_free(f);
+}
+
 static void test_shutdown_request(void)
 {
     struct fake *f = fake_new("ws_pages=16 rate=1000 hb_us=1000", TSC_KHZ);
@@ -629,6 +652,7 @@ int main(void)
     test_seq_run();
     test_random_run();
     test_idle();
+    test_prefill();
     test_shutdown_request();
     test_rate();
     test_status_valid();

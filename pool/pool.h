@@ -450,11 +450,15 @@ int pool_evac_next(const struct pool_evac_vm *vms, const bool *waiting,
  * starts at 1; each time as many moves as the window ended (an epoch),
  * their aggregate rate (bytes over the epoch's time) is compared: a gain
  * of POOL_EVAC_AUTO_GAIN over the best so far adds a stream (up to max);
- * none goes back to the best window and stays (settled); a move whose
+ * a rate as good (POOL_EVAC_AUTO_KEEP of the best or more: a full link)
+ * keeps the window and stays (settled): the stream added hides each
+ * move's set-up; a lower one goes back to the best window and stays; a
+ * move whose
  * guest-observed pause exceeded target_ms takes one stream away and
  * stays there.  Pure: the caller gives the clock.
  */
 #define POOL_EVAC_AUTO_GAIN 1.10
+#define POOL_EVAC_AUTO_KEEP 0.95
 struct pool_evac_auto {
     unsigned window, max, best;
     double best_rate;           /* bytes/s at best */

@@ -137,6 +137,13 @@ unsigned pool_evac_auto_ended(struct pool_evac_auto *a, uint64_t bytes,
         a->best = a->window;
         if (a->window < a->max)
             a->window++;
+    } else if (!a->settled && rate >= a->best_rate * POOL_EVAC_AUTO_KEEP) {
+        /* As fast, not faster (a full link): the stream stays, since it
+         * hides each move's set-up behind another's copy; no more. */
+        if (rate > a->best_rate)
+            a->best_rate = rate;
+        a->best = a->window;
+        a->settled = true;
     } else {
         /* No gain from the last stream added: back to the best. */
         if (rate > a->best_rate)

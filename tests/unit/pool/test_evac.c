@@ -56,6 +56,16 @@ static void test_auto(void)
     now += s;
     w = pool_evac_auto_ended(&a, 100 * MB, 250, now);
     tap_is_int(w, 1, "never below one");
+    /* A full link from the start: the second stream is as fast (3%
+     * less), not faster; it stays, and no third comes. */
+    pool_evac_auto_init(&a, 10, 100, 0);
+    now = s;
+    pool_evac_auto_ended(&a, 100 * MB, 20, now);
+    now += s;
+    pool_evac_auto_ended(&a, 97 * MB / 2, 20, now);
+    w = pool_evac_auto_ended(&a, 97 * MB / 2, 20, now);
+    tap_ok(w == 2 && a.settled, "as fast at 2 (a full link): it keeps 2 "
+           "and settles (%u)", w);
     pool_evac_auto_init(&a, 2, 100, 0);
     for (i = 0, now = 0; i < 8; i++) {
         now += s / (a.window ? a.window : 1) / (i + 1);

@@ -16,23 +16,14 @@ import random
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import xmlrpc.client
+
+import benchpool
+from benchpool import BenchError, PASSWORD, Pool, log, version
 
 MiB = 1 << 20
-PASSWORD = os.environ.get("XM_POOL_ROOT_PASSWORD") or "bench-root-pw"
-
-
-class BenchError(Exception):
-    pass
-
-
-def log(msg):
-    print("bench-sxm: " + msg, file=sys.stderr, flush=True)
 
 
 def load():
@@ -60,134 +51,6 @@ def allocated(path):
     return os.stat(path).st_blocks * 512
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def version(*argv):
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True,
-                             timeout=10).stdout
-        return out.splitlines()[0].strip() if out else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-class Pool:
-    """Two xm-poold on 127.0.0.2 and .3, configured as tests/pool/lib.sh's
-    pt_start does, host 3 joined to host 2 (the master)."""
-
-    def __init__(self, a):
-        self.a = a
-        self.bdir = os.path.abspath(a.builddir)
-        base = os.environ.get("TMPDIR") or "/var/tmp"
-        self.tmp = tempfile.mkdtemp(prefix="xm-bench-sxm.", dir=base)
-        self.port = free_port()
-        if a.hv:
-            self.hv = a.hv
-        elif os.access("/dev/kvm", os.R_OK | os.W_OK):
-            self.hv = "kvm"
-        else:
-            self.hv = "sim"
-        self.procs = {}
-        self.vms = []           # refs to shut down at the end
-        # pool_client reads these when it is imported (PORT) or called.
-        os.environ.update(PT_PORT=str(self.port), PT_TMP=self.tmp,
-                          XM_POOL_ROOT_PASSWORD=PASSWORD,
-                          XM_BUILDDIR=self.bdir)
-        os.environ.pop("PT_HTTPS", None)
-        sys.path.insert(0, os.path.join(os.path.abspath(a.srcdir), "tests",
-                                        "pool"))
-        global pc
-        import pool_client as pc
-
-    def start(self, n):
-        d = os.path.join(self.tmp, "h%d" % n)
-        os.makedirs(d)
-        with open(os.path.join(d, "conf"), "w") as f:
-            f.write("state_dir = %s/state\nrun_dir = %s/run\n"
-                    "listen_address = 127.0.0.%d\nport = 0\n"
-                    "http_port = %d\nlog = %s/log\nlog_level = debug\n"
-                    "password_cost = 1\nlogin_delay_ms = 0\n"
-                    "hv_driver = %s\nguest_image = %s\n" %
-                    (d, d, n, self.port, d, self.hv,
-                     os.path.join(self.bdir, "guest", "xm-guest.elf")))
-        env = dict(os.environ)
-        for k in ("NOTIFY_SOCKET", "XM_POOL_CONF"):
-            env.pop(k, None)
-        with open(os.path.join(d, "out"), "w") as out, \
-                open(os.path.join(d, "err"), "w") as err:
-            p = subprocess.Popen([os.path.join(self.bdir, "daemon",
-                                               "xm-poold"),
-                                  "--config", os.path.join(d, "conf"),
-                                  "--foreground"], env=env, stdout=out,
-                                 stderr=err, stdin=subprocess.DEVNULL)
-        self.procs[n] = p
-        x = xmlrpc.client.ServerProxy(pc.url(n), allow_none=True)
-        for _ in range(100):
-            try:
-                x.host_local.hello("x")
-                return
-            except OSError:
-                pass
-            if p.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise BenchError("host %d did not start: %s" %
-                         (n, open(os.path.join(d, "err")).read()[-500:]))
-
-    def vmm_pids(self):
-        """Processes whose command line names our hosts' directories: the
-        VMMs and block services our daemons started."""
-        me = os.getpid()
-        out = []
-        for p in glob.glob("/proc/[0-9]*/cmdline"):
-            pid = int(p.split("/")[2])
-            try:
-                cmd = open(p, "rb").read().decode(errors="replace")
-            except OSError:
-                continue
-            if pid != me and (self.tmp + "/h") in cmd:
-                out.append(pid)
-        return out
-
-    def close(self):
-        if self.procs.get(2) and self.procs[2].poll() is None:
-            try:
-                s = pc.Session(2)
-                for vm in self.vms:
-                    try:
-                        if s.call("VM.get_power_state", vm) != "Halted":
-                            s.call("VM.hard_shutdown", vm)
-                    except Exception as e:
-                        log("hard_shutdown %s: %s" % (vm, e))
-            except Exception as e:
-                log("cleanup session: %s" % e)
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for n, p in self.procs.items():
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                log("host %d ignored SIGTERM; killing it" % n)
-                p.kill()
-                p.wait()
-        for pid in self.vmm_pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if self.a.keep:
-            log("kept " + self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-
 class Bench:
     def __init__(self, a, pool):
         self.a = a
@@ -211,8 +74,8 @@ class Bench:
         p = self.p
         for n in (2, 3):
             p.start(n)
-        pc.Session(3).call("pool.join", "127.0.0.2", "root", PASSWORD)
-        s = self.s = pc.Session(2)
+        benchpool.pc.Session(3).call("pool.join", "127.0.0.2", "root", PASSWORD)
+        s = self.s = benchpool.pc.Session(2)
         hosts = {h["address"]: r
                  for r, h in s.call("host.get_all_records").items()}
         self.h = {2: hosts["127.0.0.2"], 3: hosts["127.0.0.3"]}
@@ -276,7 +139,7 @@ class Bench:
         self.p.vms.append(vm)
         s.call("VM.start_on", vm, self.h[2], False, False)
         uuid = s.call("VM.get_uuid", vm)
-        pc.wait_until(lambda: int(self.status(2, uuid)["disk_writes"]) > 0
+        benchpool.pc.wait_until(lambda: int(self.status(2, uuid)["disk_writes"]) > 0
                       and int(self.status(2, uuid)["heartbeats"]) > 0, 60,
                       "the guest's first disk writes and heartbeats")
         time.sleep(self.a.warmup_s)
@@ -284,7 +147,7 @@ class Bench:
 
     @staticmethod
     def status(n, uuid):
-        return pc.host_local(n, "vm_status", uuid)
+        return benchpool.pc.host_local(n, "vm_status", uuid)
 
     def after(self, uuid, res):
         """The guest on host 3 after its move: running, writing, its
@@ -313,7 +176,7 @@ class Bench:
                           ("VM.destroy", vm)):
             try:
                 s.call(call, ref)
-            except pc.Failure as e:
+            except benchpool.pc.Failure as e:
                 log("%s %s: %s" % (call, ref, e))
 
     @staticmethod
@@ -361,7 +224,7 @@ class Bench:
         """The source mirror's status from host 2 (host_local.
         vdi_motion_status, as the master asks it) every poll_ms until
         stop; out gets the last answer and the first synced one."""
-        s = pc.Session(2)
+        s = benchpool.pc.Session(2)
         dst = None
         while not stop.is_set():
             try:
@@ -371,14 +234,14 @@ class Bench:
                         dst = s.call("VDI.get_uuid", v[0])
                         out["t_dst"] = time.monotonic()
                 else:
-                    st = pc.host_local(2, "vdi_motion_status", vm_uuid, 0,
+                    st = benchpool.pc.host_local(2, "vdi_motion_status", vm_uuid, 0,
                                        src_uuid, dst, "", 0, False)
                     st["t"] = time.monotonic()
                     out["last"] = st
                     out["polls"] = out.get("polls", 0) + 1
                     if st["synced"] and "synced" not in out:
                         out["synced"] = st
-            except (OSError, pc.Failure):
+            except (OSError, benchpool.pc.Failure):
                 pass    # not started yet, or already stopped
             stop.wait(self.a.poll_ms / 1000.0)
 
@@ -424,7 +287,7 @@ class Bench:
             try:
                 s.call("VDI.get_record", vdi)
                 return False
-            except pc.Failure as e:
+            except benchpool.pc.Failure as e:
                 return bool(e.desc) and e.desc[0] == "HANDLE_INVALID"
 
         res.update({
@@ -435,7 +298,7 @@ class Bench:
         # The master destroys the source VDI once the migration is
         # settled, which may be after the task says success.
         try:
-            pc.wait_until(lambda: vdi_gone() and
+            benchpool.pc.wait_until(lambda: vdi_gone() and
                           not os.path.exists(src_path), 60,
                           "the source VDI and its file gone")
             res["src_gone_s"] = r3(time.monotonic() - t_end)
@@ -556,7 +419,7 @@ def main():
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, on_signal)
-    pool = Pool(a)
+    pool = Pool(a, "sxm")
     ok = False
     try:
         b = Bench(a, pool)
@@ -571,7 +434,7 @@ def main():
         res = summary(b, a, mem, sxm)
         ok = res["ok"]
         emit(res)
-    except (BenchError, pc.Failure, TimeoutError) as e:
+    except (BenchError, benchpool.pc.Failure, TimeoutError) as e:
         log("failed: %r" % (e,))
         emit({"bench": "storage.sxm", "failed": str(e)[:500]})
         logs = [os.path.join(pool.tmp, "h%d" % n, "log") for n in (2, 3)]

@@ -699,8 +699,12 @@ static int a_vm_status(struct api_call_ctx *call,
                                                        gs.hb_count));
     rc = rc ?: api_struct_add(r, "hb_last_seq",
                               api_int((int64_t)gs.hb_last_seq));
+    rc = rc ?: api_struct_add(r, "hb_seq_breaks",
+                              api_int((int64_t)gs.hb_seq_breaks));
     rc = rc ?: api_struct_add(r, "mismatches",
                               api_int((int64_t)gs.mismatches));
+    rc = rc ?: api_struct_add(r, "pages_written",
+                              api_int((int64_t)gs.pages_written));
     rc = rc ?: api_struct_add(r, "disk_writes",
                               api_int((int64_t)gs.disk_writes));
     rc = rc ?: api_struct_add(r, "disk_reads",

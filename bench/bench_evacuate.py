@@ -115,7 +115,8 @@ class Bench:
         spans = sorted((m["start_s"], m["end_s"]) for m in rep["migrated"])
         inflight = max(sum(1 for a, b in spans if a <= t < b)
                        for t, _ in spans) if spans else 0
-        eta = plan.get("eta_s")
+        # auto's window is not known beforehand: no estimate to check.
+        eta = plan.get("eta_s") if bs > 0 else None
         r = {"batch": batch, "from_host": src, "total_s": round(total, 3),
              "moves": len(moves), "data_mib": round(data / MiB, 1),
              "bytes_sent_mib": round(sent / MiB, 1),

@@ -32,13 +32,13 @@
 # saw it (guest_downtime_ms; the engine's downtime_ms when a guest is not
 # measured).  most_in_flight counts the moves overlapping at once, from
 # the report's start and end of each.  plan_eta_s is host.evacuate_plan's
-# estimate just before the run (auto's from a batch of --cap-batch;
-# unknown before any move was measured) and eta_error = plan_eta_s /
-# total_s.  At the end: the guests' memory mismatches and heartbeat
-# sequence breaks, summed (mismatches must be 0), and the issue's goals:
-# auto within 1.1 x its bound, auto's p99 downtime no worse than batch
-# 1's.  One line: pool.evacuate, with the 1-minute load average at its end
-# (loadavg).  The guests beat every 2 ms (--hb-us: at 1 ms twelve of them
+# estimate just before the run (unknown before any move was measured, and
+# for auto, whose window is not known beforehand) and eta_error =
+# plan_eta_s / total_s.  At the end: the guests' memory mismatches and
+# heartbeat sequence breaks, summed (mismatches must be 0), and the
+# issue's goals: auto within 1.1 x its bound, auto's p99 downtime no
+# worse than batch 1's.  One line: pool.evacuate, with the 1-minute load
+# average at its end (loadavg).  The guests beat every 2 ms (--hb-us: at 1 ms twelve of them
 # take a core of these two, the migrations' CPU).  The cap is 100 MiB/s
 # here, not the 250 of the issue's example, so that the link is what
 # binds: one migration under this load reaches 100 to 230 MiB/s.  About

@@ -168,9 +168,9 @@ static int evacuate_plan(struct cli_ctx *cli, long batch, const char *sm)
     fprintf(cli->out, "plan: %zu move(s), %lld MiB, %lld at a time; ",
             api_value_count(moves), (long long)(bytes >> 20), (long long)b);
     if (eta >= 0)
-        fprintf(cli->out, "ETA %.1f s (from the pool's moves so far: "
-                "each VM's last, %lld MiB/s overall)\n", eta,
-                (long long)(bw >> 20));
+        fprintf(cli->out, "ETA %.1f s (from each VM's last move, its "
+                "data and dirty rate; the fastest stream %lld MiB/s)\n",
+                eta, (long long)(bw >> 20));
     else
         fprintf(cli->out, "ETA unknown (no migration measured yet)\n");
     for (i = 0; i < api_value_count(moves); i++) {
@@ -202,14 +202,16 @@ static int evacuate_plan(struct cli_ctx *cli, long batch, const char *sm)
 }
 
 /* host-evacuate host= [network-uuid=] [batch-size=] [on-failure=]
- * [storage-motion=] [--plan]: Async.host.evacuate with its progress;
- * prints its report (JSON).  --plan: what it would do, nothing done. */
+ * [on-cancel=] [storage-motion=] [--plan]: Async.host.evacuate with its
+ * progress; prints its report (JSON).  --plan: what it would do, nothing
+ * done. */
 int cli_host_evacuate(struct cli_ctx *cli)
 {
     const char *net = cli_arg(cli, "network-uuid");
     const char *bs = cli_arg(cli, "batch-size");
     const char *onf = cli_arg(cli, "on-failure");
     const char *sm = cli_arg(cli, "storage-motion");
+    const char *onc = cli_arg(cli, "on-cancel");
     struct api_value *extra = api_array(), *task = NULL, *rec = NULL;
     char *netref = NULL, *end = NULL;
     long batch = 0;
@@ -223,8 +225,12 @@ int cli_host_evacuate(struct cli_ctx *cli)
                                batch < 1 || batch > 64))
         rc = cli_usage_error(cli, "batch-size=%s: a number 1..64 (or auto)",
                              bs);
-    if (rc == 0 && onf && strcmp(onf, "continue") && strcmp(onf, "stop"))
-        rc = cli_usage_error(cli, "on-failure=%s: continue or stop", onf);
+    if (rc == 0 && onf && strcmp(onf, "continue") && strcmp(onf, "stop") &&
+        strcmp(onf, "rollback"))
+        rc = cli_usage_error(cli, "on-failure=%s: continue, stop or "
+                             "rollback", onf);
+    if (rc == 0 && onc && strcmp(onc, "finish") && strcmp(onc, "abort"))
+        rc = cli_usage_error(cli, "on-cancel=%s: finish or abort", onc);
     if (rc == 0 && sm && strcmp(sm, "true") && strcmp(sm, "false"))
         rc = cli_usage_error(cli, "storage-motion=%s: true or false", sm);
     if (rc == 0 && plan) {
@@ -239,11 +245,13 @@ int cli_host_evacuate(struct cli_ctx *cli)
     }
     api_array_append(extra, api_string(netref ? netref : "OpaqueRef:NULL"));
     api_array_append(extra, api_int(batch));
-    if (onf || sm) {
+    if (onf || onc || sm) {
         struct api_value *o = api_struct();
 
         if (onf)
             api_struct_add(o, "on_failure", api_string(onf));
+        if (onc)
+            api_struct_add(o, "on_cancel", api_string(onc));
         if (sm)
             api_struct_add(o, "storage_motion", api_string(sm));
         api_array_append(extra, o);

@@ -47,7 +47,7 @@ static const char *const k_host_disable[] = {
 };
 static const char *const k_evacuate[] = {
     "host", "uuid", "network-uuid", "batch-size", "on-failure",
-    "storage-motion", "plan", NULL
+    "on-cancel", "storage-motion", "plan", NULL
 };
 static const char *const k_uuid[] = { "uuid", NULL };
 static const char *const k_vbd_unplug[] = { "uuid", "force", NULL };
@@ -109,7 +109,8 @@ static const struct cli_command commands[] = {
       NULL },
     { "host-evacuate", cli_host_evacuate,
       "host=NAME|UUID|uuid=UUID [network-uuid=UUID] [batch-size=N|auto] "
-      "[on-failure=continue|stop] [storage-motion=true|false] [--plan]",
+      "[on-failure=continue|stop|rollback] [on-cancel=finish|abort] "
+      "[storage-motion=true|false] [--plan]",
       "live-migrate every VM of the host to other hosts, at most N at a "
       "time (default: the master's evacuation-batch-size), showing "
       "progress; prints what moved where (JSON); --plan prints what it "

@@ -411,6 +411,9 @@ static int a_hello(struct api_call_ctx *call, const struct api_value *params,
     rc = rc ?: api_struct_add(r, "memory_total", api_int((int64_t)tot));
     rc = rc ?: api_struct_add(r, "memory_free", api_int((int64_t)fr));
     rc = rc ?: api_struct_add(r, "version", api_string(xa_version()));
+    rc = rc ?: api_struct_add(r, "migration_bandwidth",
+                              api_int((int64_t)mig_limit_rate(
+                                  xa->link_limit)));
     rc = rc ?: api_struct_add(r, "started", api_int(xa->started));
     if (rc < 0) {
         api_value_free(r);

@@ -125,11 +125,11 @@ next:
 
 int xa_evac_start_sxm(struct api_call_ctx *call, const char *session,
                       const char *vm, const char *host, const char *net,
-                      struct api_value *map, char **task_r,
-                      struct api_value **fail_r)
+                      struct api_value *map, const char *rollback_of,
+                      char **task_r, struct api_value **fail_r)
 {
     struct xa *xa = xa_call_of(call)->xa;
-    struct api_value *p = api_array(), *dest = NULL, *res = NULL;
+    struct api_value *p = api_array(), *dest = NULL, *res = NULL, *o;
     int rc;
 
     *task_r = NULL;
@@ -144,13 +144,16 @@ int xa_evac_start_sxm(struct api_call_ctx *call, const char *session,
         return rc;
     }
     p = api_array();
+    o = api_struct();
+    if (rollback_of)
+        api_struct_add(o, XA_EVAC_ROLLBACK_OF, api_string(rollback_of));
     api_array_append(p, api_string(session));
     api_array_append(p, api_string(vm));
     api_array_append(p, dest);
     api_array_append(p, api_bool(true));
     api_array_append(p, map);
     api_array_append(p, api_struct());
-    api_array_append(p, api_struct());
+    api_array_append(p, o);
     rc = xa_rpc(call->xt, xa->self_url, "Async.VM.migrate_send", p,
                 RPC_TIMEOUT_S, &res, fail_r);
     if (rc == 0 && api_value_string(res) &&

@@ -175,7 +175,15 @@ static int64_t host_free(struct api_call_ctx *call, const char *host)
 
 /* ---- the plan ------------------------------------------------------------ */
 
-enum evac_state { EV_WAIT, EV_MOVING, EV_DONE, EV_FAILED };
+/* EV_BACK: moved, then back where it was (on_failure=rollback). */
+enum evac_state { EV_WAIT, EV_MOVING, EV_DONE, EV_FAILED, EV_BACK };
+
+/* What host.evacuate's options ask. */
+struct evac_opts {
+    bool stop;                  /* on_failure=stop */
+    bool rollback;              /* on_failure=rollback */
+    bool abort;                 /* on_cancel=abort: cancel moves in flight */
+};
 
 struct evac_vm {
     char *ref, *uuid;
@@ -183,6 +191,8 @@ struct evac_vm {
     long long prio;             /* other_config migration-priority */
     bool *can;                  /* [nh] */
     bool *motion;               /* [nh]: its disks move with it there */
+    struct api_value *back;     /* when they did: VBD -> the SR its disk
+                                 * was on, for a rollback */
     struct api_value *why;      /* a check's failure: its ErrorDescription */
     struct pool_evac_vm plan;
     int resv;                   /* the host its memory is reserved on by
@@ -202,6 +212,9 @@ struct evac {
     char *net;                  /* the moves' network, or NULL */
     bool keep_disks;            /* option storage_motion false: a VM whose
                                  * disks a host cannot reach stays */
+    bool aborting;              /* on_cancel=abort: the moves in flight
+                                 * were asked to stop */
+    bool rolled;                /* on_failure=rollback ran */
     char **hosts;               /* the other hosts */
     size_t nh;
     uint64_t *free_bytes;
@@ -220,6 +233,7 @@ static void evac_clear(struct evac *ev)
         free(ev->vms[i].uuid);
         free(ev->vms[i].can);
         free(ev->vms[i].motion);
+        api_value_free(ev->vms[i].back);
         free(ev->vms[i].task);
         api_value_free(ev->vms[i].why);
         api_value_free(ev->vms[i].fail);
@@ -618,20 +632,33 @@ static double stat_of(const char *json, const char *key)
     return p ? strtod(p + strlen(k), NULL) : 0;
 }
 
-/* What the pool's migrations so far say: *bw_r the VM memory they moved
- * per second (a move's time, the engine's total_ms in its task's result,
- * over its VM's memory: guests touch a part of it, pre-copy resends what
- * they dirty; 0 when none yet), and secs[i] how long the last move of
- * ev's VM i took (0: never moved). */
-static void measured(struct evac *ev, double *bw_r, double *secs)
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* What the pool's migrations so far say, for the ETA model
+ * (pool_evac_eta): *stream_r the fastest a move went (bytes/s, its bytes
+ * over its time; 0 when none yet), and eta[i] for ev's VM i from its last
+ * move: the rate its guest dirtied memory (the last round's), the data it
+ * copies once (what it sent less what that rate dirtied during the move,
+ * at least a quarter of what it sent) and its set-up.  A VM never moved
+ * counts its memory as data, with the median set-up. */
+static void measured(struct evac *ev, double *stream_r,
+                     struct pool_evac_eta_vm *eta)
 {
     struct pool_record **t = NULL;
-    size_t n = 0, i, k;
-    double bytes = 0, ms = 0;
+    size_t n = 0, i, k, nset = 0;
+    double setups[64];
     char last[64][POOL_DATETIME_STRLEN + 1];
+    bool seen[64] = { false };
 
-    *bw_r = 0;
+    *stream_r = 0;
     memset(last, 0, sizeof(last));
+    for (k = 0; k < ev->nv; k++)
+        eta[k] = (struct pool_evac_eta_vm){ (double)ev->vms[k].need, 0, 0 };
     if (pool_db_get_all_records(dbof(ev->call), POOL_CLASS_TASK, &t,
                                 &n) < 0)
         return;
@@ -643,61 +670,78 @@ static void measured(struct evac *ev, double *bw_r, double *secs)
         const char *vm = pool_value_map_get(pool_record_get(t[i],
                                             "other_config"), "xm:vm");
         double tms = stat_of(res, "total_ms");
-        int64_t mem = 0;
+        double sent = stat_of(res, "bytes_sent");
 
-        if (!name || strcmp(name, "VM.pool_migrate") || !st ||
-            strcmp(st, "success") || tms <= 0 || !vm ||
-            xa_field_int(dbof(ev->call), POOL_CLASS_VM, vm,
-                         "memory_static_max", &mem) < 0 || mem <= 0)
+        if (!name || (strcmp(name, "VM.pool_migrate") &&
+                      strcmp(name, "VM.migrate_send")) || !st ||
+            strcmp(st, "success") || tms <= 0 || sent <= 0 || !vm)
             continue;
-        bytes += (double)mem;
-        ms += tms;
-        for (k = 0; vm && fin && k < ev->nv && k < 64; k++)
-            if (!strcmp(ev->vms[k].ref, vm) && strcmp(fin, last[k]) > 0) {
-                snprintf(last[k], sizeof(last[k]), "%s", fin);
-                secs[k] = tms / 1000;
-            }
+        if (sent * 1000 / tms > *stream_r)
+            *stream_r = sent * 1000 / tms;
+        if (nset < 64)
+            setups[nset++] = stat_of(res, "setup_ms") / 1000;
+        for (k = 0; fin && k < ev->nv && k < 64; k++) {
+            double dirty = stat_of(res, "final_dirty_pages_s") * 4096;
+            double data = sent - dirty * tms / 1000;
+
+            if (strcmp(ev->vms[k].ref, vm) || strcmp(fin, last[k]) <= 0)
+                continue;
+            snprintf(last[k], sizeof(last[k]), "%s", fin);
+            eta[k] = (struct pool_evac_eta_vm){
+                data > sent / 4 ? data : sent / 4, dirty,
+                stat_of(res, "setup_ms") / 1000 };
+            seen[k] = true;
+        }
     }
     pool_records_free(t, n);
-    *bw_r = ms > 0 ? bytes * 1000 / ms : 0;
+    qsort(setups, nset, sizeof(*setups), by_double);
+    for (k = 0; nset && k < ev->nv && k < 64; k++)
+        if (!seen[k])
+            eta[k].setup_s = setups[nset / 2];
 }
 
-/* The evacuation's time: each move as long as the VM's last one took (or
- * its memory over bw), batch at a time, each starting once a slot is
- * free.  -1 when a move's time is not known. */
-static double plan_eta(const struct evac *ev, const double *secs, double bw,
-                       size_t batch)
+/* The evacuation's time (pool_evac_eta) for the planned moves in the
+ * order they start; link_bps the evacuated host's limit.  -1 when no
+ * move was measured yet. */
+static double plan_eta(const struct evac *ev, struct pool_evac_eta_vm *eta,
+                       double stream, double link_bps, size_t batch)
 {
-    double end[64] = { 0 }, eta = 0;
-    size_t i, k, slots = batch < 64 ? batch : 64;
+    size_t i, n = 0;
 
-    for (i = 0; i < ev->nv; i++) {
-        double d = secs[i] > 0 ? secs[i] : bw > 0 ?
-                   (double)ev->vms[i].need / bw : -1;
-        size_t best = 0;
+    for (i = 0; i < ev->nv; i++)
+        if (ev->vms[i].plan.dest >= 0)
+            eta[n++] = eta[i];
+    return pool_evac_eta(eta, n, (unsigned)batch, link_bps, stream);
+}
 
-        if (ev->vms[i].plan.dest < 0)
-            continue;
-        if (d < 0)
-            return -1;
-        for (k = 1; k < slots; k++)
-            if (end[k] < end[best])
-                best = k;
-        end[best] += d;
-        if (end[best] > eta)
-            eta = end[best];
-    }
-    return eta;
+/* The limit on what host sends (its hello's migration_bandwidth,
+ * bytes/s), 0 when none or it does not say. */
+static double host_link(struct api_call_ctx *call, const char *host)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    struct api_value *v = NULL;
+    int64_t bw = 0;
+    char *url = NULL;
+
+    if (xa_host_url(xa, dbof(call), host, &url) == 0 &&
+        xa_host_ask(xa, call->xt, url, "host_local.hello", api_array(),
+                    HELLO_TIMEOUT_S, &v, NULL) == 0)
+        api_value_get_int64(api_struct_get(v, "migration_bandwidth"), &bw);
+    xt_error_clear(call->xt);
+    api_value_free(v);
+    free(url);
+    return (double)bw;
 }
 
 /* host.evacuate_plan(session, host, options), xm-pool's: what
  * host.evacuate would do, nothing done: { can_evacuate, batch, bytes,
- * bandwidth (bytes/s, 0 unknown), eta_s (-1 unknown), moves: [{ VM,
- * host, bytes, order, wave, storage_motion[, disks: { VDI: SR }] }],
- * blockers: { VM: [code, ...] } }.  options: batch_size, storage_motion
- * ("false": a VM whose disks no host reaches is a blocker).  The ETA (plan_eta) is from what the pool measured: each
- * VM's last move, else its memory over the bandwidth of all moves so
- * far; the guests' dirty rates now are not asked yet. */
+ * bandwidth (the fastest move's, bytes/s, 0 unknown), eta_s (-1
+ * unknown), moves: [{ VM, host, bytes, order, wave, storage_motion[,
+ * disks: { VDI: SR }] }], blockers: { VM: [code, ...] } }.  options:
+ * batch_size, storage_motion ("false": a VM whose disks no host reaches
+ * is a blocker).  The ETA (plan_eta, pool_evac_eta) models the moves
+ * sharing the host's link (its migration_bandwidth) from what each VM's
+ * last move measured: its data, its guest's dirty rate, its set-up. */
 static int host_evacuate_plan(struct api_call_ctx *call,
                               const struct api_value *params,
                               struct api_value **result_r)
@@ -710,7 +754,8 @@ static int host_evacuate_plan(struct api_call_ctx *call,
     long batch = bs ? strtol(bs, NULL, 10) : 0;
     int64_t moved, disk_bytes = 0;
     uint64_t bytes = 0;
-    double bw, *secs;
+    struct pool_evac_eta_vm *eta;
+    double bw, eta_s;
     struct evac ev;
     const char *host;
     size_t i, k = 0;
@@ -750,22 +795,22 @@ static int host_evacuate_plan(struct api_call_ctx *call,
         bytes += (uint64_t)moved;
         k++;
     }
-    secs = calloc(ev.nv ? ev.nv : 1, sizeof(*secs));
-    if (!secs) {
+    eta = calloc(ev.nv ? ev.nv : 1, sizeof(*eta));
+    if (!eta) {
         api_value_free(moves);
         api_value_free(blockers);
         evac_clear(&ev);
         return xt_error(call->xt, -ENOMEM, "out of memory");
     }
-    measured(&ev, &bw, secs);
+    measured(&ev, &bw, eta);
+    eta_s = plan_eta(&ev, eta, bw, host_link(call, host), (size_t)batch);
+    free(eta);
     r = api_struct();
     api_struct_add(r, "can_evacuate", api_bool(!api_value_count(blockers)));
     api_struct_add(r, "batch", api_int(batch));
     api_struct_add(r, "bytes", api_int((int64_t)bytes));
     api_struct_add(r, "bandwidth", api_int((int64_t)bw));
-    api_struct_add(r, "eta_s", api_double(plan_eta(&ev, secs, bw,
-                                                   (size_t)batch)));
-    free(secs);
+    api_struct_add(r, "eta_s", api_double(eta_s));
     api_struct_add(r, "moves", moves);
     api_struct_add(r, "blockers", blockers);
     evac_clear(&ev);
@@ -775,31 +820,54 @@ static int host_evacuate_plan(struct api_call_ctx *call,
 
 /* ---- host.evacuate ---------------------------------------------------------- */
 
-/* The task of vm's move to host: an Async.VM.pool_migrate of ours with
- * the caller's session, or, when its disks move with it, an
- * Async.VM.migrate_send (xa_evac_start_sxm).  0 and *task_r, or the
- * call's error (*fail_r the envelope, if any). */
-static int evac_call(struct evac *ev, struct evac_vm *v, const char *host,
-                     const char *session, const char *net, char **task_r,
+/* Where the disks of map (VDI -> SR) are now, by VBD, in v->back. */
+static void evac_note_disks(struct evac *ev, struct evac_vm *v,
+                            const struct api_value *map)
+{
+    struct pool_db *db = dbof(ev->call);
+    size_t i;
+
+    api_value_free(v->back);
+    v->back = api_struct();
+    for (i = 0; i < api_value_count(map); i++) {
+        struct pool_strv vbds = { 0 };
+        char *sr = NULL;
+
+        if (pool_db_find(db, POOL_CLASS_VBD, "VDI",
+                         &POOL_V_REF(api_struct_key(map, i)), &vbds) == 0 &&
+            vbds.n == 1 &&
+            xa_field_str(db, POOL_CLASS_VDI, api_struct_key(map, i), "SR",
+                         &sr) == 0)
+            api_struct_add(v->back, vbds.v[0], api_string(sr));
+        pool_strv_free(&vbds);
+        free(sr);
+    }
+}
+
+/* The task of a move of v to host: with map (VDI -> SR, consumed; NULL:
+ * memory only) an Async.VM.migrate_send (xa_evac_start_sxm), else an
+ * Async.VM.pool_migrate of ours, with the caller's session; rb (NULL:
+ * none) the key of the evacuation this move rolls back.  0 and *task_r,
+ * or the call's error (*fail_r the envelope, if any). */
+static int evac_move(struct evac *ev, struct evac_vm *v, const char *host,
+                     const char *session, const char *net,
+                     struct api_value *map, const char *rb, char **task_r,
                      struct api_value **fail_r)
 {
     struct xa *xa = xa_call_of(ev->call)->xa;
-    struct api_value *p, *o, *res = NULL, *map = NULL;
+    struct api_value *p, *o, *res = NULL;
     int rc;
 
     *task_r = NULL;
-    if (v->motion[v->plan.dest]) {
-        rc = xa_evac_vdi_map(dbof(ev->call), v->ref, host, &map, NULL);
-        if (rc < 0 || !map)
-            return xt_error(ev->call->xt, rc < 0 ? rc : -ENOENT, "VM %s: "
-                            "no SR on host %s for its disks", v->uuid, host);
+    if (map)
         return xa_evac_start_sxm(ev->call, session, v->ref, host, net, map,
-                                 task_r, fail_r);
-    }
+                                 rb, task_r, fail_r);
     p = api_array();
     o = api_struct();
     if (net)
         api_struct_add(o, "network", api_string(net));
+    if (rb)
+        api_struct_add(o, XA_EVAC_ROLLBACK_OF, api_string(rb));
     api_array_append(p, api_string(session));
     api_array_append(p, api_string(v->ref));
     api_array_append(p, api_string(host));
@@ -811,6 +879,25 @@ static int evac_call(struct evac *ev, struct evac_vm *v, const char *host,
         rc = -ENOMEM;
     api_value_free(res);
     return rc;
+}
+
+/* The task of vm's move to its planned host (evac_move), its disks with
+ * it when they must (their SRs noted for a rollback). */
+static int evac_call(struct evac *ev, struct evac_vm *v, const char *host,
+                     const char *session, const char *net, char **task_r,
+                     struct api_value **fail_r)
+{
+    struct api_value *map = NULL;
+    int rc;
+
+    if (v->motion[v->plan.dest]) {
+        rc = xa_evac_vdi_map(dbof(ev->call), v->ref, host, &map, NULL);
+        if (rc < 0 || !map)
+            return xt_error(ev->call->xt, rc < 0 ? rc : -ENOENT, "VM %s: "
+                            "no SR on host %s for its disks", v->uuid, host);
+        evac_note_disks(ev, v, map);
+    }
+    return evac_move(ev, v, host, session, net, map, NULL, task_r, fail_r);
 }
 
 /* Starts vm's move to its planned host (evac_call). */
@@ -890,8 +977,8 @@ static void evac_ended(struct evac *ev, struct evac_vm *v, const char *st,
     /* Not that host again; its reservation ended with the move. */
     v->can[v->plan.dest] = false;
     v->resv = -1;
-    v->st = v->attempts < EVAC_ATTEMPTS && strcmp(st, "cancelled") != 0 ?
-            EV_WAIT : EV_FAILED;
+    v->st = (v->attempts < EVAC_ATTEMPTS && strcmp(st, "cancelled") != 0) ||
+            (ev->aborting && !strcmp(st, "cancelled")) ? EV_WAIT : EV_FAILED;
     *retry = *retry || v->st == EV_WAIT;
 }
 
@@ -1021,17 +1108,43 @@ static bool evac_any_failed(const struct evac *ev)
     return false;
 }
 
+/* on_cancel=abort: each move in flight is asked to stop (task.cancel: it
+ * ends before its commit, its source running on), once. */
+static void evac_abort(struct evac *ev, const char *session)
+{
+    struct xa *xa = xa_call_of(ev->call)->xa;
+    size_t i;
+
+    ev->aborting = true;
+    for (i = 0; i < ev->nv; i++) {
+        struct api_value *p, *res = NULL;
+
+        if (ev->vms[i].st != EV_MOVING)
+            continue;
+        p = api_array();
+        api_array_append(p, api_string(session));
+        api_array_append(p, api_string(ev->vms[i].task));
+        xa_rpc(ev->call->xt, xa->self_url, "task.cancel", p, RPC_TIMEOUT_S,
+               &res, NULL);
+        xt_error_clear(ev->call->xt);
+        api_value_free(res);
+    }
+    xt_info(ev->call->xt, "host %s: evacuation cancelled, its moves in "
+            "flight asked to stop", ev->host);
+}
+
 /* The sliding window until every VM has moved or failed (or, cancelled,
- * or stopped by a failure with on_failure=stop, until the moves in flight
- * end). */
+ * or stopped by a failure with on_failure stop or rollback, until the
+ * moves in flight end: on_cancel=abort asks them to stop first). */
 static void evac_run(struct evac *ev, const char *session, const char *net,
-                     size_t batch, bool stop_on_failure, bool *cancelled_r)
+                     size_t batch, const struct evac_opts *o,
+                     bool *cancelled_r)
 {
     struct pool_evac_auto a;
     struct xa_call *xc = xa_call_of(ev->call);
     uint64_t t0 = xt_now_ns();
     size_t inflight = 0, i, done;
-    bool retry, halt = false;
+    bool retry, halt = false, stop = o->stop || o->rollback;
 
     *cancelled_r = false;
     /* batch 0 here: auto, at most the configured batch in flight. */
@@ -1048,13 +1161,16 @@ static void evac_run(struct evac *ev, const char *session, const char *net,
             evac_reserve(ev);
         *cancelled_r = *cancelled_r || xa_task_cancelling(dbof(ev->call),
                                                           xc->task);
+        if (*cancelled_r && o->abort && !ev->aborting)
+            evac_abort(ev, session);
         for (i = 0; i < ev->nv; i++)
             if (ev->vms[i].st == EV_WAIT && ev->vms[i].plan.dest < 0)
                 ev->vms[i].st = EV_FAILED;
-        if (!halt && stop_on_failure && evac_any_failed(ev))
+        if (!halt && stop && evac_any_failed(ev))
             xt_info(ev->call->xt, "host %s: a VM failed to move and "
-                    "on_failure is stop: no other move starts", ev->host);
-        halt = *cancelled_r || (stop_on_failure && evac_any_failed(ev));
+                    "on_failure is %s: no other move starts", ev->host,
+                    o->rollback ? "rollback" : "stop");
+        halt = *cancelled_r || (stop && evac_any_failed(ev));
         if (!halt)
             evac_start_some(ev, session, net, ev->auto_ ? ev->auto_->window
                             : batch, t0, &inflight);
@@ -1068,6 +1184,81 @@ static void evac_run(struct evac *ev, const char *session, const char *net,
             return;
         }
         xa_sleep(xc->xa, EVAC_POLL_MS);
+    }
+}
+
+/* The map taking v's moved disks back: the VDI each noted VBD has now
+ * -> the SR it was on (NULL: memory only). */
+static struct api_value *evac_back_map(struct evac *ev,
+                                       const struct evac_vm *v)
+{
+    struct api_value *map;
+    size_t i;
+
+    if (!api_value_count(v->back))
+        return NULL;
+    map = api_struct();
+    for (i = 0; i < api_value_count(v->back); i++) {
+        char *vdi = NULL;
+
+        if (xa_field_str(dbof(ev->call), POOL_CLASS_VBD,
+                         api_struct_key(v->back, i), "VDI", &vdi) == 0)
+            api_struct_add(map, vdi, api_value_copy(api_struct_value(
+                                         v->back, i)));
+        free(vdi);
+    }
+    return map;
+}
+
+/* Waits until task ends: its status, caller frees (NULL: the daemon
+ * stops). */
+static char *evac_wait(struct evac *ev, const char *task)
+{
+    struct xa *xa = xa_call_of(ev->call)->xa;
+    char *st = NULL;
+
+    while (!xa->stopping) {
+        free(st);
+        st = NULL;
+        if (xa_field_str(dbof(ev->call), POOL_CLASS_TASK, task, "status",
+                         &st) < 0 || (strcmp(st, "pending") &&
+                                      strcmp(st, "cancelling")))
+            return st;
+        xa_sleep(xa, EVAC_POLL_MS);
+    }
+    free(st);
+    return NULL;
+}
+
+/* on_failure=rollback, once the moves in flight ended: each VM that
+ * moved goes back to the evacuated host, one at a time (that host,
+ * though disabled, takes it: key names this evacuation), its disks to
+ * the SRs they were on; EV_BACK when it did. */
+static void evac_rollback(struct evac *ev, const char *session,
+                          const char *net, const char *key)
+{
+    size_t i;
+
+    ev->rolled = true;
+    for (i = 0; i < ev->nv; i++) {
+        struct evac_vm *v = &ev->vms[i];
+        struct api_value *fail = NULL;
+        char *task = NULL, *st = NULL;
+
+        if (v->st != EV_DONE)
+            continue;
+        if (evac_move(ev, v, ev->host, session, net, evac_back_map(ev, v),
+                      key, &task, &fail) == 0 && task)
+            st = evac_wait(ev, task);
+        if (st && !strcmp(st, "success"))
+            v->st = EV_BACK;
+        else
+            xt_warn(ev->call->xt, "host %s: VM %s could not go back (%s)",
+                    ev->host, v->uuid, st ? st : "not started");
+        xt_error_clear(ev->call->xt);
+        api_value_free(fail);
+        free(task);
+        free(st);
     }
 }
 
@@ -1104,7 +1295,8 @@ static char *evac_report(struct evac *ev)
             enum evac_state want = pass == 0 ? EV_DONE :
                                    pass == 1 ? EV_FAILED : EV_WAIT;
 
-            if (v->st != want && !(pass == 2 && v->st == EV_MOVING))
+            if (v->st != want && !(pass == 2 && (v->st == EV_MOVING ||
+                                                 v->st == EV_BACK)))
                 continue;
             EMIT("%s", first ? "" : ", ");
             first = false;
@@ -1137,11 +1329,38 @@ static char *evac_report(struct evac *ev)
         }
         EMIT("]");
     }
+    if (ev->rolled) {
+        bool first = true;
+
+        EMIT(", \"rolled_back\": [");
+        for (i = 0; i < ev->nv; i++)
+            if (ev->vms[i].st == EV_BACK) {
+                EMIT("%s\"%s\"", first ? "" : ", ", ev->vms[i].uuid);
+                first = false;
+            }
+        EMIT("]");
+    }
     if (ev->windows[0])
         EMIT(", \"batch_auto\": [%s]", ev->windows);
     EMIT("}");
 #undef EMIT
     return out;
+}
+
+bool xa_evac_rollback_ok(struct pool_db *db, const char *host,
+                         const char *key)
+{
+    struct pool_value ops = { 0 };
+    const char *op;
+    bool ok;
+
+    if (pool_db_get_field(db, POOL_CLASS_HOST, host, "current_operations",
+                          &ops) < 0)
+        return false;
+    op = pool_value_map_get(&ops, key);
+    ok = op && !strcmp(op, EVAC_OP);
+    pool_value_clear(&ops);
+    return ok;
 }
 
 /* The evacuation holds the host (current_operations): one at a time. */
@@ -1190,6 +1409,9 @@ static int evac_answer(struct evac *ev, bool cancelled,
                         POOL_DB_INTERNAL);
     xt_info(ev->call->xt, "host %s evacuated%s: %s", ev->host,
             cancelled ? " (cancelled)" : "", rep);
+    for (i = 0; i < ev->nv && !bad; i++)
+        if (ev->vms[i].st == EV_FAILED)
+            bad = &ev->vms[i];
     for (i = 0; i < ev->nv && !bad; i++)
         if (ev->vms[i].st != EV_DONE)
             bad = &ev->vms[i];
@@ -1334,9 +1556,48 @@ void xa_evacuate_reconcile(struct xa *xa, struct pool_db *db)
     pool_records_free(hosts, nh);
 }
 
-/* host.evacuate(session, host[, network[, batch_size]]): OpaqueRef:NULL
- * and 0 are the defaults (no network: the hosts' addresses; the batch:
- * evacuation-batch-size). */
+/* host.evacuate's batch_size (0 the default, -1 auto: xm-pool's, else
+ * 1..64; *batch_r 0 for auto) and xm-pool's options: on_failure
+ * continue (the default), stop or rollback; on_cancel finish (the
+ * default) or abort; storage_motion (evac_prepare). */
+static int evac_options(struct api_call_ctx *call,
+                        const struct api_value *params, size_t *batch_r,
+                        struct evac_opts *o, struct api_value **result_r)
+{
+    const struct api_value *opts = api_array_get(params, 4);
+    const char *onf = api_value_string(api_struct_get(opts, "on_failure"));
+    const char *onc = api_value_string(api_struct_get(opts, "on_cancel"));
+    int64_t batch = 0;
+
+    memset(o, 0, sizeof(*o));
+    if (api_value_count(params) > 3 &&
+        (api_value_get_int64(api_array_get(params, 3), &batch) < 0 ||
+         batch < -1 || batch > 64))
+        return xt_error(call->xt, -EINVAL, "host.evacuate: batch_size is "
+                        "0..64, or -1 for auto");
+    if (onf && strcmp(onf, "continue") && strcmp(onf, "stop") &&
+        strcmp(onf, "rollback")) {
+        *result_r = api_failure("INVALID_VALUE", "on_failure", onf, NULL);
+        return xt_error(call->xt, -EINVAL, "host.evacuate: on_failure is "
+                        "continue, stop or rollback");
+    }
+    if (onc && strcmp(onc, "finish") && strcmp(onc, "abort")) {
+        *result_r = api_failure("INVALID_VALUE", "on_cancel", onc, NULL);
+        return xt_error(call->xt, -EINVAL, "host.evacuate: on_cancel is "
+                        "finish or abort");
+    }
+    o->stop = onf && !strcmp(onf, "stop");
+    o->rollback = onf && !strcmp(onf, "rollback");
+    o->abort = onc && !strcmp(onc, "abort");
+    if (!batch)
+        batch = (int64_t)xa_call_of(call)->xa->evacuation_batch;
+    *batch_r = batch < 0 ? 0 : (size_t)batch;
+    return 0;
+}
+
+/* host.evacuate(session, host[, network[, batch_size[, options]]]):
+ * OpaqueRef:NULL and 0 are the defaults (no network: the hosts'
+ * addresses; the batch: evacuation-batch-size); options evac_options'. */
 static int host_evacuate(struct api_call_ctx *call,
                          const struct api_value *params,
                          struct api_value **result_r)
@@ -1344,37 +1605,21 @@ static int host_evacuate(struct api_call_ctx *call,
     struct xa_call *xc = xa_call_of(call);
     const char *session = xa_param_str(params, 0);
     const char *net = xa_param_str(params, 2);
-    struct api_value *blockers = NULL;
-    int64_t batch = 0;
-    char key[POOL_REF_STRLEN + 1];
     const struct api_value *opts = api_array_get(params, 4);
-    const char *onf = api_value_string(api_struct_get(opts, "on_failure"));
+    struct api_value *blockers = NULL;
+    char key[POOL_REF_STRLEN + 1];
+    struct evac_opts o;
     struct evac ev;
     const char *host;
+    size_t batch = 0;
     bool cancelled;
     int rc = host_param(call, params, &host, result_r);
 
-    /* batch_size: 0 the default, -1 auto (xm-pool's), else 1..64. */
-    if (rc == 0 && api_value_count(params) > 3 &&
-        (api_value_get_int64(api_array_get(params, 3), &batch) < 0 ||
-         batch < -1 || batch > 64))
-        rc = xt_error(call->xt, -EINVAL, "host.evacuate: batch_size is "
-                      "0..64, or -1 for auto");
-    /* xm-pool's options: on_failure continue (the default) or stop;
-     * storage_motion (evac_prepare). */
-    if (rc == 0 && onf && strcmp(onf, "continue") && strcmp(onf, "stop")) {
-        *result_r = api_failure("INVALID_VALUE", "on_failure", onf, NULL);
-        rc = xt_error(call->xt, -EINVAL, "host.evacuate: on_failure is "
-                      "continue or stop");
-    }
+    rc = rc ?: evac_options(call, params, &batch, &o, result_r);
     if (rc < 0)
         return rc;
     if (net && (!*net || pool_ref_is_null(net)))
         net = NULL;
-    if (!batch)
-        batch = (int64_t)xc->xa->evacuation_batch;
-    if (batch < 0)
-        batch = 0;                  /* evac_run's auto */
     xa_op_key(call, key);
     if (xc->task)
         pool_db_map_put(dbof(call), POOL_CLASS_TASK, xc->task,
@@ -1397,9 +1642,10 @@ static int host_evacuate(struct api_call_ctx *call,
         evac_journal(&ev, xc->task);
     if (rc == 0) {
         evac_reserve(&ev);
-        evac_run(&ev, session, net, (size_t)batch,
-                 onf && !strcmp(onf, "stop"), &cancelled);
+        evac_run(&ev, session, net, batch, &o, &cancelled);
         evac_unreserve(&ev);
+        if (o.rollback && !cancelled && evac_any_failed(&ev))
+            evac_rollback(&ev, session, net, key);
         rc = evac_answer(&ev, cancelled, result_r);
         evac_clear(&ev);
     }

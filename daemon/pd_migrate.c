@@ -35,6 +35,8 @@ struct migration {
     struct xa_sxm_opts so;      /* their mirrors' options */
     struct xa_sxm *sxm;         /* their motion (pd_motion.c) */
     struct xa_xpool *xp;        /* to another pool (pd_xpool.c), or NULL */
+    bool rollback;              /* an evacuation's rollback: its own
+                                 * disabled host may take the VM */
 };
 
 static struct pool_db *dbof(struct api_call_ctx *call)
@@ -78,10 +80,10 @@ static int check_idle(struct api_call_ctx *call, const char *vm,
     return rc;
 }
 
-/* The target: live, enabled, not the VM's host, with the VM's memory
- * free. */
+/* The target: live, enabled (disabled_ok: or disabled, an evacuation's
+ * rollback), not the VM's host, with the VM's memory free. */
 static int check_target(struct api_call_ctx *call, const char *vm,
-                        const char *host, const char *src,
+                        const char *host, const char *src, bool disabled_ok,
                         struct api_value **result_r)
 {
     struct pool_db *db = dbof(call);
@@ -92,7 +94,7 @@ static int check_target(struct api_call_ctx *call, const char *vm,
     rc = rc ?: xa_field_int(db, POOL_CLASS_HOST, host, "enabled", &enabled);
     if (rc < 0)
         return rc;
-    if (!enabled) {
+    if (!enabled && !disabled_ok) {
         *result_r = api_failure("HOST_OFFLINE", host, NULL);
         return xt_error(call->xt, -EHOSTDOWN, "host %s is disabled", host);
     }
@@ -111,10 +113,12 @@ static int check_target(struct api_call_ctx *call, const char *vm,
 /* The checks of VM.assert_can_migrate, without claiming.  *src_r: the
  * VM's host (caller frees); *disks_r (if not NULL): its disks as the
  * target reaches them (VM_REQUIRES_SR if it cannot: a disk on a local
- * SR moves with storage migration, not with the VM). */
+ * SR moves with storage migration, not with the VM); disabled_ok: see
+ * check_target. */
 static int migrate_check(struct api_call_ctx *call, const char *vm,
                          const char *host, const struct api_value *vdi_map,
-                         char **src_r, struct api_value **disks_r,
+                         bool disabled_ok, char **src_r,
+                         struct api_value **disks_r,
                          struct api_value **result_r)
 {
     struct pool_db *db = dbof(call);
@@ -134,7 +138,7 @@ static int migrate_check(struct api_call_ctx *call, const char *vm,
         goto out;
     }
     rc = xa_field_str(db, POOL_CLASS_VM, vm, "resident_on", &src);
-    rc = rc ?: check_target(call, vm, host, src, result_r);
+    rc = rc ?: check_target(call, vm, host, src, disabled_ok, result_r);
     rc = rc ?: xa_vm_disks(call, vm, host, false, vdi_map, &disks,
                            result_r);
     if (rc < 0)
@@ -301,7 +305,7 @@ static int precheck(struct api_call_ctx *call, const char *vm,
 
         rc = xa_xpool_check(call, xp, vm, vdi_map, &s2, fails);
         free(s2);
-    } else if (check_target(call, vm, host, src, &f) < 0) {
+    } else if (check_target(call, vm, host, src, false, &f) < 0) {
         xa_add_failure(call, fails, f);
     }
     rc = rc ?: pool_db_find(db, POOL_CLASS_VBD, "VM", &POOL_V_REF(vm),
@@ -415,7 +419,7 @@ static int vm_assert_can_migrate(struct api_call_ctx *call,
     if (!vm || !host)
         return xt_error(call->xt, -EINVAL, "VM.assert_can_migrate(session, "
                         "vm, host, options)");
-    rc = migrate_check(call, vm, host, NULL, &src, NULL, result_r);
+    rc = migrate_check(call, vm, host, NULL, false, &src, NULL, result_r);
     free(src);
     if (rc == 0)
         *result_r = api_void();
@@ -585,8 +589,8 @@ static int begin(struct api_call_ctx *call, struct migration *m,
     if (m->xp) {
         rc = xpool_check(call, m, &src, result_r);
     } else {
-        rc = migrate_check(call, m->pm.vm, m->pm.dst, m->vdi_map, &src,
-                           &m->disks, result_r);
+        rc = migrate_check(call, m->pm.vm, m->pm.dst, m->vdi_map,
+                           m->rollback, &src, &m->disks, result_r);
         rc = rc ?: network_address(call, m->pm.vm, src, m->pm.dst, net,
                                    &m->naddr, result_r);
     }
@@ -730,13 +734,14 @@ static int start_send(struct api_call_ctx *call, struct migration *m,
     enum xt_fault_action f;
     int rc;
 
-    /* task.cancel before the source was told anything */
+    xt_fault(call->xt, "pd.master.prepared");
+    /* task.cancel before the source was told anything (the fault point
+     * first: a cancel while a test holds it counts) */
     if (xa_task_cancelling(dbof(call), xc->task)) {
         *result_r = api_failure("TASK_CANCELLED", xc->task, NULL);
         return give_up(call, m, xt_error(call->xt, -ECANCELED,
                                          "migration cancelled"), result_r);
     }
-    xt_fault(call->xt, "pd.master.prepared");
     rc = xa_pm_set_state(dbof(call), &m->pm, XA_MIG_SENDING);
     if (rc < 0)
         return give_up(call, m, rc, result_r);
@@ -773,6 +778,8 @@ static int migrate(struct api_call_ctx *call, const char *vm,
     struct xa_call *xc = xa_call_of(call);
     const char *bps = api_value_string(api_struct_get(opts, "max_bps"));
     const char *net = api_value_string(api_struct_get(opts, "network"));
+    const char *rb = api_value_string(api_struct_get(opts,
+                                                     XA_EVAC_ROLLBACK_OF));
     struct migration m = { .vdi_map = vdi_map, .xp = xp };
     struct api_value *exports = NULL;
     char *pool_net = NULL;
@@ -787,6 +794,7 @@ static int migrate(struct api_call_ctx *call, const char *vm,
     m.pm.xpool = xp != NULL;
     m.so.max_bps = bps ? atoll(bps) : 0;
     m.so.keep_source = xa_opt_keep_source(opts);
+    m.rollback = rb && !xp && xa_evac_rollback_ok(dbof(call), host, rb);
     xa_op_key(call, m.pm.op);
     /* This thread settles it; the reconciler leaves it alone. */
     rc = xa_settler_enter(xc->xa, m.pm.op);

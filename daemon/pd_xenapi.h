@@ -165,6 +165,14 @@ int xa_self_host(struct xa *xa, struct pool_db *db, char **ref_r);
  * bytes. */
 void xa_memory(struct xa *xa, uint64_t *total_r, uint64_t *free_r);
 
+/* A migration's option: the key of the evacuation (its entry in the
+ * evacuated host's current_operations) whose rollback this move is; that
+ * host may take the VM though it is disabled. */
+#define XA_EVAC_ROLLBACK_OF "xm:rollback-of"
+/* Whether an evacuation of host runs under key (pd_evacuate.c). */
+bool xa_evac_rollback_ok(struct pool_db *db, const char *host,
+                         const char *key);
+
 /* ---- an evacuation's storage motion (pd_evac_sxm.c) ---------------- */
 
 /* For an evacuation moving vm to host: each attached disk that host
@@ -177,12 +185,13 @@ int xa_evac_vdi_map(struct pool_db *db, const char *vm, const char *host,
                     struct api_value **map_r, int64_t *bytes_r);
 /* Starts vm's move to host with its disks (map, consumed): our
  * Host.migrate_receive on net (NULL: none), then Async.VM.migrate_send
- * with the caller's session.  0 and *task_r (caller frees), or the call's
- * error with *fail_r (if not NULL) the envelope. */
+ * with the caller's session, rollback_of (NULL: none) as its option
+ * XA_EVAC_ROLLBACK_OF.  0 and *task_r (caller frees), or the call's error
+ * with *fail_r (if not NULL) the envelope. */
 int xa_evac_start_sxm(struct api_call_ctx *call, const char *session,
                       const char *vm, const char *host, const char *net,
-                      struct api_value *map, char **task_r,
-                      struct api_value **fail_r);
+                      struct api_value *map, const char *rollback_of,
+                      char **task_r, struct api_value **fail_r);
 
 /* ---- memory and reservations (pd_memory.c) ------------------------- */
 

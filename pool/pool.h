@@ -457,6 +457,26 @@ int pool_evac_next(const struct pool_evac_vm *vms, const bool *waiting,
  * guest-observed pause exceeded target_ms takes one stream away and
  * stays there.  Pure: the caller gives the clock.
  */
+/*
+ * The evacuation's estimated time, from what each VM's last move
+ * measured: the data it copies once and the rate its guest dirties
+ * memory.  The moves start in order, at most batch at once, the next as
+ * soon as one ends; those in flight share the link (link_bps, 0: no
+ * limit) and each stream goes at most stream_bps.  Pre-copy sends a VM's
+ * data and what its guest dirties meanwhile: it takes data / (rate -
+ * dirty); a guest dirtying as fast as its stream goes is throttled by
+ * auto-converge, counted as half the stream's rate.  Each move also
+ * costs its setup_s.  Seconds, or -1 when stream_bps is not known (0).
+ * Pure.
+ */
+struct pool_evac_eta_vm {
+    double data;                /* bytes to copy once */
+    double dirty;               /* bytes/s its guest dirties */
+    double setup_s;             /* the move's fixed cost */
+};
+double pool_evac_eta(const struct pool_evac_eta_vm *vms, size_t n,
+                     unsigned batch, double link_bps, double stream_bps);
+
 #define POOL_EVAC_AUTO_GAIN 1.10
 #define POOL_EVAC_AUTO_KEEP 0.95
 struct pool_evac_auto {

@@ -157,3 +157,51 @@ unsigned pool_evac_auto_ended(struct pool_evac_auto *a, uint64_t bytes,
     a->t0_ns = now_ns;
     return a->window;
 }
+
+/* The rate at which move v's data goes down when its stream has r. */
+static double net_rate(const struct pool_evac_eta_vm *v, double r)
+{
+    double net = r - v->dirty;
+
+    return net > r / 2 ? net : r / 2;
+}
+
+double pool_evac_eta(const struct pool_evac_eta_vm *vms, size_t n,
+                     unsigned batch, double link_bps, double stream_bps)
+{
+    double left[64], now = 0;
+    size_t run[64], k = 0, next = 0, i, first;
+
+    if (stream_bps <= 0)
+        return -1;
+    if (batch < 1)
+        batch = 1;
+    if (batch > 64)
+        batch = 64;
+    /* Each move's fixed cost first, counted as data at its stream's
+     * rate alone: a start-up that shares nothing. */
+    while (next < n || k) {
+        double r, dt;
+
+        while (k < batch && next < n) {
+            run[k] = next;
+            left[k++] = vms[next].data + vms[next].setup_s *
+                        net_rate(&vms[next], stream_bps);
+            next++;
+        }
+        r = link_bps > 0 && link_bps / (double)k < stream_bps ?
+            link_bps / (double)k : stream_bps;
+        for (i = 0, first = 0; i < k; i++)
+            if (left[i] / net_rate(&vms[run[i]], r) <
+                left[first] / net_rate(&vms[run[first]], r))
+                first = i;
+        dt = left[first] / net_rate(&vms[run[first]], r);
+        for (i = 0; i < k; i++)
+            left[i] -= dt * net_rate(&vms[run[i]], r);
+        now += dt;
+        run[first] = run[k - 1];
+        left[first] = left[k - 1];
+        k--;
+    }
+    return now;
+}

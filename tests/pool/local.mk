@@ -42,6 +42,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-evacuate-stop.sh \
 	tests/pool/pool-memory.sh \
 	tests/pool/pool-evacuate-sxm.sh \
+	tests/pool/pool-evacuate-rollback.sh \
 	tests/pool/pool-evacuate-many.sh \
 	tests/pool/cli-vm-disk.sh \
 	tests/pool/pool-https.sh \

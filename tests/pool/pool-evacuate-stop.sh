@@ -37,9 +37,6 @@ from pool_client import *
 t = Tap()
 ids = load()
 s = Session(2)
-t.fails_with(lambda: s.call("host.evacuate", ids["h3"], "OpaqueRef:NULL",
-                            0, {"on_failure": "rollback"}),
-             "INVALID_VALUE", "on_failure=rollback: INVALID_VALUE")
 task = s.call("Async.host.evacuate", ids["h3"], "OpaqueRef:NULL", 1,
               {"on_failure": "stop"})
 rec = s.wait_task(task, 120)

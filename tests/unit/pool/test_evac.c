@@ -74,6 +74,34 @@ static void test_auto(void)
     tap_ok(w <= 2, "never above its cap (2): %u", w);
 }
 
+/* The ETA model: one stream, a shared link, dirtying guests, set-up. */
+static void test_eta(void)
+{
+    const double M = 1e6;
+    struct pool_evac_eta_vm a[2] = { { 100 * M, 0, 0 }, { 100 * M, 0, 0 } };
+    struct pool_evac_eta_vm d = { 100 * M, 50 * M, 0 };
+    struct pool_evac_eta_vm f = { 100 * M, 120 * M, 0 };
+    struct pool_evac_eta_vm s = { 100 * M, 0, 0.5 };
+
+#define NEAR(x, y) ((x) > (y) - 1e-6 && (x) < (y) + 1e-6)
+    tap_ok(NEAR(pool_evac_eta(a, 1, 1, 0, 100 * M), 1.0),
+           "100 MB at 100 MB/s: 1 s");
+    tap_ok(NEAR(pool_evac_eta(a, 2, 1, 0, 100 * M), 2.0),
+           "two, one at a time: 2 s");
+    tap_ok(NEAR(pool_evac_eta(a, 2, 2, 0, 100 * M), 1.0),
+           "two at once, no link limit: 1 s");
+    tap_ok(NEAR(pool_evac_eta(a, 2, 2, 100 * M, 100 * M), 2.0),
+           "two at once sharing a 100 MB/s link: 2 s");
+    tap_ok(NEAR(pool_evac_eta(&d, 1, 1, 0, 100 * M), 2.0),
+           "a guest dirtying 50 MB/s: data / (rate - dirty), 2 s");
+    tap_ok(NEAR(pool_evac_eta(&f, 1, 1, 0, 100 * M), 2.0),
+           "one dirtying faster than its stream: throttled, half the rate");
+    tap_ok(NEAR(pool_evac_eta(&s, 1, 1, 0, 100 * M), 1.5),
+           "a move's set-up counts: 1.5 s");
+    tap_ok(pool_evac_eta(a, 1, 1, 0, 0) < 0, "no stream rate known: -1");
+#undef NEAR
+}
+
 int main(void)
 {
     static const bool all[3] = { true, true, true }, only0[3] = { true },
@@ -141,5 +169,6 @@ int main(void)
                    "the VMs left all go to one host: all of a batch of 3");
     }
     test_auto();
+    test_eta();
     return tap_done();
 }

@@ -8,8 +8,6 @@ Standard library, bench/benchpool.py and tests/pool/pool_client.py only.
 import argparse
 import json
 import os
-import signal
-import socket
 import sys
 import time
 
@@ -174,21 +172,12 @@ def main():
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory")
     a = ap.parse_args()
-    for f in ("daemon/xm-poold", "guest/xm-guest.elf"):
-        if not os.path.exists(os.path.join(a.builddir, f)):
-            emit({"bench": "pool.evacuate", "skipped": f + " not built"})
-            return 0
-    try:
-        socket.socket().bind(("127.0.0.2", 0))
-    except OSError:
-        emit({"bench": "pool.evacuate", "skipped": "cannot bind 127.0.0.2"})
+    why = benchpool.cannot_run(a.builddir, ("daemon/xm-poold",
+                                            "guest/xm-guest.elf"))
+    if why:
+        emit({"bench": "pool.evacuate", "skipped": why})
         return 0
-
-    def on_signal(sig, _frame):
-        raise SystemExit(128 + sig)
-
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, on_signal)
+    benchpool.exit_on_signals()
     pool = Pool(a, "evacuate", "migration-bandwidth-mib = %d\n"
                 "evacuation-batch-size = %d\n" % (a.cap_mib, a.cap_batch))
     ok = False

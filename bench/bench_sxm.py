@@ -13,9 +13,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
-import signal
-import socket
 import sys
 import threading
 import time
@@ -399,26 +396,13 @@ def main():
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory")
     a = ap.parse_args()
-    for t in ("nbdkit",):
-        if not shutil.which(t):
-            emit({"bench": "storage.sxm", "skipped": t + " not found"})
-            return 0
-    for f in ("daemon/xm-poold", "guest/xm-guest.elf",
-              "vdi/nbdkit-xmvdi-plugin.so"):
-        if not os.path.exists(os.path.join(a.builddir, f)):
-            emit({"bench": "storage.sxm", "skipped": f + " not built"})
-            return 0
-    try:
-        socket.socket().bind(("127.0.0.2", 0))
-    except OSError:
-        emit({"bench": "storage.sxm", "skipped": "cannot bind 127.0.0.2"})
+    why = benchpool.cannot_run(a.builddir, (
+        "daemon/xm-poold", "guest/xm-guest.elf",
+        "vdi/nbdkit-xmvdi-plugin.so"), ("nbdkit",))
+    if why:
+        emit({"bench": "storage.sxm", "skipped": why})
         return 0
-
-    def on_signal(sig, _frame):
-        raise SystemExit(128 + sig)
-
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, on_signal)
+    benchpool.exit_on_signals()
     pool = Pool(a, "sxm")
     ok = False
     try:

@@ -28,6 +28,32 @@ def log(msg):
           flush=True)
 
 
+def cannot_run(builddir, files, tools=()):
+    """Why a pool benchmark cannot run here (a tool missing, a file not
+    built, no 127.0.0.2), or None."""
+    for t in tools:
+        if not shutil.which(t):
+            return t + " not found"
+    for f in files:
+        if not os.path.exists(os.path.join(builddir, f)):
+            return f + " not built"
+    try:
+        socket.socket().bind(("127.0.0.2", 0))
+    except OSError:
+        return "cannot bind 127.0.0.2"
+    return None
+
+
+def exit_on_signals():
+    """SIGTERM, SIGHUP and SIGINT end the benchmark through its finally
+    clauses (which stop the pool)."""
+    def on_signal(sig, _frame):
+        raise SystemExit(128 + sig)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

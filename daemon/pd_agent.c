@@ -119,6 +119,22 @@ int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
                             value_r, failure_r);
 }
 
+int xa_rpc_task(struct xt_ctx *ctx, const char *url, const char *method,
+                struct api_value *params, long timeout_s, char **task_r,
+                struct api_value **failure_r)
+{
+    struct api_value *res = NULL;
+    int rc = xa_rpc(ctx, url, method, params, timeout_s, &res, failure_r);
+
+    *task_r = NULL;
+    if (rc == 0 && !api_value_string(res))
+        rc = xt_error(ctx, -EPROTO, "%s answered no task", method);
+    if (rc == 0 && !(*task_r = strdup(api_value_string(res))))
+        rc = xt_error(ctx, -ENOMEM, "out of memory");
+    api_value_free(res);
+    return rc;
+}
+
 int xa_rpc_stoppable(struct xt_ctx *ctx, const char *url, const char *method,
                      struct api_value *params, long timeout_s,
                      const volatile bool *stop, struct api_value **value_r,

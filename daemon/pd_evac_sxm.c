@@ -129,7 +129,7 @@ int xa_evac_start_sxm(struct api_call_ctx *call, const char *session,
                       char **task_r, struct api_value **fail_r)
 {
     struct xa *xa = xa_call_of(call)->xa;
-    struct api_value *p = api_array(), *dest = NULL, *res = NULL, *o;
+    struct api_value *p = api_array(), *dest = NULL, *o;
     int rc;
 
     *task_r = NULL;
@@ -154,11 +154,6 @@ int xa_evac_start_sxm(struct api_call_ctx *call, const char *session,
     api_array_append(p, map);
     api_array_append(p, api_struct());
     api_array_append(p, o);
-    rc = xa_rpc(call->xt, xa->self_url, "Async.VM.migrate_send", p,
-                RPC_TIMEOUT_S, &res, fail_r);
-    if (rc == 0 && api_value_string(res) &&
-        !(*task_r = strdup(api_value_string(res))))
-        rc = -ENOMEM;
-    api_value_free(res);
-    return rc;
+    return xa_rpc_task(call->xt, xa->self_url, "Async.VM.migrate_send", p,
+                       RPC_TIMEOUT_S, task_r, fail_r);
 }

@@ -855,8 +855,7 @@ static int evac_move(struct evac *ev, struct evac_vm *v, const char *host,
                      struct api_value **fail_r)
 {
     struct xa *xa = xa_call_of(ev->call)->xa;
-    struct api_value *p, *o, *res = NULL;
-    int rc;
+    struct api_value *p, *o;
 
     *task_r = NULL;
     if (map)
@@ -872,13 +871,8 @@ static int evac_move(struct evac *ev, struct evac_vm *v, const char *host,
     api_array_append(p, api_string(v->ref));
     api_array_append(p, api_string(host));
     api_array_append(p, o);
-    rc = xa_rpc(ev->call->xt, xa->self_url, "Async.VM.pool_migrate", p,
-                RPC_TIMEOUT_S, &res, fail_r);
-    if (rc == 0 && api_value_string(res) &&
-        !(*task_r = strdup(api_value_string(res))))
-        rc = -ENOMEM;
-    api_value_free(res);
-    return rc;
+    return xa_rpc_task(ev->call->xt, xa->self_url, "Async.VM.pool_migrate",
+                       p, RPC_TIMEOUT_S, task_r, fail_r);
 }
 
 /* The task of vm's move to its planned host (evac_move), its disks with

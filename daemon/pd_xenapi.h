@@ -237,6 +237,11 @@ bool xa_is_master(struct xa *xa);
 int xa_rpc(struct xt_ctx *ctx, const char *url, const char *method,
            struct api_value *params, long timeout_s,
            struct api_value **value_r, struct api_value **failure_r);
+/* An Async.* call the same way: 0 and *task_r (its task, caller frees),
+ * or the call's error (-EPROTO when it answered no task). */
+int xa_rpc_task(struct xt_ctx *ctx, const char *url, const char *method,
+                struct api_value *params, long timeout_s, char **task_r,
+                struct api_value **failure_r);
 /* The same, given up (-ESHUTDOWN) within a second once *stop is true:
  * for questions whose answer may be lost (a forward, a long poll). */
 int xa_rpc_stoppable(struct xt_ctx *ctx, const char *url, const char *method,

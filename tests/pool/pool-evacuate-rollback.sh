@@ -21,7 +21,7 @@ Session(3).call("pool.join", "127.0.0.2", "root", PASSWORD)
 s = Session(2)
 hosts = {h["address"]: r for r, h in s.call("host.get_all_records").items()}
 vms = []
-for i, mib in enumerate((192, 128, 128)):
+for i, mib in enumerate((192, 160, 128)):
     vm = s.call("VM.create", {"name_label": "rb-%d" % i,
                               "memory_static_max": str(mib * MiB),
                               "VCPUs_max": "1",

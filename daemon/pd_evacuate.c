@@ -324,16 +324,16 @@ static void evac_free(struct evac *ev)
 
 /* The plan's memory reserved on each destination in one transaction
  * (VM.scheduled_to_be_resident_on), so that nothing else takes it; the
- * reservation of a VM that lost its destination is released.  A VM a
+ * reservation of a VM that lost its destination is released.  A VM its
  * host can no longer take (a start got there first) loses its place:
- * the next plan tries again. */
-static void evac_reserve(struct evac *ev)
+ * how many did, for the caller to plan them again. */
+static size_t evac_reserve(struct evac *ev)
 {
     struct pool_db *db = dbof(ev->call);
-    size_t i;
+    size_t i, lost = 0;
 
     if (pool_db_begin(db) < 0)
-        return;
+        return 0;
     for (i = 0; i < ev->nv; i++) {
         struct evac_vm *v = &ev->vms[i];
         struct api_value *f = NULL;
@@ -348,14 +348,15 @@ static void evac_reserve(struct evac *ev)
             if (v->resv >= 0)
                 xa_mem_release(db, v->ref);
             v->resv = -1;
-            if (v->plan.dest >= 0)
-                v->plan.dest = -1;
+            lost += v->plan.dest >= 0;
+            v->plan.dest = -1;
         }
         api_value_free(f);
         xt_error_clear(ev->call->xt);
     }
     if (pool_db_commit(db) < 0)
         pool_db_rollback(db);
+    return lost;
 }
 
 /* At the end: what this evacuation still holds for VMs that did not
@@ -482,6 +483,14 @@ static int evac_plan(struct evac *ev)
             ev->vms[i].plan = p[n++];
     free(p);
     return rc < 0 ? xt_error(ev->call->xt, rc, "evacuation plan") : 0;
+}
+
+/* The VMs still waiting planned (evac_plan) and reserved, once more if
+ * a reservation lost its place to a VM started meanwhile. */
+static void evac_replan(struct evac *ev)
+{
+    if (evac_plan(ev) == 0 && evac_reserve(ev) > 0 && evac_plan(ev) == 0)
+        evac_reserve(ev);
 }
 
 /* Why vm cannot go anywhere: [code, params...]. */
@@ -1151,8 +1160,8 @@ static void evac_run(struct evac *ev, const char *session, const char *net,
     for (;;) {
         retry = false;
         evac_poll(ev, t0, &inflight, &retry);
-        if (retry && !halt && evac_plan(ev) == 0)
-            evac_reserve(ev);
+        if (retry && !halt)
+            evac_replan(ev);
         *cancelled_r = *cancelled_r || xa_task_cancelling(dbof(ev->call),
                                                           xc->task);
         if (*cancelled_r && o->abort && !ev->aborting)
@@ -1635,7 +1644,8 @@ static int host_evacuate(struct api_call_ctx *call,
     if (rc == 0 && xc->task)
         evac_journal(&ev, xc->task);
     if (rc == 0) {
-        evac_reserve(&ev);
+        if (evac_reserve(&ev) > 0)
+            evac_replan(&ev);
         evac_run(&ev, session, net, batch, &o, &cancelled);
         evac_unreserve(&ev);
         if (o.rollback && !cancelled && evac_any_failed(&ev))

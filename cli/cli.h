@@ -286,5 +286,14 @@ int cli_vdi_copy(struct cli_ctx *cli);
  * its last record. */
 int cli_task_wait(struct cli_ctx *cli, const char *ref, bool show,
                   struct api_value **rec_r);
+/* More lines under a task's progress: what fn writes into buf (size
+ * bytes, lines ending in '\n') from the task's record rec. */
+typedef void (*cli_task_lines_fn)(struct cli_ctx *cli,
+                                  const struct api_value *rec, char *buf,
+                                  size_t size);
+/* cli_task_wait showing progress and fn's lines below it, redrawn in
+ * place on a terminal, printed again when they change otherwise. */
+int cli_task_watch(struct cli_ctx *cli, const char *ref,
+                   cli_task_lines_fn fn, struct api_value **rec_r);
 
 #endif /* CLI_H */

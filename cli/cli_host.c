@@ -201,6 +201,45 @@ static int evacuate_plan(struct cli_ctx *cli, long batch, const char *sm)
     return 0;
 }
 
+/* host-evacuate's live view under its progress line: a line per move in
+ * flight (VM, phase, bytes, rate, round, ETA), from the evacuation
+ * task's xm:evac-moves ("VM-UUID=TASK,...") and each move's task. */
+static void evac_lines(struct cli_ctx *cli, const struct api_value *rec,
+                       char *buf, size_t size)
+{
+    const char *m = api_value_string(api_struct_get(
+        api_struct_get(rec, "other_config"), "xm:evac-moves"));
+    size_t len = 0;
+
+    buf[0] = '\0';
+    while (m && *m && len < size - 1) {
+        size_t l = strcspn(m, ","), u = strcspn(m, "=");
+        struct api_value *p = api_array(), *t = NULL;
+        struct cli_progress pr;
+        char task[128], line[256];
+        const char *phase;
+
+        if (u >= l || l - u - 1 >= sizeof(task))
+            break;
+        snprintf(task, sizeof(task), "%.*s", (int)(l - u - 1), m + u + 1);
+        api_array_append(p, api_string(task));
+        if (cli_rpc_call(cli, "task.get_record", p, &t) == 0) {
+            cli_progress_from_task(t, &pr);
+            cli_progress_format(&pr, false, 0, line, sizeof(line));
+            phase = api_value_string(api_struct_get(
+                api_struct_get(t, "other_config"), "mig:phase"));
+            len += (size_t)snprintf(buf + len, size - len,
+                                    "  VM %.8s %-9s %s\n", m,
+                                    phase ? phase : "starting",
+                                    line + strlen("progress: "));
+        }
+        api_value_free(t);
+        m += l + (m[l] == ',');
+    }
+    if (len >= size)
+        buf[size - 1] = '\0';
+}
+
 /* host-evacuate host= [network-uuid=] [batch-size=] [on-failure=]
  * [on-cancel=] [storage-motion=] [--plan]: Async.host.evacuate with its
  * progress; prints its report (JSON).  --plan: what it would do, nothing
@@ -258,7 +297,8 @@ int cli_host_evacuate(struct cli_ctx *cli)
     }
     free(netref);
     rc = host_call(cli, "host-evacuate", "Async.host.evacuate", extra, &task);
-    rc = rc ?: cli_task_wait(cli, api_value_string(task) ?: "", true, &rec);
+    rc = rc ?: cli_task_watch(cli, api_value_string(task) ?: "", evac_lines,
+                              &rec);
     if (rc == 0) {
         const char *st = api_value_string(api_struct_get(rec, "status"));
 

@@ -102,36 +102,69 @@ static int wait_event(struct cli_ctx *cli, char **token)
     return 0;
 }
 
-int cli_task_wait(struct cli_ctx *cli, const char *ref, bool show,
-                  struct api_value **rec_r)
+/* Shows a task's progress line and fn's lines under it (fn NULL: none):
+ * redrawn in place on a terminal (*drawn_r the lines it drew), else
+ * printed when they changed from last. */
+static void show_task(struct cli_ctx *cli, const struct api_value *rec,
+                      cli_task_lines_fn fn, char *last, size_t lsize,
+                      unsigned *drawn_r)
+{
+    char line[256], more[4096] = "", block[4400];
+    struct cli_progress p;
+    unsigned n = 1, i;
+    const char *c;
+    size_t l;
+
+    cli_progress_from_task(rec, &p);
+    cli_progress_format(&p, cli->tty, cli->tty ? term_width() : 0, line,
+                        sizeof(line));
+    if (fn)
+        fn(cli, rec, more, sizeof(more));
+    if (!cli->tty) {
+        snprintf(block, sizeof(block), "%s\n%s", line, more);
+        if (strcmp(block, last))
+            fputs(block, cli->out);
+        snprintf(last, lsize, "%s", block);
+        fflush(cli->out);
+        return;
+    }
+    /* Back to the block's first line, then each line cleared after it;
+     * lines it drew before and no longer has are cleared too. */
+    if (*drawn_r > 1)
+        fprintf(cli->out, "\033[%uA", *drawn_r - 1);
+    fprintf(cli->out, "\r%s\033[K", line);
+    for (c = more; *c; c += l + (c[l] == '\n'), n++) {
+        l = strcspn(c, "\n");
+        fprintf(cli->out, "\n%.*s\033[K", (int)l, c);
+    }
+    for (i = n; i < *drawn_r; i++)
+        fputs("\n\033[K", cli->out);
+    if (*drawn_r > n)
+        fprintf(cli->out, "\033[%uA", *drawn_r - n);
+    if (n > *drawn_r)
+        *drawn_r = n;
+    fflush(cli->out);
+}
+
+static int task_wait(struct cli_ctx *cli, const char *ref, bool show,
+                     cli_task_lines_fn fn, struct api_value **rec_r)
 {
     struct api_value *rec = NULL;
-    char *token = NULL, line[256], last[256] = "";
-    bool events = true, drawn = false;
+    char *token = NULL, last[4400] = "";
+    bool events = true;
+    unsigned drawn = 0;
     int rc;
 
     *rec_r = NULL;
     for (;;) {
         const char *status;
-        struct cli_progress p;
 
         rc = one_ref_call(cli, "task.get_record", ref, &rec);
         if (rc)
             break;
         status = api_value_string(api_struct_get(rec, "status")) ?: "";
-        if (show) {
-            cli_progress_from_task(rec, &p);
-            cli_progress_format(&p, cli->tty, cli->tty ? term_width() : 0,
-                                line, sizeof(line));
-            if (cli->tty) {
-                fprintf(cli->out, "\r%s\033[K", line);
-                drawn = true;
-            } else if (strcmp(line, last)) {
-                fprintf(cli->out, "%s\n", line);
-            }
-            snprintf(last, sizeof(last), "%s", line);
-            fflush(cli->out);
-        }
+        if (show)
+            show_task(cli, rec, fn, last, sizeof(last), &drawn);
         if (strcmp(status, "pending") && strcmp(status, "cancelling"))
             break;
         api_value_free(rec);
@@ -158,4 +191,16 @@ int cli_task_wait(struct cli_ctx *cli, const char *ref, bool show,
     }
     *rec_r = rec;
     return 0;
+}
+
+int cli_task_wait(struct cli_ctx *cli, const char *ref, bool show,
+                  struct api_value **rec_r)
+{
+    return task_wait(cli, ref, show, NULL, rec_r);
+}
+
+int cli_task_watch(struct cli_ctx *cli, const char *ref,
+                   cli_task_lines_fn fn, struct api_value **rec_r)
+{
+    return task_wait(cli, ref, true, fn, rec_r);
 }

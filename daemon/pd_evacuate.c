@@ -215,6 +215,13 @@ struct evac {
     bool aborting;              /* on_cancel=abort: the moves in flight
                                  * were asked to stop */
     bool rolled;                /* on_failure=rollback ran */
+    /* The live view, in the evacuation's task (evac_publish): the ETA
+     * model's inputs, measured at the start, and what was said last. */
+    struct pool_evac_eta_vm *eta;
+    double stream, link;
+    char *moves_said;
+    double eta_s, eta_t;        /* the ETA, when it was computed (s) */
+    long eta_said;
     char **hosts;               /* the other hosts */
     size_t nh;
     uint64_t *free_bytes;
@@ -240,6 +247,8 @@ static void evac_clear(struct evac *ev)
     }
     free(ev->hosts);
     free(ev->free_bytes);
+    free(ev->eta);
+    free(ev->moves_said);
     free(ev->vms);
     free(ev->net);
 }
@@ -1111,6 +1120,84 @@ static bool evac_any_failed(const struct evac *ev)
     return false;
 }
 
+/* The whole evacuation's time left (pool_evac_eta): the moves in flight
+ * with what their tasks say is left of them, then those waiting; -1
+ * unknown. */
+static double evac_eta_left(struct evac *ev, size_t window)
+{
+    struct pool_evac_eta_vm *e = calloc(ev->nv ? ev->nv : 1, sizeof(*e));
+    size_t i, n = 0, pass;
+    double left;
+
+    if (!e || !ev->eta) {
+        free(e);
+        return -1;
+    }
+    for (pass = 0; pass < 2; pass++)
+        for (i = 0; i < ev->nv; i++) {
+            struct evac_vm *v = &ev->vms[i];
+            struct pool_value pr = { 0 };
+            double done = 0;
+
+            if (v->st != (pass ? EV_WAIT : EV_MOVING) ||
+                (pass && v->plan.dest < 0))
+                continue;
+            if (!pass && pool_db_get_field(dbof(ev->call), POOL_CLASS_TASK,
+                                           v->task, "progress", &pr) == 0 &&
+                pr.type == POOL_FT_FLOAT)
+                done = pr.f;
+            e[n] = ev->eta[i];
+            e[n].data *= 1 - done;
+            if (!pass)
+                e[n].setup_s = 0;
+            n++;
+            pool_value_clear(&pr);
+        }
+    left = pool_evac_eta(e, n, (unsigned)window, ev->link, ev->stream);
+    free(e);
+    return left;
+}
+
+/* The live view the CLI draws, in the evacuation's task's other_config:
+ * xm:evac-moves, the moves in flight ("VM-UUID=TASK,..."), and mig:eta,
+ * the whole evacuation's time left (s): computed again when the moves in
+ * flight change, counted down in between; each written when it
+ * changed. */
+static void evac_publish(struct evac *ev, size_t window, double now_s)
+{
+    struct xa_call *xc = xa_call_of(ev->call);
+    char moves[4096] = "", eta[32];
+    size_t i, len = 0;
+    long left;
+
+    if (!xc->task)
+        return;
+    for (i = 0; i < ev->nv && len < sizeof(moves) - 128; i++)
+        if (ev->vms[i].st == EV_MOVING && ev->vms[i].task)
+            len += (size_t)snprintf(moves + len, sizeof(moves) - len,
+                                    "%s%s=%s", len ? "," : "",
+                                    ev->vms[i].uuid, ev->vms[i].task);
+    if (!ev->moves_said || strcmp(moves, ev->moves_said)) {
+        free(ev->moves_said);
+        ev->moves_said = strdup(moves);
+        pool_db_map_put(dbof(ev->call), POOL_CLASS_TASK, xc->task,
+                        "other_config", "xm:evac-moves", moves,
+                        POOL_DB_INTERNAL);
+        ev->eta_s = evac_eta_left(ev, window);
+        ev->eta_t = now_s;
+    }
+    left = ev->eta_s < 0 ? -1 : (long)(ev->eta_s - (now_s - ev->eta_t) + 0.5);
+    if (ev->eta_s >= 0 && left < 0)
+        left = 0;
+    if (left == ev->eta_said)
+        return;
+    ev->eta_said = left;
+    snprintf(eta, sizeof(eta), "%ld", left);
+    if (left >= 0)
+        pool_db_map_put(dbof(ev->call), POOL_CLASS_TASK, xc->task,
+                        "other_config", "mig:eta", eta, POOL_DB_INTERNAL);
+}
+
 /* on_cancel=abort: each move in flight is asked to stop (task.cancel: it
  * ends before its commit, its source running on), once. */
 static void evac_abort(struct evac *ev, const char *session)
@@ -1177,6 +1264,8 @@ static void evac_run(struct evac *ev, const char *session, const char *net,
         if (!halt)
             evac_start_some(ev, session, net, ev->auto_ ? ev->auto_->window
                             : batch, t0, &inflight);
+        evac_publish(ev, ev->auto_ ? ev->auto_->window : batch,
+                     (double)(xt_now_ns() - t0) / 1e9);
         for (i = 0, done = 0; i < ev->nv; i++)
             done += ev->vms[i].st == EV_DONE || ev->vms[i].st == EV_FAILED ||
                     (halt && ev->vms[i].st == EV_WAIT);
@@ -1644,6 +1733,12 @@ static int host_evacuate(struct api_call_ctx *call,
     if (rc == 0 && xc->task)
         evac_journal(&ev, xc->task);
     if (rc == 0) {
+        /* The live view's ETA model, measured once. */
+        ev.eta = calloc(ev.nv ? ev.nv : 1, sizeof(*ev.eta));
+        if (ev.eta)
+            measured(&ev, &ev.stream, ev.eta);
+        ev.link = host_link(call, host);
+        ev.eta_said = -2;
         if (evac_reserve(&ev) > 0)
             evac_replan(&ev);
         evac_run(&ev, session, net, batch, &o, &cancelled);

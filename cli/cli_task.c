@@ -141,8 +141,7 @@ static void show_task(struct cli_ctx *cli, const struct api_value *rec,
         fputs("\n\033[K", cli->out);
     if (*drawn_r > n)
         fprintf(cli->out, "\033[%uA", *drawn_r - n);
-    if (n > *drawn_r)
-        *drawn_r = n;
+    *drawn_r = n;               /* the cursor is on the block's last line */
     fflush(cli->out);
 }
 

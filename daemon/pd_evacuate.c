@@ -1017,8 +1017,50 @@ static void evac_poll(struct evac *ev, uint64_t t0, size_t *inflight_r,
     }
 }
 
-/* Starts what may start now: at most batch moves in flight, and at most
- * their share on one destination (pool_evac_next); *inflight_r counts. */
+/* Starts what may start now: at most batch moves in flight, at most
+ * their share on one destination (pool_evac_next), and at most
+ * evacuation-sr-copies disk copies from one SR; *inflight_r counts. */
+/* Whether v's disks would move with it now (its planned host does not
+ * reach them) while one of the SRs they are on already feeds
+ * evacuation-sr-copies copies of the moves in flight. */
+static bool evac_sr_busy(struct evac *ev, const struct evac_vm *v)
+{
+    struct pool_db *db = dbof(ev->call);
+    unsigned limit = (unsigned)xa_call_of(ev->call)->xa->evacuation_sr_copies;
+    struct pool_strv vbds = { 0 };
+    bool busy = false;
+    size_t i, k, j;
+
+    if (v->plan.dest < 0 || !v->motion[v->plan.dest] ||
+        pool_db_find(db, POOL_CLASS_VBD, "VM", &POOL_V_REF(v->ref),
+                     &vbds) < 0)
+        return false;
+    for (i = 0; i < vbds.n && !busy; i++) {
+        char *vdi = NULL, *sr = NULL;
+        unsigned n = 0;
+
+        if (xa_field_str(db, POOL_CLASS_VBD, vbds.v[i], "VDI", &vdi) == 0 &&
+            !pool_ref_is_null(vdi) &&
+            xa_field_str(db, POOL_CLASS_VDI, vdi, "SR", &sr) == 0)
+            for (k = 0; k < ev->nv; k++) {
+                const struct evac_vm *w = &ev->vms[k];
+
+                for (j = 0; w->st == EV_MOVING &&
+                            j < api_value_count(w->back); j++)
+                    if (!strcmp(api_value_string(api_struct_value(
+                                    w->back, j)) ?: "", sr)) {
+                        n++;
+                        break;
+                    }
+            }
+        busy = sr && n >= limit;
+        free(vdi);
+        free(sr);
+    }
+    pool_strv_free(&vbds);
+    return busy;
+}
+
 static void evac_start_some(struct evac *ev, const char *session,
                             const char *net, size_t batch, uint64_t t0,
                             size_t *inflight_r)
@@ -1044,6 +1086,8 @@ static void evac_start_some(struct evac *ev, const char *session,
         struct evac_vm *v = &ev->vms[next];
 
         waiting[next] = false;
+        if (evac_sr_busy(ev, v))
+            continue;           /* its turn comes when a copy ends */
         evac_start(ev, v, session, net, t0);
         if (v->st == EV_MOVING) {
             in[v->plan.dest]++;

@@ -1470,6 +1470,12 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
     if (rc == 0 && (xa->evacuation_batch < 1 || xa->evacuation_batch > 64))
         rc = xt_error(ctx, -EINVAL, "evacuation-batch-size: %llu is not in "
                       "1..64", (unsigned long long)xa->evacuation_batch);
+    rc = rc ?: xt_config_get_u64(ctx, cfg->raw, "evacuation-sr-copies", 2,
+                                 &xa->evacuation_sr_copies);
+    if (rc == 0 && (xa->evacuation_sr_copies < 1 ||
+                    xa->evacuation_sr_copies > 64))
+        rc = xt_error(ctx, -EINVAL, "evacuation-sr-copies: %llu is not in "
+                      "1..64", (unsigned long long)xa->evacuation_sr_copies);
     rc = rc ?: xt_config_get_u64(ctx, cfg->raw, "vm-memory-mib", 0,
                                  &xa->vm_memory);
     if (rc == 0 && xa->vm_memory > (1ull << 32))
@@ -1616,8 +1622,8 @@ fail:
 static const char *const config_keys[] = {
     "role_address", "hv_driver", "hv_driver_args", "guest_image",
     "master_address", "host_check_interval", "forward_timeout",
-    "evacuation-batch-size", "vm-memory-mib", "migration-bandwidth-mib",
-    NULL
+    "evacuation-batch-size", "evacuation-sr-copies", "vm-memory-mib",
+    "migration-bandwidth-mib", NULL
 };
 
 const struct pd_service xa_service = {

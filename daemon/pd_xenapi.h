@@ -82,6 +82,7 @@ struct xa {
     uint64_t check_interval_s;      /* host_check_interval */
     uint64_t forward_timeout_s;     /* forward_timeout */
     uint64_t evacuation_batch;      /* evacuation-batch-size */
+    uint64_t evacuation_sr_copies;  /* evacuation-sr-copies */
     uint64_t vm_memory;             /* vm-memory-mib, bytes; 0: all */
     struct mig_limit *link_limit;   /* migration-bandwidth-mib: what every
                                      * migration this host sends shares;

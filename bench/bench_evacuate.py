@@ -208,13 +208,7 @@ def main():
             TimeoutError) as e:
         log("failed: %r" % (e,))
         emit({"bench": "pool.evacuate", "failed": str(e)[:500]})
-        for n in (2, 3):
-            try:
-                with open(os.path.join(pool.tmp, "h%d" % n, "log")) as f:
-                    log("host %d's log, its tail:\n%s" %
-                        (n, "".join(f.readlines()[-30:])))
-            except OSError:
-                pass
+        pool.tail_logs()
     finally:
         pool.close()
     return 0 if ok else 1

@@ -421,15 +421,8 @@ def main():
     except (BenchError, benchpool.pc.Failure, TimeoutError) as e:
         log("failed: %r" % (e,))
         emit({"bench": "storage.sxm", "failed": str(e)[:500]})
-        logs = [os.path.join(pool.tmp, "h%d" % n, "log") for n in (2, 3)]
-        for path in logs + sorted(glob.glob(os.path.join(
-                pool.tmp, "h*", "run", "blk", "*.log"))):
-            try:
-                with open(path) as f:
-                    log("%s, its tail:\n%s" %
-                        (path, "".join(f.readlines()[-30:])))
-            except OSError:
-                pass
+        pool.tail_logs(sorted(glob.glob(os.path.join(
+            pool.tmp, "h*", "run", "blk", "*.log"))))
     finally:
         pool.close()
     return 0 if ok else 1

@@ -153,6 +153,18 @@ class Pool:
                 out.append(pid)
         return out
 
+    def tail_logs(self, more=()):
+        """The last 30 lines of each host's log, and of the files more
+        names, on stderr: why a benchmark failed."""
+        for path in [os.path.join(self.tmp, "h%d" % n, "log")
+                     for n in sorted(self.procs)] + list(more):
+            try:
+                with open(path) as f:
+                    log("%s, its tail:\n%s" %
+                        (path, "".join(f.readlines()[-30:])))
+            except OSError:
+                pass
+
     def close(self):
         if self.procs.get(2) and self.procs[2].poll() is None:
             try:

@@ -871,7 +871,39 @@ static int m_host_get_self(struct api_call_ctx *call,
     return 0;
 }
 
+/* system.listMethods(): every method a client may call, its Async. form
+ * too where it has one, as XAPI lists them (so that a client can derive
+ * the classes from the *.get_all_records it finds); not the host-to-host
+ * host_local.* calls. */
+static int m_list_methods(struct api_call_ctx *call,
+                          const struct api_value *params,
+                          struct api_value **result_r)
+{
+    const struct api_method *m;
+    struct api_value *r = api_array();
+    char buf[192];
+    int rc = 0;
+
+    (void)params;
+    for (m = xa_call_of(call)->xa->table; rc == 0 && m->name; m++) {
+        if (!strncmp(m->name, "host_local.", strlen("host_local.")))
+            continue;
+        rc = api_array_append(r, api_string(m->name));
+        if (rc == 0 && !(m->flags & API_METHOD_NO_ASYNC)) {
+            snprintf(buf, sizeof(buf), "Async.%s", m->name);
+            rc = api_array_append(r, api_string(buf));
+        }
+    }
+    if (rc < 0) {
+        api_value_free(r);
+        return xt_error(call->xt, -ENOMEM, "out of memory");
+    }
+    *result_r = r;
+    return 0;
+}
+
 static const struct api_method base_methods[] = {
+    { "system.listMethods", 0, 0, API_METHOD_NO_ASYNC, m_list_methods },
     { "session.login_with_password", 2, 4, API_METHOD_NO_ASYNC, m_login },
     { "session.logout", 1, 0, API_METHOD_NO_ASYNC, m_logout },
     { "event.from", 4, 0, API_METHOD_NO_ASYNC, m_event_from },
@@ -1023,6 +1055,7 @@ fail:
 static bool needs_session(const char *name)
 {
     return strcmp(name, "session.login_with_password") != 0 &&
+           strcmp(name, "system.listMethods") != 0 &&
            strncmp(name, "host_local.", strlen("host_local.")) != 0;
 }
 

@@ -1,7 +1,9 @@
 #!/bin/bash
 # A fresh master answers login and the generic methods from the pool model:
 # get_all_records of pool, host and network; getters; setter type checks;
-# a bad ref is HANDLE_INVALID; no session or a wrong one is SESSION_INVALID.
+# a bad ref is HANDLE_INVALID; no session or a wrong one is SESSION_INVALID;
+# system.listMethods, without a session, lists the methods a client may
+# call (Async forms too, host_local.* not), the classes derivable from it.
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
 pt_setup records
 pt_start 2 || pt_bail "host 2 did not start"
@@ -32,6 +34,17 @@ t.fails_with(lambda: value(proxy(2).host.get_all("OpaqueRef:bogus")),
              "SESSION_INVALID", "a wrong session is SESSION_INVALID")
 t.fails_with(lambda: value(proxy(2).session.login_with_password("root", "x")),
              "SESSION_AUTHENTICATION_FAILED", "a wrong password is refused")
+ms = value(proxy(2).system.listMethods())
+t.ok({"VM.get_all_records", "Async.VM.pool_migrate", "host.evacuate",
+      "Async.host.evacuate", "VM.get_possible_hosts"} <= set(ms) and
+     "Async.session.login_with_password" not in ms and
+     not [m for m in ms if m.startswith("host_local.")],
+     "system.listMethods: the methods with their Async forms, no "
+     "host_local.* (%d)" % len(ms))
+t.ok({"pool", "host", "VM", "SR", "VDI", "VBD", "PBD", "task", "network"} <=
+     {m.split(".")[0] for m in ms if m.endswith(".get_all_records")},
+     "  the classes follow from their get_all_records")
+t.is_(len(ms), len(set(ms)), "  each method once")
 s.call("session.logout")
 t.fails_with(lambda: s.call("host.get_all"), "SESSION_INVALID",
              "a closed session is SESSION_INVALID")

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -748,6 +749,44 @@ static struct api_value *event_value(struct pool_db *db,
     return ev;
 }
 
+/* Whether event.from's classes (none, or "*": all) name class c. */
+static bool class_wanted(const struct pool_class *c,
+                         const char *const *classes, size_t nc)
+{
+    size_t k;
+
+    for (k = 0; k < nc; k++)
+        if (!strcmp(classes[k], "*") || !strcasecmp(classes[k], c->name))
+            return true;
+    return nc == 0;
+}
+
+/* event.from's valid_ref_counts: each class asked for that has events,
+ * by its name in lower case (as XAPI keys it), and how many objects of it
+ * there are now. */
+static struct api_value *ref_counts(struct pool_db *db,
+                                    const char *const *classes, size_t nc)
+{
+    struct api_value *r = api_struct();
+    char name[64];
+    size_t i, k;
+
+    for (i = 0; r && i < POOL_CLASS_COUNT; i++) {
+        const struct pool_class *c = pool_class_get(i);
+        struct pool_strv refs = { 0 };
+
+        if (!c->events || !class_wanted(c, classes, nc) ||
+            pool_db_get_all(db, c->id, &refs) < 0)
+            continue;
+        for (k = 0; c->name[k] && k < sizeof(name) - 1; k++)
+            name[k] = (char)tolower((unsigned char)c->name[k]);
+        name[k] = '\0';
+        api_struct_add(r, name, api_int((int64_t)refs.n));
+        pool_strv_free(&refs);
+    }
+    return r;
+}
+
 static int m_event_from(struct api_call_ctx *call,
                         const struct api_value *params,
                         struct api_value **result_r)
@@ -791,14 +830,9 @@ static int m_event_from(struct api_call_ctx *call,
         for (i = 0; rc == 0 && i < POOL_CLASS_COUNT; i++) {
             const struct pool_class *c = pool_class_get(i);
             struct pool_strv refs = { 0 };
-            size_t k, j;
-            bool want = nc == 0;
+            size_t j;
 
-            for (k = 0; k < nc; k++)
-                if (!strcmp(classes[k], "*") ||
-                    !strcasecmp(classes[k], c->name))
-                    want = true;
-            if (!want || !c->events)
+            if (!class_wanted(c, classes, nc) || !c->events)
                 continue;
             rc = pool_db_get_all(xc->db, c->id, &refs);
             for (j = 0; rc == 0 && j < refs.n; j++) {
@@ -841,7 +875,8 @@ static int m_event_from(struct api_call_ctx *call,
     r = api_struct();
     rc = api_struct_add(r, "events", arr);
     arr = NULL;
-    rc = rc ?: api_struct_add(r, "valid_ref_counts", api_struct());
+    rc = rc ?: api_struct_add(r, "valid_ref_counts",
+                              ref_counts(xc->db, classes, nc));
     rc = rc ?: api_struct_add(r, "token", api_string(next));
     if (rc < 0) {
         api_value_free(r);
@@ -855,6 +890,34 @@ out:
     pool_events_free(evs, n);
     free(next);
     return rc;
+}
+
+/* event.inject(session, class, ref): a "mod" event of the object
+ * (pool_db_touch); the token after it. */
+static int m_event_inject(struct api_call_ctx *call,
+                          const struct api_value *params,
+                          struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    const char *cls = xa_param_str(params, 1), *ref = xa_param_str(params, 2);
+    const struct pool_class *c = cls ? pool_class_find(cls) : NULL;
+    char *token = NULL;
+    int rc;
+
+    if (!cls || !ref)
+        return xt_error(call->xt, -EINVAL, "event.inject(session, class, "
+                        "ref)");
+    rc = c && c->events ? pool_db_touch(xc->db, c->id, ref) : -ENOENT;
+    if (rc == -ENOENT) {
+        *result_r = api_failure("HANDLE_INVALID", cls, ref, NULL);
+        return xt_error(call->xt, rc, "event.inject: no %s %s", cls, ref);
+    }
+    rc = rc ?: pool_db_event_token(xc->db, &token);
+    if (rc < 0)
+        return xt_error(call->xt, rc, "event.inject");
+    *result_r = api_string(token);
+    free(token);
+    return 0;
 }
 
 static int m_host_get_self(struct api_call_ctx *call,
@@ -907,6 +970,7 @@ static const struct api_method base_methods[] = {
     { "session.login_with_password", 2, 4, API_METHOD_NO_ASYNC, m_login },
     { "session.logout", 1, 0, API_METHOD_NO_ASYNC, m_logout },
     { "event.from", 4, 0, API_METHOD_NO_ASYNC, m_event_from },
+    { "event.inject", 3, 0, API_METHOD_NO_ASYNC, m_event_inject },
     { "host.get_self", 1, 0, API_METHOD_NO_ASYNC, m_host_get_self },
     { NULL },
 };

@@ -405,6 +405,10 @@ int pool_db_events_since(struct pool_db *db, const char *token,
                          struct pool_event **events_r, size_t *n_r,
                          char **token_r);
 void pool_events_free(struct pool_event *events, size_t n);
+/* A "mod" event of ref, nothing changed (event.inject); -ENOENT when cls
+ * has no such object. */
+int pool_db_touch(struct pool_db *db, enum pool_class_id cls,
+                  const char *ref);
 /* The current token (nothing after it yet).  *token_r: free(). */
 int pool_db_event_token(struct pool_db *db, char **token_r);
 /* Discards all but the newest keep events; older tokens become -ESTALE. */

@@ -524,6 +524,49 @@ int pool_db_set_field(struct pool_db *db, enum pool_class_id id,
     return pool_op_end(db, rc);
 }
 
+/* The row rewritten as it is: the log's update trigger records a "mod"
+ * event of it (event.inject). */
+static int touch_row(struct pool_db *db, const struct pool_class *cls,
+                     const char *ref)
+{
+    struct pool_sb sb = { 0 };
+    sqlite3_stmt *st = NULL;
+    char *sql;
+    int rc, sqrc;
+
+    pool_sb_add(&sb, "UPDATE ");
+    pool_sb_ident(&sb, cls->name);
+    pool_sb_add(&sb, " SET ref = ref WHERE ref = ?1");
+    sql = pool_sb_take(&sb);
+    if (!sql)
+        return xt_error(db->ctx, -ENOMEM, "pool db: building an update");
+    rc = pool_prepare(db, sql, &st);
+    free(sql);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+    sqrc = sqlite3_step(st);
+    if (sqrc != SQLITE_DONE)
+        rc = pool_sq_error(db, sqrc, "touching a row");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pool_db_touch(struct pool_db *db, enum pool_class_id id, const char *ref)
+{
+    const struct pool_class *cls;
+    int rc = get_class(db, id, &cls);
+
+    if (rc < 0)
+        return rc;
+    rc = pool_op_begin(db, true);
+    if (rc < 0)
+        return rc;
+    rc = need_object(db, cls, ref);
+    rc = rc ?: touch_row(db, cls, ref);
+    return pool_op_end(db, rc);
+}
+
 /* Shared by map_put (val != NULL) and map_remove. */
 static int map_edit(struct pool_db *db, enum pool_class_id id,
                     const char *ref, const char *field, const char *key,

@@ -2,7 +2,8 @@
 # event.from: token "" gives the current objects as "add" events and a
 # token; with nothing new a call waits its timeout out and answers no
 # events; a change made meanwhile ends the wait early with a "mod" event
-# carrying the new snapshot.
+# carrying the new snapshot; valid_ref_counts counts each class asked for;
+# event.inject makes a "mod" event of an object and answers a token.
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
 pt_setup events
 pt_start 2 || pt_bail "host 2 did not start"
@@ -34,6 +35,18 @@ t.is_((ev.get("operation"), ev.get("snapshot", {}).get("name_label")),
       ("mod", "renamed"), "a mod event with the new snapshot")
 t.fails_with(lambda: s.call("event.from", ["VM"], "999999999", 0),
              "EVENTS_LOST", "a token from the future: EVENTS_LOST")
+r = s.call("event.from", ["VM", "host"], "", 0)
+t.is_({k: int(v) for k, v in r["valid_ref_counts"].items()},
+      {"vm": 1, "host": 1},
+      "valid_ref_counts: each class asked for, its objects")
+tok = r["token"]
+inj = s.call("event.inject", "VM", vm)
+t.ok(isinstance(inj, str) and inj, "event.inject answers a token")
+r = s.call("event.from", ["VM"], tok, 5.0)
+t.is_([(e["operation"], e["ref"]) for e in r["events"]], [("mod", vm)],
+      "  and the VM's mod event follows")
+t.fails_with(lambda: s.call("event.inject", "VM", "OpaqueRef:nope"),
+             "HANDLE_INVALID", "event.inject of no object: HANDLE_INVALID")
 t.done()
 P
 pt_done

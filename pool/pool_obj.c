@@ -55,25 +55,37 @@ static int check_writable(struct pool_db *db, const struct pool_class *cls,
 
 /* ---- rows -------------------------------------------------------------- */
 
+/* sb's statement (taken from it, ending in "WHERE ref = ?1") prepared
+ * with ref bound: 0 and *st_r (caller finalizes), or -errno reported. */
+static int prepare_by_ref(struct pool_db *db, struct pool_sb *sb,
+                          const char *ref, sqlite3_stmt **st_r)
+{
+    char *sql = pool_sb_take(sb);
+    int rc;
+
+    *st_r = NULL;
+    if (!sql)
+        return xt_error(db->ctx, -ENOMEM, "pool db: building a query");
+    rc = pool_prepare(db, sql, st_r);
+    free(sql);
+    if (rc == 0)
+        sqlite3_bind_text(*st_r, 1, ref, -1, SQLITE_STATIC);
+    return rc;
+}
+
 static int ref_exists(struct pool_db *db, const struct pool_class *cls,
                       const char *ref, bool *exists_r)
 {
     struct pool_sb sb = { 0 };
     sqlite3_stmt *st = NULL;
-    char *sql;
     int rc, sqrc;
 
     pool_sb_add(&sb, "SELECT 1 FROM ");
     pool_sb_ident(&sb, cls->name);
     pool_sb_add(&sb, " WHERE ref = ?1");
-    sql = pool_sb_take(&sb);
-    if (!sql)
-        return xt_error(db->ctx, -ENOMEM, "pool db: building a query");
-    rc = pool_prepare(db, sql, &st);
-    free(sql);
+    rc = prepare_by_ref(db, &sb, ref, &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
     sqrc = sqlite3_step(st);
     if (sqrc == SQLITE_ROW || sqrc == SQLITE_DONE)
         *exists_r = sqrc == SQLITE_ROW;
@@ -392,7 +404,6 @@ static int read_field(struct pool_db *db, const struct pool_class *cls,
 {
     struct pool_sb sb = { 0 };
     sqlite3_stmt *st = NULL;
-    char *sql;
     int rc, sqrc;
 
     pool_sb_add(&sb, "SELECT ");
@@ -400,14 +411,9 @@ static int read_field(struct pool_db *db, const struct pool_class *cls,
     pool_sb_add(&sb, " FROM ");
     pool_sb_ident(&sb, cls->name);
     pool_sb_add(&sb, " WHERE ref = ?1");
-    sql = pool_sb_take(&sb);
-    if (!sql)
-        return xt_error(db->ctx, -ENOMEM, "pool db: building a query");
-    rc = pool_prepare(db, sql, &st);
-    free(sql);
+    rc = prepare_by_ref(db, &sb, ref, &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
     sqrc = sqlite3_step(st);
     if (sqrc == SQLITE_ROW)
         rc = column_value(db, st, 0, f, v_r);
@@ -531,20 +537,14 @@ static int touch_row(struct pool_db *db, const struct pool_class *cls,
 {
     struct pool_sb sb = { 0 };
     sqlite3_stmt *st = NULL;
-    char *sql;
     int rc, sqrc;
 
     pool_sb_add(&sb, "UPDATE ");
     pool_sb_ident(&sb, cls->name);
     pool_sb_add(&sb, " SET ref = ref WHERE ref = ?1");
-    sql = pool_sb_take(&sb);
-    if (!sql)
-        return xt_error(db->ctx, -ENOMEM, "pool db: building an update");
-    rc = pool_prepare(db, sql, &st);
-    free(sql);
+    rc = prepare_by_ref(db, &sb, ref, &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
     sqrc = sqlite3_step(st);
     if (sqrc != SQLITE_DONE)
         rc = pool_sq_error(db, sqrc, "touching a row");

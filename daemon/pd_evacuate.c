@@ -151,25 +151,35 @@ int xa_pool_migration_network(struct pool_db *db, char **net_r)
     return 0;
 }
 
+/* What host says now (host_local.hello), or NULL when it does not
+ * answer; caller frees. */
+static struct api_value *host_hello(struct api_call_ctx *call,
+                                    const char *host)
+{
+    struct xa *xa = xa_call_of(call)->xa;
+    struct api_value *v = NULL;
+    char *url = NULL;
+
+    if (xa_host_url(xa, dbof(call), host, &url) == 0)
+        xa_host_ask(xa, call->xt, url, "host_local.hello", api_array(),
+                    HELLO_TIMEOUT_S, &v, NULL);
+    xt_error_clear(call->xt);
+    free(url);
+    return v;
+}
+
 /* What host may still give a VM (xa_host_free), its memory first
  * refreshed from what it says now (host_local.hello): its record's when
  * it does not answer. */
 static int64_t host_free(struct api_call_ctx *call, const char *host)
 {
-    struct xa *xa = xa_call_of(call)->xa;
-    struct api_value *v = NULL;
+    struct api_value *v = host_hello(call, host);
     int64_t tot = 0, fr = 0;
-    char *url = NULL;
 
-    if (xa_host_url(xa, dbof(call), host, &url) == 0 &&
-        xa_host_ask(xa, call->xt, url, "host_local.hello", api_array(),
-                    HELLO_TIMEOUT_S, &v, NULL) == 0 &&
-        api_value_get_int64(api_struct_get(v, "memory_total"), &tot) == 0 &&
+    if (api_value_get_int64(api_struct_get(v, "memory_total"), &tot) == 0 &&
         api_value_get_int64(api_struct_get(v, "memory_free"), &fr) == 0)
         xa_host_memory_seen(dbof(call), host, tot, fr);
-    xt_error_clear(call->xt);
     api_value_free(v);
-    free(url);
     return xa_host_free(dbof(call), host, NULL);
 }
 
@@ -688,7 +698,7 @@ static void measured(struct evac *ev, double *stream_r,
         const char *vm = pool_value_map_get(pool_record_get(t[i],
                                             "other_config"), "xm:vm");
         double tms = stat_of(res, "total_ms");
-        double sent = stat_of(res, "bytes_sent");
+        double sent = stat_of(res, "bytes_sent"), setup, dirty, data;
 
         if (!name || (strcmp(name, "VM.pool_migrate") &&
                       strcmp(name, "VM.migrate_send")) || !st ||
@@ -696,18 +706,17 @@ static void measured(struct evac *ev, double *stream_r,
             continue;
         if (sent * 1000 / tms > *stream_r)
             *stream_r = sent * 1000 / tms;
+        setup = stat_of(res, "setup_ms") / 1000;
+        dirty = stat_of(res, "final_dirty_pages_s") * 4096;
+        data = sent - dirty * tms / 1000;
         if (nset < 64)
-            setups[nset++] = stat_of(res, "setup_ms") / 1000;
+            setups[nset++] = setup;
         for (k = 0; fin && k < ev->nv && k < 64; k++) {
-            double dirty = stat_of(res, "final_dirty_pages_s") * 4096;
-            double data = sent - dirty * tms / 1000;
-
             if (strcmp(ev->vms[k].ref, vm) || strcmp(fin, last[k]) <= 0)
                 continue;
             snprintf(last[k], sizeof(last[k]), "%s", fin);
             eta[k] = (struct pool_evac_eta_vm){
-                data > sent / 4 ? data : sent / 4, dirty,
-                stat_of(res, "setup_ms") / 1000 };
+                data > sent / 4 ? data : sent / 4, dirty, setup };
             seen[k] = true;
         }
     }
@@ -736,18 +745,11 @@ static double plan_eta(const struct evac *ev, struct pool_evac_eta_vm *eta,
  * bytes/s), 0 when none or it does not say. */
 static double host_link(struct api_call_ctx *call, const char *host)
 {
-    struct xa *xa = xa_call_of(call)->xa;
-    struct api_value *v = NULL;
+    struct api_value *v = host_hello(call, host);
     int64_t bw = 0;
-    char *url = NULL;
 
-    if (xa_host_url(xa, dbof(call), host, &url) == 0 &&
-        xa_host_ask(xa, call->xt, url, "host_local.hello", api_array(),
-                    HELLO_TIMEOUT_S, &v, NULL) == 0)
-        api_value_get_int64(api_struct_get(v, "migration_bandwidth"), &bw);
-    xt_error_clear(call->xt);
+    api_value_get_int64(api_struct_get(v, "migration_bandwidth"), &bw);
     api_value_free(v);
-    free(url);
     return (double)bw;
 }
 

@@ -30,7 +30,9 @@ POOLD_LIBS = daemon/libpoold.a common/libxt.a $(MHD_LIBS) $(GNUTLS_LIBS) \
 noinst_LIBRARIES += daemon/libxapi.a
 daemon_libxapi_a_SOURCES = \
 	daemon/pd_xenapi.h \
-	daemon/pd_xenapi.c \
+	daemon/pd_service.c daemon/pd_thread.c daemon/pd_value.c \
+	daemon/pd_dispatch.c daemon/pd_generic.c daemon/pd_session.c \
+	daemon/pd_task.c daemon/pd_event.c daemon/pd_host_local.c \
 	daemon/pd_methods_vm.c \
 	daemon/pd_migrate.c \
 	daemon/pd_settle.c \

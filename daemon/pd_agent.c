@@ -409,7 +409,7 @@ bool xa_receiving(struct xa *xa, const char *uuid)
 
 /* ---- host_local.* ------------------------------------------------------ */
 
-static int a_hello(struct api_call_ctx *call, const struct api_value *params,
+int xa_local_hello(struct api_call_ctx *call, const struct api_value *params,
                    struct api_value **result_r)
 {
     struct xa *xa = xa_call_of(call)->xa;
@@ -439,7 +439,7 @@ static int a_hello(struct api_call_ctx *call, const struct api_value *params,
     return 0;
 }
 
-static int a_vm_start(struct api_call_ctx *call,
+int xa_local_vm_start(struct api_call_ctx *call,
                       const struct api_value *params,
                       struct api_value **result_r)
 {
@@ -511,7 +511,7 @@ out:
     return rc;
 }
 
-static int a_vm_shutdown(struct api_call_ctx *call,
+int xa_local_vm_shutdown(struct api_call_ctx *call,
                          const struct api_value *params,
                          struct api_value **result_r)
 {
@@ -574,7 +574,7 @@ int xa_domain_here(struct api_call_ctx *call, const char *vm,
  * here, while it runs: its block service, then the VMM shows it to the
  * guest.  disk is one of xa_vm_disks' list, with its device number.
  */
-static int a_vm_disk_plug(struct api_call_ctx *call,
+int xa_local_vm_disk_plug(struct api_call_ctx *call,
                           const struct api_value *params,
                           struct api_value **result_r)
 {
@@ -627,7 +627,7 @@ static int a_vm_disk_plug(struct api_call_ctx *call,
  * once), then stops its block service.  vbd names the disk in the
  * failures.
  */
-static int a_vm_disk_unplug(struct api_call_ctx *call,
+int xa_local_vm_disk_unplug(struct api_call_ctx *call,
                             const struct api_value *params,
                             struct api_value **result_r)
 {
@@ -678,7 +678,7 @@ out:
     return rc;
 }
 
-static int a_vm_status(struct api_call_ctx *call,
+int xa_local_vm_status(struct api_call_ctx *call,
                        const struct api_value *params,
                        struct api_value **result_r)
 {
@@ -825,7 +825,7 @@ static void *recv_main(void *p)
     return NULL;
 }
 
-static int a_migrate_prepare(struct api_call_ctx *call,
+int xa_local_migrate_prepare(struct api_call_ctx *call,
                              const struct api_value *params,
                              struct api_value **result_r)
 {
@@ -938,7 +938,7 @@ fail:
 }
 
 /* On the master: a source reports a migration's progress. */
-static int a_task_progress(struct api_call_ctx *call,
+int xa_local_task_progress(struct api_call_ctx *call,
                            const struct api_value *params,
                            struct api_value **result_r)
 {
@@ -973,35 +973,6 @@ static int a_task_progress(struct api_call_ctx *call,
     return 0;
 }
 
-const struct api_method xa_agent_methods[] = {
-    { "host_local.hello", 1, 0, API_METHOD_NO_ASYNC, a_hello },
-    { "host_local.vm_start", 3, 0, API_METHOD_NO_ASYNC, a_vm_start },
-    { "host_local.vm_shutdown", 3, 0, API_METHOD_NO_ASYNC, a_vm_shutdown },
-    { "host_local.vm_status", 2, 0, API_METHOD_NO_ASYNC, a_vm_status },
-    { "host_local.vm_disk_plug", 3, 0, API_METHOD_NO_ASYNC,
-      a_vm_disk_plug },
-    { "host_local.vm_disk_unplug", 5, 0, API_METHOD_NO_ASYNC,
-      a_vm_disk_unplug },
-    { "host_local.migrate_prepare", 4, 6, API_METHOD_NO_ASYNC,
-      a_migrate_prepare },
-    { "host_local.migrate_send", 7, 0, API_METHOD_NO_ASYNC,
-      xa_src_migrate_send },
-    { "host_local.migrate_status", 3, 0, API_METHOD_NO_ASYNC,
-      xa_src_migrate_status },
-    { "host_local.migrate_resolve", 3, 0, API_METHOD_NO_ASYNC,
-      xa_src_migrate_resolve },
-    { "host_local.migrate_forget", 2, 0, API_METHOD_NO_ASYNC,
-      xa_src_migrate_forget },
-    { "host_local.migrate_cancel", 2, 0, API_METHOD_NO_ASYNC,
-      xa_src_migrate_cancel },
-    { "host_local.task_progress", 3, 4, API_METHOD_NO_ASYNC,
-      a_task_progress },
-    { "host_local.join_request", 3, 0, API_METHOD_NO_ASYNC,
-      xa_pool_join_request },
-    { "host_local.ejected", 1, 0, API_METHOD_NO_ASYNC, xa_pool_ejected },
-    { NULL },
-};
-
 static int host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,
                      const char *method, struct api_value *params,
                      long timeout_s, const volatile bool *stop,
@@ -1033,17 +1004,9 @@ static int host_call(struct xa *xa, struct xt_ctx *ctx, const char *url,
         struct xa_call xc = { .xa = xa };
         struct api_value *env = NULL;
 
-        for (m = xa_agent_methods; m->name; m++)
+        for (m = xa_host_local_methods; m->name; m++)
             if (!strcmp(m->name, method))
                 break;
-        if (!m->name)
-            for (m = xa_sr_agent_methods; m->name; m++)
-                if (!strcmp(m->name, method))
-                    break;
-        if (!m->name)
-            for (m = xa_motion_agent_methods; m->name; m++)
-                if (!strcmp(m->name, method))
-                    break;
         xc.api.xt = ctx;
         xc.api.daemon = &xc;
         xc.api.method = method;

@@ -1,7 +1,7 @@
 /*
  * pd_methods_pool.c - pool membership: pool.join on the host that joins,
- * host_local.join_request on the master it joins, pool.eject; and the
- * master's reconciliation of VMs and tasks at its start (pool.md,
+ * host_local.join_request on the master it joins, pool.eject, host.get_self;
+ * and the master's reconciliation of VMs and tasks at its start (pool.md,
  * "Crash consistency"; migrations are pd_settle.c's).
  */
 #include "config.h"
@@ -409,9 +409,24 @@ static int pool_eject(struct api_call_ctx *call,
     return rc;
 }
 
+static int host_get_self(struct api_call_ctx *call,
+                         const struct api_value *params,
+                         struct api_value **result_r)
+{
+    char *ref = NULL;
+    int rc = xa_self_host(xa_call_of(call)->xa, xa_call_of(call)->db, &ref);
+
+    if (rc < 0)
+        return rc;
+    *result_r = api_string(ref);
+    free(ref);
+    return 0;
+}
+
 const struct api_method xa_pool_methods[] = {
     { "pool.join", 4, 0, 0, pool_join },
     { "pool.eject", 2, 0, 0, pool_eject },
+    { "host.get_self", 1, 0, API_METHOD_NO_ASYNC, host_get_self },
     { NULL },
 };
 

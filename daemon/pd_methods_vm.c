@@ -691,8 +691,5 @@ const struct api_method xa_vm_methods[] = {
     { "VM.start_on", 5, 0, 0, vm_start_on },
     { "VM.clean_shutdown", 2, 0, 0, vm_clean_shutdown },
     { "VM.hard_shutdown", 2, 0, 0, vm_hard_shutdown },
-    /* the resident host's side of VM.clean_shutdown (pd_shutdown.c) */
-    { "host_local.vm_clean_shutdown", 3, 0, API_METHOD_NO_ASYNC,
-      xa_host_vm_clean_shutdown },
     { NULL },
 };

@@ -995,75 +995,11 @@ static int vm_migrate_send(struct api_call_ctx *call,
     return rc;
 }
 
-/* ---- task.cancel ------------------------------------------------------- */
-
-static int task_cancel(struct api_call_ctx *call,
-                       const struct api_value *params,
-                       struct api_value **result_r)
-{
-    struct xa_call *xc = xa_call_of(call);
-    struct pool_db *db = dbof(call);
-    const char *task = xa_param_str(params, 1);
-    struct pool_value oc = { 0 }, st = { 0 };
-    struct api_value *p, *v = NULL;
-    const char *src;
-    char *url = NULL;
-    int rc;
-
-    if (!task)
-        return xt_error(call->xt, -EINVAL, "task.cancel(session, task)");
-    rc = pool_db_get_field(db, POOL_CLASS_TASK, task, "status", &st);
-    if (rc == -ENOENT)
-        *result_r = api_failure("HANDLE_INVALID", "task", task, NULL);
-    if (rc < 0)
-        return rc;
-    rc = pool_db_get_field(db, POOL_CLASS_TASK, task, "other_config", &oc);
-    if (rc < 0)
-        goto out;
-    src = pool_value_map_get(&oc, "xm:source");
-    if (strcmp(st.s, "pending") != 0 ||
-        (!src && !pool_value_map_get(&oc, XA_TASK_CANCELLABLE))) {
-        *result_r = api_failure("OPERATION_NOT_ALLOWED",
-                                "only a pending VM.pool_migrate or "
-                                "host.evacuate task can be cancelled", NULL);
-        rc = xt_error(call->xt, -EPERM, "task %s cannot be cancelled", task);
-        goto out;
-    }
-    if (!src) {
-        /* An operation of this master that looks at its task. */
-        rc = pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
-                               &POOL_V_ENUM("cancelling"), POOL_DB_INTERNAL);
-        if (rc == 0)
-            *result_r = api_void();
-        goto out;
-    }
-    /* Seen by the master before it tells the source to start, and by the
-     * source until its commit. */
-    pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
-                      &POOL_V_ENUM("cancelling"), POOL_DB_INTERNAL);
-    rc = xa_host_url(xc->xa, db, src, &url);
-    if (rc < 0)
-        goto out;
-    p = api_array();
-    api_array_append(p, api_string(task));
-    rc = xa_host_call(xc->xa, call->xt, url, "host_local.migrate_cancel", p,
-                      HOST_CALL_TIMEOUT_S, &v, NULL);
-    if (rc == 0)
-        *result_r = api_void();
-out:
-    api_value_free(v);
-    pool_value_clear(&oc);
-    pool_value_clear(&st);
-    free(url);
-    return rc;
-}
-
 const struct api_method xa_migrate_methods[] = {
     { "VM.assert_can_migrate", 4, 7, 0, vm_assert_can_migrate },
     { "VM.migrate_precheck", 5, 0, 0, vm_migrate_precheck },
     { "VM.pool_migrate", 4, 0, 0, vm_pool_migrate },
     { "VM.migrate_send", 7, 0, 0, vm_migrate_send },
     { "Host.migrate_receive", 4, 0, 0, host_migrate_receive },
-    { "task.cancel", 2, 0, API_METHOD_NO_ASYNC, task_cancel },
     { NULL },
 };

@@ -178,9 +178,9 @@ static int remote_target(struct api_call_ctx *call, const struct motion_args *a,
  * the destination: a backend started here for dst_disk (an entry as
  * xa_vm_disks gives), or, with remote, another host's export of it.
  */
-static int a_motion_start(struct api_call_ctx *call,
-                          const struct api_value *params,
-                          struct api_value **result_r)
+int xa_local_vdi_motion_start(struct api_call_ctx *call,
+                              const struct api_value *params,
+                              struct api_value **result_r)
 {
     struct xa *xa = xa_call_of(call)->xa;
     const struct api_value *disk = api_array_get(params, 5);
@@ -237,9 +237,9 @@ static int a_motion_start(struct api_call_ctx *call,
 /* host_local.vdi_motion_status(secret, vm, device, src, dst, state, gen,
  * synced): the mirror's status once it differs from what the master saw
  * last, or after 1 s. */
-static int a_motion_status(struct api_call_ctx *call,
-                           const struct api_value *params,
-                           struct api_value **result_r)
+int xa_local_vdi_motion_status(struct api_call_ctx *call,
+                               const struct api_value *params,
+                               struct api_value **result_r)
 {
     const char *state = xa_param_str(params, 5);
     char req[128], reply[MIRROR_CTL_LINE_MAX];
@@ -267,9 +267,9 @@ static int a_motion_status(struct api_call_ctx *call,
  * after the mirror failed, the destination's backend (started again: it
  * may be the one that died) and the mirror going on from its bitmap.
  */
-static int a_motion_resume(struct api_call_ctx *call,
-                           const struct api_value *params,
-                           struct api_value **result_r)
+int xa_local_vdi_motion_resume(struct api_call_ctx *call,
+                               const struct api_value *params,
+                               struct api_value **result_r)
 {
     struct xa *xa = xa_call_of(call)->xa;
     const struct api_value *disk = api_array_get(params, 5);
@@ -432,9 +432,9 @@ static void switch_source_stop(struct api_call_ctx *call,
 }
 
 /* host_local.vdi_motion_switch(secret, vm, device, src, dst, gen). */
-static int a_motion_switch(struct api_call_ctx *call,
-                           const struct api_value *params,
-                           struct api_value **result_r)
+int xa_local_vdi_motion_switch(struct api_call_ctx *call,
+                               const struct api_value *params,
+                               struct api_value **result_r)
 {
     struct hv_handle *h = NULL;
     struct motion_args a;
@@ -535,9 +535,9 @@ static int switch_recover(struct api_call_ctx *call,
  * not there any more is not an error.  MOTION_SWITCHED when an
  * interrupted switch-over had put the VM on the destination: nothing is
  * cancelled, the master finishes the motion instead. */
-static int a_motion_cancel(struct api_call_ctx *call,
-                           const struct api_value *params,
-                           struct api_value **result_r)
+int xa_local_vdi_motion_cancel(struct api_call_ctx *call,
+                               const struct api_value *params,
+                               struct api_value **result_r)
 {
     struct xa *xa = xa_call_of(call)->xa;
     char reply[MIRROR_CTL_LINE_MAX], path[PATH_MAX];
@@ -571,20 +571,6 @@ static int a_motion_cancel(struct api_call_ctx *call,
     *result_r = api_void();
     return 0;
 }
-
-const struct api_method xa_motion_agent_methods[] = {
-    { "host_local.vdi_motion_start", 7, 8, API_METHOD_NO_ASYNC,
-      a_motion_start },
-    { "host_local.vdi_motion_status", 8, 0, API_METHOD_NO_ASYNC,
-      a_motion_status },
-    { "host_local.vdi_motion_resume", 6, 0, API_METHOD_NO_ASYNC,
-      a_motion_resume },
-    { "host_local.vdi_motion_switch", 6, 0, API_METHOD_NO_ASYNC,
-      a_motion_switch },
-    { "host_local.vdi_motion_cancel", 5, 0, API_METHOD_NO_ASYNC,
-      a_motion_cancel },
-    { NULL, 0, 0, 0, NULL },
-};
 
 /* ---- the master's side: VDI.pool_migrate ----------------------------- */
 

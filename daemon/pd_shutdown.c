@@ -115,9 +115,9 @@ out:
     return rc;
 }
 
-int xa_host_vm_clean_shutdown(struct api_call_ctx *call,
-                              const struct api_value *params,
-                              struct api_value **result_r)
+int xa_local_vm_clean_shutdown(struct api_call_ctx *call,
+                               const struct api_value *params,
+                               struct api_value **result_r)
 {
     const char *uuid = xa_param_str(params, 1);
     struct api_value *failure = NULL;

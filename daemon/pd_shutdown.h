@@ -26,16 +26,16 @@ int xa_vm_clean_shutdown_here(struct xa *xa, struct xt_ctx *ctx,
 
 /*
  * host_local.vm_clean_shutdown(secret, uuid, timeout_s) on the host the
- * VM runs on (called over HTTP: xa_host_call()'s local shortcut only
- * knows pd_agent.c's table, so the resident host itself calls
- * xa_vm_clean_shutdown_here()): asks the guest to shut down, waits up to timeout_s seconds
- * for its domain to stop by itself, then destroys the domain.  A VM with
+ * VM runs on (the master, when the VM runs there, calls
+ * xa_vm_clean_shutdown_here() itself): asks the guest to shut down,
+ * waits up to timeout_s seconds for its domain to stop by itself, then
+ * destroys the domain.  A VM with
  * no domain here succeeds (nothing to do).  Fails with VM_LACKS_FEATURE
  * (-ENOTSUP) when the guest has no shutdown protocol, VM_SHUTDOWN_TIMEOUT
  * (-ETIMEDOUT) when it did not stop in time; the domain then runs on.
  */
-int xa_host_vm_clean_shutdown(struct api_call_ctx *call,
-                              const struct api_value *params,
-                              struct api_value **result_r);
+int xa_local_vm_clean_shutdown(struct api_call_ctx *call,
+                               const struct api_value *params,
+                               struct api_value **result_r);
 
 #endif /* PD_SHUTDOWN_H */

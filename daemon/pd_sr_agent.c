@@ -188,7 +188,7 @@ static int enter(struct api_call_ctx *call, const struct api_value *params,
     return rc;
 }
 
-static int a_sr_create(struct api_call_ctx *call,
+int xa_local_sr_create(struct api_call_ctx *call,
                        const struct api_value *params,
                        struct api_value **result_r)
 {
@@ -211,7 +211,7 @@ static int a_sr_create(struct api_call_ctx *call,
 }
 
 /* Attach and scan: the SR's figures and its VDIs. */
-static int a_sr_attach(struct api_call_ctx *call,
+int xa_local_sr_attach(struct api_call_ctx *call,
                        const struct api_value *params,
                        struct api_value **result_r)
 {
@@ -246,7 +246,7 @@ out:
     return rc;
 }
 
-static int a_sr_destroy(struct api_call_ctx *call,
+int xa_local_sr_destroy(struct api_call_ctx *call,
                         const struct api_value *params,
                         struct api_value **result_r)
 {
@@ -310,21 +310,21 @@ out:
     return rc;
 }
 
-static int a_vdi_create(struct api_call_ctx *call,
+int xa_local_vdi_create(struct api_call_ctx *call,
                         const struct api_value *params,
                         struct api_value **result_r)
 {
     return vdi_op(call, params, "create", result_r);
 }
 
-static int a_vdi_resize(struct api_call_ctx *call,
+int xa_local_vdi_resize(struct api_call_ctx *call,
                         const struct api_value *params,
                         struct api_value **result_r)
 {
     return vdi_op(call, params, "resize", result_r);
 }
 
-static int a_vdi_destroy(struct api_call_ctx *call,
+int xa_local_vdi_destroy(struct api_call_ctx *call,
                          const struct api_value *params,
                          struct api_value **result_r)
 {
@@ -367,14 +367,14 @@ out:
     return rc;
 }
 
-static int a_vdi_clone(struct api_call_ctx *call,
+int xa_local_vdi_clone(struct api_call_ctx *call,
                        const struct api_value *params,
                        struct api_value **result_r)
 {
     return vdi_copy(call, params, false, result_r);
 }
 
-static int a_vdi_snapshot(struct api_call_ctx *call,
+int xa_local_vdi_snapshot(struct api_call_ctx *call,
                           const struct api_value *params,
                           struct api_value **result_r)
 {
@@ -451,7 +451,7 @@ static int copy_extent(void *opaque, uint64_t off, uint64_t len, bool hole)
  * (VDI_IN_USE against a writer) and dst read-write for the whole copy;
  * the progress to the master's task.  Answers dst's SR figures and
  * dst's. */
-static int a_vdi_copy(struct api_call_ctx *call,
+int xa_local_vdi_copy(struct api_call_ctx *call,
                       const struct api_value *params,
                       struct api_value **result_r)
 {
@@ -525,7 +525,7 @@ out:
  * at address for peer only, with TLS; answers { port, psk_identity, psk }
  * (the peer's client needs the key: it travels in this answer, over the
  * pool's TLS). */
-static int a_vdi_export(struct api_call_ctx *call,
+int xa_local_vdi_export(struct api_call_ctx *call,
                         const struct api_value *params,
                         struct api_value **result_r)
 {
@@ -559,7 +559,7 @@ static int a_vdi_export(struct api_call_ctx *call,
 }
 
 /* vdi_unexport(secret, vdi_uuid): ends an export (none: nothing to do). */
-static int a_vdi_unexport(struct api_call_ctx *call,
+int xa_local_vdi_unexport(struct api_call_ctx *call,
                           const struct api_value *params,
                           struct api_value **result_r)
 {
@@ -572,19 +572,3 @@ static int a_vdi_unexport(struct api_call_ctx *call,
     return rc;
 }
 
-const struct api_method xa_sr_agent_methods[] = {
-    { "host_local.vdi_export", 4, 0, API_METHOD_NO_ASYNC, a_vdi_export },
-    { "host_local.vdi_unexport", 2, 0, API_METHOD_NO_ASYNC,
-      a_vdi_unexport },
-    { "host_local.sr_create", 2, 0, API_METHOD_NO_ASYNC, a_sr_create },
-    { "host_local.sr_attach", 2, 0, API_METHOD_NO_ASYNC, a_sr_attach },
-    { "host_local.sr_destroy", 2, 0, API_METHOD_NO_ASYNC, a_sr_destroy },
-    { "host_local.vdi_create", 4, 0, API_METHOD_NO_ASYNC, a_vdi_create },
-    { "host_local.vdi_resize", 4, 0, API_METHOD_NO_ASYNC, a_vdi_resize },
-    { "host_local.vdi_destroy", 3, 0, API_METHOD_NO_ASYNC, a_vdi_destroy },
-    { "host_local.vdi_clone", 4, 0, API_METHOD_NO_ASYNC, a_vdi_clone },
-    { "host_local.vdi_snapshot", 4, 0, API_METHOD_NO_ASYNC,
-      a_vdi_snapshot },
-    { "host_local.vdi_copy", 5, 7, API_METHOD_NO_ASYNC, a_vdi_copy },
-    { NULL, 0, 0, 0, NULL },
-};

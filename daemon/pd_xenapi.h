@@ -7,6 +7,19 @@
  * fini; no other mutable state exists outside it.  Handlers run on the
  * server's threads and on task threads; each thread has its own pool_db
  * connection and xt_ctx (xa_thread()).
+ *
+ * Prefixes: xa_ is the XenAPI service (this header: what one file of it
+ * offers the others); pd_ is the daemon process around it (pd_internal.h:
+ * HTTP, TLS, auth, config, logs).  Files are pd_<concern>.c:
+ *   pd_service.c   life cycle (init, fini), host identity, first start
+ *   pd_thread.c    per-thread state, worker counts, sleeps
+ *   pd_value.c     values between the pool model and the wire
+ *   pd_dispatch.c  the method table, a request's way through it,
+ *                  forwarding to the master, system.*
+ *   pd_generic.c   the per-class methods generated from the pool model
+ *   pd_session.c   session.*          pd_task.c    Async.*, task.*
+ *   pd_event.c     event.*            pd_host_local.c  host_local.*
+ *   pd_methods_*.c, pd_migrate.c, pd_evacuate.c, ...: one family each.
  */
 #ifndef PD_XENAPI_H
 #define PD_XENAPI_H
@@ -24,6 +37,8 @@
 #define XA_API_MAJOR 2
 #define XA_API_MINOR 21
 #define XA_URL_MAX   300
+#define XA_FORWARD_TIMEOUT_S 60     /* a member forwards a call: its
+                                     * HTTP timeout, s */
 
 struct xa_mig;      /* a migration this host receives (pd_agent.c) */
 struct xa_send;     /* a migration this host sends (pd_migsrc.c) */
@@ -80,7 +95,8 @@ struct xa {
     pthread_t checker;              /* host liveness (pd_liveness.c) */
     bool checker_started;
     uint64_t check_interval_s;      /* host_check_interval */
-    uint64_t forward_timeout_s;     /* forward_timeout */
+    uint64_t forward_timeout_s;     /* forward_timeout (default
+                                     * XA_FORWARD_TIMEOUT_S) */
     uint64_t evacuation_batch;      /* evacuation-batch-size */
     uint64_t evacuation_sr_copies;  /* evacuation-sr-copies */
     uint64_t vm_memory;             /* vm-memory-mib, bytes; 0: all */
@@ -100,6 +116,8 @@ struct xa_thread {
 
 /* Returns this thread's state (created on first use), NULL on ENOMEM. */
 struct xa_thread *xa_thread(struct xa *xa);
+/* Frees one (the thread key's destructor); NULL is fine. */
+void xa_thread_free(void *p);
 /* This thread's database connection, opened on demand; reports. */
 int xa_db(struct xa *xa, struct pool_db **db_r);
 
@@ -133,7 +151,72 @@ bool xa_sleep(struct xa *xa, unsigned int ms);
 /* The same with xa->lock held by the caller. */
 bool xa_sleep_locked(struct xa *xa, unsigned int ms);
 
-/* Helpers for handlers (pd_xenapi.c). */
+/* ---- the method table (pd_dispatch.c, pd_generic.c) ----------------- */
+
+/* A table being built: m[n] is always the NULL terminator. */
+struct xa_table {
+    struct api_method *m;
+    size_t n, cap;
+};
+/* Appends m, named name (taken; NULL: m's static name). */
+int xa_table_add(struct xa_table *t, const struct api_method *m, char *name);
+bool xa_table_has(const struct xa_table *t, const char *name);
+/* ONE table: every family's static entries, then the generic methods of
+ * each class; *nstatic_r: how many entries have static names. */
+int xa_table_build(struct api_method **t_r, size_t *nstatic_r);
+void xa_table_free(struct api_method *t, size_t nstatic);
+/* Appends the generic methods of every served class, except those a
+ * static entry already names (pd_generic.c). */
+int xa_generic_methods(struct xa_table *t);
+/* The service's request handler (struct pd_service's). */
+int xa_handler(void *opaque, const char *path, const char *content_type,
+               const char *body, size_t len, const char *peer_addr,
+               struct pd_response *resp);
+/* The families. */
+extern const struct api_method xa_session_methods[];   /* pd_session.c */
+extern const struct api_method xa_event_methods[];     /* pd_event.c */
+extern const struct api_method xa_task_methods[];      /* pd_task.c */
+extern const struct api_method xa_host_local_methods[];/* pd_host_local.c */
+
+/* An Async call (xc's method, found; params copied): a task record and a
+ * thread that runs the handler and ends the task; *env_r the success
+ * with the task's ref (pd_task.c). */
+int xa_async_start(struct xa_call *xc, const char *method,
+                   const struct api_value *params, struct api_value **env_r);
+
+/* ---- host_local.* handlers (the table: pd_host_local.c) ------------- */
+
+#define XA_LOCAL(name) \
+    int xa_local_##name(struct api_call_ctx *call, \
+                        const struct api_value *params, \
+                        struct api_value **result_r)
+XA_LOCAL(hello);                /* pd_agent.c */
+XA_LOCAL(vm_start);
+XA_LOCAL(vm_shutdown);
+XA_LOCAL(vm_status);
+XA_LOCAL(vm_disk_plug);
+XA_LOCAL(vm_disk_unplug);
+XA_LOCAL(task_progress);
+XA_LOCAL(migrate_prepare);
+XA_LOCAL(vdi_export);           /* pd_sr_agent.c */
+XA_LOCAL(vdi_unexport);
+XA_LOCAL(sr_create);
+XA_LOCAL(sr_attach);
+XA_LOCAL(sr_destroy);
+XA_LOCAL(vdi_create);
+XA_LOCAL(vdi_resize);
+XA_LOCAL(vdi_destroy);
+XA_LOCAL(vdi_clone);
+XA_LOCAL(vdi_snapshot);
+XA_LOCAL(vdi_copy);
+XA_LOCAL(vdi_motion_start);     /* pd_motion.c */
+XA_LOCAL(vdi_motion_status);
+XA_LOCAL(vdi_motion_resume);
+XA_LOCAL(vdi_motion_switch);
+XA_LOCAL(vdi_motion_cancel);
+#undef XA_LOCAL
+
+/* Helpers for handlers (pd_value.c, pd_generic.c, pd_task.c). */
 const char *xa_param_str(const struct api_value *params, size_t i);
 struct api_value *xa_record_value(const struct pool_record *rec);
 struct api_value *xa_pool_value(const struct pool_value *v);
@@ -265,11 +348,7 @@ int xa_peer_pin(struct xt_ctx *ctx, const char *url,
 
 /* ---- the host agent (pd_agent.c) ----------------------------------- */
 
-/* host_local.* entries for the method table. */
-extern const struct api_method xa_agent_methods[];
-/* host_local.sr_* and vdi_* (pd_sr_agent.c); SR, PBD, VDI on the master
- * (pd_methods_sr.c). */
-extern const struct api_method xa_sr_agent_methods[];
+/* SR, PBD, VDI on the master (pd_methods_sr.c). */
 extern const struct api_method xa_sr_methods[];
 /* VDI.create on sr (a new sparse VDI of size bytes named name; *ref_r
  * the caller's) and VDI.destroy, for other methods (VM.provision). */
@@ -373,7 +452,7 @@ bool xa_receiving(struct xa *xa, const char *uuid);
 /* ---- the source of a migration (pd_migsrc.c) ------------------------ */
 
 /* host_local.migrate_send / _status / _resolve / _forget / _cancel:
- * entries of xa_agent_methods. */
+ * entries of xa_host_local_methods. */
 int xa_src_migrate_send(struct api_call_ctx *call,
                         const struct api_value *params,
                         struct api_value **result_r);
@@ -436,9 +515,8 @@ void xa_vdi_in_use_ref(struct pool_db *db, struct api_value **fail,
                        const char *op);
 /* pd_methods_vbd.c: a VM's disks. */
 extern const struct api_method xa_vbd_methods[];
-/* pd_motion.c: VDI.pool_migrate and the agent's side of it. */
+/* pd_motion.c: VDI.pool_migrate. */
 extern const struct api_method xa_motion_methods[];
-extern const struct api_method xa_motion_agent_methods[];
 /* pd_evacuate.c: host.disable/enable, host.evacuate and its checks. */
 extern const struct api_method xa_evacuate_methods[];
 /* A host's daemon started again: enabled, unless it was disabled with

@@ -1,6 +1,6 @@
 /*
  * xm_poold.c - main() of xm-poold: the daemon core (libpoold.a) serving
- * the XenAPI service of pd_xenapi.c.
+ * the XenAPI service (pd_xenapi.h, pd_service.c).
  */
 #include "config.h"
 

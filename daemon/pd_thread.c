@@ -1,0 +1,128 @@
+/*
+ * pd_thread.c - the XenAPI service's threads: each one's error slot and
+ * database connection (xa_thread), the count fini waits for, the
+ * service's sleeps.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pd_internal.h"
+#include "pd_xenapi.h"
+
+/* ---- threads ----------------------------------------------------------- */
+
+void xa_thread_free(void *p)
+{
+    struct xa_thread *t = p;
+
+    if (!t)
+        return;
+    pool_db_close(t->db);
+    xt_ctx_free(t->ctx);
+    free(t);
+}
+
+struct xa_thread *xa_thread(struct xa *xa)
+{
+    struct xa_thread *t = pthread_getspecific(xa->thread_key);
+
+    if (t)
+        return t;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->ctx = xt_ctx_new("xm-poold");
+    if (!t->ctx) {
+        free(t);
+        return NULL;
+    }
+    t->ctx->log = xa->log->log;
+    t->ctx->level = xa->log->level;
+    if (pthread_setspecific(xa->thread_key, t) != 0) {
+        xa_thread_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+int xa_db(struct xa *xa, struct pool_db **db_r)
+{
+    struct xa_thread *t = xa_thread(xa);
+    int rc;
+
+    *db_r = NULL;
+    if (!t)
+        return -ENOMEM;
+    if (!t->db) {
+        rc = pool_db_open(t->ctx, xa->db_path, &t->db);
+        if (rc < 0)
+            return rc;
+    }
+    *db_r = t->db;
+    return 0;
+}
+
+void xa_thread_enter(struct xa *xa)
+{
+    pthread_mutex_lock(&xa->lock);
+    xa->nthreads++;
+    pthread_mutex_unlock(&xa->lock);
+}
+
+void xa_thread_leave(struct xa *xa)
+{
+    pthread_mutex_lock(&xa->lock);
+    xa->nthreads--;
+    pthread_cond_broadcast(&xa->threads_done);
+    pthread_mutex_unlock(&xa->lock);
+}
+
+void xa_worker_done(struct xa *xa)
+{
+    xa_thread_free(pthread_getspecific(xa->thread_key));
+    pthread_setspecific(xa->thread_key, NULL);
+    xa_thread_leave(xa);
+}
+
+bool xa_sleep_locked(struct xa *xa, unsigned int ms)
+{
+    struct timespec ts;
+
+    if (xa->stopping)
+        return false;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&xa->changed, &xa->lock, &ts);
+    return !xa->stopping;
+}
+
+bool xa_sleep(struct xa *xa, unsigned int ms)
+{
+    bool r;
+
+    pthread_mutex_lock(&xa->lock);
+    r = xa_sleep_locked(xa, ms);
+    pthread_mutex_unlock(&xa->lock);
+    return r;
+}
+
+bool xa_is_master(struct xa *xa)
+{
+    bool m;
+
+    pthread_mutex_lock(&xa->lock);
+    m = xa->master;
+    pthread_mutex_unlock(&xa->lock);
+    return m;
+}

@@ -163,6 +163,21 @@ static int m_get_by_name_label(struct api_call_ctx *call,
     return 0;
 }
 
+/* allowed_operations is derived from the whole record (pd_allowed.c). */
+static int get_allowed(struct api_call_ctx *call, const struct pool_class *cls,
+                       const char *ref, struct api_value **result_r)
+{
+    struct pool_record *rec = NULL;
+    int rc;
+
+    rc = pool_db_get_record(xa_call_of(call)->db, cls->id, ref, &rec);
+    if (rc < 0)
+        return xa_db_fail(call, rc, cls->name, ref, result_r);
+    *result_r = xa_allowed_ops(rec);
+    pool_record_free(rec);
+    return *result_r ? 0 : xt_error(call->xt, -ENOMEM, "get");
+}
+
 static int m_get_field(struct api_call_ctx *call,
                        const struct api_value *params,
                        struct api_value **result_r)
@@ -174,6 +189,8 @@ static int m_get_field(struct api_call_ctx *call,
 
     if (!ref)
         return xt_error(call->xt, -EINVAL, "the ref must be a string");
+    if (!strcmp(verb, "get_allowed_operations"))
+        return get_allowed(call, cls, ref, result_r);
     rc = pool_db_get_field(xa_call_of(call)->db, cls->id, ref,
                            verb + strlen("get_"), &v);
     if (rc < 0)

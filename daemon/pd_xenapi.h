@@ -216,6 +216,10 @@ XA_LOCAL(vdi_motion_switch);
 XA_LOCAL(vdi_motion_cancel);
 #undef XA_LOCAL
 
+/* rec's allowed_operations, derived from its fields (pd_allowed.c); NULL
+ * on ENOMEM.  xa_record_value() sends it in place of the stored one. */
+struct api_value *xa_allowed_ops(const struct pool_record *rec);
+
 /* Helpers for handlers (pd_value.c, pd_generic.c, pd_task.c). */
 const char *xa_param_str(const struct api_value *params, size_t i);
 struct api_value *xa_record_value(const struct pool_record *rec);

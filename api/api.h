@@ -358,6 +358,10 @@ typedef int (*api_handler_fn)(struct api_call_ctx *call,
 
 enum {
     API_METHOD_NO_ASYNC = 1u << 0,  /* no "Async." variant (session.*) */
+    API_METHOD_NO_SESSION = 1u << 1,/* params[0] is no session to check
+                                     * (logins, host_local.*'s secret) */
+    API_METHOD_LOCAL = 1u << 2,     /* the host called answers, a pool
+                                     * member too (never forwarded) */
 };
 
 /* A method table ends with an entry whose name is NULL. */

@@ -46,7 +46,8 @@ static int m_list_methods(struct api_call_ctx *call,
 }
 
 static const struct api_method system_methods[] = {
-    { "system.listMethods", 0, 0, API_METHOD_NO_ASYNC, m_list_methods },
+    { "system.listMethods", 0, 0, API_METHOD_NO_ASYNC |
+      API_METHOD_NO_SESSION | API_METHOD_LOCAL, m_list_methods },
     { NULL },
 };
 
@@ -129,12 +130,6 @@ int xa_table_build(struct api_method **t_r, size_t *nstatic_r)
 
 /* ---- the handler ------------------------------------------------------- */
 
-static bool needs_session(const char *name)
-{
-    return strcmp(name, "session.login_with_password") != 0 &&
-           strcmp(name, "system.listMethods") != 0 &&
-           strncmp(name, "host_local.", strlen("host_local.")) != 0;
-}
 
 /* ---- forwarding (members) ---------------------------------------------- */
 
@@ -227,7 +222,7 @@ int xa_handler(void *opaque, const char *path, const char *content_type,
     struct api_value *params = NULL, *env = NULL;
     char *method = NULL;
     bool json = path && !strcmp(path, "/jsonrpc");
-    bool async = false;
+    bool async = false, local;
     int rc;
 
     if (!t)
@@ -251,11 +246,12 @@ int xa_handler(void *opaque, const char *path, const char *content_type,
     rc = api_resolve(xa->table, method, params, &xc.api.m, &async, &env);
     if (rc < 0)
         goto answer;
-    if (needs_session(xc.api.m->name) && !xa_is_master(xa)) {
+    local = xc.api.m->flags & API_METHOD_LOCAL;
+    if (!local && !xa_is_master(xa)) {
         env = forward(xa, t->ctx, method, xc.api.m, params);
         goto answer;
     }
-    if (needs_session(xc.api.m->name)) {
+    if (!(xc.api.m->flags & API_METHOD_NO_SESSION)) {
         xc.session = xa_param_str(params, 0);
         if (!xc.session ||
             pd_auth_validate(xa->auth, t->ctx, xc.session, NULL) < 0) {
@@ -268,13 +264,13 @@ int xa_handler(void *opaque, const char *path, const char *content_type,
         env = api_failure_errno(rc, t->ctx->err_msg);
         goto answer;
     }
-    if (!xc.db && needs_session(xc.api.m->name)) {
+    if (!xc.db && !local) {
         env = api_failure("HOST_IS_SLAVE", xa->master_address ?
                           xa->master_address : "", NULL);
         goto answer;
     }
     /* A rolling upgrade: what would change the pool's shape waits. */
-    if (xc.db && needs_session(xc.api.m->name) &&
+    if (xc.db && !local &&
         xa_upgrade_refuse(&xc.api, xc.api.m->name, &env) < 0)
         goto answer;
     rc = api_dispatch(xa->table, &xc.api, method, params, &env);

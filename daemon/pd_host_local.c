@@ -12,7 +12,8 @@
 #include "pd_xenapi.h"
 
 #define M(name, np, npmax, fn) \
-    { "host_local." name, np, npmax, API_METHOD_NO_ASYNC, fn }
+    { "host_local." name, np, npmax, API_METHOD_NO_ASYNC | \
+      API_METHOD_NO_SESSION | API_METHOD_LOCAL, fn }
 
 const struct api_method xa_host_local_methods[] = {
     /* liveness and VMs (pd_agent.c, pd_shutdown.c) */

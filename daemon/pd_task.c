@@ -266,7 +266,40 @@ out:
     return rc;
 }
 
+/* task.destroy(task): an ended task's record goes (a pending one is the
+ * operation's, which ends it: OPERATION_NOT_ALLOWED). */
+static int task_destroy(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r)
+{
+    struct pool_db *db = xa_call_of(call)->db;
+    const char *task = xa_param_str(params, 1);
+    struct pool_value st = { 0 };
+    int rc;
+
+    if (!task)
+        return xt_error(call->xt, -EINVAL, "task.destroy(session, task)");
+    rc = pool_db_get_field(db, POOL_CLASS_TASK, task, "status", &st);
+    if (rc < 0)
+        return xa_db_fail(call, rc, "task", task, result_r);
+    if (!strcmp(st.s, "pending") || !strcmp(st.s, "cancelling")) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", "the task has not "
+                                "ended: cancel it, or wait", NULL);
+        rc = xt_error(call->xt, -EBUSY, "task %s is %s", task, st.s);
+        goto out;
+    }
+    rc = pool_db_destroy(db, POOL_CLASS_TASK, task);
+    if (rc < 0)
+        rc = xa_db_fail(call, rc, "task", task, result_r);
+    else
+        *result_r = api_void();
+out:
+    pool_value_clear(&st);
+    return rc;
+}
+
 const struct api_method xa_task_methods[] = {
     { "task.cancel", 2, 0, API_METHOD_NO_ASYNC, task_cancel },
+    { "task.destroy", 2, 0, API_METHOD_NO_ASYNC, task_destroy },
     { NULL },
 };

@@ -37,6 +37,8 @@ static const struct api_error_info errors[] = {
       "The VM refused to release the device"),
     E("DEVICE_DETACH_TIMEOUT", 2, "type, ref",
       "The VM did not release the device in time"),
+    E("EVENTS_LOST", 0, "",
+      "Events were missed: the registration starts again from now"),
     E("FIELD_TYPE_ERROR", 1, "field",
       "A parameter or field has the wrong type"),
     E("HANDLE_INVALID", 2, "class, handle",

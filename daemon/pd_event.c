@@ -1,13 +1,16 @@
 /*
- * pd_event.c - event.from and event.inject over the pool database's event log.
+ * pd_event.c - event.from, event.inject and the legacy event.register /
+ * next / unregister, over the pool database's event log.
  */
 #include "config.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "pd_internal.h"
@@ -214,8 +217,295 @@ static int m_event_inject(struct api_call_ctx *call,
     return 0;
 }
 
+/* ---- event.register / next / unregister (XAPI's legacy API) ---------- */
+
+/*
+ * A session's registration: the classes it follows and where it is in
+ * the log.  Kept in memory on the master (a restart loses them; a client
+ * then gets SESSION_NOT_REGISTERED or SESSION_INVALID and starts again),
+ * at most XA_EVREG_MAX: registering another drops those whose session
+ * has closed, then the oldest.
+ */
+#define EVREG_CLASSES   64
+#define EVENT_NEXT_S    30      /* event.next answers [] after this long */
+
+struct xa_evreg {
+    struct xa_evreg *next;
+    char session[PD_SESSION_REF_SIZE];
+    char *classes[EVREG_CLASSES];
+    size_t nc;
+    char *token;                /* NULL: the log's end when it registered */
+};
+
+static void evreg_free(struct xa_evreg *r)
+{
+    size_t i;
+
+    if (!r)
+        return;
+    for (i = 0; i < r->nc; i++)
+        free(r->classes[i]);
+    free(r->token);
+    free(r);
+}
+
+void xa_evregs_free(struct xa *xa)
+{
+    struct xa_evreg *r;
+
+    while ((r = xa->evregs)) {
+        xa->evregs = r->next;
+        evreg_free(r);
+    }
+}
+
+/* The registration of session; caller holds xa->lock. */
+static struct xa_evreg **evreg_find(struct xa *xa, const char *session)
+{
+    struct xa_evreg **p;
+
+    for (p = &xa->evregs; *p; p = &(*p)->next)
+        if (!strcmp((*p)->session, session))
+            return p;
+    return NULL;
+}
+
+/* Room for one more: the closed sessions' go, then the oldest (last). */
+static void evreg_trim(struct xa *xa, struct xt_ctx *ctx)
+{
+    struct xa_evreg **p = &xa->evregs, *r;
+    size_t n = 0;
+
+    while ((r = *p)) {
+        if (pd_auth_validate(xa->auth, ctx, r->session, NULL) < 0) {
+            *p = r->next;
+            evreg_free(r);
+            continue;
+        }
+        if (++n >= XA_EVREG_MAX) {
+            *p = NULL;
+            while (r) {
+                struct xa_evreg *nx = r->next;
+                evreg_free(r);
+                r = nx;
+            }
+            break;
+        }
+        p = &r->next;
+    }
+    ctx->err_rc = 0;
+    ctx->err_msg[0] = '\0';
+}
+
+/* Adds (add) or removes classes of the call's session's registration. */
+static int evreg_edit(struct api_call_ctx *call, const struct api_value *cl,
+                      bool add)
+{
+    struct xa_call *xc = xa_call_of(call);
+    struct xa *xa = xc->xa;
+    struct xa_evreg **p, *r;
+    size_t i, k;
+    int rc = 0;
+
+    pthread_mutex_lock(&xa->lock);
+    p = evreg_find(xa, xc->session);
+    if (!p && add) {
+        evreg_trim(xa, call->xt);
+        r = calloc(1, sizeof(*r));
+        if (!r || pool_db_event_token(xc->db, &r->token) < 0) {
+            free(r);
+            rc = -ENOMEM;
+            goto out;
+        }
+        snprintf(r->session, sizeof(r->session), "%s", xc->session);
+        r->next = xa->evregs;
+        xa->evregs = r;
+        p = &xa->evregs;
+    }
+    r = p ? *p : NULL;
+    for (i = 0; r && i < api_value_count(cl); i++) {
+        const char *c = api_value_string(api_array_get(cl, i));
+
+        if (!c)
+            continue;
+        for (k = 0; k < r->nc && strcasecmp(r->classes[k], c); k++)
+            ;
+        if (add && k == r->nc && r->nc < EVREG_CLASSES) {
+            if (!(r->classes[r->nc] = strdup(c))) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            r->nc++;
+        } else if (!add && k < r->nc) {
+            free(r->classes[k]);
+            r->classes[k] = r->classes[--r->nc];
+        }
+    }
+out:
+    pthread_mutex_unlock(&xa->lock);
+    return rc < 0 ? xt_error(call->xt, rc, "event registration") : 0;
+}
+
+static int m_event_register(struct api_call_ctx *call,
+                            const struct api_value *params,
+                            struct api_value **result_r)
+{
+    const struct api_value *cl = api_array_get(params, 1);
+    int rc;
+
+    if (api_value_type(cl) != API_ARRAY)
+        return xt_error(call->xt, -EINVAL, "event.register(session, "
+                        "classes)");
+    rc = evreg_edit(call, cl, true);
+    if (rc == 0)
+        *result_r = api_void();
+    return rc;
+}
+
+static int m_event_unregister(struct api_call_ctx *call,
+                              const struct api_value *params,
+                              struct api_value **result_r)
+{
+    const struct api_value *cl = api_array_get(params, 1);
+    int rc;
+
+    if (api_value_type(cl) != API_ARRAY)
+        return xt_error(call->xt, -EINVAL, "event.unregister(session, "
+                        "classes)");
+    rc = evreg_edit(call, cl, false);
+    if (rc == 0)
+        *result_r = api_void();
+    return rc;
+}
+
+/* Copies what the session follows: 0, or -ENOENT (not registered). */
+static int evreg_get(struct xa *xa, const char *session, char **classes,
+                     size_t *nc_r, char **token_r)
+{
+    struct xa_evreg **p;
+    size_t i;
+    int rc = -ENOENT;
+
+    pthread_mutex_lock(&xa->lock);
+    p = evreg_find(xa, session);
+    if (p) {
+        rc = 0;
+        for (i = 0; i < (*p)->nc; i++)
+            if (!(classes[i] = strdup((*p)->classes[i])))
+                rc = -ENOMEM;
+        *nc_r = (*p)->nc;
+        *token_r = (*p)->token ? strdup((*p)->token) : NULL;
+        if ((*p)->token && !*token_r)
+            rc = -ENOMEM;
+    }
+    pthread_mutex_unlock(&xa->lock);
+    return rc;
+}
+
+/* The session's place in the log moves to token (NULL: taken). */
+static void evreg_advance(struct xa *xa, const char *session, char *token)
+{
+    struct xa_evreg **p;
+
+    pthread_mutex_lock(&xa->lock);
+    p = evreg_find(xa, session);
+    if (p) {
+        free((*p)->token);
+        (*p)->token = token;
+        token = NULL;
+    }
+    pthread_mutex_unlock(&xa->lock);
+    free(token);
+}
+
+/* event.next's record of an event: event.from's, with obj_uuid. */
+static struct api_value *next_value(struct pool_db *db,
+                                    const struct pool_event *e)
+{
+    struct api_value *ev = event_value(db, e);
+    const struct api_value *snap = api_struct_get(ev, "snapshot");
+    const struct api_value *uuid = api_struct_get(snap, "uuid");
+
+    if (ev && api_struct_add(ev, "obj_uuid", api_string(
+            uuid && api_value_string(uuid) ? api_value_string(uuid) : "")))
+        ev = (api_value_free(ev), NULL);
+    return ev;
+}
+
+/*
+ * event.next(session): the events of the registered classes since the
+ * last call (or the registration), waiting for one up to EVENT_NEXT_S
+ * (XAPI waits on; an empty set here is a call to make again).
+ * SESSION_NOT_REGISTERED without event.register; EVENTS_LOST when the
+ * log was trimmed past the session's place (it starts again from now).
+ */
+static int m_event_next(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    char *classes[EVREG_CLASSES] = { NULL }, *token = NULL, *next = NULL;
+    struct pool_event *evs = NULL;
+    struct api_value *arr = NULL;
+    uint64_t deadline = xt_now_ns() + EVENT_NEXT_S * 1000000000ull;
+    size_t i, n = 0, nc = 0;
+    int rc;
+
+    (void)params;
+    rc = evreg_get(xc->xa, xc->session, classes, &nc, &token);
+    if (rc == -ENOENT) {
+        *result_r = api_failure("SESSION_NOT_REGISTERED", xc->session,
+                                NULL);
+        rc = xt_error(call->xt, rc, "event.next without event.register");
+        goto out;
+    }
+    for (; rc == 0 && nc;) {
+        rc = pool_db_events_since(xc->db, token, (const char *const *)classes,
+                                  nc, &evs, &n, &next);
+        if (rc == -ESTALE) {
+            *result_r = api_failure("EVENTS_LOST", NULL);
+            pool_db_event_token(xc->db, &next);
+            evreg_advance(xc->xa, xc->session, next);
+            next = NULL;
+            goto out;
+        }
+        if (rc < 0 || n || xt_now_ns() >= deadline || xc->xa->stopping)
+            break;
+        pool_events_free(evs, n);
+        evs = NULL;
+        free(next);
+        next = NULL;
+        xa_sleep(xc->xa, EVENT_POLL_MS);
+    }
+    if (rc < 0)
+        goto out;
+    arr = api_array();
+    for (i = 0; arr && rc == 0 && i < n; i++)
+        rc = api_array_append(arr, next_value(xc->db, &evs[i]));
+    if (!arr || rc < 0) {
+        rc = xt_error(call->xt, -ENOMEM, "event.next");
+        goto out;
+    }
+    if (next)
+        evreg_advance(xc->xa, xc->session, next);
+    next = NULL;
+    *result_r = arr;
+    arr = NULL;
+out:
+    for (i = 0; i < nc; i++)
+        free(classes[i]);
+    api_value_free(arr);
+    pool_events_free(evs, n);
+    free(token);
+    free(next);
+    return rc;
+}
+
 const struct api_method xa_event_methods[] = {
     { "event.from", 4, 0, API_METHOD_NO_ASYNC, m_event_from },
     { "event.inject", 3, 0, API_METHOD_NO_ASYNC, m_event_inject },
+    { "event.register", 2, 0, API_METHOD_NO_ASYNC, m_event_register },
+    { "event.unregister", 2, 0, API_METHOD_NO_ASYNC, m_event_unregister },
+    { "event.next", 1, 0, API_METHOD_NO_ASYNC, m_event_next },
     { NULL },
 };

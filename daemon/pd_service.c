@@ -192,6 +192,7 @@ static void svc_fini(void *opaque)
         pthread_cond_wait(&xa->threads_done, &xa->lock);
     pthread_mutex_unlock(&xa->lock);
     xa_src_free_all(xa);
+    xa_evregs_free(xa);
     xa_thread_free(pthread_getspecific(xa->thread_key));
     pthread_setspecific(xa->thread_key, NULL);
     pthread_key_delete(xa->thread_key);

@@ -43,6 +43,7 @@
 struct xa_mig;      /* a migration this host receives (pd_agent.c) */
 struct xa_send;     /* a migration this host sends (pd_migsrc.c) */
 struct xa_settler;  /* a migration the master settles (pd_settle.c) */
+struct xa_evreg;    /* a session's event.register (pd_event.c) */
 
 struct xa {
     const struct pd_config *cfg;    /* borrowed from pd_main */
@@ -103,6 +104,8 @@ struct xa {
     struct mig_limit *link_limit;   /* migration-bandwidth-mib: what every
                                      * migration this host sends shares;
                                      * NULL: none */
+    struct xa_evreg *evregs;        /* event.register's sessions, newest
+                                     * first (pd_event.c) */
     int64_t started;                /* this daemon's start (ns since the
                                      * epoch): host_local.hello says it, the
                                      * master sees a restart */
@@ -177,6 +180,10 @@ extern const struct api_method xa_session_methods[];   /* pd_session.c */
 extern const struct api_method xa_event_methods[];     /* pd_event.c */
 extern const struct api_method xa_task_methods[];      /* pd_task.c */
 extern const struct api_method xa_host_local_methods[];/* pd_host_local.c */
+
+/* Frees the event registrations (fini; pd_event.c). */
+void xa_evregs_free(struct xa *xa);
+#define XA_EVREG_MAX 256        /* sessions registered at once */
 
 /* An Async call (xc's method, found; params copied): a task record and a
  * thread that runs the handler and ends the task; *env_r the success

@@ -8,7 +8,9 @@
  * the database stores one table per class, one column per stored field.
  * Set-of-ref fields (VM.VBDs, host.resident_VMs) are derived: computed by
  * query from the ref field that points back (VBD.VM, VM.resident_on),
- * never stored twice.
+ * never stored twice.  Constant fields (pool_field.constant) are the rest
+ * of XAPI's record, that xm-pool does not use: they always hold their
+ * default, so that a client reading them gets what XAPI would send.
  *
  * Every object has a uuid and a ref "OpaqueRef:<random uuid>", distinct
  * from each other and both from getrandom(2): a session's ref is its
@@ -107,6 +109,13 @@ struct pool_field {
     enum pool_ondelete ondelete;        /* POOL_FT_REF */
     bool internal;                      /* never exposed by the API and
                                          * left out of records */
+    /* A field XAPI always sends that xm-pool does not model: no column;
+     * every record, get_<field> and event snapshot has its default (def,
+     * for a set or map as JSON text); never stored nor settable, not
+     * even with POOL_DB_INTERNAL (-EPERM), nor searchable.  Declared
+     * SRO/DRO whatever XAPI's access.  A constant ref or ref set has no
+     * target unless it names a modelled class; a ref set has no via. */
+    bool constant;
 };
 
 struct pool_class {

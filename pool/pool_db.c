@@ -513,7 +513,7 @@ static int check_schema(struct pool_db *db)
         }
         for (i = 0; rc == 0 && i < cls->nfields; i++) {
             f = &cls->fields[i];
-            if (!pool_field_stored(f))
+            if (!pool_field_stored(f) || f->constant)
                 continue;
             rc = has_column(db, cols, cls->name, f->name, &has);
             if (rc == 0 && !has)
@@ -601,7 +601,7 @@ static int install_triggers(struct pool_db *db)
         }
         for (i = 0; i < cls->nfields; i++) {
             f = &cls->fields[i];
-            if (f->type != POOL_FT_REF_SET)
+            if (f->type != POOL_FT_REF_SET || f->constant)
                 continue;
             child = pool_class_get(f->target);
             snprintf(name, sizeof(name), "%s_add", f->name);

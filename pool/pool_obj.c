@@ -37,10 +37,57 @@ static int get_field(struct pool_db *db, const struct pool_class *cls,
     return 0;
 }
 
+/* The default of field f as a value (owned): f->def in text form, or
+ * for a set or map as JSON text; the type's zero without one. */
+static int default_value(struct pool_db *db, const struct pool_class *cls,
+                         const struct pool_field *f, struct pool_value *v_r)
+{
+    const char *def = f->def;
+    int rc;
+
+    switch (f->type) {
+    case POOL_FT_REF_SET:
+    case POOL_FT_STRING_SET:
+    case POOL_FT_MAP:
+        if (!def) {
+            *v_r = (struct pool_value){ .type = f->type };
+            return 0;
+        }
+        return pool_json_decode(db, def, f->type, v_r);
+    case POOL_FT_STRING:
+    case POOL_FT_REF:
+        def = def ? def : "";
+        break;
+    case POOL_FT_DATETIME:
+        def = def ? def : POOL_DATETIME_EPOCH;
+        break;
+    case POOL_FT_ENUM:
+        def = def ? def : f->enum_values[0];
+        break;
+    default:
+        def = def ? def : "0";
+        break;
+    }
+    rc = pool_value_parse(f->type, def, v_r);
+    if (rc < 0)
+        return xt_error(db->ctx, rc, "%s.%s: bad default \"%s\"", cls->name,
+                        f->name, def);
+    return 0;
+}
+
+/* Has f a column?  Derived sets and constant fields have none. */
+static bool in_column(const struct pool_field *f)
+{
+    return pool_field_stored(f) && !f->constant;
+}
+
 /* May field f be written under flags? */
 static int check_writable(struct pool_db *db, const struct pool_class *cls,
                           const struct pool_field *f, unsigned flags)
 {
+    if (f->constant)
+        return xt_error(db->ctx, -EPERM, "%s.%s is read-only: xm-pool keeps "
+                        "it at its default", cls->name, f->name);
     if (f->type == POOL_FT_REF_SET)
         return xt_error(db->ctx, -EPERM, "%s.%s is read-only: derived from "
                         "%s.%s", cls->name, f->name,
@@ -327,7 +374,7 @@ static char *select_row_sql(const struct pool_class *cls)
 
     pool_sb_add(&sb, "SELECT ref");
     for (i = 0; i < cls->nfields; i++) {
-        if (!pool_field_stored(&cls->fields[i]))
+        if (!in_column(&cls->fields[i]))
             continue;
         pool_sb_add(&sb, ", ");
         pool_sb_ident(&sb, cls->fields[i].name);
@@ -376,7 +423,11 @@ static int read_record(struct pool_db *db, const struct pool_class *cls,
     rec->cls = cls;
     for (i = 0; i < cls->nfields; i++) {
         f = &cls->fields[i];
-        if (!pool_field_stored(f)) {
+        if (f->constant) {
+            if (f->internal)
+                continue;
+            rc = default_value(db, cls, f, &rec->fields[rec->n].value);
+        } else if (!pool_field_stored(f)) {
             rc = derived_value(db, f, ref, &rec->fields[rec->n].value);
         } else {
             col++;
@@ -493,7 +544,11 @@ int pool_db_get_field(struct pool_db *db, enum pool_class_id id,
     rc = pool_op_begin(db, false);
     if (rc < 0)
         return rc;
-    if (pool_field_stored(f)) {
+    if (f->constant) {
+        rc = need_object(db, cls, ref);
+        if (rc == 0)
+            rc = default_value(db, cls, f, v_r);
+    } else if (pool_field_stored(f)) {
         rc = read_field(db, cls, ref, f, v_r);
     } else {
         rc = need_object(db, cls, ref);
@@ -715,6 +770,9 @@ int pool_db_find(struct pool_db *db, enum pool_class_id id,
     rc = get_class(db, id, &cls);
     if (rc == 0)
         rc = get_field(db, cls, field, &f);
+    if (rc == 0 && f->constant)
+        rc = xt_error(db->ctx, -EINVAL, "%s.%s is not stored: cannot search "
+                      "by it", cls->name, f->name);
     if (rc == 0 && (!pool_field_stored(f) || f->type == POOL_FT_MAP ||
                     f->type == POOL_FT_STRING_SET))
         rc = xt_error(db->ctx, -EINVAL, "%s.%s is a %s: cannot search by "
@@ -784,41 +842,6 @@ int pool_db_get_by_uuid(struct pool_db *db, enum pool_class_id id,
 
 /* ---- public: create and destroy ---------------------------------------- */
 
-/* The default of field f as a value (owned). */
-static int default_value(struct pool_db *db, const struct pool_class *cls,
-                         const struct pool_field *f, struct pool_value *v_r)
-{
-    const char *def = f->def;
-    int rc;
-
-    if (!def) {
-        switch (f->type) {
-        case POOL_FT_STRING_SET:
-        case POOL_FT_MAP:
-            *v_r = (struct pool_value){ .type = f->type };
-            return 0;
-        case POOL_FT_STRING:
-        case POOL_FT_REF:
-            def = "";
-            break;
-        case POOL_FT_DATETIME:
-            def = POOL_DATETIME_EPOCH;
-            break;
-        case POOL_FT_ENUM:
-            def = f->enum_values[0];
-            break;
-        default:
-            def = "0";
-            break;
-        }
-    }
-    rc = pool_value_parse(f->type, def, v_r);
-    if (rc < 0)
-        return xt_error(db->ctx, rc, "%s.%s: bad default \"%s\"", cls->name,
-                        f->name, def);
-    return 0;
-}
-
 /* Finds the init entry for f; refuses unknown, derived and repeated
  * names. */
 static int check_inits(struct pool_db *db, const struct pool_class *cls,
@@ -832,7 +855,7 @@ static int check_inits(struct pool_db *db, const struct pool_class *cls,
         rc = get_field(db, cls, init[i].name, &f);
         if (rc < 0)
             return rc;
-        if (!pool_field_stored(f))
+        if (!in_column(f))
             return check_writable(db, cls, f, POOL_DB_INTERNAL);
         for (j = 0; j < i; j++)
             if (strcmp(init[j].name, init[i].name) == 0)
@@ -917,14 +940,14 @@ int pool_db_create(struct pool_db *db, enum pool_class_id id,
     pool_sb_ident(&sb, cls->name);
     pool_sb_add(&sb, " (ref");
     for (i = 0; i < cls->nfields; i++) {
-        if (!pool_field_stored(&cls->fields[i]))
+        if (!in_column(&cls->fields[i]))
             continue;
         pool_sb_add(&sb, ", ");
         pool_sb_ident(&sb, cls->fields[i].name);
     }
     pool_sb_add(&sb, ") VALUES (?1");
     for (i = 0, idx = 2; i < cls->nfields; i++)
-        if (pool_field_stored(&cls->fields[i]))
+        if (in_column(&cls->fields[i]))
             pool_sb_addf(&sb, ", ?%d", idx++);
     pool_sb_add(&sb, ")");
     sql = pool_sb_take(&sb);
@@ -942,7 +965,7 @@ int pool_db_create(struct pool_db *db, enum pool_class_id id,
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
     for (i = 0, idx = 2; i < cls->nfields; i++) {
         f = &cls->fields[i];
-        if (!pool_field_stored(f))
+        if (!in_column(f))
             continue;
         canon = NULL;
         given = init_of(init, n, f->name);
@@ -996,8 +1019,8 @@ static int check_restrict(struct pool_db *db, const struct pool_class *cls,
         other = pool_class_get((enum pool_class_id)c);
         for (i = 0; rc == 0 && i < other->nfields; i++) {
             f = &other->fields[i];
-            if (f->type != POOL_FT_REF || f->target != cls->id ||
-                f->ondelete != POOL_DEL_RESTRICT)
+            if (f->type != POOL_FT_REF || !in_column(f) ||
+                f->target != cls->id || f->ondelete != POOL_DEL_RESTRICT)
                 continue;
             rc = select_refs(db, other, f->name, &POOL_V_REF(ref), NULL,
                              &refs);

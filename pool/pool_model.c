@@ -1,6 +1,9 @@
 /*
  * pool_model.c - the object model: classes and their fields, in XenAPI
- * record order, after xapi's datamodel (the fields xm-pool uses).
+ * record order, after xapi's datamodel: the fields xm-pool uses, stored,
+ * and the rest of XAPI's record as constant fields (K*), so that every
+ * field XAPI always sends is there (tests/data/xapi-fields.txt, checked
+ * by tests/unit/pool/test_xapi_fields).
  *
  * Changing a stored field here needs a schema migration (pool_schema.c);
  * pool_db_open() refuses a file that lacks a column this table names.
@@ -20,7 +23,7 @@
 #define A_SRO      POOL_FA_STATIC_RO
 #define A_DRO      POOL_FA_DYNAMIC_RO
 
-#define F_UUID     { FIELD("uuid", STRING, SRO) }
+#define F_UUID     { FIELD("uuid", STRING, DRO) }
 #define F_NAMES(a) { FIELD("name_label", STRING, a) }, \
                    { FIELD("name_description", STRING, a) }
 #define F_OPS      { FIELD("allowed_operations", STRING_SET, DRO) }, \
@@ -34,6 +37,19 @@
 #define F_ENUM(n, a, values, d) \
     { FIELD(n, ENUM, a), .enum_values = (values), .def = (d) }
 
+/* Constant fields (pool_field.constant): the rest of XAPI's record, that
+ * xm-pool does not model.  No column: every record has the default, the
+ * type's zero or d (a set or map as JSON text).  Read-only here even where
+ * XAPI's access is RW (tests/data/xapi-fields-allowed.txt lists them);
+ * K_TO names the target of a ref or ref set when it is a modelled class. */
+#define K(n, t, a)          { FIELD(n, t, a), .constant = true }
+#define K_DEF(n, t, a, d)   { FIELD(n, t, a), .def = (d), .constant = true }
+#define K_TO(n, t, a, cls) \
+    { FIELD(n, t, a), .target = POOL_CLASS_##cls, .constant = true }
+#define K_ENUM(n, a, values, d) \
+    { FIELD(n, ENUM, a), .enum_values = (values), .def = (d), \
+      .constant = true }
+
 static const char *const vm_power_states[] = {
     "Halted", "Paused", "Running", "Suspended", NULL
 };
@@ -46,33 +62,209 @@ static const char *const vdi_types[] = {
     "system", "user", "ephemeral", "suspend", "crashdump", "ha_statefile",
     "metadata", "redo_log", "rrd", "pvs_cache", "cbt_metadata", NULL
 };
+/* Enums of constant fields, as XAPI spells them. */
+static const char *const e_telemetry_frequency[] = {
+    "daily", "weekly", "monthly", NULL
+};
+static const char *const e_update_sync_frequency[] = {
+    "daily", "weekly", NULL
+};
+static const char *const e_host_display[] = {
+    "enabled", "disable_on_reboot", "disabled", "enable_on_reboot", NULL
+};
+static const char *const e_latest_synced_updates_applied_state[] = {
+    "yes", "no", "unknown", NULL
+};
+static const char *const e_host_numa_affinity_policy[] = {
+    "any", "best_effort", "default_policy", NULL
+};
+static const char *const e_host_ntp_mode[] = {
+    "DHCP", "Custom", "Factory", "Disabled", NULL
+};
+static const char *const e_on_softreboot_behavior[] = {
+    "soft_reboot", "destroy", "restart", "preserve", NULL
+};
+static const char *const e_on_normal_exit[] = { "destroy", "restart", NULL };
+static const char *const e_on_crash_behaviour[] = {
+    "destroy", "coredump_and_destroy", "restart", "coredump_and_restart",
+    "preserve", "rename_restart", NULL
+};
+static const char *const e_domain_type[] = {
+    "hvm", "pv", "pv_in_pvh", "pvh", "unspecified", NULL
+};
+static const char *const e_vm_secureboot_certificates_state[] = {
+    "ok", "update_available", "update_on_boot", NULL
+};
+static const char *const e_on_boot[] = { "reset", "persist", NULL };
+static const char *const e_network_default_locking_mode[] = {
+    "unlocked", "disabled", NULL
+};
+static const char *const e_vif_locking_mode[] = {
+    "network_default", "locked", "unlocked", "disabled", NULL
+};
+static const char *const e_vif_ipv4_configuration_mode[] = {
+    "None", "Static", "DHCP", NULL
+};
+static const char *const e_vif_ipv6_configuration_mode[] = {
+    "None", "Static", "Autoconf", NULL
+};
 
 static const struct pool_field pool_fields[] = {
     F_UUID,
     F_NAMES(RW),
     F_REF("master", DRO, HOST, SET_NULL),
     F_REF("default_SR", RW, SR, SET_NULL),
+    K_TO("suspend_image_SR", REF, SRO, SR),
+    K_TO("crash_dump_SR", REF, SRO, SR),
     F_OTHER,
+    K("ha_enabled", BOOL, DRO),
+    K("ha_configuration", MAP, DRO),
+    K("ha_statefiles", STRING_SET, DRO),
+    K("ha_host_failures_to_tolerate", INT, DRO),
+    K("ha_plan_exists_for", INT, DRO),
+    K("ha_allow_overcommit", BOOL, SRO),
+    K("ha_overcommitted", BOOL, DRO),
+    K("blobs", MAP, DRO),
+    K("tags", STRING_SET, SRO),
+    K("gui_config", MAP, SRO),
+    K("health_check_config", MAP, SRO),
+    K("wlb_url", STRING, DRO),
+    K("wlb_username", STRING, DRO),
+    K("wlb_enabled", BOOL, SRO),
+    K("wlb_verify_cert", BOOL, SRO),
+    K("redo_log_enabled", BOOL, DRO),
+    K_TO("redo_log_vdi", REF, DRO, VDI),
+    K("vswitch_controller", STRING, DRO),
+    K("restrictions", MAP, DRO),
+    K_TO("metadata_VDIs", REF_SET, DRO, VDI),
+    K("ha_cluster_stack", STRING, DRO),
+    K("allowed_operations", STRING_SET, DRO),
+    K("current_operations", MAP, DRO),
+    K("guest_agent_config", MAP, DRO),
+    K("cpu_info", MAP, DRO),
+    K("policy_no_vendor_device", BOOL, SRO),
+    K("live_patching_disabled", BOOL, SRO),
+    K("igmp_snooping_enabled", BOOL, DRO),
+    K("uefi_certificates", STRING, SRO),
+    K("custom_uefi_certificates", STRING, SRO),
+    K("is_psr_pending", BOOL, SRO),
+    K("tls_verification_enabled", BOOL, DRO),
+    K("repositories", REF_SET, DRO),
+    K("client_certificate_auth_enabled", BOOL, DRO),
+    K("client_certificate_auth_name", STRING, DRO),
+    K("repository_proxy_url", STRING, DRO),
+    K("repository_proxy_username", STRING, DRO),
+    K("repository_proxy_password", REF, DRO),
     { FIELD("migration_compression", BOOL, RW) },
+    K_DEF("coordinator_bias", BOOL, SRO, "true"),
+    K_DEF("local_auth_max_threads", INT, SRO, "8"),
+    K_DEF("ext_auth_max_threads", INT, SRO, "1"),
+    K_DEF("ext_auth_cache_enabled", BOOL, DRO, "true"),
+    K_DEF("ext_auth_cache_size", INT, DRO, "50"),
+    K_DEF("ext_auth_cache_expiry", INT, DRO, "300"),
+    K("telemetry_uuid", REF, DRO),
+    K_ENUM("telemetry_frequency", DRO, e_telemetry_frequency, "weekly"),
+    K("telemetry_next_collection", DATETIME, DRO),
+    K("last_update_sync", DATETIME, DRO),
+    K_ENUM("update_sync_frequency", DRO, e_update_sync_frequency, "weekly"),
+    K("update_sync_day", INT, DRO),
+    K("update_sync_enabled", BOOL, DRO),
+    K("recommendations", MAP, DRO),
+    K("license_server", MAP, SRO),
+    K_DEF("ha_reboot_vm_on_internal_shutdown", BOOL, SRO, "true"),
+    K("limit_console_sessions", BOOL, SRO),
+    K("vm_console_idle_timeout", INT, SRO),
+    K("auto_update_vm_secureboot_certificates", BOOL, SRO),
+    /* xm-pool's own, not in XAPI's record */
     F_REF("migration_network", RW, NETWORK, SET_NULL),
 };
 
 static const struct pool_field host_fields[] = {
     F_UUID,
     F_NAMES(RW),
+    K("memory_overhead", INT, DRO),
     F_OPS,
-    { FIELD("address", STRING, SRO) },
-    { FIELD("hostname", STRING, DRO) },
+    { FIELD("API_version_major", INT, DRO) },
+    { FIELD("API_version_minor", INT, DRO) },
+    K("API_version_vendor", STRING, DRO),
+    K("API_version_vendor_implementation", MAP, DRO),
     { FIELD("enabled", BOOL, DRO) },
+    { FIELD("software_version", MAP, SRO) },
+    F_OTHER,
+    K("capabilities", STRING_SET, SRO),
+    K("cpu_configuration", MAP, DRO),
+    K("sched_policy", STRING, DRO),
+    K("supported_bootloaders", STRING_SET, DRO),
+    F_SET("resident_VMs", VM, "resident_on"),
+    K("logging", MAP, SRO),
+    K("PIFs", REF_SET, DRO),
+    K_TO("suspend_image_sr", REF, SRO, SR),
+    K_TO("crash_dump_sr", REF, SRO, SR),
+    K("crashdumps", REF_SET, DRO),
+    K("patches", REF_SET, DRO),
+    K("updates", REF_SET, DRO),
+    F_SET("PBDs", PBD, "host"),
+    K("host_CPUs", REF_SET, DRO),
+    K("cpu_info", MAP, DRO),
+    { FIELD("hostname", STRING, DRO) },
+    { FIELD("address", STRING, SRO) },
+    K("metrics", REF, DRO),
+    K("license_params", MAP, DRO),
+    K("ha_statefiles", STRING_SET, DRO),
+    K("ha_network_peers", STRING_SET, DRO),
+    K("blobs", MAP, DRO),
+    K("tags", STRING_SET, SRO),
+    K("external_auth_type", STRING, DRO),
+    K("external_auth_service_name", STRING, DRO),
+    K("external_auth_configuration", MAP, DRO),
+    K("edition", STRING, DRO),
+    K_DEF("license_server", MAP, SRO,
+        "{\"address\":\"localhost\",\"port\":\"27000\"}"),
+    K("bios_strings", MAP, DRO),
+    K("power_on_mode", STRING, DRO),
+    K("power_on_config", MAP, DRO),
+    K_TO("local_cache_sr", REF, SRO, SR),
+    K("chipset_info", MAP, DRO),
+    K("PCIs", REF_SET, DRO),
+    K("PGPUs", REF_SET, DRO),
+    K("PUSBs", REF_SET, DRO),
+    K_DEF("ssl_legacy", BOOL, SRO, "true"),
+    K("guest_VCPUs_params", MAP, SRO),
+    K_ENUM("display", SRO, e_host_display, "enabled"),
+    K_DEF("virtual_hardware_platform_versions", STRING_SET, DRO, "[\"0\"]"),
+    K_TO("control_domain", REF, DRO, VM),
+    K("updates_requiring_reboot", REF_SET, DRO),
+    K("features", REF_SET, DRO),
+    K("iscsi_iqn", STRING, SRO),
+    K("multipathing", BOOL, SRO),
+    K("uefi_certificates", STRING, SRO),
+    K("certificates", REF_SET, DRO),
+    K("editions", STRING_SET, DRO),
+    K("pending_guidances", STRING_SET, DRO),
+    K("tls_verification_enabled", BOOL, DRO),
+    K("last_software_update", DATETIME, DRO),
+    K("https_only", BOOL, DRO),
+    K_ENUM("latest_synced_updates_applied", DRO,
+        e_latest_synced_updates_applied_state, "unknown"),
+    K_ENUM("numa_affinity_policy", DRO, e_host_numa_affinity_policy,
+        "default_policy"),
+    K("pending_guidances_recommended", STRING_SET, DRO),
+    K("pending_guidances_full", STRING_SET, DRO),
+    K("last_update_hash", STRING, DRO),
+    K_DEF("ssh_enabled", BOOL, DRO, "true"),
+    K("ssh_enabled_timeout", INT, DRO),
+    K("ssh_expiry", DATETIME, DRO),
+    K("console_idle_timeout", INT, DRO),
+    K("ssh_auto_mode", BOOL, DRO),
+    K("max_cstate", STRING, DRO),
+    K("secure_boot", BOOL, DRO),
+    K_ENUM("ntp_mode", DRO, e_host_ntp_mode, "Factory"),
+    K("ntp_custom_servers", STRING_SET, DRO),
+    K_DEF("timezone", STRING, DRO, "UTC"),
+    /* xm-pool's own, not in XAPI's record */
     { FIELD("live", BOOL, DRO) },
     { FIELD("memory_total", INT, DRO) },
     { FIELD("memory_free", INT, DRO) },
-    { FIELD("API_version_major", INT, DRO) },
-    { FIELD("API_version_minor", INT, DRO) },
-    { FIELD("software_version", MAP, DRO) },
-    F_OTHER,
-    F_SET("resident_VMs", VM, "resident_on"),
-    F_SET("PBDs", PBD, "host"),
     { FIELD("migration_address", STRING, RW) },
 };
 
@@ -80,22 +272,95 @@ static const struct pool_field vm_fields[] = {
     F_UUID,
     F_OPS,
     F_NAMES(RW),
-    F_ENUM("power_state", DRO, vm_power_states, "Halted"),
+    F_ENUM("power_state", SRO, vm_power_states, "Halted"),
+    K("user_version", INT, SRO),
     { FIELD("is_a_template", BOOL, RW) },
-    { FIELD("is_control_domain", BOOL, DRO) },
-    { FIELD("domid", INT, DRO), .def = "-1" },
+    K("is_default_template", BOOL, DRO),
+    K_TO("suspend_VDI", REF, SRO, VDI),
+    F_REF("resident_on", DRO, HOST, SET_NULL),
+    F_REF("scheduled_to_be_resident_on", DRO, HOST, SET_NULL),
+    F_REF("affinity", RW, HOST, SET_NULL),
+    K("memory_overhead", INT, DRO),
+    K("memory_target", INT, SRO),
     { FIELD("memory_static_max", INT, RW) },
     { FIELD("memory_dynamic_max", INT, RW) },
     { FIELD("memory_dynamic_min", INT, RW) },
     { FIELD("memory_static_min", INT, RW) },
+    K("VCPUs_params", MAP, SRO),
     { FIELD("VCPUs_max", INT, RW), .def = "1" },
     { FIELD("VCPUs_at_startup", INT, RW), .def = "1" },
-    F_REF("resident_on", DRO, HOST, SET_NULL),
-    F_REF("scheduled_to_be_resident_on", DRO, HOST, SET_NULL),
-    F_REF("affinity", RW, HOST, SET_NULL),
-    F_OTHER,
-    F_SET("VBDs", VBD, "VM"),
+    K_ENUM("actions_after_softreboot", SRO, e_on_softreboot_behavior,
+        "soft_reboot"),
+    K_ENUM("actions_after_shutdown", SRO, e_on_normal_exit, "destroy"),
+    K_ENUM("actions_after_reboot", SRO, e_on_normal_exit, "destroy"),
+    K_ENUM("actions_after_crash", SRO, e_on_crash_behaviour, "destroy"),
+    K("consoles", REF_SET, DRO),
     F_SET("VIFs", VIF, "VM"),
+    F_SET("VBDs", VBD, "VM"),
+    K("VUSBs", REF_SET, DRO),
+    K("crash_dumps", REF_SET, DRO),
+    K("VTPMs", REF_SET, DRO),
+    K("PV_bootloader", STRING, SRO),
+    K("PV_kernel", STRING, SRO),
+    K("PV_ramdisk", STRING, SRO),
+    K("PV_args", STRING, SRO),
+    K("PV_bootloader_args", STRING, SRO),
+    K("PV_legacy_args", STRING, SRO),
+    K("HVM_boot_policy", STRING, SRO),
+    K("HVM_boot_params", MAP, SRO),
+    K_DEF("HVM_shadow_multiplier", FLOAT, SRO, "1.0"),
+    K("platform", MAP, SRO),
+    K("PCI_bus", STRING, SRO),
+    F_OTHER,
+    { FIELD("domid", INT, DRO), .def = "-1" },
+    K("domarch", STRING, DRO),
+    K("last_boot_CPU_flags", MAP, SRO),
+    { FIELD("is_control_domain", BOOL, DRO) },
+    K("metrics", REF, DRO),
+    K("guest_metrics", REF, DRO),
+    K("last_booted_record", STRING, SRO),
+    K("recommendations", STRING, SRO),
+    K("xenstore_data", MAP, SRO),
+    K("ha_always_run", BOOL, SRO),
+    K("ha_restart_priority", STRING, SRO),
+    K("is_a_snapshot", BOOL, DRO),
+    K_TO("snapshot_of", REF, DRO, VM),
+    K_TO("snapshots", REF_SET, DRO, VM),
+    K("snapshot_time", DATETIME, DRO),
+    K("transportable_snapshot_id", STRING, DRO),
+    K("blobs", MAP, DRO),
+    K("tags", STRING_SET, SRO),
+    K("blocked_operations", MAP, SRO),
+    K("snapshot_info", MAP, DRO),
+    K("snapshot_metadata", STRING, DRO),
+    K_TO("parent", REF, DRO, VM),
+    K_TO("children", REF_SET, DRO, VM),
+    K("bios_strings", MAP, DRO),
+    K("protection_policy", REF, SRO),
+    K("is_snapshot_from_vmpp", BOOL, SRO),
+    K("snapshot_schedule", REF, SRO),
+    K("is_vmss_snapshot", BOOL, SRO),
+    K("appliance", REF, SRO),
+    K("start_delay", INT, SRO),
+    K("shutdown_delay", INT, SRO),
+    K("order", INT, SRO),
+    K("VGPUs", REF_SET, DRO),
+    K("attached_PCIs", REF_SET, DRO),
+    K_TO("suspend_SR", REF, SRO, SR),
+    K("version", INT, SRO),
+    K_DEF("generation_id", STRING, SRO, "0:0"),
+    K("hardware_platform_version", INT, SRO),
+    K_DEF("has_vendor_device", BOOL, SRO, "true"),
+    K("requires_reboot", BOOL, DRO),
+    K("reference_label", STRING, SRO),
+    K_ENUM("domain_type", SRO, e_domain_type, "unspecified"),
+    K("NVRAM", MAP, SRO),
+    K("pending_guidances", STRING_SET, DRO),
+    K("pending_guidances_recommended", STRING_SET, DRO),
+    K("pending_guidances_full", STRING_SET, DRO),
+    K("groups", REF_SET, DRO),
+    K_ENUM("secureboot_certificates_state", DRO,
+        e_vm_secureboot_certificates_state, "ok"),
 };
 
 static const struct pool_field vbd_fields[] = {
@@ -103,15 +368,23 @@ static const struct pool_field vbd_fields[] = {
     F_OPS,
     F_REF("VM", SRO, VM, CASCADE),
     F_REF("VDI", SRO, VDI, SET_NULL),
-    { FIELD("device", STRING, DRO) },
+    { FIELD("device", STRING, SRO) },
     { FIELD("userdevice", STRING, RW) },
     { FIELD("bootable", BOOL, RW) },
     F_ENUM("mode", RW, vbd_modes, "RW"),
     F_ENUM("type", RW, vbd_types, "Disk"),
     { FIELD("unpluggable", BOOL, RW), .def = "true" },
+    K("storage_lock", BOOL, DRO),
     { FIELD("empty", BOOL, SRO) },
-    { FIELD("currently_attached", BOOL, DRO) },
     F_OTHER,
+    { FIELD("currently_attached", BOOL, SRO) },
+    K("status_code", INT, DRO),
+    K("status_detail", STRING, DRO),
+    K("runtime_properties", MAP, DRO),
+    K("qos_algorithm_type", STRING, SRO),
+    K("qos_algorithm_params", MAP, SRO),
+    K("qos_supported_algorithms", STRING_SET, DRO),
+    K("metrics", REF, DRO),
 };
 
 static const struct pool_field vdi_fields[] = {
@@ -120,21 +393,32 @@ static const struct pool_field vdi_fields[] = {
     F_OPS,
     F_REF("SR", SRO, SR, CASCADE),
     F_SET("VBDs", VBD, "VDI"),
+    K("crash_dumps", REF_SET, DRO),
     { FIELD("virtual_size", INT, SRO) },
     { FIELD("physical_utilisation", INT, DRO) },
     F_ENUM("type", SRO, vdi_types, "user"),
     { FIELD("sharable", BOOL, SRO) },
     { FIELD("read_only", BOOL, SRO) },
     F_OTHER,
+    K("storage_lock", BOOL, DRO),
     { FIELD("location", STRING, DRO) },
     { FIELD("managed", BOOL, DRO), .def = "true" },
     { FIELD("missing", BOOL, DRO) },
+    K_TO("parent", REF, DRO, VDI),
+    K("xenstore_data", MAP, SRO),
     { FIELD("sm_config", MAP, DRO) },
     /* schema version 2 */
     { FIELD("is_a_snapshot", BOOL, DRO) },
     F_REF("snapshot_of", DRO, VDI, SET_NULL),
     F_SET("snapshots", VDI, "snapshot_of"),
     { FIELD("snapshot_time", DATETIME, DRO) },
+    K("tags", STRING_SET, SRO),
+    K("allow_caching", BOOL, DRO),
+    K_ENUM("on_boot", DRO, e_on_boot, "persist"),
+    K_TO("metadata_of_pool", REF, DRO, POOL),
+    K("metadata_latest", BOOL, DRO),
+    K("is_tools_iso", BOOL, DRO),
+    K("cbt_enabled", BOOL, DRO),
 };
 
 static const struct pool_field sr_fields[] = {
@@ -150,7 +434,13 @@ static const struct pool_field sr_fields[] = {
     { FIELD("content_type", STRING, SRO) },
     { FIELD("shared", BOOL, DRO) },
     F_OTHER,
+    K("tags", STRING_SET, SRO),
     { FIELD("sm_config", MAP, DRO) },
+    K("blobs", MAP, DRO),
+    K("local_cache_enabled", BOOL, DRO),
+    K("introduced_by", REF, DRO),
+    K("clustered", BOOL, DRO),
+    K("is_tools_sr", BOOL, DRO),
 };
 
 static const struct pool_field pbd_fields[] = {
@@ -167,10 +457,17 @@ static const struct pool_field network_fields[] = {
     F_NAMES(RW),
     F_OPS,
     F_SET("VIFs", VIF, "network"),
+    K("PIFs", REF_SET, DRO),
     { FIELD("MTU", INT, RW), .def = "1500" },
     F_OTHER,
     { FIELD("bridge", STRING, SRO) },
     { FIELD("managed", BOOL, SRO), .def = "true" },
+    K("blobs", MAP, DRO),
+    K("tags", STRING_SET, SRO),
+    K_ENUM("default_locking_mode", DRO, e_network_default_locking_mode,
+        "unlocked"),
+    K("assigned_ips", MAP, DRO),
+    K("purpose", STRING_SET, DRO),
 };
 
 static const struct pool_field vif_fields[] = {
@@ -181,9 +478,28 @@ static const struct pool_field vif_fields[] = {
     F_REF("VM", SRO, VM, CASCADE),
     { FIELD("MAC", STRING, SRO) },
     { FIELD("MTU", INT, SRO), .def = "1500" },
-    { FIELD("currently_attached", BOOL, DRO) },
     F_OTHER,
+    { FIELD("currently_attached", BOOL, SRO) },
+    K("status_code", INT, DRO),
+    K("status_detail", STRING, DRO),
+    K("runtime_properties", MAP, DRO),
+    K("qos_algorithm_type", STRING, SRO),
+    K("qos_algorithm_params", MAP, SRO),
+    K("qos_supported_algorithms", STRING_SET, DRO),
+    K("metrics", REF, DRO),
     { FIELD("MAC_autogenerated", BOOL, DRO) },
+    K_ENUM("locking_mode", SRO, e_vif_locking_mode, "network_default"),
+    K("ipv4_allowed", STRING_SET, SRO),
+    K("ipv6_allowed", STRING_SET, SRO),
+    K_ENUM("ipv4_configuration_mode", DRO, e_vif_ipv4_configuration_mode,
+        "None"),
+    K("ipv4_addresses", STRING_SET, DRO),
+    K("ipv4_gateway", STRING, DRO),
+    K_ENUM("ipv6_configuration_mode", DRO, e_vif_ipv6_configuration_mode,
+        "None"),
+    K("ipv6_addresses", STRING_SET, DRO),
+    K("ipv6_gateway", STRING, DRO),
+    K("trunks", STRING_SET, SRO),
 };
 
 static const struct pool_field task_fields[] = {
@@ -195,9 +511,13 @@ static const struct pool_field task_fields[] = {
     F_ENUM("status", DRO, task_statuses, "pending"),
     F_REF("resident_on", DRO, HOST, SET_NULL),
     { FIELD("progress", FLOAT, DRO) },
+    K("type", STRING, DRO),
     { FIELD("result", STRING, DRO) },
     { FIELD("error_info", STRING_SET, DRO) },
     F_OTHER,
+    K_TO("subtask_of", REF, DRO, TASK),
+    K_TO("subtasks", REF_SET, DRO, TASK),
+    K_DEF("backtrace", STRING, DRO, "()"),
 };
 
 static const struct pool_field session_fields[] = {
@@ -208,16 +528,25 @@ static const struct pool_field session_fields[] = {
     { FIELD("pool", BOOL, DRO) },
     F_OTHER,
     { FIELD("is_local_superuser", BOOL, DRO) },
+    K("subject", REF, DRO),
+    K("validation_time", DATETIME, DRO),
+    K("auth_user_sid", STRING, DRO),
     { FIELD("auth_user_name", STRING, DRO) },
+    K("rbac_permissions", STRING_SET, SRO),
+    K_TO("tasks", REF_SET, DRO, TASK),
+    K_TO("parent", REF, SRO, SESSION),
+    K("originator", STRING, DRO),
+    K("client_certificate", BOOL, DRO),
 };
 
 static const struct pool_field user_fields[] = {
     F_UUID,
     { FIELD("short_name", STRING, SRO) },
     { FIELD("fullname", STRING, RW) },
+    F_OTHER,
+    /* xm-pool's own, not in XAPI's record */
     /* The hash is computed elsewhere; never leaves the daemon. */
     { FIELD("password_hash", STRING, DRO), .internal = true },
-    F_OTHER,
 };
 
 #define CLASS(i, n, f, ev) \
@@ -227,18 +556,19 @@ static const struct pool_field user_fields[] = {
 /* A storage driver, as XAPI lists its SM plugins (schema version 2). */
 static const struct pool_field sm_fields[] = {
     F_UUID,
-    F_NAMES(SRO),
-    { FIELD("type", STRING, SRO) },
-    { FIELD("vendor", STRING, SRO) },
-    { FIELD("copyright", STRING, SRO) },
-    { FIELD("version", STRING, SRO) },
-    { FIELD("required_api_version", STRING, SRO) },
-    { FIELD("configuration", MAP, SRO) },
-    { FIELD("capabilities", STRING_SET, SRO) },
-    { FIELD("features", MAP, SRO) },
+    F_NAMES(DRO),
+    { FIELD("type", STRING, DRO) },
+    { FIELD("vendor", STRING, DRO) },
+    { FIELD("copyright", STRING, DRO) },
+    { FIELD("version", STRING, DRO) },
+    { FIELD("required_api_version", STRING, DRO) },
+    { FIELD("configuration", MAP, DRO) },
+    { FIELD("capabilities", STRING_SET, DRO) },
+    { FIELD("features", MAP, DRO) },
     F_OTHER,
-    { FIELD("driver_filename", STRING, SRO) },
-    { FIELD("required_cluster_stack", STRING_SET, SRO) },
+    { FIELD("driver_filename", STRING, DRO) },
+    { FIELD("required_cluster_stack", STRING_SET, DRO) },
+    K("supported_image_formats", STRING_SET, DRO),
 };
 
 static const struct pool_class classes[POOL_CLASS_COUNT] = {

@@ -21,7 +21,8 @@ POOL_LIBS = pool/libpool.a common/libxt.a $(SQLITE_LIBS)
 POOL_UNIT_TESTS = \
 	tests/unit/pool/test_db \
 	tests/unit/pool/test_db_crash \
-	tests/unit/pool/test_evac
+	tests/unit/pool/test_evac \
+	tests/unit/pool/test_xapi_fields
 
 check_PROGRAMS += $(POOL_UNIT_TESTS)
 TESTS += $(POOL_UNIT_TESTS)
@@ -39,3 +40,11 @@ tests_unit_pool_test_db_crash_LDADD = $(POOL_LIBS)
 tests_unit_pool_test_evac_SOURCES = tests/unit/pool/test_evac.c tests/tap.h
 tests_unit_pool_test_evac_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
 tests_unit_pool_test_evac_LDADD = $(POOL_LIBS)
+tests_unit_pool_test_xapi_fields_SOURCES = tests/unit/pool/test_xapi_fields.c \
+	tests/tap.h
+tests_unit_pool_test_xapi_fields_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/pool
+tests_unit_pool_test_xapi_fields_LDADD = $(POOL_LIBS)
+# The XAPI record fields it checks the model against (from
+# scripts/xapi-fields.py) and the differences allowed.
+EXTRA_DIST += tests/data/xapi-fields.txt tests/data/xapi-fields-allowed.txt

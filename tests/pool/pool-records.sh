@@ -3,11 +3,14 @@
 # get_all_records of pool, host and network; getters; setter type checks;
 # a bad ref is HANDLE_INVALID; no session or a wrong one is SESSION_INVALID;
 # system.listMethods, without a session, lists the methods a client may
-# call (Async forms too, host_local.* not), the classes derivable from it.
+# call (Async forms too, host_local.* not), the classes derivable from it;
+# every field XAPI sends (tests/data/xapi-fields.txt) is in the records and
+# has its getter.
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
 pt_setup records
 pt_start 2 || pt_bail "host 2 did not start"
-pt_py <<'P'
+pt_py "$PT_SRCDIR/tests/data/xapi-fields.txt" <<'P'
+import sys
 from pool_client import *
 t = Tap()
 s = Session(2)
@@ -45,6 +48,28 @@ t.ok({"pool", "host", "VM", "SR", "VDI", "VBD", "PBD", "task", "network"} <=
      {m.split(".")[0] for m in ms if m.endswith(".get_all_records")},
      "  the classes follow from their get_all_records")
 t.is_(len(ms), len(set(ms)), "  each method once")
+xf = {}
+for line in open(sys.argv[1]):
+    if line.strip() and not line.startswith(("#", "enum\t")):
+        c, f = line.split("\t")[:2]
+        xf.setdefault(c, []).append(f)
+served = [c for c in xf if c + ".get_all_records" in ms]
+t.ok({"pool", "host", "VM", "network", "SR", "VDI"} <= set(served),
+     "  XAPI's classes we serve (%s)" % " ".join(served))
+nogetter = ["%s.get_%s" % (c, f) for c in served for f in xf[c]
+            if "%s.get_%s" % (c, f) not in ms]
+t.is_(nogetter, [], "  a getter for each of their XAPI fields")
+missing = []
+for c in served:
+    for r, rec in s.call(c + ".get_all_records").items():
+        missing += ["%s.%s" % (c, f) for f in xf[c] if f not in rec]
+t.is_(missing, [], "every field XAPI sends is in the records of a fresh pool")
+t.is_((s.call("host.get_license_server", ref), s.call("host.get_ssl_legacy",
+                                                        ref)),
+      ({"address": "localhost", "port": "27000"}, True),
+      "  a constant field's getter answers XAPI's default")
+t.fails_with(lambda: s.call("host.set_ssl_legacy", ref, False),
+             "MESSAGE_METHOD_UNKNOWN", "  and it has no setter")
 s.call("session.logout")
 t.fails_with(lambda: s.call("host.get_all"), "SESSION_INVALID",
              "a closed session is SESSION_INVALID")

@@ -81,6 +81,9 @@ struct cli_ctx {
     bool tty;               /* out is a terminal */
     int status;             /* enum cli_exit of the first error */
     struct cli_conn *conn;  /* NULL until cli_rpc_login() */
+    /* Each class's get_all_records once a ref of it was printed as its
+     * uuid (cli_field_text); NULL until then. */
+    struct api_value *uuid_cache[POOL_CLASS_COUNT];
 };
 
 typedef int (*cli_handler_fn)(struct cli_ctx *cli);
@@ -102,6 +105,15 @@ const struct cli_command *cli_command_find(const char *name);
 size_t cli_levenshtein(const char *a, const char *b);
 /* The command closest to name, if close enough to be a typo; else NULL. */
 const char *cli_suggest(const char *name);
+
+/*
+ * The text of v, a value of field f, as xe prints it: a ref as the uuid
+ * of the object it names ("<not in database>" for OpaqueRef:NULL or a
+ * dangling one), a set of refs as their uuids, "; " between items.  f
+ * NULL: as it came.  Caller frees; NULL on ENOMEM.
+ */
+char *cli_field_text(struct cli_ctx *cli, const struct pool_field *f,
+                     const struct api_value *v);
 
 /* Initialises cli (out/err stdout/stderr); cli_ctx_clear() frees what it
  * holds (also logging out). */

@@ -326,6 +326,12 @@ static void args_clear(struct cli_args *a)
 
 void cli_ctx_clear(struct cli_ctx *cli)
 {
+    size_t i;
+
+    for (i = 0; i < POOL_CLASS_COUNT; i++) {
+        api_value_free(cli->uuid_cache[i]);
+        cli->uuid_cache[i] = NULL;
+    }
     cli_rpc_logout(cli);
     args_clear(&cli->args);
     free(cli->opts.server);
@@ -838,13 +844,74 @@ char *cli_value_text(const struct api_value *v)
     return s;
 }
 
-static bool field_equals(const struct api_value *rec, const char *wire,
+#define NOT_IN_DB "<not in database>"
+
+/* The uuid of ref, an object of class target; NULL for none (or one
+ * gone); ref itself when the class could not be listed. */
+static const char *ref_uuid(struct cli_ctx *cli, enum pool_class_id target,
+                            const char *ref)
+{
+    struct api_value **all = &cli->uuid_cache[target];
+    const struct api_value *rec;
+    char method[64];
+
+    if (!ref || !*ref || !strcmp(ref, "OpaqueRef:NULL"))
+        return NULL;
+    if (!*all) {
+        snprintf(method, sizeof(method), "%s.get_all_records",
+                 pool_class_get(target)->name);
+        if (cli_rpc_call(cli, method, NULL, all) != 0)
+            *all = api_array();  /* "not listed" (reported): refs as are */
+    }
+    if (api_value_type(*all) != API_STRUCT)
+        return ref;
+    rec = api_struct_get(*all, ref);
+    return rec ? api_value_string(api_struct_get(rec, "uuid")) : NULL;
+}
+
+char *cli_field_text(struct cli_ctx *cli, const struct pool_field *f,
+                     const struct api_value *v)
+{
+    char *s = NULL;
+    size_t len = 0, i, n;
+    const char *u, *ref;
+    FILE *m;
+
+    if (!f || (f->type != POOL_FT_REF && f->type != POOL_FT_REF_SET))
+        return cli_value_text(v);
+    m = open_memstream(&s, &len);
+    if (!m)
+        return NULL;
+    n = f->type == POOL_FT_REF ? 1 : api_value_count(v);
+    for (i = 0; i < n; i++) {
+        ref = api_value_string(f->type == POOL_FT_REF ? v :
+                               api_array_get(v, i));
+        u = ref_uuid(cli, f->target, ref);
+        fprintf(m, "%s%s", i ? "; " : "", u ? u : NOT_IN_DB);
+    }
+    if (fclose(m) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Whether rec's field wire reads want: its text, or for a ref its uuid
+ * (as printed) or the ref itself. */
+static bool field_equals(struct cli_ctx *cli, const struct pool_field *f,
+                         const struct api_value *rec, const char *wire,
                          const char *want)
 {
-    char *t = cli_value_text(api_struct_get(rec, wire));
+    const struct api_value *v = api_struct_get(rec, wire);
+    char *t = cli_value_text(v);
     bool eq = t && strcmp(t, want) == 0;
 
     free(t);
+    if (!eq && f && f->type == POOL_FT_REF) {
+        t = cli_field_text(cli, f, v);
+        eq = t && strcmp(t, want) == 0;
+        free(t);
+    }
     return eq;
 }
 
@@ -859,8 +926,8 @@ bool cli_record_matches(struct cli_ctx *cli, const struct pool_class *cls,
 
         if (name && key_eq(kv->key, name)) {
             kv->used = true;
-            if (!field_equals(rec, "uuid", kv->value) &&
-                !field_equals(rec, "name_label", kv->value))
+            if (!field_equals(cli, NULL, rec, "uuid", kv->value) &&
+                !field_equals(cli, NULL, rec, "name_label", kv->value))
                 return false;
             continue;
         }
@@ -868,7 +935,7 @@ bool cli_record_matches(struct cli_ctx *cli, const struct pool_class *cls,
         if (!f)
             continue;
         kv->used = true;
-        if (!field_equals(rec, f->name, kv->value))
+        if (!field_equals(cli, f, rec, f->name, kv->value))
             return false;
     }
     return true;
@@ -923,7 +990,7 @@ int cli_print_record(struct cli_ctx *cli, const struct pool_class *cls,
             }
             {
                 char label[192];
-                char *t = cli_value_text(api_struct_value(rec, i));
+                char *t = cli_field_text(cli, f, api_struct_value(rec, i));
                 const char *acc = f && f->access == POOL_FA_RW ? "RW" : "RO";
 
                 snprintf(label, sizeof(label), "%s ( %s)", nb, acc);

@@ -175,7 +175,7 @@ int cli_vm_param_get(struct cli_ctx *cli)
             goto out;
         }
     }
-    t = cli_value_text(v);
+    t = key ? cli_value_text(v) : cli_field_text(cli, f, v);
     fprintf(cli->out, "%s\n", t ? t : "");
     free(t);
 out:

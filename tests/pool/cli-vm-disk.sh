@@ -30,8 +30,7 @@ pool=$(x pool-list --minimal)
 x pool-param-set uuid="$pool" default_SR="$sr" &&
     pt_ok "pool-param-set default_SR=" || pt_fail "pool-param-set default_SR="
 dflt=$(field pool-list "$pool" default-SR)
-[[ $dflt = OpaqueRef:* && $dflt != OpaqueRef:NULL ]] &&
-    pt_ok "pool-list shows a default SR" ||
+pt_is "$dflt" "$sr" "pool-list shows the default SR by its uuid" ||
     pt_fail "pool-list shows a default SR" "got '$dflt'"
 vbd=$(x vm-disk-add vm=diskvm disk-size=16M)
 is_uuid "$vbd" && pt_ok "vm-disk-add prints the VBD's uuid" ||
@@ -94,8 +93,8 @@ vm2=$(x vm-create name-label=withdisk memory=256M disk-size=8M)
 is_uuid "$vm2" && pt_ok "vm-create disk-size=: prints the VM's uuid only" ||
     pt_fail "vm-create disk-size=: prints the VM's uuid only" "got '$vm2'"
 vbds2=$(x vm-param-get uuid="$vm2" param-name=VBDs)
-[[ $vbds2 = OpaqueRef:* && $vbds2 != *";"* ]] &&
-    pt_ok "the new VM has one disk" ||
+is_uuid "$vbds2" && pt_is "$(x vbd-list VM="$vm2" --minimal)" "$vbds2" \
+    "the new VM has one disk, printed as its uuid" ||
     pt_fail "the new VM has one disk" "VBDs '$vbds2'"
 n_before=$(x vm-list --minimal | tr ',' '\n' | grep -c .)
 x vm-create name-label=nodisk memory=256M disk-size=8M \

@@ -14,7 +14,9 @@
  *
  * Every object has a uuid and a ref "OpaqueRef:<random uuid>", distinct
  * from each other and both from getrandom(2): a session's ref is its
- * secret.
+ * secret.  The exception is the role class: XAPI's six static roles,
+ * written once by schema version 3, with XAPI's fixed uuids and refs
+ * ("OpaqueRef:<uuid>"), so that a client sees the roles XAPI has.
  *
  * Errors are reported into the context given to pool_db_open(), once,
  * where they happen.  Codes the API layer maps:
@@ -63,6 +65,9 @@ enum pool_class_id {
     POOL_CLASS_SESSION,
     POOL_CLASS_USER,
     POOL_CLASS_SM,              /* schema version 2 */
+    POOL_CLASS_MESSAGE,         /* schema version 3 */
+    POOL_CLASS_SECRET,          /* schema version 3 */
+    POOL_CLASS_ROLE,            /* schema version 3 */
     POOL_CLASS_COUNT
 };
 
@@ -124,7 +129,7 @@ struct pool_class {
     const struct pool_field *fields;    /* record order; [0] is "uuid" */
     size_t nfields;
     bool events;                        /* changes go to the event log
-                                         * (not session, not user) */
+                                         * (not session, user, secret) */
 };
 
 #define POOL_REF_PREFIX     "OpaqueRef:"
@@ -264,7 +269,7 @@ const struct pool_value *pool_record_get(const struct pool_record *rec,
 
 /* ---- the database ------------------------------------------------------ */
 
-#define POOL_DB_SCHEMA_VERSION   2      /* what this program writes */
+#define POOL_DB_SCHEMA_VERSION   3      /* what this program writes */
 #define POOL_DB_BUSY_TIMEOUT_MS  5000
 
 struct pool_db;     /* opaque */
@@ -372,6 +377,11 @@ int pool_db_get_by_uuid(struct pool_db *db, enum pool_class_id cls,
  * no name_label. */
 int pool_db_get_by_name_label(struct pool_db *db, enum pool_class_id cls,
                               const char *label, struct pool_strv *refs_r);
+/* Destroys the oldest objects of cls (creation order) beyond the newest
+ * keep, as pool_db_destroy() would each (one transaction); *ndel_r (may
+ * be NULL): how many went.  For a class kept bounded (message). */
+int pool_db_keep_newest(struct pool_db *db, enum pool_class_id cls,
+                        uint64_t keep, uint64_t *ndel_r);
 /* The refs whose stored scalar field equals *v (e.g. user.short_name,
  * VM.resident_on). */
 int pool_db_find(struct pool_db *db, enum pool_class_id cls,

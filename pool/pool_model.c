@@ -154,7 +154,7 @@ static const struct pool_field pool_fields[] = {
     K("client_certificate_auth_name", STRING, DRO),
     K("repository_proxy_url", STRING, DRO),
     K("repository_proxy_username", STRING, DRO),
-    K("repository_proxy_password", REF, DRO),
+    K_TO("repository_proxy_password", REF, DRO, SECRET),
     { FIELD("migration_compression", BOOL, RW) },
     K_DEF("coordinator_bias", BOOL, SRO, "true"),
     K_DEF("local_auth_max_threads", INT, SRO, "8"),
@@ -162,7 +162,7 @@ static const struct pool_field pool_fields[] = {
     K_DEF("ext_auth_cache_enabled", BOOL, DRO, "true"),
     K_DEF("ext_auth_cache_size", INT, DRO, "50"),
     K_DEF("ext_auth_cache_expiry", INT, DRO, "300"),
-    K("telemetry_uuid", REF, DRO),
+    K_TO("telemetry_uuid", REF, DRO, SECRET),
     K_ENUM("telemetry_frequency", DRO, e_telemetry_frequency, "weekly"),
     K("telemetry_next_collection", DATETIME, DRO),
     K("last_update_sync", DATETIME, DRO),
@@ -571,6 +571,42 @@ static const struct pool_field sm_fields[] = {
     K("supported_image_formats", STRING_SET, DRO),
 };
 
+/* Schema version 3: what management GUIs list.  A message (an alert):
+ * written by the daemon or message.create, never changed; XAPI's cls
+ * enum as it spells it. */
+static const char *const message_classes[] = {
+    "VM", "Host", "SR", "Pool", "VMPP", "VMSS", "PVS_proxy", "VDI",
+    "Certificate", NULL
+};
+
+static const struct pool_field message_fields[] = {
+    F_UUID,
+    { FIELD("name", STRING, DRO) },
+    { FIELD("priority", INT, DRO) },
+    F_ENUM("cls", DRO, message_classes, "VM"),
+    { FIELD("obj_uuid", STRING, DRO) },
+    { FIELD("timestamp", DATETIME, DRO), .def = "now" },
+    { FIELD("body", STRING, DRO) },
+};
+
+/* A secret: a value other objects name by uuid (a password).  Its value
+ * is in its record, as XAPI's; the class has no events (see classes[]). */
+static const struct pool_field secret_fields[] = {
+    F_UUID,
+    { FIELD("value", STRING, RW) },
+    F_OTHER,
+};
+
+/* A role: XAPI's static roles, written by the migration to version 3
+ * (pool_schema.c), read-only.  xm-pool has no permissions: subroles is
+ * empty (XAPI lists the permissions there, as internal roles). */
+static const struct pool_field role_fields[] = {
+    F_UUID,
+    F_NAMES(SRO),
+    K_TO("subroles", REF_SET, SRO, ROLE),
+    K("is_internal", BOOL, DRO),
+};
+
 static const struct pool_class classes[POOL_CLASS_COUNT] = {
     CLASS(POOL, "pool", pool_fields, true),
     CLASS(HOST, "host", host_fields, true),
@@ -586,6 +622,11 @@ static const struct pool_class classes[POOL_CLASS_COUNT] = {
     CLASS(SESSION, "session", session_fields, false),
     CLASS(USER, "user", user_fields, false),
     CLASS(SM, "SM", sm_fields, true),
+    CLASS(MESSAGE, "message", message_fields, true),
+    /* Nor do secrets: an event.from snapshot would carry the value to
+     * every session following "*"; clients read them by their calls. */
+    CLASS(SECRET, "secret", secret_fields, false),
+    CLASS(ROLE, "role", role_fields, true),
 };
 
 const struct pool_class *pool_class_get(enum pool_class_id id)

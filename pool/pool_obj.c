@@ -1075,3 +1075,67 @@ out_free:
     free(sql);
     return rc;
 }
+
+/* The refs of cls beyond the newest keep, newest first. */
+static int select_oldest(struct pool_db *db, const struct pool_class *cls,
+                         uint64_t keep, struct pool_strv *refs_r)
+{
+    struct pool_value out = { .type = POOL_FT_REF_SET };
+    struct pool_sb sb = { 0 };
+    sqlite3_stmt *st = NULL;
+    char *sql;
+    int rc, sqrc = SQLITE_DONE;
+
+    pool_sb_add(&sb, "SELECT ref FROM ");
+    pool_sb_ident(&sb, cls->name);
+    pool_sb_add(&sb, " ORDER BY rowid DESC LIMIT -1 OFFSET ?1");
+    sql = pool_sb_take(&sb);
+    if (!sql)
+        return xt_error(db->ctx, -ENOMEM, "pool db: building a query");
+    rc = pool_prepare(db, sql, &st);
+    free(sql);
+    if (rc == 0)
+        sqlite3_bind_int64(st, 1, keep > INT64_MAX ? INT64_MAX
+                                                   : (int64_t)keep);
+    while (rc == 0 && (sqrc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = pool_value_set_add(&out,
+                                (const char *)sqlite3_column_text(st, 0));
+        if (rc < 0)
+            rc = xt_error(db->ctx, rc, "pool db: listing %s", cls->name);
+    }
+    if (rc == 0 && sqrc != SQLITE_DONE)
+        rc = pool_sq_error(db, sqrc, "listing the oldest");
+    sqlite3_finalize(st);
+    if (rc < 0) {
+        pool_value_clear(&out);
+        return rc;
+    }
+    *refs_r = out.set;
+    return 0;
+}
+
+int pool_db_keep_newest(struct pool_db *db, enum pool_class_id id,
+                        uint64_t keep, uint64_t *ndel_r)
+{
+    const struct pool_class *cls;
+    struct pool_strv refs = { 0 };
+    size_t i;
+    int rc;
+
+    if (ndel_r)
+        *ndel_r = 0;
+    rc = get_class(db, id, &cls);
+    if (rc < 0)
+        return rc;
+    rc = pool_op_begin(db, true);
+    if (rc < 0)
+        return rc;
+    rc = select_oldest(db, cls, keep, &refs);
+    for (i = refs.n; rc == 0 && i > 0; i--)
+        rc = pool_db_destroy(db, id, refs.v[i - 1]);
+    rc = pool_op_end(db, rc);
+    if (rc == 0 && ndel_r)
+        *ndel_r = refs.n;
+    pool_strv_free(&refs);
+    return rc;
+}

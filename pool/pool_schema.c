@@ -215,9 +215,62 @@ static const char v2_sql[] =
         POOL_DATETIME_EPOCH "';\n"
     "CREATE INDEX VDI_snapshot_of ON \"VDI\"(snapshot_of);\n";
 
+/*
+ * What management GUIs list: messages (alerts; the daemon keeps the
+ * newest XA_MESSAGE_LIMIT), secrets, and XAPI's six static roles with
+ * XAPI's uuids (the MD5 of the name as a uuid, as xen-api's gen_rbac.ml
+ * makes them; pool-admin's is its Constants.rbac_pool_admin_uuid, the
+ * same) and refs ("OpaqueRef:<uuid>"), names and descriptions, from
+ * ocaml/idl/datamodel_roles.ml.  Written here, once: a new file and an
+ * upgraded one get the same.
+ */
+#define ROLE(uuid, name, desc) \
+    "('OpaqueRef:" uuid "', '" uuid "', '" name "', '" desc "')"
+
+static const char v3_sql[] =
+    "CREATE TABLE \"message\" (" HEAD
+        TEXTF("name")
+        INT("priority", 0)
+        "cls TEXT NOT NULL DEFAULT 'VM', "
+        TEXTF("obj_uuid")
+        "timestamp TEXT NOT NULL DEFAULT '" POOL_DATETIME_EPOCH "', "
+        "body TEXT NOT NULL DEFAULT '');\n"
+    "CREATE INDEX message_timestamp ON \"message\"(timestamp);\n"
+    "CREATE TABLE \"secret\" (" HEAD
+        TEXTF("value")
+        OTHER ");\n"
+    "CREATE TABLE \"role\" (" HEAD
+        "name_label TEXT NOT NULL DEFAULT '', "
+        "name_description TEXT NOT NULL DEFAULT '');\n"
+    "CREATE INDEX role_name ON \"role\"(name_label);\n"
+    "INSERT INTO \"role\" (ref, uuid, name_label, name_description) "
+    "VALUES "
+    ROLE("0165f154-ba3e-034e-6b27-5d271af109ba", "pool-admin",
+         "The Pool Administrator role has full access to all features and "
+         "settings, including accessing Dom0 and managing subjects, roles "
+         "and external authentication") ", "
+    ROLE("b9ce9791-0604-50cd-0649-09b3284c7dfd", "pool-operator",
+         "The Pool Operator role manages host- and pool-wide resources, "
+         "including setting up storage, creating resource pools and "
+         "managing patches, high availability (HA) and workload balancing "
+         "(WLB)") ", "
+    ROLE("7955168d-7bec-10ed-105f-c6a7e6e63249", "vm-power-admin",
+         "The VM Power Administrator role has full access to VM and "
+         "template management and can choose where to start VMs and use "
+         "the dynamic memory control and VM snapshot features") ", "
+    ROLE("aaa00ab5-7340-bfbc-0d1b-7cf342639a6e", "vm-admin",
+         "The VM Administrator role can manage VMs and templates") ", "
+    ROLE("fb8d4ff9-310c-a959-0613-54101535d3d5", "vm-operator",
+         "The VM Operator role can use VMs and interact with VM consoles")
+    ", "
+    ROLE("7233b8e3-eacb-d7da-2c95-f2e581cdbf4e", "read-only",
+         "The Read-Only role can log in with basic read-only access") ";\n";
+
 const struct pool_migration pool_migrations[] = {
     { .version = 1, .what = "create the pool database", .sql = v1_sql },
     { .version = 2, .what = "VDI snapshots, the SM class", .sql = v2_sql },
+    { .version = 3, .what = "messages, secrets, XAPI's static roles",
+      .sql = v3_sql },
 };
 const size_t pool_nmigrations = ARRAY_SIZE(pool_migrations);
 

@@ -211,7 +211,7 @@ static void test_values(void)
 
 struct world {
     char *pool, *h1, *h2, *sr, *pbd, *vdi, *net, *vm, *vbd, *vif, *task,
-         *user, *session, *sm;
+         *user, *session, *sm, *msg, *secret;
 };
 
 static void world_free(struct world *w)
@@ -230,6 +230,8 @@ static void world_free(struct world *w)
     free(w->user);
     free(w->session);
     free(w->sm);
+    free(w->msg);
+    free(w->secret);
 }
 
 static void build_world(struct pool_db *db, struct world *w)
@@ -317,6 +319,15 @@ static void build_world(struct pool_db *db, struct world *w)
         { "type", POOL_V_STR("file") },
         { "name_label", POOL_V_STR("file") },
     }, 2);
+    w->msg = create(db, POOL_CLASS_MESSAGE, (struct pool_field_init[]){
+        { "name", POOL_V_STR("VM_MIGRATE_FAILED") },
+        { "priority", POOL_V_INT(3) },
+        { "cls", POOL_V_ENUM("VM") },
+        { "obj_uuid", POOL_V_STR("00000000-0000-4000-8000-000000000009") },
+    }, 4);
+    w->secret = create(db, POOL_CLASS_SECRET, (struct pool_field_init[]){
+        { "value", POOL_V_STR("s3cret") },
+    }, 1);
     pool_value_clear(&oc);
     pool_value_clear(&sv);
     pool_value_clear(&dc);
@@ -337,8 +348,9 @@ static void test_crud(struct fixture *fx)
     build_world(db, &w);
     for (c = 0; c < POOL_CLASS_COUNT; c++)
         every &= count_all(db, (enum pool_class_id)c) ==
-                 (c == POOL_CLASS_HOST ? 2 : 1);
-    tap_ok(every, "one object of every class (two hosts)");
+                 (c == POOL_CLASS_HOST ? 2 : c == POOL_CLASS_ROLE ? 6 : 1);
+    tap_ok(every, "one object of every class (two hosts, XAPI's six "
+           "roles)");
 
     /* every class: the record starts with its uuid; get_by_uuid finds it */
     every = true;
@@ -352,11 +364,13 @@ static void test_crud(struct fixture *fx)
         } else {
             struct xt_uuid u;
 
+            /* Roles have XAPI's fixed refs, "OpaqueRef:<its uuid>". */
             every &= rec->fields[0].field == &cls->fields[0] &&
                      xt_uuid_parse(rec->fields[0].value.s, &u) == 0 &&
                      strlen(refs.v[0]) == POOL_REF_STRLEN &&
                      strncmp(refs.v[0], POOL_REF_PREFIX, 10) == 0 &&
-                     strstr(refs.v[0], rec->fields[0].value.s) == NULL;
+                     (strstr(refs.v[0], rec->fields[0].value.s) == NULL) ==
+                     (c != POOL_CLASS_ROLE);
             every &= pool_db_get_by_uuid(db, c, rec->fields[0].value.s,
                                          &ref) == 0 &&
                      strcmp(ref, refs.v[0]) == 0;
@@ -898,6 +912,91 @@ static void test_events(struct fixture *fx)
 
 /* ---- two connections on one file --------------------------------------- */
 
+/* Schema version 3's classes: XAPI's roles, a bounded message log,
+ * secrets kept out of the event log. */
+static void test_v3_classes(struct fixture *fx)
+{
+    static const char *const all[] = { "*" };
+    static const char *const only_secret[] = { "secret" };
+    struct pool_db *db = fx->db;
+    struct pool_strv refs = { 0 };
+    struct pool_value v = { 0 };
+    char *t0 = NULL, *s, *sec, *first = NULL, *m;
+    uint64_t ndel = 9;
+    int i, rc;
+
+    rc = pool_db_get_by_name_label(db, POOL_CLASS_ROLE, "pool-admin",
+                                   &refs);
+    tap_ok(rc == 0 && refs.n == 1 && !strcmp(refs.v[0], "OpaqueRef:"
+           "0165f154-ba3e-034e-6b27-5d271af109ba"),
+           "role pool-admin has XAPI's ref");
+    if (rc == 0 && refs.n == 1)
+        pool_db_get_field(db, POOL_CLASS_ROLE, refs.v[0], "subroles", &v);
+    tap_ok(v.type == POOL_FT_REF_SET && v.set.n == 0,
+           "and no subroles (no permissions here)");
+    pool_value_clear(&v);
+    tap_ok(refs.n == 1 && pool_db_set_field(db, POOL_CLASS_ROLE, refs.v[0],
+           "name_label", &POOL_V_STR("x"), 0) == -EPERM,
+           "a client may not rename a role");
+    xt_error_clear(fx->ctx);
+    pool_strv_free(&refs);
+
+    /* the event log has messages, never secrets */
+    pool_db_event_token(db, &t0);
+    sec = create(db, POOL_CLASS_SECRET, (struct pool_field_init[]){
+        { "value", POOL_V_STR("hunter2") } }, 1);
+    pool_db_set_field(db, POOL_CLASS_SECRET, sec, "value",
+                      &POOL_V_STR("hunter3"), 0);
+    s = get_str(db, POOL_CLASS_SECRET, sec, "value");
+    tap_is_str(s, "hunter3", "a secret's value is set and read back");
+    free(s);
+    m = create(db, POOL_CLASS_MESSAGE, (struct pool_field_init[]){
+        { "name", POOL_V_STR("HA_HOST_FAILED") },
+        { "cls", POOL_V_ENUM("host") } }, 2);
+    s = get_str(db, POOL_CLASS_MESSAGE, m, "cls");
+    tap_is_str(s, "Host", "a message's cls as XAPI spells it");
+    free(s);
+    s = get_str(db, POOL_CLASS_MESSAGE, m, "timestamp");
+    tap_ok(s && strcmp(s, POOL_DATETIME_EPOCH) > 0,
+           "a message is stamped when made (%s)", s);
+    free(s);
+    pool_db_destroy(db, POOL_CLASS_SECRET, sec);
+    s = events_text(db, t0, all, 1, NULL);
+    tap_is_str(s, "add message", "the event log: the message, no secret");
+    free(s);
+    s = events_text(db, t0, only_secret, 1, NULL);
+    tap_is_str(s, "", "nothing for a client following secrets");
+    free(s);
+    free(sec);
+    free(m);
+
+    /* keep the newest: the oldest go, with their del events */
+    for (i = 0; i < 5; i++)
+        free(create(db, POOL_CLASS_MESSAGE, NULL, 0));
+    rc = pool_db_get_all(db, POOL_CLASS_MESSAGE, &refs);
+    if (rc == 0 && refs.n)
+        first = strdup(refs.v[0]);
+    pool_strv_free(&refs);
+    free(t0);
+    pool_db_event_token(db, &t0);
+    rc = pool_db_keep_newest(db, POOL_CLASS_MESSAGE, 3, &ndel);
+    pool_db_get_all(db, POOL_CLASS_MESSAGE, &refs);
+    tap_ok(rc == 0 && refs.n == 3 && ndel == 4,
+           "keep_newest 3 of 7 destroys 4 (%d, %zu left)", rc, refs.n);
+    tap_ok(first && pool_db_check_ref(db, POOL_CLASS_MESSAGE, first) ==
+           -ENOENT, "the oldest went first");
+    xt_error_clear(fx->ctx);
+    s = events_text(db, t0, all, 1, NULL);
+    tap_is_str(s, "del message, del message, del message, del message",
+               "each with its del event");
+    free(s);
+    rc = pool_db_keep_newest(db, POOL_CLASS_MESSAGE, 3, &ndel);
+    tap_ok(rc == 0 && ndel == 0, "nothing more to destroy");
+    pool_strv_free(&refs);
+    free(first);
+    free(t0);
+}
+
 static void test_two_connections(struct fixture *fx)
 {
     static const char *const only_vm[] = { "VM" };
@@ -1071,6 +1170,56 @@ static void test_migrations(struct fixture *fx)
     pool_db_close(db);
     db = NULL;
 
+    /* a real version 2 file (a VM in it) upgraded by this program: the
+     * tables of version 3, XAPI's roles in them */
+    use_file(fx, "v2.db");
+    rc = pool_db_open_migrations(ctx, fx->path, pool_migrations, 2, &db);
+    tap_ok(rc < 0 && !db, "code of version 2 alone does not fit this "
+           "model (%d)", rc);
+    xt_error_clear(ctx);
+    tap_is_int(raw_int(fx->path, "SELECT max(version) FROM schema_version"),
+               2, "but it wrote a version 2 file");
+    tap_is_int(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
+                       "name IN ('message', 'secret', 'role')"), 0,
+               "without the tables of version 3");
+    raw_exec(fx->path, "INSERT INTO \"VM\" (ref, uuid, name_label) VALUES "
+             "('OpaqueRef:vm2', '00000000-0000-4000-8000-000000000003', "
+             "'v2vm')");
+    rc = pool_db_open(ctx, fx->path, &db);
+    tap_ok(rc == 0 && pool_db_schema_version(db, &version) == 0 &&
+           version == CUR, "this program upgrades it to version %d", CUR);
+    if (db) {
+        struct pool_strv refs = { 0 };
+        char *r = NULL, *s;
+
+        s = get_str(db, POOL_CLASS_VM, "OpaqueRef:vm2", "name_label");
+        tap_is_str(s, "v2vm", "its VM survived");
+        free(s);
+        tap_ok(pool_db_get_all(db, POOL_CLASS_ROLE, &refs) == 0 &&
+               refs.n == 6, "XAPI's six static roles are there (%zu)",
+               refs.n);
+        pool_strv_free(&refs);
+        tap_ok(pool_db_get_by_uuid(db, POOL_CLASS_ROLE,
+                                   "7233b8e3-eacb-d7da-2c95-f2e581cdbf4e",
+                                   &r) == 0 && r &&
+               !strcmp(r, "OpaqueRef:7233b8e3-eacb-d7da-2c95-f2e581cdbf4e"),
+               "read-only with XAPI's uuid and ref");
+        free(r);
+        r = NULL;
+        s = get_str(db, POOL_CLASS_ROLE,
+                    "OpaqueRef:7233b8e3-eacb-d7da-2c95-f2e581cdbf4e",
+                    "name_description");
+        tap_is_str(s, "The Read-Only role can log in with basic read-only "
+                   "access", "and XAPI's description");
+        free(s);
+        tap_ok(pool_db_create(db, POOL_CLASS_MESSAGE, NULL, 0, &r) == 0 &&
+               pool_db_create(db, POOL_CLASS_SECRET, NULL, 0, NULL) == 0,
+               "messages and secrets can be made in it");
+        free(r);
+    }
+    pool_db_close(db);
+    db = NULL;
+
     /* a column the model needs is missing */
     use_file(fx, "mismatch.db");
     rc = pool_db_open(ctx, fx->path, &db);
@@ -1125,6 +1274,7 @@ int main(void)
     test_checks(&fx);
     test_transactions(&fx);
     test_events(&fx);
+    test_v3_classes(&fx);
     test_two_connections(&fx);
     tap_is_int(pool_db_integrity_check(fx.db), 0, "integrity at the end");
     pool_db_close(fx.db);

@@ -286,6 +286,8 @@ struct pool_db;     /* opaque */
  */
 int pool_db_open(struct xt_ctx *ctx, const char *path, struct pool_db **db_r);
 void pool_db_close(struct pool_db *db);
+/* The context db reports its errors into (pool_db_open's ctx). */
+struct xt_ctx *pool_db_ctx(struct pool_db *db);
 
 /* The schema version of the open file. */
 int pool_db_schema_version(struct pool_db *db, int *version_r);

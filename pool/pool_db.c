@@ -772,6 +772,11 @@ void pool_db_close(struct pool_db *db)
     free(db);
 }
 
+struct xt_ctx *pool_db_ctx(struct pool_db *db)
+{
+    return db->ctx;
+}
+
 int pool_db_schema_version(struct pool_db *db, int *version_r)
 {
     int rc;

@@ -271,7 +271,8 @@ static int m_map_edit(struct api_call_ctx *call,
 static const enum pool_class_id generic_classes[] = {
     POOL_CLASS_POOL, POOL_CLASS_HOST, POOL_CLASS_VM, POOL_CLASS_NETWORK,
     POOL_CLASS_TASK, POOL_CLASS_SR, POOL_CLASS_VDI, POOL_CLASS_VBD,
-    POOL_CLASS_VIF, POOL_CLASS_PBD, POOL_CLASS_SM,
+    POOL_CLASS_VIF, POOL_CLASS_PBD, POOL_CLASS_SM, POOL_CLASS_MESSAGE,
+    POOL_CLASS_SECRET, POOL_CLASS_ROLE,
 };
 
 static int add(struct xa_table *t, const char *cls, const char *verb,

@@ -180,6 +180,8 @@ extern const struct api_method xa_session_methods[];   /* pd_session.c */
 extern const struct api_method xa_event_methods[];     /* pd_event.c */
 extern const struct api_method xa_task_methods[];      /* pd_task.c */
 extern const struct api_method xa_host_local_methods[];/* pd_host_local.c */
+extern const struct api_method xa_message_methods[];   /* pd_message.c */
+extern const struct api_method xa_secret_methods[];    /* pd_message.c */
 
 /* Frees the event registrations (fini; pd_event.c). */
 void xa_evregs_free(struct xa *xa);
@@ -845,5 +847,35 @@ int xa_pool_ejected(struct api_call_ctx *call,
 int xa_pool_join_request(struct api_call_ctx *call,
                          const struct api_value *params,
                          struct api_value **result_r);
+
+/* ---- messages, the daemon's alerts (pd_message.c) ------------------- */
+
+/* The messages kept: the oldest go beyond it (XAPI's message_limit). */
+#define XA_MESSAGE_LIMIT 10000
+/* The daemon's alert names.  HA_HOST_FAILED is XAPI's (its HA declaring
+ * a host dead: our liveness check's nearest); XAPI has none for a failed
+ * migration or evacuation: those two are ours, named after the errors. */
+#define XA_MSG_HOST_FAILED          "HA_HOST_FAILED"
+#define XA_MSG_VM_MIGRATE_FAILED    "VM_MIGRATE_FAILED"
+#define XA_MSG_HOST_EVACUATE_FAILED "HOST_EVACUATE_FAILED"
+/* Records a message (cls as XAPI spells it; obj_uuid an object of it),
+ * keeping the newest XA_MESSAGE_LIMIT.  Best effort: a failure is logged
+ * as a warning and leaves db's context as it was (its error, if any,
+ * stays the operation's); returns 0 or the failure. */
+int xa_message_add(struct pool_db *db, const char *name, int64_t priority,
+                   const char *cls, const char *obj_uuid, const char *body);
+/* The hooks' helpers, each one xa_message_add: */
+/* a migration ended with env: VM_MIGRATE_FAILED unless it succeeded or
+ * was cancelled (pd_settle.c); */
+void xa_message_migration(struct pool_db *db, const struct xa_pm *pm,
+                          const struct api_value *env);
+/* host (its record) was marked not live after misses missed hellos
+ * (pd_liveness.c); */
+void xa_message_host_lost(struct pool_db *db,
+                          const struct pool_record *host, unsigned misses);
+/* an evacuation of host ended with VMs still on it, report its report
+ * (pd_evacuate.c). */
+void xa_message_evacuation(struct pool_db *db, const char *host,
+                           const char *report);
 
 #endif /* PD_XENAPI_H */

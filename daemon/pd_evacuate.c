@@ -1558,6 +1558,8 @@ static int evac_answer(struct evac *ev, bool cancelled,
         free(rep);
         return 0;
     }
+    if (!cancelled)
+        xa_message_evacuation(dbof(ev->call), ev->host, rep);
     free(rep);
     if (cancelled) {
         *result_r = api_failure("TASK_CANCELLED", xc->task ? xc->task : "",

@@ -111,9 +111,12 @@ static void check_round(struct xa *xa, struct xt_ctx *ctx,
         if (now == live)
             continue;
         if (pool_db_set_field(db, POOL_CLASS_HOST, hosts[i]->ref, "live",
-                              &POOL_V_BOOL(now), POOL_DB_INTERNAL) == 0)
-            xt_info(xa->log, "host %s (%s) is %s", uuid, url,
-                    now ? "live again" : "not live: no answer");
+                              &POOL_V_BOOL(now), POOL_DB_INTERNAL) < 0)
+            continue;
+        xt_info(xa->log, "host %s (%s) is %s", uuid, url,
+                now ? "live again" : "not live: no answer");
+        if (!now)
+            xa_message_host_lost(db, hosts[i], m[i].n);
     }
     free(*m_r);
     *m_r = m;

@@ -141,6 +141,8 @@ int xa_pm_abandon(struct pool_db *db, const struct xa_pm *pm,
     rc = rc ?: pool_db_commit(db);
     if (rc < 0)
         pool_db_rollback(db);
+    else
+        xa_message_migration(db, pm, env);
     return rc;
 }
 
@@ -459,6 +461,7 @@ static int settle_pass(struct xa *xa, struct xt_ctx *ctx, struct pool_db *db,
     xt_info(xa->log, "VM %s: migration %s settled: %s", pm->vm, pm->op,
             v == V_ON_DEST ? "on the destination" : v == V_ON_SOURCE ?
             "on the source" : "running nowhere");
+    xa_message_migration(db, pm, *env_r);
     xt_fault(ctx, "pd.master.applied");
     /* The VDIs the VM no longer uses go, the exports with them. */
     xa_sxm_settled(xa, ctx, db, pm->op);

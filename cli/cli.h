@@ -262,6 +262,8 @@ int cli_task_list(struct cli_ctx *cli);
  * address is key; *name_r (free(), may be NULL) its name.  cli_vm.c. */
 int cli_find_one(struct cli_ctx *cli, const char *cls_name, const char *key,
                  char **ref_r, char **name_r);
+/* cli_message.c */
+int cli_message_list(struct cli_ctx *cli);
 /* cli_sr.c */
 int cli_sr_create(struct cli_ctx *cli);
 int cli_sr_list(struct cli_ctx *cli);

@@ -152,6 +152,9 @@ static const struct cli_command commands[] = {
     { "task-cancel", cli_task_cancel, "uuid=UUID",
       "cancel a task (a migration stops before its commit)", k_cancel,
       NULL },
+    { "message-list", cli_message_list,
+      "[params=all|FIELD,...] [FIELD=VALUE ...]",
+      "list the pool's messages (alerts), oldest first", k_list, "message" },
     { "sr-create", cli_sr_create,
       "host-uuid=UUID name-label=NAME type=file|shared-file "
       "device-config:location=DIR [physical-size=SIZE] [shared=true|false] "

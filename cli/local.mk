@@ -10,6 +10,7 @@ CLI_SOURCES = \
 	cli/cli_host.c \
 	cli/cli_vm.c \
 	cli/cli_task.c \
+	cli/cli_message.c \
 	cli/cli_sr.c \
 	cli/cli_progress.c \
 	cli/cli_upgrade.c

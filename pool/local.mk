@@ -21,6 +21,7 @@ POOL_LIBS = pool/libpool.a common/libxt.a $(SQLITE_LIBS)
 POOL_UNIT_TESTS = \
 	tests/unit/pool/test_db \
 	tests/unit/pool/test_db_crash \
+	tests/unit/pool/test_db_commit \
 	tests/unit/pool/test_evac \
 	tests/unit/pool/test_xapi_fields
 
@@ -37,6 +38,10 @@ tests_unit_pool_test_db_crash_SOURCES = tests/unit/pool/test_db_crash.c \
 tests_unit_pool_test_db_crash_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
 tests_unit_pool_test_db_crash_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_pool_test_db_crash_LDADD = $(POOL_LIBS)
+tests_unit_pool_test_db_commit_SOURCES = tests/unit/pool/test_db_commit.c \
+	tests/tap.h
+tests_unit_pool_test_db_commit_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
+tests_unit_pool_test_db_commit_LDADD = $(POOL_LIBS)
 tests_unit_pool_test_evac_SOURCES = tests/unit/pool/test_evac.c tests/tap.h
 tests_unit_pool_test_evac_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
 tests_unit_pool_test_evac_LDADD = $(POOL_LIBS)

@@ -368,6 +368,8 @@ int pool_db_get_record(struct pool_db *db, enum pool_class_id cls,
 /* All refs of cls in creation order.  *refs_r: caller pool_strv_free()s. */
 int pool_db_get_all(struct pool_db *db, enum pool_class_id cls,
                     struct pool_strv *refs_r);
+/* How many objects of a class there are. */
+int pool_db_count(struct pool_db *db, enum pool_class_id cls, int64_t *n_r);
 /* All records of cls, read in one snapshot.  *recs_r: caller frees with
  * pool_records_free(*recs_r, *n_r). */
 int pool_db_get_all_records(struct pool_db *db, enum pool_class_id cls,
@@ -432,6 +434,14 @@ int pool_db_touch(struct pool_db *db, enum pool_class_id cls,
                   const char *ref);
 /* The current token (nothing after it yet).  *token_r: free(). */
 int pool_db_event_token(struct pool_db *db, char **token_r);
+/* fn(opaque) runs after each COMMIT of this connection that changed rows
+ * (a transaction's, or a single write's): on the committing thread, with
+ * the change visible to every connection.  NULL: none. */
+void pool_db_on_commit(struct pool_db *db, void (*fn)(void *), void *opaque);
+/* A number that changes when another connection commits a change to the
+ * database (SQLite's data_version): a cheap "anything new?" before
+ * reading the log. */
+int pool_db_data_version(struct pool_db *db, int64_t *version_r);
 /* Discards all but the newest keep events; older tokens become -ESTALE. */
 int pool_db_events_trim(struct pool_db *db, uint64_t keep);
 

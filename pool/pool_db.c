@@ -131,6 +131,23 @@ static void note_lost_txn(struct pool_db *db)
         db->txn_lost = true;
 }
 
+void pool_committed(struct pool_db *db)
+{
+    int64_t n = sqlite3_total_changes64(db->sq);
+
+    if (n != db->changes_told && db->on_commit) {
+        db->changes_told = n;
+        db->on_commit(db->on_commit_opaque);
+    }
+}
+
+void pool_db_on_commit(struct pool_db *db, void (*fn)(void *), void *opaque)
+{
+    db->on_commit = fn;
+    db->on_commit_opaque = opaque;
+    db->changes_told = sqlite3_total_changes64(db->sq);
+}
+
 int pool_op_begin(struct pool_db *db, bool write)
 {
     int rc;
@@ -166,8 +183,10 @@ int pool_op_end(struct pool_db *db, int rc)
             return rc < 0 ? rc : pool_sq_error(db, SQLITE_ABORT, "commit");
         if (rc == 0) {
             sqrc = sqlite3_exec(db->sq, "COMMIT", NULL, NULL, NULL);
-            if (sqrc == SQLITE_OK)
+            if (sqrc == SQLITE_OK) {
+                pool_committed(db);
                 return 0;
+            }
             rc = pool_sq_error(db, sqrc, "commit");
         }
         sqlite3_exec(db->sq, "ROLLBACK", NULL, NULL, NULL);
@@ -225,8 +244,10 @@ int pool_db_commit(struct pool_db *db)
         return xt_error(db->ctx, -EIO, "pool db: the transaction was "
                         "rolled back after an earlier error");
     sqrc = sqlite3_exec(db->sq, "COMMIT", NULL, NULL, NULL);
-    if (sqrc == SQLITE_OK)
+    if (sqrc == SQLITE_OK) {
+        pool_committed(db);
         return 0;
+    }
     rc = pool_sq_error(db, sqrc, "commit");
     sqlite3_exec(db->sq, "ROLLBACK", NULL, NULL, NULL);
     return rc;

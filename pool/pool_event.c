@@ -349,3 +349,21 @@ out:
     sqlite3_finalize(st);
     return pool_op_end(db, rc);
 }
+
+int pool_db_data_version(struct pool_db *db, int64_t *version_r)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, sqrc;
+
+    *version_r = 0;
+    rc = pool_prepare(db, "PRAGMA data_version", &st);
+    if (rc < 0)
+        return rc;
+    sqrc = sqlite3_step(st);
+    if (sqrc == SQLITE_ROW)
+        *version_r = sqlite3_column_int64(st, 0);
+    else
+        rc = pool_sq_error(db, sqrc, "data_version");
+    sqlite3_finalize(st);
+    return rc;
+}

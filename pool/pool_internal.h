@@ -45,7 +45,14 @@ struct pool_db {
     unsigned depth;             /* nesting of pool_op_begin() */
     bool began;                 /* the outermost op began a transaction */
     sqlite3_stmt *st_json;      /* json_each(?1), kept prepared */
+    void (*on_commit)(void *);  /* pool_db_on_commit()'s */
+    void *on_commit_opaque;
+    int64_t changes_told;       /* sqlite3_total_changes64() when it ran */
 };
+
+/* After a COMMIT: runs on_commit if this connection changed rows since it
+ * last ran. */
+void pool_committed(struct pool_db *db);
 
 /*
  * Opens with an explicit migration list (ascending, contiguous from 1):

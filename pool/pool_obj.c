@@ -719,6 +719,33 @@ int pool_db_get_all(struct pool_db *db, enum pool_class_id id,
     return pool_op_end(db, select_refs(db, cls, NULL, NULL, NULL, refs_r));
 }
 
+int pool_db_count(struct pool_db *db, enum pool_class_id id, int64_t *n_r)
+{
+    const struct pool_class *cls;
+    struct pool_sb sb = { 0 };
+    sqlite3_stmt *st = NULL;
+    char *sql;
+    int rc, sqrc;
+
+    *n_r = 0;
+    rc = get_class(db, id, &cls);
+    if (rc < 0)
+        return rc;
+    pool_sb_add(&sb, "SELECT count(*) FROM ");
+    pool_sb_ident(&sb, cls->name);
+    sql = pool_sb_take(&sb);
+    if (!sql)
+        return xt_error(db->ctx, -ENOMEM, "pool db: building a query");
+    rc = pool_prepare(db, sql, &st);
+    free(sql);
+    if (rc == 0 && (sqrc = sqlite3_step(st)) == SQLITE_ROW)
+        *n_r = sqlite3_column_int64(st, 0);
+    else if (rc == 0)
+        rc = pool_sq_error(db, sqrc, "counting");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int pool_db_get_all_records(struct pool_db *db, enum pool_class_id id,
                             struct pool_record ***recs_r, size_t *n_r)
 {

@@ -16,7 +16,37 @@
 #include "pd_internal.h"
 #include "pd_xenapi.h"
 
-#define EVENT_POLL_MS 200
+/*
+ * A waiting event.from or event.next sleeps until one of this daemon's
+ * connections commits a change (xa_db_wait: no polling), then reads the
+ * log.  Only the master's daemon writes its database; in case anything
+ * else does, it also looks every EVENT_CHECK_MS whether another process
+ * committed (pool_db_data_version).
+ */
+#define EVENT_CHECK_MS 1000
+
+/* Sleeps until db changed since *ver (which follows), the deadline (ns,
+ * xt_now_ns) passed or the service stops. */
+static void wait_change(struct xa *xa, struct pool_db *db, int64_t *ver,
+                        uint64_t *gen, uint64_t deadline)
+{
+    uint64_t now;
+    int64_t v;
+
+    while (!xa->stopping && (now = xt_now_ns()) < deadline) {
+        uint64_t left = (deadline - now) / 1000000 + 1;
+
+        if (xa_db_wait(xa, *gen, left < EVENT_CHECK_MS ?
+                                 (unsigned int)left : EVENT_CHECK_MS)) {
+            *gen = xa_db_gen(xa);
+            return;
+        }
+        if (pool_db_data_version(db, &v) < 0 || v != *ver) {
+            *ver = v;
+            return;
+        }
+    }
+}
 
 /* ---- event.from -------------------------------------------------------- */
 
@@ -70,16 +100,15 @@ static struct api_value *ref_counts(struct pool_db *db,
 
     for (i = 0; r && i < POOL_CLASS_COUNT; i++) {
         const struct pool_class *c = pool_class_get(i);
-        struct pool_strv refs = { 0 };
+        int64_t count;
 
         if (!c->events || !class_wanted(c, classes, nc) ||
-            pool_db_get_all(db, c->id, &refs) < 0)
+            pool_db_count(db, c->id, &count) < 0)
             continue;
         for (k = 0; c->name[k] && k < sizeof(name) - 1; k++)
             name[k] = (char)tolower((unsigned char)c->name[k]);
         name[k] = '\0';
-        api_struct_add(r, name, api_int((int64_t)refs.n));
-        pool_strv_free(&refs);
+        api_struct_add(r, name, api_int(count));
     }
     return r;
 }
@@ -98,6 +127,8 @@ static int m_event_from(struct api_call_ctx *call,
     double timeout = 0;
     size_t i, n = 0, nc = 0;
     uint64_t deadline;
+    int64_t ver = 0;
+    uint64_t gen;
     int rc;
 
     if (api_value_type(cl) != API_ARRAY || !token ||
@@ -146,6 +177,8 @@ static int m_event_from(struct api_call_ctx *call,
         deadline = xt_now_ns() + (uint64_t)(timeout * 1e9);
         /* A test knows from here on that the call is ours to answer. */
         xt_fault(call->xt, "pd.event.waiting");
+        pool_db_data_version(xc->db, &ver);
+        gen = xa_db_gen(xc->xa);
         for (;;) {
             rc = pool_db_events_since(xc->db, token, classes, nc, &evs, &n,
                                       &next);
@@ -161,8 +194,7 @@ static int m_event_from(struct api_call_ctx *call,
             evs = NULL;
             free(next);
             next = NULL;
-            /* Returns at once when the service stops. */
-            xa_sleep(xc->xa, EVENT_POLL_MS);
+            wait_change(xc->xa, xc->db, &ver, &gen, deadline);
         }
         for (i = 0; rc == 0 && i < n; i++)
             rc = api_array_append(arr, event_value(xc->db, &evs[i]));
@@ -449,9 +481,13 @@ static int m_event_next(struct api_call_ctx *call,
     struct api_value *arr = NULL;
     uint64_t deadline = xt_now_ns() + EVENT_NEXT_S * 1000000000ull;
     size_t i, n = 0, nc = 0;
+    int64_t ver = 0;
+    uint64_t gen;
     int rc;
 
     (void)params;
+    pool_db_data_version(xc->db, &ver);
+    gen = xa_db_gen(xc->xa);
     rc = evreg_get(xc->xa, xc->session, classes, &nc, &token);
     if (rc == -ENOENT) {
         *result_r = api_failure("SESSION_NOT_REGISTERED", xc->session,
@@ -475,7 +511,7 @@ static int m_event_next(struct api_call_ctx *call,
         evs = NULL;
         free(next);
         next = NULL;
-        xa_sleep(xc->xa, EVENT_POLL_MS);
+        wait_change(xc->xa, xc->db, &ver, &gen, deadline);
     }
     if (rc < 0)
         goto out;

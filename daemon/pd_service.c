@@ -175,6 +175,9 @@ static void svc_stop(void *opaque)
     }
     pthread_cond_broadcast(&xa->changed);
     pthread_mutex_unlock(&xa->lock);
+    pthread_mutex_lock(&xa->db_lock);
+    pthread_cond_broadcast(&xa->db_changed);
+    pthread_mutex_unlock(&xa->db_lock);
 }
 
 static void svc_fini(void *opaque)
@@ -210,6 +213,8 @@ static void svc_fini(void *opaque)
     free(xa->master_url);
     mig_limit_free(xa->link_limit);
     pthread_cond_destroy(&xa->changed);
+    pthread_cond_destroy(&xa->db_changed);
+    pthread_mutex_destroy(&xa->db_lock);
     pthread_cond_destroy(&xa->threads_done);
     pthread_mutex_destroy(&xa->blk_lock);
     pthread_mutex_destroy(&xa->lock);
@@ -225,10 +230,12 @@ static int sync_init(struct xa *xa, struct xt_ctx *ctx)
 
     pthread_mutex_init(&xa->lock, NULL);
     pthread_mutex_init(&xa->blk_lock, NULL);
+    pthread_mutex_init(&xa->db_lock, NULL);
     pthread_cond_init(&xa->threads_done, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&xa->changed, &ca);
+    pthread_cond_init(&xa->db_changed, &ca);
     pthread_condattr_destroy(&ca);
     xa->stop_fd = eventfd(0, EFD_CLOEXEC);
     if (xa->stop_fd < 0)

@@ -51,6 +51,48 @@ struct xa_thread *xa_thread(struct xa *xa)
     return t;
 }
 
+/* Every commit of ours wakes the event waiters (xa_db_wait). */
+static void db_committed(void *opaque)
+{
+    struct xa *xa = opaque;
+
+    pthread_mutex_lock(&xa->db_lock);
+    xa->db_gen++;
+    pthread_cond_broadcast(&xa->db_changed);
+    pthread_mutex_unlock(&xa->db_lock);
+}
+
+uint64_t xa_db_gen(struct xa *xa)
+{
+    uint64_t g;
+
+    pthread_mutex_lock(&xa->db_lock);
+    g = xa->db_gen;
+    pthread_mutex_unlock(&xa->db_lock);
+    return g;
+}
+
+bool xa_db_wait(struct xa *xa, uint64_t gen, unsigned int ms)
+{
+    struct timespec ts;
+    bool changed;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&xa->db_lock);
+    while (xa->db_gen == gen && !xa->stopping &&
+           pthread_cond_timedwait(&xa->db_changed, &xa->db_lock, &ts) == 0)
+        ;
+    changed = xa->db_gen != gen;
+    pthread_mutex_unlock(&xa->db_lock);
+    return changed;
+}
+
 int xa_db(struct xa *xa, struct pool_db **db_r)
 {
     struct xa_thread *t = xa_thread(xa);
@@ -63,6 +105,7 @@ int xa_db(struct xa *xa, struct pool_db **db_r)
         rc = pool_db_open(t->ctx, xa->db_path, &t->db);
         if (rc < 0)
             return rc;
+        pool_db_on_commit(t->db, db_committed, xa);
     }
     *db_r = t->db;
     return 0;

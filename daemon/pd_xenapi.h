@@ -80,6 +80,13 @@ struct xa {
     pthread_cond_t changed;         /* CLOCK_MONOTONIC; broadcast when a
                                      * sender ends and when the service
                                      * stops (xa_sleep) */
+    /* Its own lock, as a commit may happen with xa->lock held. */
+    pthread_mutex_t db_lock;        /* guards db_gen */
+    pthread_cond_t db_changed;      /* CLOCK_MONOTONIC, with db_lock;
+                                     * broadcast when a connection of ours
+                                     * committed a change (db_gen++) and
+                                     * at stop */
+    uint64_t db_gen;
     int stop_fd;                    /* eventfd, readable once stopping */
     char *journal_dir;              /* STATE_DIR/migrations */
 
@@ -123,6 +130,11 @@ struct xa_thread *xa_thread(struct xa *xa);
 void xa_thread_free(void *p);
 /* This thread's database connection, opened on demand; reports. */
 int xa_db(struct xa *xa, struct pool_db **db_r);
+/* How many of our commits changed the database so far. */
+uint64_t xa_db_gen(struct xa *xa);
+/* Waits up to ms for a commit after gen (xa_db_gen's); whether one came.
+ * Returns at once when the service stops. */
+bool xa_db_wait(struct xa *xa, uint64_t gen, unsigned int ms);
 
 /* Per call: embeds api_call_ctx (call->daemon points to the xa_call). */
 struct xa_call {

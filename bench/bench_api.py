@@ -30,6 +30,16 @@ xmlrpc.client.ServerProxy over one kept-alive TLS connection):
   api.login: LOGINS times session.login_with_password as root followed by
     session.logout; one "call" is the login+logout pair (the logout is
     cheap next to the password hash).
+  api.events: EV_CLIENTS clients (threads, each its own session and TLS
+    connection) loop on event.from(["VM"], token, 1.0) from a token that
+    event.inject gives them, while one writer renames a VM (round robin
+    over the VMS VMs) EV_RATE times a second, EV_CHANGES changes in all.
+    A change's latency, per client, is from just before the writer sends
+    VM.set_name_label to the last byte of the event.from reply carrying
+    it (so it includes the writer's request); every client must see every
+    change (missed counts them).  cpu_cores is the daemon's user+system
+    time over the phase's wall time (/proc/PID/stat); idle_cpu_cores the
+    same over IDLE_S seconds with the clients waiting and nothing changing.
 
 The daemon is stopped with SIGTERM and the temporary directory removed
 at the end, whatever happens.
@@ -160,6 +170,94 @@ def run_threads(nthreads, total, make_state, one_call):
     return wall, lat, ttlb, max(nbytes) if nbytes else 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process pid so far, seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def events_bench(a, pid, proxy, login):
+    """api.events (see the header)."""
+    x = proxy()
+    s = login(x)
+    vms = value(x.VM.get_all(s))
+    pool = value(x.pool.get_all(s))[0]
+    sent = {}                   # name_label -> when its change was sent
+    lat, errors = [], []
+    seen = [0] * a.ev_clients
+    lock = threading.Lock()
+    stop = threading.Event()
+    started = threading.Barrier(a.ev_clients + 1)
+
+    def client(k):
+        try:
+            px = proxy()
+            ss = login(px)
+            tok = value(px.event.inject(ss, "pool", pool))
+            started.wait()
+            efrom = getattr(px.event, "from")
+            while not stop.is_set():
+                _tls.ttlb = None
+                r = value(efrom(ss, ["VM"], tok, 1.0))
+                t = _tls.ttlb
+                tok = r["token"]
+                for e in r["events"]:
+                    label = e.get("snapshot", {}).get("name_label")
+                    with lock:
+                        t0 = sent.get(label)
+                        if t0 is not None:
+                            lat.append(t - t0)
+                            seen[k] += 1
+            value(px.session.logout(ss))
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+            try:
+                started.abort()
+            except threading.BrokenBarrierError:
+                pass
+
+    ts = [threading.Thread(target=client, args=(k,))
+          for k in range(a.ev_clients)]
+    for t in ts:
+        t.start()
+    started.wait()
+    time.sleep(0.5)             # every client is in its event.from
+    c0, w0 = cpu_seconds(pid), time.perf_counter()
+    time.sleep(a.idle_s)
+    idle = (cpu_seconds(pid) - c0) / (time.perf_counter() - w0)
+    c0, w0 = cpu_seconds(pid), time.perf_counter()
+    for i in range(a.ev_changes):
+        label = "ev-%d" % i
+        due = w0 + i / a.ev_rate
+        if due > time.perf_counter():
+            time.sleep(due - time.perf_counter())
+        with lock:
+            sent[label] = time.perf_counter()
+        value(x.VM.set_name_label(s, vms[i % len(vms)], label))
+    # Every change seen by every client, or 10 s more at most.
+    deadline = time.perf_counter() + 10
+    while (sum(seen) < a.ev_changes * a.ev_clients and not errors and
+           time.perf_counter() < deadline):
+        time.sleep(0.05)
+    wall = time.perf_counter() - w0
+    cpu = (cpu_seconds(pid) - c0) / wall
+    stop.set()
+    for t in ts:
+        t.join()
+    if errors:
+        raise errors[0]
+    value(x.session.logout(s))
+    lat.sort()
+    emit({"bench": "api.events", "vms": len(vms), "clients": a.ev_clients,
+          "changes": a.ev_changes, "rate_s": a.ev_rate,
+          "p50_ms": round(pct(lat, 50), 2), "p99_ms": round(pct(lat, 99), 2),
+          "max_ms": round(lat[-1] * 1000, 2) if lat else None,
+          "missed": a.ev_changes * a.ev_clients - len(lat),
+          "cpu_cores": round(cpu, 3), "idle_cpu_cores": round(idle, 3),
+          "transport": "https"})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--builddir", default=os.environ.get("XM_BUILDDIR", "."))
@@ -167,6 +265,12 @@ def main():
     ap.add_argument("--gar-calls", type=int, default=60)
     ap.add_argument("--logins", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ev-clients", type=int, default=10)
+    ap.add_argument("--ev-rate", type=float, default=50.0)
+    ap.add_argument("--ev-changes", type=int, default=500)
+    ap.add_argument("--idle-s", type=float, default=3.0)
+    ap.add_argument("--only", choices=("gar", "login", "events"),
+                    help="one figure only")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory")
     a = ap.parse_args()
@@ -262,6 +366,10 @@ def main():
                 raise RuntimeError("VM.get_all_records: %d VMs, expected %d"
                                    % (n, a.vms))
 
+        if a.only in (None, "events"):
+            events_bench(a, proc.pid, proxy, login)
+        if a.only not in (None, "gar"):
+            return 0
         gar(gar_state())  # warm-up, and the check once untimed
         wall, lat, ttlb, nb = run_threads(a.threads, a.gar_calls,
                                           gar_state, gar)
@@ -272,6 +380,9 @@ def main():
               "transport": "https", "calls": len(lat),
               "threads": a.threads, "reply_bytes": nb,
               "last_byte_p50_ms": round(pct(ttlb, 50), 2)})
+
+        if a.only not in (None, "login"):
+            return 0
 
         # session.login_with_password + session.logout.
         def lo(px):

@@ -277,6 +277,25 @@ int api_struct_add(struct api_value *st, const char *key,
     return api_struct_append(st, copy, val);
 }
 
+int api_struct_add_new(struct api_value *st, const char *key,
+                       struct api_value *val)
+{
+    char *copy;
+
+    if (!val)
+        return -ENOMEM;
+    if (!st || st->type != API_STRUCT || !key) {
+        api_value_free(val);
+        return -EINVAL;
+    }
+    copy = strdup(key);
+    if (!copy) {
+        api_value_free(val);
+        return -ENOMEM;
+    }
+    return api_struct_append(st, copy, val);
+}
+
 static int cmp_keys(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);

@@ -82,7 +82,8 @@ static int m_get_all_records(struct api_call_ctx *call,
         return rc;
     r = api_struct();
     for (i = 0; r && i < n; i++)
-        if (api_struct_add(r, recs[i]->ref, xa_record_value(recs[i])) < 0) {
+        if (api_struct_add_new(r, recs[i]->ref,
+                               xa_record_value(recs[i])) < 0) {
             api_value_free(r);
             r = NULL;
         }

@@ -52,8 +52,8 @@ struct api_value *xa_pool_value(const struct pool_value *v)
     case POOL_FT_MAP:
         r = api_struct();
         for (i = 0; r && i < v->map.n; i++)
-            if (api_struct_add(r, v->map.keys[i],
-                               api_string(v->map.vals[i])) < 0) {
+            if (api_struct_add_new(r, v->map.keys[i],   /* unique */
+                                   api_string(v->map.vals[i])) < 0) {
                 api_value_free(r);
                 return NULL;
             }
@@ -68,7 +68,7 @@ struct api_value *xa_record_value(const struct pool_record *rec)
     size_t i;
 
     for (i = 0; r && i < rec->n; i++)
-        if (api_struct_add(r, rec->fields[i].field->name,
+        if (api_struct_add_new(r, rec->fields[i].field->name,
                            strcmp(rec->fields[i].field->name,
                                   "allowed_operations") ?
                            xa_pool_value(&rec->fields[i].value) :

@@ -94,7 +94,8 @@ struct cli_command {
     const char *usage;      /* keys, e.g. "vm=<name-or-uuid> [--force]" */
     const char *help;       /* one line */
     const char *const *keys;/* accepted keys besides selectors, NULL-ended */
-    const char *cls;        /* class whose fields select, or NULL */
+    const char *cls;        /* class whose fields select, or NULL;
+                             * "*": the one class= names */
 };
 
 /* ---- cli_main.c: table, arguments, errors ------------------------------ */
@@ -258,6 +259,7 @@ int cli_vm_start(struct cli_ctx *cli);
 int cli_vm_shutdown(struct cli_ctx *cli);
 int cli_vm_migrate(struct cli_ctx *cli);
 int cli_task_list(struct cli_ctx *cli);
+int cli_event_wait(struct cli_ctx *cli);        /* cli_event.c */
 /* The ref (free()) of the one object of cls whose uuid, name or (host)
  * address is key; *name_r (free(), may be NULL) its name.  cli_vm.c. */
 int cli_find_one(struct cli_ctx *cli, const char *cls_name, const char *key,

@@ -38,6 +38,7 @@ static const char *const k_migrate[] = {
     "keep-source", NULL
 };
 static const char *const k_cancel[] = { "uuid", NULL };
+static const char *const k_event_wait[] = { "class", "timeout", NULL };
 static const char *const k_rpu[] = {
     "hook", "move-back", "host-timeout", NULL
 };
@@ -152,6 +153,11 @@ static const struct cli_command commands[] = {
     { "task-cancel", cli_task_cancel, "uuid=UUID",
       "cancel a task (a migration stops before its commit)", k_cancel,
       NULL },
+    { "event-wait", cli_event_wait,
+      "class=CLASS [timeout=SECONDS] FIELD=VALUE|FIELD=/=VALUE ...",
+      "wait until an object of CLASS has every FIELD as given (=/=: "
+      "anything but); exit 1 when timeout= passes first", k_event_wait,
+      "*" },
     { "message-list", cli_message_list,
       "[params=all|FIELD,...] [FIELD=VALUE ...]",
       "list the pool's messages (alerts), oldest first", k_list, "message" },
@@ -713,9 +719,12 @@ int cli_check_keys(struct cli_ctx *cli)
 {
     const struct cli_command *c = cli->cmd;
     const char *const *keys = command_keys(c);
-    const struct pool_class *cls = c->cls ? pool_class_find(c->cls) : NULL;
+    const struct pool_class *cls;
     size_t i, j;
 
+    /* cls "*": the class the command's class= names (event-wait). */
+    cls = !c->cls ? NULL : strcmp(c->cls, "*") ? pool_class_find(c->cls) :
+          pool_class_find(cli_arg(cli, "class"));
     for (i = 0; i < cli->args.n; i++) {
         const char *k = cli->args.kv[i].key;
         bool ok = false;

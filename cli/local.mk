@@ -10,6 +10,7 @@ CLI_SOURCES = \
 	cli/cli_host.c \
 	cli/cli_vm.c \
 	cli/cli_task.c \
+	cli/cli_event.c \
 	cli/cli_message.c \
 	cli/cli_sr.c \
 	cli/cli_progress.c \
@@ -52,6 +53,7 @@ tests_unit_cli_test_cli_LDADD = $(CLI_LIBS)
 # Integration: xm-pool against a real one-host xm-poold.
 CLI_POOL_TESTS = \
 	tests/pool/cli-vm-lifecycle.sh \
+	tests/pool/cli-event-wait.sh \
 	tests/pool/cli-vm-migrate.sh \
 	tests/pool/cli-tls-tofu.sh \
 	tests/pool/cli-storage.sh

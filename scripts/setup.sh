@@ -42,7 +42,12 @@ packages=(
     linux-libc-dev
     nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
     qemu-system-x86 fio
+    nodejs
 )
+# npm, for the test with a JavaScript XenAPI client (tests/interop/): only
+# where no npm is found, as a nodejs from elsewhere (nodesource's) bundles
+# its own and Debian's npm would conflict with it.
+command -v npm >/dev/null || packages+=(npm)
 [ "$xen" = yes ] && packages+=(debootstrap cpio e2fsprogs gzip)
 
 missing=()

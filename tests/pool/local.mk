@@ -50,7 +50,8 @@ POOL_SH_TESTS = \
 	tests/pool/cli-vm-disk.sh \
 	tests/pool/pool-https.sh \
 	tests/pool/pool-forward.sh \
-	tests/pool/cli-tls-pin.sh
+	tests/pool/cli-tls-pin.sh \
+	tests/pool/api-interop-js.sh
 dist_check_SCRIPTS += $(POOL_SH_TESTS)
 TESTS += $(POOL_SH_TESTS)
 EXTRA_DIST += tests/pool/lib.sh tests/pool/pool_client.py tests/pool/tcp_proxy.py

@@ -68,6 +68,12 @@ enum pool_class_id {
     POOL_CLASS_MESSAGE,         /* schema version 3 */
     POOL_CLASS_SECRET,          /* schema version 3 */
     POOL_CLASS_ROLE,            /* schema version 3 */
+    POOL_CLASS_HOST_METRICS,    /* schema version 4 */
+    POOL_CLASS_HOST_CPU,        /* schema version 4 */
+    POOL_CLASS_VM_METRICS,      /* schema version 4 */
+    POOL_CLASS_VM_GUEST_METRICS, /* schema version 4 */
+    POOL_CLASS_CONSOLE,         /* schema version 4 */
+    POOL_CLASS_PIF,             /* schema version 4 */
     POOL_CLASS_COUNT
 };
 
@@ -269,7 +275,7 @@ const struct pool_value *pool_record_get(const struct pool_record *rec,
 
 /* ---- the database ------------------------------------------------------ */
 
-#define POOL_DB_SCHEMA_VERSION   3      /* what this program writes */
+#define POOL_DB_SCHEMA_VERSION   4      /* what this program writes */
 #define POOL_DB_BUSY_TIMEOUT_MS  5000
 
 struct pool_db;     /* opaque */

@@ -197,18 +197,18 @@ static const struct pool_field host_fields[] = {
     K("supported_bootloaders", STRING_SET, DRO),
     F_SET("resident_VMs", VM, "resident_on"),
     K("logging", MAP, SRO),
-    K("PIFs", REF_SET, DRO),
+    F_SET("PIFs", PIF, "host"),
     K_TO("suspend_image_sr", REF, SRO, SR),
     K_TO("crash_dump_sr", REF, SRO, SR),
     K("crashdumps", REF_SET, DRO),
     K("patches", REF_SET, DRO),
     K("updates", REF_SET, DRO),
     F_SET("PBDs", PBD, "host"),
-    K("host_CPUs", REF_SET, DRO),
+    F_SET("host_CPUs", HOST_CPU, "host"),
     K("cpu_info", MAP, DRO),
     { FIELD("hostname", STRING, DRO) },
     { FIELD("address", STRING, SRO) },
-    K("metrics", REF, DRO),
+    F_REF("metrics", DRO, HOST_METRICS, SET_NULL),
     K("license_params", MAP, DRO),
     K("ha_statefiles", STRING_SET, DRO),
     K("ha_network_peers", STRING_SET, DRO),
@@ -294,7 +294,7 @@ static const struct pool_field vm_fields[] = {
     K_ENUM("actions_after_shutdown", SRO, e_on_normal_exit, "destroy"),
     K_ENUM("actions_after_reboot", SRO, e_on_normal_exit, "destroy"),
     K_ENUM("actions_after_crash", SRO, e_on_crash_behaviour, "destroy"),
-    K("consoles", REF_SET, DRO),
+    F_SET("consoles", CONSOLE, "VM"),
     F_SET("VIFs", VIF, "VM"),
     F_SET("VBDs", VBD, "VM"),
     K("VUSBs", REF_SET, DRO),
@@ -316,8 +316,10 @@ static const struct pool_field vm_fields[] = {
     K("domarch", STRING, DRO),
     K("last_boot_CPU_flags", MAP, SRO),
     { FIELD("is_control_domain", BOOL, DRO) },
-    K("metrics", REF, DRO),
-    K("guest_metrics", REF, DRO),
+    F_REF("metrics", DRO, VM_METRICS, SET_NULL),
+    /* No guest agent: always OpaqueRef:NULL, as XAPI's for a VM without
+     * tools. */
+    K_TO("guest_metrics", REF, DRO, VM_GUEST_METRICS),
     K("last_booted_record", STRING, SRO),
     K("recommendations", STRING, SRO),
     K("xenstore_data", MAP, SRO),
@@ -457,7 +459,7 @@ static const struct pool_field network_fields[] = {
     F_NAMES(RW),
     F_OPS,
     F_SET("VIFs", VIF, "network"),
-    K("PIFs", REF_SET, DRO),
+    F_SET("PIFs", PIF, "network"),
     { FIELD("MTU", INT, RW), .def = "1500" },
     F_OTHER,
     { FIELD("bridge", STRING, SRO) },
@@ -607,6 +609,161 @@ static const struct pool_field role_fields[] = {
     K("is_internal", BOOL, DRO),
 };
 
+/* Schema version 4: the rest of what management GUIs list.  A host's
+ * metrics: one per host, made with it and gone with it (its internal
+ * ref "host"); the host record's memory and liveness, copied when they
+ * change (daemon/pd_metrics.c), last_updated then. */
+static const struct pool_field host_metrics_fields[] = {
+    F_UUID,
+    { FIELD("memory_total", INT, DRO) },
+    { FIELD("memory_free", INT, DRO) },
+    { FIELD("live", BOOL, DRO) },
+    { FIELD("last_updated", DATETIME, DRO) },
+    F_OTHER,
+    /* xm-pool's own, not in XAPI's record */
+    { FIELD("host", REF, DRO), .target = POOL_CLASS_HOST,
+      .ondelete = POOL_DEL_CASCADE, .internal = true },
+};
+
+/* One per processor of a host, from its /proc/cpuinfo as its daemon
+ * says (host_local.hello).  No CPUID feature words (features) nor a
+ * measured utilisation here: constants. */
+static const struct pool_field host_cpu_fields[] = {
+    F_UUID,
+    F_REF("host", DRO, HOST, CASCADE),
+    { FIELD("number", INT, DRO) },
+    { FIELD("vendor", STRING, DRO) },
+    { FIELD("speed", INT, DRO) },
+    { FIELD("modelname", STRING, DRO) },
+    { FIELD("family", INT, DRO) },
+    { FIELD("model", INT, DRO) },
+    { FIELD("stepping", STRING, DRO) },
+    { FIELD("flags", STRING, DRO) },
+    K("features", STRING, DRO),
+    K("utilisation", FLOAT, DRO),
+    F_OTHER,
+};
+
+/* A VM's metrics: one per VM, made with it and gone with it (internal
+ * ref "VM"); what its power state says (xa_vm_set_running). */
+static const struct pool_field vm_metrics_fields[] = {
+    F_UUID,
+    { FIELD("memory_actual", INT, DRO) },
+    { FIELD("VCPUs_number", INT, DRO) },
+    K("VCPUs_utilisation", MAP, DRO),
+    K("VCPUs_CPU", MAP, DRO),
+    K("VCPUs_params", MAP, DRO),
+    K("VCPUs_flags", MAP, DRO),
+    { FIELD("state", STRING_SET, DRO) },
+    { FIELD("start_time", DATETIME, DRO) },
+    { FIELD("install_time", DATETIME, DRO), .def = "now" },
+    { FIELD("last_updated", DATETIME, DRO) },
+    F_OTHER,
+    K("hvm", BOOL, DRO),
+    K("nested_virt", BOOL, DRO),
+    K("nomigrate", BOOL, DRO),
+    K_ENUM("current_domain_type", DRO, e_domain_type, "unspecified"),
+    K("numa_optimised", BOOL, SRO),
+    K("numa_nodes", INT, SRO),
+    K("numa_node_memory", MAP, DRO),
+    /* xm-pool's own, not in XAPI's record */
+    { FIELD("VM", REF, DRO), .target = POOL_CLASS_VM,
+      .ondelete = POOL_DEL_CASCADE, .internal = true },
+};
+
+/* What a guest agent reports.  xm-pool has none: the class is served
+ * with no objects (VM.guest_metrics stays OpaqueRef:NULL, as XAPI's for
+ * a VM without tools). */
+static const char *const e_tristate[] = { "yes", "no", "unspecified", NULL };
+
+static const struct pool_field vm_guest_metrics_fields[] = {
+    F_UUID,
+    K("os_version", MAP, DRO),
+    K("netbios_name", MAP, DRO),
+    K("PV_drivers_version", MAP, DRO),
+    K("PV_drivers_up_to_date", BOOL, DRO),
+    K("memory", MAP, DRO),
+    K("disks", MAP, DRO),
+    K("networks", MAP, DRO),
+    K("other", MAP, DRO),
+    K("last_updated", DATETIME, DRO),
+    F_OTHER,
+    K("live", BOOL, DRO),
+    K_ENUM("can_use_hotplug_vbd", DRO, e_tristate, "unspecified"),
+    K_ENUM("can_use_hotplug_vif", DRO, e_tristate, "unspecified"),
+    K("PV_drivers_detected", BOOL, DRO),
+    K("services", MAP, DRO),
+};
+
+/* A VM's console.  xm-pool's VMs have none: no objects (VM.consoles is
+ * empty, as XAPI's for a VM without a console). */
+static const char *const console_protocols[] = {
+    "vt100", "rfb", "rdp", NULL
+};
+
+static const struct pool_field console_fields[] = {
+    F_UUID,
+    F_ENUM("protocol", DRO, console_protocols, "vt100"),
+    { FIELD("location", STRING, DRO) },
+    F_REF("VM", DRO, VM, CASCADE),
+    F_OTHER,
+};
+
+/* A host's interface on a network.  xm-pool has no NIC model: one PIF
+ * per host per network (every network is pool-wide), on the network's
+ * bridge, with the host's address on it (daemon/pd_metrics.c); the
+ * NIC's facts XAPI has (MAC, netmask, gateway, bonds, VLANs) are not
+ * known: empty or constant. */
+static const char *const e_ip_configuration_mode[] = {
+    "None", "DHCP", "Static", NULL
+};
+static const char *const e_ipv6_configuration_mode[] = {
+    "None", "DHCP", "Static", "Autoconf", NULL
+};
+static const char *const e_primary_address_type[] = { "IPv4", "IPv6", NULL };
+static const char *const e_pif_igmp_status[] = {
+    "enabled", "disabled", "unknown", NULL
+};
+
+static const struct pool_field pif_fields[] = {
+    F_UUID,
+    { FIELD("device", STRING, SRO) },
+    F_REF("network", SRO, NETWORK, CASCADE),
+    F_REF("host", SRO, HOST, CASCADE),
+    { FIELD("MAC", STRING, SRO) },
+    { FIELD("MTU", INT, SRO) },
+    { FIELD("VLAN", INT, SRO) },
+    K("metrics", REF, DRO),
+    K("physical", BOOL, DRO),
+    { FIELD("currently_attached", BOOL, DRO), .def = "true" },
+    F_ENUM("ip_configuration_mode", DRO, e_ip_configuration_mode, "None"),
+    { FIELD("IP", STRING, DRO) },
+    K("netmask", STRING, DRO),
+    K("gateway", STRING, DRO),
+    K("DNS", STRING, DRO),
+    K("bond_slave_of", REF, DRO),
+    K("bond_master_of", REF_SET, DRO),
+    K("VLAN_master_of", REF, DRO),
+    K("VLAN_slave_of", REF_SET, DRO),
+    { FIELD("management", BOOL, DRO) },
+    F_OTHER,
+    K("disallow_unplug", BOOL, DRO),
+    K("tunnel_access_PIF_of", REF_SET, DRO),
+    K("tunnel_transport_PIF_of", REF_SET, DRO),
+    K_ENUM("ipv6_configuration_mode", DRO, e_ipv6_configuration_mode,
+        "None"),
+    K("IPv6", STRING_SET, DRO),
+    K("ipv6_gateway", STRING, DRO),
+    K_ENUM("primary_address_type", DRO, e_primary_address_type, "IPv4"),
+    K_DEF("managed", BOOL, SRO, "true"),
+    K("properties", MAP, DRO),
+    K("capabilities", STRING_SET, DRO),
+    K_ENUM("igmp_snooping_status", DRO, e_pif_igmp_status, "unknown"),
+    K("sriov_physical_PIF_of", REF_SET, DRO),
+    K("sriov_logical_PIF_of", REF_SET, DRO),
+    K("PCI", REF, DRO),
+};
+
 static const struct pool_class classes[POOL_CLASS_COUNT] = {
     CLASS(POOL, "pool", pool_fields, true),
     CLASS(HOST, "host", host_fields, true),
@@ -627,6 +784,13 @@ static const struct pool_class classes[POOL_CLASS_COUNT] = {
      * every session following "*"; clients read them by their calls. */
     CLASS(SECRET, "secret", secret_fields, false),
     CLASS(ROLE, "role", role_fields, true),
+    CLASS(HOST_METRICS, "host_metrics", host_metrics_fields, true),
+    CLASS(HOST_CPU, "host_cpu", host_cpu_fields, true),
+    CLASS(VM_METRICS, "VM_metrics", vm_metrics_fields, true),
+    CLASS(VM_GUEST_METRICS, "VM_guest_metrics", vm_guest_metrics_fields,
+          true),
+    CLASS(CONSOLE, "console", console_fields, true),
+    CLASS(PIF, "PIF", pif_fields, true),
 };
 
 const struct pool_class *pool_class_get(enum pool_class_id id)

@@ -19,6 +19,8 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
+
 #include "pool_internal.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -266,11 +268,179 @@ static const char v3_sql[] =
     ROLE("7233b8e3-eacb-d7da-2c95-f2e581cdbf4e", "read-only",
          "The Read-Only role can log in with basic read-only access") ";\n";
 
+
+/*
+ * The rest of what management GUIs list: host and VM metrics (one each,
+ * gone with its host or VM: their internal back refs cascade), a host's
+ * CPUs, its PIFs (one per host per network, see pool_model.c), and the
+ * classes served with no objects (guest metrics, consoles).  host.metrics
+ * and VM.metrics become real refs; v4_metrics() gives every host and VM
+ * of an upgraded file its metrics object.
+ */
+#define EPOCH_COL(n) n " TEXT NOT NULL DEFAULT '" POOL_DATETIME_EPOCH "', "
+
+static const char v4_sql[] =
+    "CREATE TABLE \"host_metrics\" (" HEAD
+        INT("memory_total", 0)
+        INT("memory_free", 0)
+        BOOL("live", 0)
+        EPOCH_COL("last_updated")
+        REF("host", "host", "CASCADE")
+        OTHER ");\n"
+    "CREATE INDEX host_metrics_host ON \"host_metrics\"(host);\n"
+    "CREATE TABLE \"host_cpu\" (" HEAD
+        REF("host", "host", "CASCADE")
+        INT("number", 0)
+        TEXTF("vendor")
+        INT("speed", 0)
+        TEXTF("modelname")
+        INT("family", 0)
+        INT("model", 0)
+        TEXTF("stepping")
+        TEXTF("flags")
+        OTHER ");\n"
+    "CREATE INDEX host_cpu_host ON \"host_cpu\"(host);\n"
+    "CREATE TABLE \"VM_metrics\" (" HEAD
+        INT("memory_actual", 0)
+        INT("VCPUs_number", 0)
+        "state TEXT NOT NULL DEFAULT '[]', "
+        EPOCH_COL("start_time")
+        EPOCH_COL("install_time")
+        EPOCH_COL("last_updated")
+        REF("VM", "VM", "CASCADE")
+        OTHER ");\n"
+    "CREATE INDEX VM_metrics_VM ON \"VM_metrics\"(VM);\n"
+    "CREATE TABLE \"VM_guest_metrics\" (" HEAD OTHER ");\n"
+    "CREATE TABLE \"console\" (" HEAD
+        "protocol TEXT NOT NULL DEFAULT 'vt100', "
+        TEXTF("location")
+        REF("VM", "VM", "CASCADE")
+        OTHER ");\n"
+    "CREATE INDEX console_VM ON \"console\"(VM);\n"
+    "CREATE TABLE \"PIF\" (" HEAD
+        TEXTF("device")
+        REF("network", "network", "CASCADE")
+        REF("host", "host", "CASCADE")
+        TEXTF("MAC")
+        INT("MTU", 0)
+        INT("VLAN", 0)
+        BOOL("currently_attached", 1)
+        "ip_configuration_mode TEXT NOT NULL DEFAULT 'None', "
+        TEXTF("IP")
+        BOOL("management", 0)
+        OTHER ");\n"
+    "CREATE INDEX PIF_host ON \"PIF\"(host);\n"
+    "CREATE INDEX PIF_network ON \"PIF\"(network);\n"
+    "ALTER TABLE \"host\" ADD COLUMN metrics TEXT REFERENCES "
+        "\"host_metrics\"(ref) ON DELETE SET NULL;\n"
+    "ALTER TABLE \"VM\" ADD COLUMN metrics TEXT REFERENCES "
+        "\"VM_metrics\"(ref) ON DELETE SET NULL;\n";
+
+/* The refs of the rows of sql's one column. */
+static int select_refs(struct pool_db *db, const char *sql,
+                       struct pool_strv *refs_r)
+{
+    struct pool_value out = { .type = POOL_FT_REF_SET };
+    sqlite3_stmt *st = NULL;
+    int rc, sqrc = SQLITE_DONE;
+
+    rc = pool_prepare(db, sql, &st);
+    while (rc == 0 && (sqrc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = pool_value_set_add(&out,
+                                (const char *)sqlite3_column_text(st, 0));
+        if (rc < 0)
+            rc = xt_error(db->ctx, rc, "pool db: listing for version 4");
+    }
+    if (rc == 0 && sqrc != SQLITE_DONE)
+        rc = pool_sq_error(db, sqrc, "listing for version 4");
+    sqlite3_finalize(st);
+    if (rc < 0) {
+        pool_value_clear(&out);
+        return rc;
+    }
+    *refs_r = out.set;
+    return 0;
+}
+
+/* Runs sql with ?1 a fresh ref, ?2 a fresh uuid, ?3 owner, ?4 now; then
+ * link with ?1 and ?3. */
+static int make_one(struct pool_db *db, const char *sql, const char *link,
+                    const char *owner)
+{
+    char ref[POOL_REF_STRLEN + 1], uuid[XT_UUID_STRLEN + 1];
+    char now[POOL_DATETIME_STRLEN + 1];
+    const char *const sqls[] = { sql, link };
+    sqlite3_stmt *st = NULL;
+    struct xt_uuid u;
+    int rc, sqrc;
+    size_t i;
+
+    rc = pool_ref_generate(ref);
+    rc = rc ?: xt_uuid_generate(&u);
+    if (rc < 0)
+        return xt_error(db->ctx, rc, "pool db: a new uuid");
+    xt_uuid_format(&u, uuid);
+    pool_datetime_now(now);
+    for (i = 0; rc == 0 && i < 2; i++) {
+        rc = pool_prepare(db, sqls[i], &st);
+        if (rc < 0)
+            break;
+        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+        if (i == 0) {
+            sqlite3_bind_text(st, 2, uuid, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+        }
+        sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+        sqrc = sqlite3_step(st);
+        if (sqrc != SQLITE_DONE)
+            rc = pool_sq_error(db, sqrc, "making metrics for version 4");
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    return rc;
+}
+
+/*
+ * Every host and VM of the file gets its metrics object: a host's with
+ * its record's memory and liveness, a VM's empty (the master's start
+ * fills it from the VM's state, xa_metrics_reconcile).  Raw SQL, as a
+ * frozen migration must be: not the model of a later program.
+ */
+static int v4_metrics(struct pool_db *db)
+{
+    static const struct {
+        const char *list, *make, *link;
+    } k[] = {
+        { "SELECT ref FROM \"host\" WHERE metrics IS NULL",
+          "INSERT INTO \"host_metrics\" (ref, uuid, host, memory_total, "
+          "memory_free, live, last_updated) SELECT ?1, ?2, ref, "
+          "memory_total, memory_free, live, ?4 FROM \"host\" WHERE ref = ?3",
+          "UPDATE \"host\" SET metrics = ?1 WHERE ref = ?3" },
+        { "SELECT ref FROM \"VM\" WHERE metrics IS NULL",
+          "INSERT INTO \"VM_metrics\" (ref, uuid, VM, last_updated) "
+          "VALUES (?1, ?2, ?3, ?4)",
+          "UPDATE \"VM\" SET metrics = ?1 WHERE ref = ?3" },
+    };
+    struct pool_strv refs = { 0 };
+    size_t i, j;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < ARRAY_SIZE(k); i++) {
+        rc = select_refs(db, k[i].list, &refs);
+        for (j = 0; rc == 0 && j < refs.n; j++)
+            rc = make_one(db, k[i].make, k[i].link, refs.v[j]);
+        pool_strv_free(&refs);
+    }
+    return rc;
+}
+
 const struct pool_migration pool_migrations[] = {
     { .version = 1, .what = "create the pool database", .sql = v1_sql },
     { .version = 2, .what = "VDI snapshots, the SM class", .sql = v2_sql },
     { .version = 3, .what = "messages, secrets, XAPI's static roles",
       .sql = v3_sql },
+    { .version = 4, .what = "metrics, host CPUs, PIFs, consoles",
+      .sql = v4_sql, .apply = v4_metrics },
 };
 const size_t pool_nmigrations = ARRAY_SIZE(pool_migrations);
 

@@ -211,7 +211,8 @@ static void test_values(void)
 
 struct world {
     char *pool, *h1, *h2, *sr, *pbd, *vdi, *net, *vm, *vbd, *vif, *task,
-         *user, *session, *sm, *msg, *secret;
+         *user, *session, *sm, *msg, *secret, *hm, *cpu, *vmm, *gm, *con,
+         *pif;
 };
 
 static void world_free(struct world *w)
@@ -232,6 +233,12 @@ static void world_free(struct world *w)
     free(w->sm);
     free(w->msg);
     free(w->secret);
+    free(w->hm);
+    free(w->cpu);
+    free(w->vmm);
+    free(w->gm);
+    free(w->con);
+    free(w->pif);
 }
 
 static void build_world(struct pool_db *db, struct world *w)
@@ -328,6 +335,33 @@ static void build_world(struct pool_db *db, struct world *w)
     w->secret = create(db, POOL_CLASS_SECRET, (struct pool_field_init[]){
         { "value", POOL_V_STR("s3cret") },
     }, 1);
+    w->hm = create(db, POOL_CLASS_HOST_METRICS, (struct pool_field_init[]){
+        { "host", POOL_V_REF(w->h1) },
+        { "memory_total", POOL_V_INT(8ll << 30) },
+        { "live", POOL_V_BOOL(true) },
+    }, 3);
+    pool_db_set_field(db, POOL_CLASS_HOST, w->h1, "metrics",
+                      &POOL_V_REF(w->hm), POOL_DB_INTERNAL);
+    w->cpu = create(db, POOL_CLASS_HOST_CPU, (struct pool_field_init[]){
+        { "host", POOL_V_REF(w->h1) },
+        { "number", POOL_V_INT(0) },
+        { "vendor", POOL_V_STR("GenuineIntel") },
+    }, 3);
+    w->vmm = create(db, POOL_CLASS_VM_METRICS, (struct pool_field_init[]){
+        { "VM", POOL_V_REF(w->vm) },
+    }, 1);
+    pool_db_set_field(db, POOL_CLASS_VM, w->vm, "metrics",
+                      &POOL_V_REF(w->vmm), POOL_DB_INTERNAL);
+    w->gm = create(db, POOL_CLASS_VM_GUEST_METRICS, NULL, 0);
+    w->con = create(db, POOL_CLASS_CONSOLE, (struct pool_field_init[]){
+        { "VM", POOL_V_REF(w->vm) },
+        { "protocol", POOL_V_ENUM("rfb") },
+    }, 2);
+    w->pif = create(db, POOL_CLASS_PIF, (struct pool_field_init[]){
+        { "host", POOL_V_REF(w->h1) },
+        { "network", POOL_V_REF(w->net) },
+        { "device", POOL_V_STR("xmbr0") },
+    }, 3);
     pool_value_clear(&oc);
     pool_value_clear(&sv);
     pool_value_clear(&dc);
@@ -997,6 +1031,86 @@ static void test_v3_classes(struct fixture *fx)
     free(t0);
 }
 
+/* Schema version 4's classes: metrics that go with their host or VM, a
+ * host's CPUs and PIFs in its derived sets, and in the network's. */
+static void test_v4_classes(struct fixture *fx)
+{
+    static const char *const all[] = { "*" };
+    struct pool_db *db = fx->db;
+    char *h, *hm, *cpu, *net, *pif, *vm, *vmm, *t0 = NULL, *s;
+    size_t n = 9;
+
+    h = create(db, POOL_CLASS_HOST, (struct pool_field_init[]){
+        { "name_label", POOL_V_STR("h4") } }, 1);
+    net = create(db, POOL_CLASS_NETWORK, NULL, 0);
+    hm = create(db, POOL_CLASS_HOST_METRICS, (struct pool_field_init[]){
+        { "host", POOL_V_REF(h) } }, 1);
+    tap_ok(pool_db_set_field(db, POOL_CLASS_HOST, h, "metrics",
+                             &POOL_V_REF(hm), POOL_DB_INTERNAL) == 0,
+           "host.metrics names its host_metrics");
+    s = get_str(db, POOL_CLASS_HOST, h, "metrics");
+    tap_is_str(s, hm, "and reads back");
+    free(s);
+    tap_ok(pool_db_set_field(db, POOL_CLASS_HOST, h, "metrics",
+                             &POOL_V_REF(hm), 0) == -EPERM,
+           "a client may not set it");
+    xt_error_clear(fx->ctx);
+    cpu = create(db, POOL_CLASS_HOST_CPU, (struct pool_field_init[]){
+        { "host", POOL_V_REF(h) } }, 1);
+    pif = create(db, POOL_CLASS_PIF, (struct pool_field_init[]){
+        { "host", POOL_V_REF(h) }, { "network", POOL_V_REF(net) } }, 2);
+    tap_ok(set_has(db, POOL_CLASS_HOST, h, "host_CPUs", cpu, &n) && n == 1,
+           "host.host_CPUs: its CPU");
+    tap_ok(set_has(db, POOL_CLASS_HOST, h, "PIFs", pif, &n) && n == 1 &&
+           set_has(db, POOL_CLASS_NETWORK, net, "PIFs", pif, &n) && n == 1,
+           "host.PIFs and network.PIFs: its PIF");
+    tap_is_int(get_int(db, POOL_CLASS_PIF, pif, "currently_attached"), 1,
+               "a PIF is attached unless told otherwise (XAPI's default)");
+
+    /* the host goes: its metrics, CPUs and PIFs with it, each with its
+     * del event */
+    pool_db_event_token(db, &t0);
+    tap_ok(pool_db_destroy(db, POOL_CLASS_HOST, h) == 0, "destroy the host");
+    tap_ok(pool_db_check_ref(db, POOL_CLASS_HOST_METRICS, hm) == -ENOENT &&
+           pool_db_check_ref(db, POOL_CLASS_HOST_CPU, cpu) == -ENOENT &&
+           pool_db_check_ref(db, POOL_CLASS_PIF, pif) == -ENOENT,
+           "its metrics, CPU and PIF went with it");
+    xt_error_clear(fx->ctx);
+    s = events_text(db, t0, all, 1, NULL);
+    tap_ok(s && strstr(s, "del host_metrics") && strstr(s, "del host_cpu") &&
+           strstr(s, "del PIF") && strstr(s, "del host"),
+           "with their del events (%s)", s);
+    free(s);
+    free(t0);
+
+    vm = create(db, POOL_CLASS_VM, NULL, 0);
+    vmm = create(db, POOL_CLASS_VM_METRICS, (struct pool_field_init[]){
+        { "VM", POOL_V_REF(vm) } }, 1);
+    pool_db_set_field(db, POOL_CLASS_VM, vm, "metrics", &POOL_V_REF(vmm),
+                      POOL_DB_INTERNAL);
+    s = get_str(db, POOL_CLASS_VM_METRICS, vmm, "install_time");
+    tap_ok(s && strcmp(s, POOL_DATETIME_EPOCH) > 0,
+           "a VM_metrics' install_time is when it was made (%s)", s);
+    free(s);
+    tap_ok(set_has(db, POOL_CLASS_VM, vm, "consoles", NULL, &n) && n == 0,
+           "VM.consoles: none");
+    s = get_str(db, POOL_CLASS_VM, vm, "guest_metrics");
+    tap_is_str(s, POOL_NULL_REF, "VM.guest_metrics: OpaqueRef:NULL");
+    free(s);
+    pool_db_destroy(db, POOL_CLASS_VM, vm);
+    tap_ok(pool_db_check_ref(db, POOL_CLASS_VM_METRICS, vmm) == -ENOENT,
+           "a VM's metrics go with it");
+    xt_error_clear(fx->ctx);
+    pool_db_destroy(db, POOL_CLASS_NETWORK, net);
+    free(h);
+    free(hm);
+    free(cpu);
+    free(net);
+    free(pif);
+    free(vm);
+    free(vmm);
+}
+
 static void test_two_connections(struct fixture *fx)
 {
     static const char *const only_vm[] = { "VM" };
@@ -1220,6 +1334,57 @@ static void test_migrations(struct fixture *fx)
     pool_db_close(db);
     db = NULL;
 
+    /* a real version 3 file (a host and a VM in it) upgraded by this
+     * program: each gets its metrics object */
+    use_file(fx, "v3.db");
+    rc = pool_db_open_migrations(ctx, fx->path, pool_migrations, 3, &db);
+    tap_ok(rc < 0 && !db, "code of version 3 alone does not fit this "
+           "model (%d)", rc);
+    xt_error_clear(ctx);
+    tap_is_int(raw_int(fx->path, "SELECT max(version) FROM schema_version"),
+               3, "but it wrote a version 3 file");
+    raw_exec(fx->path, "INSERT INTO \"host\" (ref, uuid, name_label, "
+             "memory_total, memory_free, live) VALUES ('OpaqueRef:h3', "
+             "'00000000-0000-4000-8000-000000000031', 'h3', 4096, 1024, 1)");
+    raw_exec(fx->path, "INSERT INTO \"VM\" (ref, uuid, name_label) VALUES "
+             "('OpaqueRef:vm3', '00000000-0000-4000-8000-000000000032', "
+             "'v3vm')");
+    rc = pool_db_open(ctx, fx->path, &db);
+    tap_ok(rc == 0 && pool_db_schema_version(db, &version) == 0 &&
+           version == CUR, "this program upgrades it to version %d", CUR);
+    if (db) {
+        char *hm, *vmm, *r = NULL;
+
+        hm = get_str(db, POOL_CLASS_HOST, "OpaqueRef:h3", "metrics");
+        tap_ok(pool_db_check_ref(db, POOL_CLASS_HOST_METRICS, hm) == 0,
+               "its host has its host_metrics (%s)", hm);
+        tap_ok(get_int(db, POOL_CLASS_HOST_METRICS, hm, "memory_total") ==
+               4096 && get_int(db, POOL_CLASS_HOST_METRICS, hm,
+                               "memory_free") == 1024 &&
+               get_int(db, POOL_CLASS_HOST_METRICS, hm, "live") == 1,
+               "with the host's memory and liveness");
+        vmm = get_str(db, POOL_CLASS_VM, "OpaqueRef:vm3", "metrics");
+        tap_ok(pool_db_check_ref(db, POOL_CLASS_VM_METRICS, vmm) == 0,
+               "its VM has its VM_metrics (%s)", vmm);
+        tap_ok(pool_db_create(db, POOL_CLASS_PIF, (struct pool_field_init[]){
+                   { "host", POOL_V_REF("OpaqueRef:h3") } }, 1, &r) == 0 &&
+               pool_db_destroy(db, POOL_CLASS_HOST, "OpaqueRef:h3") == 0 &&
+               pool_db_check_ref(db, POOL_CLASS_HOST_METRICS, hm) == -ENOENT &&
+               pool_db_check_ref(db, POOL_CLASS_PIF, r) == -ENOENT,
+               "a PIF can be made; both go with the host");
+        xt_error_clear(ctx);
+        tap_ok(pool_db_destroy(db, POOL_CLASS_VM, "OpaqueRef:vm3") == 0 &&
+               pool_db_check_ref(db, POOL_CLASS_VM_METRICS, vmm) == -ENOENT,
+               "the VM_metrics goes with the VM");
+        xt_error_clear(ctx);
+        tap_is_int(pool_db_integrity_check(db), 0, "and the file is sound");
+        free(hm);
+        free(vmm);
+        free(r);
+    }
+    pool_db_close(db);
+    db = NULL;
+
     /* a column the model needs is missing */
     use_file(fx, "mismatch.db");
     rc = pool_db_open(ctx, fx->path, &db);
@@ -1275,6 +1440,7 @@ int main(void)
     test_transactions(&fx);
     test_events(&fx);
     test_v3_classes(&fx);
+    test_v4_classes(&fx);
     test_two_connections(&fx);
     tap_is_int(pool_db_integrity_check(fx.db), 0, "integrity at the end");
     pool_db_close(fx.db);

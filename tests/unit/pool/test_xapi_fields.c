@@ -349,10 +349,13 @@ static void check_constant(struct pool_db *db, struct xt_ctx *ctx)
 }
 
 /* The classes xm-pool serves: each must be in the model, never skipped
- * (message, secret and role since schema version 3, issue 14). */
+ * (message, secret and role since schema version 3, the metrics, CPUs,
+ * PIFs, guest metrics and consoles since version 4, issue 14). */
 static const char *const served[] = {
     "pool", "host", "VM", "VBD", "VDI", "SR", "PBD", "network", "VIF",
-    "task", "session", "user", "SM", "message", "secret", "role", NULL
+    "task", "session", "user", "SM", "message", "secret", "role",
+    "host_metrics", "host_cpu", "VM_metrics", "VM_guest_metrics", "console",
+    "PIF", NULL
 };
 
 static bool must_serve(const char *name)

@@ -49,7 +49,8 @@ daemon_libxapi_a_SOURCES = \
 	daemon/pd_sr_agent.c daemon/pd_blk.c \
 	daemon/pd_methods_vbd.c daemon/pd_motion.c daemon/pd_evacuate.c \
 	daemon/pd_import.c daemon/pd_xpool.c daemon/pd_upgrade.c \
-	daemon/pd_memory.c daemon/pd_evac_sxm.c daemon/pd_message.c
+	daemon/pd_memory.c daemon/pd_evac_sxm.c daemon/pd_message.c \
+	daemon/pd_metrics.c
 XAPI_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon \
 	-I$(top_srcdir)/api -I$(top_srcdir)/pool -I$(top_srcdir)/xl-migrate \
 	-I$(top_srcdir)/sr -I$(top_srcdir)/vdi

@@ -413,7 +413,7 @@ int xa_local_hello(struct api_call_ctx *call, const struct api_value *params,
                    struct api_value **result_r)
 {
     struct xa *xa = xa_call_of(call)->xa;
-    struct api_value *r;
+    struct api_value *r, *cpu = NULL;
     uint64_t tot, fr;
     int rc = xa_check_secret(call, params, result_r);
 
@@ -431,6 +431,11 @@ int xa_local_hello(struct api_call_ctx *call, const struct api_value *params,
                               api_int((int64_t)mig_limit_rate(
                                   xa->link_limit)));
     rc = rc ?: api_struct_add(r, "started", api_int(xa->started));
+    /* Its processors (host_cpu), when it can say. */
+    if (rc == 0 && xa_cpu_info(call->xt, &cpu) == 0)
+        rc = api_struct_add(r, "cpu_info", cpu);
+    else if (rc == 0)
+        xt_error_clear(call->xt);
     if (rc < 0) {
         api_value_free(r);
         return xt_error(call->xt, rc, "hello");

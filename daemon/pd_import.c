@@ -240,6 +240,7 @@ static int make_vm(struct api_call_ctx *call, const char *op,
     if (rc == 0 && !api_struct_get(spec, "other_config"))
         rc = xt_error(call->xt, -EINVAL, "spec: other_config");
     rc = rc ?: pool_db_create(dbof(call), POOL_CLASS_VM, init, n, vm_r);
+    rc = rc ?: xa_vm_metrics_sync(dbof(call), *vm_r, false);
     /* Its memory is promised to host until it runs there. */
     rc = rc ?: pool_db_set_field(dbof(call), POOL_CLASS_VM, *vm_r,
                                  "scheduled_to_be_resident_on",

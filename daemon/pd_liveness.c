@@ -52,6 +52,7 @@ static void seen_start(struct xa *xa, struct pool_db *db,
     api_value_get_int64(api_struct_get(hello, "memory_total"), &tot);
     api_value_get_int64(api_struct_get(hello, "memory_free"), &fr);
     xa_host_memory_seen(db, host->ref, tot, fr);
+    xa_host_cpus_seen(db, host->ref, api_struct_get(hello, "cpu_info"));
     if (api_value_get_int64(api_struct_get(hello, "started"), &st) < 0 ||
         !st)
         return;
@@ -113,11 +114,13 @@ static void check_round(struct xa *xa, struct xt_ctx *ctx,
         if (pool_db_set_field(db, POOL_CLASS_HOST, hosts[i]->ref, "live",
                               &POOL_V_BOOL(now), POOL_DB_INTERNAL) < 0)
             continue;
+        xa_host_metrics_sync(db, hosts[i]->ref);
         xt_info(xa->log, "host %s (%s) is %s", uuid, url,
                 now ? "live again" : "not live: no answer");
         if (!now)
             xa_message_host_lost(db, hosts[i], m[i].n);
     }
+    xa_pifs_sync(db);       /* new hosts, networks, addresses */
     free(*m_r);
     *m_r = m;
     *n_r = nh;

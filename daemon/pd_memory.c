@@ -128,6 +128,7 @@ void xa_host_memory_seen(struct pool_db *db, const char *host,
         (f < 0 || llabs(f - free_now) * 100 >= total || free_now == total))
         pool_db_set_field(db, POOL_CLASS_HOST, host, "memory_free",
                           &POOL_V_INT(free_now), POOL_DB_INTERNAL);
+    xa_host_metrics_sync(db, host);
 }
 
 void xa_mem_reconcile(struct xa *xa, struct pool_db *db)

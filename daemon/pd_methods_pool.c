@@ -224,8 +224,9 @@ int xa_pool_join_request(struct api_call_ctx *call,
             { "other_config", oc },
         };
         rc = pool_db_create(xc->db, POOL_CLASS_HOST, h,
-                            sizeof(h) / sizeof(*h), NULL);
+                            sizeof(h) / sizeof(*h), &ref);
     }
+    rc = rc ?: xa_host_metrics_sync(xc->db, ref);
     pool_value_clear(&sw);
     pool_value_clear(&oc);
     free(ref);

@@ -170,7 +170,7 @@ int xa_vm_set_running(struct pool_db *db, const char *vm, const char *state,
         xa_mem_release(db, vm);
     if (rc == 0 && (halted || was))
         rc = xa_vbds_attach(db, vm, !halted);
-    return rc;
+    return rc ?: xa_vm_metrics_sync(db, vm, was && !halted);
 }
 
 /* Sets the VM's runtime fields in one transaction. */
@@ -225,6 +225,7 @@ static int vm_create(struct api_call_ctx *call,
         }
     }
     rc = pool_db_create(dbof(call), POOL_CLASS_VM, init, n, &ref);
+    rc = rc ?: xa_vm_metrics_sync(dbof(call), ref, false);
     if (rc < 0)
         goto out;
     *result_r = api_string(ref);

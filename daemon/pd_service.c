@@ -117,6 +117,7 @@ int xa_first_start(struct xa *xa, struct pool_db *db)
         rc = pool_db_create(db, POOL_CLASS_HOST, h,
                             sizeof(h) / sizeof(*h), &host);
     }
+    rc = rc ?: xa_host_metrics_sync(db, host);
     if (rc == 0) {
         struct pool_field_init p[] = {
             { "name_label", POOL_V_STR("") },
@@ -417,6 +418,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         xa_mem_reconcile(xa, db);
         xa_reconcile(xa, db);
         xa_motion_reconcile(xa, db, ctx);
+        xa_metrics_reconcile(xa, db);
         if (xa_self_host(xa, db, &self) == 0) {
             char st[24];
 

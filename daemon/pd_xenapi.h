@@ -331,6 +331,36 @@ void xa_mem_reconcile(struct xa *xa, struct pool_db *db);
 /* Whether this daemon is the master (taken under the lock). */
 bool xa_is_master(struct xa *xa);
 
+/* ---- metrics, host CPUs, PIFs (pd_metrics.c) ------------------------ */
+
+/* host's host_metrics (made and linked when it has none) takes the host
+ * record's memory_total, memory_free and live; last_updated when one
+ * changed.  Call where a host is made and where those fields change. */
+int xa_host_metrics_sync(struct pool_db *db, const char *host);
+/* vm's VM_metrics (made and linked when it has none) takes what its
+ * power state says: memory_actual, VCPUs_number, state; start_time now
+ * when started (it was Halted).  Call where a VM is made and where its
+ * power state changes (xa_vm_set_running). */
+int xa_vm_metrics_sync(struct pool_db *db, const char *vm, bool started);
+/* This machine's processors as host_local.hello says (cpu_info): a
+ * struct of count and the first processor's vendor, modelname, speed
+ * (MHz), family, model, stepping and flags, from /proc/cpuinfo.  *v_r:
+ * caller frees. */
+int xa_cpu_info(struct xt_ctx *ctx, struct api_value **v_r);
+/* host's host_cpu objects follow info (xa_cpu_info's, from its hello):
+ * made again when the count or the description differs.  Reports
+ * nothing: a hello without cpu_info changes nothing. */
+void xa_host_cpus_seen(struct pool_db *db, const char *host,
+                       const struct api_value *info);
+/* The same for host, this daemon's own machine. */
+void xa_host_cpus_local(struct xa *xa, struct pool_db *db, const char *host);
+/* One PIF per host per network, following the hosts' addresses and the
+ * networks' bridges and MTUs (docs/specs/api-wire.md). */
+void xa_pifs_sync(struct pool_db *db);
+/* A master's start: every host and VM has its metrics, in step; this
+ * host's CPUs; the PIFs. */
+void xa_metrics_reconcile(struct xa *xa, struct pool_db *db);
+
 /* ---- the host-to-host client (pd_agent.c) -------------------------- */
 
 /*

@@ -17,6 +17,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-allowed-ops.sh \
 	tests/pool/pool-api-calls.sh \
 	tests/pool/pool-messages.sh \
+	tests/pool/pool-metrics.sh \
 	tests/pool/pool-migrate-checks.sh \
 	tests/pool/pool-eject.sh \
 	tests/pool/pool-master-kill.sh \

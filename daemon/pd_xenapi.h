@@ -87,6 +87,7 @@ struct xa {
                                      * committed a change (db_gen++) and
                                      * at stop */
     uint64_t db_gen;
+    unsigned int ev_waiters;        /* event.from/next waiting (db_lock) */
     int stop_fd;                    /* eventfd, readable once stopping */
     char *journal_dir;              /* STATE_DIR/migrations */
 
@@ -267,6 +268,10 @@ bool xa_task_cancelling(struct pool_db *db, const char *task);
  * transaction of its own: the caller's, or each write on its own. */
 int xa_task_set_outcome(struct pool_db *db, const char *task,
                         const struct api_value *env);
+/* What a task's result (XAPI's XML-RPC text of the answer) holds: the
+ * caller's value, NULL when it is "" (void) or unreadable (not
+ * reported). */
+struct api_value *xa_task_result(struct xt_ctx *ctx, const char *result);
 /* Finds this host's object in the DB (master): *ref_r, caller frees. */
 int xa_self_host(struct xa *xa, struct pool_db *db, char **ref_r);
 /* Memory this host offers VMs (its machine's, /proc/meminfo, or

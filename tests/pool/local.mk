@@ -16,6 +16,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-migrate-cancel.sh \
 	tests/pool/pool-allowed-ops.sh \
 	tests/pool/pool-api-calls.sh \
+	tests/pool/pool-api-bad-input.sh \
 	tests/pool/pool-messages.sh \
 	tests/pool/pool-metrics.sh \
 	tests/pool/pool-migrate-checks.sh \

@@ -268,6 +268,13 @@ int api_xmlrpc_format_call(struct xt_ctx *ctx, const char *method,
 int api_xmlrpc_parse_response(struct xt_ctx *ctx, const char *body,
                               size_t len, const struct api_limits *lim,
                               struct api_value **env_r);
+/* One <value>v</value> alone, as XAPI keeps an Async call's result in
+ * task.result; and its reader.  Same rules and errors ("XML-RPC value"). */
+int api_xmlrpc_format_value(struct xt_ctx *ctx, const struct api_value *v,
+                            char **out_r, size_t *len_r);
+int api_xmlrpc_parse_value(struct xt_ctx *ctx, const char *text, size_t len,
+                           const struct api_limits *lim,
+                           struct api_value **v_r);
 
 /* ---- JSON-RPC ---------------------------------------------------------- */
 

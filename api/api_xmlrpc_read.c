@@ -731,3 +731,27 @@ out:
     xmlFreeDoc(doc);
     return rc;
 }
+
+int api_xmlrpc_parse_value(struct xt_ctx *ctx, const char *text, size_t len,
+                           const struct api_limits *lim,
+                           struct api_value **v_r)
+{
+    struct api_perr pe = { .proto = "XML-RPC value" };
+    struct xml_walk w = { .ctx = ctx, .pe = &pe };
+    xmlDocPtr doc = NULL;
+    xmlNodePtr root;
+    int rc;
+
+    *v_r = NULL;
+    api_limits_resolve(lim, &w.lim);
+    rc = api_xml_read(ctx, &pe, text, len, &w.lim, &doc);
+    if (rc < 0)
+        goto out;
+    root = xmlDocGetRootElement(doc);
+    rc = expect_element(&w, root, "value", "<value>");
+    if (rc == 0)
+        rc = parse_value(&w, root, 0, v_r);
+out:
+    xmlFreeDoc(doc);
+    return rc;
+}

@@ -140,6 +140,22 @@ int api_xmlrpc_format_response(struct xt_ctx *ctx, const struct api_value *v,
                                  len_r);
 }
 
+int api_xmlrpc_format_value(struct xt_ctx *ctx, const struct api_value *v,
+                            char **out_r, size_t *len_r)
+{
+    struct api_buf b = { 0 };
+    int rc;
+
+    if (!v) {
+        *out_r = NULL;
+        *len_r = 0;
+        return xt_error(ctx, -EINVAL, "XML-RPC value: no value");
+    }
+    rc = add_value(&b, v, 0);
+    return api_buf_finish_report(ctx, &b, rc, "XML-RPC value", out_r,
+                                 len_r);
+}
+
 int api_xmlrpc_format_call(struct xt_ctx *ctx, const char *method,
                            const struct api_value *params,
                            char **out_r, size_t *len_r)

@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+from xml.parsers.expat import ExpatError
+
 import benchpool
 from benchpool import BenchError, Pool, log
 
@@ -36,9 +38,11 @@ def pct(v, p):
 
 
 def stat(res, key):
+    """key of a move's figures: its task's result, the engine's JSON as
+    XML-RPC text (<value>...</value>, as XAPI keeps results)."""
     try:
-        return json.loads(res).get(key)
-    except (TypeError, ValueError):
+        return json.loads(benchpool.pc.task_result(res)).get(key)
+    except (TypeError, ValueError, ExpatError):
         return None
 
 

@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 
+from xml.parsers.expat import ExpatError
+
 import benchpool
 from benchpool import BenchError, PASSWORD, Pool, log, version
 
@@ -181,8 +183,8 @@ class Bench:
         """The source engine's figures: the task's result (its JSON line,
         mig_stats_json)."""
         try:
-            st = json.loads(rec["result"])
-        except (TypeError, ValueError):
+            st = json.loads(benchpool.pc.task_result(rec["result"]))
+        except (TypeError, ValueError, ExpatError):
             raise BenchError("task result is not the engine's JSON: %r" %
                              (rec.get("result"),))
         for k in ("downtime_ms", "guest_downtime_ms", "guest_src_gap_ms",

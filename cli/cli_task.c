@@ -145,6 +145,38 @@ static void show_task(struct cli_ctx *cli, const struct api_value *rec,
     fflush(cli->out);
 }
 
+/* rec (a task record) with its result as the value it holds: XAPI keeps
+ * an Async call's answer as XML-RPC text, <value>...</value>, or "". */
+static struct api_value *decode_result(struct cli_ctx *cli,
+                                       struct api_value *rec)
+{
+    const char *res = api_value_string(api_struct_get(rec, "result"));
+    struct api_value *out, *v = NULL;
+    size_t i;
+
+    if (!res || !*res ||
+        api_xmlrpc_parse_value(cli->xt, res, strlen(res), NULL, &v) < 0) {
+        cli->xt->err_rc = 0;
+        return rec;             /* "" (void), or kept as it came */
+    }
+    out = api_struct();
+    for (i = 0; out && i < api_value_count(rec); i++) {
+        const char *k = api_struct_key(rec, i);
+
+        if (api_struct_add_new(out, k, strcmp(k, "result") ?
+                               api_value_copy(api_struct_value(rec, i)) :
+                               api_value_copy(v)) < 0) {
+            api_value_free(out);
+            out = NULL;
+        }
+    }
+    api_value_free(v);
+    if (!out)
+        return rec;
+    api_value_free(rec);
+    return out;
+}
+
 static int task_wait(struct cli_ctx *cli, const char *ref, bool show,
                      cli_task_lines_fn fn, struct api_value **rec_r)
 {
@@ -188,7 +220,7 @@ static int task_wait(struct cli_ctx *cli, const char *ref, bool show,
         api_value_free(rec);
         return rc;
     }
-    *rec_r = rec;
+    *rec_r = decode_result(cli, rec);
     return 0;
 }
 

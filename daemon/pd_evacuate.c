@@ -678,6 +678,7 @@ static void measured(struct evac *ev, double *stream_r,
                      struct pool_evac_eta_vm *eta)
 {
     struct pool_record **t = NULL;
+    struct api_value *rv = NULL;
     size_t n = 0, i, k, nset = 0;
     double setups[64];
     char last[64][POOL_DATETIME_STRLEN + 1];
@@ -693,13 +694,18 @@ static void measured(struct evac *ev, double *stream_r,
     for (i = 0; i < n; i++) {
         const char *name = pool_record_get(t[i], "name_label")->s;
         const char *st = pool_record_get(t[i], "status")->s;
-        const char *res = pool_record_get(t[i], "result")->s;
         const char *fin = pool_record_get(t[i], "finished")->s;
         const char *vm = pool_value_map_get(pool_record_get(t[i],
                                             "other_config"), "xm:vm");
-        double tms = stat_of(res, "total_ms");
-        double sent = stat_of(res, "bytes_sent"), setup, dirty, data;
+        const char *res;
+        double tms, sent, setup, dirty, data;
 
+        api_value_free(rv);     /* the last one's: every path frees it */
+        rv = xa_task_result(ev->call->xt,
+                            pool_record_get(t[i], "result")->s);
+        res = api_value_string(rv);
+        tms = stat_of(res, "total_ms");
+        sent = stat_of(res, "bytes_sent");
         if (!name || (strcmp(name, "VM.pool_migrate") &&
                       strcmp(name, "VM.migrate_send")) || !st ||
             strcmp(st, "success") || tms <= 0 || sent <= 0 || !vm)
@@ -720,6 +726,7 @@ static void measured(struct evac *ev, double *stream_r,
             seen[k] = true;
         }
     }
+    api_value_free(rv);
     pool_records_free(t, n);
     qsort(setups, nset, sizeof(*setups), by_double);
     for (k = 0; nset && k < ev->nv && k < 64; k++)
@@ -940,17 +947,23 @@ static void evac_start(struct evac *ev, struct evac_vm *v,
  * guest's pause (as the guest saw it, else the engine's). */
 static void evac_auto_ended(struct evac *ev, struct evac_vm *v)
 {
+    struct api_value *rv;
+    const char *stats;
     char *res = NULL;
     double down;
     unsigned before = ev->auto_->window, w;
 
     xa_field_str(dbof(ev->call), POOL_CLASS_TASK, v->task, "result", &res);
-    down = stat_of(res, "guest_downtime_ms");
-    if (down <= 0)
-        down = stat_of(res, "downtime_ms");
-    w = pool_evac_auto_ended(ev->auto_, (uint64_t)stat_of(res, "bytes_sent"),
-                             down, xt_now_ns());
+    rv = xa_task_result(ev->call->xt, res);
     free(res);
+    stats = api_value_string(rv);
+    down = stat_of(stats, "guest_downtime_ms");
+    if (down <= 0)
+        down = stat_of(stats, "downtime_ms");
+    w = pool_evac_auto_ended(ev->auto_,
+                             (uint64_t)stat_of(stats, "bytes_sent"), down,
+                             xt_now_ns());
+    api_value_free(rv);
     if (w != before || !ev->windows[0]) {
         size_t n = strlen(ev->windows);
 

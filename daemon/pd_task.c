@@ -46,6 +46,34 @@ bool xa_task_cancelling(struct pool_db *db, const char *task)
     return r;
 }
 
+/* A task's result as XAPI keeps it: the call's answer as XML-RPC text,
+ * <value>...</value> (clients parse it so), "" for void. */
+static int result_text(struct pool_db *db, const struct api_value *val,
+                       char **text_r)
+{
+    const char *s = val ? api_value_string(val) : NULL;
+    size_t len;
+
+    *text_r = NULL;
+    if (!val || (s && !*s))
+        return 0;
+    return api_xmlrpc_format_value(pool_db_ctx(db), val, text_r, &len);
+}
+
+struct api_value *xa_task_result(struct xt_ctx *ctx, const char *result)
+{
+    struct api_value *v = NULL;
+
+    if (!result || !*result)
+        return NULL;
+    if (api_xmlrpc_parse_value(ctx, result, strlen(result), NULL, &v) < 0) {
+        ctx->err_rc = 0;
+        ctx->err_msg[0] = '\0';
+        return NULL;
+    }
+    return v;
+}
+
 int xa_task_set_outcome(struct pool_db *db, const char *task,
                         const struct api_value *env)
 {
@@ -54,6 +82,7 @@ int xa_task_set_outcome(struct pool_db *db, const char *task,
     struct pool_value st = { 0 };
     const struct api_value *desc, *val;
     const char *status = "success";
+    char *text = NULL;
     size_t i;
     int rc;
 
@@ -81,10 +110,11 @@ int xa_task_set_outcome(struct pool_db *db, const char *task,
                                POOL_DB_INTERNAL);
     } else {
         val = api_struct_get(env, "Value");
-        if (val && api_value_string(val))
-            rc = pool_db_set_field(db, POOL_CLASS_TASK, task, "result",
-                                   &POOL_V_STR(api_value_string(val)),
-                                   POOL_DB_INTERNAL);
+        rc = result_text(db, val, &text);
+        rc = rc ?: pool_db_set_field(db, POOL_CLASS_TASK, task, "result",
+                                     &POOL_V_STR(text ? text : ""),
+                                     POOL_DB_INTERNAL);
+        free(text);
     }
     pool_datetime_now(now);
     rc = rc ?: pool_db_set_field(db, POOL_CLASS_TASK, task, "finished",

@@ -37,6 +37,16 @@ def value(env):
     raise Failure(env.get("ErrorDescription"))
 
 
+def task_result(text):
+    """What a task's result holds: XAPI keeps an Async call's answer as
+    XML-RPC text, <value>...</value>, or "" for a void call."""
+    if not text:
+        return ""
+    return xmlrpc.client.loads(
+        "<methodResponse><params><param>%s</param></params>"
+        "</methodResponse>" % text)[0][0]
+
+
 class Session:
     def __init__(self, n=2):
         self.n = n
@@ -57,12 +67,15 @@ class Session:
         return f(self.ref, *args)
 
     def wait_task(self, task, timeout=120):
-        """Follows the task with event.from until it ends."""
+        """Follows the task with event.from until it ends; its record,
+        with result as the value the call answered (task_result)."""
         token = self.call("event.from", ["task"], "", 0)["token"]
         end = time.time() + timeout
         while time.time() < end:
             rec = self.call("task.get_record", task)
             if rec["status"] not in ("pending", "cancelling"):
+                rec["result_xml"] = rec["result"]
+                rec["result"] = task_result(rec["result"])
                 return rec
             token = self.call("event.from", ["task"], token, 5.0)["token"]
         raise TimeoutError(task)

@@ -69,7 +69,9 @@ struct request {
     bool handled;               /* counted in srv->answering */
 };
 
-static const char *const default_paths[] = { "/", "/jsonrpc", NULL };
+static const char *const default_paths[] = {
+    "/", "/xmlrpc", "/jsonrpc", NULL    /* XML-RPC also at /xmlrpc (xen-api.js) */
+};
 
 static bool known_path(const struct pd_server *srv, const char *url)
 {

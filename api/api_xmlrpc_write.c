@@ -132,7 +132,7 @@ int api_xmlrpc_format_response(struct xt_ctx *ctx, const struct api_value *v,
         *len_r = 0;
         return xt_error(ctx, -EINVAL, "XML-RPC response: no value");
     }
-    api_buf_adds(&b, "<?xml version=\"1.0\"?>\n"
+    api_buf_adds(&b, "<?xml version=\"1.0\"?>"
                      "<methodResponse><params><param>");
     rc = add_value(&b, v, 0);
     api_buf_adds(&b, "</param></params></methodResponse>\n");

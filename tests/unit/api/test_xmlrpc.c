@@ -305,7 +305,7 @@ static void test_xapi_requests(struct xt_ctx *ctx)
 static void test_responses(struct xt_ctx *ctx)
 {
     static const char want_ok[] =
-        "<?xml version=\"1.0\"?>\n"
+        "<?xml version=\"1.0\"?>"
         "<methodResponse><params><param><value><struct>"
         "<member><name>Status</name><value>Success</value></member>"
         "<member><name>Value</name><value><array><data>"
@@ -317,7 +317,7 @@ static void test_responses(struct xt_ctx *ctx)
         "</data></array></value></member>"
         "</struct></value></param></params></methodResponse>\n";
     static const char want_fail[] =
-        "<?xml version=\"1.0\"?>\n"
+        "<?xml version=\"1.0\"?>"
         "<methodResponse><params><param><value><struct>"
         "<member><name>Status</name><value>Failure</value></member>"
         "<member><name>ErrorDescription</name><value><array><data>"
@@ -325,7 +325,7 @@ static void test_responses(struct xt_ctx *ctx)
         "</data></array></value></member>"
         "</struct></value></param></params></methodResponse>\n";
     static const char want_void[] =
-        "<?xml version=\"1.0\"?>\n"
+        "<?xml version=\"1.0\"?>"
         "<methodResponse><params><param><value><struct>"
         "<member><name>Status</name><value>Success</value></member>"
         "<member><name>Value</name><value></value></member>"

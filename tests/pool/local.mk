@@ -57,3 +57,5 @@ POOL_SH_TESTS = \
 dist_check_SCRIPTS += $(POOL_SH_TESTS)
 TESTS += $(POOL_SH_TESTS)
 EXTRA_DIST += tests/pool/lib.sh tests/pool/pool_client.py tests/pool/tcp_proxy.py
+EXTRA_DIST += tests/interop/package.json tests/interop/package-lock.json \
+	tests/interop/xen-api-check.js

@@ -41,7 +41,7 @@ packages=(
     libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libcrypt-dev
     linux-libc-dev
     nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
-    qemu-system-x86 fio
+    qemu-system-x86 fio openssl
     nodejs
 )
 # npm, for the test with a JavaScript XenAPI client (tests/interop/): only

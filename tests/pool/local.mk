@@ -51,6 +51,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-evacuate-many.sh \
 	tests/pool/cli-vm-disk.sh \
 	tests/pool/pool-https.sh \
+	tests/pool/pool-https-operator.sh \
 	tests/pool/pool-forward.sh \
 	tests/pool/cli-tls-pin.sh \
 	tests/pool/api-interop-js.sh

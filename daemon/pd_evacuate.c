@@ -303,6 +303,7 @@ static int evac_load(struct evac *ev)
         struct evac_vm *v = &ev->vms[ev->nv];
 
         if (!on || strcmp(on, ev->host) != 0 ||
+            pool_record_get(r[i], "is_control_domain")->b ||
             (strcmp(ps, "Running") != 0 && strcmp(ps, "Paused") != 0))
             continue;
         ev->nv++;

@@ -35,6 +35,8 @@ static int pool_join(struct api_call_ctx *call, const struct api_value *params,
     char url[XA_URL_MAX], hostname[256] = "", *role = NULL;
     const char *secret;
     uint64_t tot, fr;
+    bool others;
+    size_t i;
     int rc;
 
     if (!addr || !user || !pw)
@@ -43,8 +45,13 @@ static int pool_join(struct api_call_ctx *call, const struct api_value *params,
     rc = pool_db_find(xc->db, POOL_CLASS_VM, "power_state", &run, &running);
     if (rc < 0)
         return rc;
-    if (running.n) {
-        pool_strv_free(&running);
+    /* Its control domain runs, as every host's does. */
+    for (i = 0; i < running.n && xa_is_control_domain(xc->db,
+                                                      running.v[i]); i++)
+        ;
+    others = i < running.n;
+    pool_strv_free(&running);
+    if (others) {
         *result_r = api_failure(
             "POOL_JOINING_HOST_CANNOT_HAVE_RUNNING_VMS", NULL);
         return xt_error(call->xt, -EPERM, "running VMs");
@@ -227,6 +234,7 @@ int xa_pool_join_request(struct api_call_ctx *call,
                             sizeof(h) / sizeof(*h), &ref);
     }
     rc = rc ?: xa_host_metrics_sync(xc->db, ref);
+    rc = rc ?: xa_control_domain_sync(xc->db, ref);
     pool_value_clear(&sw);
     pool_value_clear(&oc);
     free(ref);
@@ -375,7 +383,7 @@ static int pool_eject(struct api_call_ctx *call,
     struct xa_call *xc = xa_call_of(call);
     const char *host = xa_param_str(params, 1);
     struct pool_value res = { 0 };
-    char *self = NULL;
+    char *self = NULL, *dom0 = NULL;
     int rc;
 
     if (!host)
@@ -387,10 +395,11 @@ static int pool_eject(struct api_call_ctx *call,
     if (rc < 0)
         return rc;
     xa_self_host(xc->xa, xc->db, &self);
+    xa_control_domain_of(xc->db, host, &dom0);
     if (self && !strcmp(self, host)) {
         *result_r = api_failure("HOST_CANNOT_DESTROY_SELF", host, NULL);
         rc = xt_error(call->xt, -EPERM, "the master cannot eject itself");
-    } else if (res.set.n) {
+    } else if (res.set.n > (dom0 ? 1u : 0u)) {
         *result_r = api_failure("OPERATION_NOT_ALLOWED",
                                 "the host has resident VMs", NULL);
         rc = xt_error(call->xt, -EPERM, "host %s has resident VMs", host);
@@ -401,11 +410,13 @@ static int pool_eject(struct api_call_ctx *call,
                       "is not settled", host);
     } else {
         tell_ejected(call, host);
-        rc = pool_db_destroy(xc->db, POOL_CLASS_HOST, host);
+        rc = dom0 ? pool_db_destroy(xc->db, POOL_CLASS_VM, dom0) : 0;
+        rc = rc ?: pool_db_destroy(xc->db, POOL_CLASS_HOST, host);
         if (rc == 0)
             *result_r = api_void();
     }
     free(self);
+    free(dom0);
     pool_value_clear(&res);
     return rc;
 }
@@ -592,7 +603,8 @@ int xa_reconcile(struct xa *xa, struct pool_db *db)
                                                       "other_config");
         struct where w = { .domid = -1 };
 
-        if (pool_value_map_get(oc, XA_MIG_STATE) ||
+        if (pool_record_get(vms[i], "is_control_domain")->b ||
+            pool_value_map_get(oc, XA_MIG_STATE) ||
             (strcmp(pool_record_get(vms[i], "power_state")->s,
                     "Running") != 0 &&
              !pool_record_get(vms[i], "current_operations")->map.n))

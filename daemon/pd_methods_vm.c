@@ -112,6 +112,12 @@ int xa_vm_claim(struct api_call_ctx *call, const char *vm, const char *want,
     /* An operation in progress first: while a migration's outcome is
      * unknown, every other operation hears that, whatever the state. */
     rc = check_idle(call, vm, record != NULL, result_r);
+    if (rc == 0 && xa_is_control_domain(db, vm)) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", "a control domain "
+                                "is its host: it takes no VM operation",
+                                NULL);
+        rc = xt_error(call->xt, -EPERM, "VM %s is a control domain", vm);
+    }
     rc = rc ?: xa_field_str(db, POOL_CLASS_VM, vm, "power_state", &ps);
     if (rc < 0)
         goto fail;

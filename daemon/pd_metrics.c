@@ -441,8 +441,10 @@ void xa_metrics_reconcile(struct xa *xa, struct pool_db *db)
     size_t i;
 
     if (pool_db_get_all(db, POOL_CLASS_HOST, &refs) == 0)
-        for (i = 0; i < refs.n; i++)
+        for (i = 0; i < refs.n; i++) {
             xa_host_metrics_sync(db, refs.v[i]);
+            xa_control_domain_sync(db, refs.v[i]);
+        }
     pool_strv_free(&refs);
     if (pool_db_get_all(db, POOL_CLASS_VM, &refs) == 0)
         for (i = 0; i < refs.n; i++)

@@ -70,7 +70,12 @@ static int check_idle(struct api_call_ctx *call, const char *vm,
     rc = rc ?: pool_db_get_field(db, POOL_CLASS_VM, vm, "other_config", &oc);
     if (rc == -ENOENT)
         *result_r = api_failure("HANDLE_INVALID", "VM", vm, NULL);
-    if (rc == 0 && (ops.map.n || pool_value_map_get(&oc, XA_MIG_STATE))) {
+    if (rc == 0 && xa_is_control_domain(db, vm)) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED", "a control domain "
+                                "is its host: it does not migrate", NULL);
+        rc = xt_error(call->xt, -EPERM, "VM %s is a control domain", vm);
+    } else if (rc == 0 &&
+               (ops.map.n || pool_value_map_get(&oc, XA_MIG_STATE))) {
         *result_r = api_failure("OTHER_OPERATION_IN_PROGRESS", "VM", vm,
                                 NULL);
         rc = xt_error(call->xt, -EBUSY, "VM %s: operation in progress", vm);

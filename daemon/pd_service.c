@@ -118,6 +118,7 @@ int xa_first_start(struct xa *xa, struct pool_db *db)
                             sizeof(h) / sizeof(*h), &host);
     }
     rc = rc ?: xa_host_metrics_sync(db, host);
+    rc = rc ?: xa_control_domain_sync(db, host);
     if (rc == 0) {
         struct pool_field_init p[] = {
             { "name_label", POOL_V_STR("") },

@@ -347,6 +347,14 @@ int xa_host_metrics_sync(struct pool_db *db, const char *host);
  * when started (it was Halted).  Call where a VM is made and where its
  * power state changes (xa_vm_set_running). */
 int xa_vm_metrics_sync(struct pool_db *db, const char *vm, bool started);
+
+/* ---- control domains (pd_dom0.c) ------------------------------------ */
+
+/* host's control domain VM record, made when it has none. */
+int xa_control_domain_sync(struct pool_db *db, const char *host);
+/* It: *vm_r (caller frees), NULL when none. */
+int xa_control_domain_of(struct pool_db *db, const char *host, char **vm_r);
+bool xa_is_control_domain(struct pool_db *db, const char *vm);
 /* This machine's processors as host_local.hello says (cpu_info): a
  * struct of count and the first processor's vendor, modelname, speed
  * (MHz), family, model, stepping and flags, from /proc/cpuinfo.  *v_r:

@@ -15,6 +15,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-migrate-busy.sh \
 	tests/pool/pool-migrate-cancel.sh \
 	tests/pool/pool-allowed-ops.sh \
+	tests/pool/pool-control-domain.sh \
 	tests/pool/pool-api-calls.sh \
 	tests/pool/pool-api-bad-input.sh \
 	tests/pool/pool-messages.sh \

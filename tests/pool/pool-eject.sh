@@ -39,7 +39,10 @@ if s3:
     t.is_(len(p3), 1, "it has one pool object")
     t.ok(p3 != old_pool, "a new one")
     t.is_(s3.call("pool.get_master", p3[0]), h3[0], "whose master it is")
-    t.is_(s3.call("VM.get_all"), [], "without the old pool's VMs")
+    t.is_([r for r in s3.call("VM.get_all_records").values()
+           if not r["is_control_domain"]], [], "without the old pool's VMs")
+    t.is_([r["resident_on"] for r in s3.call("VM.get_all_records").values()],
+          s3.call("host.get_all"), "but its own control domain")
 secret2 = open(os.path.join(os.environ["PT_TMP"], "h2", "state",
                             "pool-secret")).read().split()[0]
 secret3 = open(os.path.join(os.environ["PT_TMP"], "h3", "state",

@@ -1095,6 +1095,20 @@ out:
     return rc;
 }
 
+/* vm-list leaves out the hosts' control domains unless
+ * is-control-domain= asks for them (xe lists them among the VMs). */
+static size_t without_control_domains(const struct api_value **recs, size_t n)
+{
+    size_t i, k = 0;
+    bool dom0;
+
+    for (i = 0; i < n; i++)
+        if (api_value_get_bool(api_struct_get(recs[i], "is_control_domain"),
+                               &dom0) < 0 || !dom0)
+            recs[k++] = recs[i];
+    return k;
+}
+
 int cli_list(struct cli_ctx *cli, const char *cls_name,
              const char *const *dflt)
 {
@@ -1109,6 +1123,8 @@ int cli_list(struct cli_ctx *cli, const char *cls_name,
     rc = cli_select(cli, cls, NULL, false, &all, &refs, &recs, &n);
     if (rc)
         return rc;
+    if (!strcmp(cls->name, "VM") && !cli_arg(cli, "is-control-domain"))
+        n = without_control_domains(recs, n);
     if (cli->opts.minimal)
         cli_print_minimal(cli, recs, n);
     else

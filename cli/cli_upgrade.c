@@ -156,11 +156,19 @@ static int tag_homes(struct rpu *u, const struct rpu_host *h)
 
     for (i = 0; rc == 0 && i < api_value_count(vms); i++) {
         const char *vm = api_value_string(api_array_get(vms, i)) ?: "";
-        struct api_value *oc = NULL;
+        struct api_value *oc = NULL, *dom0 = NULL;
+        bool is_dom0 = false;
 
-        rc = cli_rpc_call(u->cli, "VM.get_other_config",
-                          cli_strings(vm, NULL), &oc);
-        if (rc == 0 && !api_struct_get(oc, HOME_KEY))
+        /* The host's control domain stays with it. */
+        rc = cli_rpc_call(u->cli, "VM.get_is_control_domain",
+                          cli_strings(vm, NULL), &dom0);
+        if (rc == 0)
+            api_value_get_bool(dom0, &is_dom0);
+        api_value_free(dom0);
+        if (rc == 0 && !is_dom0)
+            rc = cli_rpc_call(u->cli, "VM.get_other_config",
+                              cli_strings(vm, NULL), &oc);
+        if (rc == 0 && !is_dom0 && !api_struct_get(oc, HOME_KEY))
             rc = call_ref(u->cli, "VM.add_to_other_config", vm,
                           cli_strings(HOME_KEY, h->uuid, NULL));
         api_value_free(oc);

@@ -251,9 +251,10 @@ int cli_host_evacuate(struct cli_ctx *cli);
 /* cli_upgrade.c */
 int cli_pool_rolling_upgrade(struct cli_ctx *cli);
 int cli_vm_list(struct cli_ctx *cli);
-int cli_vm_param_get(struct cli_ctx *cli);
-int cli_vm_param_set(struct cli_ctx *cli);
-int cli_pool_param_set(struct cli_ctx *cli);
+/* cli_param.c: X-param-get / -set / -list of the command's class. */
+int cli_param_get(struct cli_ctx *cli);
+int cli_param_set(struct cli_ctx *cli);
+int cli_param_list(struct cli_ctx *cli);
 int cli_vm_create(struct cli_ctx *cli);
 int cli_vm_start(struct cli_ctx *cli);
 int cli_vm_shutdown(struct cli_ctx *cli);

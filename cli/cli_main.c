@@ -74,12 +74,29 @@ static const char *const k_disk_add[] = {
     "vm", "disk-size", "sr-uuid", "device", "mode", "bootable", NULL
 };
 
+/* X-param-get / -set / -list of class CLS (the class is the name's
+ * prefix for get and list, which take no field selectors). */
+#define PARAM_GET(x, what) \
+    { x "-param-get", cli_param_get, \
+      "uuid=UUID param-name=FIELD [param-key=KEY]", \
+      "print one field of " what " (one key of a map field)", \
+      k_param_get, NULL }
+#define PARAM_LIST(x, what) \
+    { x "-param-list", cli_param_list, "uuid=UUID", \
+      "print every field of " what, k_cancel, NULL }
+#define PARAM_SET(x, cls, what) \
+    { x "-param-set", cli_param_set, "uuid=UUID FIELD=VALUE ...", \
+      "set writable fields of " what " (map keys as FIELD:KEY=VALUE)", \
+      k_param_set, cls }
+#define PARAMS(x, cls, what) \
+    PARAM_GET(x, what), PARAM_SET(x, cls, what), PARAM_LIST(x, what)
+
 static const struct cli_command commands[] = {
     { "help", cli_help, "[COMMAND]",
       "list the commands, or describe one", k_help, NULL },
     { "pool-list", cli_pool_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
       "list the pool", k_list, "pool" },
-    { "pool-param-set", cli_pool_param_set, "uuid=UUID FIELD=VALUE ...",
+    { "pool-param-set", cli_param_set, "uuid=UUID FIELD=VALUE ...",
       "set writable fields of the pool (default_SR=SR-UUID, ...)",
       k_param_set, "pool" },
     { "pool-join", cli_pool_join,
@@ -118,11 +135,11 @@ static const struct cli_command commands[] = {
       "would do and its ETA, moving nothing", k_evacuate, NULL },
     { "vm-list", cli_vm_list, "[params=all|FIELD,...] [FIELD=VALUE ...]",
       "list the VMs", k_list, "VM" },
-    { "vm-param-get", cli_vm_param_get,
+    { "vm-param-get", cli_param_get,
       "uuid=UUID param-name=FIELD [param-key=KEY]",
       "print one field of a VM (one key of a map field)", k_param_get,
       NULL },
-    { "vm-param-set", cli_vm_param_set, "uuid=UUID FIELD=VALUE ...",
+    { "vm-param-set", cli_param_set, "uuid=UUID FIELD=VALUE ...",
       "set writable fields of a VM (map keys as FIELD:KEY=VALUE)",
       k_param_set, "VM" },
     { "vm-create", cli_vm_create,
@@ -227,6 +244,14 @@ static const struct cli_command commands[] = {
       "create a virtual disk on an SR (the pool's default SR if none is "
       "given) and give it to a VM; prints the VBD's uuid", k_disk_add,
       NULL },
+    /* The *-param-* forms of the other classes (cli_param.c). */
+    PARAM_GET("pool", "the pool"), PARAM_LIST("pool", "the pool"),
+    PARAM_LIST("vm", "a VM"),
+    PARAMS("host", "host", "a host"), PARAMS("sr", "SR", "an SR"),
+    PARAMS("vdi", "VDI", "a VDI"), PARAMS("vbd", "VBD", "a VBD"),
+    PARAMS("pbd", "PBD", "a PBD"), PARAMS("network", "network", "a network"),
+    PARAMS("vif", "VIF", "a VIF"), PARAMS("task", "task", "a task"),
+    PARAM_GET("message", "a message"), PARAM_LIST("message", "a message"),
 };
 
 static const char *const *command_keys(const struct cli_command *c)

@@ -9,6 +9,7 @@ CLI_SOURCES = \
 	cli/cli_pool.c \
 	cli/cli_host.c \
 	cli/cli_vm.c \
+	cli/cli_param.c \
 	cli/cli_task.c \
 	cli/cli_event.c \
 	cli/cli_message.c \
@@ -54,6 +55,7 @@ tests_unit_cli_test_cli_LDADD = $(CLI_LIBS)
 CLI_POOL_TESTS = \
 	tests/pool/cli-vm-lifecycle.sh \
 	tests/pool/cli-event-wait.sh \
+	tests/pool/cli-param.sh \
 	tests/pool/cli-vm-migrate.sh \
 	tests/pool/cli-tls-tofu.sh \
 	tests/pool/cli-storage.sh

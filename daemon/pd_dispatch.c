@@ -45,9 +45,85 @@ static int m_list_methods(struct api_call_ctx *call,
     return 0;
 }
 
+/* The served method name (Async. stripped) params[0] names, or NULL. */
+static const struct api_method *named(struct api_call_ctx *call,
+                                      const struct api_value *params,
+                                      bool *async_r)
+{
+    const char *name = xa_param_str(params, 0);
+    const struct api_method *m;
+
+    *async_r = name && !strncmp(name, "Async.", 6);
+    if (*async_r)
+        name += 6;
+    for (m = xa_call_of(call)->xa->table; name && m->name; m++)
+        if (!strcmp(m->name, name) &&
+            strncmp(name, "host_local.", strlen("host_local.")) &&
+            (!*async_r || !(m->flags & API_METHOD_NO_ASYNC)))
+            return m;
+    return NULL;
+}
+
+/*
+ * system.methodHelp(name): what the table knows of a method: its
+ * parameter count (the session first, unless it takes none) and whether
+ * it has an Async form.  MESSAGE_METHOD_UNKNOWN for one not served.
+ */
+static int m_method_help(struct api_call_ctx *call,
+                         const struct api_value *params,
+                         struct api_value **result_r)
+{
+    const struct api_method *m;
+    char n[32];
+    bool async;
+
+    m = named(call, params, &async);
+    if (!m) {
+        *result_r = api_failure("MESSAGE_METHOD_UNKNOWN",
+                                xa_param_str(params, 0) ?: "", NULL);
+        return xt_error(call->xt, -ENOENT, "no such method");
+    }
+    if (m->nparams_max)
+        snprintf(n, sizeof(n), "%d to %d", m->nparams, m->nparams_max);
+    else
+        snprintf(n, sizeof(n), "%d", m->nparams);
+    if (async)
+        *result_r = api_stringf("%s: runs %s as a task and answers the "
+                                "task's ref at once", xa_param_str(params, 0),
+                                m->name);
+    else
+        *result_r = api_stringf("%s: %s parameter(s)%s%s", m->name, n,
+                                m->flags & API_METHOD_NO_SESSION ? "" :
+                                ", the session first",
+                                m->flags & API_METHOD_NO_ASYNC ? "" :
+                                "; also as Async.");
+    return *result_r ? 0 : xt_error(call->xt, -ENOMEM, "out of memory");
+}
+
+/* system.methodSignature(name): the table has no parameter types, so
+ * "undef", as the XML-RPC introspection convention says for a method
+ * whose signature is not known (MESSAGE_METHOD_UNKNOWN: not served). */
+static int m_method_signature(struct api_call_ctx *call,
+                              const struct api_value *params,
+                              struct api_value **result_r)
+{
+    bool async;
+
+    if (!named(call, params, &async)) {
+        *result_r = api_failure("MESSAGE_METHOD_UNKNOWN",
+                                xa_param_str(params, 0) ?: "", NULL);
+        return xt_error(call->xt, -ENOENT, "no such method");
+    }
+    *result_r = api_string("undef");
+    return 0;
+}
+
+#define SYSTEM (API_METHOD_NO_ASYNC | API_METHOD_NO_SESSION | API_METHOD_LOCAL)
+
 static const struct api_method system_methods[] = {
-    { "system.listMethods", 0, 0, API_METHOD_NO_ASYNC |
-      API_METHOD_NO_SESSION | API_METHOD_LOCAL, m_list_methods },
+    { "system.listMethods", 0, 0, SYSTEM, m_list_methods },
+    { "system.methodHelp", 1, 0, SYSTEM, m_method_help },
+    { "system.methodSignature", 1, 0, SYSTEM, m_method_signature },
     { NULL },
 };
 

@@ -48,6 +48,13 @@ t.ok({"pool", "host", "VM", "SR", "VDI", "VBD", "PBD", "task", "network"} <=
      {m.split(".")[0] for m in ms if m.endswith(".get_all_records")},
      "  the classes follow from their get_all_records")
 t.is_(len(ms), len(set(ms)), "  each method once")
+help_ = value(proxy(2).system.methodHelp("VM.start"))
+t.ok(help_.startswith("VM.start: 4 parameter(s), the session first") and
+     "Async" in help_, "system.methodHelp: what the table knows", help_)
+t.is_(value(proxy(2).system.methodSignature("VM.start")), "undef",
+      "system.methodSignature: undef (no parameter types known)")
+t.fails_with(lambda: value(proxy(2).system.methodHelp("VM.fly")),
+             "MESSAGE_METHOD_UNKNOWN", "  a method not served")
 xf = {}
 for line in open(sys.argv[1]):
     if line.strip() and not line.startswith(("#", "enum\t")):

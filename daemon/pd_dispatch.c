@@ -197,6 +197,7 @@ int xa_table_build(struct api_method **t_r, size_t *nstatic_r)
             }
     *nstatic_r = t.n;
     rc = xa_generic_methods(&t);
+    rc = rc ?: xa_session_getters(&t);
     if (rc < 0) {
         xa_table_free(t.m, *nstatic_r);
         return rc;

@@ -276,6 +276,7 @@ static const enum pool_class_id generic_classes[] = {
     POOL_CLASS_SECRET, POOL_CLASS_ROLE, POOL_CLASS_HOST_METRICS,
     POOL_CLASS_HOST_CPU, POOL_CLASS_VM_METRICS, POOL_CLASS_VM_GUEST_METRICS,
     POOL_CLASS_CONSOLE, POOL_CLASS_PIF,
+    POOL_CLASS_USER,            /* none: accounts are the daemon's store */
 };
 
 static int add(struct xa_table *t, const char *cls, const char *verb,

@@ -184,6 +184,9 @@ void xa_table_free(struct api_method *t, size_t nstatic);
 /* Appends the generic methods of every served class, except those a
  * static entry already names (pd_generic.c). */
 int xa_generic_methods(struct xa_table *t);
+/* Appends session.get_record and session.get_<field> (pd_session.c:
+ * sessions are not database objects). */
+int xa_session_getters(struct xa_table *t);
 /* The service's request handler (struct pd_service's). */
 int xa_handler(void *opaque, const char *path, const char *content_type,
                const char *body, size_t len, const char *peer_addr,

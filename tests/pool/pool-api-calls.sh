@@ -10,6 +10,7 @@ pt_start 2 || pt_bail "host 2 did not start"
 pt_start 3 || pt_bail "host 3 did not start"
 pt_arm 2 "mig.send.precopy=wait"
 pt_py <<'P'
+import os, re
 from pool_client import *
 t = Tap()
 Session(3).call("pool.join", "127.0.0.2", "root", PASSWORD)
@@ -26,6 +27,19 @@ t.is_(s.call("session.get_auth_user_name", me), "root", "its user name")
 t.is_(s.call("session.get_is_local_superuser", me), True, "root is superuser")
 t.fails_with(lambda: s.call("session.get_this_host", "OpaqueRef:nope"),
              "HANDLE_INVALID", "another session that is not open")
+rec = s.call("session.get_record", me)
+xf = [l.split("\t")[1] for l in open(os.path.join(os.environ["XM_SRCDIR"],
+                                                  "tests/data/xapi-fields.txt"))
+      if l.startswith("session\t")]
+t.is_(sorted(rec), sorted(xf), "session.get_record: XAPI's fields")
+t.ok(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+                  r"[0-9a-f]{12}", rec["uuid"]) and
+     rec["uuid"] not in me and rec["this_host"] == h2 and
+     rec["auth_user_name"] == "root" and rec["is_local_superuser"] is True,
+     "  a uuid that is not the ref's, its host, its account", rec)
+t.is_(s.call("session.get_uuid", me), rec["uuid"], "session.get_uuid agrees")
+t.is_(s.call("user.get_all_records"), {},
+      "user: no objects (accounts are the daemon's own)")
 m = proxy(3)
 try:
     value(m.session.login_with_password("root", PASSWORD, "2.21", "t"))
@@ -40,6 +54,8 @@ t.is_(m.VM.get_all(local).get("ErrorDescription", [None])[0],
 t.is_(value(m.session.local_logout(local)), "", "local_logout on the member")
 t.is_(m.session.local_logout(local)["ErrorDescription"][0],
       "SESSION_INVALID", "and it is closed")
+t.fails_with(lambda: s.call("session.get_record", local), "HANDLE_INVALID",
+             "the record of a closed session")
 t.fails_with(lambda: value(proxy(2).session.slave_local_login_with_password(
     "root", "wrong")), "SESSION_AUTHENTICATION_FAILED", "a wrong password")
 

@@ -19,7 +19,13 @@ equals `xm-poold --config CONF --print-fingerprint`, on every connection.
 Figures (both with THREADS client threads, each with its own
 xmlrpc.client.ServerProxy over one kept-alive TLS connection):
   api.get_all_records: VMS VMs are created with VM.create (nothing is
-    started), then VM.get_all_records is called GAR_CALLS times in all;
+    started), then VM.get_all_records is called GAR_CALLS times in all,
+    over XML-RPC (as below) and again over JSON-RPC 2.0 (http.client and
+    Python's json module, one kept-alive pinned connection per thread);
+    with --baseline-builddir the same is measured against that build (an
+    earlier commit's daemon, started afresh with the same VMs) in the
+    same run, and ratio_calls_s / ratio_last_byte compare (above 1: this
+    build is faster);
     each result must have VMS entries.  calls_s = calls / wall time;
     p50/p99 = per-call latency (request sent to reply parsed, client side,
     so XML decoding in Python is included: with 1000 VMs the reply is
@@ -46,6 +52,7 @@ at the end, whatever happens.
 """
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -258,9 +265,181 @@ def events_bench(a, pid, proxy, login):
           "transport": "https"})
 
 
+class Daemon:
+    """One xm-poold of builddir in a temporary directory (see the header);
+    stop() ends it and removes the directory (unless keep)."""
+
+    def __init__(self, builddir, keep=False):
+        self.keep = keep
+        self.proc = None
+        poold = os.path.join(builddir, "daemon", "xm-poold")
+        guest = os.path.join(builddir, "guest", "xm-guest.elf")
+        self.tmp = tempfile.mkdtemp(prefix="xm-bench-api.")
+        conf = os.path.join(self.tmp, "xm-pool.conf")
+        logf = os.path.join(self.tmp, "xm-poold.log")
+        with open(conf, "w") as f:
+            f.write("# written by bench/bench_api.py\n"
+                    "state_dir = %s/state\nrun_dir = %s/run\n"
+                    "pid_file = %s/run/xm-poold.pid\n"
+                    "listen_address = 127.0.0.1\nport = 0\n"
+                    "log = %s\nlog_level = info\n"
+                    "hv_driver = sim\nguest_image = %s\n"
+                    % (self.tmp, self.tmp, self.tmp, logf, guest))
+        env = dict(os.environ, XM_BUILDDIR=builddir,
+                   XM_POOL_ROOT_PASSWORD=PASSWORD)
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("XM_POOL_CONF", None)
+        self.proc = subprocess.Popen(
+            [poold, "--config", conf, "--foreground"], env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=open(os.path.join(self.tmp, "out"), "w"),
+            stderr=open(os.path.join(self.tmp, "err"), "w"))
+        port = None
+        deadline = time.time() + 15
+        while time.time() < deadline and port is None:
+            if self.proc.poll() is not None:
+                break
+            try:
+                text = open(logf).read()
+            except OSError:
+                text = ""
+            m = re.search(r"listening on https://127\.0\.0\.1:(\d+)/", text)
+            if m and re.search(r"info: ready$", text, re.M):
+                port = int(m.group(1))
+            else:
+                time.sleep(0.05)
+        if port is None:
+            for name in ("err", "xm-poold.log"):
+                try:
+                    sys.stderr.write(open(os.path.join(self.tmp,
+                                                       name)).read())
+                except OSError:
+                    pass
+            raise RuntimeError("xm-poold did not get ready")
+        self.fp = subprocess.run(
+            [poold, "--config", conf, "--print-fingerprint"], env=env,
+            check=True, stdout=subprocess.PIPE,
+            universal_newlines=True).stdout.strip()
+        self.port = port
+        self.url = "https://127.0.0.1:%d/" % port
+        log("xm-poold of %s on %s, certificate %s" % (builddir, self.url,
+                                                      self.fp))
+
+    def proxy(self):
+        return xmlrpc.client.ServerProxy(
+            self.url, transport=PinnedTransport(self.fp), allow_none=True)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                log("xm-poold ignored SIGTERM; killing it")
+                self.proc.kill()
+                self.proc.wait()
+        if self.keep:
+            log("kept %s" % self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def login(x):
+    return value(x.session.login_with_password(
+        "root", PASSWORD, "2.21", "bench-api"))
+
+
+def create_vms(d, n):
+    x = d.proxy()
+    s = login(x)
+    t0 = time.perf_counter()
+    for i in range(n):
+        value(x.VM.create(s, {
+            "name_label": "bench-vm-%d" % i,
+            "memory_static_max": str(256 << 20),
+            "VCPUs_max": "1",
+            "other_config": {},
+        }))
+    log("%d VM.create in %.2f s" % (n, time.perf_counter() - t0))
+    value(x.session.logout(s))
+
+
+def count_vms(recs, want):
+    n = sum(1 for r in recs.values() if not r.get("is_control_domain"))
+    if n != want:
+        raise RuntimeError("VM.get_all_records: %d VMs, expected %d"
+                           % (n, want))
+
+
+class JsonRpc:
+    """One kept-alive pinned HTTPS connection posting JSON-RPC 2.0."""
+
+    def __init__(self, d):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.c = http.client.HTTPSConnection("127.0.0.1", d.port,
+                                             context=ctx, timeout=120)
+        self.c.connect()
+        got = fingerprint(self.c.sock.getpeercert(binary_form=True))
+        if got != d.fp:
+            raise RuntimeError("server certificate fingerprint %s" % got)
+        self.n = 0
+
+    def call(self, method, *params):
+        self.n += 1
+        self.c.request("POST", "/jsonrpc", json.dumps({
+            "jsonrpc": "2.0", "method": method, "params": list(params),
+            "id": self.n}), {"Content-Type": "application/json"})
+        data = self.c.getresponse().read()
+        _tls.ttlb = time.perf_counter()
+        _tls.nbytes = len(data)
+        r = json.loads(data)
+        if "error" in r:
+            raise RuntimeError("JSON-RPC failure: %r" % (r["error"],))
+        return r["result"]
+
+
+def gar_bench(a, d, label):
+    """api.get_all_records over XML-RPC and over JSON-RPC against d."""
+    def xml_state():
+        px = d.proxy()
+        return (px, login(px))
+
+    def xml_call(st):
+        px, sess = st
+        count_vms(value(px.VM.get_all_records(sess)), a.vms)
+
+    def json_state():
+        j = JsonRpc(d)
+        return (j, j.call("session.login_with_password", "root", PASSWORD,
+                          "2.21", "bench-api"))
+
+    def json_call(st):
+        j, sess = st
+        count_vms(j.call("VM.get_all_records", sess), a.vms)
+
+    out = {}
+    for proto, state, call in (("xmlrpc", xml_state, xml_call),
+                               ("jsonrpc", json_state, json_call)):
+        call(state())  # warm-up, and the check once untimed
+        wall, lat, ttlb, nb = run_threads(a.threads, a.gar_calls, state,
+                                          call)
+        out[proto] = {"calls_s": round(len(lat) / wall, 2),
+                      "p50_ms": round(pct(lat, 50), 2),
+                      "p99_ms": round(pct(lat, 99), 2),
+                      "reply_bytes": nb,
+                      "last_byte_p50_ms": round(pct(ttlb, 50), 2)}
+        log("%s %s: %r" % (label, proto, out[proto]))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--builddir", default=os.environ.get("XM_BUILDDIR", "."))
+    ap.add_argument("--baseline-builddir",
+                    help="also measure api.get_all_records with this build "
+                    "(an earlier commit's) in the same run: the ratio")
     ap.add_argument("--vms", type=int, default=1000)
     ap.add_argument("--gar-calls", type=int, default=60)
     ap.add_argument("--logins", type=int, default=200)
@@ -277,110 +456,35 @@ def main():
 
     builddir = os.path.abspath(a.builddir)
     poold = os.path.join(builddir, "daemon", "xm-poold")
-    guest = os.path.join(builddir, "guest", "xm-guest.elf")
     if not os.access(poold, os.X_OK):
         emit({"bench": "api", "skipped": "%s is not built" % poold})
         return 0
-
-    tmp = tempfile.mkdtemp(prefix="xm-bench-api.")
-    conf = os.path.join(tmp, "xm-pool.conf")
-    logf = os.path.join(tmp, "xm-poold.log")
-    with open(conf, "w") as f:
-        f.write("# written by bench/bench_api.py\n"
-                "state_dir = %s/state\nrun_dir = %s/run\n"
-                "pid_file = %s/run/xm-poold.pid\n"
-                "listen_address = 127.0.0.1\nport = 0\n"
-                "log = %s\nlog_level = info\n"
-                "hv_driver = sim\nguest_image = %s\n"
-                % (tmp, tmp, tmp, logf, guest))
-    env = dict(os.environ, XM_BUILDDIR=builddir,
-               XM_POOL_ROOT_PASSWORD=PASSWORD)
-    env.pop("NOTIFY_SOCKET", None)
-    env.pop("XM_POOL_CONF", None)
-    proc = None
+    d = None
     try:
-        proc = subprocess.Popen(
-            [poold, "--config", conf, "--foreground"], env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=open(os.path.join(tmp, "out"), "w"),
-            stderr=open(os.path.join(tmp, "err"), "w"))
-        port = None
-        deadline = time.time() + 15
-        while time.time() < deadline and port is None:
-            if proc.poll() is not None:
-                break
-            try:
-                text = open(logf).read()
-            except OSError:
-                text = ""
-            m = re.search(r"listening on https://127\.0\.0\.1:(\d+)/", text)
-            if m and re.search(r"info: ready$", text, re.M):
-                port = int(m.group(1))
-            else:
-                time.sleep(0.05)
-        if port is None:
-            for name in ("err", "xm-poold.log"):
-                try:
-                    sys.stderr.write(open(os.path.join(tmp, name)).read())
-                except OSError:
-                    pass
-            raise RuntimeError("xm-poold did not get ready")
-        fp = subprocess.run([poold, "--config", conf, "--print-fingerprint"],
-                            env=env, check=True, stdout=subprocess.PIPE,
-                            universal_newlines=True).stdout.strip()
-        url = "https://127.0.0.1:%d/" % port
-        log("xm-poold on %s, certificate %s" % (url, fp))
-
-        def proxy():
-            return xmlrpc.client.ServerProxy(
-                url, transport=PinnedTransport(fp), allow_none=True)
-
-        def login(x):
-            return value(x.session.login_with_password(
-                "root", PASSWORD, "2.21", "bench-api"))
-
-        # Create the VMs (untimed).
-        x = proxy()
-        s = login(x)
-        t0 = time.perf_counter()
-        for i in range(a.vms):
-            value(x.VM.create(s, {
-                "name_label": "bench-vm-%d" % i,
-                "memory_static_max": str(256 << 20),
-                "VCPUs_max": "1",
-                "other_config": {},
-            }))
-        log("%d VM.create in %.2f s" % (a.vms, time.perf_counter() - t0))
-
-        # VM.get_all_records.
-        def gar_state():
-            px = proxy()
-            return (px, login(px))
-
-        def gar(st):
-            px, sess = st
-            recs = value(px.VM.get_all_records(sess))
-            n = sum(1 for r in recs.values()
-                    if not r.get("is_control_domain"))
-            if n != a.vms:
-                raise RuntimeError("VM.get_all_records: %d VMs, expected %d"
-                                   % (n, a.vms))
-
+        d = Daemon(builddir, a.keep)
+        create_vms(d, a.vms)
         if a.only in (None, "events"):
-            events_bench(a, proc.pid, proxy, login)
-        if a.only not in (None, "gar"):
-            return 0
-        gar(gar_state())  # warm-up, and the check once untimed
-        wall, lat, ttlb, nb = run_threads(a.threads, a.gar_calls,
-                                          gar_state, gar)
-        emit({"bench": "api.get_all_records", "vms": a.vms,
-              "calls_s": round(len(lat) / wall, 1),
-              "p50_ms": round(pct(lat, 50), 2),
-              "p99_ms": round(pct(lat, 99), 2),
-              "transport": "https", "calls": len(lat),
-              "threads": a.threads, "reply_bytes": nb,
-              "last_byte_p50_ms": round(pct(ttlb, 50), 2)})
-
+            events_bench(a, d.proc.pid, d.proxy, login)
+        if a.only in (None, "gar"):
+            g = gar_bench(a, d, "this build")
+            base = None
+            if a.baseline_builddir:
+                d.stop()
+                d = Daemon(os.path.abspath(a.baseline_builddir), a.keep)
+                create_vms(d, a.vms)
+                base = gar_bench(a, d, "baseline")
+            for proto in ("xmlrpc", "jsonrpc"):
+                r = dict(g[proto], bench="api.get_all_records", vms=a.vms,
+                         transport="https " + proto, calls=a.gar_calls,
+                         threads=a.threads)
+                if base:
+                    r["baseline"] = base[proto]
+                    r["ratio_calls_s"] = round(
+                        g[proto]["calls_s"] / base[proto]["calls_s"], 2)
+                    r["ratio_last_byte"] = round(
+                        base[proto]["last_byte_p50_ms"] /
+                        g[proto]["last_byte_p50_ms"], 2)
+                emit(r)
         if a.only not in (None, "login"):
             return 0
 
@@ -389,28 +493,17 @@ def main():
             sess = login(px)
             value(px.session.logout(sess))
 
-        wall, lat, _, _ = run_threads(a.threads, a.logins, proxy, lo)
+        wall, lat, _, _ = run_threads(a.threads, a.logins, d.proxy, lo)
         emit({"bench": "api.login",
               "calls_s": round(len(lat) / wall, 1),
               "p50_ms": round(pct(lat, 50), 2),
               "p99_ms": round(pct(lat, 99), 2),
               "transport": "https", "calls": len(lat),
               "threads": a.threads, "password_cost": "default"})
-        value(x.session.logout(s))
         return 0
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                log("xm-poold ignored SIGTERM; killing it")
-                proc.kill()
-                proc.wait()
-        if a.keep:
-            log("kept %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if d is not None:
+            d.stop()
 
 
 if __name__ == "__main__":

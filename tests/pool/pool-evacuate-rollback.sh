@@ -33,10 +33,29 @@ s.call("host.disable", hosts["127.0.0.3"])
 t.fails_with(lambda: s.call("host.evacuate", hosts["127.0.0.3"],
                             "OpaqueRef:NULL", 1, {"on_failure": "undo"}),
              "INVALID_VALUE", "on_failure=undo: INVALID_VALUE")
+t.fails_with(lambda: s.call("host.evacuate", hosts["127.0.0.3"],
+                            "OpaqueRef:NULL", 1, {"on_cancel": "later"}),
+             "INVALID_VALUE", "on_cancel=later: INVALID_VALUE")
 save(h3=hosts["127.0.0.3"], vms=vms,
      uuids=[s.call("VM.get_uuid", v) for v in vms])
 t.done()
 P
+
+# The CLI's options: a bad value is a usage error before anything runs;
+# rollback and abort are taken (--plan: nothing moves).
+pt_cli_login 2
+h3=$(x host-list address=127.0.0.3 --minimal)
+x host-evacuate uuid="$h3" on-failure=undo 2>"$PT_TMP/e"
+pt_is "$?" 2 "host-evacuate on-failure=undo: exit 2"
+grep -q "continue, stop or rollback" "$PT_TMP/e" && pt_ok "  naming the values" ||
+    pt_fail "  naming the values" "$(cat "$PT_TMP/e")"
+x host-evacuate uuid="$h3" on-cancel=later 2>"$PT_TMP/e"
+pt_is "$?" 2 "host-evacuate on-cancel=later: exit 2"
+x host-evacuate uuid="$h3" on-failure=rollback on-cancel=abort --plan \
+    >"$PT_TMP/plan" 2>&1
+pt_is "$?" 0 "on-failure=rollback on-cancel=abort --plan: taken"
+pt_is "$(x vm-list resident-on="$h3" --minimal | tr ',' '\n' | grep -c .)" 3 \
+    "  and nothing moved"
 
 pt_arm 2 "pd.master.decided=wait"
 pt_py <<'P'

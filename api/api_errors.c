@@ -65,6 +65,8 @@ static const struct api_error_info errors[] = {
       "The toolstack of the host is still starting: try again shortly"),
     E("HOST_UNKNOWN_TO_MASTER", 1, "host",
       "The pool master does not know this host"),
+    E("HOST_UPGRADE_HOOK_FAILED", 2, "host, why",
+      "The upgrade hook failed for the host: it stays disabled and empty"),
     E("INTERNAL_ERROR", 1, "message",
       "The server failed to handle the request (see the message)"),
     E("INVALID_VALUE", 2, "field, value",

@@ -33,7 +33,7 @@ daemon_libxapi_a_SOURCES = \
 	daemon/pd_service.c daemon/pd_thread.c daemon/pd_value.c \
 	daemon/pd_dispatch.c daemon/pd_generic.c daemon/pd_session.c \
 	daemon/pd_task.c daemon/pd_event.c daemon/pd_host_local.c \
-	daemon/pd_allowed.c daemon/pd_dom0.c \
+	daemon/pd_allowed.c daemon/pd_dom0.c daemon/pd_rpu.c \
 	daemon/pd_methods_vm.c \
 	daemon/pd_migrate.c \
 	daemon/pd_settle.c \

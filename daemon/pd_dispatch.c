@@ -179,7 +179,7 @@ static const struct api_method *const families[] = {
     xa_vm_methods, xa_migrate_methods, xa_pool_methods, xa_sr_methods,
     xa_vbd_methods, xa_motion_methods, xa_evacuate_methods,
     xa_import_methods, xa_host_local_methods, xa_message_methods,
-    xa_secret_methods, NULL
+    xa_secret_methods, xa_rpu_methods, NULL
 };
 
 int xa_table_build(struct api_method **t_r, size_t *nstatic_r)

@@ -578,7 +578,9 @@ static void fail_stale_tasks(struct pool_db *db, struct pool_record **vms,
     if (pool_db_get_all_records(db, POOL_CLASS_TASK, &tasks, &nt) < 0)
         return;
     for (i = 0; i < nt; i++)
-        if (!op_recorded(vms, nv, tasks[i]->ref))
+        if (!op_recorded(vms, nv, tasks[i]->ref) &&
+            !pool_value_map_get(pool_record_get(tasks[i], "other_config"),
+                                XA_TASK_RESUMABLE))
             fail_task(db, tasks[i]->ref, "master restarted");
     pool_records_free(tasks, nt);
 }

@@ -211,6 +211,7 @@ static void svc_fini(void *opaque)
     free(xa->hv_driver);
     free(xa->hv_args);
     free(xa->guest_image);
+    free(xa->upgrade_hook);
     free(xa->master_address);
     free(xa->master_url);
     mig_limit_free(xa->link_limit);
@@ -339,6 +340,8 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
     xa->hv_driver = strdup(raw_get(cfg, "hv_driver", "kvm"));
     xa->guest_image = strdup(raw_get(cfg, "guest_image",
                                      XM_PKGDATADIR "/xm-guest.elf"));
+    if (*raw_get(cfg, "upgrade-hook", ""))
+        xa->upgrade_hook = strdup(raw_get(cfg, "upgrade-hook", ""));
     if (hv_args_of(xa, cfg) < 0 ||
         asprintf(&xa->db_path, "%s/pool.db", cfg->state_dir) < 0 ||
         asprintf(&xa->role_path, "%s/role", cfg->state_dir) < 0 ||
@@ -420,6 +423,7 @@ static int svc_init(struct xt_ctx *ctx, const struct pd_config *cfg,
         xa_reconcile(xa, db);
         xa_motion_reconcile(xa, db, ctx);
         xa_metrics_reconcile(xa, db);
+        xa_rpu_resume(xa, db);
         if (xa_self_host(xa, db, &self) == 0) {
             char st[24];
 
@@ -459,7 +463,7 @@ static const char *const config_keys[] = {
     "role_address", "hv_driver", "hv_driver_args", "guest_image",
     "master_address", "host_check_interval", "forward_timeout",
     "evacuation-batch-size", "evacuation-sr-copies", "vm-memory-mib",
-    "migration-bandwidth-mib", NULL
+    "migration-bandwidth-mib", "upgrade-hook", NULL
 };
 
 const struct pd_service xa_service = {

@@ -55,6 +55,7 @@ struct xa {
     char *hv_driver;
     char *hv_args;                  /* "run_dir=RUN_DIR/vmm" */
     char *guest_image;
+    char *upgrade_hook;             /* upgrade-hook, or NULL */
     char self_url[XA_URL_MAX];      /* how other hosts reach this one,
                                      * with our pin when https */
     char host_uuid[XT_UUID_STRLEN + 1];
@@ -199,6 +200,11 @@ extern const struct api_method xa_host_local_methods[];/* pd_host_local.c */
 extern const struct api_method xa_message_methods[];   /* pd_message.c */
 extern const struct api_method xa_secret_methods[];    /* pd_message.c */
 
+/* pool.rolling_upgrade (pd_rpu.c); a master's start resumes the one its
+ * pool names, if its task is pending. */
+extern const struct api_method xa_rpu_methods[];
+void xa_rpu_resume(struct xa *xa, struct pool_db *db);
+
 /* Frees the event registrations (fini; pd_event.c). */
 void xa_evregs_free(struct xa *xa);
 #define XA_EVREG_MAX 256        /* sessions registered at once */
@@ -265,6 +271,9 @@ bool xa_task_cancelling(struct pool_db *db, const char *task);
 /* A task's other_config key: task.cancel only marks it "cancelling", the
  * operation (on this master) looks (host.evacuate). */
 #define XA_TASK_CANCELLABLE "xm:cancellable"
+/* A task's other_config key: an operation that goes on after a master's
+ * restart (pool.rolling_upgrade): the start leaves it pending. */
+#define XA_TASK_RESUMABLE "xm:resumable"
 /* Ends a pending (or cancelling) task with the envelope env: success with
  * its Value as result, failure (cancelled for TASK_CANCELLED) with its
  * ErrorDescription.  A task already ended is left as it is.  No

@@ -41,6 +41,7 @@ POOL_SH_TESTS = \
 	tests/pool/pool-sxm.sh \
 	tests/pool/pool-xpool.sh \
 	tests/pool/pool-rolling-upgrade.sh \
+	tests/pool/pool-rolling-upgrade-api.sh \
 	tests/pool/pool-sxm-faults.sh \
 	tests/pool/pool-motion-faults.sh \
 	tests/pool/pool-vdi-copy.sh \

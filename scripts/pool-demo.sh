@@ -304,6 +304,29 @@ echo "   its disk: $(ls "$demo/sr-local4" | grep -c raw) VDI on host4-local," \
     "$(ls "$demo/sr-local2" | grep -c raw) left on host2-local"
 guest_status 4 "$vm_uuid"
 
+echo "== the XenAPI a GUI sees: its classes from system.listMethods, each" \
+    "host's control domain, the pool's messages, every field of a host"
+python3 - "$port" "$password" <<'P'
+import sys, xmlrpc.client
+x = xmlrpc.client.ServerProxy("http://127.0.0.2:%s/" % sys.argv[1])
+ms = x.system.listMethods()["Value"]
+cls = sorted(m.split(".")[0] for m in ms if m.endswith(".get_all_records"))
+print("   %d methods; the classes: %s" % (len(ms), " ".join(cls)))
+s = x.session.login_with_password("root", sys.argv[2], "2.21", "demo")
+recs = x.VM.get_all_records(s["Value"])["Value"]
+for r in recs.values():
+    if r["power_state"] == "Running" and not r["is_control_domain"]:
+        print("   a GUI may offer for %s (allowed_operations): %s" %
+              (r["name_label"], " ".join(sorted(r["allowed_operations"]))))
+        break
+x.session.logout(s["Value"])
+P
+x vm-list is-control-domain=true params=name-label,resident-on
+x message-list params=name,priority,cls,body
+x host-param-list uuid="$(x host-list address=127.0.0.3 --minimal)" |
+    sed -n '1,12p'
+echo "   ... (host-param-list prints every field XAPI's host record has)"
+
 echo "== rolling pool upgrade of the first pool to the build one version" \
     "newer (pool-rolling-upgrade): the master first, each host emptied," \
     "upgraded by the hook, back, enabled; then the VMs go home"

@@ -178,6 +178,7 @@ struct mig_sender {
     uint64_t bytes;             /* on the wire, all streams */
     uint64_t pages_normal, pages_zero, pages_compressed, pages_deferred;
     uint64_t raw_bytes, wire_payload;
+    uint64_t round0_posted_ns;  /* round 0's last progress report */
 };
 
 /* Records rc (reported into ctx, a context of any of the sender's

@@ -268,11 +268,35 @@ static int send_typed(struct worker *w, struct batch *b, uint32_t round)
     return 0;
 }
 
+/* Round 0 sends every page once and takes most of the time: a report
+ * every ROUND0_REPORT_NS of how far it got, so that a progress bar moves
+ * (its pages_sent share of the first 90%, pages_precopy says the rest).
+ * Caller holds s->lock; true with *prog the report to post. */
+#define ROUND0_REPORT_NS (200 * 1000 * 1000ull)
+#define ROUND0_SHARE     90.0
+
+static bool round0_progress(struct mig_sender *s, struct mig_progress *prog)
+{
+    uint64_t now = xt_now_ns(), sent = s->prog.pages_sent;
+
+    if (now - s->round0_posted_ns < ROUND0_REPORT_NS || !s->nr_pages)
+        return false;
+    s->round0_posted_ns = now;
+    *prog = s->prog;
+    prog->bytes_sent = s->bytes;
+    prog->percent = ROUND0_SHARE *
+                    (double)(sent < s->nr_pages ? sent : s->nr_pages) /
+                    (double)s->nr_pages;
+    return true;
+}
+
 /* One batch of pages: map, type, send, unmap (after the send: the pages
  * go out of the mapping). */
 static int send_pages(struct worker *w, const struct job *j)
 {
     struct mig_sender *s = w->p->s;
+    struct mig_progress prog;
+    bool post;
     void *pages[SEND_BATCH];
     struct hv_mapping *m = NULL;
     struct batch *b = NULL;
@@ -295,7 +319,10 @@ static int send_pages(struct worker *w, const struct job *j)
     pthread_mutex_lock(&s->lock);
     s->pages_zero += b->count - b->nonzero + b->skipped;
     s->prog.pages_sent += j->count;
+    post = j->round == 0 && round0_progress(s, &prog);
     pthread_mutex_unlock(&s->lock);
+    if (post)
+        mig_reporter_post(&s->rep, &prog);
     w->round_pages += b->count;     /* what the batches carried */
 out:
     hv_unmap(w->h, m);
@@ -669,8 +696,8 @@ static int next_round(struct pages *p, uint32_t round, bool *stop_r)
     s->prog.dirty_pages_s = ri.dirty_pages_s;
     s->prog.bandwidth_bytes_s = ri.bandwidth_bytes_s;
     s->prog.eta_ms = dec.expected_downtime_ns / 1000000;
-    s->prog.percent = 100.0 * (1.0 - (double)p->npfns /
-                               (double)s->nr_pages);
+    s->prog.percent = ROUND0_SHARE + (100.0 - ROUND0_SHARE) *
+                      (1.0 - (double)p->npfns / (double)s->nr_pages);
     s->st->final_dirty_pages_s = ri.dirty_pages_s;
     mig_send_report(s);
     *stop_r = dec.stop_and_copy;

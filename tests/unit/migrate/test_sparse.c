@@ -382,6 +382,67 @@ static void check_copy(const char *what, const struct dom *src,
            what);
 }
 
+/* What the progress callback saw (the reporter's thread). */
+static struct {
+    pthread_mutex_t lock;
+    double pct[256];
+    uint32_t round[256];
+    unsigned n;
+} seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void on_progress(const struct mig_progress *p, void *opaque)
+{
+    (void)opaque;
+    pthread_mutex_lock(&seen.lock);
+    if (seen.n < 256) {
+        seen.pct[seen.n] = p->percent;
+        seen.round[seen.n++] = p->round;
+    }
+    pthread_mutex_unlock(&seen.lock);
+}
+
+/*
+ * Round 0 reports how far it got while it runs: the link is capped so
+ * that it lasts over a second (256 KiB at 128 KiB/s), the pfn space
+ * probed 7 at a time, so its batches go out one after another; a
+ * progress bar then moves through round 0 (below 90%, round 0's share)
+ * and never goes back.
+ */
+static void test_round0_progress(void)
+{
+    static struct dom src, dst;
+    struct mig_send_opts so;
+    struct mig_stats st;
+    char msg[XT_ERRMSG_MAX];
+    bool mid = false, up = true;
+    int rc, dst_rc;
+    unsigned i;
+
+    source_init(&src);
+    dest_init(&dst);
+    mig_send_opts_init(&so);
+    so.timeout_ms = 10000;
+    so.probe_pages = 7;
+    so.limit = mig_limit_new(128 << 10);
+    so.progress = on_progress;
+    rc = migrate_with(&sparse_ops, &so, &src, &dst, &dst_rc, &st, msg,
+                      sizeof(msg));
+    mig_limit_free(so.limit);
+    tap_ok(rc == 0 && dst_rc == 0, "capped: the migration succeeds (%d, %d)",
+           rc, dst_rc);
+    pthread_mutex_lock(&seen.lock);
+    for (i = 0; i < seen.n; i++) {
+        mid = mid || (seen.round[i] == 0 && seen.pct[i] > 0 &&
+                      seen.pct[i] < 90);
+        up = up && (i == 0 || seen.pct[i] >= seen.pct[i - 1]);
+    }
+    tap_ok(mid, "round 0 reports its progress while it runs (%u reports)",
+           seen.n);
+    tap_ok(up && seen.n && seen.pct[seen.n - 1] == 100.0,
+           "the percentage never goes back, and ends at 100");
+    pthread_mutex_unlock(&seen.lock);
+}
+
 int main(void)
 {
     static struct dom src, dst;
@@ -389,7 +450,7 @@ int main(void)
     char msg[XT_ERRMSG_MAX];
     int rc, dst_rc;
 
-    tap_plan(26);
+    tap_plan(29);
 
     source_init(&src);
     dest_init(&dst);
@@ -466,5 +527,6 @@ int main(void)
            "dense: the source keeps running");
     test_stop();
     test_precommit();
+    test_round0_progress();
     return tap_done();
 }

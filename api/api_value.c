@@ -257,8 +257,6 @@ out:
 int api_struct_add(struct api_value *st, const char *key,
                    struct api_value *val)
 {
-    char *copy;
-
     if (!val)
         return -ENOMEM;
     if (!st || st->type != API_STRUCT || !key) {
@@ -269,12 +267,7 @@ int api_struct_add(struct api_value *st, const char *key,
         api_value_free(val);
         return -EEXIST;
     }
-    copy = strdup(key);
-    if (!copy) {
-        api_value_free(val);
-        return -ENOMEM;
-    }
-    return api_struct_append(st, copy, val);
+    return api_struct_add_new(st, key, val);
 }
 
 int api_struct_add_new(struct api_value *st, const char *key,

@@ -416,33 +416,19 @@ out:
     return rc < 0 ? xt_error(call->xt, rc, "event registration") : 0;
 }
 
+/* event.register(classes) and event.unregister(classes). */
 static int m_event_register(struct api_call_ctx *call,
                             const struct api_value *params,
                             struct api_value **result_r)
 {
     const struct api_value *cl = api_array_get(params, 1);
+    bool add = !strcmp(call->m->name, "event.register");
     int rc;
 
     if (api_value_type(cl) != API_ARRAY)
-        return xt_error(call->xt, -EINVAL, "event.register(session, "
-                        "classes)");
-    rc = evreg_edit(call, cl, true);
-    if (rc == 0)
-        *result_r = api_void();
-    return rc;
-}
-
-static int m_event_unregister(struct api_call_ctx *call,
-                              const struct api_value *params,
-                              struct api_value **result_r)
-{
-    const struct api_value *cl = api_array_get(params, 1);
-    int rc;
-
-    if (api_value_type(cl) != API_ARRAY)
-        return xt_error(call->xt, -EINVAL, "event.unregister(session, "
-                        "classes)");
-    rc = evreg_edit(call, cl, false);
+        return xt_error(call->xt, -EINVAL, "%s(session, classes)",
+                        call->m->name);
+    rc = evreg_edit(call, cl, add);
     if (rc == 0)
         *result_r = api_void();
     return rc;
@@ -585,7 +571,7 @@ const struct api_method xa_event_methods[] = {
     { "event.from", 4, 0, API_METHOD_NO_ASYNC, m_event_from },
     { "event.inject", 3, 0, API_METHOD_NO_ASYNC, m_event_inject },
     { "event.register", 2, 0, API_METHOD_NO_ASYNC, m_event_register },
-    { "event.unregister", 2, 0, API_METHOD_NO_ASYNC, m_event_unregister },
+    { "event.unregister", 2, 0, API_METHOD_NO_ASYNC, m_event_register },
     { "event.next", 1, 0, API_METHOD_NO_ASYNC, m_event_next },
     { NULL },
 };

@@ -18,8 +18,15 @@
 
 /* ---- session ----------------------------------------------------------- */
 
-static int m_login(struct api_call_ctx *call, const struct api_value *params,
-                   struct api_value **result_r)
+/* A session of this host for params (user, password): *result_r its
+ * ref, or SESSION_AUTHENTICATION_FAILED.  As the master's login, and as
+ * session.slave_local_login_with_password (XAPI's emergency login) on
+ * any host: a member's then serves the calls it answers itself
+ * (session.local_logout); anything forwarded to the master is
+ * SESSION_INVALID there. */
+static int open_session(struct api_call_ctx *call,
+                        const struct api_value *params,
+                        struct api_value **result_r)
 {
     struct xa_call *xc = xa_call_of(call);
     const char *user = xa_param_str(params, 0);
@@ -27,13 +34,6 @@ static int m_login(struct api_call_ctx *call, const struct api_value *params,
     char ref[PD_SESSION_REF_SIZE];
     int rc;
 
-    if (!xa_is_master(xc->xa)) {
-        pthread_mutex_lock(&xc->xa->lock);
-        *result_r = api_failure("HOST_IS_SLAVE", xc->xa->master_address,
-                                NULL);
-        pthread_mutex_unlock(&xc->xa->lock);
-        return xt_error(call->xt, -EPERM, "this host is a pool member");
-    }
     if (!user || !pw)
         return xt_error(call->xt, -EINVAL, "user and password are strings");
     rc = pd_auth_login(xc->xa->auth, call->xt, user, pw, ref);
@@ -48,6 +48,21 @@ static int m_login(struct api_call_ctx *call, const struct api_value *params,
     return 0;
 }
 
+static int m_login(struct api_call_ctx *call, const struct api_value *params,
+                   struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+
+    if (!xa_is_master(xc->xa)) {
+        pthread_mutex_lock(&xc->xa->lock);
+        *result_r = api_failure("HOST_IS_SLAVE", xc->xa->master_address,
+                                NULL);
+        pthread_mutex_unlock(&xc->xa->lock);
+        return xt_error(call->xt, -EPERM, "this host is a pool member");
+    }
+    return open_session(call, params, result_r);
+}
+
 static int m_logout(struct api_call_ctx *call, const struct api_value *params,
                     struct api_value **result_r)
 {
@@ -59,33 +74,6 @@ static int m_logout(struct api_call_ctx *call, const struct api_value *params,
     return 0;
 }
 
-/*
- * session.slave_local_login_with_password(user, pw): a session of this
- * host alone, on a member too (XAPI's emergency login): it serves the
- * calls this host answers itself (session.local_logout); anything
- * forwarded to the master is SESSION_INVALID there.
- */
-static int m_local_login(struct api_call_ctx *call,
-                         const struct api_value *params,
-                         struct api_value **result_r)
-{
-    struct xa_call *xc = xa_call_of(call);
-    const char *user = xa_param_str(params, 0);
-    const char *pw = xa_param_str(params, 1);
-    char ref[PD_SESSION_REF_SIZE];
-    int rc;
-
-    if (!user || !pw)
-        return xt_error(call->xt, -EINVAL, "user and password are strings");
-    rc = pd_auth_login(xc->xa->auth, call->xt, user, pw, ref);
-    if (rc == -EACCES)
-        *result_r = api_failure("SESSION_AUTHENTICATION_FAILED", user,
-                                "Authentication failure", NULL);
-    if (rc < 0)
-        return rc;
-    *result_r = api_string(ref);
-    return 0;
-}
 
 /* The session named by params[1] ("self"), open on this host. */
 static int self_info(struct api_call_ctx *call, const struct api_value *params,
@@ -344,7 +332,7 @@ int xa_session_getters(struct xa_table *t)
 const struct api_method xa_session_methods[] = {
     { "session.login_with_password", 2, 4, NO_SESSION, m_login },
     { "session.slave_local_login_with_password", 2, 0, NO_SESSION,
-      m_local_login },
+      open_session },
     { "session.logout", 1, 0, API_METHOD_NO_ASYNC, m_logout },
     { "session.local_logout", 1, 0, API_METHOD_NO_ASYNC | API_METHOD_LOCAL,
       m_logout },

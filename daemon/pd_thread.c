@@ -17,6 +17,18 @@
 
 /* ---- threads ----------------------------------------------------------- */
 
+/* CLOCK_MONOTONIC now + ms, for a condition's timed wait. */
+static void in_ms(unsigned int ms, struct timespec *ts)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 void xa_thread_free(void *p)
 {
     struct xa_thread *t = p;
@@ -77,13 +89,7 @@ bool xa_db_wait(struct xa *xa, uint64_t gen, unsigned int ms)
     struct timespec ts;
     bool changed;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    in_ms(ms, &ts);
     pthread_mutex_lock(&xa->db_lock);
     while (xa->db_gen == gen && !xa->stopping &&
            pthread_cond_timedwait(&xa->db_changed, &xa->db_lock, &ts) == 0)
@@ -139,13 +145,7 @@ bool xa_sleep_locked(struct xa *xa, unsigned int ms)
 
     if (xa->stopping)
         return false;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    in_ms(ms, &ts);
     pthread_cond_timedwait(&xa->changed, &xa->lock, &ts);
     return !xa->stopping;
 }

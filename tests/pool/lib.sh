@@ -272,6 +272,32 @@ pt_proxy_state()
 pt_proxy_cut() { pt_proxy_state "$1" USR1 cut; }
 pt_proxy_open() { pt_proxy_state "$1" USR2 open; }
 
+# pt_upgrade_hook: writes PT_TMP/hook, the rolling upgrade's hook
+# (HOST-UUID ADDRESS, 127.0.0.N): host N's xm-poold is stopped and the
+# build one version newer (tests/pool/xm-poold-next) started in its
+# place; it fails (exit 3) while PT_TMP/hook-fail.N exists.  Each run is
+# logged in PT_TMP/hook.log.
+pt_upgrade_hook()
+{
+    local next=$PT_BUILDDIR/tests/pool/xm-poold-next
+    [ -x "$next" ] || pt_bail "$next is not built (make check builds it)"
+    cat > "$PT_TMP/hook" <<HOOK
+#!/bin/bash
+n=\${2##*.}
+d=$PT_TMP/h\$n
+echo "hook: host \$n (\$1)" >> "$PT_TMP/hook.log"
+[ -e "$PT_TMP/hook-fail.\$n" ] && { echo "hook: host \$n: no" >&2; exit 3; }
+pid=\$(cat "\$d/run/xm-poold.pid")
+kill -TERM "\$pid"
+while kill -0 "\$pid" 2>/dev/null; do sleep 0.1; done
+XM_FAULT_FILE=\$d/fault XM_FAULT_DIR=\$d/faults XM_BUILDDIR=$PT_BUILDDIR \\
+    setsid "$next" --config "\$d/conf" --foreground \\
+    >>"\$d/out" 2>>"\$d/err" </dev/null &
+exit 0
+HOOK
+    chmod +x "$PT_TMP/hook"
+}
+
 # pt_cli_login N: xm-pool logs in to host N as root over plain HTTP
 # through an rc file (XM_POOLRC, exported) and a password file; the CLI is
 # PT_CLI, and x runs it.

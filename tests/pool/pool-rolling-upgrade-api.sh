@@ -10,23 +10,7 @@
 # across the master's restart by asking again until the task has ended.
 . "${XM_SRCDIR:-$(dirname "$0")/../..}/tests/pool/lib.sh"
 pt_setup rolling-upgrade-api
-NEXT=$PT_BUILDDIR/tests/pool/xm-poold-next
-[ -x "$NEXT" ] || pt_bail "$NEXT is not built (make check builds it)"
-cat > "$PT_TMP/hook" <<HOOK
-#!/bin/bash
-n=\${2##*.}
-d=$PT_TMP/h\$n
-echo "hook: host \$n (\$1)" >> "$PT_TMP/hook.log"
-[ -e "$PT_TMP/hook-fail.\$n" ] && { echo "hook: host \$n: no" >&2; exit 3; }
-pid=\$(cat "\$d/run/xm-poold.pid")
-kill -TERM "\$pid"
-while kill -0 "\$pid" 2>/dev/null; do sleep 0.1; done
-XM_FAULT_FILE=\$d/fault XM_FAULT_DIR=\$d/faults XM_BUILDDIR=$PT_BUILDDIR \\
-    setsid "$NEXT" --config "\$d/conf" --foreground \\
-    >>"\$d/out" 2>>"\$d/err" </dev/null &
-exit 0
-HOOK
-chmod +x "$PT_TMP/hook"
+pt_upgrade_hook
 pt_start 2 host_check_interval=1 upgrade-hook="$PT_TMP/hook" ||
     pt_bail "host 2 did not start"
 pt_start 3 || pt_bail "host 3 did not start"

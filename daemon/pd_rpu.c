@@ -24,9 +24,8 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +40,7 @@
 #define T_DONE          "xm:rpu-done"           /* task: refs, ',' */
 #define T_STEP          "xm:rpu-hook"           /* task: host in its hook */
 #define T_WAS           "xm:rpu-was"            /* task: its xm:started */
+#define T_OLD           "xm:rpu-old"            /* task: its version */
 #define T_NEWEST        "xm:rpu-newest"         /* task: at the start */
 #define T_MIXED         "xm:rpu-mixed"
 #define T_BACK          "xm:rpu-move-back"
@@ -124,12 +124,32 @@ static void progress(struct rpu *r)
 
 /* ---- calls to this master ------------------------------------------- */
 
-/* method(session, params...) here; retried while this master is not yet
- * serving (a resumed driver starts with the daemon). */
+/* The driver's own pool session (again: one idle through a long hook
+ * may have expired). */
+static int login(struct rpu *r)
+{
+    char secret[PD_POOL_SECRET_LEN + 1];
+    int rc;
+
+    if (r->session[0])
+        pd_auth_logout(r->xa->auth, r->ctx, r->session);
+    pd_pool_secret_get(r->xa->auth, secret);
+    rc = pd_auth_login_pool(r->xa->auth, r->ctx, secret, r->session);
+    pd_wipe(secret, sizeof(secret));
+    if (rc < 0)
+        r->session[0] = '\0';
+    return rc;
+}
+
+/* method(session, params...) here: *v_r its value, or on a failure
+ * *fail_r (if not NULL) its ErrorDescription.  Retried while this master
+ * is not yet serving (a resumed driver starts with the daemon), and once
+ * with a new session when the old one is gone. */
 static int call(struct rpu *r, const char *method, struct api_value *params,
                 struct api_value **v_r, struct api_value **fail_r)
 {
-    struct api_value *p;
+    struct api_value *p, *env = NULL;
+    bool relogged = false;
     size_t i;
     int rc, tries;
 
@@ -138,11 +158,22 @@ static int call(struct rpu *r, const char *method, struct api_value *params,
         api_array_append(p, api_string(r->session));
         for (i = 0; i < api_value_count(params); i++)
             api_array_append(p, api_value_copy(api_array_get(params, i)));
-        rc = xa_rpc(r->ctx, r->xa->self_url, method, p, CALL_TIMEOUT_S, v_r,
-                    fail_r);
+        api_value_free(env);
+        env = NULL;
+        rc = xa_rpc_stoppable(r->ctx, r->xa->self_url, method, p,
+                              CALL_TIMEOUT_S, &r->xa->stopping, v_r, &env);
+        if (rc == -EREMOTEIO && !relogged && env &&
+            !strcmp(api_failure_code(env) ?: "", "SESSION_INVALID")) {
+            relogged = true;
+            if (login(r) == 0)
+                continue;
+        }
         if (rc != -EHOSTUNREACH || tries >= 30 || !xa_sleep(r->xa, 1000))
             break;
     }
+    if (fail_r && env)
+        *fail_r = api_value_copy(api_struct_get(env, "ErrorDescription"));
+    api_value_free(env);
     api_value_free(params);
     return rc;
 }
@@ -229,7 +260,9 @@ static int empty(struct rpu *r, const char *host, struct api_value **fail_r)
         api_array_append(p, api_int(0));
         rc = call(r, "Async.host.evacuate", p, &v, fail_r);
         t = v && api_value_string(v) ? strdup(api_value_string(v)) : NULL;
-        rc = rc ?: t ? wait_task(r, t, fail_r) : -EPROTO;
+        if (rc == 0 && !t)
+            rc = xt_error(r->ctx, -EPROTO, "host.evacuate gave no task");
+        rc = rc ?: wait_task(r, t, fail_r);
     }
     api_value_free(v);
     free(t);
@@ -241,15 +274,21 @@ static int empty(struct rpu *r, const char *host, struct api_value **fail_r)
  * -ESHUTDOWN when the service stopped first, else -EIO with *fail_r. */
 static int run_hook(struct rpu *r, const char *host, struct api_value **fail_r)
 {
-    char *uuid = NULL, *addr = NULL, why[48];
+    char *uuid = NULL, *addr = NULL, why[96], log[PATH_MAX];
     int st = 0, rc = -EIO;
-    pid_t pid, w;
+    pid_t pid, w = 0;
 
     xa_field_str(r->db, POOL_CLASS_HOST, host, "uuid", &uuid);
     xa_field_str(r->db, POOL_CLASS_HOST, host, "address", &addr);
+    snprintf(log, sizeof(log), "%s/upgrade-hook.log", r->xa->cfg->state_dir);
     pid = uuid && addr ? fork() : -1;
     if (pid == 0) {
+        /* Its own session, signals as a fresh process has them, its
+         * output in STATE_DIR/upgrade-hook.log, none of our fds. */
         setsid();
+        xt_child_signals_reset();
+        xt_child_stdio(log);
+        close_range(3, ~0u, 0);
         execl(r->xa->upgrade_hook, r->xa->upgrade_hook, uuid, addr,
               (char *)NULL);
         _exit(127);
@@ -263,9 +302,13 @@ static int run_hook(struct rpu *r, const char *host, struct api_value **fail_r)
         WEXITSTATUS(st) == 0)
         rc = 0;
     if (rc == -EIO) {
-        snprintf(why, sizeof(why), pid < 0 ? "cannot run it" :
-                 WIFEXITED(st) ? "exit status %d" : "signal %d",
-                 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        if (pid < 0 || w < 0)
+            snprintf(why, sizeof(why), "cannot run or wait for it: %s",
+                     strerror(errno));
+        else
+            snprintf(why, sizeof(why), WIFEXITED(st) ? "exit status %d" :
+                     "signal %d", WIFEXITED(st) ? WEXITSTATUS(st) :
+                     WTERMSIG(st));
         *fail_r = api_array();
         api_array_append(*fail_r, api_string("HOST_UPGRADE_HOOK_FAILED"));
         api_array_append(*fail_r, api_string(host));
@@ -277,9 +320,10 @@ static int run_hook(struct rpu *r, const char *host, struct api_value **fail_r)
 }
 
 /* Waits until host's daemon is back after its hook: live, started again
- * (xm:started not was), then no older than the newest before. */
+ * (xm:started not was), then newer than it was (old) and no older than
+ * the newest before; a daemon merely restarted is not upgraded. */
 static int wait_back(struct rpu *r, const char *host, const char *was,
-                     struct api_value **fail_r)
+                     const char *old, struct api_value **fail_r)
 {
     uint64_t end = xt_now_ns() + (uint64_t)r->timeout_s * 1000000000ull;
     struct pool_value oc = { 0 };
@@ -295,6 +339,7 @@ static int wait_back(struct rpu *r, const char *host, const char *was,
             live && (st = pool_value_map_get(&oc, XA_HOST_STARTED)) &&
             strcmp(st, was)) {
             rc = xa_host_version(r->db, host, &v) == 0 &&
+                 xt_version_cmp(v, old) > 0 &&
                  xt_version_cmp(v, r->newest) >= 0 ? 0 : -EPROTO;
             break;
         }
@@ -309,7 +354,7 @@ static int wait_back(struct rpu *r, const char *host, const char *was,
         api_array_append(*fail_r, api_string("HOST_UPGRADE_HOOK_FAILED"));
         api_array_append(*fail_r, api_string(host));
         api_array_append(*fail_r, api_string(rc == -EPROTO ?
-                         "it came back with an older version" :
+                         "it came back with no newer version" :
                          "it did not come back in time"));
     }
     pool_value_clear(&oc);
@@ -319,10 +364,10 @@ static int wait_back(struct rpu *r, const char *host, const char *was,
 
 /* From the hook on (where a resumed driver starts too): back, enabled. */
 static int finish_host(struct rpu *r, const char *host, const char *was,
-                       struct api_value **fail_r)
+                       const char *old, struct api_value **fail_r)
 {
     struct api_value *v = NULL;
-    int rc = wait_back(r, host, was, fail_r);
+    int rc = wait_back(r, host, was, old, fail_r);
 
     rc = rc ?: call(r, "host.enable", refs(host, NULL), &v, fail_r);
     api_value_free(v);
@@ -330,6 +375,7 @@ static int finish_host(struct rpu *r, const char *host, const char *was,
         done_add(r, host);
         tput(r, T_STEP, NULL);
         tput(r, T_WAS, NULL);
+        tput(r, T_OLD, NULL);
         xt_info(r->ctx, "rolling upgrade: host %s done", host);
         progress(r);
     }
@@ -341,24 +387,27 @@ static int upgrade_one(struct rpu *r, const char *host,
 {
     struct pool_value oc = { 0 };
     const char *was;
-    char *w = NULL;
+    char *w = NULL, *old = NULL;
     int rc;
 
     xt_info(r->ctx, "rolling upgrade: host %s", host);
     tag_homes(r, host);
     rc = empty(r, host, fail_r);
+    rc = rc ?: xa_host_version(r->db, host, &old);
     if (rc == 0 && pool_db_get_field(r->db, POOL_CLASS_HOST, host,
                                      "other_config", &oc) == 0) {
         was = pool_value_map_get(&oc, XA_HOST_STARTED);
         w = strdup(was ? was : "");
         /* Kept before the hook: the master's restarts this daemon. */
         tput(r, T_WAS, w);
+        tput(r, T_OLD, old);
         tput(r, T_STEP, host);
     }
     rc = rc ?: w ? run_hook(r, host, fail_r) : -ENOMEM;
-    rc = rc ?: finish_host(r, host, w, fail_r);
+    rc = rc ?: finish_host(r, host, w, old, fail_r);
     pool_value_clear(&oc);
     free(w);
+    free(old);
     return rc;
 }
 
@@ -368,17 +417,20 @@ struct homing {
     char *vm, *home, *task;
 };
 
-/* The tagged VMs, where they should be; VMs not running lose their tag
- * at once (they have nowhere to move from). */
-static size_t homings(struct rpu *r, struct homing *hs, size_t max)
+/* The tagged VMs, where they should be (*hs_r, caller frees); VMs not
+ * running lose their tag at once (they have nowhere to move from). */
+static size_t homings(struct rpu *r, struct homing **hs_r)
 {
     struct pool_record **vms = NULL;
+    struct homing *hs;
     size_t n = 0, k = 0, i;
     char *home = NULL;
 
+    *hs_r = NULL;
     if (pool_db_get_all_records(r->db, POOL_CLASS_VM, &vms, &n) < 0)
         return 0;
-    for (i = 0; i < n && k < max; i++) {
+    hs = calloc(n ? n : 1, sizeof(*hs));
+    for (i = 0; hs && i < n; i++) {
         const char *h = pool_value_map_get(pool_record_get(vms[i],
                                            "other_config"), HOME_KEY);
         const char *on = pool_record_get(vms[i], "resident_on")->s;
@@ -399,14 +451,15 @@ static size_t homings(struct rpu *r, struct homing *hs, size_t max)
         home = NULL;
     }
     pool_records_free(vms, n);
+    *hs_r = hs;
     return k;
 }
 
 /* Every tagged VM home, RPU_WINDOW moves at a time; how many stayed. */
 static size_t move_back(struct rpu *r)
 {
-    struct homing hs[256] = { { 0 } };
-    size_t n = homings(r, hs, 256), next = 0, busy = 0, left = 0, i;
+    struct homing *hs;
+    size_t n = homings(r, &hs), next = 0, busy = 0, left = 0, i;
     struct api_value *p, *v;
 
     while (next < n || busy) {
@@ -447,6 +500,7 @@ static size_t move_back(struct rpu *r)
         free(hs[i].home);
         free(hs[i].task);
     }
+    free(hs);
     return left;
 }
 
@@ -504,12 +558,15 @@ static int drive(struct rpu *r, struct api_value **fail_r)
     step = tget(r, T_STEP, &oc);
     if (step) {
         const char *w = pool_value_map_get(&oc, T_WAS);
-        char *host = strdup(step);
+        const char *o = pool_value_map_get(&oc, T_OLD);
+        char *host = strdup(step), *old = strdup(o ? o : "0");
 
         was = strdup(w ? w : "");
-        rc = host && was ? finish_host(r, host, was, fail_r) : -ENOMEM;
+        rc = host && was && old ? finish_host(r, host, was, old, fail_r) :
+             -ENOMEM;
         free(host);
         free(was);
+        free(old);
         if (rc < 0)
             goto out;
     }
@@ -538,14 +595,12 @@ static void run(struct rpu *r)
 {
     struct pool_value oc = { 0 };
     struct api_value *fail = NULL, *env;
-    char secret[PD_POOL_SECRET_LEN + 1], report[64], *pool = NULL;
+    char report[64], *pool = NULL;
     const char *s;
     size_t stayed = 0;
     int rc;
 
-    pd_pool_secret_get(r->xa->auth, secret);
-    rc = pd_auth_login_pool(r->xa->auth, r->ctx, secret, r->session);
-    pd_wipe(secret, sizeof(secret));
+    rc = login(r);
     s = tget(r, T_NEWEST, &oc);
     r->newest = strdup(s ? s : "0");
     r->mixed = (s = pool_value_map_get(&oc, T_MIXED)) && !strcmp(s, "true");
@@ -561,11 +616,17 @@ static void run(struct rpu *r)
         env = rc == 0 ? api_success(api_string(report)) :
               fail ? xa_failure_of_desc(fail) :
               api_failure("INTERNAL_ERROR", r->ctx->err_msg, NULL);
-        xa_task_set_outcome(r->db, r->task, env);
-        api_value_free(env);
-        if (pool_ref(r, &pool) == 0)
+        /* The outcome and the pool's word of it go together. */
+        if (pool_db_begin(r->db) < 0 || pool_ref(r, &pool) < 0 ||
+            xa_task_set_outcome(r->db, r->task, env) < 0 ||
             pool_db_map_remove(r->db, POOL_CLASS_POOL, pool, "other_config",
-                               RPU_KEY, POOL_DB_INTERNAL);
+                               RPU_KEY, POOL_DB_INTERNAL) < 0 ||
+            pool_db_commit(r->db) < 0) {
+            pool_db_rollback(r->db);
+            xt_warn(r->ctx, "rolling upgrade: task %s: its outcome could "
+                    "not be written", r->task);
+        }
+        api_value_free(env);
         free(pool);
     }
     if (r->session[0])
@@ -691,6 +752,8 @@ static int pool_rolling_upgrade(struct api_call_ctx *call,
         return rc;
     snprintf(r.task, sizeof(r.task), "%s", xc->task);
     rc = versions(r.db, &newest, &mixed);
+    if (rc < 0)
+        xt_error(call->xt, rc, "the hosts' versions");
     rc = rc ?: claim(call, &r, result_r);
     if (rc < 0)
         goto out;

@@ -672,23 +672,23 @@ int pd_auth_logout(struct pd_auth *auth, struct xt_ctx *ctx, const char *ref)
     return 0;
 }
 
-int pd_auth_validate(struct pd_auth *auth, struct xt_ctx *ctx,
-                     const char *ref, struct pd_session_info *info_r)
+/* The session ref names, unless expired (then dropped): its index, or
+ * -1.  touch: it is active now.  Caller holds auth->lock. */
+static ssize_t lookup(struct pd_auth *auth, const char *ref, bool touch,
+                      struct pd_session_info *info_r)
 {
+    uint64_t now = auth->now(auth->now_opaque);
     struct session *s;
-    uint64_t now;
-    ssize_t i;
+    ssize_t i = find_session(auth, ref);
 
-    pthread_mutex_lock(&auth->lock);
-    now = auth->now(auth->now_opaque);
-    i = find_session(auth, ref);
     if (i >= 0 && expired(auth, &auth->sessions[i], now)) {
         drop_session(auth, (size_t)i);
         i = -1;
     }
     if (i >= 0) {
         s = &auth->sessions[i];
-        s->last_active = now;
+        if (touch)
+            s->last_active = now;
         if (info_r) {
             memcpy(info_r->user, s->user, sizeof(info_r->user));
             info_r->pool = s->pool;
@@ -696,10 +696,31 @@ int pd_auth_validate(struct pd_auth *auth, struct xt_ctx *ctx,
             info_r->last_active_ns = s->last_active;
         }
     }
+    return i;
+}
+
+int pd_auth_validate(struct pd_auth *auth, struct xt_ctx *ctx,
+                     const char *ref, struct pd_session_info *info_r)
+{
+    ssize_t i;
+
+    pthread_mutex_lock(&auth->lock);
+    i = lookup(auth, ref, true, info_r);
     pthread_mutex_unlock(&auth->lock);
     if (i < 0)
         return xt_error(ctx, -ENOENT, "invalid or expired session");
     return 0;
+}
+
+int pd_auth_peek(struct pd_auth *auth, const char *ref,
+                 struct pd_session_info *info_r)
+{
+    ssize_t i;
+
+    pthread_mutex_lock(&auth->lock);
+    i = lookup(auth, ref, false, info_r);
+    pthread_mutex_unlock(&auth->lock);
+    return i < 0 ? -ENOENT : 0;
 }
 
 unsigned int pd_auth_expire(struct pd_auth *auth)

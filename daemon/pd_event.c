@@ -20,8 +20,8 @@
  * A waiting event.from or event.next sleeps until one of this daemon's
  * connections commits a change (xa_db_wait: no polling), then reads the
  * log.  Only the master's daemon writes its database; in case anything
- * else does, it also looks every EVENT_CHECK_MS whether another process
- * committed (pool_db_data_version).
+ * else does, it also looks every EVENT_CHECK_MS whether another
+ * connection committed (pool_db_data_version).
  */
 #define EVENT_CHECK_MS 1000
 
@@ -143,6 +143,76 @@ static struct api_value *ref_counts(struct pool_db *db,
     return r;
 }
 
+/* event.from with token "": every object of the classes as an "add",
+ * appended to arr; *next_r the log's end. */
+static int current_state(struct xa_call *xc, const char *const *classes,
+                         size_t nc, struct api_value *arr, char **next_r)
+{
+    size_t i, j;
+    int rc = pool_db_event_token(xc->db, next_r);
+
+    for (i = 0; rc == 0 && i < POOL_CLASS_COUNT; i++) {
+        const struct pool_class *c = pool_class_get(i);
+        struct pool_strv refs = { 0 };
+
+        if (!class_wanted(c, classes, nc) || !c->events)
+            continue;
+        rc = pool_db_get_all(xc->db, c->id, &refs);
+        for (j = 0; rc == 0 && j < refs.n; j++) {
+            struct pool_event e = { .cls = c, .ref = refs.v[j],
+                                    .op = POOL_EV_ADD,
+                                    .timestamp = (double)time(NULL) };
+            rc = api_array_append(arr, event_value(xc->db, &e));
+        }
+        pool_strv_free(&refs);
+    }
+    return rc;
+}
+
+/* event.from with a token: the events after it, waiting for one up to
+ * timeout (not at all past the waiter limit), appended to arr; *next_r
+ * the token after them.  EVENTS_LOST for a token the log does not have. */
+static int events_after(struct api_call_ctx *call, const char *token,
+                        const char *const *classes, size_t nc,
+                        double timeout, struct api_value *arr,
+                        char **next_r, struct api_value **result_r)
+{
+    struct xa_call *xc = xa_call_of(call);
+    bool waiting = waiter_enter(xc->xa);
+    uint64_t deadline = xt_now_ns() + (waiting ? (uint64_t)(timeout * 1e9)
+                                               : 0);
+    struct pool_event *evs = NULL;
+    size_t i, n = 0;
+    int64_t ver = 0;
+    uint64_t gen;
+    int rc;
+
+    /* A test knows from here on that the call is ours to answer. */
+    if (waiting)
+        xt_fault(call->xt, "pd.event.waiting");
+    pool_db_data_version(xc->db, &ver);
+    gen = xa_db_gen(xc->xa);
+    for (;;) {
+        rc = pool_db_events_since(xc->db, token, classes, nc, &evs, &n,
+                                  next_r);
+        if (rc == -ESTALE)
+            *result_r = api_failure("EVENTS_LOST", NULL);
+        if (rc < 0 || n || xt_now_ns() >= deadline || xc->xa->stopping)
+            break;
+        pool_events_free(evs, n);
+        evs = NULL;
+        free(*next_r);
+        *next_r = NULL;
+        wait_change(xc->xa, xc->db, &ver, &gen, deadline);
+    }
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = api_array_append(arr, event_value(xc->db, &evs[i]));
+    if (waiting)
+        waiter_leave(xc->xa);
+    pool_events_free(evs, n);
+    return rc;
+}
+
 static int m_event_from(struct api_call_ctx *call,
                         const struct api_value *params,
                         struct api_value **result_r)
@@ -151,92 +221,35 @@ static int m_event_from(struct api_call_ctx *call,
     const struct api_value *cl = api_array_get(params, 1);
     const char *token = xa_param_str(params, 2);
     const char *classes[64];
-    struct pool_event *evs = NULL;
     struct api_value *arr = NULL, *r = NULL;
     char *next = NULL;
     double timeout = 0;
-    size_t i, n = 0, nc = 0;
-    uint64_t deadline;
-    int64_t ver = 0;
-    uint64_t gen;
-    bool waiting = false;
+    size_t i, nc = 0;
+    int64_t ti;
     int rc;
 
     if (api_value_type(cl) != API_ARRAY || !token ||
-        api_value_get_double(api_array_get(params, 3), &timeout) < 0) {
-        int64_t ti;
-        if (api_value_type(cl) != API_ARRAY || !token ||
-            api_value_get_int64(api_array_get(params, 3), &ti) < 0)
-            return xt_error(call->xt, -EINVAL,
-                            "event.from(session, classes, token, timeout)");
+        (api_value_get_double(api_array_get(params, 3), &timeout) < 0 &&
+         api_value_get_int64(api_array_get(params, 3), &ti) < 0))
+        return xt_error(call->xt, -EINVAL,
+                        "event.from(session, classes, token, timeout)");
+    if (api_value_type(api_array_get(params, 3)) != API_DOUBLE &&
+        api_value_get_int64(api_array_get(params, 3), &ti) == 0)
         timeout = (double)ti;
-    }
     for (i = 0; i < api_value_count(cl) && nc < 64; i++) {
         const char *s = api_value_string(api_array_get(cl, i));
         if (s)
             classes[nc++] = s;
     }
-    if (timeout < 0)
-        timeout = 0;
-    if (timeout > 3600)
-        timeout = 3600;
+    timeout = timeout < 0 ? 0 : timeout > 3600 ? 3600 : timeout;
     arr = api_array();
     if (!arr)
         return xt_error(call->xt, -ENOMEM, "event.from");
-    if (!*token) {
-        /* Current state: every object of the classes as an "add". */
-        rc = pool_db_event_token(xc->db, &next);
-        for (i = 0; rc == 0 && i < POOL_CLASS_COUNT; i++) {
-            const struct pool_class *c = pool_class_get(i);
-            struct pool_strv refs = { 0 };
-            size_t j;
-
-            if (!class_wanted(c, classes, nc) || !c->events)
-                continue;
-            rc = pool_db_get_all(xc->db, c->id, &refs);
-            for (j = 0; rc == 0 && j < refs.n; j++) {
-                struct pool_event e = { .cls = c, .ref = refs.v[j],
-                                        .op = POOL_EV_ADD,
-                                        .timestamp = (double)time(NULL) };
-                rc = api_array_append(arr, event_value(xc->db, &e));
-            }
-            pool_strv_free(&refs);
-        }
-        if (rc < 0)
-            goto out;
-    } else {
-        waiting = waiter_enter(xc->xa);
-        deadline = xt_now_ns() + (waiting ? (uint64_t)(timeout * 1e9) : 0);
-        /* A test knows from here on that the call is ours to answer. */
-        if (waiting)
-            xt_fault(call->xt, "pd.event.waiting");
-        pool_db_data_version(xc->db, &ver);
-        gen = xa_db_gen(xc->xa);
-        for (;;) {
-            rc = pool_db_events_since(xc->db, token, classes, nc, &evs, &n,
-                                      &next);
-            if (rc == -ESTALE) {
-                *result_r = api_failure("EVENTS_LOST", NULL);
-                goto out;
-            }
-            if (rc < 0)
-                goto out;
-            if (n || xt_now_ns() >= deadline || xc->xa->stopping)
-                break;
-            pool_events_free(evs, n);
-            evs = NULL;
-            free(next);
-            next = NULL;
-            wait_change(xc->xa, xc->db, &ver, &gen, deadline);
-        }
-        for (i = 0; rc == 0 && i < n; i++)
-            rc = api_array_append(arr, event_value(xc->db, &evs[i]));
-        if (rc < 0)
-            goto out;
-    }
-    if (waiting)
-        waiter_leave(xc->xa);
-    waiting = false;
+    rc = *token ? events_after(call, token, classes, nc, timeout, arr, &next,
+                               result_r) :
+                  current_state(xc, classes, nc, arr, &next);
+    if (rc < 0)
+        goto out;
     r = api_struct();
     rc = api_struct_add(r, "events", arr);
     arr = NULL;
@@ -245,16 +258,12 @@ static int m_event_from(struct api_call_ctx *call,
     rc = rc ?: api_struct_add(r, "token", api_string(next));
     if (rc < 0) {
         api_value_free(r);
-        r = NULL;
         xt_error(call->xt, rc, "event.from");
         goto out;
     }
     *result_r = r;
 out:
-    if (waiting)
-        waiter_leave(xc->xa);
     api_value_free(arr);
-    pool_events_free(evs, n);
     free(next);
     return rc;
 }
@@ -341,13 +350,13 @@ static struct xa_evreg **evreg_find(struct xa *xa, const char *session)
 }
 
 /* Room for one more: the closed sessions' go, then the oldest (last). */
-static void evreg_trim(struct xa *xa, struct xt_ctx *ctx)
+static void evreg_trim(struct xa *xa)
 {
     struct xa_evreg **p = &xa->evregs, *r;
     size_t n = 0;
 
     while ((r = *p)) {
-        if (pd_auth_validate(xa->auth, ctx, r->session, NULL) < 0) {
+        if (pd_auth_peek(xa->auth, r->session, NULL) < 0) {
             *p = r->next;
             evreg_free(r);
             continue;
@@ -363,8 +372,6 @@ static void evreg_trim(struct xa *xa, struct xt_ctx *ctx)
         }
         p = &r->next;
     }
-    ctx->err_rc = 0;
-    ctx->err_msg[0] = '\0';
 }
 
 /* Adds (add) or removes classes of the call's session's registration. */
@@ -374,19 +381,24 @@ static int evreg_edit(struct api_call_ctx *call, const struct api_value *cl,
     struct xa_call *xc = xa_call_of(call);
     struct xa *xa = xc->xa;
     struct xa_evreg **p, *r;
+    char *token = NULL;
     size_t i, k;
     int rc = 0;
 
+    /* Where a new registration starts: read before the lock is taken. */
+    if (add && (rc = pool_db_event_token(xc->db, &token)) < 0)
+        return rc;
     pthread_mutex_lock(&xa->lock);
     p = evreg_find(xa, xc->session);
     if (!p && add) {
-        evreg_trim(xa, call->xt);
+        evreg_trim(xa);
         r = calloc(1, sizeof(*r));
-        if (!r || pool_db_event_token(xc->db, &r->token) < 0) {
-            free(r);
-            rc = -ENOMEM;
+        if (!r) {
+            rc = xt_error(call->xt, -ENOMEM, "event registration");
             goto out;
         }
+        r->token = token;
+        token = NULL;
         snprintf(r->session, sizeof(r->session), "%s", xc->session);
         r->next = xa->evregs;
         xa->evregs = r;
@@ -402,7 +414,7 @@ static int evreg_edit(struct api_call_ctx *call, const struct api_value *cl,
             ;
         if (add && k == r->nc && r->nc < EVREG_CLASSES) {
             if (!(r->classes[r->nc] = strdup(c))) {
-                rc = -ENOMEM;
+                rc = xt_error(call->xt, -ENOMEM, "event registration");
                 goto out;
             }
             r->nc++;
@@ -413,7 +425,8 @@ static int evreg_edit(struct api_call_ctx *call, const struct api_value *cl,
     }
 out:
     pthread_mutex_unlock(&xa->lock);
-    return rc < 0 ? xt_error(call->xt, rc, "event registration") : 0;
+    free(token);
+    return rc;
 }
 
 /* event.register(classes) and event.unregister(classes). */
@@ -520,9 +533,14 @@ static int m_event_next(struct api_call_ctx *call,
         rc = xt_error(call->xt, rc, "event.next without event.register");
         goto out;
     }
-    waiting = rc == 0 && nc && waiter_enter(xc->xa);
+    waiting = rc == 0 && waiter_enter(xc->xa);
     if (!waiting)
         deadline = 0;
+    /* Registered for nothing: nothing comes, the wait is the timeout's
+     * (as XAPI's, which blocks), not a client spinning on []. */
+    if (rc == 0 && !nc)
+        while (xt_now_ns() < deadline && xa_sleep(xc->xa, EVENT_CHECK_MS))
+            ;
     for (; rc == 0 && nc;) {
         rc = pool_db_events_since(xc->db, token, (const char *const *)classes,
                                   nc, &evs, &n, &next);

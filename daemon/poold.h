@@ -253,6 +253,10 @@ int pd_auth_logout(struct pd_auth *auth, struct xt_ctx *ctx, const char *ref);
  */
 int pd_auth_validate(struct pd_auth *auth, struct xt_ctx *ctx,
                      const char *ref, struct pd_session_info *info_r);
+/* The same without marking it active, and without reporting: 0 (and
+ * *info_r if not NULL) or -ENOENT.  For looking at another session. */
+int pd_auth_peek(struct pd_auth *auth, const char *ref,
+                 struct pd_session_info *info_r);
 /* Closes the sessions idle too long; returns how many. */
 unsigned int pd_auth_expire(struct pd_auth *auth);
 /* Open sessions. */

@@ -89,7 +89,12 @@ t.ok([e["operation"] for e in evs if e["ref"] == vm] == ["mod"] and
      all(e["class"] == "VM" for e in evs),
      "then only the change, only of the class registered")
 s.call("event.unregister", ["VM"])
-t.is_(s.call("event.next"), [], "unregistered: nothing")
+s.call("event.register", ["network"])
+s.call("VM.set_name_label", vm, "ev-vm-3")
+s.call("network.set_name_description", s.call("network.get_all")[0], "now")
+evs = s.call("event.next")
+t.ok(evs and all(e["class"] == "network" for e in evs),
+     "unregistered VM: its changes no longer come, the network's do")
 t.fails_with(lambda: s.call("event.from", ["VM"], "99999999999", 1.0),
              "EVENTS_LOST", "event.from with a token the log never had")
 

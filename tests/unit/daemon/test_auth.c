@@ -275,6 +275,21 @@ static void test_sessions(struct xt_ctx *ctx, struct pd_auth *auth)
     ctx->quiet_errors = false;
     tap_is_int(pd_auth_session_count(auth), 0, "no session left");
 
+    /* pd_auth_peek looks without making the session active. */
+    if (pd_auth_login(auth, ctx, "root", "first-root-pw", a) < 0)
+        tap_bail("login failed");
+    clk.ns += (TIMEOUT_S - 1) * s;
+    {
+        struct pd_session_info info;
+
+        tap_ok(pd_auth_peek(auth, a, &info) == 0 &&
+               !strcmp(info.user, "root") && !info.pool,
+               "peek: an open session, its account");
+    }
+    clk.ns += 2 * s;
+    tap_is_int(pd_auth_peek(auth, a, NULL), -ENOENT,
+               "peek did not restart the idle time: expired now");
+
     /* max_sessions: the one idle longest makes room. */
     for (i = 0; i <= MAX_SESS; i++) {
         clk.ns += s;

@@ -225,6 +225,8 @@ int xa_async_start(struct xa_call *xc, const char *method,
         xt_error(xc->api.xt, rc, "task thread");
         api_value_free(*env_r);
         *env_r = NULL;
+        /* No one would end it: the task goes (its ref was not given). */
+        pool_db_destroy(xc->db, POOL_CLASS_TASK, j->task);
         goto out;
     }
     return 0;
@@ -235,63 +237,80 @@ out:
 
 /* ---- task.cancel ------------------------------------------------------- */
 
+/* Marks task cancelling if it may be cancelled (a pending migration of a
+ * source, or an operation of this master that looks: XA_TASK_CANCELLABLE),
+ * in one transaction, so that a task that ends meanwhile stays ended.
+ * *src_r: the migration's source host (caller frees), NULL for the
+ * master's own operation. */
+static int mark_cancelling(struct api_call_ctx *call, const char *task,
+                           char **src_r, struct api_value **result_r)
+{
+    struct pool_db *db = xa_call_of(call)->db;
+    struct pool_value oc = { 0 }, st = { 0 };
+    const char *src;
+    int rc;
+
+    *src_r = NULL;
+    rc = pool_db_begin(db);
+    if (rc < 0)
+        return rc;
+    rc = pool_db_get_field(db, POOL_CLASS_TASK, task, "status", &st);
+    rc = rc ?: pool_db_get_field(db, POOL_CLASS_TASK, task, "other_config",
+                                 &oc);
+    if (rc == -ENOENT)
+        *result_r = api_failure("HANDLE_INVALID", "task", task, NULL);
+    src = rc == 0 ? pool_value_map_get(&oc, "xm:source") : NULL;
+    if (rc == 0 && (strcmp(st.s, "pending") != 0 ||
+                    (!src && !pool_value_map_get(&oc, XA_TASK_CANCELLABLE)))) {
+        *result_r = api_failure("OPERATION_NOT_ALLOWED",
+                                "only a pending VM.pool_migrate or "
+                                "host.evacuate task can be cancelled", NULL);
+        rc = xt_error(call->xt, -EPERM, "task %s cannot be cancelled", task);
+    }
+    /* Seen by the master before it tells the source to start, by the
+     * source until its commit, by an operation of this master. */
+    rc = rc ?: pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
+                                 &POOL_V_ENUM("cancelling"),
+                                 POOL_DB_INTERNAL);
+    if (rc == 0 && src && !(*src_r = strdup(src)))
+        rc = xt_error(call->xt, -ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = pool_db_commit(db);
+    else
+        pool_db_rollback(db);
+    pool_value_clear(&oc);
+    pool_value_clear(&st);
+    return rc;
+}
+
 static int task_cancel(struct api_call_ctx *call,
                        const struct api_value *params,
                        struct api_value **result_r)
 {
     struct xa_call *xc = xa_call_of(call);
-    struct pool_db *db = xc->db;
     const char *task = xa_param_str(params, 1);
-    struct pool_value oc = { 0 }, st = { 0 };
     struct api_value *p, *v = NULL;
-    const char *src;
-    char *url = NULL;
+    char *src = NULL, *url = NULL;
     int rc;
 
     if (!task)
         return xt_error(call->xt, -EINVAL, "task.cancel(session, task)");
-    rc = pool_db_get_field(db, POOL_CLASS_TASK, task, "status", &st);
-    if (rc == -ENOENT)
-        *result_r = api_failure("HANDLE_INVALID", "task", task, NULL);
-    if (rc < 0)
-        return rc;
-    rc = pool_db_get_field(db, POOL_CLASS_TASK, task, "other_config", &oc);
-    if (rc < 0)
-        goto out;
-    src = pool_value_map_get(&oc, "xm:source");
-    if (strcmp(st.s, "pending") != 0 ||
-        (!src && !pool_value_map_get(&oc, XA_TASK_CANCELLABLE))) {
-        *result_r = api_failure("OPERATION_NOT_ALLOWED",
-                                "only a pending VM.pool_migrate or "
-                                "host.evacuate task can be cancelled", NULL);
-        rc = xt_error(call->xt, -EPERM, "task %s cannot be cancelled", task);
-        goto out;
+    rc = mark_cancelling(call, task, &src, result_r);
+    if (rc == 0 && !src) {
+        *result_r = api_void();
+        return 0;
     }
-    if (!src) {
-        /* An operation of this master that looks at its task. */
-        rc = pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
-                               &POOL_V_ENUM("cancelling"), POOL_DB_INTERNAL);
-        if (rc == 0)
-            *result_r = api_void();
-        goto out;
+    rc = rc ?: xa_host_url(xc->xa, xc->db, src, &url);
+    if (rc == 0) {
+        p = api_array();
+        api_array_append(p, api_string(task));
+        rc = xa_host_call(xc->xa, call->xt, url, "host_local.migrate_cancel",
+                          p, CANCEL_TIMEOUT_S, &v, NULL);
     }
-    /* Seen by the master before it tells the source to start, and by the
-     * source until its commit. */
-    pool_db_set_field(db, POOL_CLASS_TASK, task, "status",
-                      &POOL_V_ENUM("cancelling"), POOL_DB_INTERNAL);
-    rc = xa_host_url(xc->xa, db, src, &url);
-    if (rc < 0)
-        goto out;
-    p = api_array();
-    api_array_append(p, api_string(task));
-    rc = xa_host_call(xc->xa, call->xt, url, "host_local.migrate_cancel", p,
-                      CANCEL_TIMEOUT_S, &v, NULL);
     if (rc == 0)
         *result_r = api_void();
-out:
     api_value_free(v);
-    pool_value_clear(&oc);
-    pool_value_clear(&st);
+    free(src);
     free(url);
     return rc;
 }

@@ -64,12 +64,24 @@ static int metrics_of(struct pool_db *db, enum pool_class_id owner_cls,
     rc = xa_field_str(db, owner_cls, owner, "metrics", &ref);
     if (rc == 0 && pool_ref_is_null(ref)) {
         struct pool_field_init init[] = { { back, POOL_V_REF(owner) } };
+        /* Looked at again inside a write transaction: two threads must
+         * not both make one (in the caller's, if it has one open). */
+        bool own = pool_db_begin(db) == 0;
 
         free(ref);
         ref = NULL;
-        rc = pool_db_create(db, cls, init, 1, &ref);
-        rc = rc ?: pool_db_set_field(db, owner_cls, owner, "metrics",
-                                     &POOL_V_REF(ref), POOL_DB_INTERNAL);
+        rc = xa_field_str(db, owner_cls, owner, "metrics", &ref);
+        if (rc == 0 && pool_ref_is_null(ref)) {
+            free(ref);
+            ref = NULL;
+            rc = pool_db_create(db, cls, init, 1, &ref);
+            rc = rc ?: pool_db_set_field(db, owner_cls, owner, "metrics",
+                                         &POOL_V_REF(ref), POOL_DB_INTERNAL);
+        }
+        if (own && rc == 0)
+            rc = pool_db_commit(db);
+        else if (own)
+            pool_db_rollback(db);
     }
     rc = rc ?: pool_db_get_record(db, cls, ref, rec_r);
     free(ref);

@@ -115,6 +115,8 @@ const char *cli_suggest(const char *name);
  */
 char *cli_field_text(struct cli_ctx *cli, const struct pool_field *f,
                      const struct api_value *v);
+/* Forgets the listings cli_field_text keeps. */
+void cli_uuid_cache_clear(struct cli_ctx *cli);
 
 /* Initialises cli (out/err stdout/stderr); cli_ctx_clear() frees what it
  * holds (also logging out). */

@@ -81,6 +81,9 @@ static int look(struct cli_ctx *cli, const struct pool_class *cls,
     rc = cli_rpc_call(cli, "event.from", p, &v);
     if (rc)
         return rc;
+    /* The objects a reference may name are read again for this round
+     * (one made since would not be in the listing of the last). */
+    cli_uuid_cache_clear(cli);
     evs = api_struct_get(v, "events");
     for (i = 0; !*met && i < api_value_count(evs); i++) {
         const struct api_value *snap =

@@ -358,7 +358,7 @@ static void args_clear(struct cli_args *a)
     a->n = 0;
 }
 
-void cli_ctx_clear(struct cli_ctx *cli)
+void cli_uuid_cache_clear(struct cli_ctx *cli)
 {
     size_t i;
 
@@ -366,6 +366,11 @@ void cli_ctx_clear(struct cli_ctx *cli)
         api_value_free(cli->uuid_cache[i]);
         cli->uuid_cache[i] = NULL;
     }
+}
+
+void cli_ctx_clear(struct cli_ctx *cli)
+{
+    cli_uuid_cache_clear(cli);
     cli_rpc_logout(cli);
     args_clear(&cli->args);
     free(cli->opts.server);

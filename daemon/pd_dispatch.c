@@ -1,8 +1,9 @@
 /*
  * pd_dispatch.c - the method table and a request's way through it:
- * parse (XML-RPC on "/", JSON-RPC on "/jsonrpc"), resolve, session check,
- * forwarding to the master (members), dispatch, the Async task started,
- * the answer formatted; system.listMethods.
+ * parse (XML-RPC on "/" and "/xmlrpc", JSON-RPC on "/jsonrpc"), resolve,
+ * session check, forwarding to the master (members), dispatch, the Async
+ * task started, the answer formatted; system.listMethods and the other
+ * system.* calls.
  */
 #include "config.h"
 
@@ -206,9 +207,6 @@ int xa_table_build(struct api_method **t_r, size_t *nstatic_r)
     return 0;
 }
 
-/* ---- the handler ------------------------------------------------------- */
-
-
 /* ---- forwarding (members) ---------------------------------------------- */
 
 /*
@@ -289,9 +287,11 @@ out:
     return env;
 }
 
+/* ---- the handler ------------------------------------------------------- */
+
 int xa_handler(void *opaque, const char *path, const char *content_type,
-                   const char *body, size_t len, const char *peer_addr,
-                   struct pd_response *resp)
+               const char *body, size_t len, const char *peer_addr,
+               struct pd_response *resp)
 {
     struct xa *xa = opaque;
     struct xa_thread *t = xa_thread(xa);

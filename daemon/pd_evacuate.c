@@ -846,7 +846,7 @@ static int host_evacuate_plan(struct api_call_ctx *call,
     return 0;
 }
 
-/* ---- host.evacuate ---------------------------------------------------------- */
+/* ---- host.evacuate ----------------------------------------------------- */
 
 /* Where the disks of map (VDI -> SR) are now, by VBD, in v->back. */
 static void evac_note_disks(struct evac *ev, struct evac_vm *v,

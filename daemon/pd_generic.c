@@ -57,8 +57,10 @@ static int m_get_all(struct api_call_ctx *call,
         return rc;
     r = api_array();
     for (i = 0; r && i < refs.n; i++)
-        if (api_array_append(r, api_string(refs.v[i])) < 0)
+        if (api_array_append(r, api_string(refs.v[i])) < 0) {
+            api_value_free(r);
             r = NULL;
+        }
     pool_strv_free(&refs);
     if (!r)
         return xt_error(call->xt, -ENOMEM, "get_all");

@@ -69,8 +69,9 @@ struct request {
     bool handled;               /* counted in srv->answering */
 };
 
+/* XML-RPC at "/" and "/xmlrpc" (where Xen Orchestra's xen-api posts). */
 static const char *const default_paths[] = {
-    "/", "/xmlrpc", "/jsonrpc", NULL    /* XML-RPC also at /xmlrpc (xen-api.js) */
+    "/", "/xmlrpc", "/jsonrpc", NULL
 };
 
 static bool known_path(const struct pd_server *srv, const char *url)

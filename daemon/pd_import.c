@@ -383,7 +383,7 @@ static int unmake(struct api_call_ctx *call, const char *op,
     return rc ?: pool_db_destroy(db, POOL_CLASS_VM, im->vm);
 }
 
-/* ---- the calls ------------------------------------------------------------ */
+/* ---- the calls --------------------------------------------------------- */
 
 /* The exports of every disk of im: [{ device, vdi, remote }...]. */
 static int export_all(struct api_call_ctx *call, const struct import *im,

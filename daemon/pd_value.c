@@ -69,10 +69,10 @@ struct api_value *xa_record_value(const struct pool_record *rec)
 
     for (i = 0; r && i < rec->n; i++)
         if (api_struct_add_new(r, rec->fields[i].field->name,
-                           strcmp(rec->fields[i].field->name,
-                                  "allowed_operations") ?
-                           xa_pool_value(&rec->fields[i].value) :
-                           xa_allowed_ops(rec)) < 0) {
+                               strcmp(rec->fields[i].field->name,
+                                      "allowed_operations") ?
+                               xa_pool_value(&rec->fields[i].value) :
+                               xa_allowed_ops(rec)) < 0) {
             api_value_free(r);
             return NULL;
         }

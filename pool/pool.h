@@ -9,8 +9,9 @@
  * Set-of-ref fields (VM.VBDs, host.resident_VMs) are derived: computed by
  * query from the ref field that points back (VBD.VM, VM.resident_on),
  * never stored twice.  Constant fields (pool_field.constant) are the rest
- * of XAPI's record, that xm-pool does not use: they always hold their
- * default, so that a client reading them gets what XAPI would send.
+ * of XAPI's record, that xm-pool does not use: they hold their default,
+ * so that a client reading them gets what XAPI would send, or, for those
+ * XAPI lets a client set, what a client set (the row's xm_set).
  *
  * Every object has a uuid and a ref "OpaqueRef:<random uuid>", distinct
  * from each other and both from getrandom(2): a session's ref is its
@@ -120,12 +121,14 @@ struct pool_field {
     enum pool_ondelete ondelete;        /* POOL_FT_REF */
     bool internal;                      /* never exposed by the API and
                                          * left out of records */
-    /* A field XAPI always sends that xm-pool does not model: no column;
-     * every record, get_<field> and event snapshot has its default (def,
-     * for a set or map as JSON text); never stored nor settable, not
-     * even with POOL_DB_INTERNAL (-EPERM), nor searchable.  Declared
-     * SRO/DRO whatever XAPI's access.  A constant ref or ref set has no
-     * target unless it names a modelled class; a ref set has no via. */
+    /* A field XAPI always sends that xm-pool does not model: no column
+     * of its own; every record, get_<field> and event snapshot has its
+     * default (def, for a set or map as JSON text).  Declared with XAPI's
+     * access: an SRO/DRO one is never written, not even with
+     * POOL_DB_INTERNAL (-EPERM); an RW one keeps what a client sets, in
+     * its row's xm_set (schema version 5).  Never searchable, nor given
+     * at create.  A constant ref or ref set has no target unless it
+     * names a modelled class; a ref set has no via. */
     bool constant;
 };
 
@@ -275,7 +278,7 @@ const struct pool_value *pool_record_get(const struct pool_record *rec,
 
 /* ---- the database ------------------------------------------------------ */
 
-#define POOL_DB_SCHEMA_VERSION   4      /* what this program writes */
+#define POOL_DB_SCHEMA_VERSION   5      /* what this program writes */
 #define POOL_DB_BUSY_TIMEOUT_MS  5000
 
 struct pool_db;     /* opaque */

@@ -513,7 +513,7 @@ static int check_fk(struct pool_db *db, sqlite3_stmt *fks, const char *table,
 static int check_schema(struct pool_db *db)
 {
     sqlite3_stmt *cols = NULL, *fks = NULL;
-    static const char *const fixed[] = { "ref", "uuid" };
+    static const char *const fixed[] = { "ref", "uuid", POOL_SET_COLUMN };
     const struct pool_class *cls;
     const struct pool_field *f;
     size_t c, i;
@@ -526,7 +526,9 @@ static int check_schema(struct pool_db *db)
                           "FROM pragma_foreign_key_list(?1)", &fks);
     for (c = 0; rc == 0 && c < POOL_CLASS_COUNT; c++) {
         cls = pool_class_get((enum pool_class_id)c);
-        for (i = 0; rc == 0 && i < 2; i++) {
+        for (i = 0; rc == 0 && i < 3; i++) {
+            if (i == 2 && !pool_class_overridable(cls))
+                break;
             rc = has_column(db, cols, cls->name, fixed[i], &has);
             if (rc == 0 && !has)
                 rc = xt_error(db->ctx, -EIO, "pool db %s: table %s lacks "

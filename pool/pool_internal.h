@@ -116,4 +116,17 @@ static inline bool pool_field_stored(const struct pool_field *f)
     return f->type != POOL_FT_REF_SET;
 }
 
+/*
+ * A constant field a client may set (XAPI's RW): its default until set,
+ * then the value kept in the row's POOL_SET_COLUMN, a JSON object of
+ * field name -> text (a scalar's text form, a set's or map's JSON).
+ */
+#define POOL_SET_COLUMN "xm_set"
+static inline bool pool_field_overridable(const struct pool_field *f)
+{
+    return f->constant && f->access == POOL_FA_RW;
+}
+/* Whether cls has such fields (then its table has POOL_SET_COLUMN). */
+bool pool_class_overridable(const struct pool_class *cls);
+
 #endif /* POOL_INTERNAL_H */

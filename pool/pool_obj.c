@@ -81,11 +81,21 @@ static bool in_column(const struct pool_field *f)
     return pool_field_stored(f) && !f->constant;
 }
 
+bool pool_class_overridable(const struct pool_class *cls)
+{
+    size_t i;
+
+    for (i = 0; i < cls->nfields; i++)
+        if (pool_field_overridable(&cls->fields[i]))
+            return true;
+    return false;
+}
+
 /* May field f be written under flags? */
 static int check_writable(struct pool_db *db, const struct pool_class *cls,
                           const struct pool_field *f, unsigned flags)
 {
-    if (f->constant)
+    if (f->constant && !pool_field_overridable(f))
         return xt_error(db->ctx, -EPERM, "%s.%s is read-only: xm-pool keeps "
                         "it at its default", cls->name, f->name);
     if (f->type == POOL_FT_REF_SET)
@@ -366,7 +376,27 @@ static int derived_value(struct pool_db *db, const struct pool_field *f,
     return 0;
 }
 
-/* "SELECT ref, <stored fields> FROM <class> WHERE ref = ?1" */
+/* A constant field's value: its entry in set (the row's POOL_SET_COLUMN,
+ * decoded; NULL: none) if a client set it, else its default. */
+static int constant_value(struct pool_db *db, const struct pool_class *cls,
+                          const struct pool_field *f,
+                          const struct pool_value *set,
+                          struct pool_value *v_r)
+{
+    const char *text = set ? pool_value_map_get(set, f->name) : NULL;
+    int rc;
+
+    if (!text)
+        return default_value(db, cls, f, v_r);
+    if (f->type == POOL_FT_STRING_SET || f->type == POOL_FT_MAP ||
+        f->type == POOL_FT_REF_SET)
+        return pool_json_decode(db, text, f->type, v_r);
+    rc = pool_value_parse(f->type, text, v_r);
+    return rc < 0 ? xt_error(db->ctx, rc, "%s.%s: bad stored \"%s\"",
+                             cls->name, f->name, text) : 0;
+}
+
+/* "SELECT ref, <stored fields>[, xm_set] FROM <class> WHERE ref = ?1" */
 static char *select_row_sql(const struct pool_class *cls)
 {
     struct pool_sb sb = { 0 };
@@ -379,15 +409,29 @@ static char *select_row_sql(const struct pool_class *cls)
         pool_sb_add(&sb, ", ");
         pool_sb_ident(&sb, cls->fields[i].name);
     }
+    if (pool_class_overridable(cls))
+        pool_sb_add(&sb, ", " POOL_SET_COLUMN);
     pool_sb_add(&sb, " FROM ");
     pool_sb_ident(&sb, cls->name);
     pool_sb_add(&sb, " WHERE ref = ?1");
     return pool_sb_take(&sb);
 }
 
+/* How many columns select_row_sql gives before POOL_SET_COLUMN. */
+static int ncols(const struct pool_class *cls)
+{
+    size_t i;
+    int n = 1;
+
+    for (i = 0; i < cls->nfields; i++)
+        n += in_column(&cls->fields[i]);
+    return n;
+}
+
 static int read_record(struct pool_db *db, const struct pool_class *cls,
                        const char *ref, struct pool_record **rec_r)
 {
+    struct pool_value set = { .type = POOL_FT_MAP };
     struct pool_record *rec = NULL;
     const struct pool_field *f;
     sqlite3_stmt *st = NULL;
@@ -421,12 +465,20 @@ static int read_record(struct pool_db *db, const struct pool_class *cls,
         goto out;
     }
     rec->cls = cls;
+    if (pool_class_overridable(cls)) {
+        const char *t = (const char *)sqlite3_column_text(st, ncols(cls));
+
+        rc = pool_json_decode(db, t ? t : "{}", POOL_FT_MAP, &set);
+        if (rc < 0)
+            goto out;
+    }
     for (i = 0; i < cls->nfields; i++) {
         f = &cls->fields[i];
         if (f->constant) {
             if (f->internal)
                 continue;
-            rc = default_value(db, cls, f, &rec->fields[rec->n].value);
+            rc = constant_value(db, cls, f, &set,
+                                &rec->fields[rec->n].value);
         } else if (!pool_field_stored(f)) {
             rc = derived_value(db, f, ref, &rec->fields[rec->n].value);
         } else {
@@ -445,6 +497,7 @@ static int read_record(struct pool_db *db, const struct pool_class *cls,
 out:
     sqlite3_finalize(st);
     pool_record_free(rec);
+    pool_value_clear(&set);
     return rc;
 }
 
@@ -453,12 +506,21 @@ static int read_field(struct pool_db *db, const struct pool_class *cls,
                       const char *ref, const struct pool_field *f,
                       struct pool_value *v_r)
 {
+    struct pool_value set = { .type = POOL_FT_MAP };
     struct pool_sb sb = { 0 };
     sqlite3_stmt *st = NULL;
+    const char *t;
     int rc, sqrc;
 
+    if (f->constant && !pool_field_overridable(f)) {
+        rc = need_object(db, cls, ref);
+        return rc ?: default_value(db, cls, f, v_r);
+    }
     pool_sb_add(&sb, "SELECT ");
-    pool_sb_ident(&sb, f->name);
+    if (f->constant)
+        pool_sb_add(&sb, POOL_SET_COLUMN);
+    else
+        pool_sb_ident(&sb, f->name);
     pool_sb_add(&sb, " FROM ");
     pool_sb_ident(&sb, cls->name);
     pool_sb_add(&sb, " WHERE ref = ?1");
@@ -466,13 +528,90 @@ static int read_field(struct pool_db *db, const struct pool_class *cls,
     if (rc < 0)
         return rc;
     sqrc = sqlite3_step(st);
-    if (sqrc == SQLITE_ROW)
+    if (sqrc == SQLITE_ROW && f->constant) {
+        t = (const char *)sqlite3_column_text(st, 0);
+        rc = pool_json_decode(db, t ? t : "{}", POOL_FT_MAP, &set);
+        rc = rc ?: constant_value(db, cls, f, &set, v_r);
+    } else if (sqrc == SQLITE_ROW) {
         rc = column_value(db, st, 0, f, v_r);
-    else if (sqrc == SQLITE_DONE)
+    } else if (sqrc == SQLITE_DONE) {
         rc = pool_no_such_object(db, cls, ref);
-    else
+    } else {
         rc = pool_sq_error(db, sqrc, "reading a field");
+    }
     sqlite3_finalize(st);
+    pool_value_clear(&set);
+    return rc;
+}
+
+/* v as POOL_SET_COLUMN keeps it: a scalar's text, a set's or map's JSON.
+ * *text_r: caller frees. */
+static int set_text(struct pool_db *db, const struct pool_value *v,
+                    char **text_r)
+{
+    int r;
+
+    *text_r = NULL;
+    switch (v->type) {
+    case POOL_FT_STRING_SET:
+    case POOL_FT_REF_SET:
+    case POOL_FT_MAP:
+        return pool_json_encode(v, text_r) < 0 ?
+               xt_error(db->ctx, -ENOMEM, "pool db: encoding") : 0;
+    case POOL_FT_INT:
+        r = asprintf(text_r, "%lld", (long long)v->i);
+        break;
+    case POOL_FT_BOOL:
+        r = asprintf(text_r, "%s", v->b ? "true" : "false");
+        break;
+    case POOL_FT_FLOAT:
+        r = asprintf(text_r, "%.17g", v->f);
+        break;
+    default:
+        r = asprintf(text_r, "%s", v->s ? v->s : "");
+        break;
+    }
+    if (r < 0) {
+        *text_r = NULL;
+        return xt_error(db->ctx, -ENOMEM, "pool db: encoding");
+    }
+    return 0;
+}
+
+/* A constant field a client set: its entry in the row's POOL_SET_COLUMN
+ * (unchanged: nothing written, no event). */
+static int write_set(struct pool_db *db, const struct pool_class *cls,
+                     const char *ref, const struct pool_field *f,
+                     const struct pool_value *v, const char *canon)
+{
+    struct pool_value c = v->type == POOL_FT_ENUM && canon ?
+                          POOL_V_ENUM(canon) : *v;
+    struct pool_sb sb = { 0 };
+    sqlite3_stmt *st = NULL;
+    char *text = NULL, path[128];
+    int rc, sqrc;
+
+    rc = set_text(db, &c, &text);
+    if (rc < 0)
+        return rc;
+    snprintf(path, sizeof(path), "$.\"%s\"", f->name);
+    pool_sb_add(&sb, "UPDATE ");
+    pool_sb_ident(&sb, cls->name);
+    pool_sb_add(&sb, " SET " POOL_SET_COLUMN " = json_set(" POOL_SET_COLUMN
+                ", ?3, ?1) WHERE ref = ?2 AND json_extract(" POOL_SET_COLUMN
+                ", ?3) IS NOT ?1");
+    rc = prepare_by_ref(db, &sb, ref, &st);
+    if (rc == 0) {
+        /* prepare_by_ref bound ?1; the parameters are ours to set. */
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, path, -1, SQLITE_STATIC);
+        sqrc = sqlite3_step(st);
+        if (sqrc != SQLITE_DONE)
+            rc = pool_sq_error(db, sqrc, "writing a field");
+    }
+    sqlite3_finalize(st);
+    free(text);
     return rc;
 }
 
@@ -487,6 +626,8 @@ static int write_field(struct pool_db *db, const struct pool_class *cls,
     char *sql;
     int rc, sqrc;
 
+    if (f->constant)
+        return write_set(db, cls, ref, f, v, canon);
     pool_sb_add(&sb, "UPDATE ");
     pool_sb_ident(&sb, cls->name);
     pool_sb_add(&sb, " SET ");
@@ -544,11 +685,7 @@ int pool_db_get_field(struct pool_db *db, enum pool_class_id id,
     rc = pool_op_begin(db, false);
     if (rc < 0)
         return rc;
-    if (f->constant) {
-        rc = need_object(db, cls, ref);
-        if (rc == 0)
-            rc = default_value(db, cls, f, v_r);
-    } else if (pool_field_stored(f)) {
+    if (f->constant || pool_field_stored(f)) {
         rc = read_field(db, cls, ref, f, v_r);
     } else {
         rc = need_object(db, cls, ref);
@@ -882,6 +1019,10 @@ static int check_inits(struct pool_db *db, const struct pool_class *cls,
         rc = get_field(db, cls, init[i].name, &f);
         if (rc < 0)
             return rc;
+        if (f->constant)
+            return xt_error(db->ctx, -EPERM, "%s.%s has no column: it is "
+                            "set once the object exists", cls->name,
+                            f->name);
         if (!in_column(f))
             return check_writable(db, cls, f, POOL_DB_INTERNAL);
         for (j = 0; j < i; j++)

@@ -434,6 +434,14 @@ static int v4_metrics(struct pool_db *db)
     return rc;
 }
 
+/* The constant fields a client may set (XAPI's RW ones we do not model)
+ * keep what it set in one JSON column of their class's table. */
+#define SET_COL(t) "ALTER TABLE \"" t "\" ADD COLUMN xm_set TEXT NOT NULL " \
+    "DEFAULT '{}';\n"
+static const char v5_sql[] =
+    SET_COL("pool") SET_COL("host") SET_COL("VM") SET_COL("VBD")
+    SET_COL("VDI") SET_COL("SR") SET_COL("network") SET_COL("VIF");
+
 const struct pool_migration pool_migrations[] = {
     { .version = 1, .what = "create the pool database", .sql = v1_sql },
     { .version = 2, .what = "VDI snapshots, the SM class", .sql = v2_sql },
@@ -441,6 +449,8 @@ const struct pool_migration pool_migrations[] = {
       .sql = v3_sql },
     { .version = 4, .what = "metrics, host CPUs, PIFs, consoles",
       .sql = v4_sql, .apply = v4_metrics },
+    { .version = 5, .what = "the constant fields a client may set",
+      .sql = v5_sql },
 };
 const size_t pool_nmigrations = ARRAY_SIZE(pool_migrations);
 

@@ -304,10 +304,6 @@ static void check_class(const struct pool_class *cls,
         if (strcmp(access_name(f->access), x->access) != 0)
             bad += differs(cls->name, x->name, "access",
                            access_name(f->access), x->access);
-        if (f->constant && f->access == POOL_FA_RW) {
-            tap_diag("%s.%s: a constant field is RW", cls->name, x->name);
-            bad++;
-        }
         render(v, ours, sizeof(ours));
         if ((f->constant || strcmp(x->origin, "declared") == 0) &&
             !same_default(v, ours, x->def))
@@ -318,12 +314,16 @@ static void check_class(const struct pool_class *cls,
            nconst);
 }
 
-/* A constant field reads as its default and is never written. */
-static void check_constant(struct pool_db *db, struct xt_ctx *ctx)
+/* A constant field reads as its default; a read-only one is never
+ * written; one XAPI lets a client set (RW) keeps what was set. */
+static void check_constant(struct pool_db *db, struct xt_ctx *ctx,
+                           const char *path)
 {
-    struct pool_value v = { 0 };
+    struct pool_value v = { 0 }, tags = { .type = POOL_FT_STRING_SET };
     struct pool_strv refs = { 0 };
-    char *vm = NULL;
+    struct pool_record *rec = NULL;
+    struct pool_db *again = NULL;
+    char *vm = NULL, *k = NULL;
     int rc, rs, ri, rf;
 
     rc = pool_db_create(db, POOL_CLASS_VM, NULL, 0, &vm);
@@ -332,18 +332,49 @@ static void check_constant(struct pool_db *db, struct xt_ctx *ctx)
     tap_ok(rc == 0 && v.type == POOL_FT_FLOAT && v.f == 1.0,
            "VM.get_HVM_shadow_multiplier: the constant 1.0");
     pool_value_clear(&v);
-    rs = pool_db_set_field(db, POOL_CLASS_VM, vm, "PV_kernel",
-                           &POOL_V_STR("x"), 0);
-    ri = pool_db_set_field(db, POOL_CLASS_VM, vm, "PV_kernel",
-                           &POOL_V_STR("x"), POOL_DB_INTERNAL);
+    rs = pool_db_set_field(db, POOL_CLASS_VM, vm, "memory_overhead",
+                           &POOL_V_INT(1), 0);
+    ri = pool_db_set_field(db, POOL_CLASS_VM, vm, "memory_overhead",
+                           &POOL_V_INT(1), POOL_DB_INTERNAL);
     rf = pool_db_find(db, POOL_CLASS_VM, "PV_kernel", &POOL_V_STR(""),
                       &refs);
     tap_ok(rs == -EPERM && ri == -EPERM && rf == -EINVAL,
-           "a constant field is set neither by a client nor internally, "
-           "nor searched (%d %d %d: %s)", rs, ri, rf, ctx->err_msg);
+           "a read-only constant field is set neither by a client nor "
+           "internally; no constant field is searched (%d %d %d: %s)", rs,
+           ri, rf, ctx->err_msg);
     rc = pool_db_create(db, POOL_CLASS_VM, (struct pool_field_init[]){
                             { "PV_kernel", POOL_V_STR("x") } }, 1, NULL);
     tap_ok(rc == -EPERM, "nor given at create");
+
+    /* XAPI's RW ones: a string, a set, a map key; kept across a reopen. */
+    pool_value_set_add(&tags, "web");
+    pool_value_set_add(&tags, "prod");
+    rc = pool_db_set_field(db, POOL_CLASS_VM, vm, "PV_kernel",
+                           &POOL_V_STR("/boot/vmlinuz"), 0);
+    rc = rc ?: pool_db_set_field(db, POOL_CLASS_VM, vm, "tags", &tags, 0);
+    rc = rc ?: pool_db_map_put(db, POOL_CLASS_VM, vm, "xenstore_data",
+                               "vm-data/x", "1", 0);
+    tap_is_int(rc, 0, "constant fields XAPI lets a client set: set");
+    pool_db_close(db);
+    if (pool_db_open(ctx, path, &again) < 0)
+        tap_bail("reopen");
+    rc = pool_db_get_record(again, POOL_CLASS_VM, vm, &rec);
+    tap_ok(rc == 0 &&
+           !strcmp(pool_record_get(rec, "PV_kernel")->s, "/boot/vmlinuz") &&
+           pool_record_get(rec, "tags")->set.n == 2 &&
+           !strcmp(pool_record_get(rec, "tags")->set.v[1], "prod") &&
+           (k = (char *)pool_value_map_get(pool_record_get(rec,
+                                           "xenstore_data"), "vm-data/x")) &&
+           !strcmp(k, "1") &&
+           !strcmp(pool_record_get(rec, "PV_ramdisk")->s, ""),
+           "  kept in the record after a reopen, the others at their "
+           "default");
+    rc = pool_db_get_field(again, POOL_CLASS_VM, vm, "tags", &v);
+    tap_ok(rc == 0 && v.set.n == 2, "  and by get_tags");
+    pool_value_clear(&v);
+    pool_record_free(rec);
+    pool_db_close(again);
+    pool_value_clear(&tags);
     pool_strv_free(&refs);
     free(vm);
 }
@@ -431,7 +462,8 @@ int main(void)
         free(ref);
         ref = NULL;
     }
-    check_constant(db, ctx);
+    check_constant(db, ctx, path);
+    db = NULL;                  /* check_constant closed it */
     for (i = 0; i < nal; i++)
         if (!al[i].used) {
             tap_diag("allowed difference no longer one: %s.%s %s",

@@ -1,8 +1,8 @@
 /*
  * pd_generic.c - the generic per-class methods (get_all,
  * get_all_records, get_record, get_by_uuid, get_by_name_label,
- * get_/set_<field>, add_to_/remove_from_<map>), generated for each class
- * from the pool model.
+ * get_/set_<field>, add_to_/remove_from_<map>, add_/remove_<set>),
+ * generated for each class from the pool model.
  */
 #include "config.h"
 
@@ -270,6 +270,45 @@ static int m_map_edit(struct api_call_ctx *call,
     return 0;
 }
 
+/* add_<field>(ref, value) / remove_<field>(ref, value) of a set of
+ * strings (VM.add_tags): read, changed, written in one transaction. */
+static int m_set_edit(struct api_call_ctx *call,
+                      const struct api_value *params,
+                      struct api_value **result_r)
+{
+    struct pool_db *db = xa_call_of(call)->db;
+    const char *verb, *ref = xa_param_str(params, 1), *fname;
+    const char *item = xa_param_str(params, 2);
+    const struct pool_class *cls = method_class(call, &verb);
+    bool add = !strncmp(verb, "add_", strlen("add_"));
+    struct pool_value v = { 0 }, nv = { .type = POOL_FT_STRING_SET };
+    size_t i;
+    int rc;
+
+    fname = verb + (add ? strlen("add_") : strlen("remove_"));
+    if (!ref || !item)
+        return xt_error(call->xt, -EINVAL, "%s: ref and value must be "
+                        "strings", verb);
+    rc = pool_db_begin(db);
+    rc = rc ?: pool_db_get_field(db, cls->id, ref, fname, &v);
+    for (i = 0; rc == 0 && i < v.set.n; i++)
+        if (strcmp(v.set.v[i], item))
+            rc = pool_value_set_add(&nv, v.set.v[i]);
+    if (rc == 0 && add)
+        rc = pool_value_set_add(&nv, item);
+    rc = rc ?: pool_db_set_field(db, cls->id, ref, fname, &nv, 0);
+    if (rc == 0)
+        rc = pool_db_commit(db);
+    else
+        pool_db_rollback(db);
+    pool_value_clear(&v);
+    pool_value_clear(&nv);
+    if (rc < 0)
+        return xa_db_fail(call, rc, cls->name, ref, result_r);
+    *result_r = api_void();
+    return 0;
+}
+
 /* The classes whose generic methods are served. */
 static const enum pool_class_id generic_classes[] = {
     POOL_CLASS_POOL, POOL_CLASS_HOST, POOL_CLASS_VM, POOL_CLASS_NETWORK,
@@ -332,6 +371,10 @@ static int class_methods(struct xa_table *t, const struct pool_class *c)
             rc = add_field(t, c, "add_to_%s", f->name, 4, m_map_edit);
         if (!rc && f->type == POOL_FT_MAP)
             rc = add_field(t, c, "remove_from_%s", f->name, 3, m_map_edit);
+        if (!rc && f->type == POOL_FT_STRING_SET)
+            rc = add_field(t, c, "add_%s", f->name, 3, m_set_edit);
+        if (!rc && f->type == POOL_FT_STRING_SET)
+            rc = add_field(t, c, "remove_%s", f->name, 3, m_set_edit);
     }
     return rc;
 }

@@ -98,6 +98,25 @@ t.ok(evs and all(e["class"] == "network" for e in evs),
 t.fails_with(lambda: s.call("event.from", ["VM"], "99999999999", 1.0),
              "EVENTS_LOST", "event.from with a token the log never had")
 
+# Fields xm-pool does not model but XAPI lets a client set (tags, as Xen
+# Orchestra sets them): kept, in records and events.
+tok = s.call("event.inject", "VM", vm)
+s.call("VM.add_tags", vm, "web")
+s.call("VM.add_tags", vm, "prod")
+s.call("VM.add_tags", vm, "web")
+s.call("VM.remove_tags", vm, "prod")
+s.call("VM.set_PV_args", vm, "console=hvc0")
+s.call("VM.add_to_xenstore_data", vm, "vm-data/role", "db")
+rec = s.call("VM.get_record", vm)
+t.is_((rec["tags"], rec["PV_args"], rec["xenstore_data"]),
+      (["web"], "console=hvc0", {"vm-data/role": "db"}),
+      "VM.add_tags / remove_tags, set_PV_args, add_to_xenstore_data: kept")
+r = s.call("event.from", ["VM"], tok, 5.0)
+t.ok(any(e["ref"] == vm and e["snapshot"]["tags"] == ["web"]
+         for e in r["events"]), "  and carried by the VM's mod event")
+t.fails_with(lambda: s.call("VM.set_memory_overhead", vm, "1"),
+             "MESSAGE_METHOD_UNKNOWN", "  a read-only one has no setter")
+
 # Tasks.
 s.call("VM.start", vm, False, False)
 task = s.call("Async.VM.pool_migrate", vm, h3, {})

@@ -263,6 +263,11 @@ int hv_logdirty(struct hv_handle *h, uint32_t domid, bool enable)
     return h->ops->logdirty(h, domid, enable);
 }
 
+int hv_can_migrate(struct hv_handle *h, uint32_t domid)
+{
+    return h->ops->can_migrate ? h->ops->can_migrate(h, domid) : 0;
+}
+
 int hv_dirty_harvest(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
                      uint64_t nr_pages, uint64_t *dirty_r)
 {

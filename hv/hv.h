@@ -226,6 +226,10 @@ int hv_map_batch(struct hv_handle *h, uint32_t domid, int prot,
                  struct hv_mapping **map_r);
 void hv_unmap(struct hv_handle *h, struct hv_mapping *map);
 int hv_logdirty(struct hv_handle *h, uint32_t domid, bool enable);
+/* 0 when domid can be migrated as it is (the driver's check of its type
+ * and devices, when it has one), else the reason reported: the engine
+ * asks before it sends anything. */
+int hv_can_migrate(struct hv_handle *h, uint32_t domid);
 int hv_dirty_harvest(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,
                      uint64_t nr_pages, uint64_t *dirty_r);
 int hv_dirty_peek(struct hv_handle *h, uint32_t domid, uint64_t *bitmap,

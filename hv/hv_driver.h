@@ -150,6 +150,12 @@ struct hv_ops {
 
     /* Stops and removes the domain and all it holds. */
     int (*destroy)(struct hv_handle *h, uint32_t domid);
+
+    /* Optional: 0 when the domain can be migrated as it is (its type, its
+     * devices), else the reason reported (-ENOTSUP naming what stays
+     * behind).  The engine asks before it sends anything (hv_can_migrate);
+     * NULL: every domain can. */
+    int (*can_migrate)(struct hv_handle *h, uint32_t domid);
 };
 
 /* The connection a handle and its views share (hv_view). */

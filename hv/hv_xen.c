@@ -611,6 +611,18 @@ int hv_xen_check_devices(struct hv_handle *h, const char *op, uint32_t domid)
     return 0;
 }
 
+/* can_migrate: a PVH or PV domain (no device model) without devices
+ * this driver would leave behind. */
+static int xen_can_migrate(struct hv_handle *h, uint32_t domid)
+{
+    xc_domaininfo_t di;
+    int rc;
+
+    rc = hv_xen_dominfo(h, "migration", domid, &di);
+    rc = rc ?: check_guest_type(h, "migration", domid, &di, true);
+    return rc ?: hv_xen_check_devices(h, "migration", domid);
+}
+
 static void logdirty_mark(struct xen_priv *p, uint32_t domid, bool on)
 {
     uint64_t bit = 1ull << (domid % 64);
@@ -2285,4 +2297,5 @@ const struct hv_ops hv_xen_ops = {
     .stream_save = hv_xen_stream_save,
     .stream_restore = hv_xen_stream_restore,
     .destroy = xen_destroy,
+    .can_migrate = xen_can_migrate,
 };

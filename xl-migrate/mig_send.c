@@ -232,7 +232,9 @@ static int check_source(struct mig_sender *s)
         return xt_error(s->ctx, -ENOTSUP, "domain %u moves only as its "
                         "hypervisor's own stream, which the %s driver "
                         "cannot save", s->domid, hv_name(s->h));
-    return 0;
+    /* Before anything is sent: the destination hears nothing of a
+     * domain that could not move whole. */
+    return hv_can_migrate(s->h, s->domid);
 }
 
 /* Connects, says who we are, describes the VM, picks the mode. */

@@ -199,6 +199,13 @@ static int f_destroy(struct hv_handle *h, uint32_t domid)
 static const struct hv_ops sparse_ops = FAKE_OPS(HV_OPS_SPARSE, f_populated);
 static const struct hv_ops dense_ops = FAKE_OPS(0, NULL);
 
+/* A driver that says the domain cannot move (a device it would drop). */
+static int f_no_move(struct hv_handle *h, uint32_t domid)
+{
+    return xt_error(h->ctx, -ENOTSUP, "fake: domain %u has a vtpm", domid);
+}
+
+
 static void source_init(struct dom *d)
 {
     unsigned p;
@@ -382,6 +389,38 @@ static void check_copy(const char *what, const struct dom *src,
            what);
 }
 
+/*
+ * The driver's can_migrate says no: mig_send fails with its reason before
+ * it sends anything, indeed before it connects (nothing listens on the
+ * port given), and the source runs on untouched.
+ */
+static void test_cannot_move(void)
+{
+    static struct dom src;
+    struct hv_ops ops = FAKE_OPS(HV_OPS_SPARSE, f_populated);
+    struct xt_ctx *ctx = xt_ctx_new("test_sparse");
+    struct hv_handle *h = NULL;
+    struct mig_send_opts so;
+    struct mig_stats st;
+    int rc;
+
+    ops.can_migrate = f_no_move;
+    source_init(&src);
+    if (!ctx || hv_open_ops(ctx, &ops, NULL, &src, &h) < 0)
+        tap_bail("fake driver");
+    ctx->quiet_errors = true;
+    mig_send_opts_init(&so);
+    so.timeout_ms = 2000;
+    rc = mig_send(ctx, h, SRC_DOM, "127.0.0.1", "1", &so, &st);
+    tap_ok(rc == -ENOTSUP && strstr(ctx->err_msg, "has a vtpm"),
+           "can_migrate says no: the migration fails with its reason, "
+           "before it connects (%d: %s)", rc, ctx->err_msg);
+    tap_ok(src.state == HV_STATE_RUNNING && !src.destroyed,
+           "  the source runs on untouched");
+    hv_close(h);
+    xt_ctx_free(ctx);
+}
+
 /* What the progress callback saw (the reporter's thread). */
 static struct {
     pthread_mutex_t lock;
@@ -450,7 +489,7 @@ int main(void)
     char msg[XT_ERRMSG_MAX];
     int rc, dst_rc;
 
-    tap_plan(29);
+    tap_plan(31);
 
     source_init(&src);
     dest_init(&dst);
@@ -528,5 +567,6 @@ int main(void)
     test_stop();
     test_precommit();
     test_round0_progress();
+    test_cannot_move();
     return tap_done();
 }

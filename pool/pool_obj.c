@@ -468,8 +468,9 @@ static int read_record(struct pool_db *db, const struct pool_class *cls,
     if (pool_class_overridable(cls)) {
         const char *t = (const char *)sqlite3_column_text(st, ncols(cls));
 
-        rc = pool_json_decode(db, t ? t : "{}", POOL_FT_MAP, &set);
-        if (rc < 0)
+        /* Mostly nothing was set: no JSON to read then. */
+        if (t && strcmp(t, "{}") != 0 &&
+            (rc = pool_json_decode(db, t, POOL_FT_MAP, &set)) < 0)
             goto out;
     }
     for (i = 0; i < cls->nfields; i++) {

@@ -89,65 +89,6 @@ static int self_info(struct api_call_ctx *call, const struct api_value *params,
     return 0;
 }
 
-static int m_get_this_host(struct api_call_ctx *call,
-                           const struct api_value *params,
-                           struct api_value **result_r)
-{
-    struct xa_call *xc = xa_call_of(call);
-    struct pd_session_info info;
-    char *ref = NULL;
-    int rc;
-
-    rc = self_info(call, params, &info, result_r);
-    rc = rc ?: xa_self_host(xc->xa, xc->db, &ref);
-    if (rc < 0)
-        return rc;
-    *result_r = api_string(ref);
-    free(ref);
-    return 0;
-}
-
-/* Users are the daemon's own store, not objects: no user ref. */
-static int m_get_this_user(struct api_call_ctx *call,
-                           const struct api_value *params,
-                           struct api_value **result_r)
-{
-    struct pd_session_info info;
-    int rc = self_info(call, params, &info, result_r);
-
-    if (rc < 0)
-        return rc;
-    *result_r = api_string(POOL_NULL_REF);
-    return 0;
-}
-
-static int m_get_auth_user_name(struct api_call_ctx *call,
-                                const struct api_value *params,
-                                struct api_value **result_r)
-{
-    struct pd_session_info info;
-    int rc = self_info(call, params, &info, result_r);
-
-    if (rc < 0)
-        return rc;
-    *result_r = api_string(info.user);
-    return 0;
-}
-
-/* Every account of ours may do everything, as XAPI's local root. */
-static int m_get_is_local_superuser(struct api_call_ctx *call,
-                                    const struct api_value *params,
-                                    struct api_value **result_r)
-{
-    struct pd_session_info info;
-    int rc = self_info(call, params, &info, result_r);
-
-    if (rc < 0)
-        return rc;
-    *result_r = api_bool(!info.pool);
-    return 0;
-}
-
 /* session.change_password(old, new): the session's own account. */
 static int m_change_password(struct api_call_ctx *call,
                              const struct api_value *params,
@@ -219,9 +160,11 @@ static struct api_value *wall_time(uint64_t mono_ns)
 /*
  * The record of open session self, with XAPI's fields: what the daemon
  * knows of it (its host, account, last activity, whether a pool member
- * made it), XAPI's defaults for the rest.  Sessions are not objects of
- * the database: there is no session.get_all, and only a holder of the
- * ref can read its record.
+ * made it; no user object, accounts being the daemon's own store; every
+ * account a local superuser, as XAPI's root), XAPI's defaults for the
+ * rest; session.get_this_host and the other getters read it.  Sessions
+ * are not objects of the database: there is no session.get_all, and only
+ * a holder of the ref can read its record.
  */
 static int session_record(struct api_call_ctx *call,
                           const struct api_value *params,
@@ -334,12 +277,6 @@ const struct api_method xa_session_methods[] = {
     { "session.logout", 1, 0, API_METHOD_NO_ASYNC, m_logout },
     { "session.local_logout", 1, 0, API_METHOD_NO_ASYNC | API_METHOD_LOCAL,
       m_logout },
-    { "session.get_this_host", 2, 0, API_METHOD_NO_ASYNC, m_get_this_host },
-    { "session.get_this_user", 2, 0, API_METHOD_NO_ASYNC, m_get_this_user },
-    { "session.get_auth_user_name", 2, 0, API_METHOD_NO_ASYNC,
-      m_get_auth_user_name },
-    { "session.get_is_local_superuser", 2, 0, API_METHOD_NO_ASYNC,
-      m_get_is_local_superuser },
     { "session.change_password", 3, 0, API_METHOD_NO_ASYNC,
       m_change_password },
     { NULL },

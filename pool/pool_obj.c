@@ -318,16 +318,41 @@ static int column_value(struct pool_db *db, sqlite3_stmt *st, int col,
     return 0;
 }
 
+/* Steps st (prepared, bound; rc its set-up's result), a query of refs in
+ * its first column, into *refs_r; finalizes st whatever happens. */
+static int collect_refs(struct pool_db *db, const struct pool_class *cls,
+                        sqlite3_stmt *st, int rc, const char *what,
+                        struct pool_strv *refs_r)
+{
+    struct pool_value out = { .type = POOL_FT_REF_SET };
+    int sqrc = SQLITE_DONE;
+
+    while (rc == 0 && (sqrc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = pool_value_set_add(&out,
+                                (const char *)sqlite3_column_text(st, 0));
+        if (rc < 0)
+            rc = xt_error(db->ctx, rc, "pool db: listing %s", cls->name);
+    }
+    if (rc == 0 && sqrc != SQLITE_DONE)
+        rc = pool_sq_error(db, sqrc, what);
+    sqlite3_finalize(st);
+    if (rc < 0) {
+        pool_value_clear(&out);
+        return rc;
+    }
+    *refs_r = out.set;
+    return 0;
+}
+
 /* The refs of class cls whose column col IS the bound value. */
 static int select_refs(struct pool_db *db, const struct pool_class *cls,
                        const char *col, const struct pool_value *v,
                        const char *canon, struct pool_strv *refs_r)
 {
-    struct pool_value out = { .type = POOL_FT_REF_SET };
     struct pool_sb sb = { 0 };
     sqlite3_stmt *st = NULL;
     char *sql;
-    int rc, sqrc;
+    int rc;
 
     pool_sb_add(&sb, "SELECT ref FROM ");
     pool_sb_ident(&sb, cls->name);
@@ -344,21 +369,7 @@ static int select_refs(struct pool_db *db, const struct pool_class *cls,
     free(sql);
     if (rc == 0 && col)
         rc = bind_value(db, st, 1, v, canon);
-    while (rc == 0 && (sqrc = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = pool_value_set_add(&out,
-                                (const char *)sqlite3_column_text(st, 0));
-        if (rc < 0)
-            rc = xt_error(db->ctx, rc, "pool db: listing %s", cls->name);
-    }
-    if (rc == 0 && sqrc != SQLITE_DONE)
-        rc = pool_sq_error(db, sqrc, "listing refs");
-    sqlite3_finalize(st);
-    if (rc < 0) {
-        pool_value_clear(&out);
-        return rc;
-    }
-    *refs_r = out.set;
-    return 0;
+    return collect_refs(db, cls, st, rc, "listing refs", refs_r);
 }
 
 /* The derived set f of object ref. */
@@ -1249,11 +1260,10 @@ out_free:
 static int select_oldest(struct pool_db *db, const struct pool_class *cls,
                          uint64_t keep, struct pool_strv *refs_r)
 {
-    struct pool_value out = { .type = POOL_FT_REF_SET };
     struct pool_sb sb = { 0 };
     sqlite3_stmt *st = NULL;
     char *sql;
-    int rc, sqrc = SQLITE_DONE;
+    int rc;
 
     pool_sb_add(&sb, "SELECT ref FROM ");
     pool_sb_ident(&sb, cls->name);
@@ -1266,21 +1276,7 @@ static int select_oldest(struct pool_db *db, const struct pool_class *cls,
     if (rc == 0)
         sqlite3_bind_int64(st, 1, keep > INT64_MAX ? INT64_MAX
                                                    : (int64_t)keep);
-    while (rc == 0 && (sqrc = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = pool_value_set_add(&out,
-                                (const char *)sqlite3_column_text(st, 0));
-        if (rc < 0)
-            rc = xt_error(db->ctx, rc, "pool db: listing %s", cls->name);
-    }
-    if (rc == 0 && sqrc != SQLITE_DONE)
-        rc = pool_sq_error(db, sqrc, "listing the oldest");
-    sqlite3_finalize(st);
-    if (rc < 0) {
-        pool_value_clear(&out);
-        return rc;
-    }
-    *refs_r = out.set;
-    return 0;
+    return collect_refs(db, cls, st, rc, "listing the oldest", refs_r);
 }
 
 int pool_db_keep_newest(struct pool_db *db, enum pool_class_id id,

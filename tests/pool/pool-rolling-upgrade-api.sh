@@ -19,22 +19,7 @@ pt_start 4 || pt_bail "host 4 did not start"
 pt_py <<'P'
 from pool_client import *
 t = Tap()
-MiB = 1 << 20
-for n in (3, 4):
-    Session(n).call("pool.join", "127.0.0.2", "root", PASSWORD)
-s = Session(2)
-hosts = {h["address"]: r for r, h in s.call("host.get_all_records").items()}
-vms, uuids = {}, {}
-for n in (2, 3, 4):
-    vm = s.call("VM.create", {"name_label": "vm%d" % n,
-                              "memory_static_max": str(128 * MiB),
-                              "VCPUs_max": "1",
-                              "other_config": {"xm:cmdline":
-                                               "ws_mib=8 rate_mib=2"}})
-    s.call("VM.start_on", vm, hosts["127.0.0.%d" % n], False, False)
-    vms[n], uuids[n] = vm, s.call("VM.get_uuid", vm)
-wait_until(lambda: all(running_on(uuids[n], (2, 3, 4)) == [n]
-                       for n in (2, 3, 4)), 30, "VMs up")
+s, hosts, vms, uuids = upgrade_pool()
 old = s.call("host.get_software_version", hosts["127.0.0.2"])[
     "product_version"]
 t.fails_with(lambda: s.call("pool.rolling_upgrade", {}),

@@ -262,3 +262,27 @@ def check_end(t, s, vm, uuid, task, where, hosts, hnum, status, label=""):
     if task:
         t.is_(s.call("task.get_status", task), status,
               "the task ends %s%s" % (status, p))
+
+
+def upgrade_pool():
+    """The rolling upgrade tests' pool: hosts 3 and 4 join host 2, and one
+    VM of 128 MiB dirtying 2 MiB/s runs on each host.  Returns the session,
+    hosts (address -> ref), vms and uuids (host number -> VM)."""
+    MiB = 1 << 20
+    for n in (3, 4):
+        Session(n).call("pool.join", "127.0.0.2", "root", PASSWORD)
+    s = Session(2)
+    hosts = {h["address"]: r
+             for r, h in s.call("host.get_all_records").items()}
+    vms, uuids = {}, {}
+    for n in (2, 3, 4):
+        vm = s.call("VM.create", {"name_label": "vm%d" % n,
+                                  "memory_static_max": str(128 * MiB),
+                                  "VCPUs_max": "1",
+                                  "other_config": {"xm:cmdline":
+                                                   "ws_mib=8 rate_mib=2"}})
+        s.call("VM.start_on", vm, hosts["127.0.0.%d" % n], False, False)
+        vms[n], uuids[n] = vm, s.call("VM.get_uuid", vm)
+    wait_until(lambda: all(running_on(uuids[n], (2, 3, 4)) == [n]
+                           for n in (2, 3, 4)), 30, "VMs up")
+    return s, hosts, vms, uuids
